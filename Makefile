@@ -1,0 +1,32 @@
+# Two commands for a fresh machine: `make run` starts the app, `make test` runs every test.
+# Each creates .venv (and installs the project into it) when it is missing or out of date.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run serve test lint bench-hub clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/llmlb serve
+
+serve: run
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check app tests bench
+	$(PY) -m mypy
+
+bench-hub: $(STAMP)
+	$(PY) bench/hub.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,102 @@
+"""The composition root: builds every service, starts them in order, stops them in reverse."""
+
+from __future__ import annotations
+
+import errno
+import logging
+
+from aiohttp import web
+
+from app.core.catalog import load_catalog
+from app.core.errors import StartupError
+from app.core.events import EventBus
+from app.core.hf import HfClient
+from app.core.paths import ensure_data_dir
+from app.core.secrets import load_admin_token
+from app.core.settings import Settings
+from app.core.tasks import TaskSupervisor
+from app.db.store import Store
+from app.server.app import create_app
+from app.server.auth import Auth, is_loopback
+from app.server.hub_info import HubInfoCache
+from app.server.registry import ModelRegistry
+from app.server.state import Balancer
+
+log = logging.getLogger(__name__)
+DB_FILE = "llmlb.db"
+
+
+class AppContext:
+    """One running balancer (and, later, its local node), on the current event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.bus = EventBus()
+        self.supervisor = TaskSupervisor("balancer")
+        self.store: Store | None = None
+        self.hf: HfClient | None = None
+        self.balancer: Balancer | None = None
+        self.runner: web.AppRunner | None = None
+        self.admin_token = ""
+        self.admin_token_created = False
+        self.port = settings.port
+
+    @property
+    def base_url(self) -> str:
+        """The balancer's root URL as a client on this machine reaches it."""
+        host = self.settings.host
+        if host in {"0.0.0.0", "::", ""}:
+            host = "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Start everything, or raise StartupError having undone what was started."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        s = self.settings
+        data_dir = ensure_data_dir(s.data_dir)
+        catalog = load_catalog(s.catalog_path)
+        self.admin_token, self.admin_token_created = load_admin_token(data_dir)
+        self.store = Store(data_dir / DB_FILE)
+        await self.store.open()
+        self.hf = HfClient(s.hf_timeout)
+        hub_info = HubInfoCache(self.hf, s.hub_info_ttl, self.supervisor)
+        registry = ModelRegistry(self.store, catalog, self.hf, self.bus, hub_info)
+        auth = Auth(self.admin_token, self.store, is_loopback(s.host))
+        await auth.reload_keys()
+        self.balancer = Balancer(s, self.store, catalog, self.bus, auth, registry, self.supervisor)
+        self.runner = web.AppRunner(
+            create_app(self.balancer), access_log=None, shutdown_timeout=2.0,
+            handle_signals=False,
+        )
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, s.host, s.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartupError(
+                    f"port {s.port} on {s.host} is already in use (is llmlb already running?); "
+                    "choose another with --port"
+                ) from exc
+            raise StartupError(f"cannot listen on {s.host}:{s.port}: {exc.strerror}") from exc
+        self.port = self.runner.addresses[0][1]
+        log.info("llmlb serving %s/v1 (data dir %s)", self.base_url, data_dir)
+
+    async def stop(self) -> None:
+        """Stop in reverse order; safe to call twice or after a failed start."""
+        if self.runner is not None:
+            runner, self.runner = self.runner, None
+            await runner.cleanup()
+        await self.supervisor.stop()
+        if self.hf is not None:
+            self.hf.close()
+            self.hf = None
+        if self.store is not None:
+            store, self.store = self.store, None
+            await store.close()

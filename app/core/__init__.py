@@ -1,0 +1,1 @@
+"""The ground floor: domain types, catalog, settings, events and errors (no Qt, no HTTP)."""

@@ -1,0 +1,43 @@
+"""Where llmlb keeps its files: the user data dir, or LLMLB_DATA_DIR / --data-dir."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import platformdirs
+
+from app.core.errors import StartupError
+
+APP_NAME = "llmlb"
+
+
+def default_data_dir() -> Path:
+    """The data dir when none is given: LLMLB_DATA_DIR, else the platform's user data dir."""
+    env = os.environ.get("LLMLB_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def ensure_data_dir(path: Path) -> Path:
+    """Create the data dir if needed and prove it is writable, or raise StartupError."""
+    path = path.expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise StartupError(f"cannot write to the data dir {path}: {reason}") from exc
+    return path
+
+
+def resource_root() -> Path:
+    """The folder holding catalog/ and resources/: the bundle's, or the source tree's."""
+    bundled = getattr(sys, "_MEIPASS", None)
+    if bundled:
+        return Path(bundled)
+    return Path(__file__).resolve().parents[2]

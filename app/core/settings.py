@@ -1,0 +1,79 @@
+"""Every setting declared once (key, default, type, description) and resolved from env/CLI."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from app.core.paths import default_data_dir
+
+DEFAULT_PORT = 32768
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings in force; each field's metadata carries its description and env var."""
+
+    host: str = field(
+        default="127.0.0.1",
+        metadata={"help": "address the balancer listens on (loopback unless you serve the LAN)"},
+    )
+    port: int = field(
+        default=DEFAULT_PORT, metadata={"help": "port of the OpenAI-compatible endpoint"}
+    )
+    data_dir: Path = field(
+        default_factory=default_data_dir,
+        metadata={"help": "folder for the database, logs and model files", "env": "LLMLB_DATA_DIR"},
+    )
+    local_node: bool = field(
+        default=True, metadata={"help": "run a llama.cpp node inside this process"}
+    )
+    hf_timeout: float = field(
+        default=10.0,
+        metadata={"help": "seconds to wait for Hugging Face before giving up on a call",
+                  "env": "LLMLB_HF_TIMEOUT"},
+    )
+    hub_info_ttl: float = field(
+        default=600.0,
+        metadata={"help": "seconds Hugging Face downloads/likes stay cached",
+                  "env": "LLMLB_HUB_INFO_TTL"},
+    )
+    catalog_path: Path | None = field(
+        default=None,
+        metadata={"help": "curated catalog file (defaults to the shipped one)",
+                  "env": "LLMLB_CATALOG"},
+    )
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Defaults, then environment variables, then explicit overrides (the CLI's)."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            env = f.metadata.get("env")
+            if env and os.environ.get(env):
+                values[f.name] = _convert(f.type, os.environ[env])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @staticmethod
+    def help(name: str) -> str:
+        """The one description of a setting, for the CLI help and the Settings page."""
+        for f in fields(Settings):
+            if f.name == name:
+                return str(f.metadata.get("help", ""))
+        raise KeyError(name)
+
+
+def _convert(kind: Any, raw: str) -> Any:
+    text = str(kind)
+    if "Path" in text:
+        return Path(raw).expanduser()
+    if "float" in text:
+        return float(raw)
+    if "int" in text:
+        return int(raw)
+    if "bool" in text:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return raw

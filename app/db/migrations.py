@@ -1,0 +1,37 @@
+"""Schema versions: one small idempotent step per version, recorded in PRAGMA user_version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import peewee
+
+from app.core.errors import StartupError
+from app.db.schema import Tables
+
+
+def _v1(db: peewee.SqliteDatabase, tables: Tables) -> None:
+    db.create_tables(tables.all(), safe=True)
+
+
+MIGRATIONS: list[Callable[[peewee.SqliteDatabase, Tables], None]] = [_v1]
+LATEST = len(MIGRATIONS)
+
+
+def schema_version(db: peewee.SqliteDatabase) -> int:
+    """The version the file is at (0 for a new file)."""
+    return int(db.execute_sql("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: peewee.SqliteDatabase, tables: Tables) -> None:
+    """Apply every step above the file's version, each in its own transaction."""
+    current = schema_version(db)
+    if current > LATEST:
+        raise StartupError(
+            f"the database was written by a newer llmlb (schema {current}, this one knows "
+            f"{LATEST}); update llmlb"
+        )
+    for version in range(current + 1, LATEST + 1):
+        with db.atomic():
+            MIGRATIONS[version - 1](db, tables)
+            db.execute_sql(f"PRAGMA user_version = {version}")

@@ -1,0 +1,106 @@
+"""Table definitions, built per database so two stores in one process never share state."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import peewee
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The model classes bound to one database."""
+
+    Model: Any
+    Node: Any
+    NodeModel: Any
+    ApiKey: Any
+    Setting: Any
+
+    def all(self) -> list[Any]:
+        """Every table, in creation order."""
+        return [self.Model, self.Node, self.NodeModel, self.ApiKey, self.Setting]
+
+
+def build_tables(database: peewee.Database) -> Tables:
+    """Declare the tables against `database`."""
+
+    class Base(peewee.Model):  # type: ignore[misc]
+        class Meta:
+            database = None
+
+    Base._meta.set_database(database)
+
+    class Model(Base):
+        name = peewee.TextField(primary_key=True)
+        repo = peewee.TextField()
+        filename = peewee.TextField()
+        source = peewee.TextField()
+        display_name = peewee.TextField()
+        size_bytes = peewee.BigIntegerField()
+        required_memory_bytes = peewee.BigIntegerField()
+        catalog_id = peewee.TextField(null=True)
+        revision = peewee.TextField(null=True)
+        quantization = peewee.TextField(null=True)
+        sha256 = peewee.TextField(null=True)
+        context_length = peewee.IntegerField(null=True)
+        capabilities = peewee.TextField(default='["TextGeneration"]')
+        format = peewee.TextField(default="gguf")
+        files = peewee.TextField(default="[]")
+        created_at = peewee.FloatField(default=time.time)
+
+        class Meta:
+            table_name = "models"
+
+    class Node(Base):
+        id = peewee.TextField(primary_key=True)
+        name = peewee.TextField()
+        url = peewee.TextField()
+        kind = peewee.TextField(default="remote")  # local / remote / external
+        status = peewee.TextField(default="pending")
+        token_hash = peewee.TextField(null=True)
+        api_key = peewee.TextField(null=True)
+        runtime_version = peewee.TextField(null=True)
+        info = peewee.TextField(default="{}")
+        tags = peewee.TextField(default="[]")
+        notes = peewee.TextField(default="")
+        created_at = peewee.FloatField(default=time.time)
+        last_seen = peewee.FloatField(null=True)
+
+        class Meta:
+            table_name = "nodes"
+
+    class NodeModel(Base):
+        node = peewee.ForeignKeyField(Node, on_delete="CASCADE", column_name="node_id")
+        model = peewee.ForeignKeyField(Model, on_delete="CASCADE", column_name="model_name")
+        state = peewee.TextField(default="pending")
+        downloaded_bytes = peewee.BigIntegerField(default=0)
+        total_bytes = peewee.BigIntegerField(default=0)
+        error = peewee.TextField(null=True)
+        updated_at = peewee.FloatField(default=time.time)
+
+        class Meta:
+            table_name = "node_models"
+            primary_key = peewee.CompositeKey("node", "model")
+
+    class ApiKey(Base):
+        id = peewee.TextField(primary_key=True)
+        name = peewee.TextField()
+        key_hash = peewee.TextField(unique=True)
+        prefix = peewee.TextField()
+        created_at = peewee.FloatField(default=time.time)
+        last_used_at = peewee.FloatField(null=True)
+
+        class Meta:
+            table_name = "api_keys"
+
+    class Setting(Base):
+        key = peewee.TextField(primary_key=True)
+        value = peewee.TextField()
+
+        class Meta:
+            table_name = "settings"
+
+    return Tables(Model, Node, NodeModel, ApiKey, Setting)

@@ -1,0 +1,195 @@
+"""Repositories over the tables: async methods that hand back plain domain records."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import peewee
+
+from app.core.errors import Conflict
+from app.core.types import ModelFile, ModelRecord, NodeModelState
+from app.db.database import Database
+
+# A node in these states heartbeats and may serve the models it has ready.
+LIVE_NODE_STATES = ("online", "registering")
+
+
+def hash_secret(secret: str) -> str:
+    """sha256 hex of a token or key; secrets are high-entropy, so no slow KDF is needed."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Store:
+    """The one door to the database for the balancer."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = Database(path)
+        self.t = self.db.tables
+
+    async def open(self) -> None:
+        """Open the file and migrate it."""
+        await self.db.open()
+
+    async def close(self) -> None:
+        """Close the file."""
+        await self.db.close()
+
+    # -- models -----------------------------------------------------------------
+    async def add_model(self, record: ModelRecord) -> ModelRecord:
+        """Store a registration; a second one under the same name raises Conflict."""
+
+        def insert() -> ModelRecord:
+            stored = ModelRecord(**{**record.__dict__, "created_at": time.time()})
+            row = self._model_row(stored)
+            try:
+                self.t.Model.insert(**row).execute()
+            except peewee.IntegrityError as exc:
+                raise Conflict(
+                    f"model '{record.name}' is already registered", code="model_exists"
+                ) from exc
+            return stored
+
+        return await self.db.transaction(insert)
+
+    async def get_model(self, name: str) -> ModelRecord | None:
+        """The registration with this name, if any."""
+
+        def get() -> ModelRecord | None:
+            row = self.t.Model.get_or_none(self.t.Model.name == name)
+            return None if row is None else self._model_record(row)
+
+        return await self.db.run(get)
+
+    async def list_models(self) -> list[ModelRecord]:
+        """Every registration, oldest first."""
+
+        def select() -> list[ModelRecord]:
+            query = self.t.Model.select().order_by(self.t.Model.created_at, self.t.Model.name)
+            return [self._model_record(row) for row in query]
+
+        return await self.db.run(select)
+
+    async def delete_model(self, name: str) -> bool:
+        """Remove a registration (and every node's state for it); False when unknown."""
+
+        def delete() -> bool:
+            self.t.NodeModel.delete().where(self.t.NodeModel.model == name).execute()
+            return bool(self.t.Model.delete().where(self.t.Model.name == name).execute())
+
+        return await self.db.transaction(delete)
+
+    async def node_model_states(self) -> dict[str, list[NodeModelState]]:
+        """Per model, what each node reported, with whether that node is online."""
+
+        def select() -> dict[str, list[NodeModelState]]:
+            nm, node = self.t.NodeModel, self.t.Node
+            query = nm.select(nm, node.status).join(node).objects()
+            out: dict[str, list[NodeModelState]] = {}
+            for row in query:
+                out.setdefault(row.model_id, []).append(
+                    NodeModelState(
+                        node_id=row.node_id,
+                        model=row.model_id,
+                        state=row.state,
+                        downloaded_bytes=row.downloaded_bytes,
+                        total_bytes=row.total_bytes,
+                        error=row.error,
+                        node_online=row.status in LIVE_NODE_STATES,
+                    )
+                )
+            return out
+
+        return await self.db.run(select)
+
+    @staticmethod
+    def _model_row(record: ModelRecord) -> dict[str, Any]:
+        row = dict(record.__dict__)
+        row["capabilities"] = json.dumps(list(record.capabilities))
+        row["files"] = json.dumps([f.__dict__ for f in record.files])
+        return row
+
+    @staticmethod
+    def _model_record(row: Any) -> ModelRecord:
+        return ModelRecord(
+            name=row.name,
+            repo=row.repo,
+            filename=row.filename,
+            source=row.source,
+            display_name=row.display_name,
+            size_bytes=row.size_bytes,
+            required_memory_bytes=row.required_memory_bytes,
+            catalog_id=row.catalog_id,
+            revision=row.revision,
+            quantization=row.quantization,
+            sha256=row.sha256,
+            context_length=row.context_length,
+            capabilities=tuple(json.loads(row.capabilities)),
+            format=row.format,
+            files=tuple(ModelFile(**f) for f in json.loads(row.files)),
+            created_at=row.created_at,
+        )
+
+    # -- API keys ---------------------------------------------------------------
+    async def create_api_key(self, name: str) -> dict[str, Any]:
+        """Make a key; the plain key is in the answer this once and stored only hashed."""
+        key = "sk-llmlb-" + secrets.token_urlsafe(32)
+        key_id = uuid.uuid4().hex[:12]
+
+        def insert() -> dict[str, Any]:
+            now = time.time()
+            self.t.ApiKey.insert(
+                id=key_id, name=name, key_hash=hash_secret(key), prefix=key[:13], created_at=now
+            ).execute()
+            return {"id": key_id, "name": name, "key": key, "prefix": key[:13], "created_at": now}
+
+        return await self.db.run(insert)
+
+    async def list_api_keys(self) -> list[dict[str, Any]]:
+        """Keys without their secret."""
+
+        def select() -> list[dict[str, Any]]:
+            query = self.t.ApiKey.select().order_by(self.t.ApiKey.created_at)
+            return [
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "prefix": r.prefix,
+                    "created_at": r.created_at,
+                    "last_used_at": r.last_used_at,
+                }
+                for r in query
+            ]
+
+        return await self.db.run(select)
+
+    async def delete_api_key(self, key_id: str) -> bool:
+        """Revoke a key; False when unknown."""
+
+        def delete() -> bool:
+            return bool(self.t.ApiKey.delete().where(self.t.ApiKey.id == key_id).execute())
+
+        return await self.db.run(delete)
+
+    async def api_key_hashes(self) -> list[str]:
+        """The stored hashes, for the auth layer's in-memory check."""
+
+        def select() -> list[str]:
+            return [r.key_hash for r in self.t.ApiKey.select(self.t.ApiKey.key_hash)]
+
+        return await self.db.run(select)
+
+
+def key_matches(candidate: str, hashes: list[str]) -> bool:
+    """Constant-time check of a presented key against the stored hashes."""
+    digest = hash_secret(candidate)
+    found = False
+    for stored in hashes:
+        found |= hmac.compare_digest(digest, stored)
+    return found

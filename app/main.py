@@ -1,0 +1,124 @@
+"""The entry point: parses the command line, picks GUI or headless mode, runs the one loop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from app import __version__
+from app.core.errors import StartupError
+from app.core.logs import setup_logging
+from app.core.settings import DEFAULT_PORT, Settings
+
+log = logging.getLogger("llmlb")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; help texts come from the settings' declarations."""
+    parser = argparse.ArgumentParser(
+        prog="llmlb", description="One OpenAI-compatible endpoint for the LLMs on your machines."
+    )
+    parser.add_argument("--version", action="version", version=f"llmlb {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="start the embedded server headless, check it, print ok")
+    _common(parser)
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the balancer headless (no GUI)")
+    serve.add_argument("--host", default=None, help=Settings.help("host"))
+    _common(serve)
+    serve.add_argument("--no-local-node", action="store_true", help="do not run a local node")
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=None,
+                        help=f"{Settings.help('port')} (default {DEFAULT_PORT})")
+    parser.add_argument("--data-dir", type=Path, default=None, help=Settings.help("data_dir"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run llmlb; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.self_test:
+            return asyncio.run(_self_test())
+        settings = Settings.from_env(
+            host=getattr(args, "host", None),
+            port=args.port,
+            data_dir=args.data_dir,
+            local_node=False if getattr(args, "no_local_node", False) else None,
+        )
+        if args.command in (None, "serve"):
+            # The desktop window arrives with the GUI; until then `llmlb` serves headless.
+            return asyncio.run(_serve(settings))
+    except StartupError as exc:
+        print(f"llmlb: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return 2
+
+
+async def _serve(settings: Settings) -> int:
+    from app.context import AppContext
+
+    setup_logging(settings.data_dir if settings.data_dir.is_dir() else None)
+    ctx = AppContext(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await ctx.start()
+    setup_logging(settings.data_dir.expanduser().resolve())
+    if ctx.admin_token_created:
+        print(
+            f"llmlb: new admin token (saved in {settings.data_dir / 'admin_token'}): "
+            f"{ctx.admin_token}",
+            file=sys.stderr,
+        )
+    print(f"llmlb {__version__}: OpenAI endpoint {ctx.base_url}/v1", file=sys.stderr, flush=True)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await ctx.stop()
+    return 0
+
+
+async def _self_test() -> int:
+    from app.context import AppContext
+
+    with tempfile.TemporaryDirectory(prefix="llmlb-self-test-") as tmp:
+        settings = Settings.from_env(data_dir=Path(tmp), port=0, local_node=False)
+        ctx = AppContext(settings)
+        await ctx.start()
+        try:
+            base, token = ctx.base_url, ctx.admin_token
+
+            def get(path: str) -> object:
+                req = urllib.request.Request(base + path,
+                                             headers={"Authorization": f"Bearer {token}"})
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    return json.loads(resp.read())
+
+            models = await asyncio.to_thread(get, "/v1/models")
+            hub = await asyncio.to_thread(get, "/v0/models/hub")
+            assert isinstance(models, dict) and models.get("object") == "list", models
+            assert isinstance(hub, list) and len(hub) == len(ctx.balancer.catalog), "catalog"
+        finally:
+            await ctx.stop()
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Builds the balancer's aiohttp application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app import __version__
+from app.server import events_ws, routes_keys, routes_models, routes_openai
+from app.server.http import INFERENCE_BODY_LIMIT, error_middleware
+from app.server.state import BALANCER, Balancer
+
+
+def create_app(state: Balancer) -> web.Application:
+    """The application with every route and middleware, ready for an AppRunner."""
+    app = web.Application(
+        middlewares=[error_middleware, state.auth.middleware],
+        client_max_size=INFERENCE_BODY_LIMIT,
+    )
+    app[BALANCER] = state
+    app.router.add_get("/health", _health)
+    app.router.add_get("/", _root)
+    for table in (routes_models.routes, routes_keys.routes, routes_openai.routes):
+        app.router.add_routes(table)
+    events_ws.setup(app)
+    return app
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "version": __version__})
+
+
+async def _root(request: web.Request) -> web.Response:
+    return web.json_response(
+        {"name": "llmlb", "version": __version__, "openai_base_url": f"{request.url.origin()}/v1"}
+    )

@@ -1,0 +1,88 @@
+"""Who may call what: admin token on /v0, API keys on /v1 (open on loopback with no keys)."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+
+from aiohttp import web
+
+from app.core.errors import Unauthorized
+from app.db.store import Store, key_matches
+from app.server.http import Handler
+
+log = logging.getLogger(__name__)
+
+# Paths under /v0 that authenticate themselves (node join secret, node token).
+SELF_AUTHENTICATED = {("POST", "/v0/nodes"), ("POST", "/v0/health")}
+
+
+def is_loopback(host: str) -> bool:
+    """True when binding `host` keeps the server on this machine."""
+    if host in {"localhost", ""}:
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bearer(request: web.Request) -> str | None:
+    """The bearer token of the request, if any."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+class Auth:
+    """Holds the admin token and a cache of API-key hashes (refreshed on every change)."""
+
+    def __init__(self, admin_token: str, store: Store, loopback_only: bool) -> None:
+        self.admin_token = admin_token
+        self.store = store
+        self.loopback_only = loopback_only
+        self._key_hashes: list[str] = []
+
+    async def reload_keys(self) -> None:
+        """Re-read the key hashes after a key was created or revoked."""
+        self._key_hashes = await self.store.api_key_hashes()
+
+    def is_admin(self, token: str | None) -> bool:
+        """Constant-time check of the admin token."""
+        return token is not None and hmac.compare_digest(token, self.admin_token)
+
+    def require_admin(self, request: web.Request) -> None:
+        """Raise 401 unless the request carries the admin token."""
+        token = bearer(request) or request.query.get("token")
+        if not self.is_admin(token):
+            raise Unauthorized(
+                "this management endpoint needs the admin token: "
+                "send 'Authorization: Bearer <token>' (see the data dir's admin_token file)"
+            )
+
+    def check_inference(self, request: web.Request) -> None:
+        """/v1 policy: open on loopback while no key exists; otherwise a key (or admin) is needed."""
+        if self.loopback_only and not self._key_hashes:
+            return
+        token = bearer(request)
+        if token and (self.is_admin(token) or key_matches(token, self._key_hashes)):
+            return
+        if token:
+            raise Unauthorized("the API key is not valid (revoked, or mistyped)")
+        raise Unauthorized(
+            "an API key is required: send 'Authorization: Bearer <key>' "
+            "(create keys in Settings or with POST /v0/api-keys)"
+        )
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Apply the policy by path prefix."""
+        path = request.path
+        if path.startswith("/v1/") or path == "/v1":
+            self.check_inference(request)
+        elif path.startswith("/v0/") and (request.method, path) not in SELF_AUTHENTICATED:
+            self.require_admin(request)
+        return await handler(request)

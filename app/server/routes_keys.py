@@ -1,0 +1,40 @@
+"""/v0/api-keys: keys for /v1, shown once, stored hashed."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.core.errors import BadRequest, NotFound
+from app.server.http import read_object
+from app.server.state import balancer
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/v0/api-keys")
+async def create(request: web.Request) -> web.Response:
+    """Create a key; its secret is in this answer only."""
+    body = await read_object(request)
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        raise BadRequest("'name' must be a non-empty string of at most 100 characters", param="name")
+    b = balancer(request)
+    key = await b.store.create_api_key(name.strip())
+    await b.auth.reload_keys()
+    return web.json_response(key, status=201)
+
+
+@routes.get("/v0/api-keys")
+async def listing(request: web.Request) -> web.Response:
+    """Keys without their secrets."""
+    return web.json_response(await balancer(request).store.list_api_keys())
+
+
+@routes.delete("/v0/api-keys/{key_id}")
+async def delete(request: web.Request) -> web.Response:
+    """Revoke a key at once."""
+    b = balancer(request)
+    if not await b.store.delete_api_key(request.match_info["key_id"]):
+        raise NotFound("no API key with this id")
+    await b.auth.reload_keys()
+    return web.Response(status=204)

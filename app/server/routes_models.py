@@ -1,0 +1,54 @@
+"""/v0/models: the Model Hub, registration, deletion and node manifests."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.server.http import read_object
+from app.server.state import balancer
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/v0/models/hub")
+async def hub(request: web.Request) -> web.Response:
+    """The catalog with statuses (never waits on Hugging Face)."""
+    return web.json_response(await balancer(request).registry.hub())
+
+
+@routes.post("/v0/models/register")
+async def register(request: web.Request) -> web.Response:
+    """Register a catalog model or a Hugging Face repo (metadata only)."""
+    body = await read_object(request)
+    return web.json_response(await balancer(request).registry.register(body), status=201)
+
+
+@routes.get("/v0/models")
+async def registered(request: web.Request) -> web.Response:
+    """Registered models with per-node state."""
+    return web.json_response(await balancer(request).registry.registered())
+
+
+@routes.get("/v0/models/registry/{name:.+}/manifest.json")
+async def manifest(request: web.Request) -> web.Response:
+    """What a node downloads for a model."""
+    return web.json_response(await balancer(request).registry.manifest(request.match_info["name"]))
+
+
+@routes.get("/v0/models/{name:.+}")
+async def one(request: web.Request) -> web.Response:
+    """One registered model with its state."""
+    name = request.match_info["name"]
+    registry = balancer(request).registry
+    await registry.require(name)
+    for item in await registry.registered():
+        if item["id"] == name:
+            return web.json_response(item)
+    raise web.HTTPNotFound()
+
+
+@routes.delete("/v0/models/{name:.+}")
+async def delete(request: web.Request) -> web.Response:
+    """Unregister a model; every node deletes its files at its next sync."""
+    await balancer(request).registry.delete(request.match_info["name"])
+    return web.Response(status=204)

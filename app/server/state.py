@@ -1,0 +1,36 @@
+"""The balancer's services, stored on the aiohttp app under one typed key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from app.core.catalog import Catalog
+from app.core.events import EventBus
+from app.core.settings import Settings
+from app.core.tasks import TaskSupervisor
+from app.db.store import Store
+from app.server.auth import Auth
+from app.server.registry import ModelRegistry
+
+
+@dataclass
+class Balancer:
+    """Everything a handler may need, built by the composition root."""
+
+    settings: Settings
+    store: Store
+    catalog: Catalog
+    bus: EventBus
+    auth: Auth
+    registry: ModelRegistry
+    supervisor: TaskSupervisor
+
+
+BALANCER = web.AppKey("balancer", Balancer)
+
+
+def balancer(request: web.Request) -> Balancer:
+    """The balancer serving this request."""
+    return request.app[BALANCER]
