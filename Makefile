@@ -18,11 +18,12 @@ run: $(STAMP)
 
 serve: run
 
-test: $(STAMP)
+test: lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check app tests bench
+	$(PY) -m ruff format --check app tests bench
 	$(PY) -m mypy
 
 bench-hub: $(STAMP)

@@ -71,7 +71,9 @@ class AppContext:
         await auth.reload_keys()
         self.balancer = Balancer(s, self.store, catalog, self.bus, auth, registry, self.supervisor)
         self.runner = web.AppRunner(
-            create_app(self.balancer), access_log=None, shutdown_timeout=2.0,
+            create_app(self.balancer),
+            access_log=None,
+            shutdown_timeout=2.0,
             handle_signals=False,
         )
         await self.runner.setup()

@@ -27,8 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="llmlb", description="One OpenAI-compatible endpoint for the LLMs on your machines."
     )
     parser.add_argument("--version", action="version", version=f"llmlb {__version__}")
-    parser.add_argument("--self-test", action="store_true",
-                        help="start the embedded server headless, check it, print ok")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="start the embedded server headless, check it, print ok",
+    )
     _common(parser)
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the balancer headless (no GUI)")
@@ -39,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=None,
-                        help=f"{Settings.help('port')} (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--port", type=int, default=None, help=f"{Settings.help('port')} (default {DEFAULT_PORT})"
+    )
     parser.add_argument("--data-dir", type=Path, default=None, help=Settings.help("data_dir"))
 
 
@@ -105,14 +109,16 @@ async def _self_test() -> int:
             base, token = ctx.base_url, ctx.admin_token
 
             def get(path: str) -> object:
-                req = urllib.request.Request(base + path,
-                                             headers={"Authorization": f"Bearer {token}"})
+                req = urllib.request.Request(
+                    base + path, headers={"Authorization": f"Bearer {token}"}
+                )
                 with urllib.request.urlopen(req, timeout=10) as resp:
                     return json.loads(resp.read())
 
             models = await asyncio.to_thread(get, "/v1/models")
             hub = await asyncio.to_thread(get, "/v0/models/hub")
             assert isinstance(models, dict) and models.get("object") == "list", models
+            assert ctx.balancer is not None
             assert isinstance(hub, list) and len(hub) == len(ctx.balancer.catalog), "catalog"
         finally:
             await ctx.stop()

@@ -1,4 +1,4 @@
-"""Hugging Face Hub metadata through huggingface_hub, made async, bounded and readable on failure."""
+"""Hugging Face Hub metadata via huggingface_hub: async, bounded, readable on failure."""
 
 from __future__ import annotations
 
@@ -77,7 +77,8 @@ class HfClient:
         info = await self._call(self._model_info, repo_id, revision)
         files = [
             RepoFileInfo(
-                s.rfilename, int(s.size or (s.lfs.size if s.lfs else 0)),
+                s.rfilename,
+                int(s.size or (s.lfs.size if s.lfs else 0)),
                 s.lfs.sha256 if s.lfs else None,
             )
             for s in (info.siblings or [])
@@ -104,22 +105,26 @@ class HfClient:
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise UpstreamError(
                 f"Hugging Face did not answer within {self.timeout:g} s; try again later",
-                status=504, code="hf_timeout",
+                status=504,
+                code="hf_timeout",
             ) from exc
         except GatedRepoError as exc:
             raise BadRequest(
                 f"'{repo_id}' is gated on Hugging Face: accept its licence there and set HF_TOKEN",
-                param="repo", code="hf_gated",
+                param="repo",
+                code="hf_gated",
             ) from exc
         except RevisionNotFoundError as exc:
             raise BadRequest(
-                f"'{repo_id}' has no such revision on Hugging Face", param="repo",
+                f"'{repo_id}' has no such revision on Hugging Face",
+                param="repo",
                 code="hf_revision_not_found",
             ) from exc
         except RepositoryNotFoundError as exc:
             raise BadRequest(
                 f"'{repo_id}' was not found on Hugging Face (private repos need HF_TOKEN)",
-                param="repo", code="hf_repo_not_found",
+                param="repo",
+                code="hf_repo_not_found",
             ) from exc
         except HfHubHTTPError as exc:
             status = exc.response.status_code if exc.response is not None else "?"

@@ -48,7 +48,7 @@ def check_filename(filename: str) -> str:
 
 
 def parse_hf_reference(text: str, extra_hosts: frozenset[str] = frozenset()) -> HfRef:
-    """Turn `org/repo`, `https://huggingface.co/org/repo[/blob|resolve|tree/rev/path]` into a ref."""
+    """Turn `org/repo` or a huggingface.co URL (repo, blob, resolve, tree) into a ref."""
     raw = text.strip()
     if not raw:
         raise BadRequest("give a Hugging Face repo id or URL", param="repo")
@@ -57,9 +57,7 @@ def parse_hf_reference(text: str, extra_hosts: frozenset[str] = frozenset()) -> 
     url = urlsplit(raw if "://" in raw else f"https://{raw}")
     host = (url.hostname or "").lower()
     netloc = url.netloc.lower()
-    if url.scheme not in {"http", "https"} or (
-        host not in _HF_HOSTS and netloc not in extra_hosts
-    ):
+    if url.scheme not in {"http", "https"} or (host not in _HF_HOSTS and netloc not in extra_hosts):
         raise BadRequest(f"'{raw}' is not a Hugging Face URL", param="repo")
     parts = [unquote(p) for p in url.path.split("/") if p]
     if not parts:

@@ -21,7 +21,9 @@ def setup_logging(data_dir: Path | None, level: int = logging.INFO) -> None:
         (data_dir / "logs").mkdir(parents=True, exist_ok=True)
         handlers.append(
             logging.handlers.RotatingFileHandler(
-                data_dir / "logs" / "llmlb.log", maxBytes=5_000_000, backupCount=3,
+                data_dir / "logs" / "llmlb.log",
+                maxBytes=5_000_000,
+                backupCount=3,
                 encoding="utf-8",
             )
         )

@@ -32,18 +32,24 @@ class Settings:
     )
     hf_timeout: float = field(
         default=10.0,
-        metadata={"help": "seconds to wait for Hugging Face before giving up on a call",
-                  "env": "LLMLB_HF_TIMEOUT"},
+        metadata={
+            "help": "seconds to wait for Hugging Face before giving up on a call",
+            "env": "LLMLB_HF_TIMEOUT",
+        },
     )
     hub_info_ttl: float = field(
         default=600.0,
-        metadata={"help": "seconds Hugging Face downloads/likes stay cached",
-                  "env": "LLMLB_HUB_INFO_TTL"},
+        metadata={
+            "help": "seconds Hugging Face downloads/likes stay cached",
+            "env": "LLMLB_HUB_INFO_TTL",
+        },
     )
     catalog_path: Path | None = field(
         default=None,
-        metadata={"help": "curated catalog file (defaults to the shipped one)",
-                  "env": "LLMLB_CATALOG"},
+        metadata={
+            "help": "curated catalog file (defaults to the shipped one)",
+            "env": "LLMLB_CATALOG",
+        },
     )
 
     @classmethod

@@ -27,7 +27,7 @@ class Tables:
 def build_tables(database: peewee.Database) -> Tables:
     """Declare the tables against `database`."""
 
-    class Base(peewee.Model):  # type: ignore[misc]
+    class Base(peewee.Model):
         class Meta:
             database = None
 

@@ -64,7 +64,7 @@ class Auth:
             )
 
     def check_inference(self, request: web.Request) -> None:
-        """/v1 policy: open on loopback while no key exists; otherwise a key (or admin) is needed."""
+        """/v1 policy: open on loopback while no key exists; else a key (or admin) is needed."""
         if self.loopback_only and not self._key_hashes:
             return
         token = bearer(request)

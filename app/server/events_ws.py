@@ -15,6 +15,7 @@ from app.server.state import balancer
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 SOCKETS = web.AppKey("event_sockets", set[web.WebSocketResponse])
+
 QUEUE_LIMIT = 1000  # a client this far behind is dropped rather than growing memory
 
 
@@ -66,11 +67,12 @@ async def _drain(ws: web.WebSocketResponse, queue: asyncio.Queue[Event | None]) 
 
 def setup(app: web.Application) -> None:
     """Add the route, and close every socket when the server shuts down."""
-    app[SOCKETS] = set()
+    sockets: set[web.WebSocketResponse] = set()
+    app[SOCKETS] = sockets
     app.router.add_routes(routes)
 
     async def close_all(app: web.Application) -> None:
-        for ws in list(app[SOCKETS]):
+        for ws in list(sockets):
             await ws.close(code=1001, message=b"server shutting down")
 
     app.on_shutdown.append(close_all)

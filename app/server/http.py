@@ -29,8 +29,13 @@ _STATUS_TYPES = {
 }
 
 
-def error_response(status: int, message: str, code: str | None = None,
-                   type_: str | None = None, param: str | None = None) -> web.Response:
+def error_response(
+    status: int,
+    message: str,
+    code: str | None = None,
+    type_: str | None = None,
+    param: str | None = None,
+) -> web.Response:
     """An OpenAI-shaped error response."""
     default_type, default_code = _STATUS_TYPES.get(status, ("server_error", "server_error"))
     body = {
@@ -78,7 +83,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 async def read_json(request: web.Request, limit: int = MANAGEMENT_BODY_LIMIT) -> Any:
     """The body as JSON, refusing bodies over `limit` before reading them whole."""
     if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"request body is {request.content_length} bytes; the limit is {limit}")
+        raise PayloadTooLarge(
+            f"request body is {request.content_length} bytes; the limit is {limit}"
+        )
     body = await request.content.read(limit + 1)
     if len(body) > limit:
         raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")

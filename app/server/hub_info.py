@@ -1,4 +1,4 @@
-"""Hugging Face downloads/likes, fetched in the background and cached; never awaited by a request."""
+"""Hugging Face downloads/likes, fetched in the background and cached; no request waits."""
 
 from __future__ import annotations
 

@@ -57,7 +57,9 @@ class ModelRegistry:
         model_id = optional_str(body, "model_id")
         repo = optional_str(body, "repo")
         if (model_id is None) == (repo is None):
-            raise BadRequest("give either 'model_id' (a catalog id) or 'repo' (a Hugging Face repo or URL)")
+            raise BadRequest(
+                "give either 'model_id' (a catalog id) or 'repo' (a Hugging Face repo or URL)"
+            )
         warnings: list[str] = []
         if model_id is not None:
             record = await self._from_catalog(model_id.strip())
@@ -90,7 +92,8 @@ class ModelRegistry:
         if entry is None:
             raise BadRequest(
                 f"'{base_id}' is not in the catalog; register other models by 'repo'",
-                param="model_id", code="model_not_found",
+                param="model_id",
+                code="model_not_found",
             )
         if not quant or (entry.quantization and quant.upper() == entry.quantization.upper()):
             return _catalog_record(entry)
@@ -99,22 +102,33 @@ class ModelRegistry:
         found = {f.name: f for f in listing.files}
         if filename not in found:
             offered = sorted(
-                q for f in listing.files if f.name.lower().endswith(".gguf")
+                q
+                for f in listing.files
+                if f.name.lower().endswith(".gguf")
                 if (q := detect_quantization(f.name))
             )
             raise BadRequest(
                 f"'{entry.repo}' has no {quant.upper()} file ({filename}); "
                 f"quantizations there: {', '.join(offered) or 'none'}",
-                param="model_id", code="quantization_not_found",
+                param="model_id",
+                code="quantization_not_found",
             )
         file = found[filename]
         memory = int(entry.required_memory_bytes * file.size / entry.size_bytes)
         return ModelRecord(
-            name=f"{entry.id}:{quant.upper()}", repo=entry.repo, filename=filename,
-            source="catalog", display_name=f"{entry.name} ({quant.upper()})",
-            size_bytes=file.size, required_memory_bytes=memory, catalog_id=entry.id,
-            quantization=quant.upper(), sha256=file.sha256, context_length=entry.context_length,
-            capabilities=entry.capabilities, files=(ModelFile(file.name, file.size, file.sha256),),
+            name=f"{entry.id}:{quant.upper()}",
+            repo=entry.repo,
+            filename=filename,
+            source="catalog",
+            display_name=f"{entry.name} ({quant.upper()})",
+            size_bytes=file.size,
+            required_memory_bytes=memory,
+            catalog_id=entry.id,
+            quantization=quant.upper(),
+            sha256=file.sha256,
+            context_length=entry.context_length,
+            capabilities=entry.capabilities,
+            files=(ModelFile(file.name, file.size, file.sha256),),
         )
 
     async def _from_repo(
@@ -143,10 +157,16 @@ class ModelRegistry:
         if "embed" in lowered or "bge-" in lowered or "e5-" in lowered:
             capabilities = ("Embedding",)
         return ModelRecord(
-            name=ref.repo_id.lower(), repo=ref.repo_id, filename=chosen.name, source="url",
+            name=ref.repo_id.lower(),
+            repo=ref.repo_id,
+            filename=chosen.name,
+            source="url",
             display_name=(display_name or "").strip() or ref.repo_id.split("/", 1)[1],
-            size_bytes=size, required_memory_bytes=int(size * MEMORY_FACTOR),
-            revision=ref.revision, quantization=quant, sha256=chosen.sha256,
+            size_bytes=size,
+            required_memory_bytes=int(size * MEMORY_FACTOR),
+            revision=ref.revision,
+            quantization=quant,
+            sha256=chosen.sha256,
             capabilities=capabilities,
             files=tuple(ModelFile(f.name, f.size, f.sha256) for f in files),
         )
@@ -192,8 +212,12 @@ class ModelRegistry:
             _add_status(item, record, node_states)
             item["nodes"] = [
                 {
-                    "node_id": s.node_id, "state": s.state, "downloaded_bytes": s.downloaded_bytes,
-                    "total_bytes": s.total_bytes, "error": s.error, "node_online": s.node_online,
+                    "node_id": s.node_id,
+                    "state": s.state,
+                    "downloaded_bytes": s.downloaded_bytes,
+                    "total_bytes": s.total_bytes,
+                    "error": s.error,
+                    "node_online": s.node_online,
                 }
                 for s in node_states
             ]
@@ -260,28 +284,46 @@ def openai_model(record: ModelRecord, status: ModelStatus) -> dict[str, Any]:
 
 def record_json(record: ModelRecord, entry: CatalogEntry | None) -> dict[str, Any]:
     """A registered model in the hub's shape (catalog fields, filled from the record)."""
-    base = entry.as_json() if entry else {
-        "description": "", "tags": [], "parameter_count": None, "engine": "llama_cpp",
-        "platforms": [],
-    }
+    base = (
+        entry.as_json()
+        if entry
+        else {
+            "description": "",
+            "tags": [],
+            "parameter_count": None,
+            "engine": "llama_cpp",
+            "platforms": [],
+        }
+    )
     base.update(
-        id=record.name, name=record.display_name, repo=record.repo,
-        recommended_filename=record.filename, size_bytes=record.size_bytes,
-        required_memory_bytes=record.required_memory_bytes, context_length=record.context_length,
-        capabilities=list(record.capabilities), quantization=record.quantization,
-        format=record.format, source=record.source, created_at=record.created_at,
+        id=record.name,
+        name=record.display_name,
+        repo=record.repo,
+        recommended_filename=record.filename,
+        size_bytes=record.size_bytes,
+        required_memory_bytes=record.required_memory_bytes,
+        context_length=record.context_length,
+        capabilities=list(record.capabilities),
+        quantization=record.quantization,
+        format=record.format,
+        source=record.source,
+        created_at=record.created_at,
     )
     return base
 
 
-def _add_status(item: dict[str, Any], record: ModelRecord | None, states: list[NodeModelState]) -> None:
+def _add_status(
+    item: dict[str, Any], record: ModelRecord | None, states: list[NodeModelState]
+) -> None:
     if record is None:
         item.update(status="available", download_progress=None, ready_nodes=[])
         return
     status = derive_status(states)
     item.update(
-        status=status.status, lifecycle_status=status.lifecycle_status,
-        download_progress=status.download_progress, ready_nodes=status.ready_nodes,
+        status=status.status,
+        lifecycle_status=status.lifecycle_status,
+        download_progress=status.download_progress,
+        ready_nodes=status.ready_nodes,
         registered_at=record.created_at,
     )
     if status.error:
@@ -290,10 +332,16 @@ def _add_status(item: dict[str, Any], record: ModelRecord | None, states: list[N
 
 def _catalog_record(entry: CatalogEntry) -> ModelRecord:
     return ModelRecord(
-        name=entry.id, repo=entry.repo, filename=entry.recommended_filename, source="catalog",
-        display_name=entry.name, size_bytes=entry.size_bytes,
-        required_memory_bytes=entry.required_memory_bytes, catalog_id=entry.id,
-        quantization=entry.quantization, context_length=entry.context_length,
+        name=entry.id,
+        repo=entry.repo,
+        filename=entry.recommended_filename,
+        source="catalog",
+        display_name=entry.name,
+        size_bytes=entry.size_bytes,
+        required_memory_bytes=entry.required_memory_bytes,
+        catalog_id=entry.id,
+        quantization=entry.quantization,
+        context_length=entry.context_length,
         capabilities=entry.capabilities,
         files=(ModelFile(entry.recommended_filename, entry.size_bytes),),
         created_at=time.time(),
@@ -307,25 +355,29 @@ def _choose_gguf(repo_id: str, ggufs: list[RepoFileInfo], filename: str | None) 
                 return f
         names = ", ".join(sorted(f.name for f in ggufs)[:20]) or "none"
         raise BadRequest(
-            f"'{repo_id}' has no file '{filename}'; its GGUF files: {names}", param="filename",
+            f"'{repo_id}' has no file '{filename}'; its GGUF files: {names}",
+            param="filename",
             code="file_not_found",
         )
     # A model is one file or the first shard of a split; projectors are not models.
     candidates = [
-        f for f in ggufs
+        f
+        for f in ggufs
         if "mmproj" not in f.name.lower()
         and (not (m := _SHARD_RE.search(f.name)) or int(m.group(1)) == 1)
     ]
     if not candidates:
         raise BadRequest(
             f"'{repo_id}' has no GGUF model file; llmlb runs GGUF models (llama.cpp)",
-            param="repo", code="no_gguf",
+            param="repo",
+            code="no_gguf",
         )
     if len(candidates) > 1:
         names = ", ".join(sorted(f.name for f in candidates)[:20])
         raise BadRequest(
             f"'{repo_id}' has {len(candidates)} GGUF files; pick one with 'filename': {names}",
-            param="filename", code="filename_required",
+            param="filename",
+            code="filename_required",
         )
     return candidates[0]
 
@@ -336,5 +388,7 @@ def _with_shards(chosen: RepoFileInfo, ggufs: list[RepoFileInfo]) -> list[RepoFi
         return [chosen]
     prefix = chosen.name[: match.start()]
     total = match.group(2)
-    shards = [f for f in ggufs if f.name.startswith(prefix) and f.name.endswith(f"-of-{total}.gguf")]
+    shards = [
+        f for f in ggufs if f.name.startswith(prefix) and f.name.endswith(f"-of-{total}.gguf")
+    ]
     return sorted(shards, key=lambda f: f.name)

@@ -17,7 +17,9 @@ async def create(request: web.Request) -> web.Response:
     body = await read_object(request)
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
-        raise BadRequest("'name' must be a non-empty string of at most 100 characters", param="name")
+        raise BadRequest(
+            "'name' must be a non-empty string of at most 100 characters", param="name"
+        )
     b = balancer(request)
     key = await b.store.create_api_key(name.strip())
     await b.auth.reload_keys()

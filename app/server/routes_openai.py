@@ -25,5 +25,8 @@ async def model(request: web.Request) -> web.Response:
     for item in await balancer(request).registry.servable():
         if item["id"] == name:
             return web.json_response(item)
-    raise NotFound(f"the model '{name}' does not exist or no node can serve it",
-                   code="model_not_found", param="model")
+    raise NotFound(
+        f"the model '{name}' does not exist or no node can serve it",
+        code="model_not_found",
+        param="model",
+    )

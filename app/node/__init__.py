@@ -1,0 +1,1 @@
+"""The node: manifest sync, resumable downloads, the llama.cpp engine, its own HTTP API."""

@@ -1,0 +1,1 @@
+"""Benchmarks, each runnable as one command; results go to docs/benchmarks.md."""

@@ -1,0 +1,1 @@
+"""Local fakes of services outside the product (Hugging Face)."""

@@ -1,0 +1,1 @@
+"""Test-support helpers (tiny model generators, fixtures) shared by the test suite."""

@@ -1,0 +1,164 @@
+"""The command line as a user runs it: real `llmlb` processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from app import __version__
+
+pytestmark = pytest.mark.slow
+
+
+def llmlb(*args: str) -> list[str]:
+    return [sys.executable, "-m", "app", *args]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_serving(proc: subprocess.Popen[str], port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"llmlb exited early: {proc.communicate()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("llmlb did not start serving")
+
+
+def test_version() -> None:
+    out = subprocess.run(llmlb("--version"), capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"llmlb {__version__}"
+
+
+def test_self_test_prints_ok() -> None:
+    out = subprocess.run(llmlb("--self-test"), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_runs_until_a_signal_then_exits_cleanly(tmp_path: Path, sig: int) -> None:
+    port = free_port()
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        llmlb("serve", "--port", str(port), "--data-dir", str(data)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_serving(proc, port)
+        token = (data / "admin_token").read_text().strip()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v0/models/register",
+            method="POST",
+            data=json.dumps({"model_id": "qwen3"}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert r.status == 201
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert f"http://127.0.0.1:{port}/v1" in err
+    assert token in err  # the new admin token is printed once
+    # The database was closed: the WAL was checkpointed into the main file.
+    wal = data / "llmlb.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    with sqlite3.connect(data / "llmlb.db") as conn:
+        assert conn.execute("SELECT name FROM models").fetchall() == [("qwen3",)]
+
+
+def test_data_dir_from_the_environment(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "LLMLB_DATA_DIR": str(tmp_path / "envdata"), "LLMLB_ADMIN_TOKEN": "tok"}
+    proc = subprocess.Popen(
+        llmlb("serve", "--port", str(port)),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_serving(proc, port)
+        assert (tmp_path / "envdata" / "llmlb.db").exists()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v0/models", headers={"Authorization": "Bearer tok"}
+        )
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert json.loads(r.read()) == []
+        proc.terminate()
+        proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+
+
+def run_failing(args: list[str]) -> str:
+    out = subprocess.run(llmlb(*args), capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.startswith("llmlb:")]
+    assert len(lines) == 1, out.stderr
+    return lines[0]
+
+
+def test_a_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        line = run_failing(["serve", "--port", str(port), "--data-dir", str(tmp_path / "d")])
+    assert f"port {port}" in line and "already in use" in line
+
+
+def test_an_unwritable_data_dir_is_one_clear_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    line = run_failing(["serve", "--port", str(free_port()), "--data-dir", str(blocker / "sub")])
+    assert "cannot write to the data dir" in line
+
+
+def test_a_corrupt_database_is_one_clear_line(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "llmlb.db").write_bytes(b"garbage" * 1000)
+    line = run_failing(["serve", "--port", str(free_port()), "--data-dir", str(data)])
+    assert "unreadable" in line and "llmlb.db" in line
+    assert (data / "llmlb.db").read_bytes() == b"garbage" * 1000  # left for the user to rescue
+
+
+def test_headless_mode_never_imports_qt(tmp_path: Path) -> None:
+    code = (
+        "import asyncio, sys, app.main, app.context\n"
+        "from app.core.settings import Settings\n"
+        "async def go():\n"
+        "    data = __import__('pathlib').Path(sys.argv[1])\n"
+        "    ctx = app.context.AppContext(Settings(data_dir=data, port=0, local_node=False))\n"
+        "    await ctx.start(); await ctx.stop()\n"
+        "asyncio.run(go())\n"
+        "bad = [m for m in sys.modules if m.startswith(('PySide6', 'qasync', 'shiboken'))]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "d")], check=True, timeout=60)
