@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 
 from aiohttp import web
 
 from app.core.catalog import load_catalog
 from app.core.errors import StartupError
-from app.core.events import EventBus
+from app.core.events import Event, EventBus, ModelDeleted
 from app.core.hf import HfClient
 from app.core.paths import ensure_data_dir
 from app.core.secrets import load_admin_token
 from app.core.settings import Settings
 from app.core.tasks import TaskSupervisor
-from app.db.store import Store
+from app.db.store import NodeStore, Store
+from app.node.agent import NodeAgent, NodeConfig
+from app.node.engine import EngineOptions
 from app.server.app import create_app
 from app.server.auth import Auth, is_loopback
 from app.server.hub_info import HubInfoCache
+from app.server.nodes import NodeRegistry
 from app.server.registry import ModelRegistry
 from app.server.state import Balancer
 
@@ -27,7 +31,7 @@ DB_FILE = "llmlb.db"
 
 
 class AppContext:
-    """One running balancer (and, later, its local node), on the current event loop."""
+    """One running balancer and, unless told otherwise, its local node, on the current loop."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -36,7 +40,9 @@ class AppContext:
         self.store: Store | None = None
         self.hf: HfClient | None = None
         self.balancer: Balancer | None = None
+        self.nodes: NodeRegistry | None = None
         self.runner: web.AppRunner | None = None
+        self.local_node: NodeAgent | None = None
         self.admin_token = ""
         self.admin_token_created = False
         self.port = settings.port
@@ -66,10 +72,28 @@ class AppContext:
         await self.store.open()
         self.hf = HfClient(s.hf_timeout)
         hub_info = HubInfoCache(self.hf, s.hub_info_ttl, self.supervisor)
-        registry = ModelRegistry(self.store, catalog, self.hf, self.bus, hub_info)
+        self.nodes = NodeRegistry(
+            NodeStore(self.store), self.bus, self.supervisor, self.admin_token
+        )
+        await self.nodes.load(os.environ.get("LLMLB_JOIN_TOKEN") or None)
+        registry = ModelRegistry(
+            self.store, catalog, self.hf, self.bus, hub_info, self.nodes.states_by_model
+        )
+        registry.on_change.append(self.nodes.set_manifest_version)
+        await registry.load()
+        nodes = self.nodes
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, ModelDeleted):
+                nodes.forget_model(event.name)
+
+        self.bus.subscribe(on_event)
         auth = Auth(self.admin_token, self.store, is_loopback(s.host))
+        auth.is_node_token = lambda token: nodes.by_token(token) is not None
         await auth.reload_keys()
-        self.balancer = Balancer(s, self.store, catalog, self.bus, auth, registry, self.supervisor)
+        self.balancer = Balancer(
+            s, self.store, catalog, self.bus, auth, registry, self.nodes, self.supervisor
+        )
         self.runner = web.AppRunner(
             create_app(self.balancer),
             access_log=None,
@@ -88,14 +112,34 @@ class AppContext:
                 ) from exc
             raise StartupError(f"cannot listen on {s.host}:{s.port}: {exc.strerror}") from exc
         self.port = self.runner.addresses[0][1]
+        self.nodes.start()
         log.info("llmlb serving %s/v1 (data dir %s)", self.base_url, data_dir)
+        if s.local_node:
+            self.local_node = NodeAgent(
+                NodeConfig(
+                    data_dir=data_dir / "node",
+                    balancer_url=self.base_url,
+                    credential=self.admin_token,
+                    local=True,
+                    name="this computer",
+                    idle_unload_ttl=s.idle_unload_ttl,
+                    engine=EngineOptions(n_ctx=s.context_size, n_gpu_layers=s.n_gpu_layers),
+                    read_timeout=s.download_read_timeout,
+                )
+            )
+            await self.local_node.start()
 
     async def stop(self) -> None:
         """Stop in reverse order; safe to call twice or after a failed start."""
+        if self.local_node is not None:
+            node, self.local_node = self.local_node, None
+            await node.stop()
         if self.runner is not None:
             runner, self.runner = self.runner, None
             await runner.cleanup()
         await self.supervisor.stop()
+        if self.nodes is not None:
+            await self.nodes.close()
         if self.hf is not None:
             self.hf.close()
             self.hf = None

@@ -44,6 +44,31 @@ class Settings:
             "env": "LLMLB_HUB_INFO_TTL",
         },
     )
+    idle_unload_ttl: float = field(
+        default=1800.0,
+        metadata={
+            "help": "seconds an unused model stays loaded in memory",
+            "env": "LLMLB_IDLE_UNLOAD_TTL",
+        },
+    )
+    context_size: int = field(
+        default=4096,
+        metadata={"help": "tokens of context per loaded model", "env": "LLMLB_CONTEXT_SIZE"},
+    )
+    n_gpu_layers: int = field(
+        default=-1,
+        metadata={
+            "help": "layers offloaded to the GPU (-1: all, when the build has a GPU)",
+            "env": "LLMLB_GPU_LAYERS",
+        },
+    )
+    download_read_timeout: float = field(
+        default=30.0,
+        metadata={
+            "help": "seconds without a byte before a download counts as stalled",
+            "env": "LLMLB_DOWNLOAD_STALL_TIMEOUT",
+        },
+    )
     catalog_path: Path | None = field(
         default=None,
         metadata={

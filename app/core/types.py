@@ -55,7 +55,7 @@ class ModelRecord:
     created_at: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass
 class NodeModelState:
     """What one node says about one model: where its download stands."""
 

@@ -60,7 +60,7 @@ def build_tables(database: peewee.Database) -> Tables:
         url = peewee.TextField()
         kind = peewee.TextField(default="remote")  # local / remote / external
         status = peewee.TextField(default="pending")
-        token_hash = peewee.TextField(null=True)
+        token = peewee.TextField(null=True)
         api_key = peewee.TextField(null=True)
         runtime_version = peewee.TextField(null=True)
         info = peewee.TextField(default="{}")

@@ -85,29 +85,6 @@ class Store:
 
         return await self.db.transaction(delete)
 
-    async def node_model_states(self) -> dict[str, list[NodeModelState]]:
-        """Per model, what each node reported, with whether that node is online."""
-
-        def select() -> dict[str, list[NodeModelState]]:
-            nm, node = self.t.NodeModel, self.t.Node
-            query = nm.select(nm, node.status).join(node).objects()
-            out: dict[str, list[NodeModelState]] = {}
-            for row in query:
-                out.setdefault(row.model_id, []).append(
-                    NodeModelState(
-                        node_id=row.node_id,
-                        model=row.model_id,
-                        state=row.state,
-                        downloaded_bytes=row.downloaded_bytes,
-                        total_bytes=row.total_bytes,
-                        error=row.error,
-                        node_online=row.status in LIVE_NODE_STATES,
-                    )
-                )
-            return out
-
-        return await self.db.run(select)
-
     @staticmethod
     def _model_row(record: ModelRecord) -> dict[str, Any]:
         row = dict(record.__dict__)
@@ -193,3 +170,83 @@ def key_matches(candidate: str, hashes: list[str]) -> bool:
     for stored in hashes:
         found |= hmac.compare_digest(digest, stored)
     return found
+
+
+class NodeStore:
+    """Persistence of nodes and of what each reported about its models."""
+
+    def __init__(self, store: Store) -> None:
+        self.db = store.db
+        self.t = store.t
+
+    async def list_nodes(self) -> list[dict[str, Any]]:
+        """Every node row as a dict, with `models`: its per-model states."""
+
+        def select() -> list[dict[str, Any]]:
+            nodes = {r["id"]: {**r, "models": []} for r in self.t.Node.select().dicts()}
+            for row in self.t.NodeModel.select().dicts():
+                node = nodes.get(row["node"])
+                if node is not None:
+                    node["models"].append(row)
+            return list(nodes.values())
+
+        return await self.db.run(select)
+
+    async def save_node(self, row: dict[str, Any]) -> None:
+        """Insert or update a node row."""
+
+        def upsert() -> None:
+            self.t.Node.insert(**row).on_conflict_replace().execute()
+
+        await self.db.run(upsert)
+
+    async def delete_node(self, node_id: str) -> None:
+        """Forget a node and its model states."""
+
+        def delete() -> None:
+            self.t.NodeModel.delete().where(self.t.NodeModel.node == node_id).execute()
+            self.t.Node.delete().where(self.t.Node.id == node_id).execute()
+
+        await self.db.transaction(delete)
+
+    async def save_node_models(self, node_id: str, states: list[NodeModelState]) -> None:
+        """Replace what a node reported about its models (only registered models are kept)."""
+
+        def replace() -> None:
+            nm = self.t.NodeModel
+            nm.delete().where(nm.node == node_id).execute()
+            known = {r.name for r in self.t.Model.select(self.t.Model.name)}
+            rows = [
+                {
+                    "node": node_id,
+                    "model": s.model,
+                    "state": s.state,
+                    "downloaded_bytes": s.downloaded_bytes,
+                    "total_bytes": s.total_bytes,
+                    "error": s.error,
+                    "updated_at": time.time(),
+                }
+                for s in states
+                if s.model in known
+            ]
+            if rows:
+                nm.insert_many(rows).execute()
+
+        await self.db.transaction(replace)
+
+    async def get_setting(self, key: str) -> str | None:
+        """A stored setting's raw value."""
+
+        def get() -> str | None:
+            row = self.t.Setting.get_or_none(self.t.Setting.key == key)
+            return None if row is None else str(row.value)
+
+        return await self.db.run(get)
+
+    async def set_setting(self, key: str, value: str) -> None:
+        """Store a setting."""
+
+        def put() -> None:
+            self.t.Setting.insert(key=key, value=value).on_conflict_replace().execute()
+
+        await self.db.run(put)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from app import __version__
-from app.server import events_ws, routes_keys, routes_models, routes_openai
+from app.server import events_ws, proxy, routes_keys, routes_models, routes_nodes, routes_openai
 from app.server.http import INFERENCE_BODY_LIMIT, error_middleware
 from app.server.state import BALANCER, Balancer
 
@@ -19,8 +19,15 @@ def create_app(state: Balancer) -> web.Application:
     app[BALANCER] = state
     app.router.add_get("/health", _health)
     app.router.add_get("/", _root)
-    for table in (routes_models.routes, routes_keys.routes, routes_openai.routes):
+    for table in (
+        routes_models.routes,
+        routes_keys.routes,
+        routes_openai.routes,
+        routes_nodes.routes,
+        proxy.routes,
+    ):
         app.router.add_routes(table)
+    app.cleanup_ctx.append(proxy.http_pool)
     events_ws.setup(app)
     return app
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -45,6 +46,8 @@ class Auth:
         self.store = store
         self.loopback_only = loopback_only
         self._key_hashes: list[str] = []
+        # Set by the composition root: is this X-Node-Token one of our nodes'?
+        self.is_node_token: Callable[[str | None], bool] = lambda _token: False
 
     async def reload_keys(self) -> None:
         """Re-read the key hashes after a key was created or revoked."""
@@ -84,5 +87,15 @@ class Auth:
         if path.startswith("/v1/") or path == "/v1":
             self.check_inference(request)
         elif path.startswith("/v0/") and (request.method, path) not in SELF_AUTHENTICATED:
-            self.require_admin(request)
+            if not (
+                _node_readable(request) and self.is_node_token(request.headers.get("X-Node-Token"))
+            ):
+                self.require_admin(request)
         return await handler(request)
+
+
+def _node_readable(request: web.Request) -> bool:
+    """What a node may read with its own token: the model list and manifests."""
+    return request.method == "GET" and (
+        request.path == "/v0/models" or request.path.startswith("/v0/models/registry/")
+    )

@@ -80,8 +80,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(500, "internal error in the balancer; see its log")
 
 
-async def read_json(request: web.Request, limit: int = MANAGEMENT_BODY_LIMIT) -> Any:
-    """The body as JSON, refusing bodies over `limit` before reading them whole."""
+async def read_raw_json(request: web.Request, limit: int) -> tuple[bytes, Any]:
+    """The body's bytes and their JSON, refusing bodies over `limit` before reading them whole."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(
             f"request body is {request.content_length} bytes; the limit is {limit}"
@@ -92,9 +92,14 @@ async def read_json(request: web.Request, limit: int = MANAGEMENT_BODY_LIMIT) ->
     if not body.strip():
         raise BadRequest("request body is empty; send a JSON object")
     try:
-        return json.loads(body)
+        return body, json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+
+
+async def read_json(request: web.Request, limit: int = MANAGEMENT_BODY_LIMIT) -> Any:
+    """The body as JSON (see read_raw_json)."""
+    return (await read_raw_json(request, limit))[1]
 
 
 async def read_object(request: web.Request, limit: int = MANAGEMENT_BODY_LIMIT) -> dict[str, Any]:

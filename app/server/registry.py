@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from app.core.catalog import Catalog, CatalogEntry
@@ -43,13 +45,38 @@ class ModelRegistry:
     """Registers models (metadata only) and answers every read of the registry."""
 
     def __init__(
-        self, store: Store, catalog: Catalog, hf: HfClient, bus: EventBus, hub_info: HubInfoCache
+        self,
+        store: Store,
+        catalog: Catalog,
+        hf: HfClient,
+        bus: EventBus,
+        hub_info: HubInfoCache,
+        node_states: Callable[[], dict[str, list[NodeModelState]]],
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.hf = hf
         self.bus = bus
         self.hub_info = hub_info
+        self.node_states = node_states
+        self.records: dict[str, ModelRecord] = {}  # every registration, kept in memory
+        self.on_change: list[Callable[[str], None]] = []  # called with the manifest version
+
+    async def load(self) -> None:
+        """Read the registrations once; later reads come from memory."""
+        self.records = {r.name: r for r in await self.store.list_models()}
+        self._changed()
+
+    @property
+    def manifest_version(self) -> str:
+        """Changes whenever the set of registered models changes."""
+        names = "\n".join(sorted(self.records))
+        return hashlib.sha1(names.encode()).hexdigest()[:12]
+
+    def _changed(self) -> None:
+        version = self.manifest_version
+        for callback in self.on_change:
+            callback(version)
 
     # -- writes -----------------------------------------------------------------
     async def register(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -69,6 +96,8 @@ class ModelRegistry:
                 repo, optional_str(body, "filename"), optional_str(body, "display_name"), warnings
             )
         stored = await self.store.add_model(record)
+        self.records[stored.name] = stored
+        self._changed()
         self.bus.publish(ModelRegistered(stored.name))
         return {
             "name": stored.name,
@@ -84,6 +113,8 @@ class ModelRegistry:
         check_model_name(name)
         if not await self.store.delete_model(name):
             raise NotFound(f"model '{name}' is not registered", code="model_not_found")
+        self.records.pop(name, None)
+        self._changed()
         self.bus.publish(ModelDeleted(name))
 
     async def _from_catalog(self, model_id: str) -> ModelRecord:
@@ -180,8 +211,8 @@ class ModelRegistry:
     # -- reads ------------------------------------------------------------------
     async def hub(self) -> list[dict[str, Any]]:
         """The catalog in its order, then other registered models, each with its status."""
-        records = {r.name: r for r in await self.store.list_models()}
-        states = await self.store.node_model_states()
+        records = dict(self.records)
+        states = self.node_states()
         self.hub_info.request_refresh([e.repo for e in self.catalog.entries])
         out: list[dict[str, Any]] = []
         for entry in self.catalog.entries:
@@ -204,9 +235,9 @@ class ModelRegistry:
 
     async def registered(self) -> list[dict[str, Any]]:
         """Registered models with per-node state and progress (/v0/models)."""
-        states = await self.store.node_model_states()
+        states = self.node_states()
         out = []
-        for record in await self.store.list_models():
+        for record in self._ordered():
             item = record_json(record, self.catalog.get(record.catalog_id or ""))
             node_states = states.get(record.name, [])
             _add_status(item, record, node_states)
@@ -234,6 +265,7 @@ class ModelRegistry:
             "quantization": record.quantization,
             "repo": record.repo,
             "revision": record.revision,
+            "capabilities": list(record.capabilities),
             "files": [
                 {
                     "name": f.name,
@@ -248,21 +280,28 @@ class ModelRegistry:
     async def require(self, name: str) -> ModelRecord:
         """The registration, or 404."""
         check_model_name(name)
-        record = await self.store.get_model(name)
+        record = self.records.get(name)
         if record is None:
             raise NotFound(f"model '{name}' is not registered", code="model_not_found")
         return record
 
     async def servable(self) -> list[dict[str, Any]]:
         """OpenAI model objects for what some live node can serve now (/v1/models)."""
-        states = await self.store.node_model_states()
+        states = self.node_states()
         out = []
-        for record in await self.store.list_models():
+        for record in self._ordered():
             status = derive_status(states.get(record.name, []))
             if status.lifecycle_status != "ready":
                 continue
             out.append(openai_model(record, status))
         return out
+
+    def _ordered(self) -> list[ModelRecord]:
+        return sorted(self.records.values(), key=lambda r: (r.created_at, r.name))
+
+    def status_of(self, name: str) -> ModelStatus:
+        """A registered model's status across nodes."""
+        return derive_status(self.node_states().get(name, []))
 
 
 def openai_model(record: ModelRecord, status: ModelStatus) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from app.core.settings import Settings
 from app.core.tasks import TaskSupervisor
 from app.db.store import Store
 from app.server.auth import Auth
+from app.server.nodes import NodeRegistry
 from app.server.registry import ModelRegistry
 
 
@@ -25,6 +26,7 @@ class Balancer:
     bus: EventBus
     auth: Auth
     registry: ModelRegistry
+    nodes: NodeRegistry
     supervisor: TaskSupervisor
 
 

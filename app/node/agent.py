@@ -1,0 +1,244 @@
+"""A node: its HTTP app, its models on disk, its engines, and its link to a balancer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+from aiohttp import web
+
+from app import __version__
+from app.core.tasks import TaskSupervisor
+from app.node.api import create_node_app
+from app.node.balancer_client import BalancerClient, BalancerUnavailable
+from app.node.engine import EngineOptions
+from app.node.engines import EngineManager
+from app.node.library import ModelLibrary
+from app.node.sync import SyncWorker
+
+log = logging.getLogger(__name__)
+IDENTITY = "node.json"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything a node needs to run."""
+
+    data_dir: Path
+    balancer_url: str
+    credential: str  # join token, or the admin token for the in-process local node
+    host: str = "127.0.0.1"
+    port: int = 0
+    name: str = ""
+    local: bool = False
+    heartbeat_interval: float = 2.0
+    idle_unload_ttl: float = 1800.0
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    read_timeout: float = 30.0
+    max_backoff: float = 60.0
+
+
+class NodeAgent:
+    """Runs a node on the current event loop."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.supervisor = TaskSupervisor("node")
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.library = ModelLibrary(config.data_dir / "models")
+        self.client = BalancerClient(config.balancer_url)
+        self.engines = EngineManager(config.engine, config.idle_unload_ttl, self.supervisor)
+        self.sync = SyncWorker(
+            self.library,
+            self.client,
+            self.engines,
+            self.supervisor,
+            config.read_timeout,
+            config.max_backoff,
+        )
+        self.node_id: str | None = None
+        self.node_token: str | None = None
+        self.status_name = "pending"
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._manifest_version: Any = None
+        self._beat_soon = asyncio.Event()
+        self.sync.on_change.append(lambda _name: self._beat_soon.set())
+        self.registered = asyncio.Event()
+
+    async def start(self) -> None:
+        """Listen, then register and heartbeat in the background."""
+        self._load_identity()
+        self._runner = web.AppRunner(
+            create_node_app(self), access_log=None, shutdown_timeout=1.0, handle_signals=False
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        host = self.config.host
+        if host in {"0.0.0.0", "::"}:
+            host = socket.gethostname()
+        self.url = f"http://{host}:{port}"
+        self.engines.start()
+        self.supervisor.spawn(self._link(), "link")
+        log.info("node listening on %s", self.url)
+
+    async def stop(self) -> None:
+        """Stop serving, cancel downloads (partials stay for the next start), unload models."""
+        self.sync._cancel.set()
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+        await self.supervisor.stop()
+        await self.engines.close()
+        await self.client.close()
+
+    # -- identity ---------------------------------------------------------------
+    def _identity_path(self) -> Path:
+        return self.config.data_dir / IDENTITY
+
+    def _load_identity(self) -> None:
+        try:
+            data = json.loads(self._identity_path().read_text())
+            self.node_id, self.node_token = data["node_id"], data["node_token"]
+        except (OSError, ValueError, KeyError):
+            pass
+
+    def _save_identity(self) -> None:
+        path = self._identity_path()
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"node_id": self.node_id, "node_token": self.node_token}, fh)
+        os.replace(tmp, path)
+
+    # -- link to the balancer ---------------------------------------------------
+    async def _link(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self._register()
+                break
+            except BalancerUnavailable as exc:
+                log.info("cannot register with %s yet: %s", self.config.balancer_url, exc)
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 30.0)
+        self.sync.start()
+        await self._heartbeats()
+
+    async def _register(self) -> None:
+        body = {
+            "node_id": self.node_id,
+            "node_token": self.node_token,
+            "name": self.config.name or socket.gethostname(),
+            "url": self.url,
+            "runtime_version": f"llama-cpp-python {llama_cpp.__version__}",
+            "llmlb_version": __version__,
+            "local": self.config.local,
+            "gpu_devices": [],
+            "supported_runtimes": ["llama_cpp"],
+        }
+        if self.node_token:
+            self.client.node_token = self.node_token
+        data = await self.client.register(body, self.config.credential)
+        self.node_id, self.node_token = data["node_id"], data["node_token"]
+        self.client.node_token = self.node_token
+        self.status_name = data.get("status", "pending")
+        self._save_identity()
+        self.registered.set()
+        log.info("registered with the balancer as %s (%s)", self.node_id, self.status_name)
+
+    async def _heartbeats(self) -> None:
+        failures = 0
+        while True:
+            try:
+                answer = await self.client.heartbeat(self.heartbeat_body())
+                failures = 0
+                self.status_name = answer.get("status", self.status_name)
+                version = answer.get("manifest_version")
+                if version != self._manifest_version:
+                    self._manifest_version = version
+                    self.sync.trigger()
+            except BalancerUnavailable as exc:
+                failures += 1
+                if exc.status in (401, 404):
+                    # The balancer forgot us (deleted, or a new database): register again.
+                    await self._link_again()
+                elif failures in (1, 10):
+                    log.warning("heartbeat failed: %s", exc)
+            self._beat_soon.clear()
+            try:
+                await asyncio.wait_for(self._beat_soon.wait(), self.config.heartbeat_interval)
+            except TimeoutError:
+                pass
+
+    async def _link_again(self) -> None:
+        self.node_id = self.node_token = None
+        self.client.node_token = None
+        try:
+            await self._register()
+        except BalancerUnavailable as exc:
+            log.info("re-registration failed: %s", exc)
+
+    def heartbeat_body(self) -> dict[str, Any]:
+        """What the node tells the balancer every few seconds."""
+        states = self.sync.states
+        ready = sum(1 for s in states.values() if s.state == "ready")
+        progress = self.sync.progress
+        return {
+            "node_id": self.node_id,
+            "models": self.sync.report(),
+            "loaded_models": self.engines.loaded(),
+            "active_requests": self.engines.active_requests(),
+            "ready_models": [ready, len(states)],
+            "sync_state": self.sync.sync_state,
+            "sync_progress": {
+                "model_id": self.sync.current,
+                "file": progress.file,
+                "downloaded_bytes": progress.downloaded_bytes,
+                "total_bytes": progress.total_bytes,
+            }
+            if self.sync.current
+            else None,
+            "system": _system_metrics(),
+        }
+
+    def status(self) -> dict[str, Any]:
+        """The node's own view, for /node/status."""
+        return {
+            **self.heartbeat_body(),
+            "url": self.url,
+            "status": self.status_name,
+            "counters": {
+                name: {
+                    "generated_tokens": r.generated_tokens,
+                    "cancelled_requests": r.cancelled_requests,
+                    "loaded": r.loaded,
+                }
+                for name, r in self.engines.runners.items()
+            },
+        }
+
+
+def _system_metrics() -> dict[str, Any]:
+    metrics: dict[str, Any] = {"cpu_count": os.cpu_count()}
+    try:
+        metrics["load_average"] = os.getloadavg()[0]
+        info = {}
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info[key] = int(value.split()[0]) * 1024
+        metrics["memory_total_bytes"] = info.get("MemTotal")
+        metrics["memory_available_bytes"] = info.get("MemAvailable")
+    except (OSError, ValueError, IndexError):
+        pass
+    return metrics

@@ -1,0 +1,66 @@
+"""The loaded models of a node: load on first use, unload after an idle TTL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from app.core.tasks import TaskSupervisor
+from app.node.engine import EngineOptions, ModelRunner
+
+log = logging.getLogger(__name__)
+
+
+class EngineManager:
+    """One ModelRunner per model name."""
+
+    def __init__(self, options: EngineOptions, idle_ttl: float, supervisor: TaskSupervisor) -> None:
+        self.options = options
+        self.idle_ttl = idle_ttl
+        self.runners: dict[str, ModelRunner] = {}
+        self._supervisor = supervisor
+
+    def start(self) -> None:
+        """Start the idle reaper."""
+        self._supervisor.spawn(self._reap(), "idle-unload")
+
+    def get(self, name: str, path: Path, embedding: bool) -> ModelRunner:
+        """The runner for a model (created, not yet loaded, on first use)."""
+        runner = self.runners.get(name)
+        if runner is None or runner.path != path or runner.embedding != embedding:
+            runner = ModelRunner(name, path, self.options, embedding)
+            old = self.runners.get(name)
+            self.runners[name] = runner
+            if old is not None:
+                self._supervisor.spawn(old.close(), f"close-{name}")
+        return runner
+
+    async def drop(self, name: str) -> None:
+        """Unload and forget a model (its files are about to be deleted)."""
+        runner = self.runners.pop(name, None)
+        if runner is not None:
+            await runner.close()
+
+    def loaded(self) -> list[str]:
+        """Names of the models in memory."""
+        return [n for n, r in self.runners.items() if r.loaded]
+
+    def active_requests(self) -> int:
+        """Requests waiting or running on any model."""
+        return sum(r.active for r in self.runners.values())
+
+    async def _reap(self) -> None:
+        while True:
+            await asyncio.sleep(min(30.0, max(0.05, self.idle_ttl / 4)))
+            now = time.monotonic()
+            for runner in list(self.runners.values()):
+                if runner.loaded and runner.active == 0 and now - runner.last_used > self.idle_ttl:
+                    log.info("unloading %s after %.0f s idle", runner.name, now - runner.last_used)
+                    await runner.unload()
+
+    async def close(self) -> None:
+        """Unload everything."""
+        for name in list(self.runners):
+            await self.drop(name)

@@ -1,0 +1,248 @@
+"""Validate OpenAI request bodies and map them to engine parameters (errors name the field)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.errors import BadRequest
+from app.node.engine import JSON_GRAMMAR, Sampling
+
+MAX_STOPS = 4
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A validated /v1/chat/completions body."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    sampling: Sampling
+    stream: bool
+    include_usage: bool
+    tools: list[Any] | None
+    tool_choice: Any
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """A validated /v1/completions body."""
+
+    model: str
+    prompt: str
+    sampling: Sampling
+    stream: bool
+    include_usage: bool
+    echo: bool
+
+
+def _number(body: dict[str, Any], key: str, default: float, lo: float, hi: float) -> float:
+    value = body.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRequest(f"'{key}' must be a number", param=key)
+    if not lo <= value <= hi:
+        raise BadRequest(f"'{key}' must be between {lo:g} and {hi:g}", param=key)
+    return float(value)
+
+
+def _integer(body: dict[str, Any], key: str, lo: int, hi: int) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"'{key}' must be an integer", param=key)
+    if not lo <= value <= hi:
+        raise BadRequest(f"'{key}' must be between {lo} and {hi}", param=key)
+    return value
+
+
+def _flag(body: dict[str, Any], key: str) -> bool:
+    value = body.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise BadRequest(f"'{key}' must be true or false", param=key)
+    return value
+
+
+def model_name(body: dict[str, Any]) -> str:
+    """The `model` field, which every inference body must carry."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise BadRequest("'model' is required: the name of a model from /v1/models", param="model")
+    return model.strip()
+
+
+def sampling(body: dict[str, Any]) -> Sampling:
+    """Sampling parameters common to chat and completions."""
+    n = _integer(body, "n", 1, 128)
+    if n not in (None, 1):
+        raise BadRequest("'n' greater than 1 is not supported; send several requests", param="n")
+    max_tokens = _integer(body, "max_completion_tokens", 1, 1 << 24)
+    if max_tokens is None:
+        max_tokens = _integer(body, "max_tokens", 1, 1 << 24)
+    stop = body.get("stop")
+    if stop is None:
+        stops: tuple[str, ...] = ()
+    elif isinstance(stop, str):
+        stops = (stop,)
+    elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        if len(stop) > MAX_STOPS:
+            raise BadRequest(f"'stop' takes at most {MAX_STOPS} sequences", param="stop")
+        stops = tuple(stop)
+    else:
+        raise BadRequest("'stop' must be a string or a list of strings", param="stop")
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise BadRequest("'seed' must be an integer", param="seed")
+    bias_in = body.get("logit_bias") or {}
+    if not isinstance(bias_in, dict):
+        raise BadRequest("'logit_bias' must map token ids to numbers", param="logit_bias")
+    try:
+        bias = {int(k): float(v) for k, v in bias_in.items()}
+    except (TypeError, ValueError) as exc:
+        raise BadRequest("'logit_bias' must map token ids to numbers", param="logit_bias") from exc
+    grammar, schema = _response_format(body.get("response_format"))
+    return Sampling(
+        max_tokens=max_tokens,
+        temperature=_number(body, "temperature", 1.0, 0.0, 2.0),
+        top_p=_number(body, "top_p", 1.0, 0.0, 1.0),
+        top_k=int(_number(body, "top_k", 40, 0, 1 << 20)),
+        min_p=_number(body, "min_p", 0.05, 0.0, 1.0),
+        seed=seed & 0xFFFFFFFF if seed is not None else None,
+        stop=stops,
+        presence_penalty=_number(body, "presence_penalty", 0.0, -2.0, 2.0),
+        frequency_penalty=_number(body, "frequency_penalty", 0.0, -2.0, 2.0),
+        repeat_penalty=_number(body, "repeat_penalty", 1.0, 0.0, 10.0),
+        grammar=grammar,
+        json_schema=schema,
+        logit_bias=bias,
+    )
+
+
+def _response_format(value: Any) -> tuple[str | None, str | None]:
+    if value is None:
+        return None, None
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+        raise BadRequest(
+            "'response_format' must be an object with a 'type'", param="response_format"
+        )
+    kind = value["type"]
+    if kind == "text":
+        return None, None
+    if kind == "json_object":
+        return JSON_GRAMMAR, None
+    if kind == "json_schema":
+        spec = value.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(schema, dict):
+            raise BadRequest(
+                "'response_format.json_schema.schema' must be a JSON schema object",
+                param="response_format",
+            )
+        return None, json.dumps(schema)
+    raise BadRequest(
+        f"'response_format.type' {kind!r} is not one of text, json_object, json_schema",
+        param="response_format",
+    )
+
+
+def _stream_options(body: dict[str, Any]) -> tuple[bool, bool]:
+    stream = _flag(body, "stream")
+    options = body.get("stream_options")
+    if options is None:
+        return stream, False
+    if not isinstance(options, dict):
+        raise BadRequest("'stream_options' must be an object", param="stream_options")
+    return stream, bool(options.get("include_usage"))
+
+
+def _message_text(content: Any, index: int) -> str | None:
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if not isinstance(part, dict):
+                raise BadRequest(
+                    f"messages[{index}].content parts must be objects", param="messages"
+                )
+            if part.get("type") == "text" and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif part.get("type") in {"image_url", "input_image", "input_audio"}:
+                raise BadRequest(
+                    "this model does not accept images or audio; "
+                    "pick a model with the Vision capability",
+                    param="messages",
+                    code="unsupported_content",
+                )
+            else:
+                raise BadRequest(
+                    f"messages[{index}] has a content part of an unknown type", param="messages"
+                )
+        return "\n".join(texts)
+    raise BadRequest(
+        f"messages[{index}].content must be a string or a list of parts", param="messages"
+    )
+
+
+def chat_request(body: dict[str, Any]) -> ChatRequest:
+    """Validate a chat completion body."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("'messages' must be a non-empty list", param="messages")
+    clean: list[dict[str, Any]] = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise BadRequest(f"messages[{i}] must be an object", param="messages")
+        role = message.get("role")
+        if role not in {"system", "developer", "user", "assistant", "tool", "function"}:
+            raise BadRequest(f"messages[{i}].role {role!r} is not a chat role", param="messages")
+        item = dict(message)
+        item["role"] = "system" if role == "developer" else role
+        item["content"] = _message_text(message.get("content"), i)
+        clean.append(item)
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise BadRequest("'tools' must be a list", param="tools")
+    stream, include_usage = _stream_options(body)
+    return ChatRequest(
+        model_name(body),
+        clean,
+        sampling(body),
+        stream,
+        include_usage,
+        tools or None,
+        body.get("tool_choice"),
+    )
+
+
+def completion_request(body: dict[str, Any]) -> CompletionRequest:
+    """Validate a text completion body."""
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        prompt = prompt[0]
+    if not isinstance(prompt, str):
+        raise BadRequest("'prompt' must be a string", param="prompt")
+    stream, include_usage = _stream_options(body)
+    return CompletionRequest(
+        model_name(body), prompt, sampling(body), stream, include_usage, _flag(body, "echo")
+    )
+
+
+def embedding_inputs(body: dict[str, Any]) -> tuple[list[str], str]:
+    """The texts to embed and the encoding ("float" or "base64")."""
+    value = body.get("input")
+    if isinstance(value, str):
+        inputs = [value]
+    elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        inputs = value
+    else:
+        raise BadRequest("'input' must be a string or a non-empty list of strings", param="input")
+    encoding = body.get("encoding_format") or "float"
+    if encoding not in {"float", "base64"}:
+        raise BadRequest("'encoding_format' must be 'float' or 'base64'", param="encoding_format")
+    return inputs, encoding

@@ -1,0 +1,213 @@
+"""Reconcile the node's disk with the balancer's model list: download what is missing,
+delete what was unregistered, one model at a time, reporting byte progress."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.tasks import TaskSupervisor
+from app.node.balancer_client import BalancerClient, BalancerUnavailable
+from app.node.download import (
+    DownloadCancelled,
+    DownloadError,
+    Progress,
+    clean_orphans,
+    download_file,
+)
+from app.node.engine import EngineError, check_gguf
+from app.node.engines import EngineManager
+from app.node.library import ModelLibrary
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelState:
+    """Where one model stands on this node."""
+
+    state: str  # pending / downloading / ready / error
+    downloaded_bytes: int = 0
+    total_bytes: int = 0
+    error: str | None = None
+
+
+class SyncWorker:
+    """Owns the download queue and the per-model states the heartbeat reports."""
+
+    def __init__(
+        self,
+        library: ModelLibrary,
+        client: BalancerClient,
+        engines: EngineManager,
+        supervisor: TaskSupervisor,
+        read_timeout: float = 30.0,
+        max_backoff: float = 60.0,
+    ) -> None:
+        self.library = library
+        self.client = client
+        self.engines = engines
+        self.supervisor = supervisor
+        self.read_timeout = read_timeout
+        self.max_backoff = max_backoff
+        self.states: dict[str, ModelState] = {}
+        self.desired: list[str] = []
+        self.sync_state = "idle"
+        self.progress = Progress()
+        self.current: str | None = None
+        self.on_change: list[Any] = []  # callables run when a model changes state
+        self._cancel = threading.Event()
+        self._trigger = asyncio.Event()
+        self._downloader: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the reconcile loop; it runs a first pass at once."""
+        for name in self.library.folders():
+            if self.library.manifest(name) is not None:
+                self.states[name] = ModelState("ready")
+        self._trigger.set()
+        self.supervisor.spawn(self._loop(), "sync")
+
+    def trigger(self) -> None:
+        """Ask for a reconcile pass (a push from the balancer, or a new manifest version)."""
+        self._trigger.set()
+
+    def mark_error(self, name: str, reason: str) -> None:
+        """Record that a model cannot run (e.g. llama.cpp refused to load it)."""
+        self.states[name] = ModelState("error", error=reason)
+        self._changed(name)
+
+    def _changed(self, name: str) -> None:
+        for callback in self.on_change:
+            callback(name)
+
+    async def _loop(self) -> None:
+        while True:
+            await self._trigger.wait()
+            self._trigger.clear()
+            try:
+                await self._reconcile()
+            except BalancerUnavailable as exc:
+                log.info("sync postponed: %s", exc)
+                await asyncio.sleep(2)
+                self._trigger.set()
+
+    async def _reconcile(self) -> None:
+        names = await self.client.model_names()
+        self.desired = names
+        wanted = set(names)
+        if self.current is not None and self.current not in wanted:
+            self._cancel.set()
+        for name in self.library.folders():
+            if name not in wanted and name != self.current:
+                await self.engines.drop(name)
+                self.library.remove(name)
+        for name in list(self.states):
+            if name not in wanted:
+                del self.states[name]
+                self._changed(name)
+        for name in names:
+            if name not in self.states:
+                ready = self.library.manifest(name) is not None
+                self.states[name] = ModelState("ready" if ready else "pending")
+                self._changed(name)
+        if self._downloader is None or self._downloader.done():
+            self._downloader = self.supervisor.spawn(self._download_all(), "downloads")
+
+    async def _download_all(self) -> None:
+        while True:
+            todo = [
+                n
+                for n in self.desired
+                if self.states.get(n, ModelState("x")).state in {"pending", "downloading"}
+            ]
+            if not todo:
+                failed = any(s.state == "error" for s in self.states.values())
+                self.sync_state = "failed" if failed else ("success" if self.desired else "idle")
+                return
+            self.sync_state = "running"
+            await self._download(todo[0])
+
+    async def _download(self, name: str) -> None:
+        state = self.states[name]
+        self.current = name
+        self._cancel = threading.Event()
+        try:
+            manifest = await self.client.manifest(name)
+            files = manifest["files"]
+            folder = self.library.folder(name)
+            folder.mkdir(parents=True, exist_ok=True)
+            clean_orphans(folder, {f["name"] for f in files})
+            state.state = "downloading"
+            state.total_bytes = sum(int(f.get("size") or 0) for f in files)
+            done_before = 0
+            self._changed(name)
+            for f in files:
+                self.progress = Progress(file=f["name"])
+                watcher = self.supervisor.spawn(
+                    self._watch(state, done_before, self.progress), f"progress-{name}"
+                )
+                try:
+                    await asyncio.to_thread(
+                        download_file,
+                        f["url"],
+                        folder / f["name"],
+                        expected_size=f.get("size"),
+                        expected_sha256=f.get("sha256"),
+                        progress=self.progress,
+                        cancel=self._cancel,
+                        read_timeout=self.read_timeout,
+                        max_backoff=self.max_backoff,
+                    )
+                finally:
+                    watcher.cancel()
+                done_before += int(f.get("size") or self.progress.total_bytes)
+                state.downloaded_bytes = done_before
+            check_gguf(folder / files[0]["name"])
+            self.library.mark_complete(name, manifest)
+            state.state, state.error = "ready", None
+            state.downloaded_bytes = state.total_bytes = done_before
+            log.info("model %s is ready", name)
+        except DownloadCancelled:
+            log.info("download of %s cancelled", name)
+            if name not in self.desired:
+                await self.engines.drop(name)
+                self.library.remove(name)
+        except (DownloadError, EngineError) as exc:
+            log.warning("model %s failed: %s", name, exc)
+            state.state, state.error = "error", str(exc)
+        except BalancerUnavailable as exc:
+            log.info("manifest of %s unavailable: %s", name, exc)
+            if exc.status == 404:
+                self.states.pop(name, None)
+            else:
+                await asyncio.sleep(2)
+        except OSError as exc:
+            state.state, state.error = "error", f"cannot write the model files: {exc.strerror}"
+        finally:
+            self.current = None
+            self._changed(name)
+
+    async def _watch(self, state: ModelState, base: int, progress: Progress) -> None:
+        """Copy the download thread's byte counts into the model state, a few times a second."""
+        while True:
+            state.downloaded_bytes = base + progress.downloaded_bytes
+            if progress.total_bytes and state.total_bytes < base + progress.total_bytes:
+                state.total_bytes = base + progress.total_bytes  # the manifest had no size
+            await asyncio.sleep(0.2)
+
+    def report(self) -> list[dict[str, Any]]:
+        """Per-model states for the heartbeat."""
+        return [
+            {
+                "name": n,
+                "state": s.state,
+                "downloaded_bytes": s.downloaded_bytes,
+                "total_bytes": s.total_bytes,
+                "error": s.error,
+            }
+            for n, s in self.states.items()
+        ]

@@ -1,0 +1,375 @@
+"""The balancer's view of its nodes: registration, heartbeats, states, and who can serve what.
+
+Kept in memory (the request path never reads the database) and persisted on change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from app.core.errors import BadRequest, NotFound, Unauthorized
+from app.core.events import EventBus, ModelProgressed, NodeChanged
+from app.core.tasks import TaskSupervisor
+from app.core.types import NODE_MODEL_STATES, NodeModelState
+from app.db.store import LIVE_NODE_STATES, NodeStore
+
+log = logging.getLogger(__name__)
+OFFLINE_AFTER = 30.0  # seconds without a heartbeat
+STALE_AFTER = 30.0  # seconds before metrics are flagged stale
+
+
+@dataclass
+class NodeView:
+    """One node as the balancer knows it."""
+
+    id: str
+    name: str
+    url: str
+    token: str
+    kind: str = "remote"
+    status: str = "pending"
+    created_at: float = field(default_factory=time.time)
+    last_seen: float | None = None  # wall-clock time of the last heartbeat
+    info: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    notes: str = ""
+    models: dict[str, NodeModelState] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    inflight: int = 0
+    ewma_ms: float | None = None
+
+    @property
+    def live(self) -> bool:
+        """Approved and heartbeating: may serve the models it has ready."""
+        return self.status in LIVE_NODE_STATES
+
+    def row(self) -> dict[str, Any]:
+        """The database row."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "url": self.url,
+            "kind": self.kind,
+            "status": self.status,
+            "token": self.token,
+            "runtime_version": self.info.get("runtime_version"),
+            "info": json.dumps(self.info),
+            "tags": json.dumps(self.tags),
+            "notes": self.notes,
+            "created_at": self.created_at,
+            "last_seen": self.last_seen,
+        }
+
+    def public(self) -> dict[str, Any]:
+        """The node as /v0/nodes shows it."""
+        stale = self.last_seen is None or time.time() - self.last_seen > STALE_AFTER
+        states = list(self.models.values())
+        return {
+            "id": self.id,
+            "name": self.name,
+            "url": self.url,
+            "kind": self.kind,
+            "status": self.status,
+            "created_at": self.created_at,
+            "last_seen": self.last_seen,
+            "tags": self.tags,
+            "notes": self.notes,
+            **self.info,
+            "metrics": self.metrics,
+            "metrics_stale": stale,
+            "ready_models": [sum(1 for s in states if s.state == "ready"), len(states)],
+            "models": [
+                {
+                    "name": s.model,
+                    "state": s.state,
+                    "downloaded_bytes": s.downloaded_bytes,
+                    "total_bytes": s.total_bytes,
+                    "error": s.error,
+                }
+                for s in states
+            ],
+            "inflight": self.inflight,
+        }
+
+    def record_latency(self, ms: float) -> None:
+        """Fold one time-to-first-byte into the moving average."""
+        self.ewma_ms = ms if self.ewma_ms is None else 0.8 * self.ewma_ms + 0.2 * ms
+
+
+class NodeRegistry:
+    """Registers nodes, takes heartbeats, marks silent nodes offline, lists capable nodes."""
+
+    def __init__(
+        self, store: NodeStore, bus: EventBus, supervisor: TaskSupervisor, admin_token: str
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.supervisor = supervisor
+        self.admin_token = admin_token
+        self.join_token = ""
+        self.nodes: dict[str, NodeView] = {}
+        self._by_token: dict[str, NodeView] = {}
+        self.manifest_version = ""
+        self._http: aiohttp.ClientSession | None = None
+
+    async def load(self, join_token: str | None) -> None:
+        """Read nodes from the store (all offline until they beat) and settle the join token."""
+        for row in await self.store.list_nodes():
+            view = NodeView(
+                id=row["id"],
+                name=row["name"],
+                url=row["url"],
+                token=row["token"] or "",
+                kind=row["kind"],
+                status=row["status"],
+                created_at=row["created_at"],
+                last_seen=row["last_seen"],
+                info=json.loads(row["info"] or "{}"),
+                tags=json.loads(row["tags"] or "[]"),
+                notes=row["notes"] or "",
+            )
+            if view.status != "pending":
+                view.status = "offline"
+            for m in row["models"]:
+                view.models[m["model"]] = NodeModelState(
+                    view.id,
+                    m["model"],
+                    m["state"],
+                    m["downloaded_bytes"],
+                    m["total_bytes"],
+                    m["error"],
+                    node_online=False,
+                )
+            self._add(view)
+        stored = await self.store.get_setting("join_token")
+        self.join_token = join_token or stored or "llmlb-join-" + secrets.token_urlsafe(24)
+        if self.join_token != stored:
+            await self.store.set_setting("join_token", self.join_token)
+
+    def start(self) -> None:
+        """Start the offline monitor."""
+        self.supervisor.spawn(self._monitor(), "node-monitor")
+
+    async def close(self) -> None:
+        """Close the pool used for sync notices."""
+        if self._http is not None:
+            await self._http.close()
+
+    def _add(self, view: NodeView) -> None:
+        self.nodes[view.id] = view
+        if view.token:
+            self._by_token[view.token] = view
+
+    def by_token(self, token: str | None) -> NodeView | None:
+        """The node holding this token (constant-time compare)."""
+        if not token:
+            return None
+        view = self._by_token.get(token)
+        if view is not None and hmac.compare_digest(view.token, token):
+            return view
+        return None
+
+    # -- registration -----------------------------------------------------------
+    async def register(self, body: dict[str, Any], credential: str | None) -> dict[str, Any]:
+        """POST /v0/nodes: admin-registered nodes are approved at once, joiners wait."""
+        admin = credential is not None and hmac.compare_digest(credential, self.admin_token)
+        joined = credential is not None and hmac.compare_digest(credential, self.join_token)
+        if not (admin or joined):
+            raise Unauthorized("a node needs the cluster join token to register")
+        url = body.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise BadRequest("'url' must be the node's http(s) base URL", param="url")
+        name = body.get("name") if isinstance(body.get("name"), str) else ""
+        info: dict[str, Any] = {
+            k: body.get(k)
+            for k in ("runtime_version", "llmlb_version", "gpu_devices", "supported_runtimes")
+            if k in body
+        }
+        view = self.nodes.get(str(body.get("node_id") or ""))
+        token = body.get("node_token")
+        if view is not None and isinstance(token, str) and hmac.compare_digest(view.token, token):
+            view.url, view.name, view.info = url, name or view.name, {**view.info, **info}
+            if view.status == "pending" and admin:
+                view.status = "registering"
+            elif view.status != "pending":
+                view.status = "registering"
+        else:
+            view = NodeView(
+                id=uuid.uuid4().hex[:12],
+                name=name or url,
+                url=url,
+                token=secrets.token_urlsafe(32),
+                kind="local" if admin and body.get("local") else "remote",
+                status="registering" if admin else "pending",
+                info=info,
+            )
+            self._add(view)
+        view.last_seen = time.time()
+        await self.store.save_node(view.row())
+        self.bus.publish(NodeChanged(view.id, view.status))
+        log.info("node %s (%s) registered at %s: %s", view.id, view.name, view.url, view.status)
+        return {
+            "node_id": view.id,
+            "status": view.status,
+            "node_token": view.token,
+            "manifest_version": self.manifest_version,
+        }
+
+    async def approve(self, node_id: str) -> NodeView:
+        """Let a pending node in."""
+        view = self.require(node_id)
+        if view.status == "pending":
+            view.status = "registering"
+            await self.store.save_node(view.row())
+            self.bus.publish(NodeChanged(view.id, view.status))
+        return view
+
+    async def remove(self, node_id: str) -> None:
+        """Forget a node (it must register again)."""
+        view = self.require(node_id)
+        del self.nodes[node_id]
+        self._by_token.pop(view.token, None)
+        await self.store.delete_node(node_id)
+        self.bus.publish(NodeChanged(node_id, "removed"))
+
+    def require(self, node_id: str) -> NodeView:
+        """The node, or 404."""
+        view = self.nodes.get(node_id)
+        if view is None:
+            raise NotFound(f"no node with id '{node_id}'", code="node_not_found")
+        return view
+
+    # -- heartbeats -------------------------------------------------------------
+    async def heartbeat(self, token: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /v0/health: update metrics and model states; answer status + manifest version."""
+        view = self.by_token(token)
+        if view is None:
+            raise Unauthorized("unknown node token: register again", code="unknown_node")
+        if body.get("node_id") not in (None, view.id):
+            raise Unauthorized("this token belongs to another node", code="unknown_node")
+        reported: list[Any] = body["models"] if isinstance(body.get("models"), list) else []
+        new_states: dict[str, NodeModelState] = {}
+        for item in reported:
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                continue
+            state = item.get("state") if item.get("state") in NODE_MODEL_STATES else "pending"
+            new_states[item["name"]] = NodeModelState(
+                view.id,
+                item["name"],
+                str(state),
+                int(item.get("downloaded_bytes") or 0),
+                int(item.get("total_bytes") or 0),
+                item.get("error"),
+                node_online=True,
+            )
+        view.last_seen = time.time()
+        view.metrics = {
+            k: body.get(k)
+            for k in (
+                "active_requests",
+                "loaded_models",
+                "ready_models",
+                "sync_state",
+                "sync_progress",
+                "system",
+            )
+            if k in body
+        }
+        old_status = view.status
+        if view.status != "pending":
+            all_ready = all(s.state == "ready" for s in new_states.values())
+            view.status = "online" if all_ready else "registering"
+        changed_models = [s for name, s in new_states.items() if _differs(view.models.get(name), s)]
+        removed = set(view.models) - set(new_states)
+        for s in new_states.values():
+            s.node_online = view.live
+        view.models = new_states
+        if changed_models or removed or old_status != view.status:
+            await self.store.save_node(view.row())
+            await self.store.save_node_models(view.id, list(new_states.values()))
+        for s in changed_models:
+            self.bus.publish(
+                ModelProgressed(
+                    s.model, view.id, s.state, s.downloaded_bytes, s.total_bytes, s.error
+                )
+            )
+        if old_status != view.status:
+            self.bus.publish(NodeChanged(view.id, view.status))
+        return {"status": view.status, "manifest_version": self.manifest_version}
+
+    async def _monitor(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.time()
+            for view in list(self.nodes.values()):
+                if view.kind == "external" or view.status in {"offline", "pending"}:
+                    continue
+                if view.last_seen is None or now - view.last_seen > OFFLINE_AFTER:
+                    view.status = "offline"
+                    for s in view.models.values():
+                        s.node_online = False
+                    log.warning("node %s (%s) went offline", view.id, view.name)
+                    await self.store.save_node(view.row())
+                    self.bus.publish(NodeChanged(view.id, "offline"))
+
+    # -- what can serve what ----------------------------------------------------
+    def states_by_model(self) -> dict[str, list[NodeModelState]]:
+        """Per model, each node's state."""
+        out: dict[str, list[NodeModelState]] = {}
+        for view in self.nodes.values():
+            for s in view.models.values():
+                out.setdefault(s.model, []).append(s)
+        return out
+
+    def candidates(self, model: str) -> list[NodeView]:
+        """Live nodes with the model ready: least in flight first, then fastest."""
+        ready = [
+            v
+            for v in self.nodes.values()
+            if v.live and (s := v.models.get(model)) is not None and s.state == "ready"
+        ]
+        return sorted(ready, key=lambda v: (v.inflight, v.ewma_ms or 0.0))
+
+    def forget_model(self, model: str) -> None:
+        """Drop a deleted model from every node's view."""
+        for view in self.nodes.values():
+            view.models.pop(model, None)
+
+    def set_manifest_version(self, version: str) -> None:
+        """The registered set changed: tell live nodes to sync now (heartbeats heal misses)."""
+        self.manifest_version = version
+        for view in self.nodes.values():
+            if view.live and view.kind != "external":
+                self.supervisor.spawn(self._notify(view), f"sync-notice-{view.id}")
+
+    async def _notify(self, view: NodeView) -> None:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        try:
+            async with self._http.post(
+                view.url + "/node/sync", headers={"X-Node-Token": view.token}
+            ) as r:
+                await r.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.info("sync notice to %s failed (its heartbeat will catch up): %s", view.id, exc)
+
+
+def _differs(old: NodeModelState | None, new: NodeModelState) -> bool:
+    if old is None:
+        return True
+    return (old.state, old.downloaded_bytes, old.total_bytes, old.error) != (
+        new.state,
+        new.downloaded_bytes,
+        new.total_bytes,
+        new.error,
+    )

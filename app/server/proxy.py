@@ -1,0 +1,168 @@
+"""/v1 inference: pick a node that has the model ready and relay its answer unchanged.
+
+Streams are relayed buffer by buffer as they arrive (nothing parsed on the hot path); a
+node that fails before answering is skipped for the next one; a node that dies mid-stream
+ends the stream with an error event, never a silently cut answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from app.core.errors import BadRequest, NotFound, Unavailable
+from app.server.http import INFERENCE_BODY_LIMIT, read_raw_json
+from app.server.nodes import NodeView
+from app.server.state import Balancer, balancer
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+HTTP = web.AppKey("proxy_http", aiohttp.ClientSession)
+_HOP_HEADERS = {"content-type", "cache-control"}
+
+
+async def http_pool(app: web.Application) -> Any:
+    """cleanup_ctx: one pooled client session for the app's lifetime."""
+    session = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=None, connect=5, sock_read=600),
+        connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
+        auto_decompress=False,
+    )
+    app[HTTP] = session
+    yield
+    await session.close()
+
+
+def _pick(b: Balancer, model: str) -> list[NodeView]:
+    """Capable nodes in preference order, or the reason there are none (FR-8)."""
+    if model not in b.registry.records:
+        raise NotFound(
+            f"the model '{model}' does not exist; see GET /v1/models",
+            code="model_not_found",
+            param="model",
+        )
+    nodes = b.nodes.candidates(model)
+    if nodes:
+        return nodes
+    status = b.registry.status_of(model)
+    if status.lifecycle_status == "pending" and status.download_progress is not None:
+        percent = status.download_progress["percent"]
+        raise Unavailable(
+            f"the model '{model}' is still downloading ({percent:.0f}%); try again when it "
+            "is ready",
+            code="model_downloading",
+            headers={"Retry-After": "10"},
+        )
+    if status.lifecycle_status == "error":
+        raise Unavailable(
+            f"the model '{model}' failed on every node: {status.error}", code="model_error"
+        )
+    raise Unavailable(f"no online node has the model '{model}' ready", code="no_capable_nodes")
+
+
+async def _relay(request: web.Request, path: str) -> web.StreamResponse:
+    b = balancer(request)
+    raw, body = await read_raw_json(request, INFERENCE_BODY_LIMIT)
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("'model' is required: the name of a model from /v1/models", param="model")
+    stream = body.get("stream") is True
+    session = request.app[HTTP]
+    last_error = "no node answered"
+    for node in _pick(b, model):
+        node.inflight += 1
+        started = time.perf_counter()
+        try:
+            upstream = await session.post(
+                node.url + path,
+                data=raw,
+                headers={"Content-Type": "application/json", "X-Node-Token": node.token},
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            node.inflight -= 1
+            last_error = f"the node {node.name} did not respond ({type(exc).__name__})"
+            log.warning("%s; trying another node", last_error)
+            continue
+        try:
+            if upstream.status >= 500 and upstream.status != 503:
+                last_error = f"the node {node.name} answered {upstream.status}"
+                log.warning("%s; trying another node", last_error)
+                continue
+            node.record_latency((time.perf_counter() - started) * 1000)
+            if stream and upstream.status == 200:
+                return await _stream(request, upstream, node)
+            payload = await upstream.read()
+            response = web.Response(body=payload, status=upstream.status)
+            response.headers["Content-Type"] = upstream.headers.get(
+                "Content-Type", "application/json"
+            )
+            response.headers["x-llmlb-node"] = node.id
+            return response
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            last_error = f"the node {node.name} failed mid-answer ({type(exc).__name__})"
+            log.warning("%s", last_error)
+            continue
+        finally:
+            upstream.close()
+            node.inflight -= 1
+    raise Unavailable(last_error, code="node_unavailable", status=502)
+
+
+async def _stream(
+    request: web.Request, upstream: aiohttp.ClientResponse, node: NodeView
+) -> web.StreamResponse:
+    response = web.StreamResponse(status=200)
+    for key, value in upstream.headers.items():
+        if key.lower() in _HOP_HEADERS:
+            response.headers[key] = value
+    response.headers["x-llmlb-node"] = node.id
+    await response.prepare(request)
+    try:
+        async for chunk in upstream.content.iter_any():
+            await response.write(chunk)
+    except (
+        aiohttp.ClientPayloadError,
+        aiohttp.ServerDisconnectedError,
+        aiohttp.ClientOSError,
+        TimeoutError,
+    ) as exc:
+        log.warning("node %s died mid-stream: %s", node.id, exc)
+        error = {
+            "error": {
+                "message": f"the node {node.name} stopped answering mid-stream",
+                "type": "server_error",
+                "param": None,
+                "code": "node_failed",
+            }
+        }
+        await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
+    except ConnectionResetError:
+        log.info("client left mid-stream; closing the node's stream")
+        return response
+    await response.write_eof()
+    return response
+
+
+@routes.post("/v1/chat/completions")
+async def chat(request: web.Request) -> web.StreamResponse:
+    """OpenAI chat completions, streamed or not."""
+    return await _relay(request, "/v1/chat/completions")
+
+
+@routes.post("/v1/completions")
+async def completions(request: web.Request) -> web.StreamResponse:
+    """OpenAI text completions."""
+    return await _relay(request, "/v1/completions")
+
+
+@routes.post("/v1/embeddings")
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    """OpenAI embeddings."""
+    return await _relay(request, "/v1/embeddings")

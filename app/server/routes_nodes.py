@@ -1,0 +1,65 @@
+"""/v0/nodes, /v0/health, /v0/cluster: the node protocol and node management."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.server.auth import bearer
+from app.server.http import read_object
+from app.server.state import balancer
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/v0/nodes")
+async def register(request: web.Request) -> web.Response:
+    """A node registers with the join token (pending) or the admin token (approved)."""
+    body = await read_object(request)
+    answer = await balancer(request).nodes.register(body, bearer(request))
+    return web.json_response(answer, status=201)
+
+
+@routes.post("/v0/health")
+async def health(request: web.Request) -> web.Response:
+    """A node's heartbeat, authenticated by its X-Node-Token."""
+    body = await read_object(request)
+    answer = await balancer(request).nodes.heartbeat(request.headers.get("X-Node-Token"), body)
+    return web.json_response(answer)
+
+
+@routes.get("/v0/nodes")
+async def listing(request: web.Request) -> web.Response:
+    """Every node with status, metrics and model states."""
+    nodes = balancer(request).nodes.nodes.values()
+    return web.json_response([n.public() for n in sorted(nodes, key=lambda n: n.created_at)])
+
+
+@routes.get("/v0/nodes/{node_id}")
+async def one(request: web.Request) -> web.Response:
+    """One node."""
+    return web.json_response(
+        balancer(request).nodes.require(request.match_info["node_id"]).public()
+    )
+
+
+@routes.post("/v0/nodes/{node_id}/approve")
+async def approve(request: web.Request) -> web.Response:
+    """Let a pending node in."""
+    view = await balancer(request).nodes.approve(request.match_info["node_id"])
+    return web.json_response(view.public())
+
+
+@routes.delete("/v0/nodes/{node_id}")
+async def delete(request: web.Request) -> web.Response:
+    """Forget a node."""
+    await balancer(request).nodes.remove(request.match_info["node_id"])
+    return web.Response(status=204)
+
+
+@routes.get("/v0/cluster")
+async def cluster(request: web.Request) -> web.Response:
+    """The join token and how nodes find this balancer."""
+    b = balancer(request)
+    return web.json_response(
+        {"join_token": b.nodes.join_token, "discovery": False, "lan": not b.auth.loopback_only}
+    )

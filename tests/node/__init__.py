@@ -1,0 +1,1 @@
+"""Tests of the node: downloads, manifest sync, engine, its HTTP API."""

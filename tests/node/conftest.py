@@ -1,0 +1,94 @@
+"""Fixtures for node tests: tiny generated GGUF models on the fake Hub, a balancer with its node."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from app.context import AppContext
+from tests.conftest import RunningBalancer, balancer_settings
+from tests.fakes.fake_hub import FakeHub, FakeRepo
+from tests.support.tiny_gguf import write_embedding_gguf, write_llama_gguf
+
+CHAT_REPO = "tiny/chat-gguf"
+CHAT_FILE = "tiny-chat-F32.gguf"
+EMBED_REPO = "tiny/embed-gguf"
+EMBED_FILE = "tiny-embed-F32.gguf"
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """The bytes of a tiny chat model and a tiny embedding model (generated once)."""
+    folder = tmp_path_factory.mktemp("gguf")
+    chat = write_llama_gguf(folder / CHAT_FILE)
+    embed = write_embedding_gguf(folder / EMBED_FILE)
+    return {"chat": chat.read_bytes(), "embed": embed.read_bytes()}
+
+
+@pytest.fixture
+def model_hub(fake_hub: FakeHub, tiny_models: dict[str, bytes]) -> FakeHub:
+    """The fake Hub, also serving the tiny models."""
+    fake_hub.add(FakeRepo(CHAT_REPO, {CHAT_FILE: tiny_models["chat"], "README.md": b"# tiny"}))
+    fake_hub.add(
+        FakeRepo(EMBED_REPO, {EMBED_FILE: tiny_models["embed"]}, pipeline_tag="feature-extraction")
+    )
+    return fake_hub
+
+
+@pytest.fixture
+async def served(tmp_path: Path, model_hub: FakeHub) -> AsyncIterator[RunningBalancer]:
+    """A balancer with its in-process local node, on loopback."""
+    ctx = AppContext(
+        balancer_settings(
+            tmp_path / "data",
+            local_node=True,
+            context_size=512,
+            idle_unload_ttl=600.0,
+            download_read_timeout=2.0,
+        )
+    )
+    await ctx.start()
+    async with aiohttp.ClientSession() as http:
+        try:
+            yield RunningBalancer(ctx, ctx.base_url, ctx.admin_token, http)
+        finally:
+            await ctx.stop()
+
+
+async def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.05) -> Any:  # noqa: ASYNC109
+    """Poll an async predicate until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s; last value {value!r}")
+        await asyncio.sleep(interval)
+
+
+async def hub_entry(b: RunningBalancer, name: str) -> dict[str, Any] | None:
+    """The model's entry in /v0/models/hub."""
+    _, hub = await b.get("/v0/models/hub")
+    return next((m for m in hub if m["id"] == name), None)
+
+
+async def register_ready(b: RunningBalancer, repo: str = CHAT_REPO) -> str:
+    """Register a tiny model by repo and wait until a node serves it."""
+    status, body = await b.post("/v0/models/register", {"repo": repo})
+    assert status == 201, body
+    name = str(body["name"])
+
+    async def ready() -> bool:
+        entry = await hub_entry(b, name)
+        assert entry is not None and entry.get("lifecycle_status") != "error", entry
+        return entry["lifecycle_status"] == "ready"
+
+    await wait_for(ready)
+    return name
