@@ -76,6 +76,7 @@ async def _relay(request: web.Request, path: str) -> web.StreamResponse:
     stream = body.get("stream") is True
     session = request.app[HTTP]
     last_error = "no node answered"
+    last_answer: tuple[int, bytes] | None = None  # a node's own error, to pass on if all fail
     for node in _pick(b, model):
         node.inflight += 1
         started = time.perf_counter()
@@ -93,6 +94,7 @@ async def _relay(request: web.Request, path: str) -> web.StreamResponse:
         try:
             if upstream.status >= 500 and upstream.status != 503:
                 last_error = f"the node {node.name} answered {upstream.status}"
+                last_answer = (upstream.status, await upstream.read())
                 log.warning("%s; trying another node", last_error)
                 continue
             node.record_latency((time.perf_counter() - started) * 1000)
@@ -112,6 +114,10 @@ async def _relay(request: web.Request, path: str) -> web.StreamResponse:
         finally:
             upstream.close()
             node.inflight -= 1
+    if last_answer is not None:
+        return web.Response(
+            status=last_answer[0], body=last_answer[1], content_type="application/json"
+        )
     raise Unavailable(last_error, code="node_unavailable", status=502)
 
 
