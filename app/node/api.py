@@ -17,6 +17,7 @@ from aiohttp import web
 
 from app.core.errors import BadRequest, NotFound, Unauthorized, Unavailable, UserFacingError
 from app.node import openai_params as params
+from app.node import tools
 from app.node.engine import Delta, EngineError, Finished, ModelRunner, Sampling
 
 if TYPE_CHECKING:
@@ -156,9 +157,18 @@ def _usage(done: Finished) -> dict[str, int]:
 
 async def _chat(request: web.Request) -> web.StreamResponse:
     req = params.chat_request(await _body(request))
+    tool_plan = tools.plan(req.tools, req.tool_choice)
     runner = await _runner(request, req.model)
-    tokens, template_stops = await runner.chat_prompt(req.messages, req.tools, req.tool_choice)
-    sampling = Sampling(**{**req.sampling.__dict__, "stop": req.sampling.stop + template_stops})
+    tokens, template_stops = await runner.chat_prompt(
+        req.messages, tool_plan.template_tools, req.tool_choice
+    )
+    sampling = Sampling(
+        **{
+            **req.sampling.__dict__,
+            "stop": req.sampling.stop + template_stops,
+            "json_schema": tool_plan.schema or req.sampling.json_schema,
+        }
+    )
     ident = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
 
@@ -178,23 +188,46 @@ async def _chat(request: web.Request) -> web.StreamResponse:
             pieces: AsyncIterator[Delta | Finished],
         ) -> AsyncGenerator[dict[str, Any], None]:
             yield chunk({"role": "assistant", "content": ""}, None)
+            held: str | None = ""  # text that may still turn out to be a tool call
             async for item in pieces:
                 if isinstance(item, Delta):
-                    yield chunk({"content": item.text}, None)
-                else:
-                    yield chunk({}, item.finish_reason)
-                    if req.include_usage:
-                        yield {
-                            "id": ident,
-                            "object": "chat.completion.chunk",
-                            "created": created,
-                            "model": req.model,
-                            "choices": [],
-                            "usage": _usage(item),
-                        }
+                    if tool_plan.expect_calls and held is not None:
+                        held += item.text
+                        if tools.might_be_call(held):
+                            continue
+                        text, held = held, None  # plain text after all: stream it
+                        yield chunk({"content": text}, None)
+                    else:
+                        yield chunk({"content": item.text}, None)
+                    continue
+                finish = item.finish_reason
+                if held:
+                    calls = tools.parse_calls(held)
+                    if calls:
+                        delta = [{"index": i, **c} for i, c in enumerate(calls)]
+                        yield chunk({"tool_calls": delta}, None)
+                        finish = "tool_calls"
+                    else:
+                        yield chunk({"content": held}, None)
+                yield chunk({}, finish)
+                if req.include_usage:
+                    yield {
+                        "id": ident,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": req.model,
+                        "choices": [],
+                        "usage": _usage(item),
+                    }
 
         return await _sse(request, runner, tokens, sampling, events)
     text, done = await _collect(request, runner, tokens, sampling)
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    finish = done.finish_reason
+    calls = tools.parse_calls(text) if tool_plan.expect_calls else None
+    if calls:
+        message = {"role": "assistant", "content": None, "tool_calls": calls}
+        finish = "tool_calls"
     return web.json_response(
         {
             "id": ident,
@@ -203,12 +236,7 @@ async def _chat(request: web.Request) -> web.StreamResponse:
             "model": req.model,
             "system_fingerprint": None,
             "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "logprobs": None,
-                    "finish_reason": done.finish_reason,
-                }
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
             ],
             "usage": _usage(done),
         }

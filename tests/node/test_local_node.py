@@ -310,3 +310,59 @@ async def test_requests_queue_fifo_and_never_interrupt_each_other(
         )
     )
     assert {t.choices[0].message.content for t in together} == {solo.choices[0].message.content}
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "the weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"metric": {"type": "boolean"}},
+            "required": ["metric"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+async def test_a_required_tool_call_comes_back_as_tool_calls(served: RunningBalancer) -> None:
+    name = await register_ready(served)
+    api = client(served)
+    for choice in ("required", {"type": "function", "function": {"name": "get_weather"}}):
+        answer = await api.chat.completions.create(
+            model=name,
+            messages=[{"role": "user", "content": "weather in Paris?"}],
+            tools=[WEATHER],
+            tool_choice=choice,
+            max_tokens=64,
+            temperature=0,
+        )
+        assert answer.choices[0].finish_reason == "tool_calls", answer
+        [call] = answer.choices[0].message.tool_calls
+        assert call.type == "function" and call.function.name == "get_weather"
+        assert isinstance(json.loads(call.function.arguments)["metric"], bool)
+        assert answer.choices[0].message.content is None
+    stream = await api.chat.completions.create(
+        model=name,
+        messages=[{"role": "user", "content": "weather?"}],
+        tools=[WEATHER],
+        tool_choice="required",
+        max_tokens=64,
+        temperature=0,
+        stream=True,
+    )
+    calls, finish = [], None
+    async for chunk in stream:
+        for c in chunk.choices:
+            calls += c.delta.tool_calls or []
+            finish = c.finish_reason or finish
+    assert finish == "tool_calls" and calls[0].function.name == "get_weather"
+    with pytest.raises(openai.BadRequestError):
+        await api.chat.completions.create(
+            model=name,
+            messages=[{"role": "user", "content": "x"}],
+            tools=[WEATHER],
+            tool_choice={"type": "function", "function": {"name": "nope"}},
+        )

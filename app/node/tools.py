@@ -1,0 +1,123 @@
+"""OpenAI tool calling on any GGUF model.
+
+`tool_choice: "required"` or a named function constrains the output with a JSON-schema
+grammar, so the answer *is* a call. With `"auto"` the tools go to the model's own chat
+template and the answer is read for the call formats that templates teach models:
+`<tool_call>{...}</tool_call>` (Qwen, Hermes), `[TOOL_CALLS][...]` (Mistral) and a bare
+`{"name": ..., "arguments"|"parameters": ...}` object (Llama 3.x).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.errors import BadRequest
+
+MARKERS = ("<tool_call>", "[TOOL_CALLS]", "{")
+_TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class ToolPlan:
+    """What to do with a request's tools."""
+
+    template_tools: list[dict[str, Any]] | None  # handed to the chat template
+    schema: str | None  # a JSON schema that forces a call, when the call is required
+    expect_calls: bool  # read the answer for calls
+
+
+def plan(tools: list[Any] | None, choice: Any) -> ToolPlan:
+    """Validate `tools` / `tool_choice` and decide how to honour them."""
+    if not tools:
+        if choice not in (None, "none", "auto"):
+            raise BadRequest("'tool_choice' needs 'tools'", param="tool_choice")
+        return ToolPlan(None, None, False)
+    functions: dict[str, dict[str, Any]] = {}
+    for i, tool in enumerate(tools):
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(fn, dict):
+            raise BadRequest(
+                f"tools[{i}] must be {{'type': 'function', 'function': {{...}}}}", param="tools"
+            )
+        name = fn.get("name")
+        if not isinstance(name, str) or not name:
+            raise BadRequest(f"tools[{i}].function.name is required", param="tools")
+        params = fn.get("parameters") or {"type": "object", "properties": {}}
+        if not isinstance(params, dict):
+            raise BadRequest(f"tools[{i}].function.parameters must be a JSON schema", param="tools")
+        functions[name] = params
+    if choice in (None, "auto"):
+        return ToolPlan(list(tools), None, True)
+    if choice == "none":
+        return ToolPlan(None, None, False)
+    if choice == "required":
+        return ToolPlan(list(tools), _schema(functions), True)
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        name = choice["function"].get("name")
+        if name not in functions:
+            raise BadRequest(
+                f"'tool_choice' names '{name}', which is not in 'tools'", param="tool_choice"
+            )
+        return ToolPlan(list(tools), _schema({name: functions[name]}), True)
+    raise BadRequest(
+        "'tool_choice' must be 'none', 'auto', 'required' or a function", param="tool_choice"
+    )
+
+
+def _schema(functions: dict[str, dict[str, Any]]) -> str:
+    options = [
+        {
+            "type": "object",
+            "properties": {"name": {"const": name}, "arguments": params},
+            "required": ["name", "arguments"],
+            "additionalProperties": False,
+        }
+        for name, params in functions.items()
+    ]
+    return json.dumps(options[0] if len(options) == 1 else {"oneOf": options})
+
+
+def might_be_call(text: str) -> bool:
+    """True while `text` is empty or could still grow into a tool call."""
+    head = text.lstrip()
+    return not head or any(head.startswith(m) or m.startswith(head) for m in MARKERS)
+
+
+def parse_calls(text: str) -> list[dict[str, Any]] | None:
+    """The tool calls in a model's answer, in OpenAI's shape, or None."""
+    head = text.strip()
+    found: list[Any] = []
+    if head.startswith("<tool_call>"):
+        found = [_json(m) for m in _TAGGED.findall(head)]
+    elif head.startswith("[TOOL_CALLS]"):
+        value = _json(head[len("[TOOL_CALLS]") :])
+        found = value if isinstance(value, list) else [value]
+    elif head.startswith("{"):
+        found = [_json(head)]
+    calls = []
+    for item in found:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            return None
+        args = item.get("arguments", item.get("parameters", {}))
+        calls.append(
+            {
+                "id": f"call_{uuid.uuid4().hex[:24]}",
+                "type": "function",
+                "function": {
+                    "name": item["name"],
+                    "arguments": args if isinstance(args, str) else json.dumps(args),
+                },
+            }
+        )
+    return calls or None
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None

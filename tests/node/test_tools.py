@@ -1,0 +1,17 @@
+"""Reading tool calls out of what models write."""
+
+from __future__ import annotations
+
+from app.node.tools import might_be_call, parse_calls
+
+
+def test_tool_calls_are_read_in_the_formats_templates_teach() -> None:
+    for text in (
+        '<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>',
+        '[TOOL_CALLS][{"name": "f", "arguments": {"a": 1}}]',
+        '{"name": "f", "parameters": {"a": 1}}',
+    ):
+        [call] = parse_calls(text)
+        assert call["function"] == {"name": "f", "arguments": '{"a": 1}'}
+    assert parse_calls("just words") is None and parse_calls('{"no": "name"}') is None
+    assert might_be_call("  <tool") and might_be_call("") and not might_be_call("Hello")
