@@ -60,9 +60,10 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=args.data_dir,
             local_node=False if getattr(args, "no_local_node", False) else None,
         )
-        if args.command in (None, "serve"):
-            # The desktop window arrives with the GUI; until then `llmlb` serves headless.
+        if args.command == "serve":
             return asyncio.run(_serve(settings))
+        if args.command is None:
+            return _run_gui(args)
     except StartupError as exc:
         print(f"llmlb: {exc}", file=sys.stderr)
         return 2
@@ -95,6 +96,67 @@ async def _serve(settings: Settings) -> int:
     finally:
         log.info("stopping")
         await ctx.stop()
+    return 0
+
+
+def _run_gui(args: argparse.Namespace) -> int:
+    """The desktop app: Qt and the balancer share one qasync loop."""
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    from app.core.desktop_config import DesktopConfig
+
+    config = DesktopConfig.load()
+    settings = Settings.from_env(
+        host="0.0.0.0" if config.serve_lan else None,
+        port=args.port or config.port,
+        data_dir=args.data_dir or (Path(config.data_dir) if config.data_dir else None),
+        idle_unload_ttl=config.idle_unload_ttl,
+    )
+    app = QApplication.instance() or QApplication(sys.argv)
+    assert isinstance(app, QApplication)
+    app.setApplicationName("llmlb")
+    app.setQuitOnLastWindowClosed(False)
+    return int(qasync.run(_gui_main(app, settings, config)))
+
+
+async def _gui_main(app: object, settings: Settings, config: object) -> int:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from app.context import AppContext
+    from app.core.desktop_config import DesktopConfig
+    from app.ui.desktop import Desktop
+
+    assert isinstance(app, QApplication) and isinstance(config, DesktopConfig)
+    setup_logging(None)
+    ctx = AppContext(settings)
+    try:
+        await ctx.start()
+    except StartupError as exc:
+        print(f"llmlb: {exc}", file=sys.stderr)
+        QMessageBox.critical(None, "llmlb cannot start", str(exc))
+        return 2
+    setup_logging(settings.data_dir.expanduser().resolve())
+    shutdown = asyncio.Event()
+    desktop = Desktop(
+        app, ctx.base_url, ctx.admin_token, config, str(settings.data_dir), shutdown.set
+    )
+    app.aboutToQuit.connect(shutdown.set)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: shutdown.set())
+    wake = QTimer()  # lets Python run its signal handlers while Qt waits
+    wake.start(200)
+    desktop.start()
+    print(f"llmlb {__version__}: OpenAI endpoint {ctx.base_url}/v1", file=sys.stderr, flush=True)
+    await shutdown.wait()
+    log.info("quitting")
+    wake.stop()
+    await desktop.close()
+    try:
+        await asyncio.wait_for(ctx.stop(), 5.0)
+    except TimeoutError:
+        log.warning("shutdown took longer than 5 s")
     return 0
 
 

@@ -14,6 +14,7 @@ import pytest
 from app.context import AppContext
 from app.core.settings import Settings
 from tests.fakes.fake_hub import FakeHub, FakeRepo
+from tests.support.tiny_gguf import write_embedding_gguf, write_llama_gguf
 
 REFUSED_ENDPOINT = "http://127.0.0.1:9"  # nothing listens there: "the Hub is unreachable"
 
@@ -85,6 +86,31 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
         yield hub
     finally:
         hub.stop()
+
+
+CHAT_REPO = "tiny/chat-gguf"
+CHAT_FILE = "tiny-chat-F32.gguf"
+EMBED_REPO = "tiny/embed-gguf"
+EMBED_FILE = "tiny-embed-F32.gguf"
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """The bytes of a tiny chat model and a tiny embedding model (generated once)."""
+    folder = tmp_path_factory.mktemp("gguf")
+    chat = write_llama_gguf(folder / CHAT_FILE)
+    embed = write_embedding_gguf(folder / EMBED_FILE)
+    return {"chat": chat.read_bytes(), "embed": embed.read_bytes()}
+
+
+@pytest.fixture
+def model_hub(fake_hub: FakeHub, tiny_models: dict[str, bytes]) -> FakeHub:
+    """The fake Hub, also serving the tiny models."""
+    fake_hub.add(FakeRepo(CHAT_REPO, {CHAT_FILE: tiny_models["chat"], "README.md": b"# tiny"}))
+    fake_hub.add(
+        FakeRepo(EMBED_REPO, {EMBED_FILE: tiny_models["embed"]}, pipeline_tag="feature-extraction")
+    )
+    return fake_hub
 
 
 @dataclass

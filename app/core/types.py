@@ -66,6 +66,7 @@ class NodeModelState:
     total_bytes: int = 0
     error: str | None = None
     node_online: bool = False
+    path: str | None = None  # where the node keeps the file (reported, not stored)
 
 
 @dataclass

@@ -176,8 +176,11 @@ class NodeAgent:
                 elif failures in (1, 10):
                     log.warning("heartbeat failed: %s", exc)
             self._beat_soon.clear()
+            interval = self.config.heartbeat_interval
+            if self.sync.current is not None:
+                interval = min(interval, 1.0)  # progress bars move every second
             try:
-                await asyncio.wait_for(self._beat_soon.wait(), self.config.heartbeat_interval)
+                await asyncio.wait_for(self._beat_soon.wait(), interval)
             except TimeoutError:
                 pass
 

@@ -201,13 +201,17 @@ class SyncWorker:
 
     def report(self) -> list[dict[str, Any]]:
         """Per-model states for the heartbeat."""
-        return [
-            {
-                "name": n,
-                "state": s.state,
-                "downloaded_bytes": s.downloaded_bytes,
-                "total_bytes": s.total_bytes,
-                "error": s.error,
-            }
-            for n, s in self.states.items()
-        ]
+        out = []
+        for name, s in self.states.items():
+            path = self.library.model_path(name) if s.state == "ready" else None
+            out.append(
+                {
+                    "name": name,
+                    "state": s.state,
+                    "downloaded_bytes": s.downloaded_bytes,
+                    "total_bytes": s.total_bytes,
+                    "error": s.error,
+                    "path": str(path) if path else None,
+                }
+            )
+        return out

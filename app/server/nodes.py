@@ -95,6 +95,7 @@ class NodeView:
                     "downloaded_bytes": s.downloaded_bytes,
                     "total_bytes": s.total_bytes,
                     "error": s.error,
+                    "path": s.path,
                 }
                 for s in states
             ],
@@ -271,6 +272,7 @@ class NodeRegistry:
                 int(item.get("total_bytes") or 0),
                 item.get("error"),
                 node_online=True,
+                path=item["path"] if isinstance(item.get("path"), str) else None,
             )
         view.last_seen = time.time()
         view.metrics = {
@@ -367,9 +369,10 @@ class NodeRegistry:
 def _differs(old: NodeModelState | None, new: NodeModelState) -> bool:
     if old is None:
         return True
-    return (old.state, old.downloaded_bytes, old.total_bytes, old.error) != (
+    return (old.state, old.downloaded_bytes, old.total_bytes, old.error, old.path) != (
         new.state,
         new.downloaded_bytes,
         new.total_bytes,
         new.error,
+        new.path,
     )

@@ -67,6 +67,11 @@ def _pick(b: Balancer, model: str) -> list[NodeView]:
 
 async def _relay(request: web.Request, path: str) -> web.StreamResponse:
     b = balancer(request)
+    if b.paused:
+        raise Unavailable(
+            "serving is paused in the llmlb app; resume it from the tray menu",
+            code="serving_paused",
+        )
     raw, body = await read_raw_json(request, INFERENCE_BODY_LIMIT)
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")

@@ -249,6 +249,7 @@ class ModelRegistry:
                     "total_bytes": s.total_bytes,
                     "error": s.error,
                     "node_online": s.node_online,
+                    "path": s.path,
                 }
                 for s in node_states
             ]

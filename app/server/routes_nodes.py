@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from app.core.errors import BadRequest
 from app.server.auth import bearer
 from app.server.http import read_object
 from app.server.state import balancer
@@ -63,3 +64,19 @@ async def cluster(request: web.Request) -> web.Response:
     return web.json_response(
         {"join_token": b.nodes.join_token, "discovery": False, "lan": not b.auth.loopback_only}
     )
+
+
+@routes.get("/v0/serving")
+async def serving(request: web.Request) -> web.Response:
+    """Whether /v1 inference is paused."""
+    return web.json_response({"paused": balancer(request).paused})
+
+
+@routes.put("/v0/serving")
+async def set_serving(request: web.Request) -> web.Response:
+    """Pause or resume /v1 inference (management and downloads go on)."""
+    body = await read_object(request)
+    if not isinstance(body.get("paused"), bool):
+        raise BadRequest("'paused' must be true or false", param="paused")
+    balancer(request).paused = body["paused"]
+    return web.json_response({"paused": body["paused"]})

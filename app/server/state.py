@@ -28,6 +28,7 @@ class Balancer:
     registry: ModelRegistry
     nodes: NodeRegistry
     supervisor: TaskSupervisor
+    paused: bool = False  # the user paused serving: /v1 inference answers 503
 
 
 BALANCER = web.AppKey("balancer", Balancer)

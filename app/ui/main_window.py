@@ -1,0 +1,103 @@
+"""The main window: a shell of sidebar, pages and a banner (the pages do the work)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QListWidget,
+    QMainWindow,
+    QStackedWidget,
+    QSystemTrayIcon,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.desktop_config import DesktopConfig
+from app.core.system import Machine
+from app.ui.hub_page import HubPage
+from app.ui.i18n import tr
+from app.ui.local_page import LocalPage
+from app.ui.overview_page import OverviewPage
+from app.ui.settings_page import SettingsPage
+from app.ui.state import UiState
+from app.ui.widgets import Banner
+
+PAGES = ("Overview", "Models", "Settings")
+
+
+class MainWindow(QMainWindow):
+    """Sidebar + stacked pages; closing hides to the tray when there is one."""
+
+    def __init__(
+        self,
+        state: UiState,
+        machine: Machine,
+        config: DesktopConfig,
+        data_dir: str,
+        quit_app: Callable[[], None],
+    ) -> None:
+        super().__init__()
+        self.state = state
+        self.quit_app = quit_app
+        self.setWindowTitle("llmlb")
+        self.resize(QSize(1100, 760))
+        root = QWidget()
+        outer = QVBoxLayout(root)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.banner = Banner()
+        outer.addWidget(self.banner)
+        body = QHBoxLayout()
+        self.sidebar = QListWidget()
+        self.sidebar.setAccessibleName("sections")
+        self.sidebar.setFixedWidth(170)
+        self.sidebar.setStyleSheet(
+            "QListWidget { border: none; font-size: 11pt; }"
+            " QListWidget::item { padding: 9px 14px; }"
+        )
+        for name in PAGES:
+            self.sidebar.addItem(tr(name))
+        self.pages = QStackedWidget()
+        self.overview = OverviewPage(state)
+        self.hub = HubPage(state, machine)
+        self.local = LocalPage(state)
+        self.models = QTabWidget()
+        self.models.addTab(self.hub, tr("Model Hub"))
+        self.models.addTab(self.local, tr("Local"))
+        self.settings = SettingsPage(config, data_dir)
+        for page in (self.overview, self.models, self.settings):
+            self.pages.addWidget(page)
+        self.sidebar.currentRowChanged.connect(self.pages.setCurrentIndex)
+        self.sidebar.setCurrentRow(0)
+        body.addWidget(self.sidebar)
+        body.addWidget(self.pages, 1)
+        outer.addLayout(body, 1)
+        self.setCentralWidget(root)
+        state.failed.connect(self.banner.show_message)
+        state.connectionChanged.connect(self._connection)
+
+    def show_page(self, name: str) -> None:
+        """Switch to a page by its English name (Overview, Models, Settings)."""
+        self.sidebar.setCurrentRow(PAGES.index(name))
+
+    def _connection(self, connected: bool, reason: str) -> None:
+        if connected:
+            if self.banner.label.text().startswith("Lost connection"):
+                self.banner.hide()
+        else:
+            self.banner.show_message(
+                f"Lost connection to the balancer: {reason}. Retrying in the background…"
+            )
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Keep serving from the tray; without a tray, closing quits."""
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            event.ignore()
+            self.hide()
+        else:
+            event.accept()
+            self.quit_app()

@@ -1,0 +1,142 @@
+"""One model in the Hub: name, description, sizes, popularity, fit, status and its action."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.system import Machine, fit
+from app.ui.i18n import tr
+from app.ui.widgets import Badge, human_bytes, human_count
+
+
+def card_state(item: dict[str, Any]) -> str:
+    """available / registered / downloading / ready / error, as the badge shows it."""
+    lifecycle = item.get("lifecycle_status")
+    if lifecycle is None:
+        return "available"
+    if lifecycle == "ready":
+        return "ready"
+    if lifecycle == "error":
+        return "error"
+    if item.get("status") == "downloading":
+        return "downloading"
+    return "registered"
+
+
+class ModelCard(QFrame):
+    """A card; `action` is emitted with (verb, model id) when its button is pressed."""
+
+    action = Signal(str, str)
+
+    def __init__(
+        self, item: dict[str, Any], machine: Machine, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.model_id = str(item["id"])
+        self.machine = machine
+        self.setObjectName("card")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(14, 10, 14, 10)
+        top = QHBoxLayout()
+        self.title = QLabel()
+        font = QFont(self.title.font())
+        font.setPointSizeF(font.pointSizeF() * 1.35)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.fit_badge = Badge("fits")
+        self.status = Badge("available")
+        self.button = QPushButton()
+        self.button.clicked.connect(self._clicked)
+        top.addWidget(self.title, 1)
+        top.addWidget(self.fit_badge)
+        top.addWidget(self.status)
+        top.addWidget(self.button)
+        outer.addLayout(top)
+        self.description = QLabel()
+        self.description.setWordWrap(True)
+        self.description.setMaximumHeight(self.description.fontMetrics().lineSpacing() * 2 + 4)
+        outer.addWidget(self.description)
+        self.meta = QLabel()
+        self.meta.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        outer.addWidget(self.meta)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        outer.addWidget(self.progress)
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #b3261e;")
+        self.error.hide()
+        outer.addWidget(self.error)
+        self.update_item(item)
+
+    def update_item(self, item: dict[str, Any]) -> None:
+        """Show the item's current values (called on every refresh: cheap, in place)."""
+        self.item = item
+        self.title.setText(item.get("name") or self.model_id)
+        self.description.setText(item.get("description") or item.get("repo", ""))
+        parts = [
+            f"{human_bytes(item.get('size_bytes'))} file",
+            f"{human_bytes(item.get('required_memory_bytes'))} memory",
+        ]
+        if item.get("context_length"):
+            parts.append(f"{int(item['context_length']) // 1024}k context")
+        if item.get("quantization"):
+            parts.append(str(item["quantization"]))
+        info = item.get("hf_info")
+        if info:
+            parts.append(
+                f"⬇ {human_count(info.get('downloads'))}  ♥ {human_count(info.get('likes'))}"
+            )
+        tags = item.get("tags") or []
+        if tags:
+            parts.append(", ".join(tags))
+        self.meta.setText("  ·  ".join(parts))
+        verdict = fit(int(item.get("required_memory_bytes") or 0), self.machine)
+        self.fit_badge.set_state(verdict)
+        self.fit_badge.setToolTip(
+            f"needs {human_bytes(item.get('required_memory_bytes'))}; this machine has "
+            f"{human_bytes(self.machine.ram_bytes)} of memory"
+        )
+        state = card_state(item)
+        self.status.set_state(state)
+        progress = item.get("download_progress")
+        if state == "downloading" and progress:
+            self.progress.setValue(int(float(progress.get("percent") or 0) * 10))
+            self.progress.setFormat(
+                f"{human_bytes(progress.get('bytes_downloaded'))} of "
+                f"{human_bytes(progress.get('bytes_total'))} (%p%)"
+            )
+            self.progress.show()
+        else:
+            self.progress.hide()
+        self.error.setText(str(item.get("error") or ""))
+        self.error.setVisible(state == "error" and bool(item.get("error")))
+        verb = {"available": "Register", "downloading": "Cancel"}.get(state, "Delete")
+        self.button.setText(tr(verb))
+        self.button.setProperty("verb", verb.lower())
+        self.button.setAccessibleName(f"{tr(verb)} {self.title.text()}")
+        self.setAccessibleName(f"{self.title.text()}, {self.status.text()}")
+
+    def _clicked(self) -> None:
+        self.action.emit(str(self.button.property("verb")), self.model_id)
+
+    def matches(self, text: str) -> bool:
+        """Whether the search text is in the name or id."""
+        needle = text.strip().lower()
+        return not needle or needle in self.model_id.lower() or needle in self.title.text().lower()

@@ -1,0 +1,81 @@
+"""Register any Hugging Face model by repo id or URL; the server's reason shows on failure."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.asyncs import spawn
+from app.ui.state import UiState
+
+
+class RegisterDialog(QDialog):
+    """Repo or URL, optional file and display name."""
+
+    def __init__(self, state: UiState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.setWindowTitle("Register a model")
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.repo = QLineEdit()
+        self.repo.setPlaceholderText("org/repo or https://huggingface.co/org/repo")
+        self.repo.setAccessibleName("Hugging Face repo or URL")
+        self.filename = QLineEdit()
+        self.filename.setPlaceholderText("only when the repo has several GGUF files")
+        self.filename.setAccessibleName("file name")
+        self.display_name = QLineEdit()
+        self.display_name.setAccessibleName("display name")
+        form.addRow("Repo or URL", self.repo)
+        form.addRow("File (optional)", self.filename)
+        form.addRow("Display name (optional)", self.display_name)
+        layout.addLayout(form)
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #b3261e;")
+        self.error.hide()
+        layout.addWidget(self.error)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        ok.setText("Register")
+        self.buttons.accepted.connect(self.submit)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self.resize(560, self.sizeHint().height())
+
+    def submit(self) -> None:
+        """Send the registration; close on success, show the reason on failure."""
+        repo = self.repo.text().strip()
+        if not repo:
+            self._show("Enter a Hugging Face repo id (org/name) or a model URL.")
+            return
+        body = {"repo": repo}
+        if self.filename.text().strip():
+            body["filename"] = self.filename.text().strip()
+        if self.display_name.text().strip():
+            body["display_name"] = self.display_name.text().strip()
+        self.buttons.setEnabled(False)
+        self.error.hide()
+
+        def done(_result: object) -> None:
+            self.state.refresh()
+            self.accept()
+
+        def failed(reason: str) -> None:
+            self.buttons.setEnabled(True)
+            self._show(reason)
+
+        spawn(self.state.client.register(body), on_error=failed, on_done=done)
+
+    def _show(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.show()

@@ -1,0 +1,122 @@
+"""The tray icon: its colour shows the state; its menu opens, copies, pauses and quits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QColor, QGuiApplication, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from app.ui.i18n import tr
+from app.ui.model_card import card_state
+from app.ui.state import UiState
+
+STATE_COLORS = {
+    "serving": "#1e8e3e",
+    "downloading": "#1a73e8",
+    "error": "#d93025",
+    "paused": "#80868b",
+    "idle": "#80868b",
+}
+
+
+def state_icon(state: str) -> QIcon:
+    """A round icon in the state's colour."""
+    pixmap = QPixmap(64, 64)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setBrush(QColor(STATE_COLORS.get(state, STATE_COLORS["idle"])))
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.drawEllipse(4, 4, 56, 56)
+    painter.setBrush(QColor("white"))
+    painter.drawEllipse(22, 22, 20, 20)
+    painter.end()
+    return QIcon(pixmap)
+
+
+class Tray(QObject):
+    """Owns the QSystemTrayIcon and its menu."""
+
+    def __init__(
+        self,
+        state: UiState,
+        open_window: Callable[[], None],
+        quit_app: Callable[[], None],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.icon = QSystemTrayIcon(state_icon("idle"))
+        self.current = "idle"
+        self.notifications: list[tuple[str, str]] = []
+        self.menu = QMenu()
+        self.open_action = QAction(tr("Open"), self.menu)
+        self.open_action.triggered.connect(open_window)
+        self.copy_action = QAction(tr("Copy endpoint URL"), self.menu)
+        self.copy_action.triggered.connect(self.copy_url)
+        self.models_menu = QMenu(tr("Models"), self.menu)
+        self.pause_action = QAction(tr("Pause serving"), self.menu)
+        self.pause_action.triggered.connect(self.toggle_pause)
+        self.quit_action = QAction(tr("Quit"), self.menu)
+        self.quit_action.triggered.connect(quit_app)
+        for item in (self.open_action, self.copy_action):
+            self.menu.addAction(item)
+        self.menu.addMenu(self.models_menu)
+        self.menu.addSeparator()
+        self.menu.addAction(self.pause_action)
+        self.menu.addSeparator()
+        self.menu.addAction(self.quit_action)
+        self.icon.setContextMenu(self.menu)
+        self.icon.activated.connect(
+            lambda reason: (
+                open_window() if reason == QSystemTrayIcon.ActivationReason.Trigger else None
+            )
+        )
+        state.hubChanged.connect(self.refresh)
+        state.notify.connect(self.show_notification)
+        self.refresh()
+        self.icon.show()
+
+    def overall_state(self) -> str:
+        """serving / downloading / error / paused / idle."""
+        if self.state.serving_paused:
+            return "paused"
+        states = [card_state(m) for m in self.state.models]
+        if "error" in states:
+            return "error"
+        if "downloading" in states or "registered" in states:
+            return "downloading"
+        return "serving" if "ready" in states else "idle"
+
+    def refresh(self) -> None:
+        """Icon colour, tooltip, models submenu, pause label."""
+        self.current = self.overall_state()
+        self.icon.setIcon(state_icon(self.current))
+        self.icon.setToolTip(f"llmlb — {self.current}\n{self.state.client.openai_url}")
+        self.models_menu.clear()
+        for model in self.state.models:
+            action = self.models_menu.addAction(
+                f"{model.get('name') or model['id']} — {tr(card_state(model))}"
+            )
+            action.setEnabled(False)
+        if not self.state.models:
+            self.models_menu.addAction("No model registered").setEnabled(False)
+        self.pause_action.setText(
+            tr("Resume serving") if self.state.serving_paused else tr("Pause serving")
+        )
+
+    def toggle_pause(self) -> None:
+        """Pause or resume /v1."""
+        self.state.set_paused(not self.state.serving_paused)
+
+    def copy_url(self) -> None:
+        """Put the endpoint on the clipboard."""
+        QGuiApplication.clipboard().setText(self.state.client.openai_url)
+
+    def show_notification(self, title: str, text: str) -> None:
+        """A desktop notification (kept for tests and for systems without a tray)."""
+        self.notifications.append((title, text))
+        if QSystemTrayIcon.supportsMessages() and QSystemTrayIcon.isSystemTrayAvailable():
+            self.icon.showMessage(title, text, QSystemTrayIcon.MessageIcon.Information, 5000)

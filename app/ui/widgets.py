@@ -1,0 +1,116 @@
+"""Small shared widgets: status badges, a banner for errors, non-blocking confirmations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
+
+from app.ui.i18n import tr
+
+BADGE_COLORS = {
+    "available": ("#3d4450", "#e8eaef"),
+    "registered": ("#6b3f00", "#ffe8c2"),
+    "downloading": ("#0b3d91", "#d6e4ff"),
+    "ready": ("#0b5c2a", "#d3f5df"),
+    "error": ("#8a1010", "#ffd9d9"),
+    "fits": ("#0b5c2a", "#d3f5df"),
+    "slow": ("#6b3f00", "#ffe8c2"),
+    "too_big": ("#8a1010", "#ffd9d9"),
+}
+FIT_TEXT = {"fits": "fits", "slow": "may be slow", "too_big": "won't fit"}
+
+
+class Badge(QLabel):
+    """A coloured pill naming a state."""
+
+    def __init__(self, state: str = "available", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = ""
+        self.set_state(state)
+
+    def set_state(self, state: str, text: str | None = None) -> None:
+        """Show `state` (its colours) with `text` (default: the state's name)."""
+        fg, bg = BADGE_COLORS.get(state, BADGE_COLORS["available"])
+        self.state = state
+        label = text or tr(FIT_TEXT.get(state, state))
+        if state == "ready":
+            label = "✓ " + label
+        self.setText(label)
+        self.setAccessibleName(f"status: {label}")
+        self.setStyleSheet(
+            f"QLabel {{ color: {fg}; background: {bg}; border-radius: 9px;"
+            " padding: 2px 9px; font-weight: 600; }"
+        )
+
+
+class Banner(QFrame):
+    """A dismissible strip at the top of the window for problems that need attention."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.setStyleSheet("#banner { background: #8a1010; } QLabel { color: white; }")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 6, 12, 6)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QPushButton("✕")
+        close.setAccessibleName("dismiss message")
+        close.setFlat(True)
+        close.setStyleSheet("color: white;")
+        close.clicked.connect(self.hide)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.hide()
+
+    def show_message(self, text: str) -> None:
+        """Show a problem in plain words."""
+        self.label.setText(text)
+        self.setAccessibleDescription(text)
+        self.show()
+
+
+def confirm(
+    parent: QWidget, title: str, text: str, on_yes: Callable[[], object], action: str = "Delete"
+) -> QMessageBox:
+    """Ask before a destructive action, without blocking the event loop."""
+    box = QMessageBox(
+        QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Cancel, parent
+    )
+    yes = box.addButton(tr(action), QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+
+    def done(_result: int) -> None:
+        if box.clickedButton() is yes:
+            on_yes()
+
+    box.finished.connect(done)
+    box.open()
+    parent.setProperty("confirmation", box)
+    return box
+
+
+def human_bytes(n: int | float | None) -> str:
+    """1234567 → '1.2 MB' (decimal units, as disks and Hugging Face count)."""
+    if not n:
+        return "—"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def human_count(n: int | None) -> str:
+    """12345 → '12.3k'."""
+    if n is None:
+        return "—"
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
+    if n >= 1000:
+        return f"{n / 1000:.1f}k"
+    return str(n)

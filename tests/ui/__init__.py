@@ -1,0 +1,1 @@
+"""Tests for app/ui: the real widgets, offscreen, against a real embedded balancer."""

@@ -1,0 +1,125 @@
+"""GUI fixtures: a qasync loop shared by Qt and the embedded balancer, and the whole app."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import qasync
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
+
+from app.context import AppContext
+from app.core.desktop_config import DesktopConfig
+from app.core.system import Machine
+from app.ui.desktop import Desktop
+from tests.conftest import balancer_settings
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture
+def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
+    """A qasync loop that counts as running for the whole test, as in the app, where it runs
+    from start to quit. The tests pump Qt events themselves (App.run), so pytest-qt's own
+    processEvents() calls between phases also find the loop they expect."""
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    tick = QTimer()  # wakes WaitForMoreEvents now and then
+    tick.start(50)
+    try:
+        yield loop
+    finally:
+        tick.stop()
+        loop.stop()
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+@dataclass
+class App:
+    """The running desktop app, with helpers to drive its loop."""
+
+    loop: qasync.QEventLoop
+    ctx: AppContext
+    desktop: Desktop
+    quit_requested: list[bool]
+
+    def run(self, coro: Any) -> Any:
+        """Run a coroutine on the app's loop, pumping Qt events until it is done."""
+        future = asyncio.ensure_future(coro, loop=self.loop)
+        flags = (
+            QEventLoop.ProcessEventsFlag.AllEvents | QEventLoop.ProcessEventsFlag.WaitForMoreEvents
+        )
+        while not future.done():
+            QApplication.processEvents(flags)
+        return future.result()
+
+    def wait(self, predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
+        """Let the app run until `predicate()` is truthy."""
+
+        async def poll() -> Any:
+            deadline = time.monotonic() + timeout
+            while True:
+                value = predicate()
+                if value:
+                    return value
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"timed out after {timeout} s")
+                await asyncio.sleep(0.03)
+
+        return self.run(poll())
+
+    def screenshot(self, widget: Any, name: str) -> Path:
+        """Save `widget` as docs/screenshots/<name>.png (grabbed while the loop runs, since
+        grabbing delivers posted events and qasync's callbacks need a running loop)."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+
+        async def grab() -> None:
+            assert widget.grab().save(str(path))
+
+        self.run(grab())
+        return path
+
+    def settle(self, seconds: float = 0.2) -> None:
+        """Let events flow for a moment."""
+        self.run(asyncio.sleep(seconds))
+
+
+MACHINE = Machine(ram_bytes=16 * 10**9, available_bytes=12 * 10**9)
+
+
+@pytest.fixture
+def gui(
+    qloop: qasync.QEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_hub: Any
+) -> Iterator[App]:
+    """The desktop app on a real embedded balancer with its local node."""
+    monkeypatch.setenv("LLMLB_CONFIG_DIR", str(tmp_path / "config"))
+    settings = balancer_settings(tmp_path / "data", local_node=True, context_size=512)
+    ctx = AppContext(settings)
+    App(qloop, ctx, None, []).run(ctx.start())  # type: ignore[arg-type]
+    quit_requested: list[bool] = []
+    desktop = Desktop(
+        QApplication.instance(),
+        ctx.base_url,
+        ctx.admin_token,
+        DesktopConfig(),
+        str(settings.data_dir),
+        lambda: quit_requested.append(True),
+        MACHINE,
+    )
+    desktop.start()
+    app = App(qloop, ctx, desktop, quit_requested)
+    app.wait(lambda: desktop.state.hub)
+    try:
+        yield app
+    finally:
+        app.run(desktop.close())
+        app.run(ctx.stop())
+        desktop.window.deleteLater()
