@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -63,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return asyncio.run(_serve(settings))
         if args.command is None:
+            if not _has_display():
+                print("llmlb: no display found; serving headless (as `llmlb serve`)",
+                      file=sys.stderr)
+                return asyncio.run(_serve(settings))
             return _run_gui(args)
     except StartupError as exc:
         print(f"llmlb: {exc}", file=sys.stderr)
@@ -97,6 +102,13 @@ async def _serve(settings: Settings) -> int:
         log.info("stopping")
         await ctx.stop()
     return 0
+
+
+def _has_display() -> bool:
+    """Whether a window can be shown (Linux needs X11 or Wayland, or an explicit Qt platform)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
 
 
 def _run_gui(args: argparse.Namespace) -> int:
