@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_serve(settings))
         if args.command is None:
             if not _has_display():
-                print("llmlb: no display found; serving headless (as `llmlb serve`)",
-                      file=sys.stderr)
+                print(
+                    "llmlb: no display found; serving headless (as `llmlb serve`)", file=sys.stderr
+                )
                 return asyncio.run(_serve(settings))
             return _run_gui(args)
     except StartupError as exc:

@@ -94,7 +94,7 @@ class NodeAgent:
 
     async def stop(self) -> None:
         """Stop serving, cancel downloads (partials stay for the next start), unload models."""
-        self.sync._cancel.set()
+        self.sync.stop()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()

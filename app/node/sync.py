@@ -4,8 +4,10 @@ delete what was unregistered, one model at a time, reporting byte progress."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +64,16 @@ class SyncWorker:
         self._cancel = threading.Event()
         self._trigger = asyncio.Event()
         self._downloader: asyncio.Task[None] | None = None
+        self._stopping = False
+        # Downloads run on their own thread, never on asyncio's default executor: a stuck
+        # transfer must not hold up the process at exit.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="download")
+
+    def stop(self) -> None:
+        """Cancel the download in progress (its partial file stays) and start no other."""
+        self._stopping = True
+        self._cancel.set()
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     def start(self) -> None:
         """Start the reconcile loop; it runs a first pass at once."""
@@ -118,7 +130,7 @@ class SyncWorker:
             self._downloader = self.supervisor.spawn(self._download_all(), "downloads")
 
     async def _download_all(self) -> None:
-        while True:
+        while not self._stopping:
             todo = [
                 n
                 for n in self.desired
@@ -150,17 +162,22 @@ class SyncWorker:
                 watcher = self.supervisor.spawn(
                     self._watch(state, done_before, self.progress), f"progress-{name}"
                 )
+                if self._stopping:  # checked right before the executor: no await between
+                    raise DownloadCancelled("the node is stopping")
                 try:
-                    await asyncio.to_thread(
-                        download_file,
-                        f["url"],
-                        folder / f["name"],
-                        expected_size=f.get("size"),
-                        expected_sha256=f.get("sha256"),
-                        progress=self.progress,
-                        cancel=self._cancel,
-                        read_timeout=self.read_timeout,
-                        max_backoff=self.max_backoff,
+                    await asyncio.get_running_loop().run_in_executor(
+                        self._executor,
+                        functools.partial(
+                            download_file,
+                            f["url"],
+                            folder / f["name"],
+                            expected_size=f.get("size"),
+                            expected_sha256=f.get("sha256"),
+                            progress=self.progress,
+                            cancel=self._cancel,
+                            read_timeout=self.read_timeout,
+                            max_backoff=self.max_backoff,
+                        ),
                     )
                 finally:
                     watcher.cancel()
