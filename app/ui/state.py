@@ -27,9 +27,12 @@ class UiState(QObject):
     notify = Signal(str, str)  # title, text (tray notifications)
     failed = Signal(str)  # an action failed: the reason in plain words
 
-    def __init__(self, client: ApiClient, parent: QObject | None = None) -> None:
+    def __init__(
+        self, client: ApiClient, parent: QObject | None = None, banner_after: float = BANNER_AFTER
+    ) -> None:
         super().__init__(parent)
         self.client = client
+        self.banner_after = banner_after
         self.hub: list[dict[str, Any]] = []
         self.models: list[dict[str, Any]] = []
         self.nodes: list[dict[str, Any]] = []
@@ -84,7 +87,7 @@ class UiState(QObject):
                 self._lost_since = time.monotonic()
 
     def _check_connection(self) -> None:
-        if self._lost_since is not None and time.monotonic() - self._lost_since > BANNER_AFTER:
+        if self._lost_since is not None and time.monotonic() - self._lost_since > self.banner_after:
             self.connectionChanged.emit(False, self._lost_reason)
 
     def refresh(self) -> None:
