@@ -23,12 +23,21 @@ test: lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(PY) -m ruff check app tests bench
-	$(PY) -m ruff format --check app tests bench
+	$(PY) -m ruff check app tests bench packaging
+	$(PY) -m ruff format --check app tests bench packaging
 	$(PY) -m mypy
 
 bench-hub: $(STAMP)
 	$(PY) bench/hub.py
+
+bench-node: $(STAMP)
+	$(PY) bench/node.py
+
+bench-ui: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) bench/ui.py
+
+bundle: $(STAMP)
+	bash packaging/build_bundle.sh
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -12,6 +12,7 @@ from app.core.catalog import load_catalog
 from app.core.errors import StartupError
 from app.core.events import Event, EventBus, ModelDeleted
 from app.core.hf import HfClient
+from app.core.mdns import address_towards
 from app.core.paths import ensure_data_dir
 from app.core.secrets import load_admin_token
 from app.core.settings import Settings
@@ -21,6 +22,7 @@ from app.node.agent import NodeAgent, NodeConfig
 from app.node.engine import EngineOptions
 from app.server.app import create_app
 from app.server.auth import Auth, is_loopback
+from app.server.discovery import Discovery
 from app.server.hub_info import HubInfoCache
 from app.server.nodes import NodeRegistry
 from app.server.registry import ModelRegistry
@@ -43,6 +45,7 @@ class AppContext:
         self.nodes: NodeRegistry | None = None
         self.runner: web.AppRunner | None = None
         self.local_node: NodeAgent | None = None
+        self.discovery = Discovery()
         self.admin_token = ""
         self.admin_token_created = False
         self.port = settings.port
@@ -73,7 +76,11 @@ class AppContext:
         self.hf = HfClient(s.hf_timeout)
         hub_info = HubInfoCache(self.hf, s.hub_info_ttl, self.supervisor)
         self.nodes = NodeRegistry(
-            NodeStore(self.store), self.bus, self.supervisor, self.admin_token
+            NodeStore(self.store),
+            self.bus,
+            self.supervisor,
+            self.admin_token,
+            s.node_offline_after,
         )
         await self.nodes.load(os.environ.get("LLMLB_JOIN_TOKEN") or None)
         registry = ModelRegistry(
@@ -92,7 +99,15 @@ class AppContext:
         auth.is_node_token = lambda token: nodes.by_token(token) is not None
         await auth.reload_keys()
         self.balancer = Balancer(
-            s, self.store, catalog, self.bus, auth, registry, self.nodes, self.supervisor
+            s,
+            self.store,
+            catalog,
+            self.bus,
+            auth,
+            registry,
+            self.nodes,
+            self.supervisor,
+            self.discovery,
         )
         self.runner = web.AppRunner(
             create_app(self.balancer),
@@ -114,6 +129,14 @@ class AppContext:
         self.port = self.runner.addresses[0][1]
         self.nodes.start()
         log.info("llmlb serving %s/v1 (data dir %s)", self.base_url, data_dir)
+        if not is_loopback(s.host) or os.environ.get("LLMLB_MDNS_INTERFACES"):
+            address = (
+                s.host if s.host not in {"0.0.0.0", "::", ""} else address_towards("224.0.0.251")
+            )
+            try:
+                await self.discovery.start(address, self.port)
+            except OSError as exc:
+                log.warning("cannot advertise on the LAN: %s", exc)
         if s.local_node:
             self.local_node = NodeAgent(
                 NodeConfig(
@@ -134,6 +157,7 @@ class AppContext:
         if self.local_node is not None:
             node, self.local_node = self.local_node, None
             await node.stop()
+        await self.discovery.stop()
         if self.runner is not None:
             runner, self.runner = self.runner, None
             await runner.cleanup()

@@ -39,6 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help=Settings.help("host"))
     _common(serve)
     serve.add_argument("--no-local-node", action="store_true", help="do not run a local node")
+    node = sub.add_parser("node", help="run a node alone, for another machine on the LAN")
+    node.add_argument(
+        "--balancer",
+        default=None,
+        help="the balancer's URL (found on the LAN by mDNS when omitted)",
+    )
+    node.add_argument(
+        "--join-token",
+        default=None,
+        help="the cluster join token (see the app's Settings; env LLMLB_JOIN_TOKEN)",
+    )
+    node.add_argument("--host", default="0.0.0.0", help="address the node listens on")
+    node.add_argument("--name", default=None, help="the name shown in the app (default: hostname)")
+    _common(node)
     return parser
 
 
@@ -63,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.command == "serve":
             return asyncio.run(_serve(settings))
+        if args.command == "node":
+            return asyncio.run(_node(args, settings))
         if args.command is None:
             if not _has_display():
                 print(
@@ -105,6 +121,79 @@ async def _serve(settings: Settings) -> int:
     return 0
 
 
+NODE_PORT = 32769
+
+
+async def _node(args: argparse.Namespace, settings: Settings) -> int:
+    from app.core.mdns import address_towards
+    from app.core.paths import ensure_data_dir
+    from app.node.agent import NodeAgent, NodeConfig
+    from app.node.discovery import NodeAnnouncer, find_balancer
+    from app.node.engine import EngineOptions
+
+    token = args.join_token or os.environ.get("LLMLB_JOIN_TOKEN", "")
+    if not token:
+        raise StartupError(
+            "a node needs the cluster join token: --join-token T or "
+            "LLMLB_JOIN_TOKEN (the app shows it in Settings; GET /v0/cluster)"
+        )
+    data_dir = ensure_data_dir(settings.data_dir) / "node"
+    setup_logging(data_dir.parent)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    balancer = args.balancer
+    if not balancer:
+        print("llmlb: looking for a balancer on the LAN (mDNS)…", file=sys.stderr, flush=True)
+        finding = asyncio.ensure_future(find_balancer())
+        waiting = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({finding, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        if not finding.done():
+            finding.cancel()
+            return 0
+        waiting.cancel()
+        balancer = finding.result()
+    agent = NodeAgent(
+        NodeConfig(
+            data_dir=data_dir,
+            balancer_url=balancer,
+            credential=token,
+            host=args.host,
+            port=NODE_PORT if args.port is None else args.port,
+            name=args.name or "",
+            idle_unload_ttl=settings.idle_unload_ttl,
+            engine=EngineOptions(n_ctx=settings.context_size, n_gpu_layers=settings.n_gpu_layers),
+            read_timeout=settings.download_read_timeout,
+        )
+    )
+    try:
+        await agent.start()
+    except OSError as exc:
+        raise StartupError(
+            f"the node cannot listen on {args.host}:{args.port}: {exc.strerror}"
+        ) from exc
+    announcer = NodeAnnouncer()
+    if args.host not in {"127.0.0.1", "localhost"} or os.environ.get("LLMLB_MDNS_INTERFACES"):
+        from urllib.parse import urlsplit
+
+        host = urlsplit(agent.url).hostname or address_towards("224.0.0.251")
+        with contextlib.suppress(OSError):
+            await announcer.start(host, int(urlsplit(agent.url).port or 0), [])
+    print(
+        f"llmlb node {__version__}: serving at {agent.url}, balancer {balancer}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        await announcer.stop()
+        await agent.stop()
+    return 0
+
+
 def _has_display() -> bool:
     """Whether a window can be shown (Linux needs X11 or Wayland, or an explicit Qt platform)."""
     if not sys.platform.startswith("linux"):
@@ -130,6 +219,11 @@ def _run_gui(args: argparse.Namespace) -> int:
     assert isinstance(app, QApplication)
     app.setApplicationName("llmlb")
     app.setQuitOnLastWindowClosed(False)
+    from PySide6.QtGui import QIcon
+
+    from app.core.paths import resource_root
+
+    app.setWindowIcon(QIcon(str(resource_root() / "resources" / "icon.png")))
     return int(qasync.run(_gui_main(app, settings, config)))
 
 
@@ -174,7 +268,12 @@ async def _gui_main(app: object, settings: Settings, config: object) -> int:
 
 
 async def _self_test() -> int:
+    import llama_cpp  # loads llama.cpp's shared libraries: a broken bundle fails here
+
     from app.context import AppContext
+
+    llama_cpp.llama_backend_init()
+    assert llama_cpp.llama_print_system_info(), "llama.cpp"
 
     with tempfile.TemporaryDirectory(prefix="llmlb-self-test-") as tmp:
         settings = Settings.from_env(data_dir=Path(tmp), port=0, local_node=False)

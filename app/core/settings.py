@@ -69,6 +69,13 @@ class Settings:
             "env": "LLMLB_DOWNLOAD_STALL_TIMEOUT",
         },
     )
+    node_offline_after: float = field(
+        default=30.0,
+        metadata={
+            "help": "seconds without a heartbeat before a node counts as offline",
+            "env": "LLMLB_NODE_OFFLINE_AFTER",
+        },
+    )
     catalog_path: Path | None = field(
         default=None,
         metadata={

@@ -11,11 +11,13 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import llama_cpp
 from aiohttp import web
 
 from app import __version__
+from app.core.mdns import address_towards
 from app.core.tasks import TaskSupervisor
 from app.node.api import create_node_app
 from app.node.balancer_client import BalancerClient, BalancerUnavailable
@@ -86,7 +88,8 @@ class NodeAgent:
         port = self._runner.addresses[0][1]
         host = self.config.host
         if host in {"0.0.0.0", "::"}:
-            host = socket.gethostname()
+            # Tell the balancer the address it can reach us at.
+            host = address_towards(urlsplit(self.config.balancer_url).hostname or "127.0.0.1")
         self.url = f"http://{host}:{port}"
         self.engines.start()
         self.supervisor.spawn(self._link(), "link")

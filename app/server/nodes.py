@@ -111,8 +111,14 @@ class NodeRegistry:
     """Registers nodes, takes heartbeats, marks silent nodes offline, lists capable nodes."""
 
     def __init__(
-        self, store: NodeStore, bus: EventBus, supervisor: TaskSupervisor, admin_token: str
+        self,
+        store: NodeStore,
+        bus: EventBus,
+        supervisor: TaskSupervisor,
+        admin_token: str,
+        offline_after: float = OFFLINE_AFTER,
     ) -> None:
+        self.offline_after = offline_after
         self.store = store
         self.bus = bus
         self.supervisor = supervisor
@@ -156,6 +162,12 @@ class NodeRegistry:
         self.join_token = join_token or stored or "llmlb-join-" + secrets.token_urlsafe(24)
         if self.join_token != stored:
             await self.store.set_setting("join_token", self.join_token)
+
+    async def rotate_join_token(self) -> str:
+        """A new join token (nodes already registered keep working)."""
+        self.join_token = "llmlb-join-" + secrets.token_urlsafe(24)
+        await self.store.set_setting("join_token", self.join_token)
+        return self.join_token
 
     def start(self) -> None:
         """Start the offline monitor."""
@@ -316,7 +328,7 @@ class NodeRegistry:
             for view in list(self.nodes.values()):
                 if view.kind == "external" or view.status in {"offline", "pending"}:
                     continue
-                if view.last_seen is None or now - view.last_seen > OFFLINE_AFTER:
+                if view.last_seen is None or now - view.last_seen > self.offline_after:
                     view.status = "offline"
                     for s in view.models.values():
                         s.node_online = False

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from aiohttp import web
 
-from app.core.errors import BadRequest
+from app.core.errors import BadRequest, Conflict
 from app.server.auth import bearer
 from app.server.http import read_object
 from app.server.state import balancer
@@ -61,8 +63,14 @@ async def delete(request: web.Request) -> web.Response:
 async def cluster(request: web.Request) -> web.Response:
     """The join token and how nodes find this balancer."""
     b = balancer(request)
+    registered = {n.url for n in b.nodes.nodes.values()}
     return web.json_response(
-        {"join_token": b.nodes.join_token, "discovery": False, "lan": not b.auth.loopback_only}
+        {
+            "join_token": b.nodes.join_token,
+            "discovery": b.discovery.running,
+            "lan": not b.auth.loopback_only,
+            "discovered": [d for d in b.discovery.nodes.values() if d["url"] not in registered],
+        }
     )
 
 
@@ -80,3 +88,12 @@ async def set_serving(request: web.Request) -> web.Response:
         raise BadRequest("'paused' must be true or false", param="paused")
     balancer(request).paused = body["paused"]
     return web.json_response({"paused": body["paused"]})
+
+
+@routes.post("/v0/cluster/join-token/rotate")
+async def rotate(request: web.Request) -> web.Response:
+    """A new join token; refused while LLMLB_JOIN_TOKEN fixes it."""
+    if os.environ.get("LLMLB_JOIN_TOKEN"):
+        raise Conflict("the join token is fixed by LLMLB_JOIN_TOKEN", code="join_token_fixed")
+    token = await balancer(request).nodes.rotate_join_token()
+    return web.json_response({"join_token": token})

@@ -12,6 +12,7 @@ from app.core.settings import Settings
 from app.core.tasks import TaskSupervisor
 from app.db.store import Store
 from app.server.auth import Auth
+from app.server.discovery import Discovery
 from app.server.nodes import NodeRegistry
 from app.server.registry import ModelRegistry
 
@@ -28,6 +29,7 @@ class Balancer:
     registry: ModelRegistry
     nodes: NodeRegistry
     supervisor: TaskSupervisor
+    discovery: Discovery
     paused: bool = False  # the user paused serving: /v1 inference answers 503
 
 

@@ -88,7 +88,10 @@ class SettingsPage(QWidget):
         try:
             self.config.save()
             if before["start_at_login"] != self.config.start_at_login:
-                command = shutil.which("llmlb") or f"{sys.executable} -m app"
+                if getattr(sys, "frozen", False):  # the bundle: the program itself
+                    command = sys.executable
+                else:
+                    command = shutil.which("llmlb") or f"{sys.executable} -m app"
                 set_start_at_login(self.config.start_at_login, command)
         except OSError as exc:
             self.result.setText(f"Could not save the settings: {exc.strerror}")
