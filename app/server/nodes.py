@@ -47,6 +47,13 @@ class NodeView:
     metrics: dict[str, Any] = field(default_factory=dict)
     inflight: int = 0
     ewma_ms: float | None = None
+    api_key: str | None = None  # external nodes: the key their API wants
+
+    def auth_headers(self) -> dict[str, str]:
+        """How this node knows the request comes from us."""
+        if self.kind == "external":
+            return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        return {"X-Node-Token": self.token}
 
     @property
     def live(self) -> bool:
@@ -62,6 +69,7 @@ class NodeView:
             "kind": self.kind,
             "status": self.status,
             "token": self.token,
+            "api_key": self.api_key,
             "runtime_version": self.info.get("runtime_version"),
             "info": json.dumps(self.info),
             "tags": json.dumps(self.tags),
@@ -117,8 +125,10 @@ class NodeRegistry:
         supervisor: TaskSupervisor,
         admin_token: str,
         offline_after: float = OFFLINE_AFTER,
+        poll_interval: float = 5.0,
     ) -> None:
         self.offline_after = offline_after
+        self.poll_interval = poll_interval
         self.store = store
         self.bus = bus
         self.supervisor = supervisor
@@ -144,6 +154,7 @@ class NodeRegistry:
                 info=json.loads(row["info"] or "{}"),
                 tags=json.loads(row["tags"] or "[]"),
                 notes=row["notes"] or "",
+                api_key=row.get("api_key"),
             )
             if view.status != "pending":
                 view.status = "offline"
@@ -170,8 +181,9 @@ class NodeRegistry:
         return self.join_token
 
     def start(self) -> None:
-        """Start the offline monitor."""
+        """Start the offline monitor and the polls of external nodes."""
         self.supervisor.spawn(self._monitor(), "node-monitor")
+        self.start_external_polls()
 
     async def close(self) -> None:
         """Close the pool used for sync notices."""
@@ -255,6 +267,76 @@ class NodeRegistry:
         await self.store.delete_node(node_id)
         self.bus.publish(NodeChanged(node_id, "removed"))
 
+    async def add_external(self, body: dict[str, Any]) -> NodeView:
+        """Any OpenAI-compatible server as a node: polled for models, never asked to download."""
+        url = body.get("base_url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise BadRequest("'base_url' must be the server's http(s) URL", param="base_url")
+        url = url.rstrip("/").removesuffix("/v1")
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise BadRequest("'name' is required", param="name")
+        key = body.get("api_key")
+        if key is not None and not isinstance(key, str):
+            raise BadRequest("'api_key' must be a string", param="api_key")
+        view = NodeView(
+            id=uuid.uuid4().hex[:12],
+            name=name.strip(),
+            url=url,
+            token=secrets.token_urlsafe(32),
+            kind="external",
+            status="registering",
+            api_key=key or None,
+            info={"runtime_version": "external"},
+        )
+        self._add(view)
+        await self.store.save_node(view.row())
+        self.bus.publish(NodeChanged(view.id, view.status))
+        self.supervisor.spawn(self.poll_external(view), f"poll-{view.id}")
+        return view
+
+    async def poll_external(self, view: NodeView) -> None:
+        """Read an external node's /v1/models now and then: its models and its health."""
+        while view.id in self.nodes:
+            await self._poll_once(view)
+            await asyncio.sleep(self.poll_interval)
+
+    async def _poll_once(self, view: NodeView) -> None:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        try:
+            async with self._http.get(view.url + "/v1/models", headers=view.auth_headers()) as r:
+                data = await r.json(content_type=None) if r.status == 200 else None
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            return  # the monitor marks it offline once it stays silent
+        ids = [
+            m["id"] for m in data["data"] if isinstance(m, dict) and isinstance(m.get("id"), str)
+        ]
+        old_status = view.status
+        view.last_seen = time.time()
+        view.status = "online"
+        view.models = {i: NodeModelState(view.id, i, "ready", node_online=True) for i in ids}
+        if old_status != view.status:
+            await self.store.save_node(view.row())
+            self.bus.publish(NodeChanged(view.id, view.status))
+
+    def start_external_polls(self) -> None:
+        """Resume polling the external nodes read from the store."""
+        for view in self.nodes.values():
+            if view.kind == "external":
+                self.supervisor.spawn(self.poll_external(view), f"poll-{view.id}")
+
+    def served_elsewhere(self) -> dict[str, list[str]]:
+        """Models that live external nodes serve, by name (they need no registration)."""
+        out: dict[str, list[str]] = {}
+        for view in self.nodes.values():
+            if view.kind == "external" and view.live:
+                for name in view.models:
+                    out.setdefault(name, []).append(view.id)
+        return out
+
     def require(self, node_id: str) -> NodeView:
         """The node, or 404."""
         view = self.nodes.get(node_id)
@@ -326,7 +408,7 @@ class NodeRegistry:
             await asyncio.sleep(1.0)
             now = time.time()
             for view in list(self.nodes.values()):
-                if view.kind == "external" or view.status in {"offline", "pending"}:
+                if view.status in {"offline", "pending"}:
                     continue
                 if view.last_seen is None or now - view.last_seen > self.offline_after:
                     view.status = "offline"

@@ -40,7 +40,7 @@ async def http_pool(app: web.Application) -> Any:
 
 def _pick(b: Balancer, model: str) -> list[NodeView]:
     """Capable nodes in preference order, or the reason there are none (FR-8)."""
-    if model not in b.registry.records:
+    if model not in b.registry.records and model not in b.nodes.served_elsewhere():
         raise NotFound(
             f"the model '{model}' does not exist; see GET /v1/models",
             code="model_not_found",
@@ -89,7 +89,7 @@ async def _relay(request: web.Request, path: str) -> web.StreamResponse:
             upstream = await session.post(
                 node.url + path,
                 data=raw,
-                headers={"Content-Type": "application/json", "X-Node-Token": node.token},
+                headers={"Content-Type": "application/json", **node.auth_headers()},
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             node.inflight -= 1

@@ -295,6 +295,28 @@ class ModelRegistry:
             if status.lifecycle_status != "ready":
                 continue
             out.append(openai_model(record, status))
+        return out + self._external_models()
+
+    def _external_models(self) -> list[dict[str, Any]]:
+        """Models that external nodes serve as they are (not registered here)."""
+        states = self.node_states()
+        out = []
+        for name, node_states in states.items():
+            if name in self.records:
+                continue
+            ready = [s.node_id for s in node_states if s.state == "ready" and s.node_online]
+            if ready:
+                out.append(
+                    {
+                        "id": name,
+                        "object": "model",
+                        "created": 0,
+                        "owned_by": "external",
+                        "ready": True,
+                        "lifecycle_status": "ready",
+                        "ready_nodes": ready,
+                    }
+                )
         return out
 
     def _ordered(self) -> list[ModelRecord]:

@@ -37,6 +37,13 @@ async def listing(request: web.Request) -> web.Response:
     return web.json_response([n.public() for n in sorted(nodes, key=lambda n: n.created_at)])
 
 
+@routes.post("/v0/nodes/external")
+async def add_external(request: web.Request) -> web.Response:
+    """Add any OpenAI-compatible server (llama-server, vLLM, Ollama, LM Studio) as a node."""
+    view = await balancer(request).nodes.add_external(await read_object(request))
+    return web.json_response({"node_id": view.id, **view.public()}, status=201)
+
+
 @routes.get("/v0/nodes/{node_id}")
 async def one(request: web.Request) -> web.Response:
     """One node."""
