@@ -23,6 +23,7 @@ from app.node.engine import EngineOptions
 from app.server.app import create_app
 from app.server.auth import Auth, is_loopback
 from app.server.discovery import Discovery
+from app.server.dispatch import Dispatcher
 from app.server.hub_info import HubInfoCache
 from app.server.nodes import NodeRegistry
 from app.server.registry import ModelRegistry
@@ -108,6 +109,7 @@ class AppContext:
             self.nodes,
             self.supervisor,
             self.discovery,
+            Dispatcher(self.nodes, s.queue_limit, s.queue_wait),
         )
         self.runner = web.AppRunner(
             create_app(self.balancer),

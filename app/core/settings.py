@@ -76,6 +76,20 @@ class Settings:
             "env": "LLMLB_NODE_OFFLINE_AFTER",
         },
     )
+    queue_limit: int = field(
+        default=256,
+        metadata={
+            "help": "requests that may wait per model when every node is busy (429 past it)",
+            "env": "LLMLB_QUEUE_LIMIT",
+        },
+    )
+    queue_wait: float = field(
+        default=120.0,
+        metadata={
+            "help": "seconds a queued request waits for a node before a 504",
+            "env": "LLMLB_QUEUE_WAIT",
+        },
+    )
     catalog_path: Path | None = field(
         default=None,
         metadata={

@@ -10,12 +10,12 @@ from collections import deque
 import llama_cpp
 
 log = logging.getLogger("llama.cpp")
-_LEVELS = {
-    0: logging.CRITICAL,
-    1: logging.INFO,
-    2: logging.WARNING,
-    3: logging.ERROR,
-    4: logging.DEBUG,
+_LEVELS = {  # ggml.h: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5
+    0: logging.DEBUG,
+    1: logging.DEBUG,
+    2: logging.INFO,
+    3: logging.WARNING,
+    4: logging.ERROR,
 }
 _recent: deque[str] = deque(maxlen=20)
 _lock = threading.Lock()

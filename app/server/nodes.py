@@ -26,6 +26,7 @@ from app.db.store import LIVE_NODE_STATES, NodeStore
 log = logging.getLogger(__name__)
 OFFLINE_AFTER = 30.0  # seconds without a heartbeat
 STALE_AFTER = 30.0  # seconds before metrics are flagged stale
+UNLIMITED = 1_000_000
 
 
 @dataclass
@@ -48,6 +49,14 @@ class NodeView:
     inflight: int = 0
     ewma_ms: float | None = None
     api_key: str | None = None  # external nodes: the key their API wants
+
+    @property
+    def capacity(self) -> int:
+        """Requests the node runs at once (its reported slots); external: no limit known."""
+        slots = self.metrics.get("slots", self.info.get("slots"))
+        if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0:
+            return slots
+        return UNLIMITED if self.kind == "external" else 1
 
     def auth_headers(self) -> dict[str, str]:
         """How this node knows the request comes from us."""
@@ -279,6 +288,13 @@ class NodeRegistry:
         key = body.get("api_key")
         if key is not None and not isinstance(key, str):
             raise BadRequest("'api_key' must be a string", param="api_key")
+        slots = body.get("slots")
+        if slots is not None and (
+            isinstance(slots, bool) or not isinstance(slots, int) or slots < 1
+        ):
+            raise BadRequest(
+                "'slots' must be a positive integer (requests it runs at once)", param="slots"
+            )
         view = NodeView(
             id=uuid.uuid4().hex[:12],
             name=name.strip(),
@@ -287,7 +303,7 @@ class NodeRegistry:
             kind="external",
             status="registering",
             api_key=key or None,
-            info={"runtime_version": "external"},
+            info={"runtime_version": "external", "slots": slots},
         )
         self._add(view)
         await self.store.save_node(view.row())
@@ -378,6 +394,7 @@ class NodeRegistry:
                 "sync_state",
                 "sync_progress",
                 "system",
+                "slots",
             )
             if k in body
         }

@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from app.core.errors import BadRequest, NotFound, Unavailable
+from app.core.errors import BadRequest, NotFound, Unavailable, UserFacingError
+from app.server.dispatch import affinity_key
 from app.server.http import INFERENCE_BODY_LIMIT, read_raw_json
 from app.server.nodes import NodeView
 from app.server.state import Balancer, balancer
@@ -38,31 +39,22 @@ async def http_pool(app: web.Application) -> Any:
     await session.close()
 
 
-def _pick(b: Balancer, model: str) -> list[NodeView]:
-    """Capable nodes in preference order, or the reason there are none (FR-8)."""
-    if model not in b.registry.records and model not in b.nodes.served_elsewhere():
-        raise NotFound(
-            f"the model '{model}' does not exist; see GET /v1/models",
-            code="model_not_found",
-            param="model",
-        )
-    nodes = b.nodes.candidates(model)
-    if nodes:
-        return nodes
+def _why_no_node(b: Balancer, model: str) -> UserFacingError:
+    """Why no node can take `model` now, in the user's terms (FR-8)."""
     status = b.registry.status_of(model)
     if status.lifecycle_status == "pending" and status.download_progress is not None:
         percent = status.download_progress["percent"]
-        raise Unavailable(
+        return Unavailable(
             f"the model '{model}' is still downloading ({percent:.0f}%); try again when it "
             "is ready",
             code="model_downloading",
             headers={"Retry-After": "10"},
         )
     if status.lifecycle_status == "error":
-        raise Unavailable(
+        return Unavailable(
             f"the model '{model}' failed on every node: {status.error}", code="model_error"
         )
-    raise Unavailable(f"no online node has the model '{model}' ready", code="no_capable_nodes")
+    return Unavailable(f"no online node has the model '{model}' ready", code="no_capable_nodes")
 
 
 async def _relay(request: web.Request, path: str) -> web.StreamResponse:
@@ -78,12 +70,30 @@ async def _relay(request: web.Request, path: str) -> web.StreamResponse:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("'model' is required: the name of a model from /v1/models", param="model")
+    if model not in b.registry.records and model not in b.nodes.served_elsewhere():
+        raise NotFound(
+            f"the model '{model}' does not exist; see GET /v1/models",
+            code="model_not_found",
+            param="model",
+        )
     stream = body.get("stream") is True
+    key = affinity_key(body)
     session = request.app[HTTP]
+    tried: set[str] = set()
     last_error = "no node answered"
     last_answer: tuple[int, bytes] | None = None  # a node's own error, to pass on if all fail
-    for node in _pick(b, model):
-        node.inflight += 1
+    while True:
+        try:
+            node = await b.dispatcher.acquire(model, tried, key)
+        except LookupError:
+            if last_answer is not None:
+                return web.Response(
+                    status=last_answer[0], body=last_answer[1], content_type="application/json"
+                )
+            if tried:
+                raise Unavailable(last_error, code="node_unavailable", status=502) from None
+            raise _why_no_node(b, model) from None
+        tried.add(node.id)
         started = time.perf_counter()
         try:
             upstream = await session.post(
@@ -92,7 +102,7 @@ async def _relay(request: web.Request, path: str) -> web.StreamResponse:
                 headers={"Content-Type": "application/json", **node.auth_headers()},
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
-            node.inflight -= 1
+            b.dispatcher.release(node)
             last_error = f"the node {node.name} did not respond ({type(exc).__name__})"
             log.warning("%s; trying another node", last_error)
             continue
@@ -118,12 +128,7 @@ async def _relay(request: web.Request, path: str) -> web.StreamResponse:
             continue
         finally:
             upstream.close()
-            node.inflight -= 1
-    if last_answer is not None:
-        return web.Response(
-            status=last_answer[0], body=last_answer[1], content_type="application/json"
-        )
-    raise Unavailable(last_error, code="node_unavailable", status=502)
+            b.dispatcher.release(node)
 
 
 async def _stream(

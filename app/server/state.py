@@ -13,6 +13,7 @@ from app.core.tasks import TaskSupervisor
 from app.db.store import Store
 from app.server.auth import Auth
 from app.server.discovery import Discovery
+from app.server.dispatch import Dispatcher
 from app.server.nodes import NodeRegistry
 from app.server.registry import ModelRegistry
 
@@ -30,6 +31,7 @@ class Balancer:
     nodes: NodeRegistry
     supervisor: TaskSupervisor
     discovery: Discovery
+    dispatcher: Dispatcher
     paused: bool = False  # the user paused serving: /v1 inference answers 503
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -12,8 +13,11 @@ from aiohttp import web
 class FakeOpenAI:
     """Run with `async with FakeOpenAI(["m"]) as server:`; `server.url` is its base URL."""
 
-    def __init__(self, models: list[str], api_key: str | None = None) -> None:
+    def __init__(
+        self, models: list[str], api_key: str | None = None, chunk_delay: float = 0.0
+    ) -> None:
         self.models = models
+        self.chunk_delay = chunk_delay
         self.api_key = api_key
         self.calls = 0
         self.url = ""
@@ -71,6 +75,7 @@ class FakeOpenAI:
         await response.prepare(request)
         async for event in self._chunks(body["model"], text):
             await response.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+            await asyncio.sleep(self.chunk_delay)
         await response.write(b"data: [DONE]\n\n")
         return response
 

@@ -1,0 +1,151 @@
+"""Which node gets a request: only live nodes with the model ready, least busy relative to
+their slots, then fastest; the node that last served the same conversation prefix when it is
+not much busier; and a bounded FIFO queue per model when every capable node is full."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections import OrderedDict, deque
+from typing import Any
+
+from app.core.errors import UserFacingError
+from app.server.nodes import NodeRegistry, NodeView
+
+AFFINITY_ENTRIES = 10_000
+AFFINITY_SLACK = 1  # requests in flight beyond the least busy node that affinity may accept
+
+
+class QueueFull(UserFacingError):
+    """Every capable node is busy and the model's queue is full."""
+
+    status = 429
+    code = "queue_full"
+    type = "rate_limit_error"
+
+
+class QueueTimeout(UserFacingError):
+    """A request waited in the queue longer than the limit."""
+
+    status = 504
+    code = "queue_timeout"
+    type = "server_error"
+
+
+def affinity_key(body: dict[str, Any]) -> str | None:
+    """The conversation's opening (system prompt + first user turn, or the prompt's start)."""
+    messages = body.get("messages")
+    if isinstance(messages, list) and messages:
+        head: Any = messages[:2]
+    elif isinstance(body.get("prompt"), str):
+        head = body["prompt"][:2000]
+    else:
+        return None
+    text = json.dumps([body.get("model"), head], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+class Dispatcher:
+    """Hands out nodes for requests and takes them back."""
+
+    def __init__(self, nodes: NodeRegistry, max_queue: int = 256, max_wait: float = 120.0) -> None:
+        self.nodes = nodes
+        self.max_queue = max_queue
+        self.max_wait = max_wait
+        self.queues: dict[str, deque[asyncio.Event]] = {}
+        self.affinity: OrderedDict[str, str] = OrderedDict()
+
+    def waiting(self, model: str) -> int:
+        """Requests queued for `model`."""
+        return len(self.queues.get(model, ()))
+
+    def _free(self, model: str, exclude: set[str]) -> list[NodeView]:
+        return [
+            n
+            for n in self.nodes.candidates(model)
+            if n.id not in exclude and n.inflight < n.capacity
+        ]
+
+    def _choose(self, free: list[NodeView], key: str | None) -> NodeView:
+        best = min(free, key=lambda n: (n.inflight / n.capacity, n.ewma_ms or 0.0))
+        sticky = self.affinity.get(key) if key is not None else None
+        for node in free:
+            if node.id == sticky and node.inflight <= best.inflight + AFFINITY_SLACK:
+                return node
+        return best
+
+    async def acquire(self, model: str, exclude: set[str], key: str | None = None) -> NodeView:
+        """A node for `model`; waits its turn (FIFO) while every capable node is full.
+
+        Raises LookupError when no live node has the model at all (the caller says why),
+        QueueFull when the queue is full, QueueTimeout after the wait limit."""
+        deadline = time.monotonic() + self.max_wait
+        queue = self.queues.setdefault(model, deque())
+        turn: asyncio.Event | None = None
+        try:
+            while True:
+                if not any(n.id not in exclude for n in self.nodes.candidates(model)):
+                    raise LookupError(model)
+                free = self._free(model, exclude)
+                first = not queue or queue[0] is turn
+                if free and first:
+                    node = self._choose(free, key)
+                    node.inflight += 1
+                    self._remember(key, node)
+                    if turn is not None:
+                        queue.popleft()
+                        turn = None
+                        if len(free) > 1:
+                            self._wake(model)  # room for the next one too
+                    return node
+                if turn is None:
+                    if len(queue) >= self.max_queue:
+                        raise QueueFull(
+                            f"every node serving '{model}' is busy and {len(queue)} requests "
+                            "are waiting; try again shortly",
+                            headers={"Retry-After": "2"},
+                        )
+                    turn = asyncio.Event()
+                    queue.append(turn)
+                    if free:
+                        self._wake(model)  # a node is free: the head of the queue goes first
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise QueueTimeout(
+                        f"waited {self.max_wait:.0f} s for a free node serving '{model}'"
+                    )
+                try:
+                    await asyncio.wait_for(turn.wait(), remaining)
+                except TimeoutError:
+                    continue  # the deadline check above answers
+                turn.clear()
+        finally:
+            if turn is not None and turn in queue:
+                was_head = queue[0] is turn
+                queue.remove(turn)
+                if was_head:
+                    self._wake(model)  # we leave: the next one may go
+
+    def _remember(self, key: str | None, node: NodeView) -> None:
+        if key is None:
+            return
+        self.affinity[key] = node.id
+        self.affinity.move_to_end(key)
+        while len(self.affinity) > AFFINITY_ENTRIES:
+            self.affinity.popitem(last=False)
+
+    def release(self, node: NodeView) -> None:
+        """A request on `node` ended: the head of a queue for one of its models may go."""
+        node.inflight -= 1
+        for model in node.models:
+            if self._wake(model):
+                return
+
+    def _wake(self, model: str) -> bool:
+        queue = self.queues.get(model)
+        if queue:
+            queue[0].set()
+            return True
+        return False
