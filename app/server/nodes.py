@@ -268,6 +268,31 @@ class NodeRegistry:
             self.bus.publish(NodeChanged(view.id, view.status))
         return view
 
+    async def update(self, node_id: str, body: dict[str, Any]) -> NodeView:
+        """Rename, tag or annotate a node (PUT /v0/nodes/{id})."""
+        view = self.require(node_id)
+        if "name" in body:
+            name = body["name"]
+            if not isinstance(name, str) or not name.strip() or len(name) > 100:
+                raise BadRequest("'name' must be 1 to 100 characters", param="name")
+            view.name = name.strip()
+        if "tags" in body:
+            tags = body["tags"]
+            if isinstance(tags, str):
+                tags = tags.split(",")
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise BadRequest(
+                    "'tags' must be a list of strings or a comma-separated string", param="tags"
+                )
+            view.tags = list(dict.fromkeys(t.strip() for t in tags if t.strip()))[:20]
+        if "notes" in body:
+            if not isinstance(body["notes"], str):
+                raise BadRequest("'notes' must be a string", param="notes")
+            view.notes = body["notes"][:2000]
+        await self.store.save_node(view.row())
+        self.bus.publish(NodeChanged(view.id, view.status))
+        return view
+
     async def remove(self, node_id: str) -> None:
         """Forget a node (it must register again)."""
         view = self.require(node_id)

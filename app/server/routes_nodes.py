@@ -59,6 +59,14 @@ async def approve(request: web.Request) -> web.Response:
     return web.json_response(view.public())
 
 
+@routes.put("/v0/nodes/{node_id}")
+async def update(request: web.Request) -> web.Response:
+    """Rename a node, set its tags (list or comma-separated) and notes."""
+    b = balancer(request)
+    view = await b.nodes.update(request.match_info["node_id"], await read_object(request))
+    return web.json_response(view.public())
+
+
 @routes.delete("/v0/nodes/{node_id}")
 async def delete(request: web.Request) -> web.Response:
     """Forget a node."""

@@ -22,12 +22,13 @@ from app.core.system import Machine
 from app.ui.hub_page import HubPage
 from app.ui.i18n import tr
 from app.ui.local_page import LocalPage
+from app.ui.nodes_page import NodesPage
 from app.ui.overview_page import OverviewPage
 from app.ui.settings_page import SettingsPage
 from app.ui.state import UiState
 from app.ui.widgets import Banner
 
-PAGES = ("Overview", "Models", "Settings")
+PAGES = ("Overview", "Models", "Nodes", "Settings")
 
 
 class MainWindow(QMainWindow):
@@ -68,8 +69,9 @@ class MainWindow(QMainWindow):
         self.models = QTabWidget()
         self.models.addTab(self.hub, tr("Model Hub"))
         self.models.addTab(self.local, tr("Local"))
-        self.settings = SettingsPage(config, data_dir)
-        for page in (self.overview, self.models, self.settings):
+        self.nodes = NodesPage(state)
+        self.settings = SettingsPage(config, data_dir, state)
+        for page in (self.overview, self.models, self.nodes, self.settings):
             self.pages.addWidget(page)
         self.sidebar.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.sidebar.setCurrentRow(0)

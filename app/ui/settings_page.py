@@ -5,12 +5,18 @@ from __future__ import annotations
 import shutil
 import sys
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -20,6 +26,8 @@ from PySide6.QtWidgets import (
 from app.core.desktop_config import DesktopConfig, set_start_at_login
 from app.core.settings import Settings
 from app.ui.i18n import set_language, tr
+from app.ui.state import UiState
+from app.ui.widgets import confirm
 
 LANGUAGES = [("system", "Follow the system"), ("en", "English"), ("ja", "日本語")]
 
@@ -27,9 +35,12 @@ LANGUAGES = [("system", "Follow the system"), ("en", "English"), ("ja", "日本�
 class SettingsPage(QWidget):
     """Edits the desktop settings file; what needs a restart says so."""
 
-    def __init__(self, config: DesktopConfig, data_dir: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, config: DesktopConfig, data_dir: str, state: UiState, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.config = config
+        self.state = state
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.port = QSpinBox()
@@ -73,7 +84,97 @@ class SettingsPage(QWidget):
         self.result = QLabel()
         self.result.setWordWrap(True)
         layout.addWidget(self.result)
+        layout.addWidget(self._cluster_box())
+        layout.addWidget(self._keys_box())
         layout.addStretch(1)
+        state.nodesChanged.connect(self.refresh_cluster)
+
+    def _cluster_box(self) -> QGroupBox:
+        box = QGroupBox("Cluster")
+        row = QHBoxLayout(box)
+        self.join_token = QLabel("…")
+        self.join_token.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.join_token.setAccessibleName("join token")
+        copy = QPushButton("Copy")
+        copy.setAccessibleName("copy the join token")
+        copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.join_token.text()))
+        self.rotate = QPushButton("New token")
+        self.rotate.clicked.connect(
+            lambda: confirm(
+                self,
+                "New join token",
+                "Make a new join token? Nodes that already joined keep working; new ones "
+                "need the new token.",
+                self.state.rotate_join_token,
+                action="New token",
+            )
+        )
+        row.addWidget(QLabel("Join token:"))
+        row.addWidget(self.join_token, 1)
+        row.addWidget(copy)
+        row.addWidget(self.rotate)
+        return box
+
+    def _keys_box(self) -> QGroupBox:
+        box = QGroupBox("API keys (needed by /v1 once one exists, or when serving the LAN)")
+        layout = QVBoxLayout(box)
+        self.keys = QListWidget()
+        self.keys.setAccessibleName("API keys")
+        self.keys.setMaximumHeight(120)
+        layout.addWidget(self.keys)
+        row = QHBoxLayout()
+        self.key_name = QLineEdit()
+        self.key_name.setPlaceholderText("name of the new key (e.g. my editor)")
+        self.key_name.setAccessibleName("new API key name")
+        self.create_key = QPushButton("Create key")
+        self.create_key.clicked.connect(self._create_key)
+        self.revoke_key = QPushButton("Revoke")
+        self.revoke_key.clicked.connect(self._revoke_key)
+        row.addWidget(self.key_name, 1)
+        row.addWidget(self.create_key)
+        row.addWidget(self.revoke_key)
+        layout.addLayout(row)
+        self.new_key = QLabel()
+        self.new_key.setWordWrap(True)
+        self.new_key.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.new_key)
+        return box
+
+    def refresh_cluster(self) -> None:
+        """Show the join token and the keys (never their secrets)."""
+        self.join_token.setText(str(self.state.cluster.get("join_token", "…")))
+        self.keys.clear()
+        for key in self.state.api_keys:
+            item = QListWidgetItem(f"{key['name']}  ({key['prefix']}…)")
+            item.setData(Qt.ItemDataRole.UserRole, key["id"])
+            self.keys.addItem(item)
+
+    def _create_key(self) -> None:
+        name = self.key_name.text().strip()
+        if not name:
+            self.new_key.setText("Give the key a name first.")
+            return
+
+        def shown(key: dict[str, str]) -> None:
+            self.key_name.clear()
+            self.new_key.setText(
+                f"New key “{key['name']}”: {key['key']}\nCopy it now: it is not shown again."
+            )
+
+        self.state.create_key(name, shown)
+
+    def _revoke_key(self) -> None:
+        item = self.keys.currentItem()
+        if item is None:
+            return
+        key_id = str(item.data(Qt.ItemDataRole.UserRole))
+        confirm(
+            self,
+            "Revoke API key",
+            f"Revoke {item.text()}? Tools using it stop working.",
+            lambda: self.state.revoke_key(key_id),
+            action="Revoke",
+        )
 
     def save(self) -> None:
         """Write the settings file; say what needs a restart."""

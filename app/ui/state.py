@@ -36,6 +36,8 @@ class UiState(QObject):
         self.hub: list[dict[str, Any]] = []
         self.models: list[dict[str, Any]] = []
         self.nodes: list[dict[str, Any]] = []
+        self.cluster: dict[str, Any] = {}
+        self.api_keys: list[dict[str, Any]] = []
         self.serving_paused = False
         self.connected = False
         self._lost_since: float | None = None
@@ -100,12 +102,15 @@ class UiState(QObject):
 
     async def _refresh(self) -> None:
         try:
-            hub, models, nodes, serving = await asyncio.gather(
+            hub, models, nodes, serving, cluster, keys = await asyncio.gather(
                 self.client.hub(),
                 self.client.models(),
                 self.client.nodes(),
                 self.client.request("GET", "/v0/serving"),
+                self.client.request("GET", "/v0/cluster"),
+                self.client.request("GET", "/v0/api-keys"),
             )
+            self.cluster, self.api_keys = cluster, keys
             self._announce(models, nodes)
             self.hub, self.models, self.nodes = hub, models, nodes
             self.serving_paused = bool(serving.get("paused"))
@@ -156,6 +161,45 @@ class UiState(QObject):
         """Pause or resume serving /v1."""
         return spawn(
             self.client.request("PUT", "/v0/serving", {"paused": paused}),
+            on_error=self.failed.emit,
+            on_done=lambda _r: self.refresh(),
+        )
+
+    def node_action(
+        self, method: str, node_id: str, suffix: str = "", body: dict[str, Any] | None = None
+    ) -> asyncio.Task[Any]:
+        """Approve / update / delete a node; failures reach `failed`."""
+        return spawn(
+            self.client.request(method, f"/v0/nodes/{node_id}{suffix}", body),
+            on_error=self.failed.emit,
+            on_done=lambda _r: self.refresh(),
+        )
+
+    def create_key(self, name: str, on_done: Any) -> asyncio.Task[Any]:
+        """Create an API key; `on_done` receives it (its secret is shown this once)."""
+
+        def done(key: Any) -> None:
+            on_done(key)
+            self.refresh()
+
+        return spawn(
+            self.client.request("POST", "/v0/api-keys", {"name": name}),
+            on_error=self.failed.emit,
+            on_done=done,
+        )
+
+    def revoke_key(self, key_id: str) -> asyncio.Task[Any]:
+        """Revoke an API key at once."""
+        return spawn(
+            self.client.request("DELETE", f"/v0/api-keys/{key_id}"),
+            on_error=self.failed.emit,
+            on_done=lambda _r: self.refresh(),
+        )
+
+    def rotate_join_token(self) -> asyncio.Task[Any]:
+        """A new cluster join token."""
+        return spawn(
+            self.client.request("POST", "/v0/cluster/join-token/rotate"),
             on_error=self.failed.emit,
             on_done=lambda _r: self.refresh(),
         )

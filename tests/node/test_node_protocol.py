@@ -140,3 +140,21 @@ async def test_a_restarted_balancer_knows_its_node_again(tmp_path: Path, model_h
             await ctx.stop()
     assert ids[0] == ids[1]
     assert sum(1 for r in model_hub.requests if r.method == "GET" and "resolve" in r.path) == 1
+
+
+async def test_nodes_can_be_renamed_tagged_and_annotated(served: RunningBalancer) -> None:
+    node = served.ctx.local_node
+    assert node is not None
+    await wait_for(node.registered.wait)
+    status, view = await served.put(
+        f"/v0/nodes/{node.node_id}", {"name": "desk GPU", "tags": "gpu, fast, gpu", "notes": "x"}
+    )
+    assert status == 200
+    assert view["name"] == "desk GPU" and view["tags"] == ["gpu", "fast"] and view["notes"] == "x"
+    _, again = await served.get(f"/v0/nodes/{node.node_id}")
+    assert again["tags"] == ["gpu", "fast"]
+    for body in ({"name": ""}, {"tags": 5}, {"notes": 1}):
+        status, _ = await served.put(f"/v0/nodes/{node.node_id}", body)
+        assert status == 400
+    status, _ = await served.put("/v0/nodes/nope", {"name": "x"})
+    assert status == 404

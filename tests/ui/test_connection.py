@@ -44,7 +44,12 @@ def test_the_japanese_ui(qloop: qasync.QEventLoop) -> None:
     )
     try:
         window = desktop.window
-        assert [window.sidebar.item(i).text() for i in range(3)] == ["概要", "モデル", "設定"]
+        assert [window.sidebar.item(i).text() for i in range(4)] == [
+            "概要",
+            "モデル",
+            "ノード",
+            "設定",
+        ]
         assert window.models.tabText(0) == "モデルハブ"
         assert desktop.tray.quit_action.text() == "終了"
     finally:

@@ -1,0 +1,332 @@
+"""The Nodes page: a sortable, paged table with load colours, actions, details and export."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.state import UiState
+from app.ui.widgets import confirm, human_bytes
+
+COLUMNS = ["Name", "Status", "Machine", "GPU", "Models", "Requests", "Uptime", "Tags"]
+PAGE_SIZE = 25
+Index = QModelIndex | QPersistentModelIndex
+
+
+def load_level(node: dict[str, Any]) -> str:
+    """ok / high / full: the share of the node's slots in use."""
+    metrics = node.get("metrics") or {}
+    slots = metrics.get("slots") or 1
+    active = int(metrics.get("active_requests") or node.get("inflight") or 0)
+    share = active / slots
+    return "full" if share >= 1 else "high" if share >= 0.5 else "ok"
+
+
+STATUS_COLORS = {
+    "online": "#d3f5df",
+    "registering": "#d6e4ff",
+    "pending": "#ffe8c2",
+    "offline": "#e8eaef",
+}
+LOAD_COLORS = {"high": "#fff1a8", "full": "#ffd9d9"}
+
+
+def row_values(node: dict[str, Any]) -> list[Any]:
+    """The table's cells for one node (sortable raw values)."""
+    ready, total = node.get("ready_models") or [0, 0]
+    uptime = time.time() - float(node.get("created_at") or time.time())
+    gpus = node.get("gpu_devices") or []
+    return [
+        node.get("name") or node["id"],
+        node.get("status", ""),
+        node.get("url", ""),
+        ", ".join(str(g) for g in gpus) if gpus else "CPU",
+        f"{ready}/{total}",
+        int((node.get("metrics") or {}).get("active_requests") or node.get("inflight") or 0),
+        uptime if node.get("status") in {"online", "registering"} else -1.0,
+        ", ".join(node.get("tags") or []),
+    ]
+
+
+def human_uptime(seconds: float) -> str:
+    """3725 → '1 h 2 min'."""
+    if seconds < 0:
+        return "—"
+    minutes = int(seconds // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+class NodesModel(QAbstractTableModel):
+    """All nodes, sorted by one column, shown a page at a time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.all: list[dict[str, Any]] = []
+        self.page = 0
+        self.sort_column = 0
+        self.descending = False
+
+    def set_nodes(self, nodes: list[dict[str, Any]]) -> None:
+        """Replace the rows, keeping sort and page."""
+        self.beginResetModel()
+        self.all = nodes
+        self._sort()
+        self.page = min(self.page, self.pages() - 1)
+        self.endResetModel()
+
+    def pages(self) -> int:
+        """How many pages there are (at least one)."""
+        return max(1, -(-len(self.all) // PAGE_SIZE))
+
+    def visible(self) -> list[dict[str, Any]]:
+        """The nodes on the current page."""
+        return self.all[self.page * PAGE_SIZE : (self.page + 1) * PAGE_SIZE]
+
+    def set_page(self, page: int) -> None:
+        """Show another page."""
+        self.beginResetModel()
+        self.page = max(0, min(page, self.pages() - 1))
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.visible())
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return len(COLUMNS)
+
+    def headerData(
+        self,
+        section: int,
+        orientation: Qt.Orientation,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        node = self.visible()[index.row()]
+        value = row_values(node)[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            if index.column() == 6:
+                return human_uptime(float(value))
+            return str(value)
+        if role == Qt.ItemDataRole.BackgroundRole and index.column() == 1:
+            level = load_level(node)
+            color = LOAD_COLORS.get(level) if node.get("status") == "online" else None
+            return QColor(color or STATUS_COLORS.get(str(value), "#e8eaef"))
+        if role == Qt.ItemDataRole.ForegroundRole and index.column() == 1:
+            return QColor("#111418")
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 1:
+            return f"{value}, load {load_level(node)}"
+        return None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self.beginResetModel()
+        self.sort_column = column
+        self.descending = order == Qt.SortOrder.DescendingOrder
+        self._sort()
+        self.endResetModel()
+
+    def _sort(self) -> None:
+        self.all.sort(
+            key=lambda n: _sort_key(row_values(n)[self.sort_column]), reverse=self.descending
+        )
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    return (0, value) if isinstance(value, int | float) else (1, str(value).lower())
+
+
+class NodesPage(QWidget):
+    """Nodes, their actions, details and export."""
+
+    def __init__(self, state: UiState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        layout = QVBoxLayout(self)
+        self.join = QLabel()
+        self.join.setWordWrap(True)
+        self.join.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.join)
+        self.model = NodesModel()
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setAccessibleName("nodes")
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().hide()
+        layout.addWidget(self.table, 2)
+        bar = QHBoxLayout()
+        self.prev_button = QPushButton("◀ Previous")
+        self.next_button = QPushButton("Next ▶")
+        self.page_label = QLabel()
+        self.prev_button.clicked.connect(lambda: self._go(-1))
+        self.next_button.clicked.connect(lambda: self._go(1))
+        self.approve_button = QPushButton("Approve")
+        self.edit_button = QPushButton("Rename / tags…")
+        self.delete_button = QPushButton("Delete")
+        self.export_json = QPushButton("Export JSON")
+        self.export_csv = QPushButton("Export CSV")
+        self.approve_button.clicked.connect(self.approve)
+        self.edit_button.clicked.connect(self.edit)
+        self.delete_button.clicked.connect(self.delete)
+        self.export_json.clicked.connect(lambda: self._ask_export("json"))
+        self.export_csv.clicked.connect(lambda: self._ask_export("csv"))
+        for w in (self.prev_button, self.page_label, self.next_button):
+            bar.addWidget(w)
+        bar.addStretch(1)
+        for w in (
+            self.approve_button,
+            self.edit_button,
+            self.delete_button,
+            self.export_json,
+            self.export_csv,
+        ):
+            bar.addWidget(w)
+        layout.addLayout(bar)
+        self.detail = QTextBrowser()
+        self.detail.setAccessibleName("node details")
+        layout.addWidget(self.detail, 1)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._show_detail())
+        state.nodesChanged.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Reload rows, keeping the selected node selected."""
+        selected = self.selected()
+        self.model.set_nodes(list(self.state.nodes))
+        self.page_label.setText(f"page {self.model.page + 1} of {self.model.pages()}")
+        if selected is not None:
+            for row, node in enumerate(self.model.visible()):
+                if node["id"] == selected["id"]:
+                    self.table.selectRow(row)
+        token = self.state.cluster.get("join_token", "…")
+        discovered = self.state.cluster.get("discovered") or []
+        text = (
+            f"Join another machine: <code>llmlb node --balancer "
+            f"{self.state.client.base_url} --join-token {token}</code>"
+        )
+        if discovered:
+            names = ", ".join(f"{d['name']} ({d['url']})" for d in discovered)
+            text += f"<br>On the LAN, not joined yet: {names}"
+        self.join.setText(text)
+        self._show_detail()
+
+    def _go(self, step: int) -> None:
+        self.model.set_page(self.model.page + step)
+        self.page_label.setText(f"page {self.model.page + 1} of {self.model.pages()}")
+
+    def selected(self) -> dict[str, Any] | None:
+        """The selected node, if any."""
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows:
+            return None
+        visible = self.model.visible()
+        return visible[rows[0].row()] if rows[0].row() < len(visible) else None
+
+    def _show_detail(self) -> None:
+        node = self.selected()
+        self.approve_button.setEnabled(bool(node and node.get("status") == "pending"))
+        self.edit_button.setEnabled(node is not None)
+        self.delete_button.setEnabled(node is not None)
+        if node is None:
+            self.detail.setPlainText("Select a node to see its details.")
+            return
+        metrics = node.get("metrics") or {}
+        system = metrics.get("system") or {}
+        lines = [
+            f"{node.get('name')}  ({node['id']}, {node.get('kind')})",
+            f"status: {node.get('status')}"
+            + ("  — metrics are stale" if node.get("metrics_stale") else ""),
+            f"address: {node.get('url')}",
+            f"runtime: {node.get('runtime_version') or '—'}",
+            f"GPU: {', '.join(map(str, node.get('gpu_devices') or [])) or 'none (CPU)'}",
+            f"memory: {human_bytes(system.get('memory_available_bytes'))} free of "
+            f"{human_bytes(system.get('memory_total_bytes'))}",
+            f"loaded models: {', '.join(metrics.get('loaded_models') or []) or 'none'}",
+            f"requests in flight: {metrics.get('active_requests', 0)} of "
+            f"{metrics.get('slots', '?')} slots",
+        ]
+        progress = metrics.get("sync_progress")
+        if progress:
+            lines.append(
+                f"downloading {progress.get('model_id')}: "
+                f"{human_bytes(progress.get('downloaded_bytes'))} of "
+                f"{human_bytes(progress.get('total_bytes'))}"
+            )
+        for m in node.get("models") or []:
+            lines.append(
+                f"  • {m['name']}: {m['state']}" + (f" — {m['error']}" if m.get("error") else "")
+            )
+        self.detail.setPlainText("\n".join(lines))
+
+    def approve(self) -> None:
+        """Let the selected pending node in."""
+        node = self.selected()
+        if node is not None:
+            self.state.node_action("POST", node["id"], "/approve")
+
+    def edit(self) -> None:
+        """Rename the selected node and set its tags."""
+        node = self.selected()
+        if node is None:
+            return
+        name, ok = QInputDialog.getText(self, "Rename node", "Name:", text=node.get("name", ""))
+        if not ok:
+            return
+        tags, ok = QInputDialog.getText(
+            self, "Tags", "Tags (comma-separated):", text=", ".join(node.get("tags") or [])
+        )
+        if ok:
+            self.state.node_action("PUT", node["id"], body={"name": name, "tags": tags})
+
+    def delete(self) -> None:
+        """Forget the selected node, after confirmation."""
+        node = self.selected()
+        if node is not None:
+            confirm(
+                self,
+                "Delete node",
+                f"Delete {node.get('name')}? It must join again to serve.",
+                lambda: self.state.node_action("DELETE", node["id"]),
+            )
+
+    def _ask_export(self, kind: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export nodes", f"nodes.{kind}")
+        if path:
+            self.export(Path(path), kind)
+
+    def export(self, path: Path, kind: str) -> None:
+        """Write every node (all pages) as JSON or CSV."""
+        if kind == "json":
+            path.write_text(json.dumps(self.model.all, indent=2), encoding="utf-8")
+            return
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["id", *COLUMNS])
+            for node in self.model.all:
+                values = row_values(node)
+                values[6] = human_uptime(float(values[6]))
+                writer.writerow([node["id"], *values])

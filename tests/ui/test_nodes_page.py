@@ -1,0 +1,96 @@
+"""The Nodes page and the cluster/API-key settings, driven as a user would."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from tests.ui.conftest import App
+from tests.ui.test_desktop import click_confirm
+
+
+async def _join(app: App, name: str) -> dict[str, str]:
+    async with app.desktop.client._http().post(
+        app.ctx.base_url + "/v0/nodes",
+        json={"url": f"http://127.0.0.1:9/{name}", "name": name},
+        headers={"Authorization": f"Bearer {app.ctx.nodes.join_token}"},
+    ) as r:
+        assert r.status == 201
+        return dict(await r.json())
+
+
+def test_nodes_table_sort_page_approve_delete_and_export(gui: App, tmp_path: Path) -> None:
+    window = gui.desktop.window
+    window.show_page("Nodes")
+    page = window.nodes
+    gui.wait(lambda: page.model.all)
+    assert page.model.all[0]["kind"] == "local"
+    assert "--join-token" in page.join.text()
+    for i in range(30):
+        gui.run(_join(gui, f"box-{i:02d}"))
+    gui.desktop.state.refresh()
+    gui.wait(lambda: len(page.model.all) == 31)
+    assert page.model.pages() == 2 and page.model.rowCount() == 25
+    page.next_button.click()
+    assert page.model.rowCount() == 6 and page.page_label.text() == "page 2 of 2"
+    page.prev_button.click()
+    page.table.sortByColumn(0, page.table.horizontalHeader().sortIndicatorOrder().DescendingOrder)
+    names = [n["name"] for n in page.model.visible()]
+    assert names[0] == "this computer" and names[1] == "box-29"
+    page.table.sortByColumn(1, page.table.horizontalHeader().sortIndicatorOrder().AscendingOrder)
+    statuses = [n["status"] for n in page.model.all]
+    assert statuses == sorted(statuses)
+
+    row = next(i for i, n in enumerate(page.model.visible()) if n["status"] == "pending")
+    page.table.selectRow(row)
+    chosen = page.selected()
+    assert chosen is not None and page.approve_button.isEnabled()
+    assert "status: pending" in page.detail.toPlainText()
+    page.approve_button.click()
+    gui.wait(
+        lambda: any(
+            n["id"] == chosen["id"] and n["status"] == "registering"
+            for n in gui.desktop.state.nodes
+        )
+    )
+    index = next(i for i, n in enumerate(page.model.all) if n["id"] == chosen["id"])
+    page.model.set_page(index // 25)
+    page.table.selectRow(index % 25)
+    assert page.selected()["id"] == chosen["id"]
+    page.delete_button.click()
+    click_confirm(gui, page)
+    gui.wait(lambda: all(n["id"] != chosen["id"] for n in gui.desktop.state.nodes))
+
+    page.export(tmp_path / "nodes.json", "json")
+    page.export(tmp_path / "nodes.csv", "csv")
+    exported = json.loads((tmp_path / "nodes.json").read_text())
+    assert len(exported) == 30 and {n["id"] for n in exported} == {
+        n["id"] for n in gui.desktop.state.nodes
+    }
+    rows = list(csv.reader((tmp_path / "nodes.csv").open()))
+    assert rows[0][:3] == ["id", "Name", "Status"] and len(rows) == 31
+    gui.screenshot(window, "nodes")
+
+
+def test_api_keys_and_join_token_in_settings(gui: App) -> None:
+    window = gui.desktop.window
+    window.show_page("Settings")
+    page = window.settings
+    gui.wait(lambda: page.join_token.text().startswith("llmlb-join-"))
+    old_token = page.join_token.text()
+    page.rotate.click()
+    click_confirm(gui, page)
+    gui.wait(lambda: page.join_token.text() not in {old_token, "…"})
+
+    page.key_name.setText("my editor")
+    page.create_key.click()
+    gui.wait(lambda: "sk-llmlb-" in page.new_key.text())
+    assert "not shown again" in page.new_key.text()
+    gui.wait(lambda: page.keys.count() == 1)
+    assert "my editor" in page.keys.item(0).text()
+    assert "sk-llmlb-" not in page.keys.item(0).text().split("(")[0]
+    page.keys.setCurrentRow(0)
+    page.revoke_key.click()
+    click_confirm(gui, page)
+    gui.wait(lambda: page.keys.count() == 0)
