@@ -17,13 +17,14 @@ from app.core.paths import ensure_data_dir
 from app.core.secrets import load_admin_token
 from app.core.settings import Settings
 from app.core.tasks import TaskSupervisor
-from app.db.store import NodeStore, Store
+from app.db.store import NodeStore, RequestStore, Store
 from app.node.agent import NodeAgent, NodeConfig
 from app.node.engine import EngineOptions
 from app.server.app import create_app
 from app.server.auth import Auth, is_loopback
 from app.server.discovery import Discovery
 from app.server.dispatch import Dispatcher
+from app.server.history import RequestHistory
 from app.server.hub_info import HubInfoCache
 from app.server.nodes import NodeRegistry
 from app.server.registry import ModelRegistry
@@ -110,7 +111,9 @@ class AppContext:
             self.supervisor,
             self.discovery,
             Dispatcher(self.nodes, s.queue_limit, s.queue_wait),
+            RequestHistory(RequestStore(self.store), self.supervisor),
         )
+        self.balancer.history.start()
         self.runner = web.AppRunner(
             create_app(self.balancer),
             access_log=None,

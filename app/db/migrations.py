@@ -14,7 +14,11 @@ def _v1(db: peewee.SqliteDatabase, tables: Tables) -> None:
     db.create_tables(tables.all(), safe=True)
 
 
-MIGRATIONS: list[Callable[[peewee.SqliteDatabase, Tables], None]] = [_v1]
+def _v2(db: peewee.SqliteDatabase, tables: Tables) -> None:
+    db.create_tables([tables.Request], safe=True)  # the request history
+
+
+MIGRATIONS: list[Callable[[peewee.SqliteDatabase, Tables], None]] = [_v1, _v2]
 LATEST = len(MIGRATIONS)
 
 

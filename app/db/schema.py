@@ -18,9 +18,10 @@ class Tables:
     NodeModel: Any
     ApiKey: Any
     Setting: Any
+    Request: Any
 
     def all(self) -> list[Any]:
-        """Every table, in creation order."""
+        """Every table of schema 1, in creation order (later versions add their own)."""
         return [self.Model, self.Node, self.NodeModel, self.ApiKey, self.Setting]
 
 
@@ -103,4 +104,19 @@ def build_tables(database: peewee.Database) -> Tables:
         class Meta:
             table_name = "settings"
 
-    return Tables(Model, Node, NodeModel, ApiKey, Setting)
+    class Request(Base):
+        id = peewee.AutoField()
+        at = peewee.FloatField(index=True)
+        endpoint = peewee.TextField()
+        model = peewee.TextField()
+        node_id = peewee.TextField(null=True)
+        status = peewee.IntegerField()
+        stream = peewee.BooleanField(default=False)
+        latency_ms = peewee.FloatField(null=True)  # until the node's first byte
+        duration_ms = peewee.FloatField()
+        error = peewee.TextField(null=True)
+
+        class Meta:
+            table_name = "requests"
+
+    return Tables(Model, Node, NodeModel, ApiKey, Setting, Request)

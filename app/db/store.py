@@ -250,3 +250,29 @@ class NodeStore:
             self.t.Setting.insert(key=key, value=value).on_conflict_replace().execute()
 
         await self.db.run(put)
+
+
+class RequestStore:
+    """The request history: written in batches, kept for a week."""
+
+    def __init__(self, store: Store) -> None:
+        self.db = store.db
+        self.t = store.t
+
+    async def add_many(self, rows: list[dict[str, Any]], keep_seconds: float) -> None:
+        """Insert a batch and drop what is older than the retention."""
+
+        def insert() -> None:
+            self.t.Request.insert_many(rows).execute()
+            self.t.Request.delete().where(self.t.Request.at < time.time() - keep_seconds).execute()
+
+        await self.db.transaction(insert)
+
+    async def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The newest requests first."""
+
+        def select() -> list[dict[str, Any]]:
+            query = self.t.Request.select().order_by(self.t.Request.id.desc()).limit(limit)
+            return list(query.dicts())
+
+        return await self.db.run(select)

@@ -57,7 +57,45 @@ def _why_no_node(b: Balancer, model: str) -> UserFacingError:
     return Unavailable(f"no online node has the model '{model}' ready", code="no_capable_nodes")
 
 
-async def _relay(request: web.Request, path: str) -> web.StreamResponse:
+async def _handle(request: web.Request, path: str) -> web.StreamResponse:
+    """Relay, and leave a record of what happened (written later, in a batch)."""
+    b = balancer(request)
+    started = time.perf_counter()
+    note: dict[str, Any] = {
+        "model": "",
+        "node": None,
+        "stream": False,
+        "latency": None,
+        "error": None,
+    }
+    try:
+        response = await _relay(request, path, note)
+    except UserFacingError as exc:
+        b.history.record(
+            path,
+            note["model"],
+            note["node"],
+            exc.status,
+            note["stream"],
+            started,
+            note["latency"],
+            exc.message,
+        )
+        raise
+    b.history.record(
+        path,
+        note["model"],
+        note["node"],
+        response.status,
+        note["stream"],
+        started,
+        note["latency"],
+        note["error"],
+    )
+    return response
+
+
+async def _relay(request: web.Request, path: str, note: dict[str, Any]) -> web.StreamResponse:
     b = balancer(request)
     if b.paused:
         raise Unavailable(
@@ -70,6 +108,7 @@ async def _relay(request: web.Request, path: str) -> web.StreamResponse:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("'model' is required: the name of a model from /v1/models", param="model")
+    note["model"] = model
     if model not in b.registry.records and model not in b.nodes.served_elsewhere():
         raise NotFound(
             f"the model '{model}' does not exist; see GET /v1/models",
@@ -77,6 +116,7 @@ async def _relay(request: web.Request, path: str) -> web.StreamResponse:
             param="model",
         )
     stream = body.get("stream") is True
+    note["stream"] = stream
     key = affinity_key(body)
     session = request.app[HTTP]
     tried: set[str] = set()
@@ -94,6 +134,7 @@ async def _relay(request: web.Request, path: str) -> web.StreamResponse:
                 raise Unavailable(last_error, code="node_unavailable", status=502) from None
             raise _why_no_node(b, model) from None
         tried.add(node.id)
+        note["node"] = node.id
         started = time.perf_counter()
         try:
             upstream = await session.post(
@@ -112,9 +153,10 @@ async def _relay(request: web.Request, path: str) -> web.StreamResponse:
                 last_answer = (upstream.status, await upstream.read())
                 log.warning("%s; trying another node", last_error)
                 continue
-            node.record_latency((time.perf_counter() - started) * 1000)
+            note["latency"] = (time.perf_counter() - started) * 1000
+            node.record_latency(note["latency"])
             if stream and upstream.status == 200:
-                return await _stream(request, upstream, node)
+                return await _stream(request, upstream, node, note)
             payload = await upstream.read()
             response = web.Response(body=payload, status=upstream.status)
             response.headers["Content-Type"] = upstream.headers.get(
@@ -132,7 +174,7 @@ async def _relay(request: web.Request, path: str) -> web.StreamResponse:
 
 
 async def _stream(
-    request: web.Request, upstream: aiohttp.ClientResponse, node: NodeView
+    request: web.Request, upstream: aiohttp.ClientResponse, node: NodeView, note: dict[str, Any]
 ) -> web.StreamResponse:
     response = web.StreamResponse(status=200)
     for key, value in upstream.headers.items():
@@ -150,6 +192,7 @@ async def _stream(
         TimeoutError,
     ) as exc:
         log.warning("node %s died mid-stream: %s", node.id, exc)
+        note["error"] = f"the node {node.name} stopped answering mid-stream"
         error = {
             "error": {
                 "message": f"the node {node.name} stopped answering mid-stream",
@@ -161,6 +204,7 @@ async def _stream(
         await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
     except ConnectionResetError:
         log.info("client left mid-stream; closing the node's stream")
+        note["error"] = "the client left mid-stream"
         return response
     await response.write_eof()
     return response
@@ -169,16 +213,16 @@ async def _stream(
 @routes.post("/v1/chat/completions")
 async def chat(request: web.Request) -> web.StreamResponse:
     """OpenAI chat completions, streamed or not."""
-    return await _relay(request, "/v1/chat/completions")
+    return await _handle(request, "/v1/chat/completions")
 
 
 @routes.post("/v1/completions")
 async def completions(request: web.Request) -> web.StreamResponse:
     """OpenAI text completions."""
-    return await _relay(request, "/v1/completions")
+    return await _handle(request, "/v1/completions")
 
 
 @routes.post("/v1/embeddings")
 async def embeddings(request: web.Request) -> web.StreamResponse:
     """OpenAI embeddings."""
-    return await _relay(request, "/v1/embeddings")
+    return await _handle(request, "/v1/embeddings")

@@ -14,6 +14,7 @@ from app.db.store import Store
 from app.server.auth import Auth
 from app.server.discovery import Discovery
 from app.server.dispatch import Dispatcher
+from app.server.history import RequestHistory
 from app.server.nodes import NodeRegistry
 from app.server.registry import ModelRegistry
 
@@ -32,6 +33,7 @@ class Balancer:
     supervisor: TaskSupervisor
     discovery: Discovery
     dispatcher: Dispatcher
+    history: RequestHistory
     paused: bool = False  # the user paused serving: /v1 inference answers 503
 
 

@@ -141,3 +141,34 @@ async def test_busy_node_queue_full_429_and_wait_limit_504(tmp_path: Path) -> No
                 assert server.calls == 1  # neither waiting request reached the busy node
     finally:
         await ctx.stop()
+
+
+async def test_every_request_is_recorded_with_its_node(balancer: RunningBalancer) -> None:
+    ctx = balancer.ctx
+    assert ctx.nodes is not None
+    ctx.nodes.poll_interval = 0.1
+    async with FakeOpenAI(["m1"]) as server:
+        _, node = await balancer.post("/v0/nodes/external", {"name": "ext", "base_url": server.url})
+
+        async def listed() -> bool:
+            _, models = await balancer.get("/v1/models", headers={})
+            return bool(models["data"])
+
+        await wait_for(listed)
+        body = {"model": "m1", "messages": [{"role": "user", "content": "hi"}]}
+        assert (await balancer.post("/v1/chat/completions", body, headers={}))[0] == 200
+        assert (await balancer.post("/v1/chat/completions", {**body, "stream": True}, headers={}))[
+            0
+        ] == 200
+        assert (await balancer.post("/v1/chat/completions", {**body, "model": "nope"}, headers={}))[
+            0
+        ] == 404
+    status, history = await balancer.get("/v0/requests?limit=10")
+    assert status == 200
+    assert [(h["model"], h["status"], h["stream"]) for h in history] == [
+        ("nope", 404, False),
+        ("m1", 200, True),
+        ("m1", 200, False),
+    ]
+    assert history[1]["node_id"] == node["node_id"] and history[1]["latency_ms"] > 0
+    assert "does not exist" in history[0]["error"]

@@ -1,0 +1,76 @@
+"""The request record: which node served what, how fast, how it ended. Recorded in memory
+on the request path and written to SQLite in batches once a second, off that path."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from app.core.tasks import TaskSupervisor
+from app.db.store import RequestStore
+
+log = logging.getLogger(__name__)
+KEEP_SECONDS = 7 * 24 * 3600  # the spec keeps a week of history
+FLUSH_EVERY = 1.0
+MAX_PENDING = 100_000  # if the disk stalls, drop the oldest rather than grow without bound
+
+
+class RequestHistory:
+    """Buffers request records and flushes them in one transaction."""
+
+    def __init__(self, store: RequestStore, supervisor: TaskSupervisor) -> None:
+        self.store = store
+        self.supervisor = supervisor
+        self.pending: list[dict[str, Any]] = []
+
+    def start(self) -> None:
+        """Start the flusher."""
+        self.supervisor.spawn(self._flusher(), "request-history")
+
+    def record(
+        self,
+        endpoint: str,
+        model: str,
+        node_id: str | None,
+        status: int,
+        stream: bool,
+        started: float,
+        latency_ms: float | None,
+        error: str | None = None,
+    ) -> None:
+        """Note one finished request (cheap: a dict appended to a list)."""
+        if len(self.pending) >= MAX_PENDING:
+            del self.pending[: MAX_PENDING // 10]
+        self.pending.append(
+            {
+                "at": time.time(),
+                "endpoint": endpoint,
+                "model": model,
+                "node_id": node_id,
+                "status": status,
+                "stream": stream,
+                "latency_ms": latency_ms,
+                "duration_ms": (time.perf_counter() - started) * 1000,
+                "error": error,
+            }
+        )
+
+    async def flush(self) -> None:
+        """Write what is pending."""
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        await self.store.add_many(batch, KEEP_SECONDS)
+
+    async def _flusher(self) -> None:
+        try:
+            while True:
+                await asyncio.sleep(FLUSH_EVERY)
+                try:
+                    await self.flush()
+                except Exception:
+                    log.exception("could not write the request history")
+        finally:
+            await asyncio.shield(self.flush())
