@@ -151,7 +151,9 @@ class AppContext:
                     local=True,
                     name="this computer",
                     idle_unload_ttl=s.idle_unload_ttl,
-                    engine=EngineOptions(n_ctx=s.context_size, n_gpu_layers=s.n_gpu_layers),
+                    engine=EngineOptions(
+                        n_ctx=s.context_size, n_threads=s.threads, n_gpu_layers=s.n_gpu_layers
+                    ),
                     read_timeout=s.download_read_timeout,
                 )
             )

@@ -164,7 +164,11 @@ async def _node(args: argparse.Namespace, settings: Settings) -> int:
             port=NODE_PORT if args.port is None else args.port,
             name=args.name or "",
             idle_unload_ttl=settings.idle_unload_ttl,
-            engine=EngineOptions(n_ctx=settings.context_size, n_gpu_layers=settings.n_gpu_layers),
+            engine=EngineOptions(
+                n_ctx=settings.context_size,
+                n_threads=settings.threads,
+                n_gpu_layers=settings.n_gpu_layers,
+            ),
             read_timeout=settings.download_read_timeout,
         )
     )

@@ -55,6 +55,14 @@ class Settings:
         default=4096,
         metadata={"help": "tokens of context per loaded model", "env": "LLMLB_CONTEXT_SIZE"},
     )
+    threads: int = field(
+        default_factory=lambda: max(1, (os.cpu_count() or 2) - 1),
+        metadata={
+            "help": "CPU threads llama.cpp decodes with (default: all cores but one, so "
+            "the app and the balancer stay responsive)",
+            "env": "LLMLB_THREADS",
+        },
+    )
     n_gpu_layers: int = field(
         default=-1,
         metadata={

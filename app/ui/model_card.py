@@ -87,6 +87,8 @@ class ModelCard(QFrame):
 
     def update_item(self, item: dict[str, Any]) -> None:
         """Show the item's current values (called on every refresh: cheap, in place)."""
+        if getattr(self, "item", None) == item:
+            return
         self.item = item
         self.title.setText(item.get("name") or self.model_id)
         self.description.setText(item.get("description") or item.get("repo", ""))

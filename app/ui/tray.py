@@ -51,6 +51,7 @@ class Tray(QObject):
         self.icon = QSystemTrayIcon(state_icon("idle"))
         self.current = "idle"
         self.notifications: list[tuple[str, str]] = []
+        self._menu_entries: list[tuple[str, str]] | None = None
         self.menu = QMenu()
         self.open_action = QAction(tr("Open"), self.menu)
         self.open_action.triggered.connect(open_window)
@@ -91,21 +92,24 @@ class Tray(QObject):
         return "serving" if "ready" in states else "idle"
 
     def refresh(self) -> None:
-        """Icon colour, tooltip, models submenu, pause label."""
-        self.current = self.overall_state()
-        self.icon.setIcon(state_icon(self.current))
-        self.icon.setToolTip(f"llmlb — {self.current}\n{self.state.client.openai_url}")
-        self.models_menu.clear()
-        for model in self.state.models:
-            action = self.models_menu.addAction(
-                f"{model.get('name') or model['id']} — {tr(card_state(model))}"
-            )
-            action.setEnabled(False)
-        if not self.state.models:
-            self.models_menu.addAction("No model registered").setEnabled(False)
+        """Icon colour, tooltip, pause label, models submenu (each redone only on a change)."""
+        state = self.overall_state()
+        if state != self.current or self._menu_entries is None:
+            self.current = state
+            self.icon.setIcon(state_icon(state))
+            self.icon.setToolTip(f"llmlb — {state}\n{self.state.client.openai_url}")
         self.pause_action.setText(
             tr("Resume serving") if self.state.serving_paused else tr("Pause serving")
         )
+        entries = [(m.get("name") or m["id"], card_state(m)) for m in self.state.models]
+        if entries == self._menu_entries:
+            return
+        self._menu_entries = entries
+        self.models_menu.clear()
+        for name, model_state in entries:
+            self.models_menu.addAction(f"{name} — {tr(model_state)}").setEnabled(False)
+        if not entries:
+            self.models_menu.addAction("No model registered").setEnabled(False)
 
     def toggle_pause(self) -> None:
         """Pause or resume /v1."""

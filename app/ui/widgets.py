@@ -28,10 +28,14 @@ class Badge(QLabel):
     def __init__(self, state: str = "available", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = ""
+        self._shown: tuple[str, str | None] | None = None
         self.set_state(state)
 
     def set_state(self, state: str, text: str | None = None) -> None:
         """Show `state` (its colours) with `text` (default: the state's name)."""
+        if (state, text) == self._shown:
+            return  # restyling costs milliseconds per badge: only on a change
+        self._shown = (state, text)
         fg, bg = BADGE_COLORS.get(state, BADGE_COLORS["available"])
         self.state = state
         label = text or tr(FIT_TEXT.get(state, state))
