@@ -48,20 +48,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_llmlb(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """`llmlb serve` as a user runs it, waited for until it answers."""
+def start_llmlb(
+    data_dir: Path, port: int, env: dict[str, str], local_node: bool = False
+) -> subprocess.Popen[bytes]:
+    """`llmlb serve` as a user runs it, waited for until it answers.
+
+    Without `local_node` it runs as a bare balancer (`--no-local-node`); with it, the
+    balancer starts its local llama.cpp node too, as `llmlb serve` does by default.
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "app",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
+    if not local_node:
+        command.append("--no-local-node")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--no-local-node",
-        ],
+        command,
         env={**os.environ, **env},
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -73,9 +81,13 @@ def start_llmlb(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Po
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
                 return proc
         except OSError:
+            if proc.poll() is not None:
+                break
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError("llmlb did not start")
+    _, err = proc.communicate(timeout=10)
+    tail = err.decode(errors="replace").strip().splitlines()[-5:]
+    raise RuntimeError("llmlb did not start" + (": " + " | ".join(tail) if tail else ""))
 
 
 def record(section: str, text: str) -> None:
