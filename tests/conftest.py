@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -177,16 +178,23 @@ def balancer_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-@pytest.fixture
-async def balancer(tmp_path: Path) -> AsyncIterator[RunningBalancer]:
-    """A real balancer with a real SQLite file in a temp dir."""
-    ctx = AppContext(balancer_settings(tmp_path / "data"))
+@contextlib.asynccontextmanager
+async def run_balancer(settings: Settings) -> AsyncIterator[RunningBalancer]:
+    """Start a balancer with these settings, with an admin HTTP session; stop it after."""
+    ctx = AppContext(settings)
     await ctx.start()
     async with aiohttp.ClientSession() as http:
         try:
             yield RunningBalancer(ctx, ctx.base_url, ctx.admin_token, http)
         finally:
             await ctx.stop()
+
+
+@pytest.fixture
+async def balancer(tmp_path: Path) -> AsyncIterator[RunningBalancer]:
+    """A real balancer with a real SQLite file in a temp dir."""
+    async with run_balancer(balancer_settings(tmp_path / "data")) as b:
+        yield b
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -28,6 +28,22 @@ def instance_name(kind: str) -> str:
     return f"{socket.gethostname()}-{kind}-{os.getpid()}"
 
 
+def service_info(
+    service: str, kind: str, address: str, port: int, properties: dict[str, str]
+) -> Any:
+    """The zeroconf record announcing this process's `service` at address:port."""
+    from zeroconf import ServiceInfo
+
+    return ServiceInfo(
+        service,
+        f"{instance_name(kind)}.{service}",
+        addresses=[socket.inet_aton(address)],
+        port=port,
+        properties=properties,
+        server=f"{socket.gethostname()}.local.",
+    )
+
+
 def address_towards(host: str) -> str:
     """The local IP address this machine uses to reach `host` (no packet is sent)."""
     try:

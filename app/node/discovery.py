@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 
 from zeroconf import IPVersion, ServiceInfo, ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from app import __version__
-from app.core.mdns import BALANCER_SERVICE, NODE_SERVICE, instance_name, interfaces
+from app.core.mdns import BALANCER_SERVICE, NODE_SERVICE, interfaces, service_info
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +60,12 @@ class NodeAnnouncer:
     async def start(self, address: str, port: int, models: list[str], gpu: str = "") -> None:
         """Register the service."""
         self._zc = AsyncZeroconf(interfaces=interfaces(), ip_version=IPVersion.V4Only)
-        self._info = ServiceInfo(
+        self._info = service_info(
             NODE_SERVICE,
-            f"{instance_name('node')}.{NODE_SERVICE}",
-            addresses=[socket.inet_aton(address)],
-            port=port,
-            properties={
-                "version": __version__,
-                "gpu": gpu or "none",
-                "models": ",".join(models)[:200],
-            },
-            server=f"{socket.gethostname()}.local.",
+            "node",
+            address,
+            port,
+            {"version": __version__, "gpu": gpu or "none", "models": ",".join(models)[:200]},
         )
         await self._zc.async_register_service(self._info)
 

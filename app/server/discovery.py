@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from typing import Any
 
@@ -12,7 +11,7 @@ from zeroconf import IPVersion, ServiceInfo, ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from app import __version__
-from app.core.mdns import BALANCER_SERVICE, NODE_SERVICE, instance_name, interfaces
+from app.core.mdns import BALANCER_SERVICE, NODE_SERVICE, interfaces, service_info
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +34,8 @@ class Discovery:
     async def start(self, address: str, port: int) -> None:
         """Advertise the balancer at address:port and browse for nodes."""
         self._zc = AsyncZeroconf(interfaces=interfaces(), ip_version=IPVersion.V4Only)
-        self._info = ServiceInfo(
-            BALANCER_SERVICE,
-            f"{instance_name('balancer')}.{BALANCER_SERVICE}",
-            addresses=[socket.inet_aton(address)],
-            port=port,
-            properties={"version": __version__},
-            server=f"{socket.gethostname()}.local.",
+        self._info = service_info(
+            BALANCER_SERVICE, "balancer", address, port, {"version": __version__}
         )
         await self._zc.async_register_service(self._info)
         self._browser = AsyncServiceBrowser(

@@ -8,10 +8,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
-from app.context import AppContext
 from tests.conftest import (
     CHAT_FILE,
     CHAT_REPO,
@@ -19,6 +17,7 @@ from tests.conftest import (
     EMBED_REPO,
     RunningBalancer,
     balancer_settings,
+    run_balancer,
 )
 from tests.fakes.fake_hub import FakeHub
 
@@ -28,21 +27,15 @@ __all__ = ["CHAT_FILE", "CHAT_REPO", "EMBED_FILE", "EMBED_REPO"]
 @pytest.fixture
 async def served(tmp_path: Path, model_hub: FakeHub) -> AsyncIterator[RunningBalancer]:
     """A balancer with its in-process local node, on loopback."""
-    ctx = AppContext(
-        balancer_settings(
-            tmp_path / "data",
-            local_node=True,
-            context_size=512,
-            idle_unload_ttl=600.0,
-            download_read_timeout=2.0,
-        )
+    settings = balancer_settings(
+        tmp_path / "data",
+        local_node=True,
+        context_size=512,
+        idle_unload_ttl=600.0,
+        download_read_timeout=2.0,
     )
-    await ctx.start()
-    async with aiohttp.ClientSession() as http:
-        try:
-            yield RunningBalancer(ctx, ctx.base_url, ctx.admin_token, http)
-        finally:
-            await ctx.stop()
+    async with run_balancer(settings) as b:
+        yield b
 
 
 async def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.05) -> Any:  # noqa: ASYNC109

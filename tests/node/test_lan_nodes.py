@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from app.context import AppContext
-from tests.conftest import CHAT_REPO, RunningBalancer, balancer_settings
+from tests.conftest import CHAT_REPO, RunningBalancer, balancer_settings, run_balancer
 from tests.fakes.fake_hub import FakeHub
 from tests.node.conftest import hub_entry, wait_for
 
@@ -86,13 +86,8 @@ class NodeProcess:
 @pytest.fixture
 async def cluster(tmp_path: Path, model_hub: FakeHub) -> AsyncIterator[RunningBalancer]:
     """A balancer without a local node; nodes join it as other machines would."""
-    ctx = AppContext(balancer_settings(tmp_path / "balancer", node_offline_after=3.0))
-    await ctx.start()
-    async with aiohttp.ClientSession() as http:
-        try:
-            yield RunningBalancer(ctx, ctx.base_url, ctx.admin_token, http)
-        finally:
-            await ctx.stop()
+    async with run_balancer(balancer_settings(tmp_path / "balancer", node_offline_after=3.0)) as b:
+        yield b
 
 
 @pytest.fixture
