@@ -18,7 +18,11 @@ def _v2(db: peewee.SqliteDatabase, tables: Tables) -> None:
     db.create_tables([tables.Request], safe=True)  # the request history
 
 
-MIGRATIONS: list[Callable[[peewee.SqliteDatabase, Tables], None]] = [_v1, _v2]
+def _v3(db: peewee.SqliteDatabase, tables: Tables) -> None:
+    db.create_tables([tables.Conversation, tables.Message], safe=True)  # the Playground
+
+
+MIGRATIONS: list[Callable[[peewee.SqliteDatabase, Tables], None]] = [_v1, _v2, _v3]
 LATEST = len(MIGRATIONS)
 
 

@@ -19,6 +19,8 @@ class Tables:
     ApiKey: Any
     Setting: Any
     Request: Any
+    Conversation: Any
+    Message: Any
 
     def all(self) -> list[Any]:
         """Every table of schema 1, in creation order (later versions add their own)."""
@@ -119,4 +121,31 @@ def build_tables(database: peewee.Database) -> Tables:
         class Meta:
             table_name = "requests"
 
-    return Tables(Model, Node, NodeModel, ApiKey, Setting, Request)
+    class Conversation(Base):
+        id = peewee.TextField(primary_key=True)
+        title = peewee.TextField()
+        model = peewee.TextField(default="")
+        system_prompt = peewee.TextField(default="")
+        params = peewee.TextField(default="{}")
+        created_at = peewee.FloatField(default=time.time)
+        updated_at = peewee.FloatField(default=time.time, index=True)
+
+        class Meta:
+            table_name = "conversations"
+
+    class Message(Base):
+        id = peewee.AutoField()
+        conversation = peewee.ForeignKeyField(
+            Conversation, on_delete="CASCADE", column_name="conversation_id"
+        )
+        role = peewee.TextField()
+        content = peewee.TextField()
+        attachments = peewee.TextField(default="[]")  # names and kinds, not the files
+        status = peewee.TextField(default="done")  # done / stopped / error
+        stats = peewee.TextField(default="{}")
+        created_at = peewee.FloatField(default=time.time)
+
+        class Meta:
+            table_name = "messages"
+
+    return Tables(Model, Node, NodeModel, ApiKey, Setting, Request, Conversation, Message)

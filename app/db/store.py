@@ -276,3 +276,118 @@ class RequestStore:
             return list(query.dicts())
 
         return await self.db.run(select)
+
+
+class ConversationStore:
+    """Playground conversations; every message is committed the moment it is complete."""
+
+    def __init__(self, store: Store) -> None:
+        self.db = store.db
+        self.t = store.t
+
+    @staticmethod
+    def _conversation(row: Any) -> dict[str, Any]:
+        return {
+            "id": row.id,
+            "title": row.title,
+            "model": row.model,
+            "system_prompt": row.system_prompt,
+            "params": json.loads(row.params),
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+        }
+
+    @staticmethod
+    def _message(row: Any) -> dict[str, Any]:
+        return {
+            "id": row.id,
+            "role": row.role,
+            "content": row.content,
+            "attachments": json.loads(row.attachments),
+            "status": row.status,
+            "stats": json.loads(row.stats),
+            "created_at": row.created_at,
+        }
+
+    async def create(self, values: dict[str, Any]) -> dict[str, Any]:
+        """A new conversation."""
+
+        def insert() -> dict[str, Any]:
+            now = time.time()
+            row = self.t.Conversation.create(
+                id=uuid.uuid4().hex[:16],
+                title=values.get("title") or "New chat",
+                model=values.get("model") or "",
+                system_prompt=values.get("system_prompt") or "",
+                params=json.dumps(values.get("params") or {}),
+                created_at=now,
+                updated_at=now,
+            )
+            return self._conversation(row)
+
+        return await self.db.run(insert)
+
+    async def listing(self) -> list[dict[str, Any]]:
+        """Conversations, the latest first."""
+
+        def select() -> list[dict[str, Any]]:
+            c = self.t.Conversation
+            return [self._conversation(r) for r in c.select().order_by(c.updated_at.desc())]
+
+        return await self.db.run(select)
+
+    async def get(self, conversation_id: str) -> dict[str, Any] | None:
+        """A conversation with its messages in order."""
+
+        def select() -> dict[str, Any] | None:
+            row = self.t.Conversation.get_or_none(self.t.Conversation.id == conversation_id)
+            if row is None:
+                return None
+            m = self.t.Message
+            messages = m.select().where(m.conversation == conversation_id).order_by(m.id)
+            return {**self._conversation(row), "messages": [self._message(x) for x in messages]}
+
+        return await self.db.run(select)
+
+    async def update(self, conversation_id: str, values: dict[str, Any]) -> bool:
+        """Change title, model, system prompt or parameters; False when unknown."""
+
+        def change() -> bool:
+            fields = {k: v for k, v in values.items() if k in {"title", "model", "system_prompt"}}
+            if "params" in values:
+                fields["params"] = json.dumps(values["params"])
+            fields["updated_at"] = time.time()
+            c = self.t.Conversation
+            return bool(c.update(**fields).where(c.id == conversation_id).execute())
+
+        return await self.db.run(change)
+
+    async def delete(self, conversation_id: str) -> bool:
+        """Delete a conversation and its messages."""
+
+        def remove() -> bool:
+            self.t.Message.delete().where(self.t.Message.conversation == conversation_id).execute()
+            c = self.t.Conversation
+            return bool(c.delete().where(c.id == conversation_id).execute())
+
+        return await self.db.transaction(remove)
+
+    async def add_message(self, conversation_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Append a message (committed before this returns)."""
+
+        def insert() -> dict[str, Any]:
+            now = time.time()
+            row = self.t.Message.create(
+                conversation=conversation_id,
+                role=values["role"],
+                content=values["content"],
+                attachments=json.dumps(values.get("attachments") or []),
+                status=values.get("status") or "done",
+                stats=json.dumps(values.get("stats") or {}),
+                created_at=now,
+            )
+            c = self.t.Conversation
+            c.update(updated_at=now).where(c.id == conversation_id).execute()
+            return self._message(row)
+
+        return await self.db.transaction(insert)

@@ -5,7 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from app import __version__
-from app.server import events_ws, proxy, routes_keys, routes_models, routes_nodes, routes_openai
+from app.server import (
+    events_ws,
+    proxy,
+    routes_conversations,
+    routes_keys,
+    routes_models,
+    routes_nodes,
+    routes_openai,
+)
 from app.server.http import INFERENCE_BODY_LIMIT, error_middleware
 from app.server.state import BALANCER, Balancer
 
@@ -25,6 +33,7 @@ def create_app(state: Balancer) -> web.Application:
         routes_openai.routes,
         routes_nodes.routes,
         proxy.routes,
+        routes_conversations.routes,
     ):
         app.router.add_routes(table)
     app.cleanup_ctx.append(proxy.http_pool)
