@@ -119,3 +119,61 @@ class ApiClient:
                 on_state(False, f"the balancer did not respond ({type(exc).__name__})")
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, 10.0)
+
+
+class ChatStream:
+    """One streamed chat completion through /v1 (the same door every client uses)."""
+
+    def __init__(self, client: ApiClient, body: dict[str, Any]) -> None:
+        self.client = client
+        self.body = {**body, "stream": True, "stream_options": {"include_usage": True}}
+        self.node: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self.finish_reason: str | None = None
+
+    async def deltas(self) -> Any:
+        """Yield text as it arrives; raise ApiError with the reason on any failure."""
+        http = self.client._http()
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
+        try:
+            async with http.post(
+                self.client.openai_url + "/chat/completions", json=self.body, timeout=timeout
+            ) as r:
+                self.node = r.headers.get("x-llmlb-node")
+                if r.status >= 400:
+                    data = json.loads(await r.text() or "{}")
+                    error = data.get("error", {}) if isinstance(data, dict) else {}
+                    raise ApiError(
+                        error.get("message") or f"the balancer answered {r.status}",
+                        r.status,
+                        error.get("code"),
+                    )
+                done = False
+                async for raw in r.content:
+                    line = raw.decode("utf-8", "replace").strip()
+                    if not line.startswith("data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        done = True
+                        break
+                    event = json.loads(payload)
+                    if "error" in event:
+                        raise ApiError(
+                            event["error"].get("message", "the stream failed"),
+                            code=event["error"].get("code"),
+                        )
+                    if event.get("usage"):
+                        self.usage = event["usage"]
+                    for choice in event.get("choices") or []:
+                        if choice.get("finish_reason"):
+                            self.finish_reason = choice["finish_reason"]
+                        text = (choice.get("delta") or {}).get("content")
+                        if text:
+                            yield text
+                if not done:
+                    raise ApiError("the answer was cut off before it ended")
+        except aiohttp.ClientConnectionError as exc:
+            raise ApiError("the balancer did not respond (is llmlb running?)") from exc
+        except ValueError as exc:
+            raise ApiError("the stream sent an unreadable event") from exc

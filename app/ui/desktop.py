@@ -40,6 +40,7 @@ class Desktop:
     def start(self) -> None:
         """Show the window and start following the balancer."""
         self.state.start()
+        self.window.playground.load_chats()
         self.open_window()
         # Everything built so far lives as long as the app: keep it out of the cyclic
         # collector's full passes, which otherwise stall the event loop for tens of ms.

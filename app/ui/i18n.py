@@ -24,6 +24,7 @@ JA = {
     "may be slow": "低速の可能性",
     "won't fit": "メモリ不足",
     "Nodes": "ノード",
+    "Playground": "プレイグラウンド",
     "Endpoint": "エンドポイント",
     "Copy": "コピー",
     "Open": "開く",

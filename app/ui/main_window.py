@@ -24,11 +24,12 @@ from app.ui.i18n import tr
 from app.ui.local_page import LocalPage
 from app.ui.nodes_page import NodesPage
 from app.ui.overview_page import OverviewPage
+from app.ui.playground_page import PlaygroundPage
 from app.ui.settings_page import SettingsPage
 from app.ui.state import UiState
 from app.ui.widgets import Banner
 
-PAGES = ("Overview", "Models", "Nodes", "Settings")
+PAGES = ("Overview", "Models", "Playground", "Nodes", "Settings")
 
 
 class MainWindow(QMainWindow):
@@ -69,9 +70,10 @@ class MainWindow(QMainWindow):
         self.models = QTabWidget()
         self.models.addTab(self.hub, tr("Model Hub"))
         self.models.addTab(self.local, tr("Local"))
+        self.playground = PlaygroundPage(state)
         self.nodes = NodesPage(state)
         self.settings = SettingsPage(config, data_dir, state)
-        for page in (self.overview, self.models, self.nodes, self.settings):
+        for page in (self.overview, self.models, self.playground, self.nodes, self.settings):
             self.pages.addWidget(page)
         self.sidebar.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.sidebar.setCurrentRow(0)

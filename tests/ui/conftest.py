@@ -101,7 +101,7 @@ def gui(
 ) -> Iterator[App]:
     """The desktop app on a real embedded balancer with its local node."""
     monkeypatch.setenv("LLMLB_CONFIG_DIR", str(tmp_path / "config"))
-    settings = balancer_settings(tmp_path / "data", local_node=True, context_size=512)
+    settings = balancer_settings(tmp_path / "data", local_node=True, context_size=4096)
     ctx = AppContext(settings)
     App(qloop, ctx, None, []).run(ctx.start())  # type: ignore[arg-type]
     quit_requested: list[bool] = []

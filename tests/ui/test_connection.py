@@ -44,12 +44,8 @@ def test_the_japanese_ui(qloop: qasync.QEventLoop) -> None:
     )
     try:
         window = desktop.window
-        assert [window.sidebar.item(i).text() for i in range(4)] == [
-            "概要",
-            "モデル",
-            "ノード",
-            "設定",
-        ]
+        names = [window.sidebar.item(i).text() for i in range(window.sidebar.count())]
+        assert names == ["概要", "モデル", "プレイグラウンド", "ノード", "設定"]
         assert window.models.tabText(0) == "モデルハブ"
         assert desktop.tray.quit_action.text() == "終了"
     finally:

@@ -1,0 +1,74 @@
+"""Playground pieces: one message (Markdown, rendered alone), the input box's keys."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+
+class MessageWidget(QFrame):
+    """A chat message; streaming updates only this widget (the rest is never re-rendered)."""
+
+    retry = Signal()
+
+    def __init__(self, role: str, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.role = role
+        self.setObjectName("message")
+        tint = "#e8f0fe" if role == "user" else "transparent"
+        self.setStyleSheet(f"#message {{ background: {tint}; border-radius: 8px; }}")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        self.who = QLabel("You" if role == "user" else "Assistant")
+        self.who.setStyleSheet("font-weight: 600;")
+        layout.addWidget(self.who)
+        self.body = QLabel()
+        self.body.setWordWrap(True)
+        self.body.setTextFormat(Qt.TextFormat.MarkdownText)
+        self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.body)
+        bottom = QHBoxLayout()
+        self.stats = QLabel()
+        self.stats.setStyleSheet("color: #5f6368;")
+        self.retry_button = QPushButton("Retry")
+        self.retry_button.setAccessibleName("retry this answer")
+        self.retry_button.clicked.connect(self.retry.emit)
+        self.retry_button.hide()
+        bottom.addWidget(self.stats, 1)
+        bottom.addWidget(self.retry_button)
+        layout.addLayout(bottom)
+        self.text = ""
+        self.set_text(text)
+
+    def set_text(self, text: str) -> None:
+        """Show `text` as Markdown."""
+        self.text = text
+        self.body.setText(text or "…")
+        self.setAccessibleName(f"{self.who.text()}: {text[:200]}")
+
+    def show_error(self, reason: str) -> None:
+        """A failed answer: the error replaces what had arrived, with a Retry button."""
+        self.set_text(f"**Error:** {reason}")
+        self.body.setStyleSheet("color: #b3261e;")
+        self.retry_button.show()
+
+
+class ChatKeys(QObject):
+    """Enter sends, Shift+Enter starts a new line, Esc stops the answer."""
+
+    send = Signal()
+    stop = Signal()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
+            key = event.key()
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
+                event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+            ):
+                self.send.emit()
+                return True
+            if key == Qt.Key.Key_Escape:
+                self.stop.emit()
+                return True
+        return False

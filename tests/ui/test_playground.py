@@ -1,0 +1,147 @@
+"""The Playground, as a user chats: stream, stop, history, attachments, a broken stream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QApplication
+
+from app.core.desktop_config import DesktopConfig
+from app.ui.desktop import Desktop
+from tests.node.conftest import CHAT_REPO
+from tests.ui.conftest import MACHINE, App
+
+
+def ready_chat(gui: App) -> None:
+    gui.desktop.state.register({"repo": CHAT_REPO})
+    page = gui.desktop.window.playground
+    gui.wait(lambda: page.model.findData(CHAT_REPO) >= 0, timeout=30)
+    page.model.setCurrentIndex(page.model.findData(CHAT_REPO))
+
+
+def press(widget, key: Qt.Key, modifiers=Qt.KeyboardModifier.NoModifier) -> None:
+    QApplication.sendEvent(widget, QKeyEvent(QEvent.Type.KeyPress, key, modifiers))
+
+
+def test_send_stream_stats_and_history_survives_a_restart(gui: App) -> None:
+    ready_chat(gui)
+    window = gui.desktop.window
+    window.show_page("Playground")
+    page = window.playground
+    page.system.setPlainText("You answer briefly.")
+    page.max_tokens.setValue(24)
+    page.input.setPlainText("Hello **there**")
+    press(page.input, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)  # a new line only
+    assert page.task is None
+    press(page.input, Qt.Key.Key_Return)  # Enter sends
+    assert page.send_button.text() == "Stop"
+    gui.wait(lambda: page.task.done(), timeout=30)
+    user, answer = page.widgets
+    assert user.role == "user" and "Hello" in user.text
+    assert answer.text and "tokens" in answer.stats.text() and "node" in answer.stats.text()
+    gui.screenshot(window, "playground")
+    gui.wait(lambda: page.chats.count() == 1)
+    # A new window on the same balancer (the app restarted) finds the whole conversation.
+    again = Desktop(
+        QApplication.instance(),
+        gui.ctx.base_url,
+        gui.ctx.admin_token,
+        DesktopConfig(),
+        "/tmp",
+        lambda: None,
+        MACHINE,
+    )
+    try:
+        again.start()
+        other = again.window.playground
+        gui.wait(lambda: other.chats.count() == 1)
+        other.chats.setCurrentRow(0)
+        gui.wait(lambda: len(other.widgets) == 2)
+        assert other.widgets[1].text == answer.text
+        assert other.widgets[0].text.startswith("Hello **there**")
+    finally:
+        gui.run(again.close())
+
+
+def test_stop_ends_generation_on_the_node(gui: App) -> None:
+    ready_chat(gui)
+    page = gui.desktop.window.playground
+    page.max_tokens.setValue(4000)
+    page.input.setPlainText("tell me everything")
+    page.send()
+    gui.wait(lambda: page.current is not None and len(page._streamed) > 10, timeout=30)
+    press(page.input, Qt.Key.Key_Escape)  # Esc stops
+    gui.wait(lambda: page.task.done(), timeout=10)
+    node = gui.ctx.local_node
+    runner = node.engines.runners[CHAT_REPO]
+    gui.wait(lambda: runner.cancelled_requests >= 1 and runner.active == 0, timeout=10)
+    assert runner.generated_tokens < 4000
+    assert page.widgets[-1].text and "stopped" in page.widgets[-1].stats.text()
+
+
+def test_attachments_text_and_pdf_in_image_refused(gui: App, tmp_path: Path) -> None:
+    ready_chat(gui)
+    page = gui.desktop.window.playground
+    (tmp_path / "notes.txt").write_text("the secret word is teapot")
+    pdf = tmp_path / "doc.pdf"
+    pdf.write_bytes(_tiny_pdf("Quarterly report 42"))
+    (tmp_path / "cat.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
+    (tmp_path / "bin.dat").write_bytes(b"\0\1\2" * 100)
+    assert page.attach(tmp_path / "notes.txt") and page.attach(pdf)
+    assert not page.attach(tmp_path / "cat.png")
+    assert "cannot see images" in page.notice.text()
+    assert not page.attach(tmp_path / "bin.dat")
+    assert "not a text, PDF or image" in page.notice.text()
+    assert [a.name for a in page.pending] == ["notes.txt", "doc.pdf"]
+    assert "Quarterly report 42" in page.pending[1].text
+    page.max_tokens.setValue(4)
+    page.input.setPlainText("summarise")
+    page.send()
+    gui.wait(lambda: page.task.done(), timeout=30)
+    sent = page.history[0]["content"]
+    assert any("teapot" in part.get("text", "") for part in sent)
+    assert not page.pending and "📎 doc.pdf" in page.widgets[0].text
+
+
+def test_a_stream_broken_by_a_dead_node_shows_the_error(gui: App) -> None:
+    ready_chat(gui)
+    page = gui.desktop.window.playground
+    page.max_tokens.setValue(4000)
+    page.input.setPlainText("go on")
+    page.send()
+    gui.wait(lambda: len(page._streamed) > 10, timeout=30)
+    node = gui.ctx.local_node
+    for connection in list(node._runner.server.connections):  # the node dies mid-answer:
+        connection.force_close()  # its connections drop, as when its process is killed
+    gui.wait(lambda: page.task.done(), timeout=15)
+    answer = page.widgets[-1]
+    assert answer.text.startswith("**Error:**") and answer.retry_button.isVisibleTo(answer)
+    assert "stopped answering" in answer.text or "cut off" in answer.text
+
+
+def _tiny_pdf(text: str) -> bytes:
+    """A one-page PDF with a line of text (Helvetica), built by hand."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for i, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return out
