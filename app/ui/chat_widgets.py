@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 
@@ -35,7 +35,12 @@ class MessageWidget(QFrame):
         self.retry_button.setAccessibleName("retry this answer")
         self.retry_button.clicked.connect(self.retry.emit)
         self.retry_button.hide()
+        self.copy_button = QPushButton("Copy code")
+        self.copy_button.setAccessibleName("copy the code blocks of this message")
+        self.copy_button.clicked.connect(self.copy_code)
+        self.copy_button.hide()
         bottom.addWidget(self.stats, 1)
+        bottom.addWidget(self.copy_button)
         bottom.addWidget(self.retry_button)
         layout.addLayout(bottom)
         self.text = ""
@@ -45,7 +50,17 @@ class MessageWidget(QFrame):
         """Show `text` as Markdown."""
         self.text = text
         self.body.setText(text or "…")
+        self.copy_button.setVisible("```" in text)
         self.setAccessibleName(f"{self.who.text()}: {text[:200]}")
+
+    def code_blocks(self) -> list[str]:
+        """The contents of the message's fenced code blocks."""
+        parts = self.text.split("```")
+        return [block.split("\n", 1)[1] if "\n" in block else block for block in parts[1::2]]
+
+    def copy_code(self) -> None:
+        """Put the code blocks on the clipboard."""
+        QGuiApplication.clipboard().setText("\n".join(self.code_blocks()).strip("\n"))
 
     def show_error(self, reason: str) -> None:
         """A failed answer: the error replaces what had arrived, with a Retry button."""

@@ -145,3 +145,15 @@ def _tiny_pdf(text: str) -> bytes:
         xref,
     )
     return out
+
+
+def test_code_blocks_can_be_copied(qapp) -> None:
+    from PySide6.QtGui import QGuiApplication
+
+    from app.ui.chat_widgets import MessageWidget
+
+    widget = MessageWidget("assistant", "Try:\n```python\nprint('hi')\n```\nand | a | b |")
+    assert widget.copy_button.isVisibleTo(widget)
+    widget.copy_button.click()
+    assert QGuiApplication.clipboard().text() == "print('hi')"
+    assert not MessageWidget("assistant", "plain words").copy_button.isVisibleTo(widget)
