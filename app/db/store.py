@@ -262,8 +262,27 @@ class RequestStore:
     async def add_many(self, rows: list[dict[str, Any]], keep_seconds: float) -> None:
         """Insert a batch and drop what is older than the retention."""
 
+        columns = (
+            "at",
+            "endpoint",
+            "model",
+            "node_id",
+            "status",
+            "stream",
+            "latency_ms",
+            "duration_ms",
+            "error",
+        )
+        sql = (
+            f"INSERT INTO requests ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})"
+        )
+        values = [tuple(row[c] for c in columns) for row in rows]
+
         def insert() -> None:
-            self.t.Request.insert_many(rows).execute()
+            # Raw executemany: building peewee's INSERT for thousands of rows held the GIL
+            # ~130 ms a second under load (bench/proxy.py), executemany takes ~16 ms.
+            self.db.peewee.connection().executemany(sql, values)
             self.t.Request.delete().where(self.t.Request.at < time.time() - keep_seconds).execute()
 
         await self.db.transaction(insert)
