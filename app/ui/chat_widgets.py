@@ -6,6 +6,34 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+BLOCK_CHARS = 1500  # a paragraph longer than this is shown as several, cut at spaces
+
+
+def split_blocks(text: str) -> list[str]:
+    """Markdown paragraphs (a fenced code block stays whole); long paragraphs cut at spaces."""
+    blocks: list[str] = []
+    current: list[str] = []
+    fence = False
+    for line in text.split("\n"):
+        if line.lstrip().startswith("```"):
+            fence = not fence
+        if not line.strip() and not fence and current:
+            blocks.append("\n".join(current))
+            current = []
+            continue
+        current.append(line)
+    if current:
+        blocks.append("\n".join(current))
+    out: list[str] = []
+    for block in blocks:
+        while len(block) > BLOCK_CHARS and not block.lstrip().startswith("```"):
+            cut = block.rfind(" ", BLOCK_CHARS // 2, BLOCK_CHARS)
+            cut = cut if cut > 0 else BLOCK_CHARS
+            out.append(block[:cut])
+            block = block[cut:].lstrip(" ")
+        out.append(block)
+    return out or [""]
+
 
 class MessageWidget(QFrame):
     """A chat message; streaming updates only this widget (the rest is never re-rendered)."""
@@ -23,11 +51,13 @@ class MessageWidget(QFrame):
         self.who = QLabel("You" if role == "user" else "Assistant")
         self.who.setStyleSheet("font-weight: 600;")
         layout.addWidget(self.who)
-        self.body = QLabel()
-        self.body.setWordWrap(True)
-        self.body.setTextFormat(Qt.TextFormat.MarkdownText)
-        self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.body)
+        # The text is shown as a column of Markdown blocks (paragraphs, code blocks): while
+        # an answer streams in, only the block that changed is rendered again.
+        self.body = QVBoxLayout()
+        self.body.setSpacing(4)
+        layout.addLayout(self.body)
+        self.blocks: list[QLabel] = []
+        self._error = False
         bottom = QHBoxLayout()
         self.stats = QLabel()
         self.stats.setStyleSheet("color: #5f6368;")
@@ -49,7 +79,23 @@ class MessageWidget(QFrame):
     def set_text(self, text: str) -> None:
         """Show `text` as Markdown."""
         self.text = text
-        self.body.setText(text or "…")
+        parts = split_blocks(text or "…")
+        for i, part in enumerate(parts):
+            if i == len(self.blocks):
+                label = QLabel()
+                label.setWordWrap(True)
+                label.setTextFormat(Qt.TextFormat.MarkdownText)
+                label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+                if self._error:
+                    label.setStyleSheet("color: #b3261e;")
+                self.body.addWidget(label)
+                self.blocks.append(label)
+            if self.blocks[i].text() != part:
+                self.blocks[i].setText(part)
+        while len(self.blocks) > len(parts):
+            label = self.blocks.pop()
+            self.body.removeWidget(label)
+            label.deleteLater()
         self.copy_button.setVisible("```" in text)
         self.setAccessibleName(f"{self.who.text()}: {text[:200]}")
 
@@ -64,8 +110,10 @@ class MessageWidget(QFrame):
 
     def show_error(self, reason: str) -> None:
         """A failed answer: the error replaces what had arrived, with a Retry button."""
+        self._error = True
         self.set_text(f"**Error:** {reason}")
-        self.body.setStyleSheet("color: #b3261e;")
+        for label in self.blocks:
+            label.setStyleSheet("color: #b3261e;")
         self.retry_button.show()
 
 

@@ -157,3 +157,23 @@ def test_code_blocks_can_be_copied(qapp) -> None:
     widget.copy_button.click()
     assert QGuiApplication.clipboard().text() == "print('hi')"
     assert not MessageWidget("assistant", "plain words").copy_button.isVisibleTo(widget)
+
+
+def test_long_answers_are_shown_as_blocks_so_streaming_renders_only_the_last() -> None:
+    from app.ui.chat_widgets import BLOCK_CHARS, split_blocks
+
+    text = "# Title\n\nFirst paragraph.\n\n```python\nx = 1\n\ny = 2\n```\n\n" + "word " * 2000
+    blocks = split_blocks(text)
+    assert blocks[:3] == ["# Title", "First paragraph.", "```python\nx = 1\n\ny = 2\n```"]
+    assert all(len(b) <= BLOCK_CHARS for b in blocks[3:]) and len(blocks) > 5
+    assert "".join(b.replace(" ", "") for b in blocks[3:]) == "word" * 2000
+
+
+def test_streaming_updates_touch_only_the_changed_block(qapp) -> None:
+    from app.ui.chat_widgets import MessageWidget
+
+    widget = MessageWidget("assistant", "para one\n\npara two")
+    first = widget.blocks[0]
+    widget.set_text("para one\n\npara two grows")
+    assert widget.blocks[0] is first and first.text() == "para one"
+    assert widget.blocks[1].text() == "para two grows"
