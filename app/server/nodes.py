@@ -201,7 +201,7 @@ class NodeRegistry:
 
     def _add(self, view: NodeView) -> None:
         self.nodes[view.id] = view
-        if view.token:
+        if view.token and view.kind != "external":  # external nodes never call us
             self._by_token[view.token] = view
 
     def by_token(self, token: str | None) -> NodeView | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -406,7 +405,6 @@ def _catalog_record(entry: CatalogEntry) -> ModelRecord:
         context_length=entry.context_length,
         capabilities=entry.capabilities,
         files=(ModelFile(entry.recommended_filename, entry.size_bytes),),
-        created_at=time.time(),
     )
 
 
