@@ -26,6 +26,7 @@ from app.server.discovery import Discovery
 from app.server.dispatch import Dispatcher
 from app.server.history import RequestHistory
 from app.server.hub_info import HubInfoCache
+from app.server.metrics import Metrics
 from app.server.nodes import NodeRegistry
 from app.server.registry import ModelRegistry
 from app.server.state import Balancer
@@ -111,7 +112,7 @@ class AppContext:
             self.supervisor,
             self.discovery,
             Dispatcher(self.nodes, s.queue_limit, s.queue_wait),
-            RequestHistory(RequestStore(self.store), self.supervisor),
+            RequestHistory(RequestStore(self.store), self.supervisor, Metrics(self.nodes)),
         )
         self.balancer.history.start()
         self.runner = web.AppRunner(

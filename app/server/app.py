@@ -15,6 +15,7 @@ from app.server import (
     routes_openai,
 )
 from app.server.http import INFERENCE_BODY_LIMIT, error_middleware
+from app.server.metrics import response
 from app.server.state import BALANCER, Balancer
 
 
@@ -27,6 +28,7 @@ def create_app(state: Balancer) -> web.Application:
     app[BALANCER] = state
     app.router.add_get("/health", _health)
     app.router.add_get("/", _root)
+    app.router.add_get("/metrics", _metrics)
     for table in (
         routes_models.routes,
         routes_keys.routes,
@@ -49,3 +51,10 @@ async def _root(request: web.Request) -> web.Response:
     return web.json_response(
         {"name": "llmlb", "version": __version__, "openai_base_url": f"{request.url.origin()}/v1"}
     )
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    metrics = request.app[BALANCER].history.metrics
+    if metrics is None:
+        raise web.HTTPNotFound()
+    return response(metrics)

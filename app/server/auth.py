@@ -86,6 +86,8 @@ class Auth:
         path = request.path
         if path.startswith("/v1/") or path == "/v1":
             self.check_inference(request)
+        elif path == "/metrics" and not self.loopback_only:
+            self.require_admin(request)  # on the LAN, only the admin's scraper reads them
         elif path.startswith("/v0/") and (request.method, path) not in SELF_AUTHENTICATED:
             if not (
                 _node_readable(request) and self.is_node_token(request.headers.get("X-Node-Token"))

@@ -10,6 +10,7 @@ from typing import Any
 
 from app.core.tasks import TaskSupervisor
 from app.db.store import RequestStore
+from app.server.metrics import Metrics
 
 log = logging.getLogger(__name__)
 KEEP_SECONDS = 7 * 24 * 3600  # the spec keeps a week of history
@@ -20,9 +21,12 @@ MAX_PENDING = 100_000  # if the disk stalls, drop the oldest rather than grow wi
 class RequestHistory:
     """Buffers request records and flushes them in one transaction."""
 
-    def __init__(self, store: RequestStore, supervisor: TaskSupervisor) -> None:
+    def __init__(
+        self, store: RequestStore, supervisor: TaskSupervisor, metrics: Metrics | None = None
+    ) -> None:
         self.store = store
         self.supervisor = supervisor
+        self.metrics = metrics
         self.pending: list[dict[str, Any]] = []
 
     def start(self) -> None:
@@ -41,6 +45,8 @@ class RequestHistory:
         error: str | None = None,
     ) -> None:
         """Note one finished request (cheap: a dict appended to a list)."""
+        if self.metrics is not None:
+            self.metrics.observe(endpoint, model, status, latency_ms)
         if len(self.pending) >= MAX_PENDING:
             del self.pending[: MAX_PENDING // 10]
         self.pending.append(

@@ -172,3 +172,9 @@ async def test_every_request_is_recorded_with_its_node(balancer: RunningBalancer
     ]
     assert history[1]["node_id"] == node["node_id"] and history[1]["latency_ms"] > 0
     assert "does not exist" in history[0]["error"]
+    async with balancer.http.get(balancer.url + "/metrics") as r:
+        text = await r.text()
+    assert (
+        'llmlb_requests_total{endpoint="/v1/chat/completions",model="m1",status="200"} 2.0' in text
+    )
+    assert 'llmlb_nodes{status="online"} 1.0' in text
