@@ -147,7 +147,10 @@ class NodeAgent:
             "runtime_version": f"llama-cpp-python {llama_cpp.__version__}",
             "llmlb_version": __version__,
             "local": self.config.local,
-            "gpu_devices": [],
+            # llama-cpp-python does not enumerate devices; say whether this build offloads.
+            "gpu_devices": ["GPU (llama.cpp offload)"]
+            if llama_cpp.llama_supports_gpu_offload()
+            else [],
             "supported_runtimes": ["llama_cpp"],
         }
         if self.node_token:
