@@ -68,31 +68,25 @@ async def _handle(request: web.Request, path: str) -> web.StreamResponse:
         "latency": None,
         "error": None,
     }
+    status, error = 500, "internal error in the balancer"
     try:
         response = await _relay(request, path, note)
+        status, error = response.status, note["error"]
+        return response
     except UserFacingError as exc:
+        status, error = exc.status, exc.message
+        raise
+    finally:
         b.history.record(
             path,
             note["model"],
             note["node"],
-            exc.status,
+            status,
             note["stream"],
             started,
             note["latency"],
-            exc.message,
+            error,
         )
-        raise
-    b.history.record(
-        path,
-        note["model"],
-        note["node"],
-        response.status,
-        note["stream"],
-        started,
-        note["latency"],
-        note["error"],
-    )
-    return response
 
 
 async def _relay(request: web.Request, path: str, note: dict[str, Any]) -> web.StreamResponse:
