@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run serve test lint bench-hub bench-node bench-ui bundle clean
+.PHONY: run serve test lint bench-hub bench-node bench-ui bundle screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ bench-node: $(STAMP)
 
 bench-ui: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) bench/ui.py
+
+screenshots: $(STAMP)
+	LLMLB_SCREENSHOTS=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest tests/ui -q
 
 bundle: $(STAMP)
 	bash packaging/build_bundle.sh

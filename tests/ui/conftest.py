@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,6 +51,7 @@ class App:
     ctx: AppContext
     desktop: Desktop
     quit_requested: list[bool]
+    shots: Path = Path(tempfile.gettempdir()) / "llmlb-screenshots"
 
     def run(self, coro: Any) -> Any:
         """Run a coroutine on the app's loop, pumping Qt events until it is done."""
@@ -76,10 +79,11 @@ class App:
         return self.run(poll())
 
     def screenshot(self, widget: Any, name: str) -> Path:
-        """Save `widget` as docs/screenshots/<name>.png (grabbed while the loop runs, since
-        grabbing delivers posted events and qasync's callbacks need a running loop)."""
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{name}.png"
+        """Grab `widget` as <name>.png: into docs/screenshots/ with LLMLB_SCREENSHOTS=1
+        (`make screenshots`), else into a temp folder, so test runs leave the tree clean."""
+        folder = SCREENSHOTS if os.environ.get("LLMLB_SCREENSHOTS") else self.shots
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
 
         async def grab() -> None:
             assert widget.grab().save(str(path))
