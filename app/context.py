@@ -153,7 +153,10 @@ class AppContext:
                     name="this computer",
                     idle_unload_ttl=s.idle_unload_ttl,
                     engine=EngineOptions(
-                        n_ctx=s.context_size, n_threads=s.threads, n_gpu_layers=s.n_gpu_layers
+                        n_ctx=s.context_size,
+                        n_threads=s.threads,
+                        n_gpu_layers=s.n_gpu_layers,
+                        slots=s.slots,
                     ),
                     read_timeout=s.download_read_timeout,
                 )

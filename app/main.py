@@ -168,6 +168,7 @@ async def _node(args: argparse.Namespace, settings: Settings) -> int:
                 n_ctx=settings.context_size,
                 n_threads=settings.threads,
                 n_gpu_layers=settings.n_gpu_layers,
+                slots=settings.slots,
             ),
             read_timeout=settings.download_read_timeout,
         )

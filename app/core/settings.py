@@ -63,6 +63,13 @@ class Settings:
             "env": "LLMLB_THREADS",
         },
     )
+    slots: int = field(
+        default=4,
+        metadata={
+            "help": "requests a loaded model decodes together (continuous batching)",
+            "env": "LLMLB_SLOTS",
+        },
+    )
     n_gpu_layers: int = field(
         default=-1,
         metadata={

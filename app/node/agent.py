@@ -219,7 +219,7 @@ class NodeAgent:
             if self.sync.current
             else None,
             "system": _system_metrics(),
-            "slots": 1,  # the engine runs one request at a time per model (FIFO)
+            "slots": self.config.engine.slots,  # sequences each model decodes together
         }
 
     def status(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from app.core.errors import BadRequest, NotFound, Unauthorized, Unavailable, Use
 from app.node import openai_params as params
 from app.node import tools
 from app.node.engine import Delta, EngineError, Finished, ModelRunner, Sampling
+from app.node.engines import Runner
 
 if TYPE_CHECKING:
     from app.node.agent import NodeAgent
@@ -109,7 +110,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-async def _runner(request: web.Request, model: str, embedding: bool = False) -> ModelRunner:
+async def _runner(request: web.Request, model: str, embedding: bool = False) -> Runner:
     node = request.app[NODE]
     state = node.sync.states.get(model)
     path = node.library.model_path(model)
@@ -138,7 +139,7 @@ async def _runner(request: web.Request, model: str, embedding: bool = False) -> 
             param="model",
             code="model_not_generative",
         )
-    runner: ModelRunner = node.engines.get(model, path, is_embedding)
+    runner: Runner = node.engines.get(model, path, is_embedding)
     try:
         await runner.load()
     except EngineError as exc:
@@ -284,7 +285,7 @@ async def _completions(request: web.Request) -> web.StreamResponse:
 
 
 async def _collect(
-    request: web.Request, runner: ModelRunner, tokens: list[int], sampling: Sampling
+    request: web.Request, runner: Runner, tokens: list[int], sampling: Sampling
 ) -> tuple[str, Finished]:
     cancel = threading.Event()
     parts: list[str] = []
@@ -304,7 +305,7 @@ async def _collect(
 
 async def _sse(
     request: web.Request,
-    runner: ModelRunner,
+    runner: Runner,
     tokens: list[int],
     sampling: Sampling,
     events: Callable[[AsyncIterator[Delta | Finished]], AsyncGenerator[dict[str, Any], None]],
@@ -338,6 +339,7 @@ async def _embeddings(request: web.Request) -> web.Response:
     model = params.model_name(body)
     inputs, encoding = params.embedding_inputs(body)
     runner = await _runner(request, model, embedding=True)
+    assert isinstance(runner, ModelRunner)  # embeddings keep their own one-sequence path
     vectors, count = await runner.embed(inputs)
     data = []
     for i, vector in enumerate(vectors):

@@ -42,9 +42,10 @@ class EngineError(UserFacingError):
 class EngineOptions:
     """How models are loaded on this node."""
 
-    n_ctx: int = 4096
+    n_ctx: int = 4096  # per sequence
     n_threads: int | None = None
     n_gpu_layers: int = -1
+    slots: int = 4  # sequences decoded together (continuous batching)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,10 @@ import time
 from pathlib import Path
 
 from app.core.tasks import TaskSupervisor
+from app.node.batch_engine import BatchedRunner
 from app.node.engine import EngineOptions, ModelRunner
+
+Runner = ModelRunner | BatchedRunner
 
 log = logging.getLogger(__name__)
 
@@ -19,18 +22,31 @@ class EngineManager:
     def __init__(self, options: EngineOptions, idle_ttl: float, supervisor: TaskSupervisor) -> None:
         self.options = options
         self.idle_ttl = idle_ttl
-        self.runners: dict[str, ModelRunner] = {}
+        self.runners: dict[str, Runner] = {}
         self._supervisor = supervisor
 
     def start(self) -> None:
         """Start the idle reaper."""
         self._supervisor.spawn(self._reap(), "idle-unload")
 
-    def get(self, name: str, path: Path, embedding: bool) -> ModelRunner:
-        """The runner for a model (created, not yet loaded, on first use)."""
+    def get(self, name: str, path: Path, embedding: bool) -> Runner:
+        """The runner for a model (created, not yet loaded, on first use): generation runs on
+        the batched engine (`slots` sequences per decode step), embeddings on their own."""
         runner = self.runners.get(name)
-        if runner is None or runner.path != path or runner.embedding != embedding:
-            runner = ModelRunner(name, path, self.options, embedding)
+        if runner is None or runner.path != path or isinstance(runner, ModelRunner) != embedding:
+            o = self.options
+            runner = (
+                ModelRunner(name, path, o, embedding=True)
+                if embedding
+                else BatchedRunner(
+                    name,
+                    path,
+                    n_slots=o.slots,
+                    ctx_per_slot=o.n_ctx,
+                    n_threads=o.n_threads,
+                    n_gpu_layers=o.n_gpu_layers,
+                )
+            )
             old = self.runners.get(name)
             self.runners[name] = runner
             if old is not None:
