@@ -220,6 +220,7 @@ class NodeAgent:
             else None,
             "system": _system_metrics(),
             "slots": self.config.engine.slots,  # sequences each model decodes together
+            "free_slots": self.engines.free_slots(),
         }
 
     def status(self) -> dict[str, Any]:

@@ -63,6 +63,13 @@ class EngineManager:
         """Names of the models in memory."""
         return [n for n, r in self.runners.items() if r.loaded]
 
+    def free_slots(self) -> int:
+        """Slots free in the least busy loaded model (all of them when none is loaded)."""
+        free = [
+            r.free_slots for r in self.runners.values() if isinstance(r, BatchedRunner) and r.loaded
+        ]
+        return max(free) if free else self.options.slots
+
     def active_requests(self) -> int:
         """Requests waiting or running on any model."""
         return sum(r.active for r in self.runners.values())

@@ -420,6 +420,7 @@ class NodeRegistry:
                 "sync_progress",
                 "system",
                 "slots",
+                "free_slots",
             )
             if k in body
         }

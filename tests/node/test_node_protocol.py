@@ -30,6 +30,7 @@ async def test_the_local_node_is_approved_and_online(served: RunningBalancer) ->
     assert view["models"][0]["name"] == name and view["models"][0]["state"] == "ready"
     assert view["metrics_stale"] is False
     assert view["metrics"]["system"]["memory_total_bytes"] > 0
+    assert view["metrics"]["slots"] == 4 and view["metrics"]["free_slots"] == 4
 
 
 async def test_the_node_answers_only_its_balancer(served: RunningBalancer) -> None:
