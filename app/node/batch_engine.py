@@ -39,12 +39,20 @@ from pathlib import Path
 from typing import Any
 
 import llama_cpp
-from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE, Jinja2ChatFormatter
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from app.core.errors import BadRequest
 from app.node import llama_log
-from app.node.engine import Delta, EngineError, Finished, Item, Sampling, check_gguf
+from app.node.engine import (
+    Delta,
+    EngineError,
+    Finished,
+    Item,
+    Sampling,
+    open_llama,
+    render_chat,
+)
 
 log = logging.getLogger(__name__)
 
@@ -175,25 +183,16 @@ class BatchedRunner:
                 return
             if self._closed:
                 raise EngineError(f"{self.name} is closed")
-            check_gguf(self.path)
-            llama_log.install()
-            llama_log.recent_problems()
             started = time.monotonic()
-            try:
-                # The high-level object gives us the model, vocabulary, tokenizer and chat
-                # template; its own context stays small and unused.
-                llm = llama_cpp.Llama(
-                    model_path=str(self.path),
-                    n_ctx=min(256, self.ctx_per_slot),
-                    n_batch=min(256, self.ctx_per_slot),
-                    n_threads=self.n_threads,
-                    n_gpu_layers=self.n_gpu_layers,
-                    verbose=False,
-                )
-            except (ValueError, RuntimeError, OSError) as exc:
-                problems = [p for p in llama_log.recent_problems() if p]
-                reason = problems[-1] if problems else str(exc)
-                raise EngineError(f"llama.cpp could not load {self.path.name}: {reason}") from exc
+            # The high-level object gives us the model, vocabulary, tokenizer and chat
+            # template; its own context stays small and unused.
+            llm, formatter = open_llama(
+                self.path,
+                n_ctx=min(256, self.ctx_per_slot),
+                n_batch=min(256, self.ctx_per_slot),
+                n_threads=self.n_threads,
+                n_gpu_layers=self.n_gpu_layers,
+            )
             self._batch_size = max(512, self.prefill_chunk + self.n_slots)
             params = llama_cpp.llama_context_default_params()
             params.n_ctx = self.n_slots * self.ctx_per_slot
@@ -222,10 +221,7 @@ class BatchedRunner:
             self._vocab = llm._model.vocab
             self._n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
             self._batch = llama_cpp.llama_batch_init(self._batch_size, 0, 1)
-            template = llm.metadata.get("tokenizer.chat_template") or CHATML_CHAT_TEMPLATE
-            bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() != -1 else ""
-            eos = llm._model.token_get_text(llm.token_eos()) if llm.token_eos() != -1 else ""
-            self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+            self._formatter = formatter
             self._llm = llm
             self._thread = threading.Thread(
                 target=self._loop, name=f"batch-engine-{self.name}", daemon=True
@@ -288,19 +284,7 @@ class BatchedRunner:
     ) -> tuple[list[int], tuple[str, ...]]:
         self._load()
         assert self._llm is not None and self._formatter is not None
-        try:
-            rendered = self._formatter(
-                messages=messages,  # type: ignore[arg-type]
-                tools=tools,
-                tool_choice=tool_choice,
-            )
-        except Exception as exc:  # the model's own template rejected the conversation
-            raise BadRequest(f"the model's chat template rejected the messages: {exc}") from exc
-        tokens = self._llm.tokenize(
-            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
-        )
-        stops = tuple(s for s in (rendered.stop or []) if isinstance(s, str) and s)
-        return tokens, stops
+        return render_chat(self._llm, self._formatter, messages, tools, tool_choice)
 
     async def text_prompt(self, prompt: str) -> list[int]:
         """Tokenize a plain completion prompt (with BOS)."""

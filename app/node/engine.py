@@ -104,6 +104,46 @@ def check_gguf(path: Path) -> None:
         )
 
 
+def open_llama(path: Path, **kwargs: Any) -> tuple[llama_cpp.Llama, Jinja2ChatFormatter]:
+    """Load a GGUF with llama.cpp (its own error line as the reason on failure), and the
+    chat formatter from its template (ChatML when it has none)."""
+    check_gguf(path)
+    llama_log.install()
+    llama_log.recent_problems()
+    try:
+        llm = llama_cpp.Llama(model_path=str(path), verbose=False, **kwargs)
+    except (ValueError, RuntimeError, OSError) as exc:
+        problems = [p for p in llama_log.recent_problems() if p]
+        reason = problems[-1] if problems else str(exc)
+        raise EngineError(f"llama.cpp could not load {path.name}: {reason}") from exc
+    template = llm.metadata.get("tokenizer.chat_template") or CHATML_CHAT_TEMPLATE
+    bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() != -1 else ""
+    eos = llm._model.token_get_text(llm.token_eos()) if llm.token_eos() != -1 else ""
+    return llm, Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+
+
+def render_chat(
+    llm: llama_cpp.Llama,
+    formatter: Jinja2ChatFormatter,
+    messages: list[dict[str, Any]],
+    tools: list[Any] | None,
+    tool_choice: Any,
+) -> tuple[list[int], tuple[str, ...]]:
+    """Messages through the model's chat template: (prompt tokens, the template's stops)."""
+    try:
+        rendered = formatter(
+            messages=messages,  # type: ignore[arg-type]
+            tools=tools,
+            tool_choice=tool_choice,
+        )
+    except Exception as exc:  # the model's own template rejected the conversation
+        raise BadRequest(f"the model's chat template rejected the messages: {exc}") from exc
+    tokens = llm.tokenize(
+        rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
+    )
+    return tokens, tuple(s for s in (rendered.stop or []) if isinstance(s, str) and s)
+
+
 def _available_memory() -> int | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -146,28 +186,14 @@ class ModelRunner:
     def _load(self) -> None:
         if self._llm is not None:
             return
-        check_gguf(self.path)
-        llama_log.install()
-        llama_log.recent_problems()
         started = time.monotonic()
-        try:
-            llm = llama_cpp.Llama(
-                model_path=str(self.path),
-                n_ctx=self.options.n_ctx,
-                n_threads=self.options.n_threads or max(1, (os.cpu_count() or 2)),
-                n_gpu_layers=self.options.n_gpu_layers,
-                embedding=self.embedding,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError, OSError) as exc:
-            problems = [p for p in llama_log.recent_problems() if p]
-            reason = problems[-1] if problems else str(exc)
-            raise EngineError(f"llama.cpp could not load {self.path.name}: {reason}") from exc
-        template = llm.metadata.get("tokenizer.chat_template") or CHATML_CHAT_TEMPLATE
-        bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() != -1 else ""
-        eos = llm._model.token_get_text(llm.token_eos()) if llm.token_eos() != -1 else ""
-        self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-        self._llm = llm
+        self._llm, self._formatter = open_llama(
+            self.path,
+            n_ctx=self.options.n_ctx,
+            n_threads=self.options.n_threads or max(1, (os.cpu_count() or 2)),
+            n_gpu_layers=self.options.n_gpu_layers,
+            embedding=self.embedding,
+        )
         log.info("loaded %s in %.2f s", self.name, time.monotonic() - started)
 
     async def unload(self) -> None:
@@ -202,19 +228,7 @@ class ModelRunner:
     ) -> tuple[list[int], tuple[str, ...]]:
         self._load()
         assert self._llm is not None and self._formatter is not None
-        try:
-            rendered = self._formatter(
-                messages=messages,  # type: ignore[arg-type]
-                tools=tools,
-                tool_choice=tool_choice,
-            )
-        except Exception as exc:  # the model's own template rejected the conversation
-            raise BadRequest(f"the model's chat template rejected the messages: {exc}") from exc
-        tokens = self._llm.tokenize(
-            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
-        )
-        stops = tuple(s for s in (rendered.stop or []) if isinstance(s, str) and s)
-        return tokens, stops
+        return render_chat(self._llm, self._formatter, messages, tools, tool_choice)
 
     async def text_prompt(self, prompt: str) -> list[int]:
         """Tokenize a plain completion prompt (with BOS)."""
