@@ -18,8 +18,7 @@ from app.core.secrets import load_admin_token
 from app.core.settings import Settings
 from app.core.tasks import TaskSupervisor
 from app.db.store import NodeStore, RequestStore, Store
-from app.node.agent import NodeAgent, NodeConfig
-from app.node.engine import EngineOptions
+from app.node.agent import NodeAgent, node_config
 from app.server.app import create_app
 from app.server.auth import Auth, is_loopback
 from app.server.discovery import Discovery
@@ -145,20 +144,13 @@ class AppContext:
                 log.warning("cannot advertise on the LAN: %s", exc)
         if s.local_node:
             self.local_node = NodeAgent(
-                NodeConfig(
+                node_config(
+                    s,
                     data_dir=data_dir / "node",
                     balancer_url=self.base_url,
                     credential=self.admin_token,
                     local=True,
                     name="this computer",
-                    idle_unload_ttl=s.idle_unload_ttl,
-                    engine=EngineOptions(
-                        n_ctx=s.context_size,
-                        n_threads=s.threads,
-                        n_gpu_layers=s.n_gpu_layers,
-                        slots=s.slots,
-                    ),
-                    read_timeout=s.download_read_timeout,
                 )
             )
             await self.local_node.start()

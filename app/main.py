@@ -127,9 +127,8 @@ NODE_PORT = 32769
 async def _node(args: argparse.Namespace, settings: Settings) -> int:
     from app.core.mdns import address_towards
     from app.core.paths import ensure_data_dir
-    from app.node.agent import NodeAgent, NodeConfig
+    from app.node.agent import NodeAgent, node_config
     from app.node.discovery import NodeAnnouncer, find_balancer
-    from app.node.engine import EngineOptions
 
     token = args.join_token or os.environ.get("LLMLB_JOIN_TOKEN", "")
     if not token:
@@ -156,21 +155,14 @@ async def _node(args: argparse.Namespace, settings: Settings) -> int:
         waiting.cancel()
         balancer = finding.result()
     agent = NodeAgent(
-        NodeConfig(
+        node_config(
+            settings,
             data_dir=data_dir,
             balancer_url=balancer,
             credential=token,
             host=args.host,
             port=NODE_PORT if args.port is None else args.port,
             name=args.name or "",
-            idle_unload_ttl=settings.idle_unload_ttl,
-            engine=EngineOptions(
-                n_ctx=settings.context_size,
-                n_threads=settings.threads,
-                n_gpu_layers=settings.n_gpu_layers,
-                slots=settings.slots,
-            ),
-            read_timeout=settings.download_read_timeout,
         )
     )
     try:

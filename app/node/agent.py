@@ -18,6 +18,7 @@ from aiohttp import web
 
 from app import __version__
 from app.core.mdns import address_towards
+from app.core.settings import Settings
 from app.core.tasks import TaskSupervisor
 from app.node.api import create_node_app
 from app.node.balancer_client import BalancerClient, BalancerUnavailable
@@ -46,6 +47,21 @@ class NodeConfig:
     engine: EngineOptions = field(default_factory=EngineOptions)
     read_timeout: float = 30.0
     max_backoff: float = 60.0
+
+
+def node_config(settings: Settings, **values: Any) -> NodeConfig:
+    """A node's config from the settings in force (engine, idle unload, stall timeout)."""
+    return NodeConfig(
+        idle_unload_ttl=settings.idle_unload_ttl,
+        engine=EngineOptions(
+            n_ctx=settings.context_size,
+            n_threads=settings.threads,
+            n_gpu_layers=settings.n_gpu_layers,
+            slots=settings.slots,
+        ),
+        read_timeout=settings.download_read_timeout,
+        **values,
+    )
 
 
 class NodeAgent:
