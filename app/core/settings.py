@@ -66,7 +66,8 @@ class Settings:
     slots: int = field(
         default=4,
         metadata={
-            "help": "requests a loaded model decodes together (continuous batching)",
+            "help": "requests a loaded model decodes together (continuous batching; 0: one "
+            "at a time through llama-cpp-python's high-level API)",
             "env": "LLMLB_SLOTS",
         },
     )

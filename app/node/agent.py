@@ -235,7 +235,7 @@ class NodeAgent:
             if self.sync.current
             else None,
             "system": _system_metrics(),
-            "slots": self.config.engine.slots,  # sequences each model decodes together
+            "slots": max(1, self.config.engine.slots),  # sequences a model decodes together
             "free_slots": self.engines.free_slots(),
         }
 

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 class EngineManager:
-    """One ModelRunner per model name."""
+    """One runner per model name: batched for generation, one-at-a-time for embeddings."""
 
     def __init__(self, options: EngineOptions, idle_ttl: float, supervisor: TaskSupervisor) -> None:
         self.options = options
@@ -33,11 +33,17 @@ class EngineManager:
         """The runner for a model (created, not yet loaded, on first use): generation runs on
         the batched engine (`slots` sequences per decode step), embeddings on their own."""
         runner = self.runners.get(name)
-        if runner is None or runner.path != path or isinstance(runner, ModelRunner) != embedding:
-            o = self.options
+        o = self.options
+        one_at_a_time = embedding or o.slots <= 0  # LLMLB_SLOTS=0: the plain llama-cpp path
+        if (
+            runner is None
+            or runner.path != path
+            or isinstance(runner, ModelRunner) != one_at_a_time
+            or getattr(runner, "embedding", False) != embedding
+        ):
             runner = (
-                ModelRunner(name, path, o, embedding=True)
-                if embedding
+                ModelRunner(name, path, o, embedding=embedding)
+                if one_at_a_time
                 else BatchedRunner(
                     name,
                     path,

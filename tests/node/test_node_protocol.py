@@ -159,3 +159,21 @@ async def test_nodes_can_be_renamed_tagged_and_annotated(served: RunningBalancer
         assert status == 400
     status, _ = await served.put("/v0/nodes/nope", {"name": "x"})
     assert status == 404
+
+
+async def test_slots_zero_serves_one_request_at_a_time_on_the_plain_engine(
+    tmp_path: Path, model_hub: object
+) -> None:
+    from app.node.engine import ModelRunner
+    from tests.conftest import run_balancer
+
+    settings = balancer_settings(tmp_path / "d", local_node=True, context_size=256, slots=0)
+    async with run_balancer(settings) as b:
+        name = await register_ready(b)
+        body = {"model": name, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
+        status, answer = await b.post("/v1/chat/completions", body, headers={})
+        assert status == 200 and answer["usage"]["completion_tokens"] >= 1
+        node = b.ctx.local_node
+        assert node is not None
+        assert isinstance(node.engines.runners[name], ModelRunner)
+        assert node.heartbeat_body()["slots"] == 1
