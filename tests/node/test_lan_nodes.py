@@ -193,16 +193,24 @@ async def test_two_nodes_share_the_load_and_survive_one_dying(
         "stream": True,
         "logit_bias": {"2": -100, "260": -100},
     }
-    victim = None
-    for _ in range(6):
-        async with cluster.http.post(cluster.url + "/v1/chat/completions", json=body) as r:
+    # Streams that land on B stay open, so the least-busy choice sends the next one to A.
+    held, victim, rest = [], None, ""
+    try:
+        for i in range(6):
+            body["messages"] = [{"role": "user", "content": f"long story {i}"}]
+            r = await cluster.http.post(cluster.url + "/v1/chat/completions", json=body)
             if r.headers["x-llmlb-node"] != a.node_id:
+                held.append(r)
                 continue
             victim = a
             await r.content.readline()
             a.kill()
             rest = (await r.read()).decode()
+            r.release()
             break
+    finally:
+        for r in held:
+            r.close()
     assert victim is a, "no stream landed on node A"
     assert '"code": "node_failed"' in rest and "[DONE]" not in rest
     # The next requests go to B, and A is offline within the offline delay.
