@@ -21,6 +21,18 @@ def ready_chat(gui: App) -> None:
     page.model.setCurrentIndex(page.model.findData(CHAT_REPO))
 
 
+def start_long_answer(gui: App, page, text: str) -> None:
+    """Send until an answer is still streaming after its first words (a random model may end
+    one early with its end token)."""
+    for _ in range(5):
+        page.input.setPlainText(text)
+        page.send()
+        gui.wait(lambda: len(page._streamed) > 10 or page.task.done(), timeout=30)
+        if not page.task.done():
+            return
+    raise AssertionError("every answer ended at once")
+
+
 def press(widget, key: Qt.Key, modifiers=Qt.KeyboardModifier.NoModifier) -> None:
     QApplication.sendEvent(widget, QKeyEvent(QEvent.Type.KeyPress, key, modifiers))
 
@@ -69,9 +81,7 @@ def test_stop_ends_generation_on_the_node(gui: App) -> None:
     ready_chat(gui)
     page = gui.desktop.window.playground
     page.max_tokens.setValue(4000)
-    page.input.setPlainText("tell me everything")
-    page.send()
-    gui.wait(lambda: page.current is not None and len(page._streamed) > 10, timeout=30)
+    start_long_answer(gui, page, "tell me everything")
     press(page.input, Qt.Key.Key_Escape)  # Esc stops
     gui.wait(lambda: page.task.done(), timeout=10)
     node = gui.ctx.local_node
@@ -109,13 +119,7 @@ def test_a_stream_broken_by_a_dead_node_shows_the_error(gui: App) -> None:
     ready_chat(gui)
     page = gui.desktop.window.playground
     page.max_tokens.setValue(4000)
-    for _ in range(5):  # a random model may end an answer early: ask until one is still going
-        page.input.setPlainText("go on")
-        page.send()
-        gui.wait(lambda: len(page._streamed) > 10 or page.task.done(), timeout=30)
-        if not page.task.done():
-            break
-    assert not page.task.done()
+    start_long_answer(gui, page, "go on")
     node = gui.ctx.local_node
     for connection in list(node._runner.server.connections):  # the node dies mid-answer:
         connection.force_close()  # its connections drop, as when its process is killed
