@@ -71,6 +71,14 @@ class Settings:
             "env": "LLMLB_SLOTS",
         },
     )
+    flash_attn: bool = field(
+        default=True,
+        metadata={
+            "help": "flash attention, as llama-server uses by default (faster; off: a batched "
+            "greedy answer is token-for-token the answer alone)",
+            "env": "LLMLB_FLASH_ATTN",
+        },
+    )
     n_gpu_layers: int = field(
         default=-1,
         metadata={

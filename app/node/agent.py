@@ -58,6 +58,7 @@ def node_config(settings: Settings, **values: Any) -> NodeConfig:
             n_threads=settings.threads,
             n_gpu_layers=settings.n_gpu_layers,
             slots=settings.slots,
+            flash_attn=settings.flash_attn,
         ),
         read_timeout=settings.download_read_timeout,
         **values,

@@ -46,6 +46,7 @@ class EngineOptions:
     n_threads: int | None = None
     n_gpu_layers: int = -1
     slots: int = 4  # sequences decoded together (continuous batching)
+    flash_attn: bool = True  # off: batched greedy output equals the output alone
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,7 @@ class ModelRunner:
             n_threads=self.options.n_threads or max(1, (os.cpu_count() or 2)),
             n_gpu_layers=self.options.n_gpu_layers,
             embedding=self.embedding,
+            flash_attn=self.options.flash_attn and not self.embedding,
         )
         log.info("loaded %s in %.2f s", self.name, time.monotonic() - started)
 

@@ -51,6 +51,7 @@ class EngineManager:
                     ctx_per_slot=o.n_ctx,
                     n_threads=o.n_threads,
                     n_gpu_layers=o.n_gpu_layers,
+                    flash_attn=o.flash_attn,
                 )
             )
             old = self.runners.get(name)
