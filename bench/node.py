@@ -3,13 +3,13 @@
 Run: `.venv/bin/python bench/node.py`. It generates the ~25M-parameter reference model
 (`tests/support/tiny_gguf.py`, f32, about 100 MB) into `~/.cache/llmlb-bench/`, builds or
 reuses `llama-server` (`bench/llama_server.py`, cached in the same folder), then measures,
-each with 2 threads, a prompt of a few tokens and 128 new greedy tokens:
+each with 2 threads and 4 slots, a prompt of a few tokens and 128 new greedy tokens:
 
   (a) `llama-server -m model -t 2 -np 4 -c 4096`, one stream;
   (b) llama-cpp-python's `Llama.create_completion`, in this process, one stream;
-  (c) `llama-server` with 4 parallel streams (total tokens/s);
+  (c) `llama-server` with 4 and 8 parallel streams (total tokens/s, first-token times);
   (d) `measure_llmlb`: llmlb serving the model on its local node (registered from a fake
-      Hugging Face Hub): one stream and 4 streams through the balancer, one stream direct to
+      Hugging Face Hub): one stream, 4 and 8 streams through the balancer, one stream direct to
       the node (its URL from `/v0/models` or `/v0/nodes`, its `X-Node-Token` from the data dir
       the bench gave llmlb), and the first-token time the balancer adds, from interleaved
       pairs of short answers.
@@ -61,7 +61,9 @@ REPO = "bench/ref-25m"
 PROMPT = "hello, how are you"
 NEW_TOKENS = 128
 THREADS = 2
-STREAMS = 4
+SERVER_CTX = 4096  # llama-server -c: all slots together
+STREAMS = 4  # llama-server's -np and llmlb's slots
+PARALLEL = (4, 8)  # concurrent streams measured (8: twice the slots, half of them queue)
 RUNS = 5
 READY_TIMEOUT = 120.0
 REQUEST_TIMEOUT = 120.0
@@ -69,11 +71,12 @@ TTFT_PAIRS = 20  # short answers, alternating balancer and node, for the added f
 TTFT_TOKENS = 4
 WARM_TOKENS = 2  # a short answer before each timed one (see `singles`)
 TARGET_RATIO = 0.95  # single stream, llmlb / llama-server
+TARGET_RATIO_4 = 0.9  # 4 streams, total tokens/s
 TARGET_TTFT_ADDED_MS = 2.0  # first token, through the balancer minus direct to the node
 ADMIN_TOKEN = "b"
 LOG_ALARMS = ("ERROR", "WARNING", "CRITICAL", "Traceback", "Error:")
 R = TypeVar("R")
-Round = tuple[float, list[int]]  # one round of parallel streams: total tokens/s, tokens each
+Round = tuple[float, list[int], list[float]]  # parallel streams: total tok/s, tokens, TTFTs
 QUIET_SHARE = 0.10  # a measurement is redone when other work took more of the cores than this
 ATTEMPTS = 2
 QUIET_WAIT = 60.0
@@ -141,14 +144,19 @@ class Single:
 
 @dataclass(frozen=True)
 class Parallel:
-    """Rounds of STREAMS concurrent streams: total tokens/s and tokens per answer."""
+    """Rounds of concurrent streams: total tokens/s, tokens per answer, first-token times."""
 
     rates: list[float]
     token_counts: list[int]
+    ttfts: list[float]  # seconds, every stream of every round
 
     @property
     def tps(self) -> float:
         return statistics.median(self.rates)
+
+    @property
+    def ttft_ms(self) -> float:
+        return statistics.median(self.ttfts) * 1000
 
 
 def rounds(engines: dict[str, Callable[[], R]]) -> dict[str, list[R]]:
@@ -178,9 +186,16 @@ def singles(engines: dict[str, Engine]) -> dict[str, Single]:
 
 def parallels(engines: dict[str, Callable[[], Round]]) -> dict[str, Parallel]:
     return {
-        name: Parallel([r[0] for r in done], [c for r in done for c in r[1]])
+        name: Parallel(
+            [r[0] for r in done], [c for r in done for c in r[1]], [t for r in done for t in r[2]]
+        )
         for name, done in rounds(engines).items()
     }
+
+
+def at(n: int, engines: dict[str, Callable[[int], Round]]) -> dict[str, Callable[[], Round]]:
+    """The engines' rounds of `n` streams."""
+    return {name: (lambda f=f: f(n)) for name, f in engines.items()}  # type: ignore[misc]
 
 
 def openai_client(base_url: str, headers: dict[str, str] | None = None) -> OpenAI:
@@ -231,16 +246,17 @@ def openai_run(
 
 
 def parallel_round(clients: list[OpenAI], model: str, bias: dict[str, int]) -> Round:
-    """len(clients) streams started together: (total tokens/s, tokens of each answer)."""
+    """len(clients) streams started together: (total tokens/s, tokens and first-token time of
+    each answer)."""
     barrier = threading.Barrier(len(clients))
-    spans: list[tuple[float, float, int] | BaseException | None] = [None] * len(clients)
+    spans: list[tuple[float, float, int, float] | BaseException | None] = [None] * len(clients)
 
     def worker(i: int) -> None:
         barrier.wait()
         began = time.perf_counter()
         try:
             run = openai_run(clients[i], model, bias)
-            spans[i] = (began, began + run.total, run.tokens)
+            spans[i] = (began, began + run.total, run.tokens, run.ttft)
         except BaseException as exc:  # reported below
             spans[i] = exc
 
@@ -249,14 +265,14 @@ def parallel_round(clients: list[OpenAI], model: str, bias: dict[str, int]) -> R
         t.start()
     for t in threads:
         t.join()
-    done: list[tuple[float, float, int]] = []
+    done: list[tuple[float, float, int, float]] = []
     for span in spans:
         if not isinstance(span, tuple):
             raise RuntimeError(f"a parallel stream failed: {span!r}")
         done.append(span)
     elapsed = max(d[1] for d in done) - min(d[0] for d in done)
     counts = [d[2] for d in done]
-    return sum(counts) / elapsed, counts
+    return sum(counts) / elapsed, counts, [d[3] for d in done]
 
 
 # -- the model ----------------------------------------------------------------------------
@@ -290,7 +306,7 @@ def llama_server(binary: Path, model: Path, log: IO[bytes]) -> Iterator[str]:
     """`llama-server` on a free port, waited for until its model is loaded; yields its /v1."""
     port = free_port()
     command = [str(binary), "-m", str(model), "-t", str(THREADS), "-np", str(STREAMS)]
-    command += ["-c", "4096", "--port", str(port)]
+    command += ["-c", str(SERVER_CTX), "--port", str(port)]
     say("$ " + " ".join(command))
     proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -464,15 +480,16 @@ def measure_llmlb(
     model_path: Path,
     reasons: list[str] | None = None,
     references: dict[str, Engine] | None = None,
-    parallel_references: dict[str, Callable[[], Round]] | None = None,
+    parallel_references: dict[str, Callable[[int], Round]] | None = None,
 ) -> dict[str, Any] | None:
-    """llmlb serving `model_path` on its local node: 1 stream, 4 streams, first-token time.
+    """llmlb serving `model_path` on its local node: 1 stream, PARALLEL streams, first-token
+    time.
 
-    `references` (one streamed answer each) and `parallel_references` (one round of parallel
+    `references` (one streamed answer each) and `parallel_references` (one round of n parallel
     streams each) are other engines, already loaded, measured in the same interleaved rounds.
     Returns `{"name", "balancer": Single, "direct": Single | None, "direct_note": str,
-    "parallel": Parallel | None, "parallel_note": str, "ttft_added": [ms, ...],
-    "references": {label: Single}, "parallel_references": {label: Parallel}}`, or None
+    "parallel": {n: Parallel}, "parallel_note": str, "ttft_added": [ms, ...],
+    "references": {label: Single}, "parallel_references": {n: {label: Parallel}}}`, or None
     when llmlb cannot serve the model; then the reason is appended to `reasons` (and printed).
     """
     try:
@@ -490,7 +507,7 @@ def measure_llmlb(
 def _measure_llmlb(
     model_path: Path,
     references: dict[str, Engine],
-    parallel_references: dict[str, Callable[[], Round]],
+    parallel_references: dict[str, Callable[[int], Round]],
 ) -> dict[str, Any]:
     hub = FakeHub([FakeRepo(REPO, {MODEL_FILE: model_path.read_bytes()})]).start()
     try:
@@ -501,6 +518,9 @@ def _measure_llmlb(
                 "LLMLB_ADMIN_TOKEN": ADMIN_TOKEN,
                 "HF_HOME": str(Path(tmp) / "hf"),  # keep the user's Hugging Face cache clean
                 "HF_HUB_DISABLE_TELEMETRY": "1",
+                "LLMLB_THREADS": str(THREADS),  # as llama-server's -t (the default leaves one core)
+                "LLMLB_SLOTS": str(STREAMS),  # as llama-server's -np (and llmlb's default)
+                "LLMLB_CONTEXT_SIZE": str(SERVER_CTX // STREAMS),  # per slot, as llama-server
             }
             say("(d) llmlb serve with its local node")
             try:
@@ -568,7 +588,7 @@ def _measure_served(
     proc: subprocess.Popen[bytes],
     data_dir: Path,
     references: dict[str, Engine],
-    parallel_references: dict[str, Callable[[], Round]],
+    parallel_references: dict[str, Callable[[int], Round]],
 ) -> dict[str, Any]:
     name = _wait_until_listed(base, proc)
     bias = dict(BIAS)
@@ -605,20 +625,24 @@ def _measure_served(
     for label, single in measured.items():
         say(f"    {label}: {single.tps:.0f} tok/s, TTFT {single.ttft_ms:.1f} ms")
 
-    multi: Parallel | None = None
+    multi: dict[int, Parallel] = {}
     multi_note = ""
-    parallel_measured: dict[str, Parallel] = {}
-    clients = [openai_client(f"{base}/v1") for _ in range(STREAMS)]
-    say(f"    {STREAMS} streams, interleaved: " + ", ".join([*parallel_references, "llmlb"]))
-    try:
-        parallel_measured = parallels(
-            {**parallel_references, "llmlb": lambda: parallel_round(clients, name, bias)}
-        )
-        multi = parallel_measured.pop("llmlb")
-        say(f"    llmlb: {multi.tps:.0f} tok/s in total")
-    except Exception as exc:
-        multi_note = f"failed: {_short(exc, 160)}"
-        parallel_measured = parallels(parallel_references)
+    parallel_measured: dict[int, dict[str, Parallel]] = {}
+    clients = [openai_client(f"{base}/v1") for _ in range(max(PARALLEL))]
+    with_llmlb: dict[str, Callable[[int], Round]] = {
+        **parallel_references,
+        "llmlb": lambda n: parallel_round(clients[:n], name, bias),
+    }
+    for n in PARALLEL:
+        say(f"    {n} streams, interleaved: " + ", ".join(with_llmlb))
+        try:
+            measured_n = parallels(at(n, with_llmlb))
+            multi[n] = measured_n.pop("llmlb")
+            say(f"    llmlb: {multi[n].tps:.0f} tok/s in total, TTFT {multi[n].ttft_ms:.1f} ms")
+        except Exception as exc:
+            multi_note = f"failed: {_short(exc, 160)}"
+            measured_n = parallels(at(n, parallel_references))
+        parallel_measured[n] = measured_n
 
     ttft_added: list[float] = []
     if node_client is not None:
@@ -762,7 +786,7 @@ class Results:
     n_prompt: int
     banned: list[int]
     singles: dict[str, Single]  # "llama-server" (if it ran), "llama-cpp-python"
-    parallels: dict[str, Parallel]  # "llama-server" (if it ran)
+    parallels: dict[int, dict[str, Parallel]]  # streams -> "llama-server" (if it ran)
     server_error: str
     llmlb: dict[str, Any] | None
     llmlb_reason: str
@@ -778,8 +802,9 @@ IN_PROCESS_ROW = "llama-cpp-python 0.3.36, `Llama.create_completion` in-process 
 
 def report(res: Results) -> str:
     ms = "{:.1f} ms".format
+    n4, n8 = PARALLEL
     server = res.singles.get("llama-server")
-    server_multi = res.parallels.get("llama-server")
+    server_multi = {n: res.parallels.get(n, {}).get("llama-server") for n in PARALLEL}
     in_process = res.singles["llama-cpp-python"]
     llmlb = res.llmlb
     lines = [
@@ -791,59 +816,76 @@ def report(res: Results) -> str:
         " 8 layers, n_ff 1408, 8 heads, ~25M parameters, 100 MB). Prompt"
         f' "{PROMPT}" ({res.n_prompt} tokens with BOS), {NEW_TOKENS} new tokens, greedy'
         f" (temperature 0), end-of-generation tokens {res.banned} banned by logit bias so every"
-        f" answer has {NEW_TOKENS} tokens; {THREADS} threads; median of {RUNS} runs after a"
+        f" answer has {NEW_TOKENS} tokens; {THREADS} threads, {STREAMS} slots (llama-server"
+        f" `-np {STREAMS}`, llmlb `LLMLB_SLOTS={STREAMS}`), both with their default flash"
+        f" attention (on); median of {RUNS} runs after a"
         " warm-up, the engines' runs interleaved round-robin (each timed answer right after a"
         f" {WARM_TOKENS}-token one from the same engine). Every answer is streamed; the HTTP"
         " engines are driven by the official `openai` client (`completions.create(stream=True)`).",
         "",
-        "| engine | 1 stream tok/s | 4 streams total tok/s | TTFT |",
-        "|---|---|---|---|",
+        f"| engine | 1 stream tok/s | {n4} streams total tok/s | {n8} streams total tok/s"
+        f" | TTFT, 1 stream | TTFT, {n4} streams |",
+        "|---|---|---|---|---|---|",
     ]
-    if server is not None and server_multi is not None:
-        lines.append(
-            f"| {SERVER_ROW} | {server.tps:.0f} | {server_multi.tps:.0f} | {ms(server.ttft_ms)} |"
-        )
+
+    def row(label: str, one: Single, multi: dict[int, Parallel], note: str = "") -> str:
+        cells = [
+            f"{multi[n].tps:.0f}" if n in multi else f"not measured {_cell(note)}".strip()
+            for n in PARALLEL
+        ]
+        at4 = ms(multi[n4].ttft_ms) if n4 in multi else ""
+        return f"| {label} | {one.tps:.0f} | {' | '.join(cells)} | {ms(one.ttft_ms)} | {at4} |"
+
+    if server is not None:
+        found = {n: p for n, p in server_multi.items() if p is not None}
+        lines.append(row(SERVER_ROW, server, found))
     else:
-        lines.append(f"| llama-server | not measured ({_cell(res.server_error)}) | | |")
+        lines.append(f"| llama-server | not measured ({_cell(res.server_error)}) | | | | |")
     lines.append(
-        f"| {IN_PROCESS_ROW} | {in_process.tps:.0f} | — (one sequence at a time) |"
-        f" {ms(in_process.ttft_ms)} |"
+        f"| {IN_PROCESS_ROW} | {in_process.tps:.0f} | — (one sequence at a time) | — |"
+        f" {ms(in_process.ttft_ms)} | |"
     )
     if llmlb is None:
-        lines.append(f"| llmlb node | not measured ({_cell(res.llmlb_reason)}) | | |")
+        lines.append(f"| llmlb node | not measured ({_cell(res.llmlb_reason)}) | | | | |")
     else:
-        balancer: Single = llmlb["balancer"]
-        multi: Parallel | None = llmlb["parallel"]
-        multi_text = (
-            f"{multi.tps:.0f}" if multi else f"not measured ({_cell(llmlb['parallel_note'])})"
-        )
         lines.append(
-            f"| llmlb local node, through the balancer | {balancer.tps:.0f} | {multi_text} |"
-            f" {ms(balancer.ttft_ms)} |"
+            row(
+                "llmlb local node, through the balancer",
+                llmlb["balancer"],
+                llmlb["parallel"],
+                f"({llmlb['parallel_note']})",
+            )
         )
         direct: Single | None = llmlb["direct"]
         if direct is not None:
             lines.append(
-                f"| llmlb local node, direct (`X-Node-Token`) | {direct.tps:.0f} | |"
-                f" {ms(direct.ttft_ms)} |"
+                f"| llmlb local node, direct (`X-Node-Token`) | {direct.tps:.0f} | | |"
+                f" {ms(direct.ttft_ms)} | |"
             )
         else:
             lines.append(
-                f"| llmlb local node, direct | not measured ({_cell(llmlb['direct_note'])}) | | |"
+                f"| llmlb local node, direct | not measured ({_cell(llmlb['direct_note'])})"
+                " | | | | |"
             )
     lines += [
         "",
         f"tok/s = answer tokens / time from sending the request to the end of the answer;"
-        f" {STREAMS} streams = all {STREAMS}×{NEW_TOKENS} tokens / time from the first request"
-        " to the last answer's end. TTFT = time to the first streamed text.",
+        f" n streams = all n×{NEW_TOKENS} tokens / time from the first request to the last"
+        f" answer's end ({n8} streams on {STREAMS} slots: half of them wait for a free one)."
+        f" TTFT = time to the first streamed text; at {n4} streams, the median over every stream"
+        " of every round (all started together).",
         "",
     ]
     decode, tokens, spread = [], [], []
-    if server is not None and server_multi is not None:
+    if server is not None:
         decode.append(f"llama-server {server.decode_tps:.0f}")
         tokens.append(
-            f"llama-server {counts(server.token_counts)} (1 stream),"
-            f" {counts(server_multi.token_counts)} ({STREAMS} streams)"
+            f"llama-server {counts(server.token_counts)} (1 stream)"
+            + "".join(
+                f", {counts(m.token_counts)} ({n} streams)"
+                for n, m in server_multi.items()
+                if m is not None
+            )
         )
         spread.append(f"llama-server {_range(server)}")
     decode.append(f"llama-cpp-python {in_process.decode_tps:.0f}")
@@ -853,8 +895,8 @@ def report(res: Results) -> str:
         decode.append(f"llmlb {llmlb['balancer'].decode_tps:.0f}")
         tokens.append(f"llmlb {counts(llmlb['balancer'].token_counts)} (1 stream)")
         spread.append(f"llmlb {_range(llmlb['balancer'])}")
-        if llmlb["parallel"] is not None:
-            tokens[-1] += f", {counts(llmlb['parallel'].token_counts)} ({STREAMS} streams)"
+        for n, m in llmlb["parallel"].items():
+            tokens[-1] += f", {counts(m.token_counts)} ({n} streams)"
         if llmlb["direct"] is not None:
             decode.append(f"llmlb direct {llmlb['direct'].decode_tps:.0f}")
             tokens.append(f"llmlb direct {counts(llmlb['direct'].token_counts)}")
@@ -894,10 +936,17 @@ def report(res: Results) -> str:
                 f" (decode only {llmlb['balancer'].decode_tps / server.decode_tps:.2f}); target"
                 f" ≥ {TARGET_RATIO:.2f}: {verdict(ratio >= TARGET_RATIO)}."
             )
-            if llmlb["parallel"] is not None and server_multi is not None:
+            for n in PARALLEL:
+                ours, theirs = llmlb["parallel"].get(n), server_multi[n]
+                if ours is None or theirs is None:
+                    lines.append(f"- llmlb / llama-server, {n} streams total: not measured.")
+                    continue
+                ratio = ours.tps / theirs.tps
+                target = f"; target ≥ {TARGET_RATIO_4:.2f}: {verdict(ratio >= TARGET_RATIO_4)}"
                 lines.append(
-                    f"- llmlb / llama-server, {STREAMS} streams total:"
-                    f" {llmlb['parallel'].tps / server_multi.tps:.2f}."
+                    f"- llmlb / llama-server, {n} streams total: {ratio:.2f}"
+                    + (target if n == n4 else "")
+                    + f" (TTFT {ours.ttft_ms:.1f} ms against {theirs.ttft_ms:.1f} ms)."
                 )
         else:
             lines.append(
@@ -940,15 +989,17 @@ def main() -> int:
     with ExitStack() as stack:
         log = stack.enter_context(tempfile.TemporaryFile())
         references: dict[str, Engine] = {}
-        parallel_references: dict[str, Callable[[], Round]] = {}
+        parallel_references: dict[str, Callable[[int], Round]] = {}
         server_error = ""
         try:
             binary = ensure_llama_server()
             base = stack.enter_context(llama_server(binary, model, log))
             client = openai_client(base)
-            clients = [openai_client(base) for _ in range(STREAMS)]
+            clients = [openai_client(base) for _ in range(max(PARALLEL))]
             references["llama-server"] = lambda n: openai_run(client, "ref-25m", BIAS, max_tokens=n)
-            parallel_references["llama-server"] = lambda: parallel_round(clients, "ref-25m", BIAS)
+            parallel_references["llama-server"] = lambda n: parallel_round(
+                clients[:n], "ref-25m", BIAS
+            )
         except Exception as exc:
             server_error = f"{type(exc).__name__}: {_short(exc, 200)}"
             say(f"llama-server not measured: {server_error}\n{llama_server_log_tail(log)}")
@@ -958,15 +1009,17 @@ def main() -> int:
 
         reasons: list[str] = []
 
-        def measure() -> tuple[dict[str, Any] | None, dict[str, Single], dict[str, Parallel]]:
+        def measure() -> tuple[
+            dict[str, Any] | None, dict[str, Single], dict[int, dict[str, Parallel]]
+        ]:
             reasons.clear()
             llmlb = measure_llmlb(model, reasons, references, parallel_references)
             if llmlb is not None:
                 return llmlb, llmlb["references"], llmlb["parallel_references"]
             say("1 stream, interleaved: " + ", ".join(references))
             one = singles(references)
-            say(f"{STREAMS} streams: " + ", ".join(parallel_references))
-            return None, one, parallels(parallel_references)
+            say(f"{PARALLEL} streams: " + ", ".join(parallel_references))
+            return None, one, {n: parallels(at(n, parallel_references)) for n in PARALLEL}
 
         (llmlb, one, many), others = undisturbed("the measurements", measure)
 

@@ -97,8 +97,10 @@ class Dispatcher:
                     if turn is not None:
                         queue.popleft()
                         turn = None
-                        if len(free) > 1:
-                            self._wake(model)  # room for the next one too
+                        if any(n.inflight < n.capacity for n in free):
+                            # Room for the next one too (several slots may have freed while
+                            # this one waited to run: their wake-ups all landed on it).
+                            self._wake(model)
                     return node
                 if turn is None:
                     if len(queue) >= self.max_queue:

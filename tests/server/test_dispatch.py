@@ -71,6 +71,19 @@ async def test_a_full_pool_queues_in_order_then_refuses() -> None:
     assert order == [0, 1] and d.waiting("m") == 0 and reg.nodes["a"].inflight == 0
 
 
+async def test_slots_freed_together_all_go_to_waiting_requests() -> None:
+    reg = registry("a", slots=4)
+    d = Dispatcher(reg, max_wait=5)
+    running = [await d.acquire("m", set()) for _ in range(4)]
+    waiters = [asyncio.create_task(d.acquire("m", set())) for _ in range(4)]
+    await asyncio.sleep(0.01)
+    assert d.waiting("m") == 4
+    for node in running:  # four answers end in the same decode step
+        d.release(node)
+    done, _ = await asyncio.wait(waiters, timeout=1)
+    assert len(done) == 4 and d.waiting("m") == 0 and reg.nodes["a"].inflight == 4
+
+
 async def test_a_queued_request_gives_up_after_the_wait_limit() -> None:
     reg = registry("a")
     d = Dispatcher(reg, max_wait=0.2)
