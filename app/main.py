@@ -12,7 +12,9 @@ import signal
 import sys
 import tempfile
 import urllib.request
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from app import __version__
 from app.core.errors import StartupError
@@ -76,15 +78,15 @@ def main(argv: list[str] | None = None) -> int:
             local_node=False if getattr(args, "no_local_node", False) else None,
         )
         if args.command == "serve":
-            return asyncio.run(_serve(settings))
+            return _run_headless(_serve(settings))
         if args.command == "node":
-            return asyncio.run(_node(args, settings))
+            return _run_headless(_node(args, settings))
         if args.command is None:
             if not _has_display():
                 print(
                     "llmlb: no display found; serving headless (as `llmlb serve`)", file=sys.stderr
                 )
-                return asyncio.run(_serve(settings))
+                return _run_headless(_serve(settings))
             return _run_gui(args)
     except StartupError as exc:
         print(f"llmlb: {exc}", file=sys.stderr)
@@ -92,6 +94,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     return 2
+
+
+def _run_headless(main: Coroutine[Any, Any, int]) -> int:
+    """Run a headless mode on uvloop where it is installed, else on asyncio's own loop.
+
+    uvloop's event loop costs less per wake-up and per socket write; while llama.cpp keeps
+    every core busy, that is about 4 % more streamed tokens/s (bench/node.py). The GUI's loop is
+    qasync's and cannot be uvloop.
+    """
+    try:
+        import uvloop
+    except ImportError:  # Windows, or a build without it
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 async def _serve(settings: Settings) -> int:
@@ -258,7 +274,8 @@ async def _gui_main(app: object, settings: Settings, config: object) -> int:
     wake.stop()
     await desktop.close()
     try:
-        await asyncio.wait_for(ctx.stop(), 5.0)
+        async with asyncio.timeout(5.0):
+            await ctx.stop()
     except TimeoutError:
         log.warning("shutdown took longer than 5 s")
     return 0

@@ -101,7 +101,8 @@ class HfClient:
         future = loop.run_in_executor(self._executor, fn, repo_id, *args)
         try:
             # The library's own timeout covers each read; this one bounds the whole call.
-            return await asyncio.wait_for(future, self.timeout + 1.0)
+            async with asyncio.timeout(self.timeout + 1.0):
+                return await future
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise UpstreamError(
                 f"Hugging Face did not answer within {self.timeout:g} s; try again later",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -202,10 +203,9 @@ class NodeAgent:
             interval = self.config.heartbeat_interval
             if self.sync.current is not None:
                 interval = min(interval, 1.0)  # progress bars move every second
-            try:
-                await asyncio.wait_for(self._beat_soon.wait(), interval)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._beat_soon.wait()
 
     async def _link_again(self) -> None:
         self.node_id = self.node_token = None

@@ -10,7 +10,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -18,7 +18,7 @@ from aiohttp import web
 from app.core.errors import BadRequest, NotFound, Unauthorized, Unavailable, UserFacingError
 from app.node import openai_params as params
 from app.node import tools
-from app.node.engine import Delta, EngineError, Finished, ModelRunner, Sampling
+from app.node.engine import Delta, EngineError, Finished, Item, ModelRunner, Sampling
 from app.node.engines import Runner
 
 if TYPE_CHECKING:
@@ -184,44 +184,44 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         }
 
     if req.stream:
+        content = _text_events(chunk({"content": _MARK}, None))
+        held: str | None = ""  # text that may still turn out to be a tool call
 
-        async def events(
-            pieces: AsyncIterator[Delta | Finished],
-        ) -> AsyncGenerator[dict[str, Any], None]:
-            yield chunk({"role": "assistant", "content": ""}, None)
-            held: str | None = ""  # text that may still turn out to be a tool call
-            async for item in pieces:
-                if isinstance(item, Delta):
-                    if tool_plan.expect_calls and held is not None:
-                        held += item.text
-                        if tools.might_be_call(held):
-                            continue
-                        text, held = held, None  # plain text after all: stream it
-                        yield chunk({"content": text}, None)
-                    else:
-                        yield chunk({"content": item.text}, None)
-                    continue
-                finish = item.finish_reason
-                if held:
-                    calls = tools.parse_calls(held)
-                    if calls:
-                        delta = [{"index": i, **c} for i, c in enumerate(calls)]
-                        yield chunk({"tool_calls": delta}, None)
-                        finish = "tool_calls"
-                    else:
-                        yield chunk({"content": held}, None)
-                yield chunk({}, finish)
-                if req.include_usage:
-                    yield {
-                        "id": ident,
-                        "object": "chat.completion.chunk",
-                        "created": created,
-                        "model": req.model,
-                        "choices": [],
-                        "usage": _usage(item),
-                    }
+        def encode(item: Item) -> list[bytes]:
+            nonlocal held
+            if isinstance(item, Delta):
+                if tool_plan.expect_calls and held is not None:
+                    held += item.text
+                    if tools.might_be_call(held):
+                        return []
+                    text, held = held, None  # plain text after all: stream it
+                    return [content(text)]
+                return [content(item.text)]
+            events = []
+            finish = item.finish_reason
+            if held:
+                calls = tools.parse_calls(held)
+                if calls:
+                    delta = [{"index": i, **c} for i, c in enumerate(calls)]
+                    events.append(_event(chunk({"tool_calls": delta}, None)))
+                    finish = "tool_calls"
+                else:
+                    events.append(content(held))
+            events.append(_event(chunk({}, finish)))
+            if req.include_usage:
+                usage = {
+                    "id": ident,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": req.model,
+                    "choices": [],
+                    "usage": _usage(item),
+                }
+                events.append(_event(usage))
+            return events
 
-        return await _sse(request, runner, tokens, sampling, events)
+        opening = [_event(chunk({"role": "assistant", "content": ""}, None))]
+        return await _sse(request, runner, tokens, sampling, opening, encode)
     text, done = await _collect(request, runner, tokens, sampling)
     message: dict[str, Any] = {"role": "assistant", "content": text}
     finish = done.finish_reason
@@ -263,21 +263,18 @@ async def _completions(request: web.Request) -> web.StreamResponse:
         }
 
     if req.stream:
+        text_event = _text_events(choice(_MARK, None))
 
-        async def events(
-            pieces: AsyncIterator[Delta | Finished],
-        ) -> AsyncGenerator[dict[str, Any], None]:
-            if prefix:
-                yield choice(prefix, None)
-            async for item in pieces:
-                if isinstance(item, Delta):
-                    yield choice(item.text, None)
-                else:
-                    yield choice("", item.finish_reason)
-                    if req.include_usage:
-                        yield {**choice("", None), "choices": [], "usage": _usage(item)}
+        def encode(item: Item) -> list[bytes]:
+            if isinstance(item, Delta):
+                return [text_event(item.text)]
+            events = [_event(choice("", item.finish_reason))]
+            if req.include_usage:
+                events.append(_event({**choice("", None), "choices": [], "usage": _usage(item)}))
+            return events
 
-        return await _sse(request, runner, tokens, req.sampling, events)
+        opening = [text_event(prefix)] if prefix else []
+        return await _sse(request, runner, tokens, req.sampling, opening, encode)
     text, done = await _collect(request, runner, tokens, req.sampling)
     body = choice(prefix + text, done.finish_reason)
     body["usage"] = _usage(done)
@@ -303,33 +300,53 @@ async def _collect(
     raise Unavailable("generation ended without a result", code="generation_cancelled")
 
 
+_MARK = "\x00llmlb-text\x00"  # where the text goes in a pre-encoded event
+
+
+def _event(obj: Any) -> bytes:
+    """One server-sent event carrying `obj` as JSON."""
+    return b"data: " + json.dumps(obj).encode() + b"\n\n"
+
+
+def _text_events(template: dict[str, Any]) -> Callable[[str], bytes]:
+    """Events that differ only in one text (the marker's place in `template`): the JSON is
+    encoded once, and each event is its two halves around the JSON-encoded text."""
+    head, tail = _event(template).split(json.dumps(_MARK).encode())
+    return lambda text: head + json.dumps(text).encode() + tail
+
+
 async def _sse(
     request: web.Request,
     runner: Runner,
     tokens: list[int],
     sampling: Sampling,
-    events: Callable[[AsyncIterator[Delta | Finished]], AsyncGenerator[dict[str, Any], None]],
+    opening: list[bytes],
+    encode: Callable[[Item], list[bytes]],
 ) -> web.StreamResponse:
+    """Stream a generation as server-sent events: `opening`, then `encode` of every item (one
+    write for everything generated since the last), then [DONE]."""
     cancel = threading.Event()
-    pieces = runner.stream(tokens, sampling, cancel)
+    batches = runner.batches(tokens, sampling, cancel)
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
     await response.prepare(request)
-    gen = events(pieces)
     try:
-        async for event in gen:
-            await response.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+        if opening:
+            await response.write(b"".join(opening))
+        async for batch in batches:
+            events = [event for item in batch for event in encode(item)]
+            if events:
+                await response.write(b"".join(events))
         await response.write(b"data: [DONE]\n\n")
     except (ConnectionResetError, ConnectionError):
         log.info("client left mid-stream; generation cancelled")
         cancel.set()
         return response
     except UserFacingError as exc:
-        await response.write(b"data: " + json.dumps(exc.body()).encode() + b"\n\n")
+        await response.write(_event(exc.body()))
     finally:
-        await gen.aclose()
-        await pieces.aclose()
+        await batches.aclose()
     await response.write_eof()
     return response
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import logging
 import os
 import threading
@@ -46,12 +47,14 @@ from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from app.core.errors import BadRequest
 from app.node import llama_log
+from app.node.channel import Channel, one_by_one
 from app.node.engine import (
     Delta,
     EngineError,
     Finished,
     Item,
     Sampling,
+    item_batches,
     open_llama,
     render_chat,
 )
@@ -59,6 +62,7 @@ from app.node.engine import (
 log = logging.getLogger(__name__)
 
 Emit = Callable[[Item | BaseException], None]
+_EOG = b"\x00<end of generation>"  # a token's cached piece: it ends the sequence
 
 PENALTY_LAST_N = 64  # what llama_cpp.Llama uses (last_n_tokens_size), for the same results
 
@@ -152,6 +156,7 @@ class BatchedRunner:
         self._ctx: Any = None  # llama_context_p
         self._mem: Any = None  # llama_memory_t
         self._vocab: Any = None  # llama_vocab_p
+        self._pieces: dict[int, bytes] = {}  # token -> its bytes, or _EOG (asked once each)
         self._n_vocab = 0
         self._batch: llama_cpp.llama_batch | None = None
         self._batch_size = 0
@@ -297,16 +302,22 @@ class BatchedRunner:
         return self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
 
     # -- generation -------------------------------------------------------------
-    async def stream(
+    def stream(
         self, tokens: list[int], sampling: Sampling, cancel: threading.Event
     ) -> AsyncGenerator[Item, None]:
         """Generate in a batch slot; yields deltas, then one Finished."""
+        return one_by_one(self.batches(tokens, sampling, cancel))
+
+    async def batches(
+        self, tokens: list[int], sampling: Sampling, cancel: threading.Event
+    ) -> AsyncGenerator[list[Item], None]:
+        """As `stream`, in batches: what was generated since the consumer last asked."""
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Item | BaseException] = asyncio.Queue()
+        channel: Channel[Item | BaseException] = Channel(loop)
 
         def emit(item: Item | BaseException) -> None:
             try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
+                channel.put(item)
             except RuntimeError:  # the consumer's event loop is gone: stop this sequence only
                 cancel.set()
 
@@ -329,13 +340,9 @@ class BatchedRunner:
                     raise EngineError(f"{self.name} is closed")
                 self._waiting.append(_Request(list(tokens), sampling, cancel, emit))
                 self._lock.notify_all()
-            while True:
-                item = await queue.get()
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-                if isinstance(item, Finished):
-                    break
+            async with contextlib.aclosing(item_batches(channel)) as items:
+                async for batch in items:
+                    yield batch
         finally:
             cancel.set()  # the consumer left early (client gone): the slot frees next step
             with self._lock:
@@ -584,12 +591,15 @@ class BatchedRunner:
         """Handle one sampled token; the Finished item (not yet sent) when the sequence ends."""
         emit = seq.request.emit
         finish: str | None = None
-        if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+        piece = self._pieces.get(token)
+        if piece is None:  # first time this token is generated: ask llama.cpp once
+            piece = self._pieces[token] = self._piece(token)
+        if piece is _EOG:
             finish = "stop"
         else:
             seq.count += 1
             self.generated_tokens += 1
-            seq.text += seq.decoder.decode(self._piece(token))
+            seq.text += seq.decoder.decode(piece)
             if seq.stops:
                 hit = min((j for x in seq.stops if (j := seq.text.find(x)) >= 0), default=-1)
                 if hit >= 0:
@@ -614,6 +624,9 @@ class BatchedRunner:
         return Finished(finish, len(seq.request.tokens), seq.count)
 
     def _piece(self, token: int) -> bytes:
-        """The bytes of one generated token, exactly as ModelRunner decodes them."""
+        """The bytes of one generated token, exactly as ModelRunner decodes them (`_EOG` for an
+        end-of-generation token)."""
         assert self._llm is not None
+        if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+            return _EOG
         return self._llm.detokenize([token])

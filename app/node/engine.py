@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import logging
 import os
 import threading
@@ -26,6 +27,7 @@ from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 
 from app.core.errors import BadRequest, UserFacingError
 from app.node import llama_log
+from app.node.channel import Channel, one_by_one
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,30 @@ class Finished:
 
 
 Item = Delta | Finished
+
+
+async def item_batches(
+    channel: Channel[Item | BaseException],
+) -> AsyncGenerator[list[Item], None]:
+    """What an engine thread put in `channel`, a batch at a time, up to its Finished.
+
+    Consecutive deltas in a batch (the loop fell behind the engine) become one; an exception
+    put in the channel is raised after the items before it."""
+    while True:
+        batch: list[Item] = []
+        for item in await channel.take():
+            if isinstance(item, BaseException):
+                if batch:
+                    yield batch
+                raise item
+            if batch and isinstance(item, Delta) and isinstance(batch[-1], Delta):
+                batch[-1] = Delta(batch[-1].text + item.text)
+            else:
+                batch.append(item)
+            if isinstance(item, Finished):
+                yield batch
+                return
+        yield batch
 
 
 def check_gguf(path: Path) -> None:
@@ -242,28 +268,33 @@ class ModelRunner:
         return self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
 
     # -- generation -------------------------------------------------------------
-    async def stream(
+    def stream(
         self, tokens: list[int], sampling: Sampling, cancel: threading.Event
     ) -> AsyncGenerator[Item, None]:
         """Generate on the model's thread; yields deltas, then one Finished."""
+        return one_by_one(self.batches(tokens, sampling, cancel))
+
+    async def batches(
+        self, tokens: list[int], sampling: Sampling, cancel: threading.Event
+    ) -> AsyncGenerator[list[Item], None]:
+        """As `stream`, in batches: what was generated since the consumer last asked."""
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Item | BaseException] = asyncio.Queue()
+        channel: Channel[Item | BaseException] = Channel(loop)
 
         def emit(item: Item | BaseException) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            try:
+                channel.put(item)
+            except RuntimeError:  # the consumer's event loop is gone: stop generating
+                cancel.set()
 
         self.active += 1
         future = loop.run_in_executor(
             self._executor, self._generate_safely, tokens, sampling, cancel, emit
         )
         try:
-            while True:
-                item = await queue.get()
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-                if isinstance(item, Finished):
-                    break
+            async with contextlib.aclosing(item_batches(channel)) as items:
+                async for batch in items:
+                    yield batch
         finally:
             cancel.set()  # the consumer left early (client gone): stop within one token
             self.active -= 1

@@ -119,7 +119,8 @@ class Dispatcher:
                         f"waited {self.max_wait:.0f} s for a free node serving '{model}'"
                     )
                 try:
-                    await asyncio.wait_for(turn.wait(), remaining)
+                    async with asyncio.timeout(remaining):
+                        await turn.wait()
                 except TimeoutError:
                     continue  # the deadline check above answers
                 turn.clear()
