@@ -12,7 +12,10 @@ each with 2 threads and 4 slots, a prompt of a few tokens and 128 new greedy tok
       Hugging Face Hub): one stream, 4 and 8 streams through the balancer, one stream direct to
       the node (its URL from `/v0/models` or `/v0/nodes`, its `X-Node-Token` from the data dir
       the bench gave llmlb), and the first-token time the balancer adds, from interleaved
-      pairs of short answers.
+      pairs of short answers;
+  (e) llmlb's batched engine (`BatchedRunner`) called directly, in a child process of its
+      own: 1, 4 and 8 streams, the engine alone, to tell its speed from what serving it over
+      HTTP costs.
 
 End-of-generation tokens are banned (logit bias), so every answer has exactly 128 tokens; the
 counts are checked and reported. Every figure is the median of 5 runs after a warm-up. The
@@ -26,7 +29,9 @@ goes to docs/benchmarks.md and is printed.
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import dataclasses
 import gc
 import json
 import os
@@ -39,7 +44,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +56,8 @@ from openai import OpenAI
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.node.batch_engine import BatchedRunner
+from app.node.engine import Delta, Finished, Sampling
 from bench.common import free_port, machine, record, start_llmlb, today
 from bench.llama_server import CACHE_ROOT, ensure_llama_server
 from tests.fakes.fake_hub import FakeHub, FakeRepo
@@ -384,6 +391,132 @@ class InProcess:
 
     def close(self) -> None:
         self.llm.close()
+        gc.collect()
+
+
+# -- (e): llmlb's batched engine in-process -------------------------------------------------
+
+
+class EngineProcess:
+    """`InProcessBatched` in a child process of its own, driven over its stdin and stdout.
+
+    Two llama.cpp engines in one process share OpenMP's worker threads, and OpenMP throttles
+    its spinning when there are more threads than cores: with llmlb's engine loaded beside it,
+    llama-cpp-python's figure here fell by a third. So each engine gets its own process.
+    """
+
+    def __init__(self, model: Path, banned: list[int]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--engine-worker", str(model), json.dumps(banned)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._ask({})  # loaded
+
+    def _ask(self, message: dict[str, int]) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(message) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the engine process exited ({self.proc.wait()})")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def run(self, max_tokens: int = NEW_TOKENS) -> Run:
+        return Run(**self._ask({"run": max_tokens}))
+
+    def parallel(self, n: int) -> Round:
+        answer = self._ask({"parallel": n})
+        return answer["tps"], answer["counts"], answer["ttfts"]
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def engine_worker(model: str, banned: str) -> int:
+    """The child side of `EngineProcess`: one JSON answer line per JSON request line."""
+    engine = InProcessBatched(Path(model), json.loads(banned))
+    try:
+        for line in sys.stdin:
+            request = json.loads(line)
+            answer: dict[str, Any] = {}
+            if "run" in request:
+                answer = dataclasses.asdict(engine.run(request["run"]))
+            elif "parallel" in request:
+                tps, counts, ttfts = engine.parallel(request["parallel"])
+                answer = {"tps": tps, "counts": counts, "ttfts": ttfts}
+            print(json.dumps(answer), flush=True)
+    finally:
+        engine.close()
+    return 0
+
+
+class InProcessBatched:
+    """llmlb's `BatchedRunner` in this process, on its own event loop thread (uvloop, as
+    `llmlb serve`): the engine alone, without HTTP, the balancer or a client's parsing."""
+
+    def __init__(self, model: Path, banned: list[int]) -> None:
+        try:
+            import uvloop
+
+            self.loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        except ImportError:
+            self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.runner = BatchedRunner(
+            "ref", model, n_slots=STREAMS, ctx_per_slot=SERVER_CTX // STREAMS, n_threads=THREADS
+        )
+        self.bias = {t: -100.0 for t in banned}
+        self.tokens: list[int] = self._call(self.runner.text_prompt(PROMPT))
+
+    def _call(self, coro: Coroutine[Any, Any, R]) -> R:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def run(self, max_tokens: int = NEW_TOKENS) -> Run:
+        """One answer, timed from the call to its Finished."""
+        return self._call(self._run(max_tokens))
+
+    def parallel(self, n: int) -> Round:
+        """`n` answers started together: (total tokens/s, tokens and TTFT of each)."""
+        return self._call(self._parallel(n))
+
+    async def _parallel(self, n: int) -> Round:
+        started = time.perf_counter()
+        runs = await asyncio.gather(*(self._run(NEW_TOKENS) for _ in range(n)))
+        counts = [r.tokens for r in runs]
+        return sum(counts) / (time.perf_counter() - started), counts, [r.ttft for r in runs]
+
+    async def _run(self, max_tokens: int) -> Run:
+        sampling = Sampling(max_tokens=max_tokens, temperature=0.0, logit_bias=self.bias)
+        started = time.perf_counter()
+        first = last = 0.0
+        pieces = tokens = 0
+        async for item in self.runner.stream(list(self.tokens), sampling, threading.Event()):
+            now = time.perf_counter()
+            if isinstance(item, Delta) and item.text:
+                if not pieces:
+                    first = now
+                last = now
+                pieces += 1
+            elif isinstance(item, Finished):
+                tokens = item.completion_tokens
+        ended = time.perf_counter()
+        return Run(tokens, pieces, first - started, ended - started, last - first)
+
+    def close(self) -> None:
+        self._call(self.runner.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
         gc.collect()
 
 
@@ -798,6 +931,7 @@ SERVER_ROW = (
     " llama-cpp-python 0.3.36)"
 )
 IN_PROCESS_ROW = "llama-cpp-python 0.3.36, `Llama.create_completion` in-process (`n_ctx` 2048)"
+ENGINE_ROW = "llmlb's batched engine (`BatchedRunner`) called directly: no HTTP, no client parsing"
 
 
 def report(res: Results) -> str:
@@ -845,6 +979,12 @@ def report(res: Results) -> str:
         f"| {IN_PROCESS_ROW} | {in_process.tps:.0f} | — (one sequence at a time) | — |"
         f" {ms(in_process.ttft_ms)} | |"
     )
+    engine = res.singles.get("llmlb engine")
+    engine_multi = {
+        n: p for n in PARALLEL if (p := res.parallels.get(n, {}).get("llmlb engine")) is not None
+    }
+    if engine is not None:
+        lines.append(row(ENGINE_ROW, engine, engine_multi))
     if llmlb is None:
         lines.append(f"| llmlb node | not measured ({_cell(res.llmlb_reason)}) | | | | |")
     else:
@@ -891,6 +1031,13 @@ def report(res: Results) -> str:
     decode.append(f"llama-cpp-python {in_process.decode_tps:.0f}")
     tokens.append(f"llama-cpp-python {counts(in_process.token_counts)} (sampling steps)")
     spread.append(f"llama-cpp-python {_range(in_process)}")
+    if engine is not None:
+        decode.append(f"llmlb engine alone {engine.decode_tps:.0f}")
+        tokens.append(
+            f"llmlb engine alone {counts(engine.token_counts)} (1 stream)"
+            + "".join(f", {counts(m.token_counts)} ({n} streams)" for n, m in engine_multi.items())
+        )
+        spread.append(f"llmlb engine alone {_range(engine)}")
     if llmlb is not None:
         decode.append(f"llmlb {llmlb['balancer'].decode_tps:.0f}")
         tokens.append(f"llmlb {counts(llmlb['balancer'].token_counts)} (1 stream)")
@@ -929,6 +1076,17 @@ def report(res: Results) -> str:
             f"- llama-cpp-python / llama-server, 1 stream: {in_process.tps / server.tps:.2f}"
             f" (decode only {in_process.decode_tps / server.decode_tps:.2f})."
         )
+        if engine is not None:
+            multi_ratios = "".join(
+                f", {n} streams {engine_multi[n].tps / p.tps:.2f}"
+                for n, p in server_multi.items()
+                if p is not None and n in engine_multi
+            )
+            lines.append(
+                f"- llmlb's engine alone / llama-server (served over HTTP to the same"
+                f" client): 1 stream {engine.tps / server.tps:.2f}{multi_ratios}. What the"
+                " engine loses on the way to a client is its HTTP serving in Python."
+            )
         if llmlb is not None:
             ratio = llmlb["balancer"].tps / server.tps
             lines.append(
@@ -1006,6 +1164,10 @@ def main() -> int:
         in_process = InProcess(model, banned)
         stack.callback(in_process.close)
         references["llama-cpp-python"] = in_process.run
+        engine = EngineProcess(model, banned)
+        stack.callback(engine.close)
+        references["llmlb engine"] = engine.run
+        parallel_references["llmlb engine"] = engine.parallel
 
         reasons: list[str] = []
 
@@ -1032,4 +1194,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--engine-worker"]:
+        raise SystemExit(engine_worker(*sys.argv[2:4]))
     raise SystemExit(main())
