@@ -211,8 +211,9 @@ class BatchedRunner:
             params.no_perf = True
             # Not unified: each slot has its own KV stream of ctx_per_slot cells.
             params.kv_unified = self.kv_unified
+            # AUTO, as llama-server: on wherever the device's kernels support it.
             params.flash_attn_type = (
-                llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+                llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
                 if self.flash_attn
                 else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
             )
