@@ -19,6 +19,7 @@ from app.core.settings import Settings
 from app.core.tasks import TaskSupervisor
 from app.db.store import NodeStore, RequestStore, Store
 from app.node.agent import NodeAgent, node_config
+from app.node.inference import InProcessInference
 from app.server.app import create_app
 from app.server.auth import Auth, is_loopback
 from app.server.discovery import Discovery
@@ -154,11 +155,16 @@ class AppContext:
                 )
             )
             await self.local_node.start()
+            # The balancer calls its own local node in-process, without HTTP; the node's HTTP
+            # app still serves direct and LAN calls.
+            self.nodes.in_process[self.local_node.url] = InProcessInference(self.local_node)
 
     async def stop(self) -> None:
         """Stop in reverse order; safe to call twice or after a failed start."""
         if self.local_node is not None:
             node, self.local_node = self.local_node, None
+            if self.nodes is not None:
+                self.nodes.in_process.pop(node.url, None)
             await node.stop()
         await self.discovery.stop()
         if self.runner is not None:

@@ -91,6 +91,7 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
 
 CHAT_REPO = "tiny/chat-gguf"
 CHAT_FILE = "tiny-chat-F32.gguf"
+ENDLESS_REPO = "tiny/endless-chat-gguf"  # a chat model that practically never ends an answer
 EMBED_REPO = "tiny/embed-gguf"
 EMBED_FILE = "tiny-embed-F32.gguf"
 
@@ -100,14 +101,20 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     """The bytes of a tiny chat model and a tiny embedding model (generated once)."""
     folder = tmp_path_factory.mktemp("gguf")
     chat = write_llama_gguf(folder / CHAT_FILE)
+    endless = write_llama_gguf(folder / "endless.gguf", ends=False)
     embed = write_embedding_gguf(folder / EMBED_FILE)
-    return {"chat": chat.read_bytes(), "embed": embed.read_bytes()}
+    return {
+        "chat": chat.read_bytes(),
+        "endless": endless.read_bytes(),
+        "embed": embed.read_bytes(),
+    }
 
 
 @pytest.fixture
 def model_hub(fake_hub: FakeHub, tiny_models: dict[str, bytes]) -> FakeHub:
     """The fake Hub, also serving the tiny models."""
     fake_hub.add(FakeRepo(CHAT_REPO, {CHAT_FILE: tiny_models["chat"], "README.md": b"# tiny"}))
+    fake_hub.add(FakeRepo(ENDLESS_REPO, {CHAT_FILE: tiny_models["endless"]}))
     fake_hub.add(
         FakeRepo(EMBED_REPO, {EMBED_FILE: tiny_models["embed"]}, pipeline_tag="feature-extraction")
     )

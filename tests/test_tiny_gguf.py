@@ -25,7 +25,7 @@ BLOCK_TENSORS = "attn_norm attn_q attn_k attn_v attn_output ffn_norm ffn_gate ff
 
 
 def _load(path: Path, **kwargs: Any) -> Llama:
-    return Llama(model_path=str(path), n_ctx=512, n_threads=2, verbose=False, **kwargs)
+    return Llama(model_path=str(path), **{"n_ctx": 512, "n_threads": 2, "verbose": False, **kwargs})
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +166,23 @@ def test_reference_bench_config_is_about_25m_parameters() -> None:
     per_layer = 4 * n_embd * n_embd + 3 * n_embd * n_ff
     assert (cfg["dtype"], n_embd, cfg["n_layer"], n_ff, cfg["n_head"]) == ("f32", 512, 8, 1408, 8)
     assert 24e6 < cfg["n_layer"] * per_layer < 27e6
+
+
+def test_a_model_that_never_ends_answers_up_to_max_tokens(tmp_path: Path) -> None:
+    def finishes(path: Path) -> list[str]:
+        llm = _load(path, n_ctx=2048)
+        try:
+            return [
+                llm.create_chat_completion(
+                    messages=[{"role": "user", "content": "go on"}],
+                    max_tokens=800,
+                    temperature=1.0,
+                    seed=seed,
+                )["choices"][0]["finish_reason"]  # type: ignore[index]
+                for seed in range(6)
+            ]
+        finally:
+            llm.close()
+
+    assert "stop" in finishes(write_llama_gguf(tmp_path / "plain.gguf"))  # it does end some
+    assert set(finishes(write_llama_gguf(tmp_path / "endless.gguf", ends=False))) == {"length"}

@@ -20,7 +20,7 @@ import aiohttp
 from app.core.errors import BadRequest, NotFound, Unauthorized
 from app.core.events import EventBus, ModelProgressed, NodeChanged
 from app.core.tasks import TaskSupervisor
-from app.core.types import NODE_MODEL_STATES, NodeModelState
+from app.core.types import NODE_MODEL_STATES, InProcessNode, NodeModelState
 from app.db.store import LIVE_NODE_STATES, NodeStore
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,8 @@ class NodeRegistry:
         self.join_token = ""
         self.nodes: dict[str, NodeView] = {}
         self._by_token: dict[str, NodeView] = {}
+        # Nodes running in this process, by their URL: the proxy calls them without HTTP.
+        self.in_process: dict[str, InProcessNode] = {}
         self.manifest_version = ""
         self._http: aiohttp.ClientSession | None = None
 

@@ -16,6 +16,7 @@ import aiohttp
 from aiohttp import web
 
 from app.core.errors import BadRequest, NotFound, Unavailable, UserFacingError
+from app.core.types import InProcessAnswer
 from app.server.dispatch import affinity_key
 from app.server.http import INFERENCE_BODY_LIMIT, read_raw_json
 from app.server.nodes import NodeView
@@ -130,6 +131,22 @@ async def _relay(request: web.Request, path: str, note: dict[str, Any]) -> web.S
         tried.add(node.id)
         note["node"] = node.id
         started = time.perf_counter()
+        local = b.nodes.in_process.get(node.url)
+        if local is not None:
+            try:
+                answer = await local.answer(path, raw, lambda: _gone(request))
+            except BaseException:
+                b.dispatcher.release(node)
+                raise
+            if answer.status >= 500 and answer.status != 503:
+                b.dispatcher.release(node)
+                last_error = f"the node {node.name} answered {answer.status}"
+                last_answer = (answer.status, answer.body)
+                log.warning("%s; trying another node", last_error)
+                continue
+            note["latency"] = (time.perf_counter() - started) * 1000
+            node.record_latency(note["latency"])
+            return await _answer_in_process(request, answer, node, note, b)
         try:
             upstream = await session.post(
                 node.url + path,
@@ -165,6 +182,45 @@ async def _relay(request: web.Request, path: str, note: dict[str, Any]) -> web.S
         finally:
             upstream.close()
             b.dispatcher.release(node)
+
+
+def _gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
+async def _answer_in_process(
+    request: web.Request,
+    answer: InProcessAnswer,
+    node: NodeView,
+    note: dict[str, Any],
+    b: Balancer,
+) -> web.StreamResponse:
+    """A node in this process answered: relay its JSON or its SSE bytes, as from HTTP."""
+    try:
+        if answer.stream is None:
+            response = web.Response(
+                body=answer.body, status=answer.status, content_type="application/json"
+            )
+            response.headers["x-llmlb-node"] = node.id
+            return response
+        stream = web.StreamResponse(status=answer.status)
+        stream.headers["Content-Type"] = "text/event-stream"
+        stream.headers["Cache-Control"] = "no-cache"
+        stream.headers["x-llmlb-node"] = node.id
+        try:
+            await stream.prepare(request)
+            async for data in answer.stream:
+                await stream.write(data)
+        except (ConnectionResetError, ConnectionError):
+            log.info("client left mid-stream; generation cancelled")
+            note["error"] = "the client left mid-stream"
+            return stream
+        await stream.write_eof()
+        return stream
+    finally:
+        if answer.stream is not None:
+            await answer.stream.aclose()  # the client left: the node cancels the generation
+        b.dispatcher.release(node)
 
 
 async def _stream(

@@ -296,6 +296,33 @@ async def test_a_client_that_leaves_mid_stream_stops_generation(served: RunningB
     assert runner.generated_tokens < 400
 
 
+async def test_the_balancer_calls_its_own_node_in_process(served: RunningBalancer) -> None:
+    name = await register_ready(served)
+    node = served.ctx.local_node
+    assert node is not None and node._runner is not None
+    server = node._runner.server
+    assert server is not None
+    body = {
+        "model": name,
+        "messages": [{"role": "user", "content": "hello"}],
+        "max_tokens": 40,
+        "stream": True,
+        "logit_bias": {"2": -100, "260": -100},
+    }
+
+    async def node_http_requests() -> int:
+        """Requests the node's own HTTP app received for one streamed answer."""
+        before = server.requests_count  # aiohttp's count of requests received so far
+        async with served.http.post(served.url + "/v1/chat/completions", json=body) as r:
+            assert r.status == 200 and r.headers["x-llmlb-node"] == node.node_id
+            assert b"[DONE]" in await r.read()
+        return server.requests_count - before
+
+    assert await node_http_requests() == 0  # in-process: no HTTP between the two
+    served.ctx.nodes.in_process.clear()  # as for a node on another machine
+    assert await node_http_requests() == 1
+
+
 async def test_requests_queue_fifo_and_never_interrupt_each_other(
     served: RunningBalancer,
 ) -> None:

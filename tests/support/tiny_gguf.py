@@ -154,6 +154,7 @@ def _add_text_bias(
     output: npt.NDArray[Any],
     tokens: Sequence[str],
     types: Sequence[gguf.TokenType],
+    ends: bool = True,
 ) -> None:
     """Make a random chat model emit text pieces (and end-of-generation), never bytes.
 
@@ -163,12 +164,16 @@ def _add_text_bias(
     256 byte tokens, 0.0 for everything else. Those tokens' logits drop by roughly
     ``sqrt(n_embd)``, so generated text is whole ASCII pieces: no invalid UTF-8 and no
     llama-cpp-python "multibyte fix" that lets ``completion_tokens`` exceed ``max_tokens``.
+    With ``ends=False`` the end-of-generation tokens get -3.0 (a drop of about 24 in their
+    logits): the model practically never ends an answer by itself.
     """
     token_embd[:, 0] = 1.0
     output[:, 0] = 0.0
     for token_id, (token, token_type) in enumerate(zip(tokens, types, strict=True)):
         if token_type == gguf.TokenType.BYTE or token in (UNK_TOKEN, BOS_TOKEN, IM_START_TOKEN):
             output[token_id, 0] = -1.0
+        elif not ends and token in (EOS_TOKEN, IM_END_TOKEN):
+            output[token_id, 0] = -3.0
 
 
 def _write_model(
@@ -186,6 +191,7 @@ def _write_model(
     name: str,
     pooling: gguf.PoolingType | None,
     tie_embeddings: bool,
+    ends: bool = True,
 ) -> Path:
     if dtype not in ("f32", "f16"):
         raise ValueError(f"dtype must be 'f32' or 'f16', not {dtype!r}")
@@ -250,7 +256,7 @@ def _write_model(
         token_embd = matrix(n_vocab, n_embd)
         output = None if tie_embeddings else matrix(n_vocab, n_embd)
         if output is not None:
-            _add_text_bias(token_embd, output, tokens, types)
+            _add_text_bias(token_embd, output, tokens, types, ends)
         writer.add_tensor(_tensor_name(t.TOKEN_EMBD), token_embd)
         writer.add_tensor(_tensor_name(t.OUTPUT_NORM), norm())
         if output is not None:
@@ -291,6 +297,7 @@ def write_llama_gguf(
     dtype: str = "f32",
     chat_template: str | None = DEFAULT_CHAT_TEMPLATE,
     name: str = "tiny-llama",
+    ends: bool = True,
 ) -> Path:
     """Write a tiny random-weight ``llama`` chat model to ``path`` and return ``path``.
 
@@ -307,6 +314,8 @@ def write_llama_gguf(
         chat_template: Jinja chat template stored as ``tokenizer.chat_template``
             (``None`` stores no template).
         name: ``general.name`` metadata.
+        ends: False for a model that practically never says its end token (answers run
+            to ``max_tokens``), for tests that stop or break a long answer.
 
     The vocabulary is described in :func:`build_vocab`; BOS is ``<s>`` and EOS is
     ``<|im_end|>`` (llama.cpp also treats ``</s>`` as end-of-generation). Generated text is
@@ -326,6 +335,7 @@ def write_llama_gguf(
         name=name,
         pooling=None,
         tie_embeddings=False,
+        ends=ends,
     )
 
 

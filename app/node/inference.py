@@ -1,0 +1,363 @@
+"""The node's OpenAI inference, apart from HTTP: a parsed request body in, a reply out.
+
+The node's own HTTP app (`app.node.api`) serves these replies to its balancer and to LAN
+clients; `InProcessInference` serves them to a balancer in the same process without HTTP (the
+desktop app's and `llmlb serve`'s local node), which saves every token a trip through two
+HTTP stacks on the same cores.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import struct
+import threading
+import time
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from app.core.errors import BadRequest, NotFound, Unavailable, UserFacingError
+from app.core.types import InProcessAnswer
+from app.node import openai_params as params
+from app.node import tools
+from app.node.engine import Delta, EngineError, Finished, Item, ModelRunner, Sampling
+from app.node.engines import Runner
+
+if TYPE_CHECKING:
+    from app.node.agent import NodeAgent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Call:
+    """One inference request to this node."""
+
+    node: NodeAgent
+    body: dict[str, Any]
+    client_gone: Callable[[], bool] = field(default=lambda: False)
+
+
+@dataclass
+class JsonReply:
+    """A whole answer."""
+
+    body: dict[str, Any]
+    status: int = 200
+
+
+@dataclass
+class StreamReply:
+    """A generation to stream as server-sent events."""
+
+    runner: Runner
+    tokens: list[int]
+    sampling: Sampling
+    opening: list[bytes]  # events before the first token
+    encode: Callable[[Item], list[bytes]]  # the events of one generated item
+
+    async def events(self) -> AsyncGenerator[bytes, None]:
+        """The SSE bytes: `opening`, then everything generated since the last piece, then
+        [DONE] once the generation has ended; an error event if it fails. Closing this early
+        (the client left) cancels the generation."""
+        cancel = threading.Event()
+        batches = self.runner.batches(self.tokens, self.sampling, cancel)
+        try:
+            if self.opening:
+                yield b"".join(self.opening)
+            try:
+                async for batch in batches:
+                    events = [event for item in batch for event in self.encode(item)]
+                    if events:
+                        yield b"".join(events)
+            except UserFacingError as exc:
+                yield _event(exc.body())
+                return
+            yield b"data: [DONE]\n\n"
+        finally:
+            cancel.set()
+            await batches.aclose()
+
+
+Reply = JsonReply | StreamReply
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object, or BadRequest saying why not."""
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
+async def _runner(node: NodeAgent, model: str, embedding: bool = False) -> Runner:
+    state = node.sync.states.get(model)
+    path = node.library.model_path(model)
+    if state is None or (path is None and state.state != "downloading"):
+        raise NotFound(
+            f"the model '{model}' is not on this node", code="model_not_found", param="model"
+        )
+    if state.state == "error":
+        raise Unavailable(f"the model '{model}' cannot run here: {state.error}", code="model_error")
+    if path is None:
+        percent = 100.0 * state.downloaded_bytes / state.total_bytes if state.total_bytes else 0
+        raise Unavailable(
+            f"the model '{model}' is still downloading ({percent:.0f}%)", code="model_downloading"
+        )
+    manifest = node.library.manifest(model) or {}
+    is_embedding = "Embedding" in (manifest.get("capabilities") or [])
+    if embedding and not is_embedding:
+        raise BadRequest(
+            f"the model '{model}' is not an embedding model",
+            param="model",
+            code="model_not_embedding",
+        )
+    if not embedding and is_embedding:
+        raise BadRequest(
+            f"the model '{model}' only computes embeddings",
+            param="model",
+            code="model_not_generative",
+        )
+    runner: Runner = node.engines.get(model, path, is_embedding)
+    try:
+        await runner.load()
+    except EngineError as exc:
+        node.sync.mark_error(model, exc.message)
+        raise
+    return runner
+
+
+def _usage(done: Finished) -> dict[str, int]:
+    return {
+        "prompt_tokens": done.prompt_tokens,
+        "completion_tokens": done.completion_tokens,
+        "total_tokens": done.prompt_tokens + done.completion_tokens,
+    }
+
+
+async def chat(call: Call) -> Reply:
+    """`/v1/chat/completions`."""
+    req = params.chat_request(call.body)
+    tool_plan = tools.plan(req.tools, req.tool_choice)
+    runner = await _runner(call.node, req.model)
+    tokens, template_stops = await runner.chat_prompt(
+        req.messages, tool_plan.template_tools, req.tool_choice
+    )
+    sampling = Sampling(
+        **{
+            **req.sampling.__dict__,
+            "stop": req.sampling.stop + template_stops,
+            "json_schema": tool_plan.schema or req.sampling.json_schema,
+        }
+    )
+    ident = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    created = int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+        return {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": req.model,
+            "system_fingerprint": None,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+
+    if req.stream:
+        content = _text_events(chunk({"content": _MARK}, None))
+        held: str | None = ""  # text that may still turn out to be a tool call
+
+        def encode(item: Item) -> list[bytes]:
+            nonlocal held
+            if isinstance(item, Delta):
+                if tool_plan.expect_calls and held is not None:
+                    held += item.text
+                    if tools.might_be_call(held):
+                        return []
+                    text, held = held, None  # plain text after all: stream it
+                    return [content(text)]
+                return [content(item.text)]
+            events = []
+            finish = item.finish_reason
+            if held:
+                calls = tools.parse_calls(held)
+                if calls:
+                    delta = [{"index": i, **c} for i, c in enumerate(calls)]
+                    events.append(_event(chunk({"tool_calls": delta}, None)))
+                    finish = "tool_calls"
+                else:
+                    events.append(content(held))
+            events.append(_event(chunk({}, finish)))
+            if req.include_usage:
+                usage = {
+                    "id": ident,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": req.model,
+                    "choices": [],
+                    "usage": _usage(item),
+                }
+                events.append(_event(usage))
+            return events
+
+        opening = [_event(chunk({"role": "assistant", "content": ""}, None))]
+        return StreamReply(runner, tokens, sampling, opening, encode)
+    text, done = await _collect(call, runner, tokens, sampling)
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    finish = done.finish_reason
+    calls = tools.parse_calls(text) if tool_plan.expect_calls else None
+    if calls:
+        message = {"role": "assistant", "content": None, "tool_calls": calls}
+        finish = "tool_calls"
+    return JsonReply(
+        {
+            "id": ident,
+            "object": "chat.completion",
+            "created": created,
+            "model": req.model,
+            "system_fingerprint": None,
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+            ],
+            "usage": _usage(done),
+        }
+    )
+
+
+async def completions(call: Call) -> Reply:
+    """`/v1/completions`."""
+    req = params.completion_request(call.body)
+    runner = await _runner(call.node, req.model)
+    tokens = await runner.text_prompt(req.prompt)
+    ident = f"cmpl-{uuid.uuid4().hex[:24]}"
+    created = int(time.time())
+    prefix = req.prompt if req.echo else ""
+
+    def choice(text: str, finish: str | None) -> dict[str, Any]:
+        return {
+            "id": ident,
+            "object": "text_completion",
+            "created": created,
+            "model": req.model,
+            "system_fingerprint": None,
+            "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}],
+        }
+
+    if req.stream:
+        text_event = _text_events(choice(_MARK, None))
+
+        def encode(item: Item) -> list[bytes]:
+            if isinstance(item, Delta):
+                return [text_event(item.text)]
+            events = [_event(choice("", item.finish_reason))]
+            if req.include_usage:
+                events.append(_event({**choice("", None), "choices": [], "usage": _usage(item)}))
+            return events
+
+        opening = [text_event(prefix)] if prefix else []
+        return StreamReply(runner, tokens, req.sampling, opening, encode)
+    text, done = await _collect(call, runner, tokens, req.sampling)
+    body = choice(prefix + text, done.finish_reason)
+    body["usage"] = _usage(done)
+    return JsonReply(body)
+
+
+async def _collect(
+    call: Call, runner: Runner, tokens: list[int], sampling: Sampling
+) -> tuple[str, Finished]:
+    cancel = threading.Event()
+    parts: list[str] = []
+    pieces = runner.stream(tokens, sampling, cancel)
+    try:
+        async for item in pieces:
+            if isinstance(item, Finished):
+                return "".join(parts), item
+            parts.append(item.text)
+            if call.client_gone():
+                log.info("client left; generation cancelled")
+                break
+    finally:
+        await pieces.aclose()
+    raise Unavailable("generation ended without a result", code="generation_cancelled")
+
+
+_MARK = "\x00llmlb-text\x00"  # where the text goes in a pre-encoded event
+
+
+def _event(obj: Any) -> bytes:
+    """One server-sent event carrying `obj` as JSON."""
+    return b"data: " + json.dumps(obj).encode() + b"\n\n"
+
+
+def _text_events(template: dict[str, Any]) -> Callable[[str], bytes]:
+    """Events that differ only in one text (the marker's place in `template`): the JSON is
+    encoded once, and each event is its two halves around the JSON-encoded text."""
+    head, tail = _event(template).split(json.dumps(_MARK).encode())
+    return lambda text: head + json.dumps(text).encode() + tail
+
+
+async def embeddings(call: Call) -> Reply:
+    """`/v1/embeddings`."""
+    model = params.model_name(call.body)
+    inputs, encoding = params.embedding_inputs(call.body)
+    runner = await _runner(call.node, model, embedding=True)
+    assert isinstance(runner, ModelRunner)  # embeddings keep their own one-sequence path
+    vectors, count = await runner.embed(inputs)
+    data = []
+    for i, vector in enumerate(vectors):
+        value: Any = vector
+        if encoding == "base64":
+            value = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        data.append({"object": "embedding", "index": i, "embedding": value})
+    return JsonReply(
+        {
+            "object": "list",
+            "data": data,
+            "model": model,
+            "usage": {"prompt_tokens": count, "total_tokens": count},
+        }
+    )
+
+
+ROUTES: dict[str, Callable[[Call], Awaitable[Reply]]] = {
+    "/v1/chat/completions": chat,
+    "/v1/completions": completions,
+    "/v1/embeddings": embeddings,
+}
+
+
+class InProcessInference:
+    """The node's inference for a balancer in the same process: no HTTP, no node token."""
+
+    def __init__(self, node: NodeAgent) -> None:
+        self.node = node
+
+    async def answer(
+        self, path: str, raw: bytes, client_gone: Callable[[], bool]
+    ) -> InProcessAnswer:
+        """What the node's HTTP app would answer to POST `path` with body `raw`."""
+        try:
+            handler = ROUTES.get(path)
+            if handler is None:
+                raise NotFound(f"POST {path}: not found")
+            reply = await handler(Call(self.node, parse_body(raw), client_gone))
+        except UserFacingError as exc:
+            return InProcessAnswer(exc.status, json.dumps(exc.body()).encode())
+        except Exception:
+            log.exception("node error on %s", path)
+            err = UserFacingError(
+                "internal error in the node; see its log",
+                status=500,
+                type="server_error",
+                code="server_error",
+            )
+            return InProcessAnswer(500, json.dumps(err.body()).encode())
+        if isinstance(reply, JsonReply):
+            return InProcessAnswer(reply.status, json.dumps(reply.body).encode())
+        return InProcessAnswer(200, stream=reply.events())
