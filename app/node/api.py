@@ -34,13 +34,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return web.json_response(err.body(), status=exc.status)
     except Exception:
         log.exception("node error on %s", request.path)
-        err = UserFacingError(
-            "internal error in the node; see its log",
-            status=500,
-            type="server_error",
-            code="server_error",
-        )
-        return web.json_response(err.body(), status=500)
+        return web.json_response(inference.internal_error().body(), status=500)
 
 
 @web.middleware

@@ -332,6 +332,16 @@ ROUTES: dict[str, Callable[[Call], Awaitable[Reply]]] = {
 }
 
 
+def internal_error() -> UserFacingError:
+    """What a client is told when the node fails with a bug (the log has the traceback)."""
+    return UserFacingError(
+        "internal error in the node; see its log",
+        status=500,
+        type="server_error",
+        code="server_error",
+    )
+
+
 class InProcessInference:
     """The node's inference for a balancer in the same process: no HTTP, no node token."""
 
@@ -351,13 +361,7 @@ class InProcessInference:
             return InProcessAnswer(exc.status, json.dumps(exc.body()).encode())
         except Exception:
             log.exception("node error on %s", path)
-            err = UserFacingError(
-                "internal error in the node; see its log",
-                status=500,
-                type="server_error",
-                code="server_error",
-            )
-            return InProcessAnswer(500, json.dumps(err.body()).encode())
+            return InProcessAnswer(500, json.dumps(internal_error().body()).encode())
         if isinstance(reply, JsonReply):
             return InProcessAnswer(reply.status, json.dumps(reply.body).encode())
         return InProcessAnswer(200, stream=reply.events())
