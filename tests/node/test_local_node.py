@@ -323,6 +323,29 @@ async def test_the_balancer_calls_its_own_node_in_process(served: RunningBalance
     assert await node_http_requests() == 1
 
 
+async def test_an_engine_that_fails_mid_stream_sends_an_error_event(
+    served: RunningBalancer,
+) -> None:
+    name = await register_ready(served)
+    node = served.ctx.local_node
+    assert node is not None
+    body = {
+        "model": name,
+        "messages": [{"role": "user", "content": "go on forever"}],
+        "max_tokens": 2000,
+        "stream": True,
+        "logit_bias": {"2": -100, "260": -100},
+    }
+    async with served.http.post(served.url + "/v1/chat/completions", json=body) as r:
+        assert r.status == 200
+        await r.content.readline()  # the answer is streaming; now the engine goes away
+        await node.engines.runners[name].close()
+        events = [line for line in (await r.read()).split(b"\n") if line.startswith(b"data: ")]
+    error = json.loads(events[-1][len(b"data: ") :])["error"]
+    assert "closed" in error["message"] and error["type"] == "server_error"
+    assert b"[DONE]" not in b"".join(events)  # the client can tell it was cut short
+
+
 async def test_requests_queue_fifo_and_never_interrupt_each_other(
     served: RunningBalancer,
 ) -> None:
