@@ -36,7 +36,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,21 +47,22 @@ from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from app.core.errors import BadRequest
 from app.node import llama_log
-from app.node.channel import Channel, one_by_one
+from app.node.channel import one_by_one
 from app.node.engine import (
     Delta,
+    Emit,
     EngineError,
     Finished,
     Item,
     Sampling,
     item_batches,
+    item_channel,
     open_llama,
     render_chat,
 )
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[Item | BaseException], None]
 _EOG = b"\x00<end of generation>"  # a token's cached piece: it ends the sequence
 
 PENALTY_LAST_N = 64  # what llama_cpp.Llama uses (last_n_tokens_size), for the same results
@@ -314,14 +315,7 @@ class BatchedRunner:
     ) -> AsyncGenerator[list[Item], None]:
         """As `stream`, in batches: what was generated since the consumer last asked."""
         loop = asyncio.get_running_loop()
-        channel: Channel[Item | BaseException] = Channel(loop)
-
-        def emit(item: Item | BaseException) -> None:
-            try:
-                channel.put(item)
-            except RuntimeError:  # the consumer's event loop is gone: stop this sequence only
-                cancel.set()
-
+        channel, emit = item_channel(cancel)  # a gone loop stops this sequence only
         self.active += 1
         self.last_used = time.monotonic()
         try:

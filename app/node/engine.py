@@ -89,6 +89,23 @@ class Finished:
 Item = Delta | Finished
 
 
+Emit = Callable[[Item | BaseException], None]
+
+
+def item_channel(cancel: threading.Event) -> tuple[Channel[Item | BaseException], Emit]:
+    """A channel from an engine thread to the running loop, and the engine's emit into it (if
+    the consumer's loop is gone, emit sets `cancel`: generation stops)."""
+    channel: Channel[Item | BaseException] = Channel(asyncio.get_running_loop())
+
+    def emit(item: Item | BaseException) -> None:
+        try:
+            channel.put(item)
+        except RuntimeError:
+            cancel.set()
+
+    return channel, emit
+
+
 async def item_batches(
     channel: Channel[Item | BaseException],
 ) -> AsyncGenerator[list[Item], None]:
@@ -279,14 +296,7 @@ class ModelRunner:
     ) -> AsyncGenerator[list[Item], None]:
         """As `stream`, in batches: what was generated since the consumer last asked."""
         loop = asyncio.get_running_loop()
-        channel: Channel[Item | BaseException] = Channel(loop)
-
-        def emit(item: Item | BaseException) -> None:
-            try:
-                channel.put(item)
-            except RuntimeError:  # the consumer's event loop is gone: stop generating
-                cancel.set()
-
+        channel, emit = item_channel(cancel)
         self.active += 1
         future = loop.run_in_executor(
             self._executor, self._generate_safely, tokens, sampling, cancel, emit
@@ -306,7 +316,7 @@ class ModelRunner:
         tokens: list[int],
         sampling: Sampling,
         cancel: threading.Event,
-        emit: Callable[[Item | BaseException], None],
+        emit: Emit,
     ) -> None:
         try:
             self._generate(tokens, sampling, cancel, emit)
@@ -318,7 +328,7 @@ class ModelRunner:
         tokens: list[int],
         s: Sampling,
         cancel: threading.Event,
-        emit: Callable[[Item | BaseException], None],
+        emit: Emit,
     ) -> None:
         self._load()
         llm = self._llm
