@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import openai
 import pytest
@@ -271,18 +272,22 @@ async def test_delete_removes_the_files_from_the_node(served: RunningBalancer) -
     assert models["data"] == []
 
 
+def endless_stream(name: str, max_tokens: int) -> dict[str, Any]:
+    """A streamed chat request that runs to `max_tokens` (end tokens banned)."""
+    return {
+        "model": name,
+        "messages": [{"role": "user", "content": "go on forever"}],
+        "max_tokens": max_tokens,
+        "stream": True,
+        "logit_bias": {"2": -100, "260": -100},
+    }
+
+
 async def test_a_client_that_leaves_mid_stream_stops_generation(served: RunningBalancer) -> None:
     name = await register_ready(served)
     node = served.ctx.local_node
     assert node is not None
-    body = {
-        "model": name,
-        "messages": [{"role": "user", "content": "go on forever"}],
-        "max_tokens": 400,
-        "stream": True,
-        "temperature": 0,
-        "logit_bias": {"2": -100, "260": -100},
-    }
+    body = {**endless_stream(name, 400), "temperature": 0}
     async with served.http.post(served.url + "/v1/chat/completions", json=body) as r:
         assert r.status == 200
         assert r.headers["x-llmlb-node"] == node.node_id
@@ -302,13 +307,7 @@ async def test_the_balancer_calls_its_own_node_in_process(served: RunningBalance
     assert node is not None and node._runner is not None
     server = node._runner.server
     assert server is not None
-    body = {
-        "model": name,
-        "messages": [{"role": "user", "content": "hello"}],
-        "max_tokens": 40,
-        "stream": True,
-        "logit_bias": {"2": -100, "260": -100},
-    }
+    body = endless_stream(name, 40)
 
     async def node_http_requests() -> int:
         """Requests the node's own HTTP app received for one streamed answer."""
@@ -329,13 +328,7 @@ async def test_an_engine_that_fails_mid_stream_sends_an_error_event(
     name = await register_ready(served)
     node = served.ctx.local_node
     assert node is not None
-    body = {
-        "model": name,
-        "messages": [{"role": "user", "content": "go on forever"}],
-        "max_tokens": 2000,
-        "stream": True,
-        "logit_bias": {"2": -100, "260": -100},
-    }
+    body = endless_stream(name, 2000)
     async with served.http.post(served.url + "/v1/chat/completions", json=body) as r:
         assert r.status == 200
         await r.content.readline()  # the answer is streaming; now the engine goes away
