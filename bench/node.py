@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.node.batch_engine import BatchedRunner
 from app.node.engine import Delta, Finished, Sampling
-from bench.common import free_port, machine, record, start_llmlb, today
+from bench.common import free_port, machine, record, start_llmlb, stop, today
 from bench.llama_server import CACHE_ROOT, ensure_llama_server
 from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.support.tiny_gguf import REFERENCE_BENCH_CONFIG, write_llama_gguf
@@ -332,12 +332,7 @@ def llama_server(binary: Path, model: Path, log: IO[bytes]) -> Iterator[str]:
             time.sleep(0.2)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 10)
 
 
 def llama_server_log_tail(log: IO[bytes]) -> str:
@@ -433,12 +428,8 @@ class EngineProcess:
 
     def close(self) -> None:
         if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.stdin.close()  # the worker's cue to unload and exit
+        stop(self.proc, terminate=False)
 
 
 def engine_worker(model: str, banned: str) -> int:
@@ -676,12 +667,7 @@ def _measure_llmlb(
                 log = " / ".join(worrying)[-400:]
                 raise NotMeasured(f"{exc}" + (f"; llmlb log: {log}" if log else "")) from exc
             finally:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop(proc)
                 drain.join(5)
     finally:
         hub.stop()

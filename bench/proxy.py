@@ -49,7 +49,7 @@ from typing import IO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import free_port, machine, record, start_llmlb, today
+from bench.common import free_port, machine, record, start_llmlb, stop, today
 
 HERE = Path(__file__).resolve().parent / "proxy"
 POST_LUA = HERE / "post.lua"
@@ -425,15 +425,7 @@ def add_llmlb(stack: ExitStack, work: Path, upstream: str, route: Route) -> None
     tail: list[bytes] = []
     threading.Thread(target=drain, args=(proc.stderr, tail), daemon=True).start()
 
-    def stop() -> None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-    stack.callback(stop)
+    stack.callback(stop, proc)
     base = f"http://127.0.0.1:{port}"
     admin = {"Authorization": f"Bearer {token}"}
     for name, url in (("nginx", upstream), ("nginx-stream", upstream + "/stream")):
