@@ -17,6 +17,9 @@ from app.core.settings import Settings
 from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.support.tiny_gguf import write_embedding_gguf, write_llama_gguf
 
+# Widgets need no display (make test sets this too; a bare `pytest` would abort without it).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 REFUSED_ENDPOINT = "http://127.0.0.1:9"  # nothing listens there: "the Hub is unreachable"
 
 

@@ -79,6 +79,14 @@ class Settings:
             "env": "LLMLB_FLASH_ATTN",
         },
     )
+    stream_interval: float = field(
+        default=0.02,
+        metadata={
+            "help": "seconds a streamed answer gathers tokens before sending them on (the "
+            "first token goes at once; 0: every token alone, at more CPU cost per token)",
+            "env": "LLMLB_STREAM_INTERVAL",
+        },
+    )
     n_gpu_layers: int = field(
         default=-1,
         metadata={

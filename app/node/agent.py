@@ -60,6 +60,7 @@ def node_config(settings: Settings, **values: Any) -> NodeConfig:
             n_gpu_layers=settings.n_gpu_layers,
             slots=settings.slots,
             flash_attn=settings.flash_attn,
+            stream_interval=settings.stream_interval,
         ),
         read_timeout=settings.download_read_timeout,
         **values,

@@ -112,6 +112,8 @@ class BatchedRunner:
         kv_unified: One KV buffer shared by all slots instead of one stream per slot.
         flash_attn: Use flash attention (faster; see the module notes on exactness).
         prompt_cache: Keep a finished sequence's KV cells to reuse a shared prompt prefix.
+        stream_interval: Seconds a stream's tokens gather before its consumer is woken (0:
+            every token wakes it; the first token and the end never wait).
     """
 
     def __init__(
@@ -126,6 +128,7 @@ class BatchedRunner:
         kv_unified: bool = False,
         flash_attn: bool = True,
         prompt_cache: bool = True,
+        stream_interval: float = 0.0,
     ) -> None:
         self.name = name
         self.path = path
@@ -137,6 +140,7 @@ class BatchedRunner:
         self.kv_unified = kv_unified
         self.flash_attn = flash_attn
         self.prompt_cache = prompt_cache
+        self.stream_interval = stream_interval
         self.last_used = time.monotonic()
         self.active = 0  # streams waiting or running
         self.prefilled_tokens = 0  # lifetime counters, for status and tests
@@ -315,7 +319,8 @@ class BatchedRunner:
     ) -> AsyncGenerator[list[Item], None]:
         """As `stream`, in batches: what was generated since the consumer last asked."""
         loop = asyncio.get_running_loop()
-        channel, emit = item_channel(cancel)  # a gone loop stops this sequence only
+        # a gone loop stops this sequence only
+        channel, emit = item_channel(cancel, self.stream_interval)
         self.active += 1
         self.last_used = time.monotonic()
         try:

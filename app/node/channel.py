@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncGenerator
 from typing import Generic, TypeVar
@@ -24,35 +25,56 @@ def _wake(waiter: asyncio.Future[None]) -> None:
 
 
 class Channel(Generic[T]):
-    """A one-consumer queue from any thread to the event loop `loop`."""
+    """A one-consumer queue from any thread to the event loop `loop`.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    With an `interval`, the consumer receives items at most once per `interval` seconds (the
+    first at once, a flushed one at once): tokens reach a client in groups a few milliseconds
+    apart instead of one wake-up each."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float = 0.0) -> None:
         self._loop = loop
+        self._interval = interval
         self._items: deque[T] = deque()
+        self._flush = False  # an item that must not wait for the interval is queued
+        self._due = 0.0  # monotonic time from which the next delivery may happen
         self._lock = threading.Lock()
         self._waiter: asyncio.Future[None] | None = None
 
-    def put(self, item: T) -> None:
-        """Queue `item` (any thread). RuntimeError when the consumer's loop is closed."""
+    def put(self, item: T, flush: bool = False) -> None:
+        """Queue `item` (any thread); `flush`: deliver it, and all before it, without waiting
+        for the interval. RuntimeError when the consumer's loop is closed."""
         with self._lock:
             self._items.append(item)
-            waiter, self._waiter = self._waiter, None
-        if waiter is not None:
-            self._loop.call_soon_threadsafe(_wake, waiter)
+            self._flush = self._flush or flush
+            waiter = self._waiter
+            if waiter is None or not (flush or time.monotonic() >= self._due):
+                return  # no one waits, or the consumer's timer will come for it
+            self._waiter = None
+        self._loop.call_soon_threadsafe(_wake, waiter)
 
     async def take(self) -> list[T]:
-        """Everything queued, in order; waits while nothing is."""
+        """Everything queued, in order; waits while nothing is, or until the interval since
+        the last delivery has passed."""
         while True:
             with self._lock:
-                if self._items:
+                now = time.monotonic()
+                if self._items and (self._flush or now >= self._due):
                     items = list(self._items)
                     self._items.clear()
+                    self._flush = False
+                    self._due = now + self._interval
                     return items
                 waiter: asyncio.Future[None] = self._loop.create_future()
                 self._waiter = waiter
+                early = self._due - now
+            # Wake at the due time even if no other item comes: what is queued (or comes
+            # meanwhile) must not wait for the engine's next step.
+            timer = self._loop.call_later(early, _wake, waiter) if early > 0 else None
             try:
                 await waiter
             finally:
+                if timer is not None:
+                    timer.cancel()
                 with self._lock:
                     if self._waiter is waiter:
                         self._waiter = None

@@ -49,6 +49,7 @@ class EngineOptions:
     n_gpu_layers: int = -1
     slots: int = 4  # sequences decoded together (continuous batching)
     flash_attn: bool = True  # off: batched greedy output equals the output alone
+    stream_interval: float = 0.02  # seconds tokens gather before a stream sends them
 
 
 @dataclass(frozen=True)
@@ -92,14 +93,19 @@ Item = Delta | Finished
 Emit = Callable[[Item | BaseException], None]
 
 
-def item_channel(cancel: threading.Event) -> tuple[Channel[Item | BaseException], Emit]:
+def item_channel(
+    cancel: threading.Event, interval: float
+) -> tuple[Channel[Item | BaseException], Emit]:
     """A channel from an engine thread to the running loop, and the engine's emit into it (if
-    the consumer's loop is gone, emit sets `cancel`: generation stops)."""
-    channel: Channel[Item | BaseException] = Channel(asyncio.get_running_loop())
+    the consumer's loop is gone, emit sets `cancel`: generation stops).
+
+    Text deltas reach the consumer at most once per `interval` seconds (the first at once); the
+    end of a generation or an error goes at once, with everything before it."""
+    channel: Channel[Item | BaseException] = Channel(asyncio.get_running_loop(), interval)
 
     def emit(item: Item | BaseException) -> None:
         try:
-            channel.put(item)
+            channel.put(item, flush=not isinstance(item, Delta))
         except RuntimeError:
             cancel.set()
 
@@ -296,7 +302,7 @@ class ModelRunner:
     ) -> AsyncGenerator[list[Item], None]:
         """As `stream`, in batches: what was generated since the consumer last asked."""
         loop = asyncio.get_running_loop()
-        channel, emit = item_channel(cancel)
+        channel, emit = item_channel(cancel, self.options.stream_interval)
         self.active += 1
         future = loop.run_in_executor(
             self._executor, self._generate_safely, tokens, sampling, cancel, emit

@@ -52,6 +52,7 @@ class EngineManager:
                     n_threads=o.n_threads,
                     n_gpu_layers=o.n_gpu_layers,
                     flash_attn=o.flash_attn,
+                    stream_interval=o.stream_interval,
                 )
             )
             old = self.runners.get(name)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
-from tests.conftest import RunningBalancer
+from tests.conftest import RunningBalancer, balancer_settings, run_balancer
 from tests.fakes.fake_hub import FakeHub
 from tests.node.conftest import (
     CHAT_FILE,
@@ -112,6 +113,36 @@ async def test_streaming_usage_and_greedy_determinism(served: RunningBalancer) -
     assert finish == plain.choices[0].finish_reason
     assert usage is not None and usage.completion_tokens == plain.usage.completion_tokens
     assert usage.prompt_tokens == plain.usage.prompt_tokens
+
+
+async def test_a_fast_stream_sends_its_tokens_in_groups(tmp_path: Path, model_hub: FakeHub) -> None:
+    # LLMLB_STREAM_INTERVAL: tokens gather between sends (here longer than the whole answer),
+    # the first one goes at once, the end flushes the rest: two text chunks, nothing lost.
+    settings = balancer_settings(
+        tmp_path / "data", local_node=True, context_size=512, stream_interval=60.0
+    )
+    async with run_balancer(settings) as b:
+        name = await register_ready(b)
+        api = client(b)
+        body: dict[str, Any] = {
+            "model": name,
+            "messages": [{"role": "user", "content": "go on"}],
+            "max_tokens": 24,
+            "temperature": 0,
+            "logit_bias": {"2": -100, "260": -100},  # no early end: 24 tokens
+        }
+        plain = await api.chat.completions.create(**body)
+        stream = await api.chat.completions.create(
+            **body, stream=True, stream_options={"include_usage": True}
+        )
+        pieces, usage = [], None
+        async for chunk in stream:
+            usage = chunk.usage or usage
+            pieces += [c.delta.content for c in chunk.choices if c.delta.content]
+    assert plain.usage.completion_tokens == 24
+    assert len(pieces) <= 2
+    assert "".join(pieces) == plain.choices[0].message.content
+    assert usage is not None and usage.completion_tokens == 24
 
 
 async def test_sampling_parameters_seed_and_stop(served: RunningBalancer) -> None:
