@@ -12,7 +12,8 @@ each with 2 threads and 4 slots, a prompt of a few tokens and 128 new greedy tok
       Hugging Face Hub): one stream, 4 and 8 streams through the balancer, one stream direct to
       the node (its URL from `/v0/models` or `/v0/nodes`, its `X-Node-Token` from the data dir
       the bench gave llmlb), and the first-token time the balancer adds, from interleaved
-      pairs of short answers;
+      pairs of short answers; and one stream from a second `llmlb serve` that sends every
+      token alone (`LLMLB_STREAM_INTERVAL=0`), to show what gathering a stream's tokens saves;
   (e) llmlb's batched engine (`BatchedRunner`) called directly, in a child process of its
       own: 1, 4 and 8 streams, the engine alone, to tell its speed from what serving it over
       HTTP costs.
@@ -77,6 +78,8 @@ REQUEST_TIMEOUT = 120.0
 TTFT_PAIRS = 20  # short answers, alternating balancer and node, for the added first-token time
 TTFT_TOKENS = 4
 WARM_TOKENS = 2  # a short answer before each timed one (see `singles`)
+PER_TOKEN = "llmlb, a send per token"
+PER_TOKEN_ENV = {"LLMLB_STREAM_INTERVAL": "0"}  # every token its own event (default: gathered)
 TARGET_RATIO = 0.95  # single stream, llmlb / llama-server
 TARGET_RATIO_4 = 0.9  # 4 streams, total tokens/s
 TARGET_TTFT_ADDED_MS = 2.0  # first token, through the balancer minus direct to the node
@@ -142,6 +145,11 @@ class Single:
     @property
     def token_counts(self) -> list[int]:
         return [r.tokens for r in self.runs]
+
+    @property
+    def pieces(self) -> float:
+        """Streamed chunks with text per answer (median)."""
+        return statistics.median(r.pieces for r in self.runs)
 
     @property
     def engine_tps(self) -> float | None:
@@ -635,8 +643,7 @@ def _measure_llmlb(
 ) -> dict[str, Any]:
     hub = FakeHub([FakeRepo(REPO, {MODEL_FILE: model_path.read_bytes()})]).start()
     try:
-        with tempfile.TemporaryDirectory(prefix="llmlb-node-bench-") as tmp:
-            port = free_port()
+        with tempfile.TemporaryDirectory(prefix="llmlb-node-bench-") as tmp, ExitStack() as stack:
             env = {
                 "HF_ENDPOINT": hub.url,
                 "LLMLB_ADMIN_TOKEN": ADMIN_TOKEN,
@@ -646,11 +653,19 @@ def _measure_llmlb(
                 "LLMLB_SLOTS": str(STREAMS),  # as llama-server's -np (and llmlb's default)
                 "LLMLB_CONTEXT_SIZE": str(SERVER_CTX // STREAMS),  # per slot, as llama-server
             }
-            say("(d) llmlb serve with its local node")
+            say(f"(d) llmlb serve with its local node, {PER_TOKEN}")
+            per_token = _served_engine(stack, Path(tmp) / "per-token", env, PER_TOKEN_ENV)
+            if isinstance(per_token, str):
+                say(f"    not measured: {per_token}")
+            else:
+                references = {**references, PER_TOKEN: per_token}
+            say("(d) llmlb serve with its local node, default settings")
+            port = free_port()
             try:
                 proc = start_llmlb(Path(tmp) / "data", port, env, local_node=True)
             except RuntimeError as exc:
                 raise NotMeasured(_short(exc)) from exc
+            stack.callback(stop, proc)
             tail: collections.deque[str] = collections.deque(maxlen=20)
             drain = threading.Thread(target=_drain, args=(proc.stderr, tail), daemon=True)
             drain.start()
@@ -671,6 +686,30 @@ def _measure_llmlb(
                 drain.join(5)
     finally:
         hub.stop()
+
+
+def _served_engine(
+    stack: ExitStack, data_dir: Path, env: dict[str, str], settings: dict[str, str]
+) -> Engine | str:
+    """Another `llmlb serve` with these settings, the model ready and loaded, as a single-stream
+    engine (stopped when `stack` closes); or why it could not be had."""
+    port = free_port()
+    try:
+        proc = start_llmlb(data_dir, port, {**env, **settings}, local_node=True)
+    except RuntimeError as exc:
+        return _short(exc)
+    stack.callback(stop, proc)
+    threading.Thread(
+        target=_drain, args=(proc.stderr, collections.deque(maxlen=1)), daemon=True
+    ).start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        name = _wait_until_listed(base, proc)
+        client = openai_client(f"{base}/v1")
+        openai_run(client, name, BIAS)  # the node loads the model on first use
+    except Exception as exc:
+        return _short(exc)
+    return lambda n: openai_run(client, name, BIAS, max_tokens=n)
 
 
 def _wait_until_listed(base: str, proc: subprocess.Popen[bytes]) -> str:
@@ -894,6 +933,14 @@ def counts(values: list[int]) -> str:
     return ", ".join(str(v) for v in values)
 
 
+def chunk_counts(res: Results) -> list[tuple[str, Single]]:
+    """The single-stream results whose chunk counts the report gives, labelled."""
+    found = [(label, res.singles.get(label)) for label in ("llama-server", PER_TOKEN)]
+    if res.llmlb is not None:
+        found.append(("llmlb", res.llmlb["balancer"]))
+    return [(label, single) for label, single in found if single is not None]
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
@@ -976,12 +1023,20 @@ def report(res: Results) -> str:
     else:
         lines.append(
             row(
-                "llmlb local node, through the balancer",
+                "llmlb local node, through the balancer (default settings: a stream's tokens"
+                " gathered for up to 20 ms, `LLMLB_STREAM_INTERVAL`)",
                 llmlb["balancer"],
                 llmlb["parallel"],
                 f"({llmlb['parallel_note']})",
             )
         )
+        per_token = res.singles.get(PER_TOKEN)
+        if per_token is not None:
+            lines.append(
+                "| llmlb local node, through the balancer, every token sent alone"
+                f" (`LLMLB_STREAM_INTERVAL=0`) | {per_token.tps:.0f} | | |"
+                f" {ms(per_token.ttft_ms)} | |"
+            )
         direct: Single | None = llmlb["direct"]
         if direct is not None:
             lines.append(
@@ -1038,6 +1093,10 @@ def report(res: Results) -> str:
         "",
         "Tokens per answer (`usage.completion_tokens`): " + "; ".join(tokens) + ".",
         "",
+        "Streamed chunks with text per single-stream answer (median): "
+        + ", ".join(f"{label} {single.pieces:.0f}" for label, single in chunk_counts(res))
+        + ".",
+        "",
         f"Spread of the {RUNS} single-stream runs, tok/s: " + ", ".join(spread) + ".",
     ]
     if server is not None and server.engine_tps is not None:
@@ -1080,6 +1139,13 @@ def report(res: Results) -> str:
                 f" (decode only {llmlb['balancer'].decode_tps / server.decode_tps:.2f}); target"
                 f" ≥ {TARGET_RATIO:.2f}: {verdict(ratio >= TARGET_RATIO)}."
             )
+            per_token = res.singles.get(PER_TOKEN)
+            if per_token is not None:
+                lines.append(
+                    f"- llmlb with every token sent alone / llama-server, 1 stream:"
+                    f" {per_token.tps / server.tps:.2f} (what gathering a stream's tokens"
+                    " saves: one wake-up of the event loop and one event per token)."
+                )
             for n in PARALLEL:
                 ours, theirs = llmlb["parallel"].get(n), server_multi[n]
                 if ours is None or theirs is None:
