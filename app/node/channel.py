@@ -4,7 +4,9 @@ An `asyncio.Queue` fed through `call_soon_threadsafe` wakes the event loop once 
 machine whose cores are all decoding, every wake-up preempts a llama.cpp thread, and the whole
 decode step waits for it. A `Channel` wakes the loop only when its consumer is waiting, and the
 consumer takes everything queued since in one go: one token per wake-up while the loop keeps
-up, several when it falls behind (many streams), never a backlog of callbacks.
+up, several when it falls behind (many streams), never a backlog of callbacks. With an
+interval, the consumer wakes at most once per interval while items keep coming (the first and
+a flushed one at once), so a fast stream costs one wake-up per interval, not per token.
 """
 
 from __future__ import annotations
