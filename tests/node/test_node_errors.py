@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import resource
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,8 +13,8 @@ import pytest
 from tests.conftest import RunningBalancer
 from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.node.conftest import CHAT_REPO, hub_entry, register_ready, wait_for
-from tests.node.test_resume import TOKEN, call
-from tests.test_main import free_port, wait_until_serving
+from tests.node.test_resume import call, start
+from tests.test_main import free_port
 
 
 async def error_of(b: RunningBalancer, name: str) -> str:
@@ -112,36 +109,20 @@ def test_a_full_disk_is_an_error_with_the_reason(
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    env = {**os.environ, "HF_ENDPOINT": hub.url, "LLMLB_ADMIN_TOKEN": TOKEN}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp_path / "d"),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=quota,
-    )
     try:
-        wait_until_serving(proc, port)
-        call(port, "/v0/models/register", {"repo": CHAT_REPO})
-        deadline = time.monotonic() + 30
-        while True:
-            [entry] = [m for m in call(port, "/v0/models") if m["id"] == CHAT_REPO]
-            if entry.get("lifecycle_status") == "error":
-                break
-            assert time.monotonic() < deadline, json.dumps(entry)
-            time.sleep(0.1)
-        assert "disk space" in entry["error"]
-        assert proc.poll() is None  # the app is still up
+        proc = start(tmp_path / "d", port, hub, preexec_fn=quota)
+        try:
+            call(port, "/v0/models/register", {"repo": CHAT_REPO})
+            deadline = time.monotonic() + 30
+            while True:
+                [entry] = [m for m in call(port, "/v0/models") if m["id"] == CHAT_REPO]
+                if entry.get("lifecycle_status") == "error":
+                    break
+                assert time.monotonic() < deadline, json.dumps(entry)
+                time.sleep(0.1)
+            assert "disk space" in entry["error"]
+            assert proc.poll() is None  # the app is still up
+        finally:
+            proc.kill()
     finally:
-        proc.kill()
         hub.stop()

@@ -6,31 +6,40 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.node.conftest import CHAT_FILE, CHAT_REPO
-from tests.test_main import free_port, wait_until_serving
+from tests.test_main import free_port, llmlb, wait_until_serving
 
 pytestmark = pytest.mark.slow
 TOKEN = "resume-test-token"
 
 
-def start(data: Path, port: int, hub: FakeHub) -> subprocess.Popen[str]:
+def start(
+    data: Path, port: int, hub: FakeHub, preexec_fn: Callable[[], None] | None = None
+) -> subprocess.Popen[str]:
+    """`llmlb serve` on `port` with the fake Hub, waited for until it answers (`preexec_fn`
+    runs in the child before it starts: limits for it)."""
     env = {**os.environ, "HF_ENDPOINT": hub.url, "LLMLB_ADMIN_TOKEN": TOKEN}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port), "--data-dir", str(data)],
+        llmlb("serve", "--port", str(port), "--data-dir", str(data)),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=preexec_fn,
     )
-    wait_until_serving(proc, port)
+    try:
+        wait_until_serving(proc, port)
+    except BaseException:
+        proc.kill()
+        raise
     return proc
 
 
