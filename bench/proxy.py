@@ -18,12 +18,12 @@ the other, everything on 127.0.0.1:
       `POST /v0/nodes/external`, loaded once `/v1/models` lists both models;
   (4) LiteLLM's proxy (`litellm --config`, one worker, master key), models `openai/...`.
 
-Load: `wrk -t1 -cC -d8s --latency -s bench/proxy/post.lua URL` at C = 1, 16, 64 (req/s, p50,
-p99), then `bench/proxy/stream.lua` (`"stream": true`) at C = 1 (p50 time to receive the whole
-stream) and C = 8 (streams/s). Every path's answers are checked once before it is loaded (the
-chat JSON, and the stream's event count and `[DONE]`). A path that cannot be measured gets a
-row saying why and the rest is still measured. The section goes to docs/benchmarks.md and is
-printed.
+Load: `wrk -t1 -cC -d8s --latency -s bench/proxy/chat.lua URL` at C = 1, 16, 64 (req/s, p50,
+p99), then the same script with `BENCH_STREAM=1` (`"stream": true`) at C = 1 (p50 time to
+receive the whole stream) and C = 8 (streams/s). Every path's answers are checked once before
+it is loaded (the chat JSON, and the stream's event count and `[DONE]`). A path that cannot be
+measured gets a row saying why and the rest is still measured. The section goes to
+docs/benchmarks.md and is printed.
 """
 
 from __future__ import annotations
@@ -52,8 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import free_port, machine, record, start_llmlb, stop, today
 
 HERE = Path(__file__).resolve().parent / "proxy"
-POST_LUA = HERE / "post.lua"
-STREAM_LUA = HERE / "stream.lua"
+CHAT_LUA = HERE / "chat.lua"  # BENCH_STREAM=1: a streaming request
 SECONDS = 8
 WARMUP_SECONDS = 2
 CONCURRENCY = (1, 16, 64)
@@ -139,13 +138,14 @@ class Wrk:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def wrk(url: str, script: Path, conns: int, seconds: int, env: dict[str, str]) -> Wrk:
-    """`wrk -t1 -cC -dNs --latency -s script url`, parsed from the script's BENCH line."""
+def wrk(url: str, conns: int, seconds: int, env: dict[str, str], stream: bool = False) -> Wrk:
+    """`wrk -t1 -cC -dNs --latency -s chat.lua url` (a streaming request if `stream`), parsed
+    from the script's BENCH line."""
     command = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "30s"]
-    command += ["-s", str(script), url]
+    command += ["-s", str(CHAT_LUA), url]
     done = subprocess.run(
         command,
-        env={**os.environ, **env},
+        env={**os.environ, **env, "BENCH_STREAM": "1" if stream else "0"},
         capture_output=True,
         text=True,
         timeout=seconds + 60,
@@ -399,15 +399,15 @@ def measure(route: Route) -> None:
     check(route)
     say(f"{route.label}: {route.checked}")
     started, (busy, ours) = time.monotonic(), cpu_seconds()
-    wrk(route.chat_url, POST_LUA, 16, WARMUP_SECONDS, route.env)
+    wrk(route.chat_url, 16, WARMUP_SECONDS, route.env)
     for c in CONCURRENCY:
-        run = wrk(route.chat_url, POST_LUA, c, SECONDS, route.env)
+        run = wrk(route.chat_url, c, SECONDS, route.env)
         route.runs[f"chat-{c}"] = run
         say(
             f"{route.label} c={c}: {run.rate:,.0f} req/s, p50 {us(run.p50_us)}, errors {run.errors}"
         )
     for c in STREAM_CONCURRENCY:
-        run = wrk(route.stream_url, STREAM_LUA, c, SECONDS, route.env)
+        run = wrk(route.stream_url, c, SECONDS, route.env, stream=True)
         route.runs[f"stream-{c}"] = run
         say(f"{route.label} stream c={c}: {run.rate:,.1f}/s, p50 {us(run.p50_us)}")
     busy_end, ours_end = cpu_seconds()
@@ -526,9 +526,9 @@ def report(routes: list[Route], notes: list[str]) -> str:
         f"listing `{MODEL}`; under `…/stream`, a prepared {CHUNKS:,}-chunk "
         f"`chat.completion.chunk` SSE answer ({len(sse_answer()) / 1000:.0f} KB, distinct text "
         "per chunk, ending `data: [DONE]`) served from a file. Load: "
-        f"`wrk -t1 -cC -d{SECONDS}s --latency --timeout 30s -s bench/proxy/post.lua URL` "
+        f"`wrk -t1 -cC -d{SECONDS}s --latency --timeout 30s -s bench/proxy/chat.lua URL` "
         f"(a small non-streaming chat body), {WARMUP_SECONDS} s of warm-up at c=16 first; "
-        'streams with `bench/proxy/stream.lua` (`"stream": true`), wrk timing each request '
+        'streams with `BENCH_STREAM=1` (`"stream": true`), wrk timing each request '
         "to the end of the whole stream. All on 127.0.0.1; the paths are measured one after "
         "the other, each process running only during its own measurements (the upstream "
         "throughout).",
