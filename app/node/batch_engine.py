@@ -36,10 +36,10 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -47,21 +47,22 @@ from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from app.core.errors import BadRequest
 from app.node import llama_log
-from app.node.channel import one_by_one
 from app.node.engine import (
     Delta,
     Emit,
     EngineError,
     Finished,
     Item,
+    LlamaRunner,
     Sampling,
     item_batches,
     item_channel,
     open_llama,
-    render_chat,
 )
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R")
 
 _EOG = b"\x00<end of generation>"  # a token's cached piece: it ends the sequence
 
@@ -98,7 +99,7 @@ class _Sequence:
     )
 
 
-class BatchedRunner:
+class BatchedRunner(LlamaRunner):
     """One model, one llama.cpp context with `n_slots` sequences, one scheduler thread.
 
     Args:
@@ -185,9 +186,12 @@ class BatchedRunner:
             return sum(1 for s in self._slots if s is None)
 
     # -- lifecycle --------------------------------------------------------------
+    async def _run(self, fn: Callable[..., R], *args: Any) -> R:
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
     async def load(self) -> None:
         """Load the model and start the scheduler thread (no-op when loaded)."""
-        await asyncio.get_running_loop().run_in_executor(None, self._load)
+        await self._run(self._load)
 
     def _load(self) -> None:
         with self._load_lock:
@@ -249,7 +253,7 @@ class BatchedRunner:
 
     async def unload(self) -> None:
         """Free the model's memory when idle; the next request loads it again."""
-        await asyncio.get_running_loop().run_in_executor(None, self._unload)
+        await self._run(self._unload)
 
     def _unload(self) -> None:
         self._close()
@@ -259,7 +263,7 @@ class BatchedRunner:
 
     async def close(self) -> None:
         """Stop the scheduler, fail waiting requests and free the model."""
-        await asyncio.get_running_loop().run_in_executor(None, self._close)
+        await self._run(self._close)
 
     def _close(self) -> None:
         with self._lock:
@@ -280,40 +284,7 @@ class BatchedRunner:
                 self._llm.close()
                 self._llm = None
 
-    # -- prompts ----------------------------------------------------------------
-    async def chat_prompt(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[Any] | None = None,
-        tool_choice: Any = None,
-    ) -> tuple[list[int], tuple[str, ...]]:
-        """Render messages with the model's chat template; (prompt tokens, template stops)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self._chat_prompt, messages, tools, tool_choice)
-
-    def _chat_prompt(
-        self, messages: list[dict[str, Any]], tools: list[Any] | None, tool_choice: Any
-    ) -> tuple[list[int], tuple[str, ...]]:
-        self._load()
-        assert self._llm is not None and self._formatter is not None
-        return render_chat(self._llm, self._formatter, messages, tools, tool_choice)
-
-    async def text_prompt(self, prompt: str) -> list[int]:
-        """Tokenize a plain completion prompt (with BOS)."""
-        return await asyncio.get_running_loop().run_in_executor(None, self._text_prompt, prompt)
-
-    def _text_prompt(self, prompt: str) -> list[int]:
-        self._load()
-        assert self._llm is not None
-        return self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
-
     # -- generation -------------------------------------------------------------
-    def stream(
-        self, tokens: list[int], sampling: Sampling, cancel: threading.Event
-    ) -> AsyncGenerator[Item, None]:
-        """Generate in a batch slot; yields deltas, then one Finished."""
-        return one_by_one(self.batches(tokens, sampling, cancel))
-
     async def batches(
         self, tokens: list[int], sampling: Sampling, cancel: threading.Event
     ) -> AsyncGenerator[list[Item], None]:

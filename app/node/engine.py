@@ -14,11 +14,12 @@ import logging
 import os
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import llama_cpp
 import numpy as np
@@ -30,6 +31,8 @@ from app.node import llama_log
 from app.node.channel import Channel, one_by_one
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R")
 
 
 class EngineError(UserFacingError):
@@ -204,7 +207,62 @@ def _available_memory() -> int | None:
     return None
 
 
-class ModelRunner:
+class LlamaRunner(ABC):
+    """What both runners share: a llama-cpp-python model, loaded on first use, that renders
+    chat prompts and tokenizes text on the runner's executor; `stream` over `batches`."""
+
+    _llm: llama_cpp.Llama | None
+    _formatter: Jinja2ChatFormatter | None
+
+    @abstractmethod
+    async def _run(self, fn: Callable[..., R], *args: Any) -> R:
+        """`fn(*args)` off the event loop, where this runner runs llama.cpp calls."""
+
+    @abstractmethod
+    def _load(self) -> None:
+        """Load the model (no-op when loaded); on the runner's executor."""
+
+    @abstractmethod
+    def batches(
+        self, tokens: list[int], sampling: Sampling, cancel: threading.Event
+    ) -> AsyncGenerator[list[Item], None]:
+        """As `stream`, in batches: what was generated since the consumer last asked."""
+
+    # -- prompts ----------------------------------------------------------------
+    async def chat_prompt(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[Any] | None = None,
+        tool_choice: Any = None,
+    ) -> tuple[list[int], tuple[str, ...]]:
+        """Render messages with the model's chat template; (prompt tokens, template stops)."""
+        return await self._run(self._chat_prompt, messages, tools, tool_choice)
+
+    def _chat_prompt(
+        self, messages: list[dict[str, Any]], tools: list[Any] | None, tool_choice: Any
+    ) -> tuple[list[int], tuple[str, ...]]:
+        self._load()
+        assert self._llm is not None and self._formatter is not None
+        return render_chat(self._llm, self._formatter, messages, tools, tool_choice)
+
+    async def text_prompt(self, prompt: str) -> list[int]:
+        """Tokenize a plain completion prompt (with BOS)."""
+        return await self._run(self._text_prompt, prompt)
+
+    def _text_prompt(self, prompt: str) -> list[int]:
+        self._load()
+        assert self._llm is not None
+        return self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+
+    # -- generation -------------------------------------------------------------
+    def stream(
+        self, tokens: list[int], sampling: Sampling, cancel: threading.Event
+    ) -> AsyncGenerator[Item, None]:
+        """Generate; yields deltas, then one Finished."""
+        return one_by_one(self.batches(tokens, sampling, cancel))
+
+
+class ModelRunner(LlamaRunner):
     """One model file, its llama.cpp context and the one thread that touches it."""
 
     def __init__(self, name: str, path: Path, options: EngineOptions, embedding: bool) -> None:
@@ -225,7 +283,7 @@ class ModelRunner:
         """True once the model is in memory."""
         return self._llm is not None
 
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _run(self, fn: Callable[..., R], *args: Any) -> R:
         self.last_used = time.monotonic()
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
@@ -264,39 +322,7 @@ class ModelRunner:
         finally:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
-    # -- prompts ----------------------------------------------------------------
-    async def chat_prompt(
-        self,
-        messages: list[dict[str, Any]],
-        tools: list[Any] | None = None,
-        tool_choice: Any = None,
-    ) -> tuple[list[int], tuple[str, ...]]:
-        """Render messages with the model's chat template; (prompt tokens, template stops)."""
-        return await self._run(self._chat_prompt, messages, tools, tool_choice)  # type: ignore[no-any-return]
-
-    def _chat_prompt(
-        self, messages: list[dict[str, Any]], tools: list[Any] | None, tool_choice: Any
-    ) -> tuple[list[int], tuple[str, ...]]:
-        self._load()
-        assert self._llm is not None and self._formatter is not None
-        return render_chat(self._llm, self._formatter, messages, tools, tool_choice)
-
-    async def text_prompt(self, prompt: str) -> list[int]:
-        """Tokenize a plain completion prompt (with BOS)."""
-        return await self._run(self._text_prompt, prompt)  # type: ignore[no-any-return]
-
-    def _text_prompt(self, prompt: str) -> list[int]:
-        self._load()
-        assert self._llm is not None
-        return self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
-
     # -- generation -------------------------------------------------------------
-    def stream(
-        self, tokens: list[int], sampling: Sampling, cancel: threading.Event
-    ) -> AsyncGenerator[Item, None]:
-        """Generate on the model's thread; yields deltas, then one Finished."""
-        return one_by_one(self.batches(tokens, sampling, cancel))
-
     async def batches(
         self, tokens: list[int], sampling: Sampling, cancel: threading.Event
     ) -> AsyncGenerator[list[Item], None]:
@@ -422,7 +448,7 @@ class ModelRunner:
     # -- embeddings -------------------------------------------------------------
     async def embed(self, inputs: list[str]) -> tuple[list[list[float]], int]:
         """Normalized embeddings for each input, and the tokens they took."""
-        return await self._run(self._embed, inputs)  # type: ignore[no-any-return]
+        return await self._run(self._embed, inputs)
 
     def _embed(self, inputs: list[str]) -> tuple[list[list[float]], int]:
         self._load()
