@@ -22,6 +22,7 @@ from app.node.agent import NodeAgent, node_config
 from app.node.inference import InProcessInference
 from app.server.app import create_app
 from app.server.auth import Auth, is_loopback
+from app.server.connections import ConnectionGuard, GuardedAppRunner
 from app.server.discovery import Discovery
 from app.server.dispatch import Dispatcher
 from app.server.history import RequestHistory
@@ -33,6 +34,7 @@ from app.server.state import Balancer
 
 log = logging.getLogger(__name__)
 DB_FILE = "llmlb.db"
+HEADER_DEADLINE = 15.0  # seconds; uvicorn keeps idle connections 5 s, nginx 75 s
 
 
 class AppContext:
@@ -115,11 +117,15 @@ class AppContext:
             RequestHistory(RequestStore(self.store), self.supervisor, Metrics(self.nodes)),
         )
         self.balancer.history.start()
-        self.runner = web.AppRunner(
+        self.runner = GuardedAppRunner(
             create_app(self.balancer),
+            ConnectionGuard(),
             access_log=None,
             shutdown_timeout=2.0,
             handle_signals=False,
+            # aiohttp closes a connection that has not sent a whole request head by then (and
+            # idle keep-alive ones): half-open connections cannot pile up holding descriptors.
+            keepalive_timeout=HEADER_DEADLINE,
         )
         await self.runner.setup()
         site = web.TCPSite(self.runner, s.host, s.port, reuse_address=True)

@@ -87,6 +87,29 @@ class PayloadTooLarge(UserFacingError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(UserFacingError):
+    """The body is not of a type this endpoint reads (JSON endpoints want JSON)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class Forbidden(UserFacingError):
+    """The caller is known but may not do this (a web page's origin, a host name)."""
+
+    status = 403
+    code = "forbidden"
+    type = "permission_error"
+
+
+class TooManyRequests(UserFacingError):
+    """Too many attempts; the Retry-After header says when to try again."""
+
+    status = 429
+    code = "rate_limited"
+    type = "rate_limit_error"
+
+
 class Unavailable(UserFacingError):
     """The service cannot answer now (model downloading, no node, upstream down)."""
 

@@ -5,8 +5,20 @@ from __future__ import annotations
 import logging
 import logging.handlers
 from pathlib import Path
+from typing import Any
+
+from app.core.paths import make_private
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log that only the user can read (it names models, nodes and errors)."""
+
+    def _open(self) -> Any:
+        stream = super()._open()
+        make_private(Path(self.baseFilename))
+        return stream
 
 
 def setup_logging(data_dir: Path | None, level: int = logging.INFO) -> None:
@@ -18,9 +30,9 @@ def setup_logging(data_dir: Path | None, level: int = logging.INFO) -> None:
             handler.close()
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if data_dir is not None:
-        (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        (data_dir / "logs").mkdir(parents=True, exist_ok=True, mode=0o700)
         handlers.append(
-            logging.handlers.RotatingFileHandler(
+            PrivateRotatingFileHandler(
                 data_dir / "logs" / "llmlb.log",
                 maxBytes=5_000_000,
                 backupCount=3,

@@ -21,11 +21,25 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def make_private(path: Path) -> None:
+    """Only the user may read `path` (tokens, prompts and keys live in the data dir)."""
+    try:
+        path.chmod(PRIVATE_DIR if path.is_dir() else PRIVATE_FILE)
+    except FileNotFoundError:
+        pass
+
+
 def ensure_data_dir(path: Path) -> Path:
-    """Create the data dir if needed and prove it is writable, or raise StartupError."""
+    """Create the data dir (readable by the user alone) and prove it is writable, or raise
+    StartupError."""
     path = path.expanduser().resolve()
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        make_private(path)
         probe = path / ".write-test"
         probe.write_bytes(b"ok")
         probe.unlink()

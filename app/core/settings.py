@@ -20,6 +20,14 @@ class Settings:
         default="127.0.0.1",
         metadata={"help": "address the balancer listens on (loopback unless you serve the LAN)"},
     )
+    origins: str = field(
+        default="",
+        metadata={
+            "help": "browser origins (comma-separated; `scheme://host:*` for any port, `*` for "
+            "all) whose web pages may call the endpoint, beside pages served from this machine",
+            "env": "LLMLB_ORIGINS",
+        },
+    )
     port: int = field(
         default=DEFAULT_PORT, metadata={"help": "port of the OpenAI-compatible endpoint"}
     )
@@ -120,6 +128,14 @@ class Settings:
         metadata={
             "help": "seconds a queued request waits for a node before a 504",
             "env": "LLMLB_QUEUE_WAIT",
+        },
+    )
+    upstream_deadline: float = field(
+        default=1800.0,
+        metadata={
+            "help": "seconds one request to a node may take in all, a streamed answer included "
+            "(a node that trickles bytes cannot hold a request longer)",
+            "env": "LLMLB_UPSTREAM_DEADLINE",
         },
     )
     catalog_path: Path | None = field(

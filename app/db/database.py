@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import peewee
 
 from app.core.errors import StartupError
+from app.core.paths import make_private
 from app.db.migrations import migrate
 from app.db.schema import Tables, build_tables
 
@@ -53,6 +54,8 @@ class Database:
             self._db.init(str(self.path))
             self._db.connect()
             migrate(self._db, self.tables)
+            for suffix in ("", "-wal", "-shm"):  # prompts and key hashes: the user's alone
+                make_private(self.path.with_name(self.path.name + suffix))
         except (peewee.DatabaseError, sqlite3.DatabaseError) as exc:
             self._db.close()
             raise StartupError(

@@ -23,7 +23,7 @@ LIVE_NODE_STATES = ("online", "registering")
 
 def hash_secret(secret: str) -> str:
     """sha256 hex of a token or key; secrets are high-entropy, so no slow KDF is needed."""
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 class Store:

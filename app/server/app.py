@@ -16,16 +16,20 @@ from app.server import (
 )
 from app.server.http import INFERENCE_BODY_LIMIT, error_middleware
 from app.server.metrics import response
+from app.server.origin import ORIGIN_POLICY, OriginPolicy, add_cors_headers, origin_middleware
 from app.server.state import BALANCER, Balancer
 
 
 def create_app(state: Balancer) -> web.Application:
     """The application with every route and middleware, ready for an AppRunner."""
+    policy = OriginPolicy.for_host(state.settings.host, state.settings.origins)
     app = web.Application(
-        middlewares=[error_middleware, state.auth.middleware],
+        middlewares=[error_middleware, origin_middleware(policy), state.auth.middleware],
         client_max_size=INFERENCE_BODY_LIMIT,
     )
     app[BALANCER] = state
+    app[ORIGIN_POLICY] = policy
+    app.on_response_prepare.append(add_cors_headers)
     app.router.add_get("/health", _health)
     app.router.add_get("/", _root)
     app.router.add_get("/metrics", _metrics)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import secrets
+import time
 from collections.abc import Callable
 
 from aiohttp import web
@@ -17,6 +19,18 @@ log = logging.getLogger(__name__)
 
 # Paths under /v0 that authenticate themselves (node join secret, node token).
 SELF_AUTHENTICATED = {("POST", "/v0/nodes"), ("POST", "/v0/health")}
+EVENTS_PATH = "/v0/events"
+TICKET_TTL = 30.0  # seconds a WebSocket ticket stays valid (used once)
+MAX_TICKETS = 256
+
+
+def same_secret(presented: str | None, expected: str) -> bool:
+    """Constant-time comparison that also takes what a hostile client sends (any characters)."""
+    if presented is None or not expected:
+        return False
+    return hmac.compare_digest(
+        presented.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -46,6 +60,7 @@ class Auth:
         self.store = store
         self.loopback_only = loopback_only
         self._key_hashes: list[str] = []
+        self._tickets: dict[str, float] = {}  # WebSocket ticket → when it expires
         # Set by the composition root: is this X-Node-Token one of our nodes'?
         self.is_node_token: Callable[[str | None], bool] = lambda _token: False
 
@@ -55,12 +70,35 @@ class Auth:
 
     def is_admin(self, token: str | None) -> bool:
         """Constant-time check of the admin token."""
-        return token is not None and hmac.compare_digest(token, self.admin_token)
+        return same_secret(token, self.admin_token)
+
+    def issue_ticket(self) -> str:
+        """A one-time ticket that opens the events WebSocket for TICKET_TTL seconds.
+
+        Browsers cannot set headers on a WebSocket; a short-lived ticket in the query string
+        keeps the admin token itself out of URLs (and out of logs and histories).
+        """
+        now = time.monotonic()
+        self._tickets = {t: exp for t, exp in self._tickets.items() if exp > now}
+        while len(self._tickets) >= MAX_TICKETS:
+            self._tickets.pop(next(iter(self._tickets)))
+        ticket = secrets.token_urlsafe(24)
+        self._tickets[ticket] = now + TICKET_TTL
+        return ticket
+
+    def _take_ticket(self, ticket: str | None) -> bool:
+        if not ticket:
+            return False
+        expires = self._tickets.pop(ticket, None)
+        return expires is not None and expires > time.monotonic()
 
     def require_admin(self, request: web.Request) -> None:
-        """Raise 401 unless the request carries the admin token."""
-        token = bearer(request) or request.query.get("token")
-        if not self.is_admin(token):
+        """Raise 401 unless the request carries the admin token (in its header, never a URL)."""
+        if request.method == "GET" and request.path == EVENTS_PATH and "ticket" in request.query:
+            if self._take_ticket(request.query.get("ticket")):
+                return
+            raise Unauthorized("the events ticket is unknown or expired; ask for a new one")
+        if not self.is_admin(bearer(request)):
             raise Unauthorized(
                 "this management endpoint needs the admin token: "
                 "send 'Authorization: Bearer <token>' (see the data dir's admin_token file)"

@@ -10,6 +10,7 @@ import logging
 from aiohttp import WSMsgType, web
 
 from app.core.events import Event
+from app.server.auth import TICKET_TTL
 from app.server.state import balancer
 
 log = logging.getLogger(__name__)
@@ -17,6 +18,14 @@ routes = web.RouteTableDef()
 SOCKETS = web.AppKey("event_sockets", set[web.WebSocketResponse])
 
 QUEUE_LIMIT = 1000  # a client this far behind is dropped rather than growing memory
+
+
+@routes.post("/v0/events/ticket")
+async def ticket(request: web.Request) -> web.Response:
+    """A one-time ticket for browsers, which cannot send headers with a WebSocket:
+    `GET /v0/events?ticket=...` within 30 s (the admin token never goes in a URL)."""
+    auth = balancer(request).auth
+    return web.json_response({"ticket": auth.issue_ticket(), "expires_in": int(TICKET_TTL)})
 
 
 @routes.get("/v0/events")

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 KEEP_SECONDS = 7 * 24 * 3600  # the spec keeps a week of history
 FLUSH_EVERY = 1.0
 MAX_PENDING = 100_000  # if the disk stalls, drop the oldest rather than grow without bound
+MAX_ERROR_CHARS = 1000  # an error's text, which may quote what a client sent
 
 
 class RequestHistory:
@@ -43,10 +44,12 @@ class RequestHistory:
         started: float,
         latency_ms: float | None,
         error: str | None = None,
+        known_model: bool = True,
     ) -> None:
-        """Note one finished request (cheap: a dict appended to a list)."""
+        """Note one finished request (cheap: a dict appended to a list). Only a model that
+        exists names a metrics series: series are never freed."""
         if self.metrics is not None:
-            self.metrics.observe(endpoint, model, status, latency_ms)
+            self.metrics.observe(endpoint, model if known_model else "", status, latency_ms)
         if len(self.pending) >= MAX_PENDING:
             del self.pending[: MAX_PENDING // 10]
         self.pending.append(
@@ -59,7 +62,7 @@ class RequestHistory:
                 "stream": stream,
                 "latency_ms": latency_ms,
                 "duration_ms": (time.perf_counter() - started) * 1000,
-                "error": error,
+                "error": error[:MAX_ERROR_CHARS] if error else error,
             }
         )
 

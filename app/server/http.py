@@ -9,12 +9,20 @@ from typing import Any
 
 from aiohttp import web
 
-from app.core.errors import BadRequest, PayloadTooLarge, UserFacingError
+from app.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, UserFacingError
 
 log = logging.getLogger(__name__)
 
 MANAGEMENT_BODY_LIMIT = 1024 * 1024  # /v0 bodies are small JSON documents
-INFERENCE_BODY_LIMIT = 128 * 1024 * 1024  # room for 100 MB attachments, base64 included
+# The Playground attaches files of up to 100 MB: an image travels as base64 (4/3 of its size)
+# and a text file inline, JSON-escaped; both must fit in one request and in the saved message.
+INFERENCE_BODY_LIMIT = 256 * 1024 * 1024
+MESSAGE_BODY_LIMIT = INFERENCE_BODY_LIMIT
+_READ_CHUNK = 256 * 1024
+# What a page can send to any site without a CORS preflight.
+_BROWSER_SIMPLE_TYPES = frozenset(
+    {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -25,6 +33,7 @@ _STATUS_TYPES = {
     404: ("invalid_request_error", "not_found"),
     405: ("invalid_request_error", "method_not_allowed"),
     413: ("invalid_request_error", "payload_too_large"),
+    415: ("invalid_request_error", "unsupported_media_type"),
     429: ("rate_limit_error", "rate_limited"),
 }
 
@@ -80,21 +89,54 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(500, "internal error in the balancer; see its log")
 
 
-async def read_raw_json(request: web.Request, limit: int) -> tuple[bytes, Any]:
-    """The body's bytes and their JSON, refusing bodies over `limit` before reading them whole."""
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, read to its end; PayloadTooLarge (413) as soon as it passes `limit`.
+
+    `request.content.read(n)` returns what has arrived so far, not n bytes (DESIGN.md's facts):
+    a body sent in several TCP segments must be read until EOF.
+    """
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(
             f"request body is {request.content_length} bytes; the limit is {limit}"
         )
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(_READ_CHUNK):
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+    return bytes(body)
+
+
+def check_json_content_type(request: web.Request) -> None:
+    """Refuse the body types a browser sends cross-origin without asking first (forms and
+    text/plain): a web page cannot post to us unasked. JSON, none, or any other type is read
+    as JSON (scripts and SDKs label bodies loosely)."""
+    if "Content-Type" not in request.headers:
+        return
+    kind = request.content_type.lower()
+    if kind in _BROWSER_SIMPLE_TYPES:
+        raise UnsupportedMediaType(
+            f"the body must be JSON sent with 'Content-Type: application/json' (got '{kind}')"
+        )
+
+
+def parse_json(body: bytes) -> Any:
+    """Bytes to JSON, or BadRequest saying what is wrong (nesting too deep included)."""
     if not body.strip():
         raise BadRequest("request body is empty; send a JSON object")
     try:
-        return body, json.loads(body)
+        return json.loads(body)
+    except RecursionError:
+        raise BadRequest("request body is nested too deeply to be read") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+
+
+async def read_raw_json(request: web.Request, limit: int) -> tuple[bytes, Any]:
+    """The body's bytes (read whole, at most `limit`) and their JSON."""
+    check_json_content_type(request)
+    body = await read_body(request, limit)
+    return body, parse_json(body)
 
 
 async def read_json(request: web.Request, limit: int = MANAGEMENT_BODY_LIMIT) -> Any:

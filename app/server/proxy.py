@@ -15,23 +15,30 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from app.core.errors import BadRequest, NotFound, Unavailable, UserFacingError
+from app.core.errors import BadRequest, NotFound, Unavailable, UpstreamError, UserFacingError
 from app.core.types import InProcessAnswer
 from app.server.dispatch import affinity_key
 from app.server.http import INFERENCE_BODY_LIMIT, read_raw_json
 from app.server.nodes import NodeView
-from app.server.state import Balancer, balancer
+from app.server.state import BALANCER, Balancer, balancer
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 HTTP = web.AppKey("proxy_http", aiohttp.ClientSession)
-_HOP_HEADERS = {"content-type", "cache-control"}
+# A node's non-streamed answer is read whole before it is relayed: bounded, so a node that
+# sends without end cannot fill the balancer's memory (embeddings of big batches fit).
+ANSWER_LIMIT = 128 * 1024 * 1024
+_MODEL_IN_MESSAGES = 200  # characters of an unknown model name echoed back
 
 
 async def http_pool(app: web.Application) -> Any:
-    """cleanup_ctx: one pooled client session for the app's lifetime."""
+    """cleanup_ctx: one pooled client session for the app's lifetime.
+
+    Every call to a node has a total deadline (the whole answer, streams included), so a node
+    that trickles bytes cannot hold a request forever."""
+    deadline = app[BALANCER].settings.upstream_deadline
     session = aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=None, connect=5, sock_read=600),
+        timeout=aiohttp.ClientTimeout(total=deadline, connect=5, sock_read=600),
         connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
         auto_decompress=False,
     )
@@ -68,6 +75,7 @@ async def _handle(request: web.Request, path: str) -> web.StreamResponse:
         "stream": False,
         "latency": None,
         "error": None,
+        "known": False,  # the model exists: it may name a metrics series
     }
     status, error = 500, "internal error in the balancer"
     try:
@@ -87,6 +95,7 @@ async def _handle(request: web.Request, path: str) -> web.StreamResponse:
             started,
             note["latency"],
             error,
+            known_model=note["known"],
         )
 
 
@@ -103,13 +112,15 @@ async def _relay(request: web.Request, path: str, note: dict[str, Any]) -> web.S
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("'model' is required: the name of a model from /v1/models", param="model")
-    note["model"] = model
+    # A client's made-up name is kept short in the history, and never becomes a metrics label.
+    note["model"] = model[:_MODEL_IN_MESSAGES]
     if model not in b.registry.records and model not in b.nodes.served_elsewhere():
         raise NotFound(
-            f"the model '{model}' does not exist; see GET /v1/models",
+            f"the model '{model[:_MODEL_IN_MESSAGES]}' does not exist; see GET /v1/models",
             code="model_not_found",
             param="model",
         )
+    note["model"], note["known"] = model, True
     stream = body.get("stream") is True
     note["stream"] = stream
     key = affinity_key(body)
@@ -161,17 +172,17 @@ async def _relay(request: web.Request, path: str, note: dict[str, Any]) -> web.S
         try:
             if upstream.status >= 500 and upstream.status != 503:
                 last_error = f"the node {node.name} answered {upstream.status}"
-                last_answer = (upstream.status, await upstream.read())
+                last_answer = (upstream.status, await _read_answer(upstream, node))
                 log.warning("%s; trying another node", last_error)
                 continue
             note["latency"] = (time.perf_counter() - started) * 1000
             node.record_latency(note["latency"])
             if stream and upstream.status == 200:
                 return await _stream(request, upstream, node, note)
-            payload = await upstream.read()
-            response = web.Response(body=payload, status=upstream.status)
-            response.headers["Content-Type"] = upstream.headers.get(
-                "Content-Type", "application/json"
+            payload = await _read_answer(upstream, node)
+            # Our API answers JSON, whatever type the node claims (never its HTML).
+            response = web.Response(
+                body=payload, status=upstream.status, content_type="application/json"
             )
             response.headers["x-llmlb-node"] = node.id
             return response
@@ -182,6 +193,25 @@ async def _relay(request: web.Request, path: str, note: dict[str, Any]) -> web.S
         finally:
             upstream.close()
             b.dispatcher.release(node)
+
+
+async def _read_answer(upstream: aiohttp.ClientResponse, node: NodeView) -> bytes:
+    """A node's whole answer, or UpstreamError once it passes ANSWER_LIMIT."""
+    if upstream.content_length is not None and upstream.content_length > ANSWER_LIMIT:
+        raise UpstreamError(
+            f"the node {node.name} sent an answer of {upstream.content_length} bytes, over the "
+            f"limit of {ANSWER_LIMIT}",
+            code="node_answer_too_large",
+        )
+    body = bytearray()
+    async for chunk in upstream.content.iter_chunked(256 * 1024):
+        body += chunk
+        if len(body) > ANSWER_LIMIT:
+            raise UpstreamError(
+                f"the node {node.name} sent an answer over the limit of {ANSWER_LIMIT} bytes",
+                code="node_answer_too_large",
+            )
+    return bytes(body)
 
 
 def _gone(request: web.Request) -> bool:
@@ -227,9 +257,8 @@ async def _stream(
     request: web.Request, upstream: aiohttp.ClientResponse, node: NodeView, note: dict[str, Any]
 ) -> web.StreamResponse:
     response = web.StreamResponse(status=200)
-    for key, value in upstream.headers.items():
-        if key.lower() in _HOP_HEADERS:
-            response.headers[key] = value
+    response.headers["Content-Type"] = "text/event-stream"  # never the node's own type
+    response.headers["Cache-Control"] = "no-cache"
     response.headers["x-llmlb-node"] = node.id
     await response.prepare(request)
     try:

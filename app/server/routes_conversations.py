@@ -8,7 +8,7 @@ from aiohttp import web
 
 from app.core.errors import BadRequest, NotFound
 from app.db.store import ConversationStore
-from app.server.http import read_object
+from app.server.http import MESSAGE_BODY_LIMIT, read_object
 from app.server.state import balancer
 
 routes = web.RouteTableDef()
@@ -76,7 +76,7 @@ async def delete(request: web.Request) -> web.Response:
 @routes.post("/v0/conversations/{cid}/messages")
 async def add_message(request: web.Request) -> web.Response:
     """Save one complete message."""
-    body = await read_object(request, limit=16 * 1024 * 1024)
+    body = await read_object(request, limit=MESSAGE_BODY_LIMIT)
     if body.get("role") not in ROLES:
         raise BadRequest("'role' must be system, user or assistant", param="role")
     if not isinstance(body.get("content"), str):
