@@ -44,6 +44,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HOME", str(home / ".cache" / "huggingface"))
     monkeypatch.setenv("HF_ENDPOINT", REFUSED_ENDPOINT)
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    # Never the user's own keyring: tests that need one install a file keyring in HOME.
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
 
 
 GGUF_BYTES = b"GGUF" + bytes(range(256)) * 64

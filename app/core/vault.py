@@ -8,6 +8,7 @@ backed up and shared in bug reports.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -40,8 +41,9 @@ def _usable_keyring() -> Any | None:
 class Vault:
     """get/set/delete secrets by name, in the OS keyring or a 0600 file in the data dir."""
 
-    def __init__(self, data_dir: Path, scope: str, use_keyring: bool = True) -> None:
-        self.scope = scope  # several data dirs (tests, profiles) keep apart in one keyring
+    def __init__(self, data_dir: Path, use_keyring: bool = True) -> None:
+        # Several data dirs (profiles, tests) share one keyring: each keeps to its own names.
+        self.scope = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
         self.path = data_dir / FALLBACK_FILE
         self._backend = _usable_keyring() if use_keyring else None
         if self._backend is None:
