@@ -16,7 +16,11 @@ from app.server.http import Handler
 log = logging.getLogger(__name__)
 
 # Paths under /v0 that authenticate themselves (node join secret, node token).
-SELF_AUTHENTICATED = {("POST", "/v0/nodes"), ("POST", "/v0/health")}
+SELF_AUTHENTICATED = {
+    ("POST", "/v0/nodes"),
+    ("POST", "/v0/health"),
+    ("POST", "/v0/nodes/challenge"),
+}
 
 
 def is_loopback(host: str) -> bool:
