@@ -151,12 +151,11 @@ class NodeAgent:
             try:
                 await self._register()
                 break
-            except BalancerNotTrusted as exc:
-                log.warning("not sending the join token: %s", exc)
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, 30.0)
             except BalancerUnavailable as exc:
-                log.info("cannot register with %s yet: %s", self.config.balancer_url, exc)
+                if isinstance(exc, BalancerNotTrusted):
+                    log.warning("not sending the join token: %s", exc)
+                else:
+                    log.info("cannot register with %s yet: %s", self.config.balancer_url, exc)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, 30.0)
         self._start_sync_once_approved()
@@ -214,8 +213,10 @@ class NodeAgent:
                     self.status_name = status
                 self._start_sync_once_approved()
                 version = answer.get("manifest_version")
-                # While pending, the version is not taken: the first pass after approval runs.
-                if version != self._manifest_version and self._sync_started:
+                # While pending (again, after a re-registration too) the version is not taken:
+                # the first pass after approval runs.
+                syncing = self._sync_started and self.status_name != "pending"
+                if version != self._manifest_version and syncing:
                     self._manifest_version = version
                     self.sync.trigger()
             except BalancerUnavailable as exc:
