@@ -26,6 +26,7 @@ from app.node.download import Progress, download_file
 from tests.conftest import CHAT_FILE, CHAT_REPO, RunningBalancer, balancer_settings, run_balancer
 from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.node.conftest import register_ready, wait_for
+from tests.node.test_lan_nodes import NodeProcess
 
 
 # -- a balancer that is not ours -------------------------------------------------------------------
@@ -237,6 +238,7 @@ def test_a_redirect_to_another_host_carries_no_token(
 
 
 # -- a pending node fetches nothing ----------------------------------------------------------------
+@pytest.mark.slow
 async def test_a_pending_node_syncs_nothing_until_an_admin_approves_it(
     tmp_path: Path, model_hub: FakeHub, agents: list[NodeAgent]
 ) -> None:
@@ -291,6 +293,7 @@ async def chat(b: RunningBalancer) -> int:
     return int(answer["usage"]["completion_tokens"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncated", "same size, other bytes"])
 async def test_a_damaged_model_file_is_fetched_again_at_start(
     tmp_path: Path, model_hub: FakeHub, damage: str
@@ -328,14 +331,13 @@ async def register_ready_again(b: RunningBalancer) -> None:
 
 
 # -- mDNS: the first balancer that answers is not trusted blindly ----------------------------------
+@pytest.mark.slow
 async def test_a_node_skips_an_impostor_found_by_mdns_and_joins_the_real_balancer(
     tmp_path: Path,
     model_hub: FakeHub,
     fake_balancer: FakeBalancer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.node.test_lan_nodes import NodeProcess
-
     monkeypatch.setenv("LLMLB_MDNS_INTERFACES", "127.0.0.1")  # multicast stays on loopback
     zc = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
     port = int(fake_balancer.url.rsplit(":", 1)[1])
