@@ -162,7 +162,7 @@ async def _node(args: argparse.Namespace, settings: Settings) -> int:
     balancer = args.balancer
     if not balancer:
         print("llmlb: looking for a balancer on the LAN (mDNS)…", file=sys.stderr, flush=True)
-        finding = asyncio.ensure_future(find_balancer())
+        finding = asyncio.ensure_future(find_balancer(token))
         waiting = asyncio.ensure_future(stop.wait())
         await asyncio.wait({finding, waiting}, return_when=asyncio.FIRST_COMPLETED)
         if not finding.done():

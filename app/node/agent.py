@@ -22,7 +22,7 @@ from app.core.mdns import address_towards
 from app.core.settings import Settings
 from app.core.tasks import TaskSupervisor
 from app.node.api import create_node_app
-from app.node.balancer_client import BalancerClient, BalancerUnavailable
+from app.node.balancer_client import BalancerClient, BalancerNotTrusted, BalancerUnavailable
 from app.node.engine import EngineOptions
 from app.node.engines import EngineManager
 from app.node.library import ModelLibrary
@@ -94,6 +94,7 @@ class NodeAgent:
         self._beat_soon = asyncio.Event()
         self.sync.on_change.append(lambda _name: self._beat_soon.set())
         self.registered = asyncio.Event()
+        self._sync_started = False
 
     async def start(self) -> None:
         """Listen, then register and heartbeat in the background."""
@@ -151,11 +152,26 @@ class NodeAgent:
                 await self._register()
                 break
             except BalancerUnavailable as exc:
-                log.info("cannot register with %s yet: %s", self.config.balancer_url, exc)
+                if isinstance(exc, BalancerNotTrusted):
+                    log.warning("not sending the join token: %s", exc)
+                else:
+                    log.info("cannot register with %s yet: %s", self.config.balancer_url, exc)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, 30.0)
-        self.sync.start()
+        self._start_sync_once_approved()
         await self._heartbeats()
+
+    def _start_sync_once_approved(self) -> None:
+        """Start the sync the first time the balancer says this node is no longer pending.
+
+        A pending node (a joiner no admin approved yet) heartbeats but reads no model list
+        and downloads nothing: approval is what lets a balancer make it fetch gigabytes.
+        """
+        if self._sync_started or self.status_name == "pending":
+            return
+        self._sync_started = True
+        log.info("approved by the balancer (%s): syncing models", self.status_name)
+        self.sync.start()
 
     async def _register(self) -> None:
         body = {
@@ -172,12 +188,16 @@ class NodeAgent:
             else [],
             "supported_runtimes": ["llama_cpp"],
         }
+        if not self.config.local:
+            # The join token goes only to a balancer that proves it knows it already.
+            await self.client.prove(self.config.credential)
         if self.node_token:
             self.client.node_token = self.node_token
         data = await self.client.register(body, self.config.credential)
         self.node_id, self.node_token = data["node_id"], data["node_token"]
         self.client.node_token = self.node_token
-        self.status_name = data.get("status", "pending")
+        status = data.get("status")
+        self.status_name = status if isinstance(status, str) and len(status) <= 32 else "pending"
         self._save_identity()
         self.registered.set()
         log.info("registered with the balancer as %s (%s)", self.node_id, self.status_name)
@@ -188,9 +208,15 @@ class NodeAgent:
             try:
                 answer = await self.client.heartbeat(self.heartbeat_body())
                 failures = 0
-                self.status_name = answer.get("status", self.status_name)
+                status = answer.get("status")
+                if isinstance(status, str) and len(status) <= 32:
+                    self.status_name = status
+                self._start_sync_once_approved()
                 version = answer.get("manifest_version")
-                if version != self._manifest_version:
+                # While pending (again, after a re-registration too) the version is not taken:
+                # the first pass after approval runs.
+                syncing = self._sync_started and self.status_name != "pending"
+                if version != self._manifest_version and syncing:
                     self._manifest_version = version
                     self.sync.trigger()
             except BalancerUnavailable as exc:

@@ -1,13 +1,28 @@
-"""The node's side of the node protocol: register, heartbeat, read the model list and manifests."""
+"""The node's side of the node protocol: register, heartbeat, read the model list and manifests.
+
+Every answer is read with a size cap before it is parsed: a balancer found on the LAN may be
+anyone, and an endless body must not fill the node's memory.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import logging
+import secrets
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
 from app.core.errors import LlmlbError
+from app.node.manifest import ManifestError, parse_model_list
+
+log = logging.getLogger(__name__)
+ANSWER_LIMIT = 1024 * 1024  # register, heartbeat, manifest, challenge: a few KiB in practice
+MODEL_LIST_LIMIT = 16 * 1024 * 1024  # /v0/models carries every node's state per model
+PROOF_PREFIX = "llmlb-join-proof:"
 
 
 class BalancerUnavailable(LlmlbError):
@@ -16,6 +31,17 @@ class BalancerUnavailable(LlmlbError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class BalancerNotTrusted(BalancerUnavailable):
+    """The balancer could not prove it knows the join token: it gets no secret from us."""
+
+
+def join_proof(join_token: str, nonce: str) -> str:
+    """hex(HMAC-SHA256(join token, "llmlb-join-proof:" + nonce)), as both sides compute it."""
+    return hmac.new(
+        join_token.encode(), (PROOF_PREFIX + nonce).encode(), hashlib.sha256
+    ).hexdigest()
 
 
 class BalancerClient:
@@ -44,42 +70,110 @@ class BalancerClient:
         return headers
 
     async def _request(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        limit: int = ANSWER_LIMIT,
     ) -> Any:
         try:
             async with self._http().request(
-                method, self.base_url + path, json=body, headers=self._headers(headers)
+                method,
+                self.base_url + path,
+                json=body,
+                headers=self._headers(headers),
+                allow_redirects=False,  # a redirect would carry our secrets elsewhere
             ) as response:
-                data = await response.json(content_type=None)
+                data = json.loads(await _read_capped(response, limit))
                 if response.status >= 400:
                     error = data.get("error") if isinstance(data, dict) else None
                     message = error.get("message") if isinstance(error, dict) else None
+                    text = str(message)[:200] if message else "no reason given"
                     raise BalancerUnavailable(
-                        f"balancer answered {response.status}: {message or 'no reason given'}",
-                        response.status,
+                        f"balancer answered {response.status}: {text}", response.status
                     )
+                if response.status >= 300:
+                    raise BalancerUnavailable(f"balancer answered {response.status}")
                 return data
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        except ValueError as exc:  # json.loads's error, UnicodeDecodeError included
+            raise BalancerUnavailable("the balancer's answer is not JSON") from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise BalancerUnavailable(f"balancer unreachable: {type(exc).__name__}") from exc
+
+    async def prove(self, join_token: str) -> None:
+        """Ask the balancer to prove it knows the join token, before we send it.
+
+        Raises BalancerNotTrusted for a wrong or missing proof, BalancerUnavailable when the
+        balancer does not answer.
+        """
+        nonce = secrets.token_urlsafe(32)
+        try:
+            data = await self._request("POST", "/v0/nodes/challenge", {"nonce": nonce})
+        except BalancerUnavailable as exc:
+            if exc.status is None or exc.status >= 500:
+                raise
+            raise BalancerNotTrusted(
+                f"{self.base_url} did not prove it knows the join token ({exc})", exc.status
+            ) from exc
+        proof = data.get("proof") if isinstance(data, dict) else None
+        expected = join_proof(join_token, nonce)
+        if not isinstance(proof, str) or not hmac.compare_digest(proof.encode(), expected.encode()):
+            raise BalancerNotTrusted(
+                f"{self.base_url} gave a wrong proof of the join token: it is not our balancer"
+            )
 
     async def register(self, body: dict[str, Any], credential: str) -> dict[str, Any]:
         """POST /v0/nodes with the join token (or the admin token for the local node)."""
         data = await self._request(
             "POST", "/v0/nodes", body, {"Authorization": f"Bearer {credential}"}
         )
+        if not (
+            isinstance(data, dict)
+            and isinstance(data.get("node_id"), str)
+            and isinstance(data.get("node_token"), str)
+            and 0 < len(data["node_id"]) <= 128
+            and 0 < len(data["node_token"]) <= 512
+        ):
+            raise BalancerUnavailable("the balancer's registration answer has no node id or token")
         self.node_token = data["node_token"]
-        return dict(data)
+        return data
 
     async def heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST /v0/health; the answer carries our status and the manifest version."""
-        return dict(await self._request("POST", "/v0/health", body))
+        data = await self._request("POST", "/v0/health", body)
+        if not isinstance(data, dict):
+            raise BalancerUnavailable("the balancer's heartbeat answer is not a JSON object")
+        return data
 
     async def model_names(self) -> list[str]:
-        """Every registered model (the node's desired set)."""
-        data = await self._request("GET", "/v0/models")
-        return [item["id"] for item in data]
+        """Every registered model (the node's desired set); bad names are left out, logged."""
+        data = await self._request("GET", "/v0/models", limit=MODEL_LIST_LIMIT)
+        try:
+            names, refused = parse_model_list(data)
+        except ManifestError as exc:
+            raise BalancerUnavailable(f"the balancer's model list is unusable: {exc}") from exc
+        for reason in refused[:5]:
+            log.warning("ignoring a model the balancer listed: %s", reason)
+        return names
 
-    async def manifest(self, name: str) -> dict[str, Any]:
-        """What to download for one model."""
+    async def manifest(self, name: str) -> Any:
+        """What to download for one model: the raw answer, for `parse_manifest` to check."""
         path = f"/v0/models/registry/{quote(name, safe='/:')}/manifest.json"
-        return dict(await self._request("GET", path))
+        return await self._request("GET", path)
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body; BalancerUnavailable once it passes `limit` bytes."""
+    too_big = BalancerUnavailable(f"the balancer's answer is over the {limit} byte limit")
+    length = response.content_length
+    if length is not None and length > limit:
+        raise too_big
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)

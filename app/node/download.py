@@ -2,9 +2,10 @@
 
 huggingface_hub downloads into a process-unique temp file, so a restarted node would start a
 multi-GB file again from byte 0 (DESIGN.md, "Facts we checked"). Here huggingface_hub only
-provides the auth headers; the bytes stream with httpx2 into a partial file with a stable name,
-resumed with `Range: bytes=N-`, retried through transient failures, checked against the size and
-sha256, and renamed into place atomically. Everything here blocks: never call it on the loop.
+provides the auth headers, sent to the configured Hub's host only; the bytes stream with httpx2
+into a partial file with a stable name, resumed with `Range: bytes=N-`, retried through
+transient failures, checked against the size and sha256, and renamed into place atomically.
+Everything here blocks: never call it on the loop.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import httpx2
 from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
 
 from app.core.errors import LlmlbError
+from app.core.hf import hf_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,33 @@ def download_file(
                     raise DownloadCancelled(f"download of {dest.name} cancelled") from None
 
 
+def request_headers(url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Headers for a download: the Hugging Face token only when `url` is on the configured
+    Hub (same scheme, host and port as HF_ENDPOINT); any other host gets no credentials."""
+    # Read at each try: a token set while the node runs is used by the next attempt.
+    token = None if same_origin(url, hf_endpoint()) else False
+    headers: dict[str, str] = build_hf_headers(token=token, headers=dict(extra or {}))
+    if token is False:
+        headers.pop("authorization", None)
+        headers.pop("Authorization", None)
+    return headers
+
+
+def same_origin(a: str | httpx2.URL, b: str | httpx2.URL) -> bool:
+    """Whether two URLs share scheme, host and port (default ports filled in)."""
+    try:
+        x, y = httpx2.URL(a), httpx2.URL(b)
+    except (httpx2.InvalidURL, TypeError, ValueError):
+        return False
+    return _origin(x) == _origin(y)
+
+
+def _origin(url: httpx2.URL) -> tuple[str, str, int | None]:
+    scheme = url.scheme.lower()
+    port = url.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, url.host.lower(), port
+
+
 def _backoff(failures: int, cap: float, retry_after: float | None) -> float:
     """Truncated exponential backoff with jitter, at least the server's Retry-After (capped)."""
     ceiling = min(cap, FIRST_BACKOFF * 2.0 ** min(failures, 30))
@@ -216,8 +245,7 @@ class _Transfer:
 
     def attempt(self, client: httpx2.Client) -> bool:
         """One try: True once `dest` is in place, False to go again now; raises _Transient."""
-        # Read at each try: a token set while the node runs is used by the next attempt.
-        headers: dict[str, str] = build_hf_headers(headers=self.extra_headers)
+        headers = request_headers(self.url, self.extra_headers)
         headers["Accept-Encoding"] = "identity"  # the bytes on disk are the bytes of the file
         if not self.head_done:
             self._head(client, headers)
@@ -426,7 +454,7 @@ def _etag_sha256(chain: list[httpx2.Response]) -> str | None:
 
 
 def _head_chain(client: httpx2.Client, url: str, headers: dict[str, str]) -> list[httpx2.Response]:
-    """HEAD `url`, following redirects on the same host only, like huggingface_hub does.
+    """HEAD `url`, following redirects on the same origin only, like huggingface_hub does.
 
     A redirect to another host is the CDN's signed URL, which may accept GET only; the Hub's
     redirect response already carries the file's size and sha256.
@@ -440,7 +468,7 @@ def _head_chain(client: httpx2.Client, url: str, headers: dict[str, str]) -> lis
         if not response.is_redirect or not location:
             break
         following = target.join(location)
-        if following.host != target.host:
+        if not same_origin(following, target):
             break
         target = following
     return chain

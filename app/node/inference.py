@@ -98,20 +98,21 @@ def parse_body(raw: bytes) -> dict[str, Any]:
 
 async def _runner(node: NodeAgent, model: str, embedding: bool = False) -> Runner:
     state = node.sync.states.get(model)
-    path = node.library.model_path(model)
+    # Only a name the node holds reaches the disk (a request's name may be anything).
+    path = node.library.model_path(model) if state is not None else None
     if state is None or (path is None and state.state != "downloading"):
         raise NotFound(
             f"the model '{model}' is not on this node", code="model_not_found", param="model"
         )
     if state.state == "error":
         raise Unavailable(f"the model '{model}' cannot run here: {state.error}", code="model_error")
-    if path is None:
+    if path is None or state.state != "ready":  # not ready: its files are fetched or checked
         percent = 100.0 * state.downloaded_bytes / state.total_bytes if state.total_bytes else 0
         raise Unavailable(
             f"the model '{model}' is still downloading ({percent:.0f}%)", code="model_downloading"
         )
-    manifest = node.library.manifest(model) or {}
-    is_embedding = "Embedding" in (manifest.get("capabilities") or [])
+    manifest = node.library.manifest(model)
+    is_embedding = manifest is not None and "Embedding" in manifest.capabilities
     if embedding and not is_embedding:
         raise BadRequest(
             f"the model '{model}' is not an embedding model",

@@ -7,15 +7,13 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+
+from app.node.manifest import Manifest, ManifestError, check_model, folder_name, parse_manifest
+
+__all__ = ["MANIFEST", "ModelLibrary", "folder_name"]
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
-
-
-def folder_name(model: str) -> str:
-    """A file-system-safe folder name for a model name (`org/repo:Q4` → `org--repo@Q4`)."""
-    return model.replace("/", "--").replace(":", "@")
 
 
 class ModelLibrary:
@@ -26,36 +24,65 @@ class ModelLibrary:
         root.mkdir(parents=True, exist_ok=True)
 
     def folder(self, model: str) -> Path:
-        """The model's folder (not created)."""
-        return self.root / folder_name(model)
+        """The model's folder (not created); ValueError if the name would leave the root."""
+        path = self.root / folder_name(model)
+        if path.resolve().parent != self.root.resolve():
+            raise ValueError(f"the folder of {model!r} is not inside {self.root}")
+        return path
 
-    def manifest(self, model: str) -> dict[str, Any] | None:
-        """The manifest of a complete model, or None."""
-        path = self.folder(model) / MANIFEST
+    def stored_manifest(self, model: str) -> Manifest | None:
+        """The manifest written when the model was complete (checked again), or None."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            folder = self.folder(model)
+            data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+            return parse_manifest(data, folder)
+        except (OSError, ValueError, ManifestError):
             return None
-        files = data.get("files") or []
+
+    def manifest(self, model: str) -> Manifest | None:
+        """The manifest of a complete model (every file present), or None."""
+        manifest = self.stored_manifest(model)
+        if manifest is None:
+            return None
         folder = self.folder(model)
-        if not files or not all((folder / f["name"]).is_file() for f in files):
+        if not all((folder / f.name).is_file() for f in manifest.files):
             return None
-        return data if isinstance(data, dict) else None
+        return manifest
+
+    def damaged(self, model: str, manifest: Manifest) -> list[str]:
+        """The files whose size on disk differs from the manifest's (a cheap check: stat only)."""
+        folder = self.folder(model)
+        bad: list[str] = []
+        for f in manifest.files:
+            try:
+                size = (folder / f.name).stat().st_size
+            except OSError:
+                bad.append(f.name)
+                continue
+            if f.size is not None and size != f.size:
+                bad.append(f.name)
+        return bad
 
     def model_path(self, model: str) -> Path | None:
         """The file llama.cpp loads (the first shard of a split model), when complete."""
         manifest = self.manifest(model)
         if manifest is None:
             return None
-        first: str = manifest["files"][0]["name"]
-        return self.folder(model) / first
+        return self.folder(model) / manifest.files[0].name
 
-    def mark_complete(self, model: str, manifest: dict[str, Any]) -> None:
+    def mark_complete(self, model: str, manifest: Manifest) -> None:
         """Write the manifest last, atomically: only then does the model count as ready."""
         folder = self.folder(model)
         tmp = folder / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps({**manifest, "name": model}), encoding="utf-8")
+        tmp.write_text(json.dumps({**manifest.to_json(), "name": model}), encoding="utf-8")
         os.replace(tmp, folder / MANIFEST)
+
+    def mark_incomplete(self, model: str) -> None:
+        """Withdraw the manifest: a file failed its check, so the model is not complete."""
+        try:
+            (self.folder(model) / MANIFEST).unlink(missing_ok=True)
+        except (OSError, ValueError) as exc:
+            log.warning("cannot mark %s incomplete: %s", model, exc)
 
     def folders(self) -> dict[str, Path]:
         """Every model folder by model name (from its manifest, else from the folder name)."""
@@ -63,12 +90,15 @@ class ModelLibrary:
         for path in self.root.iterdir():
             if not path.is_dir():
                 continue
-            name = path.name.replace("--", "/").replace("@", ":")
+            name: object = path.name.replace("--", "/").replace("@", ":")
             try:
                 name = json.loads((path / MANIFEST).read_text(encoding="utf-8"))["name"]
             except (OSError, ValueError, KeyError, TypeError):
                 pass
-            out[name] = path
+            try:
+                out[check_model(name)] = path
+            except ManifestError:
+                log.warning("ignoring the folder %s: %s", path.name, "not a model name")
         return out
 
     def remove(self, model: str) -> None:

@@ -23,6 +23,7 @@ from app.node.download import (
 from app.node.engine import EngineError, check_gguf
 from app.node.engines import EngineManager
 from app.node.library import ModelLibrary
+from app.node.manifest import ManifestError, parse_manifest
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,27 @@ class SyncWorker:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def start(self) -> None:
-        """Start the reconcile loop; it runs a first pass at once."""
+        """Check the files on disk (sizes now, hashes in the download pass), then reconcile."""
         for name in self.library.folders():
-            if self.library.manifest(name) is not None:
-                self.states[name] = ModelState("ready")
+            self.states[name] = self._state_on_disk(name)
         self._trigger.set()
         self.supervisor.spawn(self._loop(), "sync")
+
+    def _state_on_disk(self, name: str) -> ModelState:
+        """A complete model is ready only if its files have the manifest's sizes and no
+        sha256 is known; a hash to check, or a file to fetch again, makes it pending, and the
+        download pass hashes it on the download thread (off the loop) or fetches it again."""
+        manifest = self.library.manifest(name)
+        if manifest is None:
+            return ModelState("pending")
+        damaged = self.library.damaged(name, manifest)
+        if damaged:
+            log.warning("model %s: %s has the wrong size; fetching it again", name, damaged[0])
+            self.library.mark_incomplete(name)
+            return ModelState("pending")
+        if any(f.sha256 for f in manifest.files):
+            return ModelState("pending")  # checked against its sha256 before it is served
+        return ModelState("ready")
 
     def trigger(self) -> None:
         """Ask for a reconcile pass (a push from the balancer, or a new manifest version)."""
@@ -123,8 +139,7 @@ class SyncWorker:
                 self._changed(name)
         for name in names:
             if name not in self.states:
-                ready = self.library.manifest(name) is not None
-                self.states[name] = ModelState("ready" if ready else "pending")
+                self.states[name] = self._state_on_disk(name)
                 self._changed(name)
         if self._downloader is None or self._downloader.done():
             self._downloader = self.supervisor.spawn(self._download_all(), "downloads")
@@ -148,17 +163,23 @@ class SyncWorker:
         self.current = name
         self._cancel = threading.Event()
         try:
-            manifest = await self.client.manifest(name)
-            files = manifest["files"]
             folder = self.library.folder(name)
+            data = await self.client.manifest(name)
+            try:
+                manifest = parse_manifest(data, folder)
+            except ManifestError as exc:
+                raise ManifestError(
+                    f"the balancer's manifest for {name} is refused: {exc}"
+                ) from exc
+            files = manifest.files
             folder.mkdir(parents=True, exist_ok=True)
-            clean_orphans(folder, {f["name"] for f in files})
+            clean_orphans(folder, {f.name for f in files})
             state.state = "downloading"
-            state.total_bytes = sum(int(f.get("size") or 0) for f in files)
+            state.total_bytes = sum(f.size or 0 for f in files)
             done_before = 0
             self._changed(name)
             for f in files:
-                self.progress = Progress(file=f["name"])
+                self.progress = Progress(file=f.name)
                 watcher = self.supervisor.spawn(
                     self._watch(state, done_before, self.progress), f"progress-{name}"
                 )
@@ -169,10 +190,10 @@ class SyncWorker:
                         self._executor,
                         functools.partial(
                             download_file,
-                            f["url"],
-                            folder / f["name"],
-                            expected_size=f.get("size"),
-                            expected_sha256=f.get("sha256"),
+                            f.url,
+                            folder / f.name,
+                            expected_size=f.size,
+                            expected_sha256=f.sha256,
                             progress=self.progress,
                             cancel=self._cancel,
                             read_timeout=self.read_timeout,
@@ -181,9 +202,9 @@ class SyncWorker:
                     )
                 finally:
                     watcher.cancel()
-                done_before += int(f.get("size") or self.progress.total_bytes)
+                done_before += f.size or self.progress.total_bytes
                 state.downloaded_bytes = done_before
-            check_gguf(folder / files[0]["name"])
+            check_gguf(folder / files[0].name)
             self.library.mark_complete(name, manifest)
             state.state, state.error = "ready", None
             state.downloaded_bytes = state.total_bytes = done_before
@@ -193,7 +214,7 @@ class SyncWorker:
             if name not in self.desired:
                 await self.engines.drop(name)
                 self.library.remove(name)
-        except (DownloadError, EngineError) as exc:
+        except (DownloadError, EngineError, ManifestError, ValueError) as exc:
             log.warning("model %s failed: %s", name, exc)
             state.state, state.error = "error", str(exc)
         except BalancerUnavailable as exc:

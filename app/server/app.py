@@ -9,6 +9,7 @@ from app.server import (
     events_ws,
     proxy,
     routes_conversations,
+    routes_join,
     routes_keys,
     routes_models,
     routes_nodes,
@@ -40,6 +41,7 @@ def create_app(state: Balancer) -> web.Application:
         routes_nodes.routes,
         proxy.routes,
         routes_conversations.routes,
+        routes_join.routes,
     ):
         app.router.add_routes(table)
     app.cleanup_ctx.append(proxy.http_pool)

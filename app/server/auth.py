@@ -18,7 +18,11 @@ from app.server.http import Handler
 log = logging.getLogger(__name__)
 
 # Paths under /v0 that authenticate themselves (node join secret, node token).
-SELF_AUTHENTICATED = {("POST", "/v0/nodes"), ("POST", "/v0/health")}
+SELF_AUTHENTICATED = {
+    ("POST", "/v0/nodes"),
+    ("POST", "/v0/health"),
+    ("POST", "/v0/nodes/challenge"),
+}
 EVENTS_PATH = "/v0/events"
 TICKET_TTL = 30.0  # seconds a WebSocket ticket stays valid (used once)
 MAX_TICKETS = 256

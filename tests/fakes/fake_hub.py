@@ -3,7 +3,9 @@
 It serves `/api/models/{repo}[/revision/{rev}]` (model info, with file sizes and LFS sha256
 when `blobs=true`) and `/{repo}/resolve/{rev}/{file}` (HEAD and GET with Range, ETag,
 X-Repo-Commit). It runs on its own thread and loop so sync, async and Qt tests can all use
-it. Modes make it hang or answer 503; a throttle makes downloads take seconds.
+it. Modes make it hang or answer 503; a throttle makes downloads take seconds; `redirect_to`
+sends file requests to another server, as the Hub sends them to its CDN. It records each
+request's Authorization header, to show who was given a token.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class RequestRecord:
     path: str
     range: str | None
     query: dict[str, str] = field(default_factory=dict)
+    authorization: str | None = None  # the Authorization header, to see who got a token
 
 
 class FakeHub:
@@ -57,6 +60,9 @@ class FakeHub:
         self.mode = "ok"  # "ok", "hang" or "error503"
         self.bytes_per_second: float | None = None  # throttle for file downloads
         self.fail_after_bytes: int | None = None  # cut a download after this many bytes
+        # Like the real Hub's redirect of LFS files to its CDN: resolve URLs answer 302 to
+        # this base URL + the same path, with the X-Linked-* headers on the redirect.
+        self.redirect_to: str | None = None
         self.requests: list[RequestRecord] = []
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -132,7 +138,11 @@ class FakeHub:
         with self._lock:
             self.requests.append(
                 RequestRecord(
-                    request.method, request.path, request.headers.get("Range"), dict(request.query)
+                    request.method,
+                    request.path,
+                    request.headers.get("Range"),
+                    dict(request.query),
+                    request.headers.get("Authorization"),
                 )
             )
         if self.mode == "hang":
@@ -221,6 +231,9 @@ class FakeHub:
         if repo.is_lfs(path):
             headers["X-Linked-Etag"] = f'"{etag}"'
             headers["X-Linked-Size"] = str(len(data))
+        if self.redirect_to is not None:
+            headers["Location"] = self.redirect_to + request.path
+            return web.Response(status=302, headers=headers)
         start, end = 0, len(data) - 1
         status = 200
         range_header = request.headers.get("Range")

@@ -1,0 +1,37 @@
+"""POST /v0/nodes/challenge: the balancer proves it knows the join token, without sending it.
+
+A node that found a balancer by mDNS sends a fresh nonce and checks the answer,
+hex(HMAC-SHA256(join token, "llmlb-join-proof:" + nonce)), before it sends the join token
+itself: an impostor announcing `_llmlb._tcp` on the LAN learns nothing it can reuse. The node
+computes the same proof in `app.node.balancer_client.join_proof` (the balancer never imports
+the node package); README.md documents the route.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+from aiohttp import web
+
+from app.core.errors import BadRequest
+from app.server.http import read_object
+from app.server.state import balancer
+
+routes = web.RouteTableDef()
+PROOF_PREFIX = "llmlb-join-proof:"
+_NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+_CHALLENGE_BODY_LIMIT = 1024  # a nonce of at most 128 characters, in a small object
+
+
+@routes.post("/v0/nodes/challenge")
+async def challenge(request: web.Request) -> web.Response:
+    """Answer a node's nonce with the proof; needs no auth (it reveals nothing reusable)."""
+    body = await read_object(request, _CHALLENGE_BODY_LIMIT)
+    nonce = body.get("nonce")
+    if not isinstance(nonce, str) or not _NONCE_RE.match(nonce):
+        raise BadRequest("'nonce' must be 16 to 128 URL-safe characters", param="nonce")
+    token = balancer(request).nodes.join_token
+    proof = hmac.new(token.encode(), (PROOF_PREFIX + nonce).encode(), hashlib.sha256)
+    return web.json_response({"proof": proof.hexdigest()})
