@@ -179,6 +179,7 @@ async def _node(args: argparse.Namespace, settings: Settings) -> int:
             host=args.host,
             port=NODE_PORT if args.port is None else args.port,
             name=args.name or "",
+            discovered=not args.balancer,
         )
     )
     try:

@@ -43,6 +43,7 @@ class NodeConfig:
     port: int = 0
     name: str = ""
     local: bool = False
+    discovered: bool = False  # the balancer was found by mDNS: its proofs must name its address
     heartbeat_interval: float = 2.0
     idle_unload_ttl: float = 1800.0
     engine: EngineOptions = field(default_factory=EngineOptions)
@@ -190,7 +191,7 @@ class NodeAgent:
         }
         if not self.config.local:
             # The join token goes only to a balancer that proves it knows it already.
-            await self.client.prove(self.config.credential)
+            await self.client.prove(self.config.credential, bound=self.config.discovered)
         if self.node_token:
             self.client.node_token = self.node_token
         data = await self.client.register(body, self.config.credential)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 
@@ -37,11 +38,22 @@ class BalancerNotTrusted(BalancerUnavailable):
     """The balancer could not prove it knows the join token: it gets no secret from us."""
 
 
-def join_proof(join_token: str, nonce: str) -> str:
-    """hex(HMAC-SHA256(join token, "llmlb-join-proof:" + nonce)), as both sides compute it."""
-    return hmac.new(
-        join_token.encode(), (PROOF_PREFIX + nonce).encode(), hashlib.sha256
-    ).hexdigest()
+def join_proof(join_token: str, nonce: str, address: str) -> str:
+    """hex(HMAC-SHA256(join token, "llmlb-join-proof:" + nonce + "@" + address)), as both
+    sides compute it; `address` is the `ip:port` the balancer was reached on."""
+    message = f"{PROOF_PREFIX}{nonce}@{address}"
+    return hmac.new(join_token.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def dialled_address(base_url: str) -> str | None:
+    """`ip:port` of a URL whose host is an IP literal (what mDNS gives), else None."""
+    parts = urlsplit(base_url)
+    try:
+        ip = ipaddress.ip_address(parts.hostname or "")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
 
 
 class BalancerClient:
@@ -101,9 +113,12 @@ class BalancerClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise BalancerUnavailable(f"balancer unreachable: {type(exc).__name__}") from exc
 
-    async def prove(self, join_token: str) -> None:
+    async def prove(self, join_token: str, bound: bool = False) -> None:
         """Ask the balancer to prove it knows the join token, before we send it.
 
+        `bound`: the proof must be for the very address we dialled (a balancer found by mDNS,
+        where an impostor could relay our nonce to the real one). A URL the user gave may sit
+        behind a tunnel or a port mapping, so there the proof's own address is taken.
         Raises BalancerNotTrusted for a wrong or missing proof, BalancerUnavailable when the
         balancer does not answer.
         """
@@ -117,8 +132,16 @@ class BalancerClient:
                 f"{self.base_url} did not prove it knows the join token ({exc})", exc.status
             ) from exc
         proof = data.get("proof") if isinstance(data, dict) else None
-        expected = join_proof(join_token, nonce)
-        if not isinstance(proof, str) or not hmac.compare_digest(proof.encode(), expected.encode()):
+        address = data.get("address") if isinstance(data, dict) else None
+        if not isinstance(proof, str) or not isinstance(address, str) or len(address) > 100:
+            raise BalancerNotTrusted(f"{self.base_url} gave no proof of the join token")
+        if bound and address != dialled_address(self.base_url):
+            raise BalancerNotTrusted(
+                f"{self.base_url} passed on a proof made by the balancer at {address!r}: "
+                "an impostor relaying our challenge"
+            )
+        expected = join_proof(join_token, nonce, address)
+        if not hmac.compare_digest(proof.encode(), expected.encode()):
             raise BalancerNotTrusted(
                 f"{self.base_url} gave a wrong proof of the join token: it is not our balancer"
             )

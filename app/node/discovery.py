@@ -32,7 +32,7 @@ async def find_balancer(join_token: str) -> str:
             url = await browser.next()
             client = BalancerClient(url)
             try:
-                await client.prove(join_token)
+                await client.prove(join_token, bound=True)
             except BalancerNotTrusted as exc:
                 log.warning("ignoring the balancer announced at %s: %s", url, exc)
                 continue

@@ -21,7 +21,12 @@ from zeroconf.asyncio import AsyncZeroconf
 from app.context import AppContext
 from app.core.mdns import BALANCER_SERVICE, service_info
 from app.node.agent import NodeAgent, NodeConfig
-from app.node.balancer_client import BalancerClient, BalancerUnavailable, join_proof
+from app.node.balancer_client import (
+    BalancerClient,
+    BalancerNotTrusted,
+    BalancerUnavailable,
+    join_proof,
+)
 from app.node.download import Progress, download_file
 from tests.conftest import CHAT_FILE, CHAT_REPO, RunningBalancer, balancer_settings, run_balancer
 from tests.fakes.fake_hub import FakeHub, FakeRepo
@@ -76,7 +81,11 @@ class FakeBalancer:
 
     async def _challenge(self, request: web.Request) -> web.Response:
         nonce = (await request.json())["nonce"]
-        return web.json_response({"proof": join_proof(self.join_token, nonce)})
+        host, port = request.transport.get_extra_info("sockname")[:2]  # type: ignore[union-attr]
+        address = f"{host}:{port}"
+        return web.json_response(
+            {"proof": join_proof(self.join_token, nonce, address), "address": address}
+        )
 
     async def _register(self, request: web.Request) -> web.Response:
         return web.json_response(
@@ -387,7 +396,44 @@ async def test_the_challenge_route_proves_the_join_token_without_auth(
     _, cluster = await balancer.get("/v0/cluster")
     nonce = "n" * 16
     status, body = await balancer.post("/v0/nodes/challenge", {"nonce": nonce}, headers={})
-    assert status == 200 and body == {"proof": join_proof(cluster["join_token"], nonce)}
+    address = balancer.url.removeprefix("http://")
+    assert status == 200
+    assert body == {"proof": join_proof(cluster["join_token"], nonce, address), "address": address}
     for bad in ("short", "x" * 129, "has space and more", 5, None):
         status, body = await balancer.post("/v0/nodes/challenge", {"nonce": bad}, headers={})
         assert status == 400 and body["error"]["param"] == "nonce"
+
+
+async def test_an_impostor_relaying_the_challenge_to_the_real_balancer_is_caught(
+    balancer: RunningBalancer,
+) -> None:
+    """An impostor on the LAN forwards the node's nonce to the real balancer and hands back
+    its genuine proof: the proof names the real balancer's address, not the one dialled."""
+    _, cluster = await balancer.get("/v0/cluster")
+    received: list[str] = []
+
+    async def relay(request: web.Request) -> web.Response:
+        received.append(request.path)
+        async with balancer.http.post(
+            balancer.url + request.path, data=await request.read(), headers=request.headers
+        ) as r:
+            return web.json_response(await r.json(), status=r.status)
+
+    app = web.Application()
+    app.router.add_post("/v0/nodes/challenge", relay)
+    app.router.add_post("/v0/nodes", relay)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    impostor = BalancerClient(f"http://127.0.0.1:{runner.addresses[0][1]}")
+    try:
+        with pytest.raises(BalancerNotTrusted, match="relaying"):
+            await impostor.prove(cluster["join_token"], bound=True)
+        assert received == ["/v0/nodes/challenge"]  # the token itself was never sent
+        # The real balancer, dialled at its own address, passes the same check.
+        real = BalancerClient(balancer.url)
+        await real.prove(cluster["join_token"], bound=True)
+        await real.close()
+    finally:
+        await impostor.close()
+        await runner.cleanup()
