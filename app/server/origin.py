@@ -2,8 +2,10 @@
 
 A web page the user visits can send requests to 127.0.0.1 too. Two defences keep it out:
 - **Host**: a page on `attacker.example` that re-points its DNS name at 127.0.0.1 (DNS
-  rebinding) sends `Host: attacker.example`; only loopback names, IP literals, this machine's
-  own names and the configured host are answered.
+  rebinding) sends `Host: attacker.example`; on a loopback bind only loopback names, IP
+  literals and this machine's own names are answered. Served on the LAN, where people reach
+  the machine by names of their own and every /v1 call needs an API key, any Host is (as
+  Ollama does).
 - **Origin**: a browser names the page's origin on every cross-origin request. Only loopback
   origins (local web tools) and those on the `LLMLB_ORIGINS` allow-list may call us; a CORS
   preflight is answered for them alone. Requests without an Origin (scripts, editors, curl)
@@ -56,6 +58,10 @@ def _is_loopback_name(name: str) -> bool:
         return False
 
 
+def _binds_loopback(host: str) -> bool:
+    return host == "localhost" or _is_loopback_name(host)
+
+
 def parse_origins(text: str) -> tuple[str, ...]:
     """The allow-list from its setting: comma-separated origins, `*`, or `scheme://host:*`."""
     return tuple(o.strip().rstrip("/").lower() for o in text.split(",") if o.strip())
@@ -80,7 +86,7 @@ class OriginPolicy:
 
     def host_allowed(self, host_header: str | None) -> bool:
         """Whether a request naming this Host may be answered (no Host: HTTP/1.0 scripts)."""
-        if not host_header:
+        if not host_header or not _binds_loopback(self.bind_host):
             return True
         name = _host_name(host_header)
         # An IP literal cannot be re-pointed by DNS, so it is never a rebinding attack.

@@ -144,6 +144,16 @@ async def test_dns_rebinding_is_refused(balancer: RunningBalancer) -> None:
             assert r.status == 200, host
 
 
+def test_on_the_lan_people_reach_the_machine_by_any_name() -> None:
+    from app.server.origin import OriginPolicy
+
+    lan = OriginPolicy.for_host("0.0.0.0", "")
+    assert lan.host_allowed("llm.office.lan:32768")  # and every /v1 call needs a key there
+    loopback = OriginPolicy.for_host("127.0.0.1", "")
+    assert not loopback.host_allowed("llm.office.lan:32768")
+    assert loopback.host_allowed("192.168.1.10:32768")  # an IP cannot be re-pointed
+
+
 async def test_local_pages_and_allowed_origins_get_cors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
