@@ -70,8 +70,11 @@ def clean_float(value: Any) -> float | None:
     """A finite number, or None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value) if not isinstance(value, int) or abs(value) < MAX_COUNT else None
-    return number if number is not None and math.isfinite(number) else None
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return number if math.isfinite(number) else None
 
 
 def clean_names(value: Any, limit: int, item_limit: int, param: str) -> list[str]:
