@@ -14,7 +14,7 @@ from app.core.events import Event, EventBus, ModelDeleted
 from app.core.hf import HfClient
 from app.core.mdns import address_towards
 from app.core.paths import ensure_data_dir
-from app.core.secrets import load_admin_token
+from app.core.secrets import load_admin_token, load_node_secret
 from app.core.settings import Settings
 from app.core.tasks import TaskSupervisor
 from app.db.store import NodeStore, RequestStore, Store
@@ -86,10 +86,18 @@ class AppContext:
             self.supervisor,
             self.admin_token,
             s.node_offline_after,
+            node_secret=load_node_secret(data_dir),
         )
         await self.nodes.load(os.environ.get("LLMLB_JOIN_TOKEN") or None)
         registry = ModelRegistry(
-            self.store, catalog, self.hf, self.bus, hub_info, self.nodes.states_by_model
+            self.store,
+            catalog,
+            self.hf,
+            self.bus,
+            hub_info,
+            self.nodes.states_by_model,
+            live_states=self.nodes.live_states_by_model,
+            external=self.nodes.served_elsewhere,
         )
         registry.on_change.append(self.nodes.set_manifest_version)
         await registry.load()
@@ -100,8 +108,7 @@ class AppContext:
                 nodes.forget_model(event.name)
 
         self.bus.subscribe(on_event)
-        auth = Auth(self.admin_token, self.store, is_loopback(s.host))
-        auth.is_node_token = lambda token: nodes.by_token(token) is not None
+        auth = Auth(self.admin_token, self.store, is_loopback(s.host), nodes.may_read)
         await auth.reload_keys()
         self.balancer = Balancer(
             s,

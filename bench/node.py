@@ -10,7 +10,7 @@ each with 2 threads and 4 slots, a prompt of a few tokens and 128 new greedy tok
   (c) `llama-server` with 4 and 8 parallel streams (total tokens/s, first-token times);
   (d) `measure_llmlb`: llmlb serving the model on its local node (registered from a fake
       Hugging Face Hub): one stream, 4 and 8 streams through the balancer, one stream direct to
-      the node (its URL from `/v0/models` or `/v0/nodes`, its `X-Node-Token` from the data dir
+      the node (its URL from `/v0/models` or `/v0/nodes`, its `X-Balancer-Token` from the data dir
       the bench gave llmlb), and the first-token time the balancer adds, from interleaved
       pairs of short answers; and one stream from a second `llmlb serve` that sends every
       token alone (`LLMLB_STREAM_INTERVAL=0`), to show what gathering a stream's tokens saves;
@@ -484,7 +484,7 @@ def _node_target(base: str, name: str, data_dir: Path) -> tuple[str, dict[str, s
 
     The URL comes from the model's node entries in `/v0/models` or, failing that, from the
     `/v0/nodes` entry of a node that has the model ready. A node answers only its balancer
-    (`X-Node-Token`); the local node keeps that token in the data dir we gave llmlb.
+    (`X-Balancer-Token`); the local node keeps that token in the data dir we gave llmlb.
     """
     _, models = _http_json("GET", f"{base}/v0/models")
     url: str | None = None
@@ -516,12 +516,12 @@ def _node_target(base: str, name: str, data_dir: Path) -> tuple[str, dict[str, s
         return "neither /v0/models nor /v0/nodes names the node's URL"
     for identity in sorted(data_dir.rglob("node.json")):
         try:
-            token = json.loads(identity.read_text()).get("node_token")
+            token = json.loads(identity.read_text()).get("balancer_token")
         except (OSError, ValueError, AttributeError):
             continue
         if isinstance(token, str) and token:
-            return _openai_base(url), {"X-Node-Token": token}
-    return f"no node token found in the data dir for {url}"
+            return _openai_base(url), {"X-Balancer-Token": token}
+    return f"no balancer token found in the data dir for {url}"
 
 
 def _drain(stream: IO[bytes] | None, tail: collections.deque[str]) -> None:

@@ -222,7 +222,7 @@ def report(res: Results) -> str:
         direct: Single | None = llmlb["direct"]
         if direct is not None:
             lines.append(
-                f"| llmlb local node, direct (`X-Node-Token`) | {direct.tps:.0f} | | |"
+                f"| llmlb local node, direct (`X-Balancer-Token`) | {direct.tps:.0f} | | |"
                 f" {ms(direct.ttft_ms)} | |"
             )
         else:

@@ -1,4 +1,5 @@
-"""The admin token: LLMLB_ADMIN_TOKEN, else a 0600 file in the data dir made on first start."""
+"""The admin token (LLMLB_ADMIN_TOKEN, else a 0600 file in the data dir made on first start)
+and the balancer's node secret (a 0600 file), from which it proves itself to its nodes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from app.core.errors import StartupError
 
 TOKEN_FILE = "admin_token"
+NODE_SECRET_FILE = "node_secret"
 
 
 def load_admin_token(data_dir: Path) -> tuple[str, bool]:
@@ -16,7 +18,16 @@ def load_admin_token(data_dir: Path) -> tuple[str, bool]:
     env = os.environ.get("LLMLB_ADMIN_TOKEN", "").strip()
     if env:
         return env, False
-    path = data_dir / TOKEN_FILE
+    return _read_or_create(data_dir / TOKEN_FILE, "llmlb-admin-", "the admin token")
+
+
+def load_node_secret(data_dir: Path) -> str:
+    """The balancer's own secret: each node's balancer token is an HMAC of it, so the
+    database alone holds no credential a node accepts."""
+    return _read_or_create(data_dir / NODE_SECRET_FILE, "", "the node secret")[0]
+
+
+def _read_or_create(path: Path, prefix: str, what: str) -> tuple[str, bool]:
     try:
         token = path.read_text(encoding="utf-8").strip()
         if token:
@@ -24,13 +35,13 @@ def load_admin_token(data_dir: Path) -> tuple[str, bool]:
     except FileNotFoundError:
         pass
     except OSError as exc:
-        raise StartupError(f"cannot read the admin token {path}: {exc.strerror}") from exc
-    token = "llmlb-admin-" + secrets.token_urlsafe(24)
+        raise StartupError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    token = prefix + secrets.token_urlsafe(32 if not prefix else 24)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(token + "\n")
         os.chmod(path, 0o600)
     except OSError as exc:
-        raise StartupError(f"cannot write the admin token {path}: {exc.strerror}") from exc
+        raise StartupError(f"cannot write {what} {path}: {exc.strerror}") from exc
     return token, True

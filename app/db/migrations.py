@@ -7,6 +7,7 @@ from collections.abc import Callable
 import peewee
 
 from app.core.errors import StartupError
+from app.db.hashing import hash_secret
 from app.db.schema import Tables
 
 
@@ -22,7 +23,26 @@ def _v3(db: peewee.SqliteDatabase, tables: Tables) -> None:
     db.create_tables([tables.Conversation, tables.Message], safe=True)  # the Playground
 
 
-MIGRATIONS: list[Callable[[peewee.SqliteDatabase, Tables], None]] = [_v1, _v2, _v3]
+def _v4(db: peewee.SqliteDatabase, tables: Tables) -> None:
+    # Node tokens were stored in clear; keep only their hash (as for API keys).
+    columns = {c.name for c in db.get_columns("nodes")}
+    if "token_hash" not in columns:
+        db.execute_sql("ALTER TABLE nodes ADD COLUMN token_hash TEXT")
+    rows = db.execute_sql("SELECT id, token FROM nodes WHERE token IS NOT NULL").fetchall()
+    # secure_delete zeroes the bytes the old values leave behind in the file.
+    previous = db.execute_sql("PRAGMA secure_delete").fetchone()[0]
+    db.execute_sql("PRAGMA secure_delete = ON")
+    try:
+        for node_id, token in rows:
+            db.execute_sql(
+                "UPDATE nodes SET token_hash = ?, token = NULL WHERE id = ?",
+                (hash_secret(token) if token else None, node_id),
+            )
+    finally:
+        db.execute_sql(f"PRAGMA secure_delete = {int(previous)}")
+
+
+MIGRATIONS: list[Callable[[peewee.SqliteDatabase, Tables], None]] = [_v1, _v2, _v3, _v4]
 LATEST = len(MIGRATIONS)
 
 

@@ -63,7 +63,8 @@ def build_tables(database: peewee.Database) -> Tables:
         url = peewee.TextField()
         kind = peewee.TextField(default="remote")  # local / remote / external
         status = peewee.TextField(default="pending")
-        token = peewee.TextField(null=True)
+        token = peewee.TextField(null=True)  # schema < 4 kept node tokens here, in clear
+        token_hash = peewee.TextField(null=True)  # schema 4: only a hash of the node's token
         api_key = peewee.TextField(null=True)
         runtime_version = peewee.TextField(null=True)
         info = peewee.TextField(default="{}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import secrets
@@ -16,14 +15,10 @@ import peewee
 from app.core.errors import Conflict
 from app.core.types import ModelFile, ModelRecord, NodeModelState
 from app.db.database import Database
+from app.db.hashing import hash_secret
 
 # A node in these states heartbeats and may serve the models it has ready.
 LIVE_NODE_STATES = ("online", "registering")
-
-
-def hash_secret(secret: str) -> str:
-    """sha256 hex of a token or key; secrets are high-entropy, so no slow KDF is needed."""
-    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 class Store:

@@ -88,6 +88,7 @@ class NodeAgent:
         )
         self.node_id: str | None = None
         self.node_token: str | None = None
+        self.balancer_token: str | None = None  # how our balancer proves itself to us
         self.status_name = "pending"
         self.url = ""
         self._runner: web.AppRunner | None = None
@@ -134,7 +135,8 @@ class NodeAgent:
         try:
             data = json.loads(self._identity_path().read_text())
             self.node_id, self.node_token = data["node_id"], data["node_token"]
-        except (OSError, ValueError, KeyError):
+            self.balancer_token = data.get("balancer_token")
+        except (OSError, ValueError, KeyError, TypeError):
             pass
 
     def _save_identity(self) -> None:
@@ -142,7 +144,14 @@ class NodeAgent:
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
-            json.dump({"node_id": self.node_id, "node_token": self.node_token}, fh)
+            json.dump(
+                {
+                    "node_id": self.node_id,
+                    "node_token": self.node_token,
+                    "balancer_token": self.balancer_token,
+                },
+                fh,
+            )
         os.replace(tmp, path)
 
     # -- link to the balancer ---------------------------------------------------
@@ -196,6 +205,7 @@ class NodeAgent:
             self.client.node_token = self.node_token
         data = await self.client.register(body, self.config.credential)
         self.node_id, self.node_token = data["node_id"], data["node_token"]
+        self.balancer_token = data.get("balancer_token")
         self.client.node_token = self.node_token
         status = data.get("status")
         self.status_name = status if isinstance(status, str) and len(status) <= 32 else "pending"

@@ -39,12 +39,14 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Only our balancer may call the node: it presents the node token."""
+    """Only our balancer may call the node: it presents the balancer token it gave us."""
     node = request.app[NODE]
-    expected = node.node_token
-    presented = request.headers.get("X-Node-Token", "")
-    if request.path != "/health" and not (expected and hmac.compare_digest(presented, expected)):
-        raise Unauthorized("this node only answers its balancer (X-Node-Token)")
+    expected = node.balancer_token
+    presented = request.headers.get("X-Balancer-Token", "")
+    # Compared as bytes: compare_digest refuses non-ASCII text, and headers may carry any.
+    matches = bool(expected) and hmac.compare_digest(presented.encode(), expected.encode())
+    if request.path != "/health" and not matches:
+        raise Unauthorized("this node only answers its balancer (X-Balancer-Token)")
     return await handler(request)
 
 

@@ -59,14 +59,20 @@ def bearer(request: web.Request) -> str | None:
 class Auth:
     """Holds the admin token and a cache of API-key hashes (refreshed on every change)."""
 
-    def __init__(self, admin_token: str, store: Store, loopback_only: bool) -> None:
+    def __init__(
+        self,
+        admin_token: str,
+        store: Store,
+        loopback_only: bool,
+        node_may_read: Callable[[str | None], bool] = lambda _token: False,
+    ) -> None:
         self.admin_token = admin_token
         self.store = store
         self.loopback_only = loopback_only
         self._key_hashes: list[str] = []
         self._tickets: dict[str, float] = {}  # WebSocket ticket → when it expires
-        # Set by the composition root: is this X-Node-Token one of our nodes'?
-        self.is_node_token: Callable[[str | None], bool] = lambda _token: False
+        # Is this X-Node-Token an approved node's (pending nodes read nothing)?
+        self.node_may_read = node_may_read
 
     async def reload_keys(self) -> None:
         """Re-read the key hashes after a key was created or revoked."""
@@ -132,14 +138,14 @@ class Auth:
             self.require_admin(request)  # on the LAN, only the admin's scraper reads them
         elif path.startswith("/v0/") and (request.method, path) not in SELF_AUTHENTICATED:
             if not (
-                _node_readable(request) and self.is_node_token(request.headers.get("X-Node-Token"))
+                _node_readable(request) and self.node_may_read(request.headers.get("X-Node-Token"))
             ):
                 self.require_admin(request)
         return await handler(request)
 
 
 def _node_readable(request: web.Request) -> bool:
-    """What a node may read with its own token: the model list and manifests."""
+    """What an approved node may read with its own token: the model list and manifests."""
     return request.method == "GET" and (
         request.path == "/v0/models" or request.path.startswith("/v0/models/registry/")
     )

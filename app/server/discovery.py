@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from typing import Any
 
 from zeroconf import IPVersion, ServiceInfo, ServiceStateChange
@@ -12,18 +13,22 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 
 from app import __version__
 from app.core.mdns import BALANCER_SERVICE, NODE_SERVICE, interfaces, service_info
+from app.server.heartbeat import LIST_LIMIT, MODEL_NAME_LIMIT, clean_text, node_name
 
 log = logging.getLogger(__name__)
+MAX_DISCOVERED = 64  # anyone on the LAN can advertise: keep the newest this many
 
 
 class Discovery:
     """Started only when the user serves on the LAN."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_DISCOVERED) -> None:
         self._zc: AsyncZeroconf | None = None
         self._info: ServiceInfo | None = None
         self._browser: AsyncServiceBrowser | None = None
-        self.nodes: dict[str, dict[str, Any]] = {}  # discovered node services by name
+        self.limit = limit
+        # Discovered node services by name, the least recently seen first.
+        self.nodes: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -49,6 +54,8 @@ class Discovery:
         if state_change is ServiceStateChange.Removed:
             self.nodes.pop(name, None)
             return
+        if len(self._tasks) >= self.limit:
+            return  # a flood of announcements: it will be seen when it announces again
         task = asyncio.ensure_future(self._resolve(service_type, name))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -59,18 +66,25 @@ class Discovery:
         if not await info.async_request(self._zc.zeroconf, 3000):
             return
         addresses = info.parsed_addresses(IPVersion.V4Only)
-        props = {
-            k.decode(): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in (info.properties or {}).items()
-        }
+        self.add(name, addresses[0] if addresses else None, info.port, info.properties or {})
+
+    def add(
+        self, name: str, address: str | None, port: int | None, properties: dict[Any, Any]
+    ) -> None:
+        """Keep one advertised node, its fields cleaned; the oldest go beyond the limit."""
+        props = {_text(k): _text(v) for k, v in list(properties.items())[:32]}
+        models = (props.get("models") or "").split(",")[:LIST_LIMIT]
         self.nodes[name] = {
-            "name": name.removesuffix("." + NODE_SERVICE),
-            "url": f"http://{addresses[0]}:{info.port}" if addresses else None,
-            "version": props.get("version"),
-            "gpu": props.get("gpu"),
-            "models": [m for m in (props.get("models") or "").split(",") if m],
+            "name": node_name(name.removesuffix("." + NODE_SERVICE)),
+            "url": f"http://{address}:{port}" if address and port else None,
+            "version": clean_text(props.get("version"), 64),
+            "gpu": clean_text(props.get("gpu"), 200),
+            "models": [m for m in (clean_text(m, MODEL_NAME_LIMIT) for m in models) if m],
             "seen_at": time.time(),
         }
+        self.nodes.move_to_end(name)
+        while len(self.nodes) > self.limit:
+            self.nodes.popitem(last=False)
 
     async def stop(self) -> None:
         """Withdraw and stop browsing."""
@@ -84,3 +98,10 @@ class Discovery:
                 await self._zc.async_unregister_service(self._info)
             await self._zc.async_close()
             self._zc = None
+
+
+def _text(value: Any) -> str | None:
+    """A TXT record key or value as text (bytes may be any bytes at all)."""
+    if isinstance(value, bytes):
+        return value[:1024].decode("utf-8", errors="replace")
+    return value if isinstance(value, str) else None

@@ -6,13 +6,13 @@ Kept in memory (the request path never reads the database) and persisted on chan
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import logging
 import secrets
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -20,108 +20,22 @@ import aiohttp
 from app.core.errors import BadRequest, NotFound, Unauthorized
 from app.core.events import EventBus, ModelProgressed, NodeChanged
 from app.core.tasks import TaskSupervisor
-from app.core.types import NODE_MODEL_STATES, InProcessNode, NodeModelState
-from app.db.store import LIVE_NODE_STATES, NodeStore
+from app.core.types import InProcessNode, NodeModelState
+from app.db.hashing import hash_secret
+from app.db.store import NodeStore
+from app.server.heartbeat import (
+    Heartbeat,
+    check_origin,
+    clean_int,
+    clean_text,
+    node_name,
+    registration_info,
+)
+from app.server.join_limit import MAX_PENDING, PENDING_TTL, JoinLimiter, TooManyPending
+from app.server.node_view import NodeView as NodeView  # re-exported: dispatch and proxy use it
 
 log = logging.getLogger(__name__)
 OFFLINE_AFTER = 30.0  # seconds without a heartbeat
-STALE_AFTER = 30.0  # seconds before metrics are flagged stale
-UNLIMITED = 1_000_000
-
-
-@dataclass
-class NodeView:
-    """One node as the balancer knows it."""
-
-    id: str
-    name: str
-    url: str
-    token: str
-    kind: str = "remote"
-    status: str = "pending"
-    created_at: float = field(default_factory=time.time)
-    last_seen: float | None = None  # wall-clock time of the last heartbeat
-    info: dict[str, Any] = field(default_factory=dict)
-    tags: list[str] = field(default_factory=list)
-    notes: str = ""
-    models: dict[str, NodeModelState] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    inflight: int = 0
-    ewma_ms: float | None = None
-    api_key: str | None = None  # external nodes: the key their API wants
-
-    @property
-    def capacity(self) -> int:
-        """Requests the node runs at once (its reported slots); external: no limit known."""
-        slots = self.metrics.get("slots", self.info.get("slots"))
-        if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0:
-            return slots
-        return UNLIMITED if self.kind == "external" else 1
-
-    def auth_headers(self) -> dict[str, str]:
-        """How this node knows the request comes from us."""
-        if self.kind == "external":
-            return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        return {"X-Node-Token": self.token}
-
-    @property
-    def live(self) -> bool:
-        """Approved and heartbeating: may serve the models it has ready."""
-        return self.status in LIVE_NODE_STATES
-
-    def row(self) -> dict[str, Any]:
-        """The database row."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "url": self.url,
-            "kind": self.kind,
-            "status": self.status,
-            "token": self.token,
-            "api_key": self.api_key,
-            "runtime_version": self.info.get("runtime_version"),
-            "info": json.dumps(self.info),
-            "tags": json.dumps(self.tags),
-            "notes": self.notes,
-            "created_at": self.created_at,
-            "last_seen": self.last_seen,
-        }
-
-    def public(self) -> dict[str, Any]:
-        """The node as /v0/nodes shows it."""
-        stale = self.last_seen is None or time.time() - self.last_seen > STALE_AFTER
-        states = list(self.models.values())
-        return {
-            "id": self.id,
-            "name": self.name,
-            "url": self.url,
-            "kind": self.kind,
-            "status": self.status,
-            "created_at": self.created_at,
-            "last_seen": self.last_seen,
-            "tags": self.tags,
-            "notes": self.notes,
-            **self.info,
-            "metrics": self.metrics,
-            "metrics_stale": stale,
-            "ready_models": [sum(1 for s in states if s.state == "ready"), len(states)],
-            "models": [
-                {
-                    "name": s.model,
-                    "state": s.state,
-                    "downloaded_bytes": s.downloaded_bytes,
-                    "total_bytes": s.total_bytes,
-                    "error": s.error,
-                    "path": s.path,
-                }
-                for s in states
-            ],
-            "inflight": self.inflight,
-        }
-
-    def record_latency(self, ms: float) -> None:
-        """Fold one time-to-first-byte into the moving average."""
-        self.ewma_ms = ms if self.ewma_ms is None else 0.8 * self.ewma_ms + 0.2 * ms
 
 
 class NodeRegistry:
@@ -135,6 +49,9 @@ class NodeRegistry:
         admin_token: str,
         offline_after: float = OFFLINE_AFTER,
         poll_interval: float = 5.0,
+        node_secret: str = "",
+        max_pending: int = MAX_PENDING,
+        pending_ttl: float = PENDING_TTL,
     ) -> None:
         self.offline_after = offline_after
         self.poll_interval = poll_interval
@@ -142,9 +59,15 @@ class NodeRegistry:
         self.bus = bus
         self.supervisor = supervisor
         self.admin_token = admin_token
+        # Without a stored secret (tests building a registry alone) nodes learn a fresh one
+        # at registration, which they do at every start.
+        self._secret = (node_secret or secrets.token_urlsafe(32)).encode()
+        self.max_pending = max_pending
+        self.pending_ttl = pending_ttl
+        self.joins = JoinLimiter()
         self.join_token = ""
         self.nodes: dict[str, NodeView] = {}
-        self._by_token: dict[str, NodeView] = {}
+        self._by_hash: dict[str, NodeView] = {}
         # Nodes running in this process, by their URL: the proxy calls them without HTTP.
         self.in_process: dict[str, InProcessNode] = {}
         self.manifest_version = ""
@@ -153,19 +76,21 @@ class NodeRegistry:
     async def load(self, join_token: str | None) -> None:
         """Read nodes from the store (all offline until they beat) and settle the join token."""
         for row in await self.store.list_nodes():
+            kind = row["kind"]
             view = NodeView(
                 id=row["id"],
-                name=row["name"],
+                name=node_name(row["name"]) or row["url"],
                 url=row["url"],
-                token=row["token"] or "",
-                kind=row["kind"],
+                token_hash=row.get("token_hash") or "",
+                kind=kind,
                 status=row["status"],
                 created_at=row["created_at"],
                 last_seen=row["last_seen"],
-                info=json.loads(row["info"] or "{}"),
+                info=_stored_info(kind, row["info"]),
                 tags=json.loads(row["tags"] or "[]"),
                 notes=row["notes"] or "",
                 api_key=row.get("api_key"),
+                balancer_token=self.balancer_token(row["id"]),
             )
             if view.status != "pending":
                 view.status = "offline"
@@ -201,65 +126,101 @@ class NodeRegistry:
         if self._http is not None:
             await self._http.close()
 
+    def balancer_token(self, node_id: str) -> str:
+        """What we present to a node so that it knows the call comes from us."""
+        message = b"llmlb-balancer-token:" + node_id.encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
     def _add(self, view: NodeView) -> None:
         self.nodes[view.id] = view
-        if view.token and view.kind != "external":  # external nodes never call us
-            self._by_token[view.token] = view
+        if view.token_hash and view.kind != "external":  # external nodes never call us
+            self._by_hash[view.token_hash] = view
 
     def by_token(self, token: str | None) -> NodeView | None:
-        """The node holding this token (constant-time compare)."""
+        """The node holding this token (looked up by its hash, compared in constant time)."""
         if not token:
             return None
-        view = self._by_token.get(token)
-        if view is not None and hmac.compare_digest(view.token, token):
+        digest = hash_secret(token)
+        view = self._by_hash.get(digest)
+        if view is not None and hmac.compare_digest(view.token_hash, digest):
             return view
         return None
 
+    def may_read(self, token: str | None) -> bool:
+        """Whether this X-Node-Token may read the model list and manifests: an approved node's
+        (registering, online, or offline), never a pending one's."""
+        view = self.by_token(token)
+        return view is not None and view.status != "pending"
+
     # -- registration -----------------------------------------------------------
-    async def register(self, body: dict[str, Any], credential: str | None) -> dict[str, Any]:
+    async def register(
+        self, body: dict[str, Any], credential: str | None, client: str = ""
+    ) -> dict[str, Any]:
         """POST /v0/nodes: admin-registered nodes are approved at once, joiners wait."""
-        admin = credential is not None and hmac.compare_digest(credential, self.admin_token)
-        joined = credential is not None and hmac.compare_digest(credential, self.join_token)
+        self.joins.check(client)
+        admin = _same(credential, self.admin_token)
+        joined = _same(credential, self.join_token)
         if not (admin or joined):
+            self.joins.failed(client)
             raise Unauthorized("a node needs the cluster join token to register")
-        url = body.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise BadRequest("'url' must be the node's http(s) base URL", param="url")
-        name = body.get("name") if isinstance(body.get("name"), str) else ""
-        info: dict[str, Any] = {
-            k: body.get(k)
-            for k in ("runtime_version", "llmlb_version", "gpu_devices", "supported_runtimes")
-            if k in body
-        }
+        url = check_origin(body.get("url"), "url")
+        name = node_name(body.get("name"))
+        info = registration_info(body)
         view = self.nodes.get(str(body.get("node_id") or ""))
         token = body.get("node_token")
-        if view is not None and isinstance(token, str) and hmac.compare_digest(view.token, token):
+        if (
+            view is not None
+            and isinstance(token, str)
+            and (found := self.by_token(token)) is not None
+            and found is view
+        ):
+            old_url = view.url
             view.url, view.name, view.info = url, name or view.name, {**view.info, **info}
-            if view.status == "pending" and admin:
-                view.status = "registering"
-            elif view.status != "pending":
+            if old_url != url and not admin and view.status != "pending":
+                # An approved node may not redirect users' prompts elsewhere on its own.
+                log.warning(
+                    "node %s (%r) moved from %r to %r: it waits for approval again",
+                    view.id,
+                    view.name,
+                    old_url,
+                    url,
+                )
+                view.status = "pending"
+            elif admin or view.status != "pending":
                 view.status = "registering"
         else:
+            if not admin and self._pending() >= self.max_pending:
+                raise TooManyPending(
+                    f"{self.max_pending} nodes already wait for approval: approve or delete "
+                    "pending nodes (GET /v0/nodes) before more can join"
+                )
+            token = secrets.token_urlsafe(32)
+            node_id = uuid.uuid4().hex[:12]
             view = NodeView(
-                id=uuid.uuid4().hex[:12],
+                id=node_id,
                 name=name or url,
                 url=url,
-                token=secrets.token_urlsafe(32),
-                kind="local" if admin and body.get("local") else "remote",
+                token_hash=hash_secret(token),
+                kind="local" if admin and body.get("local") is True else "remote",
                 status="registering" if admin else "pending",
                 info=info,
+                balancer_token=self.balancer_token(node_id),
             )
             self._add(view)
         view.last_seen = time.time()
         await self.store.save_node(view.row())
         self.bus.publish(NodeChanged(view.id, view.status))
-        log.info("node %s (%s) registered at %s: %s", view.id, view.name, view.url, view.status)
+        log.info("node %s (%r) registered at %r: %s", view.id, view.name, view.url, view.status)
         return {
             "node_id": view.id,
             "status": view.status,
-            "node_token": view.token,
+            "node_token": token,  # the node's own copy: we keep only its hash
+            "balancer_token": view.balancer_token,
             "manifest_version": self.manifest_version,
         }
+
+    def _pending(self) -> int:
+        return sum(1 for v in self.nodes.values() if v.status == "pending")
 
     async def approve(self, node_id: str) -> NodeView:
         """Let a pending node in."""
@@ -274,10 +235,11 @@ class NodeRegistry:
         """Rename, tag or annotate a node (PUT /v0/nodes/{id})."""
         view = self.require(node_id)
         if "name" in body:
-            name = body["name"]
-            if not isinstance(name, str) or not name.strip() or len(name) > 100:
+            raw = body["name"]
+            name = node_name(raw)
+            if not name or len(raw.strip()) > 100:
                 raise BadRequest("'name' must be 1 to 100 characters", param="name")
-            view.name = name.strip()
+            view.name = name
         if "tags" in body:
             tags = body["tags"]
             if isinstance(tags, str):
@@ -286,7 +248,8 @@ class NodeRegistry:
                 raise BadRequest(
                     "'tags' must be a list of strings or a comma-separated string", param="tags"
                 )
-            view.tags = list(dict.fromkeys(t.strip() for t in tags if t.strip()))[:20]
+            cleaned = (clean_text(t, 64) or "" for t in tags)
+            view.tags = list(dict.fromkeys(t for t in cleaned if t))[:20]
         if "notes" in body:
             if not isinstance(body["notes"], str):
                 raise BadRequest("'notes' must be a string", param="notes")
@@ -299,18 +262,15 @@ class NodeRegistry:
         """Forget a node (it must register again)."""
         view = self.require(node_id)
         del self.nodes[node_id]
-        self._by_token.pop(view.token, None)
+        self._by_hash.pop(view.token_hash, None)
         await self.store.delete_node(node_id)
         self.bus.publish(NodeChanged(node_id, "removed"))
 
     async def add_external(self, body: dict[str, Any]) -> NodeView:
         """Any OpenAI-compatible server as a node: polled for models, never asked to download."""
-        url = body.get("base_url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise BadRequest("'base_url' must be the server's http(s) URL", param="base_url")
-        url = url.rstrip("/").removesuffix("/v1")
-        name = body.get("name")
-        if not isinstance(name, str) or not name.strip():
+        url = check_origin(body.get("base_url"), "base_url", allow_v1=True)
+        name = node_name(body.get("name"))
+        if not name:
             raise BadRequest("'name' is required", param="name")
         key = body.get("api_key")
         if key is not None and not isinstance(key, str):
@@ -324,9 +284,9 @@ class NodeRegistry:
             )
         view = NodeView(
             id=uuid.uuid4().hex[:12],
-            name=name.strip(),
+            name=name,
             url=url,
-            token=secrets.token_urlsafe(32),
+            token_hash="",  # it never calls us
             kind="external",
             status="registering",
             api_key=key or None,
@@ -393,39 +353,24 @@ class NodeRegistry:
         view = self.by_token(token)
         if view is None:
             raise Unauthorized("unknown node token: register again", code="unknown_node")
-        if body.get("node_id") not in (None, view.id):
+        beat = Heartbeat.parse(body)
+        if beat.node_id not in (None, view.id):
             raise Unauthorized("this token belongs to another node", code="unknown_node")
-        reported: list[Any] = body["models"] if isinstance(body.get("models"), list) else []
-        new_states: dict[str, NodeModelState] = {}
-        for item in reported:
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                continue
-            state = item.get("state") if item.get("state") in NODE_MODEL_STATES else "pending"
-            new_states[item["name"]] = NodeModelState(
+        new_states = {
+            m.name: NodeModelState(
                 view.id,
-                item["name"],
-                str(state),
-                int(item.get("downloaded_bytes") or 0),
-                int(item.get("total_bytes") or 0),
-                item.get("error"),
+                m.name,
+                m.state,
+                m.downloaded_bytes,
+                m.total_bytes,
+                m.error,
                 node_online=True,
-                path=item["path"] if isinstance(item.get("path"), str) else None,
+                path=m.path,
             )
-        view.last_seen = time.time()
-        view.metrics = {
-            k: body.get(k)
-            for k in (
-                "active_requests",
-                "loaded_models",
-                "ready_models",
-                "sync_state",
-                "sync_progress",
-                "system",
-                "slots",
-                "free_slots",
-            )
-            if k in body
+            for m in beat.models
         }
+        view.last_seen = time.time()
+        view.metrics = beat.metrics()
         old_status = view.status
         if view.status != "pending":
             all_ready = all(s.state == "ready" for s in new_states.values())
@@ -453,23 +398,41 @@ class NodeRegistry:
             await asyncio.sleep(1.0)
             now = time.time()
             for view in list(self.nodes.values()):
-                if view.status in {"offline", "pending"}:
+                if view.status == "pending":
+                    heard = view.last_seen or view.created_at
+                    if now - heard > self.pending_ttl and view.id in self.nodes:
+                        log.info(
+                            "dropping node %s (%r): never approved, silent", view.id, view.name
+                        )
+                        await self.remove(view.id)
+                    continue
+                if view.status == "offline":
                     continue
                 if view.last_seen is None or now - view.last_seen > self.offline_after:
                     view.status = "offline"
                     for s in view.models.values():
                         s.node_online = False
-                    log.warning("node %s (%s) went offline", view.id, view.name)
+                    log.warning("node %s (%r) went offline", view.id, view.name)
                     await self.store.save_node(view.row())
                     self.bus.publish(NodeChanged(view.id, "offline"))
 
     # -- what can serve what ----------------------------------------------------
     def states_by_model(self) -> dict[str, list[NodeModelState]]:
-        """Per model, each node's state."""
+        """Per model, each node's state, pending and offline nodes included (admin views)."""
         out: dict[str, list[NodeModelState]] = {}
         for view in self.nodes.values():
             for s in view.models.values():
                 out.setdefault(s.model, []).append(s)
+        return out
+
+    def live_states_by_model(self) -> dict[str, list[NodeModelState]]:
+        """Per model, the states live (approved, heartbeating) nodes report: what /v1 clients
+        may learn. A pending or offline node's errors and progress stay out of it."""
+        out: dict[str, list[NodeModelState]] = {}
+        for view in self.nodes.values():
+            if view.live:
+                for s in view.models.values():
+                    out.setdefault(s.model, []).append(s)
         return out
 
     def candidates(self, model: str) -> list[NodeView]:
@@ -497,12 +460,31 @@ class NodeRegistry:
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
         try:
-            async with self._http.post(
-                view.url + "/node/sync", headers={"X-Node-Token": view.token}
-            ) as r:
+            async with self._http.post(view.url + "/node/sync", headers=view.auth_headers()) as r:
                 await r.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.info("sync notice to %s failed (its heartbeat will catch up): %s", view.id, exc)
+
+
+def _same(presented: str | None, expected: str) -> bool:
+    """Constant-time compare, as bytes (compare_digest refuses non-ASCII text)."""
+    if presented is None or not expected:
+        return False
+    return hmac.compare_digest(presented.encode(), expected.encode())
+
+
+def _stored_info(kind: str, text: str | None) -> dict[str, Any]:
+    """A node's info as stored, cleaned again (rows written before the checks existed)."""
+    try:
+        raw = json.loads(text or "{}")
+        if not isinstance(raw, dict):
+            return {}
+        if kind == "external":
+            slots = clean_int(raw.get("slots"))
+            return {"runtime_version": "external", "slots": slots or None}
+        return registration_info(raw)
+    except (ValueError, BadRequest):
+        return {}
 
 
 def _differs(old: NodeModelState | None, new: NodeModelState) -> bool:

@@ -51,13 +51,19 @@ class ModelRegistry:
         bus: EventBus,
         hub_info: HubInfoCache,
         node_states: Callable[[], dict[str, list[NodeModelState]]],
+        live_states: Callable[[], dict[str, list[NodeModelState]]] | None = None,
+        external: Callable[[], dict[str, list[str]]] | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.hf = hf
         self.bus = bus
         self.hub_info = hub_info
+        # Every node's reports, for the admin's views (/v0); /v1 clients learn only what live
+        # nodes report, and models outside the registry only from external nodes.
         self.node_states = node_states
+        self.live_states = live_states or node_states
+        self.external = external or (lambda: {})
         self.records: dict[str, ModelRecord] = {}  # every registration, kept in memory
         self.on_change: list[Callable[[str], None]] = []  # called with the manifest version
 
@@ -287,7 +293,7 @@ class ModelRegistry:
 
     async def servable(self) -> list[dict[str, Any]]:
         """OpenAI model objects for what some live node can serve now (/v1/models)."""
-        states = self.node_states()
+        states = self.live_states()
         out = []
         for record in self._ordered():
             status = derive_status(states.get(record.name, []))
@@ -297,13 +303,12 @@ class ModelRegistry:
         return out + self._external_models()
 
     def _external_models(self) -> list[dict[str, Any]]:
-        """Models that external nodes serve as they are (not registered here)."""
-        states = self.node_states()
+        """Models that live external nodes serve as they are (not registered here); an
+        ordinary node's claims about unregistered models never reach /v1."""
         out = []
-        for name, node_states in states.items():
+        for name, ready in self.external().items():
             if name in self.records:
                 continue
-            ready = [s.node_id for s in node_states if s.state == "ready" and s.node_online]
             if ready:
                 out.append(
                     {
@@ -322,8 +327,8 @@ class ModelRegistry:
         return sorted(self.records.values(), key=lambda r: (r.created_at, r.name))
 
     def status_of(self, name: str) -> ModelStatus:
-        """A registered model's status across nodes."""
-        return derive_status(self.node_states().get(name, []))
+        """A registered model's status across live nodes (what /v1 errors may tell)."""
+        return derive_status(self.live_states().get(name, []))
 
 
 def openai_model(record: ModelRecord, status: ModelStatus) -> dict[str, Any]:

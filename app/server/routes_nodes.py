@@ -18,7 +18,7 @@ routes = web.RouteTableDef()
 async def register(request: web.Request) -> web.Response:
     """A node registers with the join token (pending) or the admin token (approved)."""
     body = await read_object(request)
-    answer = await balancer(request).nodes.register(body, bearer(request))
+    answer = await balancer(request).nodes.register(body, bearer(request), request.remote or "")
     return web.json_response(answer, status=201)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import json
 import time
 from pathlib import Path
@@ -165,6 +166,7 @@ class NodesPage(QWidget):
         self.state = state
         layout = QVBoxLayout(self)
         self.join = QLabel()
+        self.join.setTextFormat(Qt.TextFormat.RichText)
         self.join.setWordWrap(True)
         self.join.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.join)
@@ -224,12 +226,17 @@ class NodesPage(QWidget):
                     self.table.selectRow(row)
         token = self.state.cluster.get("join_token", "…")
         discovered = self.state.cluster.get("discovered") or []
+        # Rich text for <code>: everything the balancer or a node sent is escaped first.
         text = (
             f"Join another machine: <code>llmlb node --balancer "
-            f"{self.state.client.base_url} --join-token {token}</code>"
+            f"{html.escape(self.state.client.base_url)} --join-token "
+            f"{html.escape(str(token))}</code>"
         )
         if discovered:
-            names = ", ".join(f"{d['name']} ({d['url']})" for d in discovered)
+            names = ", ".join(
+                f"{html.escape(str(d.get('name')))} ({html.escape(str(d.get('url')))})"
+                for d in discovered
+            )
             text += f"<br>On the LAN, not joined yet: {names}"
         self.join.setText(text)
         self._show_detail()
@@ -306,12 +313,13 @@ class NodesPage(QWidget):
         """Forget the selected node, after confirmation."""
         node = self.selected()
         if node is not None:
-            confirm(
+            box = confirm(
                 self,
                 "Delete node",
                 f"Delete {node.get('name')}? It must join again to serve.",
                 lambda: self.state.node_action("DELETE", node["id"]),
             )
+            box.setTextFormat(Qt.TextFormat.PlainText)  # the name is the node's own text
 
     def _ask_export(self, kind: str) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export nodes", f"nodes.{kind}")

@@ -13,8 +13,9 @@ import pytest
 
 from app.core.errors import Conflict, StartupError
 from app.core.types import ModelFile, ModelRecord
-from app.db.migrations import LATEST
-from app.db.store import Store
+from app.db.hashing import hash_secret
+from app.db.migrations import LATEST, MIGRATIONS
+from app.db.store import NodeStore, Store
 
 
 def record(name: str) -> ModelRecord:
@@ -62,6 +63,28 @@ async def test_a_new_file_is_migrated_to_the_latest_schema(tmp_path: Path) -> No
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"models", "nodes", "node_models", "api_keys", "settings"} <= tables
+
+
+async def test_schema_4_keeps_only_a_hash_of_each_node_token(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    await store.open()
+    await store.close()
+    with sqlite3.connect(tmp_path / "s.db") as conn:  # a file written by schema 3
+        conn.execute("ALTER TABLE nodes DROP COLUMN token_hash")
+        conn.execute(
+            "INSERT INTO nodes (id, name, url, kind, status, token, info, tags, notes, "
+            "created_at) VALUES ('n', 'n', 'http://h:1', 'remote', 'online', 'plain', '{}', "
+            "'[]', '', 0)"
+        )
+        conn.execute("PRAGMA user_version = 3")
+    store = Store(tmp_path / "s.db")
+    await store.open()
+    [row] = await NodeStore(store).list_nodes()
+    assert row["token"] is None and row["token_hash"] == hash_secret("plain")
+    await store.db.run(MIGRATIONS[3], store.db.peewee, store.t)  # a second run changes nothing
+    assert await NodeStore(store).list_nodes() == [row]
+    await store.close()
+    assert b"plain" not in (tmp_path / "s.db").read_bytes()
 
 
 async def test_a_file_from_a_newer_version_is_refused(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ async def test_the_node_answers_only_its_balancer(served: RunningBalancer) -> No
     async with served.http.get(node.url + "/v1/models", headers={"X-Node-Token": "forged"}) as r:
         assert r.status == 401
     async with served.http.get(
-        node.url + "/node/status", headers={"X-Node-Token": node.node_token}
+        node.url + "/node/status", headers={"X-Balancer-Token": node.balancer_token}
     ) as r:
         assert r.status == 200
 

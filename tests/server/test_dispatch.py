@@ -26,7 +26,7 @@ def registry(*names: str, slots: int = 1) -> NodeRegistry:
             id=name,
             name=name,
             url=f"http://{name}",
-            token=name,
+            token_hash=name,
             status="online",
             metrics={"slots": slots},
         )

@@ -6,14 +6,18 @@ import csv
 import json
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextDocument
+from PySide6.QtWidgets import QMessageBox
+
 from tests.ui.conftest import App
 from tests.ui.test_desktop import click_confirm
 
 
-async def _join(app: App, name: str) -> dict[str, str]:
+async def _join(app: App, name: str, port: int = 9) -> dict[str, str]:
     async with app.desktop.client._http().post(
         app.ctx.base_url + "/v0/nodes",
-        json={"url": f"http://127.0.0.1:9/{name}", "name": name},
+        json={"url": f"http://127.0.0.1:{port}", "name": name},
         headers={"Authorization": f"Bearer {app.ctx.nodes.join_token}"},
     ) as r:
         assert r.status == 201
@@ -28,7 +32,7 @@ def test_nodes_table_sort_page_approve_delete_and_export(gui: App, tmp_path: Pat
     assert page.model.all[0]["kind"] == "local"
     assert "--join-token" in page.join.text()
     for i in range(30):
-        gui.run(_join(gui, f"box-{i:02d}"))
+        gui.run(_join(gui, f"box-{i:02d}", 9000 + i))
     gui.desktop.state.refresh()
     gui.wait(lambda: len(page.model.all) == 31)
     assert page.model.pages() == 2 and page.model.rowCount() == 25
@@ -94,3 +98,29 @@ def test_api_keys_and_join_token_in_settings(gui: App) -> None:
     page.revoke_key.click()
     click_confirm(gui, page)
     gui.wait(lambda: page.keys.count() == 0)
+
+
+def test_what_nodes_send_shows_as_text_never_as_markup(gui: App) -> None:
+    window = gui.desktop.window
+    window.show_page("Nodes")
+    page = window.nodes
+    markup = "<img src='x'><b>evil</b>"
+    state = gui.desktop.state
+    state.cluster = {
+        **state.cluster,
+        "discovered": [{"name": markup, "url": "http://10.0.0.9:1"}],
+    }
+    page.refresh()
+    shown = QTextDocument()
+    shown.setHtml(page.join.text())
+    assert markup in shown.toPlainText()  # the tags are shown, not rendered
+    gui.run(_join(gui, markup, 9100))
+    state.refresh()
+    gui.wait(lambda: any(n["name"] == markup for n in page.model.all))
+    row = next(i for i, n in enumerate(page.model.visible()) if n["name"] == markup)
+    page.table.selectRow(row)
+    page.delete_button.click()
+    box = page.property("confirmation")
+    assert isinstance(box, QMessageBox)
+    assert box.textFormat() == Qt.TextFormat.PlainText and markup in box.text()
+    click_confirm(gui, page, accept=False)

@@ -1,0 +1,298 @@
+"""What a node tells the balancer, parsed into types: hostile input, bounded and cleaned.
+
+A node is another machine. Whatever it sends (its registration, its heartbeats) is read
+here once, into dataclasses that never hold a wrong type, an unbounded string or list, a
+control character, a negative count or a non-finite number. Junk in a scalar field becomes
+a neutral value (0, None, "pending"); a body whose shape is wrong (`models` not a list, an
+entry not an object) is refused with 400. Unknown keys are dropped.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from app.core.errors import BadRequest
+from app.core.types import NODE_MODEL_STATES
+
+NAME_LIMIT = 100  # a node's display name
+MODEL_NAME_LIMIT = 200
+ERROR_LIMIT = 500
+PATH_LIMIT = 1024
+VERSION_LIMIT = 200
+MODELS_LIMIT = 256  # models one node may report
+LIST_LIMIT = 64  # loaded models, GPU devices, supported runtimes
+# A node's slots weight its share of the traffic (the dispatcher divides load by them), so a
+# node claiming 10**9 would take every request. 64 is far above what one llama.cpp process
+# decodes together in practice (the default is 4), so honest nodes are never held back.
+MAX_SLOTS = 64
+MAX_COUNT = 2**62  # fits SQLite's 64-bit integers with room to add
+SYNC_STATES = ("idle", "running", "success", "failed")
+SYSTEM_INTS = ("cpu_count", "memory_total_bytes", "memory_available_bytes")
+SYSTEM_FLOATS = ("load_average",)
+URL_LIMIT = 2048
+
+_HOST_RE = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
+# -- scalars ------------------------------------------------------------------------
+def clean_text(value: Any, limit: int) -> str | None:
+    """A string without control characters (newlines included), stripped and cut at `limit`;
+    None for anything that is not a string."""
+    if not isinstance(value, str):
+        return None
+    kept = "".join(c for c in value[: limit * 4] if not _is_control(c))
+    return kept.strip()[:limit]
+
+
+def _is_control(c: str) -> bool:
+    """Control, format and unassigned characters, and line/paragraph separators: what forges
+    a log line, reorders text (bidi overrides) or hides characters."""
+    category = unicodedata.category(c)
+    return category[0] == "C" or category in {"Zl", "Zp"}
+
+
+def clean_int(value: Any) -> int:
+    """A count: a real (non-bool) int ≥ 0, capped; anything else is 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return 0
+    return min(value, MAX_COUNT)
+
+
+def clean_float(value: Any) -> float | None:
+    """A finite number, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    return number if math.isfinite(number) else None
+
+
+def clean_names(value: Any, limit: int, item_limit: int, param: str) -> list[str]:
+    """A bounded list of cleaned strings (non-strings dropped); 400 when not a list."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadRequest(f"'{param}' must be a list of strings", param=param)
+    out = [t for v in value[:limit] if (t := clean_text(v, item_limit))]
+    return list(dict.fromkeys(out))
+
+
+def node_name(value: Any) -> str:
+    """A node's display name: no control characters, stripped, at most 100 characters."""
+    return clean_text(value, NAME_LIMIT) or ""
+
+
+# -- URLs ---------------------------------------------------------------------------
+def check_origin(url: Any, param: str, allow_v1: bool = False) -> str:
+    """`http(s)://host[:port]` and nothing else (no user, path, query or fragment), or 400.
+
+    The balancer POSTs users' prompts to this address, so a node may not aim it at a path
+    or a query of some other service. With `allow_v1`, a trailing `/v1` (how OpenAI base
+    URLs are written) is accepted and dropped.
+    """
+    shape = (
+        f"'{param}' must be an origin: http(s)://host[:port]"
+        + (" (optionally ending in /v1)" if allow_v1 else "")
+        + ", without user, path, query or fragment"
+    )
+    if not isinstance(url, str) or not url or len(url) > URL_LIMIT:
+        raise BadRequest(shape, param=param)
+    if any(c in url for c in "?#@\\") or any(_is_control(c) or c.isspace() for c in url):
+        raise BadRequest(shape, param=param)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise BadRequest(shape + " (port 1-65535)", param=param) from exc
+    path = parts.path
+    if allow_v1:
+        path = path.rstrip("/").removesuffix("/v1") if path.rstrip("/") == "/v1" else path
+    if parts.scheme.lower() not in {"http", "https"} or path not in {"", "/"}:
+        raise BadRequest(shape, param=param)
+    host = (parts.hostname or "").lower()
+    if port is not None and not 1 <= port <= 65535:
+        raise BadRequest(shape + " (port 1-65535)", param=param)
+    if not _sane_host(host):
+        raise BadRequest(f"'{param}' has no usable host name or address", param=param)
+    shown = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme.lower()}://{shown}" + (f":{port}" if port is not None else "")
+
+
+def _sane_host(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return bool(_HOST_RE.match(host)) and not host.replace(".", "").isdigit()
+    return not (address.is_unspecified or address.is_multicast or address == _BROADCAST)
+
+
+_BROADCAST = ipaddress.ip_address("255.255.255.255")
+
+
+# -- registration -------------------------------------------------------------------
+def registration_info(body: dict[str, Any]) -> dict[str, Any]:
+    """The descriptive fields of a registration (versions, devices, runtimes), cleaned."""
+    return {
+        "runtime_version": clean_text(body.get("runtime_version"), VERSION_LIMIT),
+        "llmlb_version": clean_text(body.get("llmlb_version"), VERSION_LIMIT),
+        "gpu_devices": clean_names(body.get("gpu_devices"), LIST_LIMIT, 200, "gpu_devices"),
+        "supported_runtimes": clean_names(
+            body.get("supported_runtimes"), LIST_LIMIT, 64, "supported_runtimes"
+        ),
+    }
+
+
+# -- heartbeats ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReportedModel:
+    """One model as a node reports it."""
+
+    name: str
+    state: str = "pending"
+    downloaded_bytes: int = 0
+    total_bytes: int = 0
+    error: str | None = None
+    path: str | None = None
+
+    @classmethod
+    def parse(cls, item: Any) -> ReportedModel:
+        """One entry of `models`; 400 unless it is an object with a name."""
+        if not isinstance(item, dict):
+            raise BadRequest("each entry of 'models' must be an object", param="models")
+        name = clean_text(item.get("name"), MODEL_NAME_LIMIT)
+        if not name:
+            raise BadRequest("each entry of 'models' needs a 'name'", param="models")
+        state = item.get("state")
+        return cls(
+            name=name,
+            state=state if isinstance(state, str) and state in NODE_MODEL_STATES else "pending",
+            downloaded_bytes=clean_int(item.get("downloaded_bytes")),
+            total_bytes=clean_int(item.get("total_bytes")),
+            error=clean_text(item.get("error"), ERROR_LIMIT) or None,
+            path=clean_text(item.get("path"), PATH_LIMIT) or None,
+        )
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """The download in progress on a node."""
+
+    model_id: str | None
+    file: str | None
+    downloaded_bytes: int
+    total_bytes: int
+
+
+@dataclass(frozen=True)
+class Device:
+    """One compute device a node reports (for display)."""
+
+    name: str
+    backend: str | None
+    total_bytes: int
+    free_bytes: int
+    utilization: float | None
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """One heartbeat, every field typed and bounded."""
+
+    node_id: Any  # compared with the token's node, never stored
+    models: list[ReportedModel] = field(default_factory=list)
+    active_requests: int = 0
+    loaded_models: list[str] = field(default_factory=list)
+    ready_models: list[int] = field(default_factory=lambda: [0, 0])
+    sync_state: str | None = None
+    sync_progress: SyncProgress | None = None
+    system: dict[str, int | float] = field(default_factory=dict)
+    devices: list[Device] = field(default_factory=list)
+    slots: int = 1
+    free_slots: int = 0
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> Heartbeat:
+        """Read a heartbeat body; 400 when its shape is wrong, never an exception otherwise."""
+        raw_models = body.get("models")
+        if raw_models is None:
+            raw_models = []
+        if not isinstance(raw_models, list):
+            raise BadRequest("'models' must be a list of objects", param="models")
+        models = {m.name: m for m in map(ReportedModel.parse, raw_models[:MODELS_LIMIT])}
+        slots = clean_int(body.get("slots")) or 1
+        slots = min(slots, MAX_SLOTS)
+        ready = body.get("ready_models")
+        pair = [clean_int(v) for v in ready[:2]] if isinstance(ready, list) else []
+        state = body.get("sync_state")
+        return cls(
+            node_id=body.get("node_id"),
+            models=list(models.values()),
+            active_requests=clean_int(body.get("active_requests")),
+            loaded_models=clean_names(
+                body.get("loaded_models"), LIST_LIMIT, MODEL_NAME_LIMIT, "loaded_models"
+            ),
+            ready_models=pair if len(pair) == 2 else [0, 0],
+            sync_state=state if isinstance(state, str) and state in SYNC_STATES else None,
+            sync_progress=_sync_progress(body.get("sync_progress")),
+            system=_system(body.get("system")),
+            devices=_devices(body.get("devices")),
+            slots=slots,
+            free_slots=min(clean_int(body.get("free_slots")), slots),
+        )
+
+    def metrics(self) -> dict[str, Any]:
+        """The node's metrics as /v0/nodes shows them."""
+        out = asdict(self)
+        del out["node_id"], out["models"]
+        return out
+
+
+def _sync_progress(value: Any) -> SyncProgress | None:
+    if not isinstance(value, dict):
+        return None
+    return SyncProgress(
+        model_id=clean_text(value.get("model_id"), MODEL_NAME_LIMIT),
+        file=clean_text(value.get("file"), PATH_LIMIT),
+        downloaded_bytes=clean_int(value.get("downloaded_bytes")),
+        total_bytes=clean_int(value.get("total_bytes")),
+    )
+
+
+def _system(value: Any) -> dict[str, int | float]:
+    if not isinstance(value, dict):
+        return {}
+    out: dict[str, int | float] = {k: clean_int(value.get(k)) for k in SYSTEM_INTS if k in value}
+    for key in SYSTEM_FLOATS:
+        number = clean_float(value.get(key))
+        if number is not None:
+            out[key] = number
+    return out
+
+
+def _devices(value: Any) -> list[Device]:
+    if not isinstance(value, list):
+        return []
+    out = []
+    for item in value[:LIST_LIMIT]:
+        if isinstance(item, dict) and (name := clean_text(item.get("name"), 200)):
+            utilization = clean_float(item.get("utilization"))
+            out.append(
+                Device(
+                    name=name,
+                    backend=clean_text(item.get("backend"), 32),
+                    total_bytes=clean_int(item.get("total_bytes")),
+                    free_bytes=clean_int(item.get("free_bytes")),
+                    utilization=utilization if utilization is None or utilization >= 0 else None,
+                )
+            )
+    return out

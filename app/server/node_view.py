@@ -1,0 +1,110 @@
+"""One node as the balancer knows it: its identity, state, reports and how we call it."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.core.types import NodeModelState
+from app.db.store import LIVE_NODE_STATES
+
+STALE_AFTER = 30.0  # seconds before metrics are flagged stale
+UNLIMITED = 1_000_000
+
+
+@dataclass
+class NodeView:
+    """One node as the balancer knows it."""
+
+    id: str
+    name: str
+    url: str
+    token_hash: str  # sha256 of the token the node presents to us; the token is not kept
+    kind: str = "remote"
+    status: str = "pending"
+    created_at: float = field(default_factory=time.time)
+    last_seen: float | None = None  # wall-clock time of the last heartbeat
+    info: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    notes: str = ""
+    models: dict[str, NodeModelState] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    inflight: int = 0
+    ewma_ms: float | None = None
+    api_key: str | None = None  # external nodes: the key their API wants
+    balancer_token: str = ""  # what we present to the node (derived, never stored)
+
+    @property
+    def capacity(self) -> int:
+        """Requests the node runs at once (its reported slots); external: no limit known."""
+        slots = self.metrics.get("slots", self.info.get("slots"))
+        if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0:
+            return slots
+        return UNLIMITED if self.kind == "external" else 1
+
+    def auth_headers(self) -> dict[str, str]:
+        """How this node knows the request comes from us."""
+        if self.kind == "external":
+            return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        return {"X-Balancer-Token": self.balancer_token}
+
+    @property
+    def live(self) -> bool:
+        """Approved and heartbeating: may serve the models it has ready."""
+        return self.status in LIVE_NODE_STATES
+
+    def row(self) -> dict[str, Any]:
+        """The database row."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "url": self.url,
+            "kind": self.kind,
+            "status": self.status,
+            "token_hash": self.token_hash or None,
+            "api_key": self.api_key,
+            "runtime_version": self.info.get("runtime_version"),
+            "info": json.dumps(self.info),
+            "tags": json.dumps(self.tags),
+            "notes": self.notes,
+            "created_at": self.created_at,
+            "last_seen": self.last_seen,
+        }
+
+    def public(self) -> dict[str, Any]:
+        """The node as /v0/nodes shows it."""
+        stale = self.last_seen is None or time.time() - self.last_seen > STALE_AFTER
+        states = list(self.models.values())
+        return {
+            "id": self.id,
+            "name": self.name,
+            "url": self.url,
+            "kind": self.kind,
+            "status": self.status,
+            "created_at": self.created_at,
+            "last_seen": self.last_seen,
+            "tags": self.tags,
+            "notes": self.notes,
+            **self.info,
+            "metrics": self.metrics,
+            "metrics_stale": stale,
+            "ready_models": [sum(1 for s in states if s.state == "ready"), len(states)],
+            "models": [
+                {
+                    "name": s.model,
+                    "state": s.state,
+                    "downloaded_bytes": s.downloaded_bytes,
+                    "total_bytes": s.total_bytes,
+                    "error": s.error,
+                    "path": s.path,
+                }
+                for s in states
+            ],
+            "inflight": self.inflight,
+        }
+
+    def record_latency(self, ms: float) -> None:
+        """Fold one time-to-first-byte into the moving average."""
+        self.ewma_ms = ms if self.ewma_ms is None else 0.8 * self.ewma_ms + 0.2 * ms
