@@ -17,6 +17,7 @@ from app.core.paths import ensure_data_dir
 from app.core.secrets import load_admin_token, load_node_secret
 from app.core.settings import Settings
 from app.core.tasks import TaskSupervisor
+from app.core.vault import Vault
 from app.db.store import NodeStore, RequestStore, Store
 from app.node.agent import NodeAgent, node_config
 from app.node.inference import InProcessInference
@@ -87,6 +88,7 @@ class AppContext:
             self.admin_token,
             s.node_offline_after,
             node_secret=load_node_secret(data_dir),
+            vault=Vault(data_dir),
         )
         await self.nodes.load(os.environ.get("LLMLB_JOIN_TOKEN") or None)
         registry = ModelRegistry(

@@ -34,6 +34,7 @@ class NodeView:
     inflight: int = 0
     ewma_ms: float | None = None
     api_key: str | None = None  # external nodes: the key their API wants
+    key_in_row: bool = True  # False: the key lives in the vault, never in the database
     balancer_token: str = ""  # what we present to the node (derived, never stored)
 
     @property
@@ -64,7 +65,7 @@ class NodeView:
             "kind": self.kind,
             "status": self.status,
             "token_hash": self.token_hash or None,
-            "api_key": self.api_key,
+            "api_key": self.api_key if self.key_in_row else None,
             "runtime_version": self.info.get("runtime_version"),
             "info": json.dumps(self.info),
             "tags": json.dumps(self.tags),

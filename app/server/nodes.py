@@ -21,6 +21,7 @@ from app.core.errors import BadRequest, NotFound, Unauthorized
 from app.core.events import EventBus, ModelProgressed, NodeChanged
 from app.core.tasks import TaskSupervisor
 from app.core.types import InProcessNode, NodeModelState
+from app.core.vault import Vault
 from app.db.hashing import hash_secret
 from app.db.store import NodeStore
 from app.server.heartbeat import (
@@ -36,6 +37,8 @@ from app.server.node_view import NodeView as NodeView  # re-exported: dispatch a
 
 log = logging.getLogger(__name__)
 OFFLINE_AFTER = 30.0  # seconds without a heartbeat
+JOIN_TOKEN = "join_token"  # its name in the vault
+EXTERNAL_KEY = "external-api-key:"  # + node id
 
 
 class NodeRegistry:
@@ -52,6 +55,7 @@ class NodeRegistry:
         node_secret: str = "",
         max_pending: int = MAX_PENDING,
         pending_ttl: float = PENDING_TTL,
+        vault: Vault | None = None,
     ) -> None:
         self.offline_after = offline_after
         self.poll_interval = poll_interval
@@ -64,6 +68,11 @@ class NodeRegistry:
         self._secret = (node_secret or secrets.token_urlsafe(32)).encode()
         self.max_pending = max_pending
         self.pending_ttl = pending_ttl
+        # Secrets we send again (the join token, external servers' keys) live in the OS
+        # keyring, not in the database; without a vault (tests building a registry alone)
+        # they stay in memory.
+        self.vault = vault
+        self._moved_keys: set[str] = set()
         self.joins = JoinLimiter()
         self.join_token = ""
         self.nodes: dict[str, NodeView] = {}
@@ -89,8 +98,9 @@ class NodeRegistry:
                 info=_stored_info(kind, row["info"]),
                 tags=json.loads(row["tags"] or "[]"),
                 notes=row["notes"] or "",
-                api_key=row.get("api_key"),
+                api_key=await self._external_key(row),
                 balancer_token=self.balancer_token(row["id"]),
+                key_in_row=self.vault is None,
             )
             if view.status != "pending":
                 view.status = "offline"
@@ -105,15 +115,37 @@ class NodeRegistry:
                     node_online=False,
                 )
             self._add(view)
-        stored = await self.store.get_setting("join_token")
+            if view.id in self._moved_keys:
+                await self.store.save_node(view.row())
+        # An older llmlb kept it in the database (this one leaves the setting empty): a value
+        # there was written by that version, so it wins, and moves to the vault.
+        legacy = await self.store.get_setting("join_token")
+        stored = legacy or (self.vault.get(JOIN_TOKEN) if self.vault else None)
         self.join_token = join_token or stored or "llmlb-join-" + secrets.token_urlsafe(24)
-        if self.join_token != stored:
+        if self.join_token != stored or legacy:
+            await self._keep_join_token()
+
+    async def _keep_join_token(self) -> None:
+        if self.vault is not None:
+            self.vault.set(JOIN_TOKEN, self.join_token)
+            await self.store.set_setting("join_token", "")  # out of the database
+        else:
             await self.store.set_setting("join_token", self.join_token)
+
+    async def _external_key(self, row: dict[str, Any]) -> str | None:
+        """An external node's API key: from the vault, moving one the database held there."""
+        if self.vault is None:
+            return row.get("api_key") or None
+        name = f"{EXTERNAL_KEY}{row['id']}"
+        if row.get("api_key"):
+            self.vault.set(name, row["api_key"])
+            self._moved_keys.add(row["id"])  # its row is saved without it once loaded
+        return self.vault.get(name)
 
     async def rotate_join_token(self) -> str:
         """A new join token (nodes already registered keep working)."""
         self.join_token = "llmlb-join-" + secrets.token_urlsafe(24)
-        await self.store.set_setting("join_token", self.join_token)
+        await self._keep_join_token()
         return self.join_token
 
     def start(self) -> None:
@@ -264,6 +296,8 @@ class NodeRegistry:
         del self.nodes[node_id]
         self._by_hash.pop(view.token_hash, None)
         await self.store.delete_node(node_id)
+        if self.vault is not None and view.kind == "external":
+            self.vault.delete(f"{EXTERNAL_KEY}{node_id}")
         self.bus.publish(NodeChanged(node_id, "removed"))
 
     async def add_external(self, body: dict[str, Any]) -> NodeView:
@@ -291,7 +325,10 @@ class NodeRegistry:
             status="registering",
             api_key=key or None,
             info={"runtime_version": "external", "slots": slots},
+            key_in_row=self.vault is None,
         )
+        if self.vault is not None and view.api_key:
+            self.vault.set(f"{EXTERNAL_KEY}{view.id}", view.api_key)
         self._add(view)
         await self.store.save_node(view.row())
         self.bus.publish(NodeChanged(view.id, view.status))
