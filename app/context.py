@@ -14,7 +14,7 @@ from app.core.events import Event, EventBus, ModelDeleted
 from app.core.hf import HfClient
 from app.core.mdns import address_towards
 from app.core.paths import ensure_data_dir
-from app.core.secrets import load_admin_token, load_node_secret
+from app.core.secrets import check_strength, load_admin_token, load_node_secret
 from app.core.settings import Settings
 from app.core.tasks import TaskSupervisor
 from app.core.vault import Vault
@@ -90,7 +90,10 @@ class AppContext:
             node_secret=load_node_secret(data_dir),
             vault=Vault(data_dir),
         )
-        await self.nodes.load(os.environ.get("LLMLB_JOIN_TOKEN") or None)
+        join_token = os.environ.get("LLMLB_JOIN_TOKEN", "").strip() or None
+        if join_token:
+            check_strength(join_token, "LLMLB_JOIN_TOKEN")
+        await self.nodes.load(join_token)
         registry = ModelRegistry(
             self.store,
             catalog,

@@ -31,7 +31,9 @@ async def run() -> dict[str, float]:
     ).start()
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        proc = start_llmlb(Path(tmp), port, {"HF_ENDPOINT": hub.url, "LLMLB_ADMIN_TOKEN": "b"})
+        proc = start_llmlb(
+            Path(tmp), port, {"HF_ENDPOINT": hub.url, "LLMLB_ADMIN_TOKEN": "bench-hub-admin-token"}
+        )
         base = f"http://127.0.0.1:{port}"
         headers = {"Authorization": "Bearer b"}
         try:

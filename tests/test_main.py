@@ -90,9 +90,26 @@ def test_serve_runs_until_a_signal_then_exits_cleanly(tmp_path: Path, sig: int) 
         assert conn.execute("SELECT name FROM models").fetchall() == [("qwen3",)]
 
 
+TOKEN = "env-admin-token-for-tests"
+
+
+def test_a_weak_admin_token_is_refused_at_start(tmp_path: Path) -> None:
+    env = {**os.environ, "LLMLB_DATA_DIR": str(tmp_path / "d"), "LLMLB_ADMIN_TOKEN": "admin"}
+    done = subprocess.run(
+        llmlb("serve", "--port", str(free_port())),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "LLMLB_ADMIN_TOKEN is too weak" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_data_dir_from_the_environment(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "LLMLB_DATA_DIR": str(tmp_path / "envdata"), "LLMLB_ADMIN_TOKEN": "tok"}
+    env = {**os.environ, "LLMLB_DATA_DIR": str(tmp_path / "envdata"), "LLMLB_ADMIN_TOKEN": TOKEN}
     proc = subprocess.Popen(
         llmlb("serve", "--port", str(port)),
         env=env,
@@ -104,7 +121,7 @@ def test_data_dir_from_the_environment(tmp_path: Path) -> None:
         wait_until_serving(proc, port)
         assert (tmp_path / "envdata" / "llmlb.db").exists()
         req = urllib.request.Request(
-            f"http://127.0.0.1:{port}/v0/models", headers={"Authorization": "Bearer tok"}
+            f"http://127.0.0.1:{port}/v0/models", headers={"Authorization": f"Bearer {TOKEN}"}
         )
         with urllib.request.urlopen(req, timeout=5) as r:
             assert json.loads(r.read()) == []

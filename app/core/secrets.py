@@ -10,6 +10,7 @@ from pathlib import Path
 from app.core.errors import StartupError
 
 TOKEN_FILE = "admin_token"
+MIN_TOKEN_LENGTH = 16  # a token set by hand must not be guessable (ours have 32+ random chars)
 NODE_SECRET_FILE = "node_secret"
 
 
@@ -17,8 +18,18 @@ def load_admin_token(data_dir: Path) -> tuple[str, bool]:
     """(token, created_now): created_now is True the one time a new token was written."""
     env = os.environ.get("LLMLB_ADMIN_TOKEN", "").strip()
     if env:
+        check_strength(env, "LLMLB_ADMIN_TOKEN")
         return env, False
     return _read_or_create(data_dir / TOKEN_FILE, "llmlb-admin-", "the admin token")
+
+
+def check_strength(token: str, name: str) -> None:
+    """Refuse a hand-set token too short or too plain to resist guessing over the network."""
+    if len(token) < MIN_TOKEN_LENGTH or len(set(token)) < 6:
+        raise StartupError(
+            f"{name} is too weak: use at least {MIN_TOKEN_LENGTH} characters, not a word "
+            "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
+        )
 
 
 def load_node_secret(data_dir: Path) -> str:

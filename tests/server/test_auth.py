@@ -23,11 +23,11 @@ async def test_admin_token_comes_from_the_environment(tmp_path, monkeypatch) -> 
     from app.context import AppContext
     from tests.conftest import balancer_settings
 
-    monkeypatch.setenv("LLMLB_ADMIN_TOKEN", "my-own-token")
+    monkeypatch.setenv("LLMLB_ADMIN_TOKEN", "my-own-admin-token-2026")
     ctx = AppContext(balancer_settings(tmp_path / "d"))
     await ctx.start()
     try:
-        assert ctx.admin_token == "my-own-token"
+        assert ctx.admin_token == "my-own-admin-token-2026"
         assert not (tmp_path / "d" / "admin_token").exists()
     finally:
         await ctx.stop()
