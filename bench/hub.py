@@ -35,7 +35,7 @@ async def run() -> dict[str, float]:
             Path(tmp), port, {"HF_ENDPOINT": hub.url, "LLMLB_ADMIN_TOKEN": "bench-hub-admin-token"}
         )
         base = f"http://127.0.0.1:{port}"
-        headers = {"Authorization": "Bearer b"}
+        headers = {"Authorization": "Bearer bench-hub-admin-token"}
         try:
             async with aiohttp.ClientSession(headers=headers) as http:
                 for i in range(MODELS):
