@@ -7,6 +7,7 @@ from aiohttp import web
 from app import __version__
 from app.server import (
     events_ws,
+    openapi,
     proxy,
     routes_conversations,
     routes_keys,
@@ -36,6 +37,7 @@ def create_app(state: Balancer) -> web.Application:
         routes_nodes.routes,
         proxy.routes,
         routes_conversations.routes,
+        openapi.routes,
     ):
         app.router.add_routes(table)
     app.cleanup_ctx.append(proxy.http_pool)
