@@ -77,11 +77,13 @@ async def delete(request: web.Request) -> web.Response:
 async def add_message(request: web.Request) -> web.Response:
     """Save one complete message."""
     body = await read_object(request, limit=16 * 1024 * 1024)
-    if body.get("role") not in ROLES:
+    # A dict or list is unhashable: test the type before the set membership.
+    role, status = body.get("role"), body.get("status", "done")
+    if not isinstance(role, str) or role not in ROLES:
         raise BadRequest("'role' must be system, user or assistant", param="role")
     if not isinstance(body.get("content"), str):
         raise BadRequest("'content' must be a string", param="content")
-    if body.get("status", "done") not in STATUSES:
+    if not isinstance(status, str) or status not in STATUSES:
         raise BadRequest("'status' must be done, stopped or error", param="status")
     for key in ("attachments", "stats"):
         if key in body and not isinstance(body[key], list if key == "attachments" else dict):

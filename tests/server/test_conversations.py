@@ -51,3 +51,19 @@ async def test_bad_messages_are_refused(balancer: RunningBalancer) -> None:
         "/v0/conversations/nope/messages", {"role": "user", "content": "x"}
     )
     assert status == 404
+
+
+async def test_a_role_or_status_of_the_wrong_type_is_a_400_not_a_crash(
+    balancer: RunningBalancer,
+) -> None:
+    _, conv = await balancer.post("/v0/conversations", {})
+    for body in (
+        {"role": {"x": 1}, "content": "x"},
+        {"role": ["user"], "content": "x"},
+        {"role": "user", "content": "x", "status": {"done": True}},
+        {"role": "user", "content": "x", "status": ["done"]},
+    ):
+        status, answer = await balancer.post(f"/v0/conversations/{conv['id']}/messages", body)
+        assert status == 400, (body, answer)
+        assert_openai_error(answer)
+        assert answer["error"]["param"] in {"role", "status"}
