@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 KEEP_SECONDS = 7 * 24 * 3600  # the spec keeps a week of history
 FLUSH_EVERY = 1.0
 MAX_PENDING = 100_000  # if the disk stalls, drop the oldest rather than grow without bound
+MAX_MODEL_CHARS = 256  # a model name is the client's text: keep a bounded, storable copy
+MAX_ERROR_CHARS = 1000
 
 
 class RequestHistory:
@@ -45,8 +47,11 @@ class RequestHistory:
         error: str | None = None,
     ) -> None:
         """Note one finished request (cheap: a dict appended to a list)."""
+        model = _storable(model, MAX_MODEL_CHARS)
         if self.metrics is not None:
-            self.metrics.observe(endpoint, model, status, latency_ms)
+            # A 404 names a model nobody registered: the client's text, one new series per
+            # request if it became a label; all such requests share one.
+            self.metrics.observe(endpoint, "-" if status == 404 else model, status, latency_ms)
         if len(self.pending) >= MAX_PENDING:
             del self.pending[: MAX_PENDING // 10]
         self.pending.append(
@@ -59,7 +64,7 @@ class RequestHistory:
                 "stream": stream,
                 "latency_ms": latency_ms,
                 "duration_ms": (time.perf_counter() - started) * 1000,
-                "error": error,
+                "error": None if error is None else _storable(error, MAX_ERROR_CHARS),
             }
         )
 
@@ -80,3 +85,9 @@ class RequestHistory:
                     log.exception("could not write the request history")
         finally:
             await asyncio.shield(self.flush())
+
+
+def _storable(text: str, limit: int) -> str:
+    """At most `limit` characters that SQLite can store: a lone surrogate from the client's
+    JSON ("\\ud800") is written as its escape, so it cannot fail the whole batch."""
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")[:limit]
