@@ -1,6 +1,6 @@
 """Every route, fuzzed from the OpenAPI document with schemathesis: whatever a client sends, the
-balancer answers without a 5xx of its own, without a traceback, with OpenAI-shaped errors, and
-stays healthy.
+balancer answers without a 5xx of its own, without a traceback, with OpenAI-shaped errors and
+answers the document declares, and stays healthy.
 
 The balancer runs on 127.0.0.1 in a thread of its own (schemathesis calls it synchronously over
 HTTP); Hugging Face is a refused port, so registrations from a repo fail fast with a 502.
@@ -22,6 +22,11 @@ import pytest
 import requests
 import schemathesis
 from schemathesis.config import SchemathesisConfig
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from app.context import AppContext
 from app.server.openapi import build_document
@@ -142,6 +147,9 @@ def _aim_at_known_resources(case: schemathesis.Case, live: Live) -> bool:
     if case.path == "/v0/health" and isinstance(case.body, dict) and "node_id" in case.body:
         case.body["node_id"] = live.known["node_id"]  # another node's id is a 401
         changed = True
+    if case.path.startswith("/v1/") and isinstance(case.body, dict) and "model" in case.body:
+        case.body["model"] = live.known["name"]  # registered, past the 404 to the dispatcher
+        changed = True
     return changed
 
 
@@ -165,6 +173,11 @@ def check_answer(case: schemathesis.Case, response: requests.Response) -> None:
         error = body["error"]
         assert set(error) == {"message", "type", "param", "code"}, (sent, body)
         assert isinstance(error["message"], str) and error["message"], (sent, body)
+    # And the answer is one the document declares: its status, content type and body schema.
+    case.validate_response(
+        response,
+        checks=[status_code_conformance, content_type_conformance, response_schema_conformance],
+    )
 
 
 @schema.parametrize()
