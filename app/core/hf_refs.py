@@ -54,8 +54,11 @@ def parse_hf_reference(text: str, extra_hosts: frozenset[str] = frozenset()) -> 
         raise BadRequest("give a Hugging Face repo id or URL", param="repo")
     if "://" not in raw and not raw.lower().startswith(("huggingface.co/", "hf.co/")):
         return HfRef(check_repo_id(raw.strip("/")))
-    url = urlsplit(raw if "://" in raw else f"https://{raw}")
-    host = (url.hostname or "").lower()
+    try:
+        url = urlsplit(raw if "://" in raw else f"https://{raw}")
+        host = (url.hostname or "").lower()
+    except ValueError as exc:  # an unclosed or invalid [IPv6] host
+        raise BadRequest(f"'{raw}' is not a valid URL: {exc}", param="repo") from exc
     netloc = url.netloc.lower()
     if url.scheme not in {"http", "https"} or (host not in _HF_HOSTS and netloc not in extra_hosts):
         raise BadRequest(f"'{raw}' is not a Hugging Face URL", param="repo")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from app.core.errors import BadRequest
 
@@ -23,6 +23,18 @@ def check_model_name(name: str) -> str:
     if ".." in name or not _NAME_RE.match(name):
         raise BadRequest(f"'{name}' is not a valid model name", param="model")
     return name
+
+
+def is_text(value: object) -> TypeGuard[str]:
+    """True for a string of valid Unicode. JSON's escapes can carry lone surrogates ("\\ud800")
+    that no UTF-8 encoder (SQLite's included) accepts: refuse them where text is kept."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from aiohttp import web
 from app import __version__
 from app.server import (
     events_ws,
+    openapi,
     proxy,
     routes_conversations,
     routes_join,
@@ -42,6 +43,7 @@ def create_app(state: Balancer) -> web.Application:
         proxy.routes,
         routes_conversations.routes,
         routes_join.routes,
+        openapi.routes,
     ):
         app.router.add_routes(table)
     app.cleanup_ctx.append(proxy.http_pool)

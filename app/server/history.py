@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 KEEP_SECONDS = 7 * 24 * 3600  # the spec keeps a week of history
 FLUSH_EVERY = 1.0
 MAX_PENDING = 100_000  # if the disk stalls, drop the oldest rather than grow without bound
-MAX_ERROR_CHARS = 1000  # an error's text, which may quote what a client sent
+MAX_MODEL_CHARS = 256  # a model name is the client's text: keep a bounded, storable copy
+MAX_ERROR_CHARS = 1000
 
 
 class RequestHistory:
@@ -48,6 +49,7 @@ class RequestHistory:
     ) -> None:
         """Note one finished request (cheap: a dict appended to a list). Only a model that
         exists names a metrics series: series are never freed."""
+        model = _storable(model, MAX_MODEL_CHARS)
         if self.metrics is not None:
             self.metrics.observe(endpoint, model if known_model else "", status, latency_ms)
         if len(self.pending) >= MAX_PENDING:
@@ -62,7 +64,7 @@ class RequestHistory:
                 "stream": stream,
                 "latency_ms": latency_ms,
                 "duration_ms": (time.perf_counter() - started) * 1000,
-                "error": error[:MAX_ERROR_CHARS] if error else error,
+                "error": None if error is None else _storable(error, MAX_ERROR_CHARS),
             }
         )
 
@@ -83,3 +85,9 @@ class RequestHistory:
                     log.exception("could not write the request history")
         finally:
             await asyncio.shield(self.flush())
+
+
+def _storable(text: str, limit: int) -> str:
+    """At most `limit` characters that SQLite can store: a lone surrogate from the client's
+    JSON ("\\ud800") is written as its escape, so it cannot fail the whole batch."""
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")[:limit]

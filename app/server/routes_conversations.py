@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from app.core.errors import BadRequest, NotFound
+from app.core.types import is_text
 from app.db.store import ConversationStore
 from app.server.http import MESSAGE_BODY_LIMIT, read_object
 from app.server.state import balancer
@@ -24,8 +25,11 @@ def _values(body: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("title", "model", "system_prompt"):
         if key in body:
-            if not isinstance(body[key], str) or len(body[key]) > 100_000:
-                raise BadRequest(f"'{key}' must be a string", param=key)
+            if not is_text(body[key]) or len(body[key]) > 100_000:
+                raise BadRequest(
+                    f"'{key}' must be a string of valid Unicode (at most 100,000 characters)",
+                    param=key,
+                )
             out[key] = body[key]
     if "params" in body:
         if not isinstance(body["params"], dict):
@@ -77,11 +81,13 @@ async def delete(request: web.Request) -> web.Response:
 async def add_message(request: web.Request) -> web.Response:
     """Save one complete message."""
     body = await read_object(request, limit=MESSAGE_BODY_LIMIT)
-    if body.get("role") not in ROLES:
+    # A dict or list is unhashable: test the type before the set membership.
+    role, status = body.get("role"), body.get("status", "done")
+    if not isinstance(role, str) or role not in ROLES:
         raise BadRequest("'role' must be system, user or assistant", param="role")
-    if not isinstance(body.get("content"), str):
-        raise BadRequest("'content' must be a string", param="content")
-    if body.get("status", "done") not in STATUSES:
+    if not is_text(body.get("content")):
+        raise BadRequest("'content' must be a string of valid Unicode", param="content")
+    if not isinstance(status, str) or status not in STATUSES:
         raise BadRequest("'status' must be done, stopped or error", param="status")
     for key in ("attachments", "stats"):
         if key in body and not isinstance(body[key], list if key == "attachments" else dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.core.errors import BadRequest, NotFound
+from app.core.types import is_text
 from app.server.http import read_object
 from app.server.state import balancer
 
@@ -16,9 +17,10 @@ async def create(request: web.Request) -> web.Response:
     """Create a key; its secret is in this answer only."""
     body = await read_object(request)
     name = body.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+    if not is_text(name) or not name.strip() or len(name) > 100:
         raise BadRequest(
-            "'name' must be a non-empty string of at most 100 characters", param="name"
+            "'name' must be a non-empty string of valid Unicode, at most 100 characters",
+            param="name",
         )
     b = balancer(request)
     key = await b.store.create_api_key(name.strip())

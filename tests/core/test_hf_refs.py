@@ -47,6 +47,9 @@ def test_every_url_form_names_the_repo(text: str, ref: HfRef) -> None:
         "https://huggingface.co/org/repo/commits/main",
         "https://huggingface.co/org/repo/blob/main/../../etc/passwd",
         "https://huggingface.co.evil.com/org/repo",
+        "https://[::1",  # urlsplit raises ValueError on these: it was a 500
+        "http://[x]/org/repo",
+        "https://[huggingface.co]/org/repo",
     ],
 )
 def test_what_is_not_a_model_reference_is_refused(text: str) -> None:

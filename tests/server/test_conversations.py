@@ -51,3 +51,38 @@ async def test_bad_messages_are_refused(balancer: RunningBalancer) -> None:
         "/v0/conversations/nope/messages", {"role": "user", "content": "x"}
     )
     assert status == 404
+
+
+async def test_a_role_or_status_of_the_wrong_type_is_a_400_not_a_crash(
+    balancer: RunningBalancer,
+) -> None:
+    _, conv = await balancer.post("/v0/conversations", {})
+    for body in (
+        {"role": {"x": 1}, "content": "x"},
+        {"role": ["user"], "content": "x"},
+        {"role": "user", "content": "x", "status": {"done": True}},
+        {"role": "user", "content": "x", "status": ["done"]},
+    ):
+        status, answer = await balancer.post(f"/v0/conversations/{conv['id']}/messages", body)
+        assert status == 400, (body, answer)
+        assert_openai_error(answer)
+        assert answer["error"]["param"] in {"role", "status"}
+
+
+async def test_text_with_a_lone_surrogate_is_a_400_not_a_crash(balancer: RunningBalancer) -> None:
+    # JSON may escape half a UTF-16 pair ("\ud800"); SQLite cannot store it as UTF-8.
+    status, answer = await balancer.post("/v0/conversations", {"title": "\ud800"})
+    assert status == 400 and answer["error"]["param"] == "title"
+    _, conv = await balancer.post("/v0/conversations", {})
+    status, answer = await balancer.put(f"/v0/conversations/{conv['id']}", {"model": "a\udfffb"})
+    assert status == 400 and answer["error"]["param"] == "model"
+    status, answer = await balancer.post(
+        f"/v0/conversations/{conv['id']}/messages", {"role": "user", "content": "\ud83d"}
+    )
+    assert status == 400 and answer["error"]["param"] == "content"
+    status, full = await balancer.get(f"/v0/conversations/{conv['id']}")
+    assert status == 200 and full["messages"] == [] and full["model"] == ""
+    status, _ = await balancer.post(  # a whole pair is an emoji, and welcome
+        f"/v0/conversations/{conv['id']}/messages", {"role": "user", "content": "\ud83d\ude00"}
+    )
+    assert status == 201

@@ -1,0 +1,166 @@
+"""The OpenAPI 3.1 document of the balancer's HTTP API, one declaration per route.
+
+Built in code from small typed builders (`builders`) rather than written as one big JSON file:
+each route is declared once in `operations`, each shared body or answer once in `components`
+(/v0) or `openai_schemas` (/v1). tests/server/test_openapi.py checks that every route of the app
+is declared and that nothing declared is missing from the app.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+
+from aiohttp import web
+
+from app import __version__
+from app.server.openapi.builders import (
+    ERROR_TEXT,
+    SECURITY,
+    Access,
+    Reply,
+    Route,
+    Schema,
+    error,
+    string,
+)
+from app.server.openapi.components import MANAGEMENT
+from app.server.openapi.openai_schemas import OPENAI
+from app.server.openapi.operations import ROUTES
+
+routes = web.RouteTableDef()
+_SSE = "text/event-stream"
+_STREAMED = {"/v1/chat/completions", "/v1/completions"}
+
+
+# -- the document ---------------------------------------------------------------------------
+def _operation(route: Route) -> Schema:
+    op: Schema = {
+        "summary": route.summary,
+        "operationId": _operation_id(route),
+        "tags": [route.tag],
+        "security": SECURITY[route.access],
+    }
+    params: list[Schema] = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1},
+            **({"description": note} if (note := (route.path_notes or {}).get(name)) else {}),
+        }
+        for name in _path_params(route.path)
+    ]
+    params += [
+        {"name": q.name, "in": "query", "required": False, "schema": q.schema}
+        | ({"description": q.description} if q.description else {})
+        for q in route.query
+    ]
+    if params:
+        op["parameters"] = params
+    if route.body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": route.body}},
+        }
+    responses: dict[str, Schema] = {}
+    for reply in route.replies:
+        answer: Schema = {"description": reply.description}
+        if reply.schema is not None:
+            content = {reply.media: {"schema": reply.schema}}
+            if reply.status == 200 and route.path in _STREAMED:
+                content[_SSE] = {"schema": string("`data: {chunk}` lines, then `data: [DONE]`")}
+            answer["content"] = content
+        responses[str(reply.status)] = answer
+    statuses = set(route.errors)
+    if route.body is not None:
+        statuses |= {400, 413}
+    if route.access not in {Access.PUBLIC, Access.METRICS}:
+        statuses.add(401)
+    if route.path.startswith("/v1/") and route.method == "POST":
+        statuses.add(503)  # serving paused
+    for status in sorted(statuses):
+        responses.setdefault(str(status), _reply(error(status, ERROR_TEXT[status])))
+    op["responses"] = responses
+    return op
+
+
+def _reply(reply: Reply) -> Schema:
+    answer: Schema = {"description": reply.description}
+    if reply.schema is not None:
+        answer["content"] = {reply.media: {"schema": reply.schema}}
+    return answer
+
+
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
+
+
+def _operation_id(route: Route) -> str:
+    words = [p.strip("{}") for p in route.path.split("/") if p and p not in {"v0", "v1"}]
+    cleaned = "_".join(w.replace("-", "_").replace(".", "_") for w in words) or "root"
+    return f"{route.method.lower()}_{cleaned}"
+
+
+@functools.cache
+def build_document() -> Schema:
+    """The OpenAPI 3.1 document (built once; callers must not change it)."""
+    paths: dict[str, dict[str, Schema]] = {}
+    for route in ROUTES:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "llmlb",
+            "version": __version__,
+            "description": (
+                "The llmlb balancer: `/v0` is the management API (admin token), `/v1` is "
+                "OpenAI-compatible (an API key, unless the server is on loopback with no keys). "
+                "Every error has OpenAI's shape `{error: {message, type, param, code}}`."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {**MANAGEMENT, **OPENAI},
+            "securitySchemes": {
+                "adminToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The admin token (LLMLB_ADMIN_TOKEN, or the data dir's file)",
+                },
+                "adminTokenQuery": {
+                    "type": "apiKey",
+                    "in": "query",
+                    "name": "token",
+                    "description": "The admin token as a query parameter (for WebSocket clients)",
+                },
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key from POST /v0/api-keys (or the admin token)",
+                },
+                "joinToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The cluster join token (GET /v0/cluster), or the admin token",
+                },
+                "nodeToken": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Node-Token",
+                    "description": "The token a node was given when it registered",
+                },
+            },
+        },
+    }
+
+
+# Behind the admin token like the rest of /v0 (auth.py's middleware decides). It holds no
+# secrets, so it could be public like /health: that needs ("GET", "/v0/openapi.json") among
+# auth.py's public paths, and Access.PUBLIC on its declaration in `operations`.
+@routes.get("/v0/openapi.json")
+async def document(request: web.Request) -> web.Response:
+    """This API's OpenAPI document, naming this server as the one to call."""
+    doc = copy.copy(build_document())
+    doc["servers"] = [{"url": str(request.url.origin())}]
+    return web.json_response(doc)
