@@ -72,9 +72,9 @@ def _operation(route: Route) -> Schema:
                 content[_SSE] = {"schema": string("`data: {chunk}` lines, then `data: [DONE]`")}
             answer["content"] = content
         responses[str(reply.status)] = answer
-    statuses = set(route.errors)
+    statuses = set(route.errors) | {403}  # every route: the Host and Origin checks
     if route.body is not None:
-        statuses |= {400, 413}
+        statuses |= {400, 413, 415}
     if route.access not in {Access.PUBLIC, Access.METRICS}:
         statuses.add(401)
     if route.path.startswith("/v1/") and route.method == "POST":
@@ -128,11 +128,13 @@ def build_document() -> Schema:
                     "scheme": "bearer",
                     "description": "The admin token (LLMLB_ADMIN_TOKEN, or the data dir's file)",
                 },
-                "adminTokenQuery": {
+                "eventsTicket": {
                     "type": "apiKey",
                     "in": "query",
-                    "name": "token",
-                    "description": "The admin token as a query parameter (for WebSocket clients)",
+                    "name": "ticket",
+                    "description": "A one-time ticket from POST /v0/events/ticket, valid 30 s "
+                    "(browsers cannot send headers with a WebSocket; the admin token never goes "
+                    "in a URL)",
                 },
                 "apiKey": {
                     "type": "http",
@@ -155,9 +157,8 @@ def build_document() -> Schema:
     }
 
 
-# Behind the admin token like the rest of /v0 (auth.py's middleware decides). It holds no
-# secrets, so it could be public like /health: that needs ("GET", "/v0/openapi.json") among
-# auth.py's public paths, and Access.PUBLIC on its declaration in `operations`.
+# Public like /health (auth.py's PUBLIC_PATHS): the document holds no secrets, and tools
+# read it to learn the API before they have a token.
 @routes.get("/v0/openapi.json")
 async def document(request: web.Request) -> web.Response:
     """This API's OpenAPI document, naming this server as the one to call."""

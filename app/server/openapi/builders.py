@@ -88,11 +88,13 @@ class Access(Enum):
     INFERENCE = "inference"  # /v1: an API key, unless the server is open (loopback, no keys)
     PUBLIC = "public"  # no credentials
     METRICS = "metrics"  # open on loopback; the admin token when bound beyond it
+    EVENTS = "events"  # the admin token, or a one-time ticket (browsers' WebSockets)
 
 
 SECURITY: dict[Access, list[dict[str, list[str]]]] = {
-    Access.ADMIN: [{"adminToken": []}, {"adminTokenQuery": []}],
-    Access.NODE_READ: [{"adminToken": []}, {"adminTokenQuery": []}, {"nodeToken": []}],
+    Access.ADMIN: [{"adminToken": []}],
+    Access.NODE_READ: [{"adminToken": []}, {"nodeToken": []}],
+    Access.EVENTS: [{"adminToken": []}, {"eventsTicket": []}],
     Access.JOIN: [{"joinToken": []}],
     Access.NODE: [{"nodeToken": []}],
     Access.INFERENCE: [{"apiKey": []}, {}],
@@ -146,7 +148,11 @@ ERROR_TEXT = {
     401: "No or wrong credentials",
     404: "Not found",
     409: "Conflict with the current state",
+    403: "A web page whose origin is not allowed (LLMLB_ORIGINS), or a Host that is not this "
+    "machine (DNS rebinding)",
     413: "The body is larger than this endpoint accepts",
+    415: "The body was sent as a form or text/plain: send Content-Type: application/json",
+    429: "Too many attempts; Retry-After says when to try again",
     502: "An upstream (Hugging Face, or every node tried) failed or did not answer",
     503: "Cannot answer now (serving paused, model downloading, no capable node)",
 }

@@ -65,7 +65,7 @@ ROUTES: tuple[Route, ...] = (
         "/v0/openapi.json",
         "This document",
         "service",
-        Access.ADMIN,
+        Access.PUBLIC,
         (_json(200, "The OpenAPI 3.1 document of /v0 and /v1", free_object()),),
     ),
     # Models.
@@ -176,6 +176,25 @@ ROUTES: tuple[Route, ...] = (
             ),
         ),
         body=ref("NodeRegistration"),
+    ),
+    Route(
+        "POST",
+        "/v0/nodes/challenge",
+        "The balancer proves it knows the join token, before a node sends it: "
+        "`proof` = hex(HMAC-SHA256(join token, `llmlb-join-proof:{nonce}@{address}`))",
+        "nodes",
+        Access.PUBLIC,
+        (
+            _json(
+                200,
+                "The proof, and the address it was made for",
+                obj({"proof": string(), "address": string()}),
+            ),
+        ),
+        body=obj(
+            {"nonce": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,128}$"}}, required=("nonce",)
+        ),
+        errors=(400,),
     ),
     Route(
         "POST",
@@ -309,11 +328,19 @@ ROUTES: tuple[Route, ...] = (
         "/v0/events",
         "A WebSocket that pushes every event as JSON `{type, data}` (send the upgrade headers)",
         "events",
-        Access.ADMIN,
+        Access.EVENTS,
         (
             Reply(101, "Switching to the WebSocket protocol"),
             error(400, "Not a WebSocket upgrade request"),
         ),
+    ),
+    Route(
+        "POST",
+        "/v0/events/ticket",
+        "A one-time ticket for a browser to open the events WebSocket (`?ticket=`, 30 s)",
+        "events",
+        Access.ADMIN,
+        (_json(200, "The ticket", obj({"ticket": string(), "expires_in": integer()})),),
     ),
     # Playground conversations.
     Route(
