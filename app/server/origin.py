@@ -14,6 +14,7 @@ A web page the user visits can send requests to 127.0.0.1 too. Two defences keep
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -84,6 +85,7 @@ class OriginPolicy:
             names.add(bind_host.lower())
         return cls(bind_host, parse_origins(origins), frozenset(n for n in names if n))
 
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - policies live as long as the process
     def host_allowed(self, host_header: str | None) -> bool:
         """Whether a request naming this Host may be answered (no Host: HTTP/1.0 scripts)."""
         if not host_header or not _binds_loopback(self.bind_host):
@@ -92,6 +94,7 @@ class OriginPolicy:
         # An IP literal cannot be re-pointed by DNS, so it is never a rebinding attack.
         return _is_loopback_name(name) or _is_ip(name) or name in self.own_names
 
+    @functools.lru_cache(maxsize=256)  # noqa: B019
     def origin_allowed(self, origin: str) -> bool:
         """Whether a page from `origin` may call us: loopback pages, or the allow-list."""
         origin = origin.strip().rstrip("/").lower()
