@@ -138,6 +138,12 @@ class Route:
     path_notes: dict[str, str] | None = None  # description of each path parameter
 
 
+def json_reply(status: int, description: str, name_or_schema: str | Schema) -> Reply:
+    """A JSON answer: a component's name, or a schema."""
+    schema = ref(name_or_schema) if isinstance(name_or_schema, str) else name_or_schema
+    return Reply(status, description, schema)
+
+
 def error(status: int, description: str) -> Reply:
     """An error answer in OpenAI's shape."""
     return Reply(status, description, ref("Error"))

@@ -5,25 +5,16 @@ from __future__ import annotations
 from app.server.openapi.builders import (
     NO_CONTENT,
     Access,
-    Query,
     Reply,
     Route,
-    Schema,
     array,
-    boolean,
-    error,
     free_object,
-    integer,
+    json_reply,
     obj,
     ref,
     string,
 )
-
-
-def _json(status: int, description: str, name_or_schema: str | Schema) -> Reply:
-    schema = ref(name_or_schema) if isinstance(name_or_schema, str) else name_or_schema
-    return Reply(status, description, schema)
-
+from app.server.openapi.operations_nodes import NODE_ROUTES
 
 _NAME_NOTE = {"name": "A model name; may contain `/` (sent as is, not percent-encoded)"}
 
@@ -35,7 +26,7 @@ ROUTES: tuple[Route, ...] = (
         "Liveness: the balancer answers",
         "service",
         Access.PUBLIC,
-        (_json(200, "Alive", obj({"status": string(), "version": string()})),),
+        (json_reply(200, "Alive", obj({"status": string(), "version": string()})),),
     ),
     Route(
         "GET",
@@ -44,7 +35,7 @@ ROUTES: tuple[Route, ...] = (
         "service",
         Access.PUBLIC,
         (
-            _json(
+            json_reply(
                 200,
                 "About this server",
                 obj({"name": string(), "version": string(), "openai_base_url": string()}),
@@ -66,7 +57,7 @@ ROUTES: tuple[Route, ...] = (
         "This document",
         "service",
         Access.PUBLIC,
-        (_json(200, "The OpenAPI 3.1 document of /v0 and /v1", free_object()),),
+        (json_reply(200, "The OpenAPI 3.1 document of /v0 and /v1", free_object()),),
     ),
     # Models.
     Route(
@@ -75,7 +66,7 @@ ROUTES: tuple[Route, ...] = (
         "The catalog and registered models, with statuses (never waits on Hugging Face)",
         "models",
         Access.ADMIN,
-        (_json(200, "Hub entries", array(ref("HubEntry"))),),
+        (json_reply(200, "Hub entries", array(ref("HubEntry"))),),
     ),
     Route(
         "POST",
@@ -83,7 +74,7 @@ ROUTES: tuple[Route, ...] = (
         "Register a catalog model or a Hugging Face repo (metadata only)",
         "models",
         Access.ADMIN,
-        (_json(201, "Registered", "Registered"),),
+        (json_reply(201, "Registered", "Registered"),),
         body=ref("RegisterRequest"),
         errors=(409, 502),
     ),
@@ -93,7 +84,7 @@ ROUTES: tuple[Route, ...] = (
         "Registered models with per-node state and progress",
         "models",
         Access.NODE_READ,
-        (_json(200, "Registered models", array(ref("RegisteredModel"))),),
+        (json_reply(200, "Registered models", array(ref("RegisteredModel"))),),
     ),
     Route(
         "GET",
@@ -101,7 +92,7 @@ ROUTES: tuple[Route, ...] = (
         "What a node downloads for a model",
         "models",
         Access.NODE_READ,
-        (_json(200, "The manifest", "Manifest"),),
+        (json_reply(200, "The manifest", "Manifest"),),
         errors=(400, 404),
         path_notes=_NAME_NOTE,
     ),
@@ -111,7 +102,7 @@ ROUTES: tuple[Route, ...] = (
         "One registered model with its state",
         "models",
         Access.ADMIN,
-        (_json(200, "The model", "RegisteredModel"),),
+        (json_reply(200, "The model", "RegisteredModel"),),
         errors=(400, 404),
         path_notes=_NAME_NOTE,
     ),
@@ -132,7 +123,7 @@ ROUTES: tuple[Route, ...] = (
         "Create an API key for /v1 (its secret is in this answer only)",
         "api-keys",
         Access.ADMIN,
-        (_json(201, "The new key", "NewApiKey"),),
+        (json_reply(201, "The new key", "NewApiKey"),),
         body=obj({"name": string(minLength=1, maxLength=100)}, ("name",)),
     ),
     Route(
@@ -141,7 +132,7 @@ ROUTES: tuple[Route, ...] = (
         "API keys, without their secrets",
         "api-keys",
         Access.ADMIN,
-        (_json(200, "Keys", array(ref("ApiKey"))),),
+        (json_reply(200, "Keys", array(ref("ApiKey"))),),
     ),
     Route(
         "DELETE",
@@ -152,196 +143,7 @@ ROUTES: tuple[Route, ...] = (
         (NO_CONTENT,),
         errors=(404,),
     ),
-    # Nodes and the cluster.
-    Route(
-        "POST",
-        "/v0/nodes",
-        "A node registers: with the join token it waits for approval, with the admin token "
-        "it is approved",
-        "nodes",
-        Access.JOIN,
-        (
-            _json(
-                201,
-                "Registered",
-                obj(
-                    {
-                        "node_id": string(),
-                        "status": string(),
-                        "node_token": string(),
-                        "manifest_version": string(),
-                    },
-                    ("node_id", "status", "node_token"),
-                ),
-            ),
-        ),
-        body=ref("NodeRegistration"),
-    ),
-    Route(
-        "POST",
-        "/v0/nodes/challenge",
-        "The balancer proves it knows the join token, before a node sends it: "
-        "`proof` = hex(HMAC-SHA256(join token, `llmlb-join-proof:{nonce}@{address}`))",
-        "nodes",
-        Access.PUBLIC,
-        (
-            _json(
-                200,
-                "The proof, and the address it was made for",
-                obj({"proof": string(), "address": string()}),
-            ),
-        ),
-        body=obj(
-            {"nonce": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,128}$"}}, required=("nonce",)
-        ),
-        errors=(400,),
-    ),
-    Route(
-        "POST",
-        "/v0/health",
-        "A node's heartbeat",
-        "nodes",
-        Access.NODE,
-        (
-            _json(
-                200,
-                "The node's status and the manifest version",
-                obj({"status": string(), "manifest_version": string()}),
-            ),
-        ),
-        body=ref("Heartbeat"),
-    ),
-    Route(
-        "GET",
-        "/v0/nodes",
-        "Every node with status, metrics and model states",
-        "nodes",
-        Access.ADMIN,
-        (_json(200, "Nodes", array(ref("Node"))),),
-    ),
-    Route(
-        "POST",
-        "/v0/nodes/external",
-        "Add any OpenAI-compatible server (llama-server, vLLM, Ollama, LM Studio) as a node",
-        "nodes",
-        Access.ADMIN,
-        (_json(201, "The new node", {"allOf": [ref("Node"), obj({"node_id": string()})]}),),
-        body=ref("ExternalNode"),
-    ),
-    Route(
-        "GET",
-        "/v0/nodes/{node_id}",
-        "One node",
-        "nodes",
-        Access.ADMIN,
-        (_json(200, "The node", "Node"),),
-        errors=(404,),
-    ),
-    Route(
-        "POST",
-        "/v0/nodes/{node_id}/approve",
-        "Let a pending node in",
-        "nodes",
-        Access.ADMIN,
-        (_json(200, "The node", "Node"),),
-        errors=(404,),
-    ),
-    Route(
-        "PUT",
-        "/v0/nodes/{node_id}",
-        "Rename a node, set its tags and notes",
-        "nodes",
-        Access.ADMIN,
-        (_json(200, "The node", "Node"),),
-        body=ref("NodeUpdate"),
-        errors=(404,),
-    ),
-    Route(
-        "DELETE",
-        "/v0/nodes/{node_id}",
-        "Forget a node (it must register again)",
-        "nodes",
-        Access.ADMIN,
-        (NO_CONTENT,),
-        errors=(404,),
-    ),
-    Route(
-        "GET",
-        "/v0/cluster",
-        "The join token and how nodes find this balancer",
-        "nodes",
-        Access.ADMIN,
-        (
-            _json(
-                200,
-                "The cluster",
-                obj(
-                    {
-                        "join_token": string(),
-                        "discovery": boolean(),
-                        "lan": boolean(),
-                        "discovered": array(free_object()),
-                    },
-                    ("join_token", "discovery", "lan"),
-                ),
-            ),
-        ),
-    ),
-    Route(
-        "POST",
-        "/v0/cluster/join-token/rotate",
-        "A new join token (refused while LLMLB_JOIN_TOKEN fixes it)",
-        "nodes",
-        Access.ADMIN,
-        (_json(200, "The new token", obj({"join_token": string()}, ("join_token",))),),
-        errors=(409,),
-    ),
-    Route(
-        "GET",
-        "/v0/serving",
-        "Whether /v1 inference is paused",
-        "serving",
-        Access.ADMIN,
-        (_json(200, "The state", obj({"paused": boolean()}, ("paused",))),),
-    ),
-    Route(
-        "PUT",
-        "/v0/serving",
-        "Pause or resume /v1 inference (management and downloads go on)",
-        "serving",
-        Access.ADMIN,
-        (_json(200, "The new state", obj({"paused": boolean()}, ("paused",))),),
-        body=obj({"paused": boolean()}, ("paused",)),
-    ),
-    Route(
-        "GET",
-        "/v0/requests",
-        "The newest requests first (kept 7 days)",
-        "serving",
-        Access.ADMIN,
-        (_json(200, "Request records", array(free_object())),),
-        query=(Query("limit", integer(minimum=1, maximum=1000), "How many (1 to 1000)"),),
-        errors=(400,),
-    ),
-    Route(
-        "GET",
-        "/v0/events",
-        "A WebSocket that pushes every event as JSON `{type, data}` (send the upgrade headers)",
-        "events",
-        Access.EVENTS,
-        (
-            Reply(101, "Switching to the WebSocket protocol"),
-            error(400, "Not a WebSocket upgrade request"),
-        ),
-    ),
-    Route(
-        "POST",
-        "/v0/events/ticket",
-        "A one-time ticket for a browser to open the events WebSocket (`?ticket=`, 30 s)",
-        "events",
-        Access.ADMIN,
-        (_json(200, "The ticket", obj({"ticket": string(), "expires_in": integer()})),),
-    ),
+    *NODE_ROUTES,
     # Playground conversations.
     Route(
         "GET",
@@ -349,7 +151,7 @@ ROUTES: tuple[Route, ...] = (
         "Conversations, the latest first",
         "conversations",
         Access.ADMIN,
-        (_json(200, "Conversations", array(ref("Conversation"))),),
+        (json_reply(200, "Conversations", array(ref("Conversation"))),),
     ),
     Route(
         "POST",
@@ -357,7 +159,7 @@ ROUTES: tuple[Route, ...] = (
         "Start a conversation",
         "conversations",
         Access.ADMIN,
-        (_json(201, "The conversation", "Conversation"),),
+        (json_reply(201, "The conversation", "Conversation"),),
         body=ref("ConversationFields"),
     ),
     Route(
@@ -366,7 +168,7 @@ ROUTES: tuple[Route, ...] = (
         "A conversation with its messages",
         "conversations",
         Access.ADMIN,
-        (_json(200, "The conversation", "Conversation"),),
+        (json_reply(200, "The conversation", "Conversation"),),
         errors=(404,),
     ),
     Route(
@@ -375,7 +177,7 @@ ROUTES: tuple[Route, ...] = (
         "Rename, or change the model, system prompt or parameters",
         "conversations",
         Access.ADMIN,
-        (_json(200, "The conversation", "Conversation"),),
+        (json_reply(200, "The conversation", "Conversation"),),
         body=ref("ConversationFields"),
         errors=(404,),
     ),
@@ -394,7 +196,7 @@ ROUTES: tuple[Route, ...] = (
         "Save one complete message",
         "conversations",
         Access.ADMIN,
-        (_json(201, "The saved message", "Message"),),
+        (json_reply(201, "The saved message", "Message"),),
         body=ref("NewMessage"),
         errors=(404,),
     ),
@@ -406,7 +208,7 @@ ROUTES: tuple[Route, ...] = (
         "openai",
         Access.INFERENCE,
         (
-            _json(
+            json_reply(
                 200,
                 "OpenAI model list",
                 obj({"object": string(enum=["list"]), "data": array(ref("Model"))}),
@@ -419,7 +221,7 @@ ROUTES: tuple[Route, ...] = (
         "One servable model",
         "openai",
         Access.INFERENCE,
-        (_json(200, "The model", "Model"),),
+        (json_reply(200, "The model", "Model"),),
         errors=(400, 404),
         path_notes=_NAME_NOTE,
     ),
@@ -429,7 +231,11 @@ ROUTES: tuple[Route, ...] = (
         "OpenAI chat completions, streamed or not",
         "openai",
         Access.INFERENCE,
-        (_json(200, "The answer (JSON, or server-sent events with stream)", "ChatCompletion"),),
+        (
+            json_reply(
+                200, "The answer (JSON, or server-sent events with stream)", "ChatCompletion"
+            ),
+        ),
         body=ref("ChatCompletionRequest"),
         errors=(404, 502, 503),
     ),
@@ -439,7 +245,7 @@ ROUTES: tuple[Route, ...] = (
         "OpenAI text completions, streamed or not",
         "openai",
         Access.INFERENCE,
-        (_json(200, "The answer (JSON, or server-sent events with stream)", "Completion"),),
+        (json_reply(200, "The answer (JSON, or server-sent events with stream)", "Completion"),),
         body=ref("CompletionRequest"),
         errors=(404, 502, 503),
     ),
@@ -449,7 +255,7 @@ ROUTES: tuple[Route, ...] = (
         "OpenAI embeddings",
         "openai",
         Access.INFERENCE,
-        (_json(200, "The embeddings", "EmbeddingList"),),
+        (json_reply(200, "The embeddings", "EmbeddingList"),),
         body=ref("EmbeddingRequest"),
         errors=(404, 502, 503),
     ),
