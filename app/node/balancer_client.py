@@ -2,6 +2,10 @@
 
 Every answer is read with a size cap before it is parsed: a balancer found on the LAN may be
 anyone, and an endless body must not fill the node's memory.
+
+Over HTTPS the balancer's certificate is self-made: the node reads its fingerprint from the
+connection that carried the join-token proof, checks that the proof names that fingerprint,
+and from then on pins it (every request passes `ssl=aiohttp.Fingerprint`).
 """
 
 from __future__ import annotations
@@ -38,10 +42,13 @@ class BalancerNotTrusted(BalancerUnavailable):
     """The balancer could not prove it knows the join token: it gets no secret from us."""
 
 
-def join_proof(join_token: str, nonce: str, address: str) -> str:
+def join_proof(join_token: str, nonce: str, address: str, fingerprint: str | None = None) -> str:
     """hex(HMAC-SHA256(join token, "llmlb-join-proof:" + nonce + "@" + address)), as both
-    sides compute it; `address` is the `ip:port` the balancer was reached on."""
+    sides compute it; `address` is the `ip:port` the balancer was reached on. Over TLS
+    "#" + `fingerprint` (sha256 hex of the balancer's certificate) ends the message."""
     message = f"{PROOF_PREFIX}{nonce}@{address}"
+    if fingerprint:
+        message += f"#{fingerprint}"
     return hmac.new(join_token.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
@@ -57,11 +64,19 @@ def dialled_address(base_url: str) -> str | None:
 
 
 class BalancerClient:
-    """HTTP client for one balancer, carrying this node's token once registered."""
+    """HTTP(S) client for one balancer, carrying this node's token once registered.
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    `fingerprint` pins the balancer's TLS certificate (sha256 hex): set ahead of time, kept
+    from an earlier join, or learnt by `prove` over HTTPS. A pinned client never talks plain
+    HTTP, and over HTTPS nothing but the challenge goes out before a pin exists.
+    """
+
+    def __init__(
+        self, base_url: str, timeout: float = 10.0, fingerprint: str | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.node_token: str | None = None
+        self.fingerprint = fingerprint
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -81,6 +96,27 @@ class BalancerClient:
             headers["X-Node-Token"] = self.node_token
         return headers
 
+    @property
+    def https(self) -> bool:
+        """Whether the balancer is reached over TLS."""
+        return self.base_url.lower().startswith("https://")
+
+    def _ssl(self) -> aiohttp.Fingerprint | bool:
+        """The pin every request but the challenge goes out with; refuses what is not pinned."""
+        if not self.https:
+            if self.fingerprint:
+                raise BalancerNotTrusted(
+                    f"this node pinned its balancer's TLS certificate and will not talk to "
+                    f"{self.base_url} over plain HTTP (start the balancer with --tls, or "
+                    "delete the node's node.json to join a balancer without TLS)"
+                )
+            return True  # unused for http://
+        if not self.fingerprint:
+            raise BalancerNotTrusted(
+                f"{self.base_url} has not proved its certificate yet: nothing is sent to it"
+            )
+        return aiohttp.Fingerprint(bytes.fromhex(self.fingerprint))
+
     async def _request(
         self,
         method: str,
@@ -89,6 +125,18 @@ class BalancerClient:
         headers: dict[str, str] | None = None,
         limit: int = ANSWER_LIMIT,
     ) -> Any:
+        return (await self._send(method, path, body, headers, limit, self._ssl()))[0]
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        headers: dict[str, str] | None,
+        limit: int,
+        ssl: aiohttp.Fingerprint | bool,
+    ) -> tuple[Any, str | None]:
+        """(parsed answer, sha256 hex of the certificate the answer came over, or None)."""
         try:
             async with self._http().request(
                 method,
@@ -96,7 +144,9 @@ class BalancerClient:
                 json=body,
                 headers=self._headers(headers),
                 allow_redirects=False,  # a redirect would carry our secrets elsewhere
+                ssl=ssl,
             ) as response:
+                peer = _peer_fingerprint(response)
                 data = json.loads(await _read_capped(response, limit))
                 if response.status >= 400:
                     error = data.get("error") if isinstance(data, dict) else None
@@ -107,9 +157,11 @@ class BalancerClient:
                     )
                 if response.status >= 300:
                     raise BalancerUnavailable(f"balancer answered {response.status}")
-                return data
+                return data, peer
         except ValueError as exc:  # json.loads's error, UnicodeDecodeError included
             raise BalancerUnavailable("the balancer's answer is not JSON") from exc
+        except aiohttp.ServerFingerprintMismatch as exc:
+            raise BalancerNotTrusted(self._changed(exc.got.hex())) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise BalancerUnavailable(f"balancer unreachable: {type(exc).__name__}") from exc
 
@@ -123,14 +175,25 @@ class BalancerClient:
         balancer does not answer.
         """
         nonce = secrets.token_urlsafe(32)
+        if not self.https:
+            self._ssl()  # a pinned node refuses plain HTTP before anything goes out
         try:
-            data = await self._request("POST", "/v0/nodes/challenge", {"nonce": nonce})
+            # Over HTTPS the certificate is not checked here (nobody signed it): the proof
+            # below must name the very certificate this answer came over.
+            data, peer = await self._send(
+                "POST", "/v0/nodes/challenge", {"nonce": nonce}, None, ANSWER_LIMIT, False
+            )
         except BalancerUnavailable as exc:
             if exc.status is None or exc.status >= 500:
                 raise
             raise BalancerNotTrusted(
                 f"{self.base_url} did not prove it knows the join token ({exc})", exc.status
             ) from exc
+        if self.https:
+            if peer is None:
+                raise BalancerNotTrusted(f"{self.base_url} showed no TLS certificate")
+            if self.fingerprint and peer != self.fingerprint:
+                raise BalancerNotTrusted(self._changed(peer))
         proof = data.get("proof") if isinstance(data, dict) else None
         address = data.get("address") if isinstance(data, dict) else None
         if not isinstance(proof, str) or not isinstance(address, str) or len(address) > 100:
@@ -140,11 +203,25 @@ class BalancerClient:
                 f"{self.base_url} passed on a proof made by the balancer at {address!r}: "
                 "an impostor relaying our challenge"
             )
-        expected = join_proof(join_token, nonce, address)
+        expected = join_proof(join_token, nonce, address, peer if self.https else None)
         if not hmac.compare_digest(proof.encode(), expected.encode()):
             raise BalancerNotTrusted(
-                f"{self.base_url} gave a wrong proof of the join token: it is not our balancer"
+                f"{self.base_url} gave a wrong proof of the join token"
+                + (" for the TLS certificate it showed" if self.https else "")
+                + ": it is not our balancer"
             )
+        if self.https and not self.fingerprint:
+            log.info("pinned the TLS certificate of %s: sha256 %s", self.base_url, peer)
+            self.fingerprint = peer
+
+    def _changed(self, got: str) -> str:
+        """Why a certificate other than the pinned one is refused, and what the admin can do."""
+        return (
+            f"{self.base_url} showed a TLS certificate (sha256 {got}) other than the one this "
+            f"node pinned (sha256 {self.fingerprint}): refusing it. If the balancer's certificate "
+            "really changed, start the node with --balancer-fingerprint and the new one "
+            "(GET /v0/cluster shows it)"
+        )
 
     async def register(self, body: dict[str, Any], credential: str) -> dict[str, Any]:
         """POST /v0/nodes with the join token (or the admin token for the local node)."""
@@ -184,6 +261,17 @@ class BalancerClient:
         """What to download for one model: the raw answer, for `parse_manifest` to check."""
         path = f"/v0/models/registry/{quote(name, safe='/:')}/manifest.json"
         return await self._request("GET", path)
+
+
+def _peer_fingerprint(response: aiohttp.ClientResponse) -> str | None:
+    """sha256 hex of the certificate the connection carrying `response` showed (None: no TLS)."""
+    connection = response.connection
+    transport = connection.transport if connection is not None else None
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    return hashlib.sha256(der).hexdigest() if der else None
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
