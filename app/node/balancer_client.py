@@ -124,19 +124,9 @@ class BalancerClient:
         body: Any = None,
         headers: dict[str, str] | None = None,
         limit: int = ANSWER_LIMIT,
+        ssl: aiohttp.Fingerprint | bool | None = None,
     ) -> Any:
-        return (await self._send(method, path, body, headers, limit, self._ssl()))[0]
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        body: Any,
-        headers: dict[str, str] | None,
-        limit: int,
-        ssl: aiohttp.Fingerprint | bool,
-    ) -> tuple[Any, str | None]:
-        """(parsed answer, sha256 hex of the certificate the answer came over, or None)."""
+        pin = self._ssl() if ssl is None else ssl
         try:
             async with self._http().request(
                 method,
@@ -144,9 +134,8 @@ class BalancerClient:
                 json=body,
                 headers=self._headers(headers),
                 allow_redirects=False,  # a redirect would carry our secrets elsewhere
-                ssl=ssl,
+                ssl=pin,
             ) as response:
-                peer = _peer_fingerprint(response)
                 data = json.loads(await _read_capped(response, limit))
                 if response.status >= 400:
                     error = data.get("error") if isinstance(data, dict) else None
@@ -157,13 +146,31 @@ class BalancerClient:
                     )
                 if response.status >= 300:
                     raise BalancerUnavailable(f"balancer answered {response.status}")
-                return data, peer
+                return data
         except ValueError as exc:  # json.loads's error, UnicodeDecodeError included
             raise BalancerUnavailable("the balancer's answer is not JSON") from exc
         except aiohttp.ServerFingerprintMismatch as exc:
-            raise BalancerNotTrusted(self._changed(exc.got.hex())) from exc
+            expected = pin.fingerprint.hex() if isinstance(pin, aiohttp.Fingerprint) else ""
+            raise BalancerNotTrusted(self._changed(expected, exc.got.hex())) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise BalancerUnavailable(f"balancer unreachable: {type(exc).__name__}") from exc
+
+    async def _shown_certificate(self) -> str:
+        """sha256 hex of the certificate the balancer shows, learnt from the TLS handshake alone.
+
+        aiohttp compares a pin right after the handshake, before it writes a request: pinning a
+        fingerprint no certificate has makes it hand back the real one (`got`) having sent
+        nothing. Nobody signed the certificate, so there is nothing else to check it against.
+        """
+        nothing = aiohttp.Fingerprint(bytes(32))
+        try:
+            async with self._http().get(self.base_url + "/", ssl=nothing, allow_redirects=False):
+                pass
+        except aiohttp.ServerFingerprintMismatch as exc:
+            return exc.got.hex()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise BalancerUnavailable(f"balancer unreachable: {type(exc).__name__}") from exc
+        raise BalancerNotTrusted(f"{self.base_url} showed no usable TLS certificate")
 
     async def prove(self, join_token: str, bound: bool = False) -> None:
         """Ask the balancer to prove it knows the join token, before we send it.
@@ -175,25 +182,22 @@ class BalancerClient:
         balancer does not answer.
         """
         nonce = secrets.token_urlsafe(32)
-        if not self.https:
-            self._ssl()  # a pinned node refuses plain HTTP before anything goes out
+        peer: str | None = None
+        if self.https:
+            # The challenge goes over a connection pinned to the certificate the balancer
+            # shows (or the one pinned before): the proof must name that very certificate.
+            peer = self.fingerprint or await self._shown_certificate()
+            pin: aiohttp.Fingerprint | bool = aiohttp.Fingerprint(bytes.fromhex(peer))
+        else:
+            pin = self._ssl()  # a pinned node refuses plain HTTP before anything goes out
         try:
-            # Over HTTPS the certificate is not checked here (nobody signed it): the proof
-            # below must name the very certificate this answer came over.
-            data, peer = await self._send(
-                "POST", "/v0/nodes/challenge", {"nonce": nonce}, None, ANSWER_LIMIT, False
-            )
+            data = await self._request("POST", "/v0/nodes/challenge", {"nonce": nonce}, ssl=pin)
         except BalancerUnavailable as exc:
             if exc.status is None or exc.status >= 500:
                 raise
             raise BalancerNotTrusted(
                 f"{self.base_url} did not prove it knows the join token ({exc})", exc.status
             ) from exc
-        if self.https:
-            if peer is None:
-                raise BalancerNotTrusted(f"{self.base_url} showed no TLS certificate")
-            if self.fingerprint and peer != self.fingerprint:
-                raise BalancerNotTrusted(self._changed(peer))
         proof = data.get("proof") if isinstance(data, dict) else None
         address = data.get("address") if isinstance(data, dict) else None
         if not isinstance(proof, str) or not isinstance(address, str) or len(address) > 100:
@@ -203,22 +207,24 @@ class BalancerClient:
                 f"{self.base_url} passed on a proof made by the balancer at {address!r}: "
                 "an impostor relaying our challenge"
             )
-        expected = join_proof(join_token, nonce, address, peer if self.https else None)
+        expected = join_proof(join_token, nonce, address, peer)
         if not hmac.compare_digest(proof.encode(), expected.encode()):
             raise BalancerNotTrusted(
                 f"{self.base_url} gave a wrong proof of the join token"
                 + (" for the TLS certificate it showed" if self.https else "")
                 + ": it is not our balancer"
             )
-        if self.https and not self.fingerprint:
+        if peer is not None and not self.fingerprint:
             log.info("pinned the TLS certificate of %s: sha256 %s", self.base_url, peer)
             self.fingerprint = peer
 
-    def _changed(self, got: str) -> str:
+    def _changed(self, expected: str, got: str) -> str:
         """Why a certificate other than the pinned one is refused, and what the admin can do."""
+        if not self.fingerprint:  # it changed between the handshake we read and the challenge
+            return f"{self.base_url} showed one TLS certificate, then another: refusing both"
         return (
             f"{self.base_url} showed a TLS certificate (sha256 {got}) other than the one this "
-            f"node pinned (sha256 {self.fingerprint}): refusing it. If the balancer's certificate "
+            f"node pinned (sha256 {expected}): refusing it. If the balancer's certificate "
             "really changed, start the node with --balancer-fingerprint and the new one "
             "(GET /v0/cluster shows it)"
         )
@@ -261,17 +267,6 @@ class BalancerClient:
         """What to download for one model: the raw answer, for `parse_manifest` to check."""
         path = f"/v0/models/registry/{quote(name, safe='/:')}/manifest.json"
         return await self._request("GET", path)
-
-
-def _peer_fingerprint(response: aiohttp.ClientResponse) -> str | None:
-    """sha256 hex of the certificate the connection carrying `response` showed (None: no TLS)."""
-    connection = response.connection
-    transport = connection.transport if connection is not None else None
-    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-    if ssl_object is None:
-        return None
-    der = ssl_object.getpeercert(binary_form=True)
-    return hashlib.sha256(der).hexdigest() if der else None
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
