@@ -19,7 +19,7 @@ from app.node.discovery import find_balancer
 from app.ui.client import ApiClient, ApiError
 from tests.conftest import CHAT_REPO, RunningBalancer, balancer_settings, run_balancer
 from tests.fakes.fake_hub import FakeHub
-from tests.node.conftest import hub_entry, wait_for
+from tests.node.conftest import hub_entry, register_ready, wait_for
 from tests.node.test_lan_nodes import NodeProcess, join, node_status
 
 
@@ -91,6 +91,21 @@ async def test_the_gui_client_reaches_its_tls_balancer_by_the_fingerprint(
         finally:
             for client in (pinned, unpinned, wrong):
                 await client.close()
+
+
+async def test_the_local_node_serves_through_its_tls_balancer(
+    tmp_path: Path, model_hub: FakeHub
+) -> None:
+    settings = balancer_settings(tmp_path / "b", tls=True, local_node=True, context_size=512)
+    async with run_balancer(settings) as b:
+        await register_ready(b)  # the in-process node registered, synced and reported over TLS
+        body = {
+            "model": CHAT_REPO,
+            "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 4,
+        }
+        async with b.http.post(b.url + "/v1/chat/completions", json=body) as r:
+            assert r.status == 200
 
 
 async def test_the_proof_names_the_certificate_and_the_node_pins_it(tmp_path: Path) -> None:
