@@ -21,7 +21,7 @@ from app import __version__
 from app.core.mdns import address_towards
 from app.core.settings import Settings
 from app.core.tasks import TaskSupervisor
-from app.core.tls import normalize_fingerprint
+from app.core.tls import Certificate, load_or_create, normalize_fingerprint
 from app.node.api import create_node_app
 from app.node.balancer_client import BalancerClient, BalancerNotTrusted, BalancerUnavailable
 from app.node.engine import EngineOptions
@@ -102,6 +102,7 @@ class NodeAgent:
         self.balancer_token: str | None = None  # how our balancer proves itself to us
         self.status_name = "pending"
         self.url = ""
+        self.certificate: Certificate | None = None  # ours, when our balancer speaks TLS
         self._runner: web.AppRunner | None = None
         self._manifest_version: Any = None
         self._beat_soon = asyncio.Event()
@@ -116,14 +117,24 @@ class NodeAgent:
             create_node_app(self), access_log=None, shutdown_timeout=1.0, handle_signals=False
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        await site.start()
-        port = self._runner.addresses[0][1]
         host = self.config.host
         if host in {"0.0.0.0", "::"}:
             # Tell the balancer the address it can reach us at.
             host = address_towards(urlsplit(self.config.balancer_url).hostname or "127.0.0.1")
-        self.url = f"http://{host}:{port}"
+        if self.client.https and not self.config.local:
+            # A balancer on TLS gets a node on TLS: prompts and answers cross the LAN
+            # encrypted both ways. It pins our certificate by the fingerprint we register with.
+            self.certificate = load_or_create(self.config.data_dir, [host])
+        site = web.TCPSite(
+            self._runner,
+            self.config.host,
+            self.config.port,
+            ssl_context=self.certificate.server_context() if self.certificate else None,
+        )
+        await site.start()
+        port = self._runner.addresses[0][1]
+        scheme = "https" if self.certificate else "http"
+        self.url = f"{scheme}://{host}:{port}"
         self.engines.start()
         self.supervisor.spawn(self._link(), "link")
         log.info("node listening on %s", self.url)
@@ -212,6 +223,7 @@ class NodeAgent:
             if llama_cpp.llama_supports_gpu_offload()
             else [],
             "supported_runtimes": ["llama_cpp"],
+            "tls_fingerprint": self.certificate.fingerprint if self.certificate else None,
         }
         if not self.config.local:
             # The join token goes only to a balancer that proves it knows it already.

@@ -21,6 +21,8 @@ from tests.conftest import CHAT_REPO, RunningBalancer, balancer_settings, run_ba
 from tests.fakes.fake_hub import FakeHub
 from tests.node.conftest import hub_entry, register_ready, wait_for
 from tests.node.test_lan_nodes import NodeProcess, join, node_status
+from tests.server.test_node_trust import MODEL, beat, chat, ready
+from tests.server.test_node_trust import join as join_as_node
 
 
 def cert_fingerprint(data_dir: Path) -> str:
@@ -178,6 +180,10 @@ async def test_a_node_joins_over_https_and_serves_then_refuses_a_changed_certifi
         async with b.http.post(b.url + "/v1/chat/completions", json=body) as r:
             assert r.status == 200
             assert r.headers["x-llmlb-node"] == node.node_id
+        # The node serves its own API over TLS too; the balancer pinned its certificate.
+        _, view = await b.get(f"/v0/nodes/{node.node_id}")
+        assert view["url"].startswith("https://127.0.0.1:")
+        assert view["tls_fingerprint"] == cert_fingerprint(tmp_path / "n" / "node")
         identity = tmp_path / "n" / "node" / "node.json"
         assert f'"balancer_fingerprint": "{cert_fingerprint(data)}"' in identity.read_text()
         assert node.stop() == 0
@@ -288,3 +294,57 @@ async def test_a_tls_man_in_the_middle_never_gets_the_join_token(
         assert listing == []
     finally:
         await relay.stop()
+
+
+async def test_the_balancer_pins_each_nodes_certificate_when_it_calls_the_node(
+    tmp_path: Path, fake_hub: FakeHub
+) -> None:
+    """A node's prompts go only to the certificate the node registered over the pinned channel:
+    a server at the node's address showing another certificate never sees them."""
+    prompts: list[bytes] = []
+
+    async def completions(request: web.Request) -> web.Response:
+        prompts.append(await request.read())
+        message = {"role": "assistant", "content": "hello"}
+        return web.json_response(
+            {
+                "id": "c1",
+                "object": "chat.completion",
+                "model": MODEL,
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+            }
+        )
+
+    certificate = load_or_create(tmp_path / "node", ["127.0.0.1"])
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=certificate.server_context()).start()
+    url = f"https://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        async with run_balancer(balancer_settings(tmp_path / "b", tls=True)) as b:
+            await b.post("/v0/models/register", {"repo": MODEL})
+            _, joined = await join_as_node(b, url, tls_fingerprint="ab" * 32)
+            await b.post(f"/v0/nodes/{joined['node_id']}/approve")
+            await beat(b, joined["node_token"], {"models": [ready()]})
+            status, _ = await chat(b)
+            assert status == 502 and prompts == []
+            # Registered again with the certificate it really shows: its prompts reach it.
+            status, _ = await join_as_node(
+                b,
+                url,
+                node_id=joined["node_id"],
+                node_token=joined["node_token"],
+                tls_fingerprint=certificate.fingerprint,
+            )
+            assert status == 201
+            await beat(b, joined["node_token"], {"models": [ready()]})
+            status, answer = await chat(b)
+            assert status == 200, answer
+            assert len(prompts) == 1 and b"my secret prompt" in prompts[0]
+            status, body = await join_as_node(b, url, tls_fingerprint="not hex")
+            assert status == 400 and body["error"]["param"] == "tls_fingerprint"
+    finally:
+        await runner.cleanup()
