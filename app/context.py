@@ -17,6 +17,7 @@ from app.core.paths import ensure_data_dir
 from app.core.secrets import check_strength, load_admin_token, load_node_secret
 from app.core.settings import Settings
 from app.core.tasks import TaskSupervisor
+from app.core.tls import Certificate, load_or_create
 from app.core.vault import Vault
 from app.db.store import NodeStore, RequestStore, Store
 from app.node.agent import NodeAgent, node_config
@@ -55,6 +56,12 @@ class AppContext:
         self.admin_token = ""
         self.admin_token_created = False
         self.port = settings.port
+        self.certificate: Certificate | None = None  # with `tls` on: what we serve and peers pin
+
+    @property
+    def tls_fingerprint(self) -> str | None:
+        """sha256 hex of the certificate we serve (for this process's own clients to pin)."""
+        return self.certificate.fingerprint if self.certificate else None
 
     @property
     def base_url(self) -> str:
@@ -62,7 +69,15 @@ class AppContext:
         host = self.settings.host
         if host in {"0.0.0.0", "::", ""}:
             host = "127.0.0.1"
-        return f"http://{host}:{self.port}"
+        if ":" in host:
+            host = f"[{host}]"
+        scheme = "https" if self.settings.tls else "http"
+        return f"{scheme}://{host}:{self.port}"
+
+    def _lan_address(self) -> str:
+        """The address LAN peers reach us at (what mDNS announces and the certificate names)."""
+        host = self.settings.host
+        return host if host not in {"0.0.0.0", "::", ""} else address_towards("224.0.0.251")
 
     async def start(self) -> None:
         """Start everything, or raise StartupError having undone what was started."""
@@ -77,6 +92,8 @@ class AppContext:
         data_dir = ensure_data_dir(s.data_dir)
         catalog = load_catalog(s.catalog_path)
         self.admin_token, self.admin_token_created = load_admin_token(data_dir)
+        if s.tls:
+            self.certificate = load_or_create(data_dir, [self._lan_address()])
         self.store = Store(data_dir / DB_FILE)
         await self.store.open()
         self.hf = HfClient(s.hf_timeout)
@@ -127,6 +144,7 @@ class AppContext:
             self.discovery,
             Dispatcher(self.nodes, s.queue_limit, s.queue_wait),
             RequestHistory(RequestStore(self.store), self.supervisor, Metrics(self.nodes)),
+            tls_fingerprint=self.tls_fingerprint,
         )
         self.balancer.history.start()
         self.runner = GuardedAppRunner(
@@ -140,7 +158,13 @@ class AppContext:
             keepalive_timeout=HEADER_DEADLINE,
         )
         await self.runner.setup()
-        site = web.TCPSite(self.runner, s.host, s.port, reuse_address=True)
+        site = web.TCPSite(
+            self.runner,
+            s.host,
+            s.port,
+            reuse_address=True,
+            ssl_context=self.certificate.server_context() if self.certificate else None,
+        )
         try:
             await site.start()
         except OSError as exc:
@@ -154,11 +178,8 @@ class AppContext:
         self.nodes.start()
         log.info("llmlb serving %s/v1 (data dir %s)", self.base_url, data_dir)
         if not is_loopback(s.host) or os.environ.get("LLMLB_MDNS_INTERFACES"):
-            address = (
-                s.host if s.host not in {"0.0.0.0", "::", ""} else address_towards("224.0.0.251")
-            )
             try:
-                await self.discovery.start(address, self.port)
+                await self.discovery.start(self._lan_address(), self.port, tls=bool(s.tls))
             except OSError as exc:
                 log.warning("cannot advertise on the LAN: %s", exc)
         if s.local_node:
@@ -168,6 +189,7 @@ class AppContext:
                     data_dir=data_dir / "node",
                     balancer_url=self.base_url,
                     credential=self.admin_token,
+                    balancer_fingerprint=self.tls_fingerprint,
                     local=True,
                     name="this computer",
                 )

@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the balancer headless (no GUI)")
     serve.add_argument("--host", default=None, help=Settings.help("host"))
+    serve.add_argument(
+        "--tls", action="store_true", default=None, help=f"{Settings.help('tls')} (env LLMLB_TLS)"
+    )
     _common(serve)
     serve.add_argument("--no-local-node", action="store_true", help="do not run a local node")
     node = sub.add_parser("node", help="run a node alone, for another machine on the LAN")
@@ -51,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--join-token",
         default=None,
         help="the cluster join token (see the app's Settings; env LLMLB_JOIN_TOKEN)",
+    )
+    node.add_argument(
+        "--balancer-fingerprint",
+        default=None,
+        metavar="HEX",
+        help=f"{Settings.help('balancer_fingerprint')} (env LLMLB_BALANCER_FINGERPRINT)",
     )
     node.add_argument("--host", default="0.0.0.0", help="address the node listens on")
     node.add_argument("--name", default=None, help="the name shown in the app (default: hostname)")
@@ -76,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             data_dir=args.data_dir,
             local_node=False if getattr(args, "no_local_node", False) else None,
+            tls=getattr(args, "tls", None),
+            balancer_fingerprint=getattr(args, "balancer_fingerprint", None),
         )
         if args.command == "serve":
             return _run_headless(_serve(settings))
@@ -129,6 +140,13 @@ async def _serve(settings: Settings) -> int:
             file=sys.stderr,
         )
     print(f"llmlb {__version__}: OpenAI endpoint {ctx.base_url}/v1", file=sys.stderr, flush=True)
+    if ctx.certificate is not None:
+        print(
+            f"llmlb: TLS certificate {ctx.certificate.cert_path} (sha256 "
+            f"{ctx.certificate.fingerprint})",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         await stop.wait()
     finally:
@@ -143,7 +161,8 @@ NODE_PORT = 32769
 async def _node(args: argparse.Namespace, settings: Settings) -> int:
     from app.core.mdns import address_towards
     from app.core.paths import ensure_data_dir
-    from app.node.agent import NodeAgent, node_config
+    from app.core.tls import normalize_fingerprint
+    from app.node.agent import NodeAgent, node_config, saved_pin
     from app.node.discovery import NodeAnnouncer, find_balancer
 
     token = args.join_token or os.environ.get("LLMLB_JOIN_TOKEN", "")
@@ -152,6 +171,12 @@ async def _node(args: argparse.Namespace, settings: Settings) -> int:
             "a node needs the cluster join token: --join-token T or "
             "LLMLB_JOIN_TOKEN (the app shows it in Settings; GET /v0/cluster)"
         )
+    pinned: str | None = None
+    if settings.balancer_fingerprint:
+        try:
+            pinned = normalize_fingerprint(settings.balancer_fingerprint)
+        except ValueError as exc:
+            raise StartupError(f"--balancer-fingerprint: {exc}") from exc
     data_dir = ensure_data_dir(settings.data_dir) / "node"
     setup_logging(data_dir.parent)
     stop = asyncio.Event()
@@ -162,7 +187,7 @@ async def _node(args: argparse.Namespace, settings: Settings) -> int:
     balancer = args.balancer
     if not balancer:
         print("llmlb: looking for a balancer on the LAN (mDNS)…", file=sys.stderr, flush=True)
-        finding = asyncio.ensure_future(find_balancer(token))
+        finding = asyncio.ensure_future(find_balancer(token, pinned or saved_pin(data_dir)))
         waiting = asyncio.ensure_future(stop.wait())
         await asyncio.wait({finding, waiting}, return_when=asyncio.FIRST_COMPLETED)
         if not finding.done():
@@ -176,6 +201,7 @@ async def _node(args: argparse.Namespace, settings: Settings) -> int:
             data_dir=data_dir,
             balancer_url=balancer,
             credential=token,
+            balancer_fingerprint=pinned,
             host=args.host,
             port=NODE_PORT if args.port is None else args.port,
             name=args.name or "",
@@ -261,7 +287,13 @@ async def _gui_main(app: object, settings: Settings, config: object) -> int:
     setup_logging(settings.data_dir.expanduser().resolve())
     shutdown = asyncio.Event()
     desktop = Desktop(
-        app, ctx.base_url, ctx.admin_token, config, str(settings.data_dir), shutdown.set
+        app,
+        ctx.base_url,
+        ctx.admin_token,
+        config,
+        str(settings.data_dir),
+        shutdown.set,
+        tls_fingerprint=ctx.tls_fingerprint,
     )
     app.aboutToQuit.connect(shutdown.set)
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -195,7 +195,9 @@ async def run_balancer(settings: Settings) -> AsyncIterator[RunningBalancer]:
     """Start a balancer with these settings, with an admin HTTP session; stop it after."""
     ctx = AppContext(settings)
     await ctx.start()
-    async with aiohttp.ClientSession() as http:
+    # With TLS the session pins the balancer's own certificate, as its GUI does.
+    pin = aiohttp.Fingerprint(bytes.fromhex(ctx.tls_fingerprint)) if ctx.tls_fingerprint else True
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=pin)) as http:
         try:
             yield RunningBalancer(ctx, ctx.base_url, ctx.admin_token, http)
         finally:

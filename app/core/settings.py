@@ -20,6 +20,22 @@ class Settings:
         default="127.0.0.1",
         metadata={"help": "address the balancer listens on (loopback unless you serve the LAN)"},
     )
+    tls: bool = field(
+        default=False,
+        metadata={
+            "help": "serve HTTPS with a certificate the balancer makes (kept in the data dir); "
+            "nodes pin it when they join",
+            "env": "LLMLB_TLS",
+        },
+    )
+    balancer_fingerprint: str = field(
+        default="",
+        metadata={
+            "help": "a node's pin of its balancer's TLS certificate (SHA-256, as GET "
+            "/v0/cluster shows it): any other certificate is refused, even at the first join",
+            "env": "LLMLB_BALANCER_FINGERPRINT",
+        },
+    )
     origins: str = field(
         default="",
         metadata={

@@ -21,6 +21,7 @@ from app import __version__
 from app.core.mdns import address_towards
 from app.core.settings import Settings
 from app.core.tasks import TaskSupervisor
+from app.core.tls import Certificate, load_or_create, normalize_fingerprint
 from app.node.api import create_node_app
 from app.node.balancer_client import BalancerClient, BalancerNotTrusted, BalancerUnavailable
 from app.node.engine import EngineOptions
@@ -39,6 +40,7 @@ class NodeConfig:
     data_dir: Path
     balancer_url: str
     credential: str  # join token, or the admin token for the in-process local node
+    balancer_fingerprint: str | None = None  # the balancer's TLS certificate, pinned ahead
     host: str = "127.0.0.1"
     port: int = 0
     name: str = ""
@@ -68,6 +70,15 @@ def node_config(settings: Settings, **values: Any) -> NodeConfig:
     )
 
 
+def saved_pin(data_dir: Path) -> str | None:
+    """The balancer certificate a node in `data_dir` pinned when it joined (None: none)."""
+    try:
+        pin = json.loads((data_dir / IDENTITY).read_text()).get("balancer_fingerprint")
+        return normalize_fingerprint(pin) if isinstance(pin, str) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 class NodeAgent:
     """Runs a node on the current event loop."""
 
@@ -76,7 +87,7 @@ class NodeAgent:
         self.supervisor = TaskSupervisor("node")
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.library = ModelLibrary(config.data_dir / "models")
-        self.client = BalancerClient(config.balancer_url)
+        self.client = BalancerClient(config.balancer_url, fingerprint=config.balancer_fingerprint)
         self.engines = EngineManager(config.engine, config.idle_unload_ttl, self.supervisor)
         self.sync = SyncWorker(
             self.library,
@@ -91,6 +102,7 @@ class NodeAgent:
         self.balancer_token: str | None = None  # how our balancer proves itself to us
         self.status_name = "pending"
         self.url = ""
+        self.certificate: Certificate | None = None  # ours, when our balancer speaks TLS
         self._runner: web.AppRunner | None = None
         self._manifest_version: Any = None
         self._beat_soon = asyncio.Event()
@@ -105,14 +117,24 @@ class NodeAgent:
             create_node_app(self), access_log=None, shutdown_timeout=1.0, handle_signals=False
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        await site.start()
-        port = self._runner.addresses[0][1]
         host = self.config.host
         if host in {"0.0.0.0", "::"}:
             # Tell the balancer the address it can reach us at.
             host = address_towards(urlsplit(self.config.balancer_url).hostname or "127.0.0.1")
-        self.url = f"http://{host}:{port}"
+        if self.client.https and not self.config.local:
+            # A balancer on TLS gets a node on TLS: prompts and answers cross the LAN
+            # encrypted both ways. It pins our certificate by the fingerprint we register with.
+            self.certificate = load_or_create(self.config.data_dir, [host])
+        site = web.TCPSite(
+            self._runner,
+            self.config.host,
+            self.config.port,
+            ssl_context=self.certificate.server_context() if self.certificate else None,
+        )
+        await site.start()
+        port = self._runner.addresses[0][1]
+        scheme = "https" if self.certificate else "http"
+        self.url = f"{scheme}://{host}:{port}"
         self.engines.start()
         self.supervisor.spawn(self._link(), "link")
         log.info("node listening on %s", self.url)
@@ -138,6 +160,9 @@ class NodeAgent:
             self.balancer_token = data.get("balancer_token")
         except (OSError, ValueError, KeyError, TypeError):
             pass
+        # A pin given on the command line wins (how an admin accepts a replaced certificate).
+        if self.client.fingerprint is None:
+            self.client.fingerprint = saved_pin(self.config.data_dir)
 
     def _save_identity(self) -> None:
         path = self._identity_path()
@@ -149,6 +174,7 @@ class NodeAgent:
                     "node_id": self.node_id,
                     "node_token": self.node_token,
                     "balancer_token": self.balancer_token,
+                    "balancer_fingerprint": self.client.fingerprint,
                 },
                 fh,
             )
@@ -197,6 +223,7 @@ class NodeAgent:
             if llama_cpp.llama_supports_gpu_offload()
             else [],
             "supported_runtimes": ["llama_cpp"],
+            "tls_fingerprint": self.certificate.fingerprint if self.certificate else None,
         }
         if not self.config.local:
             # The join token goes only to a balancer that proves it knows it already.

@@ -2,6 +2,10 @@
 
 Every answer is read with a size cap before it is parsed: a balancer found on the LAN may be
 anyone, and an endless body must not fill the node's memory.
+
+Over HTTPS the balancer's certificate is self-made: the node reads its fingerprint from the
+connection that carried the join-token proof, checks that the proof names that fingerprint,
+and from then on pins it (every request passes `ssl=aiohttp.Fingerprint`).
 """
 
 from __future__ import annotations
@@ -38,10 +42,13 @@ class BalancerNotTrusted(BalancerUnavailable):
     """The balancer could not prove it knows the join token: it gets no secret from us."""
 
 
-def join_proof(join_token: str, nonce: str, address: str) -> str:
+def join_proof(join_token: str, nonce: str, address: str, fingerprint: str | None = None) -> str:
     """hex(HMAC-SHA256(join token, "llmlb-join-proof:" + nonce + "@" + address)), as both
-    sides compute it; `address` is the `ip:port` the balancer was reached on."""
+    sides compute it; `address` is the `ip:port` the balancer was reached on. Over TLS
+    "#" + `fingerprint` (sha256 hex of the balancer's certificate) ends the message."""
     message = f"{PROOF_PREFIX}{nonce}@{address}"
+    if fingerprint:
+        message += f"#{fingerprint}"
     return hmac.new(join_token.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
@@ -57,11 +64,19 @@ def dialled_address(base_url: str) -> str | None:
 
 
 class BalancerClient:
-    """HTTP client for one balancer, carrying this node's token once registered."""
+    """HTTP(S) client for one balancer, carrying this node's token once registered.
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    `fingerprint` pins the balancer's TLS certificate (sha256 hex): set ahead of time, kept
+    from an earlier join, or learnt by `prove` over HTTPS. A pinned client never talks plain
+    HTTP, and over HTTPS nothing but the challenge goes out before a pin exists.
+    """
+
+    def __init__(
+        self, base_url: str, timeout: float = 10.0, fingerprint: str | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.node_token: str | None = None
+        self.fingerprint = fingerprint
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -81,6 +96,27 @@ class BalancerClient:
             headers["X-Node-Token"] = self.node_token
         return headers
 
+    @property
+    def https(self) -> bool:
+        """Whether the balancer is reached over TLS."""
+        return self.base_url.lower().startswith("https://")
+
+    def _ssl(self) -> aiohttp.Fingerprint | bool:
+        """The pin every request but the challenge goes out with; refuses what is not pinned."""
+        if not self.https:
+            if self.fingerprint:
+                raise BalancerNotTrusted(
+                    f"this node pinned its balancer's TLS certificate and will not talk to "
+                    f"{self.base_url} over plain HTTP (start the balancer with --tls, or "
+                    "delete the node's node.json to join a balancer without TLS)"
+                )
+            return True  # unused for http://
+        if not self.fingerprint:
+            raise BalancerNotTrusted(
+                f"{self.base_url} has not proved its certificate yet: nothing is sent to it"
+            )
+        return aiohttp.Fingerprint(bytes.fromhex(self.fingerprint))
+
     async def _request(
         self,
         method: str,
@@ -88,7 +124,9 @@ class BalancerClient:
         body: Any = None,
         headers: dict[str, str] | None = None,
         limit: int = ANSWER_LIMIT,
+        ssl: aiohttp.Fingerprint | bool | None = None,
     ) -> Any:
+        pin = self._ssl() if ssl is None else ssl
         try:
             async with self._http().request(
                 method,
@@ -96,6 +134,7 @@ class BalancerClient:
                 json=body,
                 headers=self._headers(headers),
                 allow_redirects=False,  # a redirect would carry our secrets elsewhere
+                ssl=pin,
             ) as response:
                 data = json.loads(await _read_capped(response, limit))
                 if response.status >= 400:
@@ -110,8 +149,28 @@ class BalancerClient:
                 return data
         except ValueError as exc:  # json.loads's error, UnicodeDecodeError included
             raise BalancerUnavailable("the balancer's answer is not JSON") from exc
+        except aiohttp.ServerFingerprintMismatch as exc:
+            expected = pin.fingerprint.hex() if isinstance(pin, aiohttp.Fingerprint) else ""
+            raise BalancerNotTrusted(self._changed(expected, exc.got.hex())) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise BalancerUnavailable(f"balancer unreachable: {type(exc).__name__}") from exc
+
+    async def _shown_certificate(self) -> str:
+        """sha256 hex of the certificate the balancer shows, learnt from the TLS handshake alone.
+
+        aiohttp compares a pin right after the handshake, before it writes a request: pinning a
+        fingerprint no certificate has makes it hand back the real one (`got`) having sent
+        nothing. Nobody signed the certificate, so there is nothing else to check it against.
+        """
+        nothing = aiohttp.Fingerprint(bytes(32))
+        try:
+            async with self._http().get(self.base_url + "/", ssl=nothing, allow_redirects=False):
+                pass
+        except aiohttp.ServerFingerprintMismatch as exc:
+            return exc.got.hex()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise BalancerUnavailable(f"balancer unreachable: {type(exc).__name__}") from exc
+        raise BalancerNotTrusted(f"{self.base_url} showed no usable TLS certificate")
 
     async def prove(self, join_token: str, bound: bool = False) -> None:
         """Ask the balancer to prove it knows the join token, before we send it.
@@ -123,8 +182,16 @@ class BalancerClient:
         balancer does not answer.
         """
         nonce = secrets.token_urlsafe(32)
+        peer: str | None = None
+        if self.https:
+            # The challenge goes over a connection pinned to the certificate the balancer
+            # shows (or the one pinned before): the proof must name that very certificate.
+            peer = self.fingerprint or await self._shown_certificate()
+            pin: aiohttp.Fingerprint | bool = aiohttp.Fingerprint(bytes.fromhex(peer))
+        else:
+            pin = self._ssl()  # a pinned node refuses plain HTTP before anything goes out
         try:
-            data = await self._request("POST", "/v0/nodes/challenge", {"nonce": nonce})
+            data = await self._request("POST", "/v0/nodes/challenge", {"nonce": nonce}, ssl=pin)
         except BalancerUnavailable as exc:
             if exc.status is None or exc.status >= 500:
                 raise
@@ -140,11 +207,27 @@ class BalancerClient:
                 f"{self.base_url} passed on a proof made by the balancer at {address!r}: "
                 "an impostor relaying our challenge"
             )
-        expected = join_proof(join_token, nonce, address)
+        expected = join_proof(join_token, nonce, address, peer)
         if not hmac.compare_digest(proof.encode(), expected.encode()):
             raise BalancerNotTrusted(
-                f"{self.base_url} gave a wrong proof of the join token: it is not our balancer"
+                f"{self.base_url} gave a wrong proof of the join token"
+                + (" for the TLS certificate it showed" if self.https else "")
+                + ": it is not our balancer"
             )
+        if peer is not None and not self.fingerprint:
+            log.info("pinned the TLS certificate of %s: sha256 %s", self.base_url, peer)
+            self.fingerprint = peer
+
+    def _changed(self, expected: str, got: str) -> str:
+        """Why a certificate other than the pinned one is refused, and what the admin can do."""
+        if not self.fingerprint:  # it changed between the handshake we read and the challenge
+            return f"{self.base_url} showed one TLS certificate, then another: refusing both"
+        return (
+            f"{self.base_url} showed a TLS certificate (sha256 {got}) other than the one this "
+            f"node pinned (sha256 {expected}): refusing it. If the balancer's certificate "
+            "really changed, start the node with --balancer-fingerprint and the new one "
+            "(GET /v0/cluster shows it)"
+        )
 
     async def register(self, body: dict[str, Any], credential: str) -> dict[str, Any]:
         """POST /v0/nodes with the join token (or the admin token for the local node)."""

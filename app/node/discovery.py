@@ -20,17 +20,19 @@ log = logging.getLogger(__name__)
 RETRY_UNREACHABLE = 5.0  # seconds before a balancer that did not answer is asked again
 
 
-async def find_balancer(join_token: str) -> str:
+async def find_balancer(join_token: str, fingerprint: str | None = None) -> str:
     """The URL of the first balancer on the LAN that proves it knows the join token.
 
     Waits until one does. Anyone on the LAN can announce `_llmlb._tcp`: a balancer that
     cannot prove it knows the token (`POST /v0/nodes/challenge`) is skipped with a warning,
-    and the next one that answers is tried; the token itself is never sent here.
+    and the next one that answers is tried; the token itself is never sent here. With
+    `fingerprint` (a pinned certificate) only a balancer serving that certificate over
+    HTTPS counts.
     """
     async with BalancerBrowser() as browser:
         while True:
             url = await browser.next()
-            client = BalancerClient(url)
+            client = BalancerClient(url, fingerprint=fingerprint)
             try:
                 await client.prove(join_token, bound=True)
             except BalancerNotTrusted as exc:
@@ -100,7 +102,8 @@ class BalancerBrowser:
         if await info.async_request(self._zc.zeroconf, 3000):
             addresses = info.parsed_addresses(IPVersion.V4Only)
             if addresses and info.port:
-                url = f"http://{addresses[0]}:{info.port}"
+                tls = (info.properties or {}).get(b"tls") == b"1"
+                url = f"{'https' if tls else 'http'}://{addresses[0]}:{info.port}"
                 if url not in self._seen:
                     self._seen.add(url)
                     log.info("found a balancer at %s (%s)", url, name)

@@ -36,12 +36,13 @@ class Discovery:
         """Whether we advertise and browse."""
         return self._zc is not None
 
-    async def start(self, address: str, port: int) -> None:
-        """Advertise the balancer at address:port and browse for nodes."""
+    async def start(self, address: str, port: int, tls: bool = False) -> None:
+        """Advertise the balancer at address:port (`tls=1`: over HTTPS) and browse for nodes."""
         self._zc = AsyncZeroconf(interfaces=interfaces(), ip_version=IPVersion.V4Only)
-        self._info = service_info(
-            BALANCER_SERVICE, "balancer", address, port, {"version": __version__}
-        )
+        properties = {"version": __version__}
+        if tls:
+            properties["tls"] = "1"
+        self._info = service_info(BALANCER_SERVICE, "balancer", address, port, properties)
         await self._zc.async_register_service(self._info)
         self._browser = AsyncServiceBrowser(
             self._zc.zeroconf, [NODE_SERVICE], handlers=[self._on_change]

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app.core.errors import BadRequest
+from app.core.tls import normalize_fingerprint
 from app.core.types import NODE_MODEL_STATES
 
 NAME_LIMIT = 100  # a node's display name
@@ -149,7 +150,18 @@ def registration_info(body: dict[str, Any]) -> dict[str, Any]:
         "supported_runtimes": clean_names(
             body.get("supported_runtimes"), LIST_LIMIT, 64, "supported_runtimes"
         ),
+        "tls_fingerprint": _fingerprint(body.get("tls_fingerprint")),
     }
+
+
+def _fingerprint(value: Any) -> str | None:
+    """The node's TLS certificate fingerprint (we pin it when we call the node), or 400."""
+    if value is None:
+        return None
+    try:
+        return normalize_fingerprint(value if isinstance(value, str) else "")
+    except ValueError as exc:
+        raise BadRequest(f"'tls_fingerprint': {exc}", param="tls_fingerprint") from exc
 
 
 # -- heartbeats ---------------------------------------------------------------------

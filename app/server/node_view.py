@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
+
 from app.core.types import NodeModelState
 from app.db.store import LIVE_NODE_STATES
 
@@ -50,6 +52,14 @@ class NodeView:
         if self.kind == "external":
             return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         return {"X-Balancer-Token": self.balancer_token}
+
+    def ssl(self) -> aiohttp.Fingerprint | bool:
+        """How we check the node's TLS certificate: its own self-made one is pinned by the
+        fingerprint it registered with (over our TLS); anything else needs a CA's signature."""
+        pin = self.info.get("tls_fingerprint")
+        if self.kind != "external" and isinstance(pin, str) and len(pin) == 64:
+            return aiohttp.Fingerprint(bytes.fromhex(pin))
+        return True
 
     @property
     def live(self) -> bool:

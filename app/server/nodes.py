@@ -345,7 +345,9 @@ class NodeRegistry:
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
         try:
-            async with self._http.get(view.url + "/v1/models", headers=view.auth_headers()) as r:
+            async with self._http.get(
+                view.url + "/v1/models", headers=view.auth_headers(), ssl=view.ssl()
+            ) as r:
                 data = await r.json(content_type=None) if r.status == 200 else None
         except (aiohttp.ClientError, TimeoutError, ValueError):
             data = None
@@ -497,7 +499,9 @@ class NodeRegistry:
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
         try:
-            async with self._http.post(view.url + "/node/sync", headers=view.auth_headers()) as r:
+            async with self._http.post(
+                view.url + "/node/sync", headers=view.auth_headers(), ssl=view.ssl()
+            ) as r:
                 await r.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.info("sync notice to %s failed (its heartbeat will catch up): %s", view.id, exc)

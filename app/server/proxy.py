@@ -163,6 +163,7 @@ async def _relay(request: web.Request, path: str, note: dict[str, Any]) -> web.S
                 node.url + path,
                 data=raw,
                 headers={"Content-Type": "application/json", **node.auth_headers()},
+                ssl=node.ssl(),
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             b.dispatcher.release(node)

@@ -5,7 +5,9 @@ hex(HMAC-SHA256(join token, "llmlb-join-proof:" + nonce + "@" + address)), where
 the `ip:port` the connection reached the balancer on (its own socket's, also in the answer),
 before it sends the join token itself: an impostor announcing `_llmlb._tcp` on the LAN learns
 nothing it can reuse, and relaying the nonce to the real balancer yields a proof for the real
-balancer's address, not the impostor's. The node
+balancer's address, not the impostor's. Over TLS the message ends with "#" + the sha256 hex of
+our certificate: a man in the middle terminating TLS with a certificate of its own cannot make
+a proof for it, so the node pins the certificate this proof names. The node
 computes the same proof in `app.node.balancer_client.join_proof` (the balancer never imports
 the node package); README.md documents the route.
 """
@@ -38,6 +40,9 @@ async def challenge(request: web.Request) -> web.Response:
     token = balancer(request).nodes.join_token
     address = _own_address(request)
     message = f"{PROOF_PREFIX}{nonce}@{address}"
+    fingerprint = balancer(request).tls_fingerprint
+    if fingerprint:
+        message += f"#{fingerprint}"
     proof = hmac.new(token.encode(), message.encode(), hashlib.sha256)
     return web.json_response({"proof": proof.hexdigest(), "address": address})
 

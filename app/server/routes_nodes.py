@@ -76,7 +76,7 @@ async def delete(request: web.Request) -> web.Response:
 
 @routes.get("/v0/cluster")
 async def cluster(request: web.Request) -> web.Response:
-    """The join token and how nodes find this balancer."""
+    """The join token, how nodes find this balancer, and the TLS certificate they pin."""
     b = balancer(request)
     registered = {n.url for n in b.nodes.nodes.values()}
     return web.json_response(
@@ -84,6 +84,7 @@ async def cluster(request: web.Request) -> web.Response:
             "join_token": b.nodes.join_token,
             "discovery": b.discovery.running,
             "lan": not b.auth.loopback_only,
+            "tls_fingerprint": b.tls_fingerprint,
             "discovered": [d for d in b.discovery.nodes.values() if d["url"] not in registered],
         }
     )

@@ -34,6 +34,7 @@ class Balancer:
     discovery: Discovery
     dispatcher: Dispatcher
     history: RequestHistory
+    tls_fingerprint: str | None = None  # sha256 hex of our TLS certificate; None: plain HTTP
     paused: bool = False  # the user paused serving: /v1 inference answers 503
 
 

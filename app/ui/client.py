@@ -29,11 +29,22 @@ class ApiError(LlmlbError):
 
 
 class ApiClient:
-    """Async client of one balancer (the embedded one, or a remote headless one)."""
+    """Async client of one balancer (the embedded one, or a remote headless one).
 
-    def __init__(self, base_url: str, admin_token: str, timeout: float = 15.0) -> None:
+    `fingerprint` (sha256 hex) pins the balancer's self-made TLS certificate: the embedded
+    balancer hands it over, as nobody signed that certificate for a CA check to pass.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        admin_token: str,
+        timeout: float = 15.0,
+        fingerprint: str | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.admin_token = admin_token
+        self.fingerprint = fingerprint
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -44,9 +55,11 @@ class ApiClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            pin = aiohttp.Fingerprint(bytes.fromhex(self.fingerprint)) if self.fingerprint else True
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout,
                 headers={"Authorization": f"Bearer {self.admin_token}"},
+                connector=aiohttp.TCPConnector(ssl=pin),
             )
         return self._session
 

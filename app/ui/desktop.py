@@ -29,10 +29,11 @@ class Desktop:
         data_dir: str,
         quit_app: Callable[[], None],
         machine: Machine | None = None,
+        tls_fingerprint: str | None = None,
     ) -> None:
         set_language(config.language)
         theme.follow_os(app)
-        self.client = ApiClient(base_url, admin_token)
+        self.client = ApiClient(base_url, admin_token, fingerprint=tls_fingerprint)
         self.state = UiState(self.client)
         self.window = MainWindow(self.state, machine or probe(), config, data_dir, quit_app)
         self.tray = Tray(self.state, self.open_window, quit_app)
