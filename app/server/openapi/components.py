@@ -194,6 +194,10 @@ MANAGEMENT: dict[str, Schema] = {
             "llmlb_version": string(),
             "gpu_devices": array(free_object()),
             "supported_runtimes": array(string()),
+            "tls_fingerprint": string(
+                "SHA-256 of the certificate the node serves with (TLS balancers): 64 hex "
+                "digits, colons allowed"
+            ),
         },
         ("url",),
     ),

@@ -14,6 +14,7 @@ from app.server.openapi.builders import (
     free_object,
     integer,
     json_reply,
+    nullable,
     obj,
     ref,
     string,
@@ -149,6 +150,9 @@ NODE_ROUTES: tuple[Route, ...] = (
                         "discovery": boolean(),
                         "lan": boolean(),
                         "discovered": array(free_object()),
+                        "tls_fingerprint": nullable(
+                            string("SHA-256 of the balancer's certificate (null without TLS)")
+                        ),
                     },
                     ("join_token", "discovery", "lan"),
                 ),
