@@ -3,6 +3,7 @@ and the balancer's node secret (a 0600 file), from which it proves itself to its
 
 from __future__ import annotations
 
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -21,6 +22,16 @@ def load_admin_token(data_dir: Path) -> tuple[str, bool]:
         check_strength(env, "LLMLB_ADMIN_TOKEN")
         return env, False
     return _read_or_create(data_dir / TOKEN_FILE, "llmlb-admin-", "the admin token")
+
+
+def same_secret(presented: str | None, expected: str) -> bool:
+    """Constant-time comparison that takes whatever a hostile client sends: compare_digest
+    refuses non-ASCII text, and a header's undecodable bytes arrive as lone surrogates."""
+    if presented is None or not expected:
+        return False
+    return hmac.compare_digest(
+        presented.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")
+    )
 
 
 def check_strength(token: str, name: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from app.core.errors import Unauthorized, UserFacingError
+from app.core.secrets import same_secret
 from app.node import inference
 
 if TYPE_CHECKING:
@@ -43,8 +43,7 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     node = request.app[NODE]
     expected = node.balancer_token
     presented = request.headers.get("X-Balancer-Token", "")
-    # Compared as bytes: compare_digest refuses non-ASCII text, and headers may carry any.
-    matches = bool(expected) and hmac.compare_digest(presented.encode(), expected.encode())
+    matches = same_secret(presented, expected or "")
     if request.path != "/health" and not matches:
         raise Unauthorized("this node only answers its balancer (X-Balancer-Token)")
     return await handler(request)

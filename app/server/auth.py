@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 import secrets
@@ -12,6 +11,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from app.core.errors import Unauthorized
+from app.core.secrets import same_secret
 from app.db.store import Store, key_matches
 from app.server.http import Handler
 
@@ -27,15 +27,6 @@ SELF_AUTHENTICATED = {
 EVENTS_PATH = "/v0/events"
 TICKET_TTL = 30.0  # seconds a WebSocket ticket stays valid (used once)
 MAX_TICKETS = 256
-
-
-def same_secret(presented: str | None, expected: str) -> bool:
-    """Constant-time comparison that also takes what a hostile client sends (any characters)."""
-    if presented is None or not expected:
-        return False
-    return hmac.compare_digest(
-        presented.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")
-    )
 
 
 def is_loopback(host: str) -> bool:

@@ -94,17 +94,19 @@ def node_name(value: Any) -> str:
 
 
 # -- URLs ---------------------------------------------------------------------------
-def check_origin(url: Any, param: str, allow_v1: bool = False) -> str:
+def check_origin(url: Any, param: str, base_path: bool = False) -> str:
     """`http(s)://host[:port]` and nothing else (no user, path, query or fragment), or 400.
 
-    The balancer POSTs users' prompts to this address, so a node may not aim it at a path
-    or a query of some other service. With `allow_v1`, a trailing `/v1` (how OpenAI base
-    URLs are written) is accepted and dropped.
+    The balancer POSTs users' prompts to this address, so a node that registers itself may not
+    aim it at a path or a query of some other service. With `base_path` (an external server an
+    admin adds), a plain base path is kept (a server behind a reverse proxy at
+    `https://host/llm/v1`), and a trailing `/v1`, how OpenAI base URLs are written, is dropped.
     """
     shape = (
-        f"'{param}' must be an origin: http(s)://host[:port]"
-        + (" (optionally ending in /v1)" if allow_v1 else "")
-        + ", without user, path, query or fragment"
+        f"'{param}' must be "
+        + ("http(s)://host[:port][/base path]" if base_path else "an origin: http(s)://host[:port]")
+        + ", without user, query or fragment"
+        + ("" if base_path else " or path")
     )
     if not isinstance(url, str) or not url or len(url) > URL_LIMIT:
         raise BadRequest(shape, param=param)
@@ -115,10 +117,12 @@ def check_origin(url: Any, param: str, allow_v1: bool = False) -> str:
         port = parts.port
     except ValueError as exc:
         raise BadRequest(shape + " (port 1-65535)", param=param) from exc
-    path = parts.path
-    if allow_v1:
-        path = path.rstrip("/").removesuffix("/v1") if path.rstrip("/") == "/v1" else path
-    if parts.scheme.lower() not in {"http", "https"} or path not in {"", "/"}:
+    path = parts.path.rstrip("/")
+    if base_path:
+        path = path.removesuffix("/v1")
+        if not _BASE_PATH_RE.match(path) or "/../" in path + "/" or "/./" in path + "/":
+            raise BadRequest(shape, param=param)
+    if parts.scheme.lower() not in {"http", "https"} or (path and not base_path):
         raise BadRequest(shape, param=param)
     host = (parts.hostname or "").lower()
     if port is not None and not 1 <= port <= 65535:
@@ -126,7 +130,10 @@ def check_origin(url: Any, param: str, allow_v1: bool = False) -> str:
     if not _sane_host(host):
         raise BadRequest(f"'{param}' has no usable host name or address", param=param)
     shown = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme.lower()}://{shown}" + (f":{port}" if port is not None else "")
+    return f"{parts.scheme.lower()}://{shown}" + (f":{port}" if port is not None else "") + path
+
+
+_BASE_PATH_RE = re.compile(r"^(/[A-Za-z0-9._~-]+)*$")
 
 
 def _sane_host(host: str) -> bool:

@@ -19,6 +19,7 @@ import aiohttp
 
 from app.core.errors import BadRequest, NotFound, Unauthorized
 from app.core.events import EventBus, ModelProgressed, NodeChanged
+from app.core.secrets import same_secret
 from app.core.tasks import TaskSupervisor
 from app.core.types import InProcessNode, NodeModelState
 from app.core.vault import Vault
@@ -190,8 +191,8 @@ class NodeRegistry:
     ) -> dict[str, Any]:
         """POST /v0/nodes: admin-registered nodes are approved at once, joiners wait."""
         self.joins.check(client)
-        admin = _same(credential, self.admin_token)
-        joined = _same(credential, self.join_token)
+        admin = same_secret(credential, self.admin_token)
+        joined = same_secret(credential, self.join_token)
         if not (admin or joined):
             self.joins.failed(client)
             raise Unauthorized("a node needs the cluster join token to register")
@@ -302,7 +303,7 @@ class NodeRegistry:
 
     async def add_external(self, body: dict[str, Any]) -> NodeView:
         """Any OpenAI-compatible server as a node: polled for models, never asked to download."""
-        url = check_origin(body.get("base_url"), "base_url", allow_v1=True)
+        url = check_origin(body.get("base_url"), "base_url", base_path=True)
         name = node_name(body.get("name"))
         if not name:
             raise BadRequest("'name' is required", param="name")
@@ -505,13 +506,6 @@ class NodeRegistry:
                 await r.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.info("sync notice to %s failed (its heartbeat will catch up): %s", view.id, exc)
-
-
-def _same(presented: str | None, expected: str) -> bool:
-    """Constant-time compare, as bytes (compare_digest refuses non-ASCII text)."""
-    if presented is None or not expected:
-        return False
-    return hmac.compare_digest(presented.encode(), expected.encode())
 
 
 def _stored_info(kind: str, text: str | None) -> dict[str, Any]:

@@ -211,6 +211,20 @@ async def test_hostile_headers_and_bodies_get_4xx_not_500(balancer: RunningBalan
             )
             assert status == 401, (path, text)
             assert "Traceback" not in text
+    # The node protocol's secrets too: a join token and a node token with undecodable bytes.
+    for path, header in (("/v0/nodes", "Authorization: Bearer"), ("/v0/health", "X-Node-Token:")):
+        body = b'{"url": "http://127.0.0.1:9", "name": "n"}'
+        head = (
+            (
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            ).encode()
+            + header.encode()
+            + b" tok\xff\xfe\r\n\r\n"
+        )
+        status, text = await raw_request(balancer.url, head, [body])
+        assert status == 401, (path, text)
+        assert "Traceback" not in text
     deep = ("[" * 50_000 + "]" * 50_000).encode()
     for path in ("/v1/chat/completions", "/v0/models/register"):
         async with balancer.http.post(

@@ -89,13 +89,16 @@ async def test_a_node_url_must_be_an_origin(balancer: RunningBalancer) -> None:
     assert status == 201
 
 
-async def test_an_external_base_url_is_an_origin_too(balancer: RunningBalancer) -> None:
+async def test_an_external_base_url_is_an_origin_and_a_plain_base_path(
+    balancer: RunningBalancer,
+) -> None:
     balancer.ctx.nodes.poll_interval = 3600
     for url in (
         "http://127.0.0.1:8000/v1?key=1",
         "http://127.0.0.1:8000/v1#x",
         "http://me:pw@127.0.0.1:8000/v1",
-        "http://127.0.0.1:8000/api/v1",
+        "http://127.0.0.1:8000/llm/../admin/v1",
+        "http://127.0.0.1:8000/llm/%2e%2e/v1",
     ):
         status, body = await balancer.post("/v0/nodes/external", {"name": "x", "base_url": url})
         assert status == 400, (url, body)
@@ -104,6 +107,11 @@ async def test_an_external_base_url_is_an_origin_too(balancer: RunningBalancer) 
         "/v0/nodes/external", {"name": "x", "base_url": "http://127.0.0.1:8000/v1/"}
     )
     assert status == 201 and body["url"] == "http://127.0.0.1:8000"
+    # An admin may add a server that sits behind a reverse proxy, under a base path.
+    status, body = await balancer.post(
+        "/v0/nodes/external", {"name": "y", "base_url": "https://127.0.0.1:8443/llm/v1"}
+    )
+    assert status == 201 and body["url"] == "https://127.0.0.1:8443/llm"
 
 
 async def test_an_approved_node_that_moves_waits_for_approval_again(
