@@ -198,12 +198,15 @@ async def _relay(request: web.Request, path: str, note: dict[str, Any]) -> web.S
 
 async def _read_answer(upstream: aiohttp.ClientResponse, node: NodeView) -> bytes:
     """A node's whole answer, or UpstreamError once it passes ANSWER_LIMIT."""
-    if upstream.content_length is not None and upstream.content_length > ANSWER_LIMIT:
-        raise UpstreamError(
-            f"the node {node.name} sent an answer of {upstream.content_length} bytes, over the "
-            f"limit of {ANSWER_LIMIT}",
-            code="node_answer_too_large",
-        )
+    length = upstream.content_length
+    if length is not None:  # the usual case: HTTP framing stops the read at that length
+        if length > ANSWER_LIMIT:
+            raise UpstreamError(
+                f"the node {node.name} sent an answer of {length} bytes, over the limit of "
+                f"{ANSWER_LIMIT}",
+                code="node_answer_too_large",
+            )
+        return await upstream.read()
     body = bytearray()
     async for chunk in upstream.content.iter_chunked(256 * 1024):
         body += chunk

@@ -424,3 +424,19 @@ async def test_one_client_cannot_hold_every_connection() -> None:
             w.close()
     finally:
         await runner.cleanup()
+
+
+async def test_a_client_that_hangs_up_mid_body_leaves_no_traceback(
+    balancer: RunningBalancer, caplog: pytest.LogCaptureFixture
+) -> None:
+    host, port = balancer.url.removeprefix("http://").split(":")
+    for _ in range(3):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(chat_head(balancer, "/v1/chat/completions", 1000).encode() + b'{"m": 1')
+        writer.write_eof()  # it stops sending well before the 1000 bytes it announced
+        async with asyncio.timeout(10):
+            await reader.read()
+        writer.close()
+    status, rows = await balancer.get("/v0/requests")
+    assert status == 200 and [r["status"] for r in rows] == [400, 400, 400]
+    assert "Traceback" not in caplog.text and "Error handling request" not in caplog.text
