@@ -26,7 +26,7 @@ def create_app(state: Balancer) -> web.Application:
     """The application with every route and middleware, ready for an AppRunner."""
     policy = OriginPolicy.for_host(state.settings.host, state.settings.origins)
     app = web.Application(
-        middlewares=[error_middleware, origin_middleware(policy), state.auth.middleware],
+        middlewares=[error_middleware, origin_middleware(policy, then=state.auth.middleware)],
         client_max_size=INFERENCE_BODY_LIMIT,
     )
     app[BALANCER] = state

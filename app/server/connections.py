@@ -73,6 +73,10 @@ class _GuardedProtocol(asyncio.Protocol):
         if self._address is None:
             transport.abort()  # type: ignore[attr-defined]  # a TCP transport has it
             return
+        if not self._address:
+            # Not counted (this machine's own clients): nothing to do at its end, so the
+            # transport talks to aiohttp directly, without a hop through us per read.
+            transport.set_protocol(self._inner)
         self._inner.connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:

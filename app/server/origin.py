@@ -116,8 +116,12 @@ def _matches(origin: str, allowed: Iterable[str]) -> bool:
     return False
 
 
-def origin_middleware(policy: OriginPolicy) -> Middleware:
-    """The middleware that applies `policy` to every request, preflights included."""
+def origin_middleware(policy: OriginPolicy, then: Middleware | None = None) -> Middleware:
+    """The middleware that applies `policy` to every request, preflights included.
+
+    `then`, the next middleware (auth), runs inside this one: one layer fewer for aiohttp to
+    wrap on every request (measured on bench/proxy.py's request path).
+    """
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -129,7 +133,7 @@ def origin_middleware(policy: OriginPolicy) -> Middleware:
             )
         origin = request.headers.get("Origin")
         if origin is None:
-            return await handler(request)
+            return await (handler(request) if then is None else then(request, handler))
         if not policy.origin_allowed(origin):
             raise Forbidden(
                 f"web pages from {origin[:200]!r} may not call this endpoint; add the origin to "
@@ -138,7 +142,7 @@ def origin_middleware(policy: OriginPolicy) -> Middleware:
             )
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             return _preflight(request, origin)
-        return await handler(request)
+        return await (handler(request) if then is None else then(request, handler))
 
     return middleware
 
