@@ -11,19 +11,17 @@ import time
 from collections import OrderedDict, deque
 from typing import Any
 
-from app.core.errors import UserFacingError
+from app.core.errors import TooManyRequests, UserFacingError
 from app.server.nodes import NodeRegistry, NodeView
 
 AFFINITY_ENTRIES = 10_000
 AFFINITY_SLACK = 1  # requests in flight beyond the least busy node that affinity may accept
 
 
-class QueueFull(UserFacingError):
+class QueueFull(TooManyRequests):
     """Every capable node is busy and the model's queue is full."""
 
-    status = 429
     code = "queue_full"
-    type = "rate_limit_error"
 
 
 class QueueTimeout(UserFacingError):

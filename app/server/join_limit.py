@@ -6,7 +6,7 @@ import math
 import time
 from collections import OrderedDict, deque
 
-from app.core.errors import Conflict, UserFacingError
+from app.core.errors import Conflict, TooManyRequests
 
 FAILED_JOINS = 10  # wrong join tokens one address may send...
 FAILED_WINDOW = 60.0  # ...in this many seconds
@@ -15,12 +15,8 @@ MAX_PENDING = 32  # nodes waiting for approval at once
 PENDING_TTL = 24 * 3600.0  # a never-approved node silent this long is dropped
 
 
-class JoinRateLimited(UserFacingError):
+class JoinRateLimited(TooManyRequests):
     """Too many wrong join tokens from one address."""
-
-    status = 429
-    code = "rate_limited"
-    type = "rate_limit_error"
 
 
 class TooManyPending(Conflict):
