@@ -103,10 +103,10 @@ def check_origin(url: Any, param: str, base_path: bool = False) -> str:
     `https://host/llm/v1`), and a trailing `/v1`, how OpenAI base URLs are written, is dropped.
     """
     shape = (
-        f"'{param}' must be "
-        + ("http(s)://host[:port][/base path]" if base_path else "an origin: http(s)://host[:port]")
-        + ", without user, query or fragment"
-        + ("" if base_path else " or path")
+        f"'{param}' must be http(s)://host[:port][/base path], without user, query or fragment"
+        if base_path
+        else f"'{param}' must be an origin: http(s)://host[:port], without user, path, query or "
+        "fragment"
     )
     if not isinstance(url, str) or not url or len(url) > URL_LIMIT:
         raise BadRequest(shape, param=param)

@@ -227,10 +227,10 @@ class NodesPage(QWidget):
         token = self.state.cluster.get("join_token", "…")
         discovered = self.state.cluster.get("discovered") or []
         # Rich text for <code>: everything the balancer or a node sent is escaped first.
+        # The token goes in the environment, not on the command line, where `ps` shows it.
         text = (
-            f"Join another machine: <code>llmlb node --balancer "
-            f"{html.escape(self.state.client.base_url)} --join-token "
-            f"{html.escape(str(token))}</code>"
+            f"Join another machine: <code>LLMLB_JOIN_TOKEN={html.escape(str(token))} "
+            f"llmlb node --balancer {html.escape(self.state.client.base_url)}</code>"
         )
         if discovered:
             names = ", ".join(

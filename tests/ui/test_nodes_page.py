@@ -30,7 +30,9 @@ def test_nodes_table_sort_page_approve_delete_and_export(gui: App, tmp_path: Pat
     page = window.nodes
     gui.wait(lambda: page.model.all)
     assert page.model.all[0]["kind"] == "local"
-    assert "--join-token" in page.join.text()
+    # The join token goes in the environment, never on a command line (ps shows those).
+    assert "LLMLB_JOIN_TOKEN=llmlb-join-" in page.join.text()
+    assert "--join-token" not in page.join.text()
     for i in range(30):
         gui.run(_join(gui, f"box-{i:02d}", 9000 + i))
     gui.desktop.state.refresh()
