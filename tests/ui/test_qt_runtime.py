@@ -8,6 +8,8 @@ import sys
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
+TICKS = 4000
+
 
 class _Emitter(QObject):
     fired = Signal(bool)
@@ -21,7 +23,7 @@ def test_slots_timers_and_signals_keep_their_references(qapp: QApplication) -> N
     def tick() -> None:
         count["n"] += 1
         emitter.fired.emit(True)
-        if count["n"] >= 500:
+        if count["n"] >= TICKS:
             timer.stop()
 
     timer = QTimer()
@@ -30,6 +32,9 @@ def test_slots_timers_and_signals_keep_their_references(qapp: QApplication) -> N
     timer.start(0)
     while timer.isActive():
         qapp.processEvents()
-    assert count["n"] == 500
-    assert abs(sys.getrefcount(True) - true_before) < 50
-    assert abs(sys.getrefcount(None) - none_before) < 50
+    assert count["n"] == TICKS
+    # The leak was one reference (or more) per call: TICKS of them. Other threads still running
+    # from earlier tests (a node's download pool, a database thread) move None's count by a few
+    # hundred at most, so the bound sits between the two.
+    assert abs(sys.getrefcount(True) - true_before) < TICKS // 4
+    assert abs(sys.getrefcount(None) - none_before) < TICKS // 4
