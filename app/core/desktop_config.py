@@ -11,7 +11,7 @@ from typing import Any
 
 import platformdirs
 
-from app.core.settings import DEFAULT_PORT
+from app.core.settings import DEFAULT_IDLE_UNLOAD_TTL, DEFAULT_PORT
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ class DesktopConfig:
     port: int = DEFAULT_PORT
     serve_lan: bool = False
     data_dir: str = ""  # empty: the platform's default
-    idle_unload_ttl: float = 1800.0
+    idle_unload_ttl: float = DEFAULT_IDLE_UNLOAD_TTL
     language: str = "system"  # system / en / ja
     start_at_login: bool = False
 

@@ -10,6 +10,11 @@ from typing import Any
 from app.core.paths import default_data_dir
 
 DEFAULT_PORT = 32768
+# Defaults that signatures outside Settings also need (node config, download, registry):
+# declared here once, so a changed default reaches every one of them.
+DEFAULT_IDLE_UNLOAD_TTL = 1800.0
+DEFAULT_DOWNLOAD_READ_TIMEOUT = 30.0
+DEFAULT_NODE_OFFLINE_AFTER = 30.0
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ class Settings:
         },
     )
     idle_unload_ttl: float = field(
-        default=1800.0,
+        default=DEFAULT_IDLE_UNLOAD_TTL,
         metadata={
             "help": "seconds an unused model stays loaded in memory",
             "env": "LLMLB_IDLE_UNLOAD_TTL",
@@ -119,14 +124,14 @@ class Settings:
         },
     )
     download_read_timeout: float = field(
-        default=30.0,
+        default=DEFAULT_DOWNLOAD_READ_TIMEOUT,
         metadata={
             "help": "seconds without a byte before a download counts as stalled",
             "env": "LLMLB_DOWNLOAD_STALL_TIMEOUT",
         },
     )
     node_offline_after: float = field(
-        default=30.0,
+        default=DEFAULT_NODE_OFFLINE_AFTER,
         metadata={
             "help": "seconds without a heartbeat before a node counts as offline",
             "env": "LLMLB_NODE_OFFLINE_AFTER",

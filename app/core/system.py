@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+MEMINFO = Path("/proc/meminfo")
+
 
 @dataclass(frozen=True)
 class Machine:
@@ -17,20 +19,39 @@ class Machine:
     gpu_name: str = ""
 
 
+@dataclass(frozen=True)
+class MemoryInfo:
+    """The kernel's memory figures in bytes; `available_bytes` is None on kernels before
+    3.14, which do not report MemAvailable."""
+
+    total_bytes: int
+    available_bytes: int | None
+
+
+def memory_info(path: Path = MEMINFO) -> MemoryInfo | None:
+    """MemTotal and MemAvailable from /proc/meminfo (the one place it is parsed); None where
+    it cannot be read or makes no sense (not Linux)."""
+    found: dict[str, int] = {}
+    try:
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("MemTotal", "MemAvailable"):
+                found[key] = int(value.split()[0]) * 1024  # the kernel counts in kB
+    except (OSError, ValueError, IndexError):
+        return None
+    if "MemTotal" not in found:
+        return None
+    return MemoryInfo(found["MemTotal"], found.get("MemAvailable"))
+
+
 def probe() -> Machine:
     """Read this machine's memory (and GPU memory where llama.cpp was built with a GPU)."""
-    total = available = 0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key == "MemTotal":
-                total = int(value.split()[0]) * 1024
-            elif key == "MemAvailable":
-                available = int(value.split()[0]) * 1024
-    except (OSError, ValueError, IndexError):
+    info = memory_info()
+    if info is None:
         pages = os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 0
-        total = available = pages * os.sysconf("SC_PAGE_SIZE") if pages else 0
-    return Machine(total, available or total)
+        total = pages * os.sysconf("SC_PAGE_SIZE") if pages else 0
+        return Machine(total, total)
+    return Machine(info.total_bytes, info.available_bytes or info.total_bytes)
 
 
 def fit(required_bytes: int, machine: Machine) -> str:

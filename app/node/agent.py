@@ -19,11 +19,13 @@ from aiohttp import web
 
 from app import __version__
 from app.core.mdns import address_towards
-from app.core.settings import Settings
+from app.core.settings import DEFAULT_DOWNLOAD_READ_TIMEOUT, DEFAULT_IDLE_UNLOAD_TTL, Settings
+from app.core.system import memory_info
 from app.core.tasks import TaskSupervisor
 from app.core.tls import Certificate, load_or_create, normalize_fingerprint
 from app.node.api import create_node_app
 from app.node.balancer_client import BalancerClient, BalancerNotTrusted, BalancerUnavailable
+from app.node.download import MAX_BACKOFF
 from app.node.engine import EngineOptions
 from app.node.engines import EngineManager
 from app.node.library import ModelLibrary
@@ -47,10 +49,10 @@ class NodeConfig:
     local: bool = False
     discovered: bool = False  # the balancer was found by mDNS: its proofs must name its address
     heartbeat_interval: float = 2.0
-    idle_unload_ttl: float = 1800.0
+    idle_unload_ttl: float = DEFAULT_IDLE_UNLOAD_TTL
     engine: EngineOptions = field(default_factory=EngineOptions)
-    read_timeout: float = 30.0
-    max_backoff: float = 60.0
+    read_timeout: float = DEFAULT_DOWNLOAD_READ_TIMEOUT
+    max_backoff: float = MAX_BACKOFF
 
 
 def node_config(settings: Settings, **values: Any) -> NodeConfig:
@@ -323,15 +325,12 @@ class NodeAgent:
 
 
 def _system_metrics() -> dict[str, Any]:
+    """The heartbeat's `system` block: CPUs, load and memory, each where the OS reports it."""
     metrics: dict[str, Any] = {"cpu_count": os.cpu_count()}
-    try:
+    with contextlib.suppress(OSError):
         metrics["load_average"] = os.getloadavg()[0]
-        info = {}
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            info[key] = int(value.split()[0]) * 1024
-        metrics["memory_total_bytes"] = info.get("MemTotal")
-        metrics["memory_available_bytes"] = info.get("MemAvailable")
-    except (OSError, ValueError, IndexError):
-        pass
+    memory = memory_info()
+    if memory is not None:
+        metrics["memory_total_bytes"] = memory.total_bytes
+        metrics["memory_available_bytes"] = memory.available_bytes
     return metrics

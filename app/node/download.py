@@ -32,12 +32,14 @@ from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
 
 from app.core.errors import LlmlbError
 from app.core.hf import hf_endpoint
+from app.core.settings import DEFAULT_DOWNLOAD_READ_TIMEOUT
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 PARTIAL_SUFFIX = ".partial"
 FIRST_BACKOFF = 0.5
+MAX_BACKOFF = 60.0  # seconds between retries at most
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _CONTENT_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
@@ -100,8 +102,8 @@ def download_file(
     expected_sha256: str | None,
     progress: Progress,
     cancel: threading.Event,
-    read_timeout: float = 30.0,
-    max_backoff: float = 60.0,
+    read_timeout: float = DEFAULT_DOWNLOAD_READ_TIMEOUT,
+    max_backoff: float = MAX_BACKOFF,
     headers: dict[str, str] | None = None,
 ) -> None:
     """Download `url` to `dest`, resuming a partial file and retrying until done or cancelled.

@@ -27,6 +27,7 @@ from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE, Jinja2ChatFormatte
 from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 
 from app.core.errors import BadRequest, UserFacingError
+from app.core.system import memory_info
 from app.node import llama_log
 from app.node.channel import Channel, one_by_one
 
@@ -149,7 +150,8 @@ def check_gguf(path: Path) -> None:
         raise EngineError(f"cannot read the model file {path.name}: {exc.strerror}") from exc
     if magic != b"GGUF":
         raise EngineError(f"{path.name} is not a GGUF file (its header is {magic!r})")
-    available = _available_memory()
+    memory = memory_info()
+    available = memory.available_bytes if memory else None
     if available is not None and size > available:
         raise EngineError(
             f"{path.name} needs {size / 2**30:.1f} GiB of memory; "
@@ -195,16 +197,6 @@ def render_chat(
         rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
     )
     return tokens, tuple(s for s in (rendered.stop or []) if isinstance(s, str) and s)
-
-
-def _available_memory() -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 class LlamaRunner(ABC):

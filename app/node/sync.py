@@ -11,9 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.settings import DEFAULT_DOWNLOAD_READ_TIMEOUT
 from app.core.tasks import TaskSupervisor
 from app.node.balancer_client import BalancerClient, BalancerUnavailable
 from app.node.download import (
+    MAX_BACKOFF,
     DownloadCancelled,
     DownloadError,
     Progress,
@@ -47,8 +49,8 @@ class SyncWorker:
         client: BalancerClient,
         engines: EngineManager,
         supervisor: TaskSupervisor,
-        read_timeout: float = 30.0,
-        max_backoff: float = 60.0,
+        read_timeout: float = DEFAULT_DOWNLOAD_READ_TIMEOUT,
+        max_backoff: float = MAX_BACKOFF,
     ) -> None:
         self.library = library
         self.client = client

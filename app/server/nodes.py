@@ -20,6 +20,7 @@ import aiohttp
 from app.core.errors import BadRequest, NotFound, Unauthorized
 from app.core.events import EventBus, ModelProgressed, NodeChanged
 from app.core.secrets import same_secret
+from app.core.settings import DEFAULT_NODE_OFFLINE_AFTER
 from app.core.tasks import TaskSupervisor
 from app.core.types import InProcessNode, NodeModelState
 from app.core.vault import Vault
@@ -37,7 +38,7 @@ from app.server.join_limit import MAX_PENDING, PENDING_TTL, JoinLimiter, TooMany
 from app.server.node_view import NodeView as NodeView  # re-exported: dispatch and proxy use it
 
 log = logging.getLogger(__name__)
-OFFLINE_AFTER = 30.0  # seconds without a heartbeat
+OFFLINE_AFTER = DEFAULT_NODE_OFFLINE_AFTER  # seconds without a heartbeat
 JOIN_TOKEN = "join_token"  # its name in the vault
 EXTERNAL_KEY = "external-api-key:"  # + node id
 
