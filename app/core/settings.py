@@ -15,6 +15,14 @@ DEFAULT_PORT = 32768
 DEFAULT_IDLE_UNLOAD_TTL = 1800.0
 DEFAULT_DOWNLOAD_READ_TIMEOUT = 30.0
 DEFAULT_NODE_OFFLINE_AFTER = 30.0
+# The engine's defaults, which EngineOptions and the batched runner take from here too.
+DEFAULT_CONTEXT_SIZE = 4096
+DEFAULT_SLOTS = 4
+DEFAULT_FLASH_ATTN = True
+DEFAULT_STREAM_INTERVAL = 0.02
+DEFAULT_GPU_LAYERS = -1
+DEFAULT_QUEUE_LIMIT = 256
+DEFAULT_QUEUE_WAIT = 120.0
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,7 @@ class Settings:
         },
     )
     context_size: int = field(
-        default=4096,
+        default=DEFAULT_CONTEXT_SIZE,
         metadata={"help": "tokens of context per loaded model", "env": "LLMLB_CONTEXT_SIZE"},
     )
     threads: int = field(
@@ -93,7 +101,7 @@ class Settings:
         },
     )
     slots: int = field(
-        default=4,
+        default=DEFAULT_SLOTS,
         metadata={
             "help": "requests a loaded model decodes together (continuous batching; 0: one "
             "at a time through llama-cpp-python's high-level API)",
@@ -101,7 +109,7 @@ class Settings:
         },
     )
     flash_attn: bool = field(
-        default=True,
+        default=DEFAULT_FLASH_ATTN,
         metadata={
             "help": "flash attention, as llama-server uses by default (faster; off: a batched "
             "greedy answer is token-for-token the answer alone)",
@@ -109,7 +117,7 @@ class Settings:
         },
     )
     stream_interval: float = field(
-        default=0.02,
+        default=DEFAULT_STREAM_INTERVAL,
         metadata={
             "help": "seconds a streamed answer gathers tokens before sending them on (the "
             "first token goes at once; 0: every token alone, at more CPU cost per token)",
@@ -117,7 +125,7 @@ class Settings:
         },
     )
     n_gpu_layers: int = field(
-        default=-1,
+        default=DEFAULT_GPU_LAYERS,
         metadata={
             "help": "layers offloaded to the GPU (-1: all, when the build has a GPU)",
             "env": "LLMLB_GPU_LAYERS",
@@ -138,14 +146,14 @@ class Settings:
         },
     )
     queue_limit: int = field(
-        default=256,
+        default=DEFAULT_QUEUE_LIMIT,
         metadata={
             "help": "requests that may wait per model when every node is busy (429 past it)",
             "env": "LLMLB_QUEUE_LIMIT",
         },
     )
     queue_wait: float = field(
-        default=120.0,
+        default=DEFAULT_QUEUE_WAIT,
         metadata={
             "help": "seconds a queued request waits for a node before a 504",
             "env": "LLMLB_QUEUE_WAIT",

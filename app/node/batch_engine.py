@@ -46,6 +46,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from app.core.errors import BadRequest
+from app.core.settings import DEFAULT_FLASH_ATTN, DEFAULT_GPU_LAYERS, DEFAULT_SLOTS
 from app.node import llama_log
 from app.node.engine import (
     Delta,
@@ -121,13 +122,13 @@ class BatchedRunner(LlamaRunner):
         self,
         name: str,
         path: Path,
-        n_slots: int = 4,
+        n_slots: int = DEFAULT_SLOTS,
         ctx_per_slot: int = 2048,
         n_threads: int | None = None,
-        n_gpu_layers: int = -1,
+        n_gpu_layers: int = DEFAULT_GPU_LAYERS,
         prefill_chunk: int = 256,
         kv_unified: bool = False,
-        flash_attn: bool = True,
+        flash_attn: bool = DEFAULT_FLASH_ATTN,
         prompt_cache: bool = True,
         stream_interval: float = 0.0,
     ) -> None:

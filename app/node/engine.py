@@ -27,6 +27,13 @@ from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE, Jinja2ChatFormatte
 from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 
 from app.core.errors import BadRequest, UserFacingError
+from app.core.settings import (
+    DEFAULT_CONTEXT_SIZE,
+    DEFAULT_FLASH_ATTN,
+    DEFAULT_GPU_LAYERS,
+    DEFAULT_SLOTS,
+    DEFAULT_STREAM_INTERVAL,
+)
 from app.core.system import memory_info
 from app.node import llama_log
 from app.node.channel import Channel, one_by_one
@@ -48,12 +55,12 @@ class EngineError(UserFacingError):
 class EngineOptions:
     """How models are loaded on this node."""
 
-    n_ctx: int = 4096  # per sequence
+    n_ctx: int = DEFAULT_CONTEXT_SIZE  # per sequence
     n_threads: int | None = None
-    n_gpu_layers: int = -1
-    slots: int = 4  # sequences decoded together (continuous batching)
-    flash_attn: bool = True  # off: batched greedy output equals the output alone
-    stream_interval: float = 0.02  # seconds tokens gather before a stream sends them
+    n_gpu_layers: int = DEFAULT_GPU_LAYERS
+    slots: int = DEFAULT_SLOTS  # sequences decoded together (continuous batching)
+    flash_attn: bool = DEFAULT_FLASH_ATTN  # off: batched greedy output equals the output alone
+    stream_interval: float = DEFAULT_STREAM_INTERVAL  # seconds tokens gather before sending
 
 
 @dataclass(frozen=True)

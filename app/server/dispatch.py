@@ -12,6 +12,7 @@ from collections import OrderedDict, deque
 from typing import Any
 
 from app.core.errors import TooManyRequests, UserFacingError
+from app.core.settings import DEFAULT_QUEUE_LIMIT, DEFAULT_QUEUE_WAIT
 from app.server.nodes import NodeRegistry, NodeView
 
 AFFINITY_ENTRIES = 10_000
@@ -48,7 +49,12 @@ def affinity_key(body: dict[str, Any]) -> str | None:
 class Dispatcher:
     """Hands out nodes for requests and takes them back."""
 
-    def __init__(self, nodes: NodeRegistry, max_queue: int = 256, max_wait: float = 120.0) -> None:
+    def __init__(
+        self,
+        nodes: NodeRegistry,
+        max_queue: int = DEFAULT_QUEUE_LIMIT,
+        max_wait: float = DEFAULT_QUEUE_WAIT,
+    ) -> None:
         self.nodes = nodes
         self.max_queue = max_queue
         self.max_wait = max_wait
