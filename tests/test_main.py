@@ -9,13 +9,13 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from app import __version__
+from tests.support.waiting import eventually_sync
 
 pytestmark = pytest.mark.slow
 
@@ -31,16 +31,17 @@ def free_port() -> int:
 
 
 def wait_until_serving(proc: subprocess.Popen[str], port: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def serving() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"llmlb exited early: {proc.communicate()}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                return
+                return True
         except OSError:
-            time.sleep(0.1)
-    raise AssertionError("llmlb did not start serving")
+            return False
+
+    eventually_sync(serving, timeout=timeout, interval=0.1)
 
 
 def test_version() -> None:

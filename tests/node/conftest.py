@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from tests.conftest import (
     run_balancer,
 )
 from tests.fakes.fake_hub import FakeHub
+from tests.support.waiting import eventually
 
 __all__ = ["CHAT_FILE", "CHAT_REPO", "EMBED_FILE", "EMBED_REPO"]
 
@@ -38,16 +37,8 @@ async def served(tmp_path: Path, model_hub: FakeHub) -> AsyncIterator[RunningBal
         yield b
 
 
-async def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.05) -> Any:  # noqa: ASYNC109
-    """Poll an async predicate until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s; last value {value!r}")
-        await asyncio.sleep(interval)
+# Kept for tests/server/test_edge.py, which another branch owns; new code uses `eventually`.
+wait_for = eventually
 
 
 async def hub_entry(b: RunningBalancer, name: str) -> dict[str, Any] | None:
@@ -67,5 +58,5 @@ async def register_ready(b: RunningBalancer, repo: str = CHAT_REPO) -> str:
         assert entry is not None and entry.get("lifecycle_status") != "error", entry
         return entry["lifecycle_status"] == "ready"
 
-    await wait_for(ready)
+    await eventually(ready)
     return name

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from app.core.errors import BadRequest
 from app.node.batch_engine import BatchedRunner
 from app.node.engine import Delta, EngineOptions, Finished, ModelRunner, Sampling
 from tests.support.tiny_gguf import write_llama_gguf
+from tests.support.waiting import eventually
 
 PROMPTS = ["hello world", "the model is", "I think that you", "what is this question"]
 NO_EOS = {2: -100.0, 260: -100.0}  # </s> and <|im_end|>
@@ -57,12 +57,10 @@ async def run(
     return text, finished
 
 
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
-    """Poll a condition changed by the engine thread (no event to wait on)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.0005)
+async def until(condition: Callable[[], bool]) -> None:
+    """Poll a condition changed by the engine thread (no event to wait on), finely: a step is
+    a few milliseconds and some tests count them."""
+    await eventually(condition, timeout=5.0, interval=0.0005)
 
 
 async def prompts(r: BatchedRunner) -> list[list[int]]:
@@ -148,7 +146,8 @@ async def test_cancel_frees_the_slot_within_a_step(runner: BatchedRunner) -> Non
     assert runner.free_slots == 2
     tasks[3].cancel()  # a consumer that leaves sets the event itself
     cancels[2].set()
-    await asyncio.sleep(0.05)
+    await until(lambda: runner.cancelled_requests >= 4)  # the engine dropped both streams
+    await until(lambda: tasks[3].done())
     assert not any(t.done() for t in tasks[:3])  # a cancelled stream yields no Finished
     for t in tasks:
         t.cancel()

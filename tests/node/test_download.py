@@ -24,6 +24,7 @@ from app.node.download import (
     partial_path,
 )
 from tests.fakes.fake_hub import FakeHub, FakeRepo
+from tests.support.waiting import eventually_sync
 
 REPO = "org/name"
 NAME = "model-Q4_K_M.gguf"
@@ -189,12 +190,10 @@ def test_a_stall_is_retried_and_cancel_stops_it_keeping_the_partial(
 
     worker = threading.Thread(target=run)
     worker.start()
-    deadline = time.monotonic() + 10
-    while progress.downloaded_bytes == 0 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    eventually_sync(lambda: progress.downloaded_bytes, timeout=10, interval=0.005)
     hub.mode = "hang"
-    while len(hub.file_requests(NAME)) < 4 and time.monotonic() < deadline:
-        time.sleep(0.02)  # three stalled retries, each ended by the read timeout
+    # Three stalled retries, each ended by the read timeout.
+    eventually_sync(lambda: len(hub.file_requests(NAME)) >= 4, timeout=10, interval=0.02)
 
     asked = time.monotonic()
     cancel.set()

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,10 @@ import aiohttp
 import pytest
 
 from app.context import AppContext
-from tests.conftest import CHAT_REPO, RunningBalancer, balancer_settings, run_balancer
+from tests.conftest import CHAT_FILE, CHAT_REPO, RunningBalancer, balancer_settings, run_balancer
 from tests.fakes.fake_hub import FakeHub
-from tests.node.conftest import hub_entry, wait_for
+from tests.node.conftest import hub_entry
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -113,8 +115,8 @@ async def join(
     async def identity_saved() -> str | None:
         return node.node_id
 
-    await wait_for(identity_saved, timeout=30)
-    view = await wait_for(listed, timeout=30)
+    await eventually(identity_saved, timeout=30)
+    view = await eventually(listed, timeout=30)
     assert view["status"] == "pending"
     if approve:
         status, _ = await b.post(f"/v0/nodes/{view['id']}/approve")
@@ -132,15 +134,28 @@ async def test_a_node_joins_waits_for_approval_then_serves(
 ) -> None:
     node = await join(cluster, model_hub, tmp_path / "n1", nodes, approve=False)
     await cluster.post("/v0/models/register", {"repo": CHAT_REPO})
-    await asyncio.sleep(1.0)
-    assert not (tmp_path / "n1" / "node" / "models" / "tiny--chat-gguf").exists()  # pending
+    registered_at = time.time()
+    beats: set[float] = set()
+
+    async def heartbeats_since_register(count: int) -> bool:
+        _, view = await cluster.get(f"/v0/nodes/{node.node_id}")
+        seen = view.get("last_seen")
+        if isinstance(seen, float | int) and seen > registered_at:
+            beats.add(seen)
+        return len(beats) >= count
+
+    # Two heartbeats answered with the new model list: an approved node would be fetching.
+    await eventually(lambda: heartbeats_since_register(2), timeout=30, interval=0.1)
+    assert await node_status(cluster, node.node_id) == "pending"
+    assert not model_hub.file_requests(CHAT_FILE)
+    assert not (tmp_path / "n1" / "node" / "models" / "tiny--chat-gguf").exists()
     await cluster.post(f"/v0/nodes/{node.node_id}/approve")
 
     async def ready() -> bool:
         entry = await hub_entry(cluster, CHAT_REPO)
         return bool(entry and entry["lifecycle_status"] == "ready")
 
-    await wait_for(ready, timeout=30)
+    await eventually(ready, timeout=30)
     assert await node_status(cluster, node.node_id) == "online"
     body = {"model": CHAT_REPO, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
     async with cluster.http.post(cluster.url + "/v1/chat/completions", json=body) as r:
@@ -179,7 +194,7 @@ async def test_two_nodes_share_the_load_and_survive_one_dying(
         entry = await hub_entry(cluster, CHAT_REPO)
         return bool(entry and len(entry["ready_nodes"]) == 2)
 
-    await wait_for(both_ready, timeout=40)
+    await eventually(both_ready, timeout=40)
     served = await stream_nodes(cluster, 6)
     assert set(served) == {a.node_id, b.node_id}  # least-loaded choice spreads them
     downloads = len(model_hub.file_requests("tiny-chat-F32.gguf"))
@@ -220,7 +235,7 @@ async def test_two_nodes_share_the_load_and_survive_one_dying(
     async def a_offline() -> bool:
         return await node_status(cluster, a.node_id) == "offline"
 
-    await wait_for(a_offline, timeout=15)
+    await eventually(a_offline, timeout=15)
     # A restarts: back online with its models, nothing downloaded again.
     a.start()
 
@@ -230,7 +245,7 @@ async def test_two_nodes_share_the_load_and_survive_one_dying(
             await cluster.post(f"/v0/nodes/{a.node_id}/approve")
         return status == "online"
 
-    await wait_for(a_online, timeout=30)
+    await eventually(a_online, timeout=30)
     assert len(model_hub.file_requests("tiny-chat-F32.gguf")) == downloads
 
     # Delete reaches every node: both delete their files.
@@ -242,7 +257,7 @@ async def test_two_nodes_share_the_load_and_survive_one_dying(
             (tmp_path / n / "node" / "models" / "tiny--chat-gguf").exists() for n in ("a", "b")
         )
 
-    await wait_for(files_gone, timeout=20)
+    await eventually(files_gone, timeout=20)
 
 
 async def test_a_node_finds_the_balancer_by_mdns_on_loopback(
@@ -272,12 +287,12 @@ async def test_a_node_finds_the_balancer_by_mdns_on_loopback(
                 _, listing = await b.get("/v0/nodes")
                 return [n for n in listing if n["status"] == "pending"]
 
-            [view] = await wait_for(joined, timeout=30)
+            [view] = await eventually(joined, timeout=30)
 
             async def identity_saved() -> str | None:
                 return node.node_id
 
-            assert view["id"] == await wait_for(identity_saved, timeout=10)
+            assert view["id"] == await eventually(identity_saved, timeout=10)
             assert node.stop() == 0
     finally:
         await ctx.stop()

@@ -18,9 +18,9 @@ from tests.node.conftest import (
     EMBED_REPO,
     hub_entry,
     register_ready,
-    wait_for,
 )
 from tests.server.test_models_api import assert_openai_error
+from tests.support.waiting import eventually
 
 
 def client(b: RunningBalancer) -> openai.AsyncOpenAI:
@@ -56,7 +56,7 @@ async def test_register_download_ready_then_chat(
         e = await hub_entry(served, name)
         return e is not None and e["lifecycle_status"] == "ready"
 
-    await wait_for(ready, timeout=30)
+    await eventually(ready, timeout=30)
     models = (await api.models.list()).data
     assert [m.id for m in models] == [name]
 
@@ -80,7 +80,7 @@ async def test_register_download_ready_then_chat(
 
 
 async def downloading_entry(b: RunningBalancer, name: str, probe) -> dict:
-    return await wait_for(probe, timeout=20, interval=0.02)
+    return await eventually(probe, timeout=20, interval=0.02)
 
 
 async def test_streaming_usage_and_greedy_determinism(served: RunningBalancer) -> None:
@@ -271,7 +271,7 @@ async def test_inference_errors_are_clear(served: RunningBalancer) -> None:
     await served.post("/v0/models/register", {"model_id": "phi4"})
     node = served.ctx.local_node
     assert node is not None
-    await wait_for(lambda: _has_state(served, "phi4"))
+    await eventually(lambda: _has_state(served, "phi4"))
     status, body = await served.post(
         "/v1/chat/completions",
         {"model": "phi4", "messages": [{"role": "user", "content": "x"}]},
@@ -298,7 +298,7 @@ async def test_delete_removes_the_files_from_the_node(served: RunningBalancer) -
     async def gone() -> bool:
         return not folder.exists()
 
-    await wait_for(gone, timeout=15)
+    await eventually(gone, timeout=15)
     _, models = await served.get("/v1/models", headers={})
     assert models["data"] == []
 
@@ -328,7 +328,7 @@ async def test_a_client_that_leaves_mid_stream_stops_generation(served: RunningB
     async def cancelled() -> bool:
         return runner.cancelled_requests >= 1 and runner.active == 0
 
-    await wait_for(cancelled, timeout=10)
+    await eventually(cancelled, timeout=10)
     assert runner.generated_tokens < 400
 
 

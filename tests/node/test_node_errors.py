@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import resource
 import signal
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import RunningBalancer
 from tests.fakes.fake_hub import FakeHub, FakeRepo
-from tests.node.conftest import CHAT_REPO, hub_entry, register_ready, wait_for
+from tests.node.conftest import CHAT_REPO, hub_entry, register_ready
 from tests.node.test_resume import call, start
+from tests.support.waiting import eventually, eventually_sync
 from tests.test_main import free_port
 
 
@@ -23,7 +23,7 @@ async def error_of(b: RunningBalancer, name: str) -> str:
         assert entry is not None
         return entry.get("error") if entry.get("lifecycle_status") == "error" else None
 
-    return str(await wait_for(failed, timeout=20))
+    return str(await eventually(failed, timeout=20))
 
 
 async def test_a_file_that_is_not_gguf(served: RunningBalancer, model_hub: FakeHub) -> None:
@@ -48,7 +48,7 @@ async def test_a_gguf_llama_cpp_cannot_load(
     broken = tiny_models["chat"][:4096]  # the right header, then nothing
     model_hub.add(FakeRepo("bad/cut-gguf", {"cut-Q4_K_M.gguf": broken}))
     await served.post("/v0/models/register", {"repo": "bad/cut-gguf"})
-    entry = await wait_for(lambda: _state(served, "bad/cut-gguf", "ready"), timeout=20)
+    entry = await eventually(lambda: _state(served, "bad/cut-gguf", "ready"), timeout=20)
     assert entry  # downloaded and verified: the file is what the Hub has
     status, body = await served.post(
         "/v1/chat/completions",
@@ -113,13 +113,12 @@ def test_a_full_disk_is_an_error_with_the_reason(
         proc = start(tmp_path / "d", port, hub, preexec_fn=quota)
         try:
             call(port, "/v0/models/register", {"repo": CHAT_REPO})
-            deadline = time.monotonic() + 30
-            while True:
+
+            def failed() -> dict[str, Any] | None:
                 [entry] = [m for m in call(port, "/v0/models") if m["id"] == CHAT_REPO]
-                if entry.get("lifecycle_status") == "error":
-                    break
-                assert time.monotonic() < deadline, json.dumps(entry)
-                time.sleep(0.1)
+                return entry if entry.get("lifecycle_status") == "error" else None
+
+            entry = eventually_sync(failed, timeout=30, interval=0.1)
             assert "disk space" in entry["error"]
             assert proc.poll() is None  # the app is still up
         finally:

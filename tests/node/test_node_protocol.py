@@ -8,13 +8,14 @@ import aiohttp
 
 from app.context import AppContext
 from tests.conftest import RunningBalancer, balancer_settings
-from tests.node.conftest import register_ready, wait_for
+from tests.node.conftest import register_ready
+from tests.support.waiting import eventually
 
 
 async def test_the_local_node_is_approved_and_online(served: RunningBalancer) -> None:
     node = served.ctx.local_node
     assert node is not None
-    await wait_for(node.registered.wait)
+    await eventually(node.registered.wait)
     _, nodes = await served.get("/v0/nodes")
     [view] = nodes
     assert view["id"] == node.node_id and view["kind"] == "local"
@@ -25,7 +26,7 @@ async def test_the_local_node_is_approved_and_online(served: RunningBalancer) ->
         _, one = await served.get(f"/v0/nodes/{node.node_id}")
         return one if one["status"] == "online" else None
 
-    view = await wait_for(online)
+    view = await eventually(online)
     assert view["ready_models"] == [1, 1]
     assert view["models"][0]["name"] == name and view["models"][0]["state"] == "ready"
     assert view["metrics_stale"] is False
@@ -36,7 +37,7 @@ async def test_the_local_node_is_approved_and_online(served: RunningBalancer) ->
 async def test_the_node_answers_only_its_balancer(served: RunningBalancer) -> None:
     node = served.ctx.local_node
     assert node is not None
-    await wait_for(node.registered.wait)
+    await eventually(node.registered.wait)
     async with served.http.get(node.url + "/v1/models") as r:
         assert r.status == 401
     async with served.http.get(node.url + "/v1/models", headers={"X-Node-Token": "forged"}) as r:
@@ -106,7 +107,7 @@ async def test_an_idle_model_is_unloaded_and_loads_again(tmp_path: Path, model_h
             async def unloaded() -> bool:
                 return not runner.loaded
 
-            await wait_for(unloaded, timeout=10)
+            await eventually(unloaded, timeout=10)
             status, answer = await b.post("/v1/chat/completions", body, headers={})
             assert status == 200 and answer["usage"]["completion_tokens"] >= 1
     finally:
@@ -131,7 +132,7 @@ async def test_a_restarted_balancer_knows_its_node_again(tmp_path: Path, model_h
                         _, models = await b.get("/v1/models", headers={})
                         return [m["id"] for m in models["data"]] == [name]
 
-                    await wait_for(ready)  # no new download: the files are on disk
+                    await eventually(ready)  # no new download: the files are on disk
                 node = ctx.local_node
                 assert node is not None
                 ids.append(node.node_id)
@@ -146,7 +147,7 @@ async def test_a_restarted_balancer_knows_its_node_again(tmp_path: Path, model_h
 async def test_nodes_can_be_renamed_tagged_and_annotated(served: RunningBalancer) -> None:
     node = served.ctx.local_node
     assert node is not None
-    await wait_for(node.registered.wait)
+    await eventually(node.registered.wait)
     status, view = await served.put(
         f"/v0/nodes/{node.node_id}", {"name": "desk GPU", "tags": "gpu, fast, gpu", "notes": "x"}
     )

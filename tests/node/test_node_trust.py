@@ -30,8 +30,9 @@ from app.node.balancer_client import (
 from app.node.download import Progress, download_file
 from tests.conftest import CHAT_FILE, CHAT_REPO, RunningBalancer, balancer_settings, run_balancer
 from tests.fakes.fake_hub import FakeHub, FakeRepo
-from tests.node.conftest import register_ready, wait_for
+from tests.node.conftest import register_ready
 from tests.node.test_lan_nodes import NodeProcess
+from tests.support.waiting import eventually
 
 
 # -- a balancer that is not ours -------------------------------------------------------------------
@@ -148,7 +149,7 @@ async def test_a_balancer_without_the_proof_never_gets_the_join_token(
     async def asked_twice() -> bool:
         return len(fake_balancer.paths("POST", "/v0/nodes/challenge")) >= 2
 
-    await wait_for(asked_twice, timeout=15)  # it keeps asking, and sends nothing else
+    await eventually(asked_twice, timeout=15)  # it keeps asking, and sends nothing else
     assert [s.path for s in fake_balancer.seen] == ["/v0/nodes/challenge"] * len(fake_balancer.seen)
     assert not fake_balancer.saw("the-real-token")
     assert not agent.registered.is_set()
@@ -170,7 +171,7 @@ async def test_an_evil_manifest_marks_the_model_error_and_writes_nothing(
         state = agent.sync.states.get("evil/model")
         return state if state is not None and state.state == "error" else None
 
-    state = await wait_for(failed, timeout=15)
+    state = await eventually(failed, timeout=15)
     assert "refused" in (state.error or "") and escape in (state.error or "")
     assert "../../escape" not in agent.sync.states  # a name that is no folder is left out
     assert not (tmp_path / "x.sh").exists()
@@ -277,7 +278,7 @@ async def test_a_pending_node_syncs_nothing_until_an_admin_approves_it(
         async def heartbeats(count: int) -> bool:
             return asked.count("/v0/health") >= count
 
-        await wait_for(lambda: heartbeats(5), timeout=20)
+        await eventually(lambda: heartbeats(5), timeout=20)
         assert agent.status_name == "pending"
         assert not any(p.startswith("/v0/models") for p in asked)  # no list, no manifest
         assert not model_hub.file_requests(CHAT_FILE)
@@ -290,7 +291,7 @@ async def test_a_pending_node_syncs_nothing_until_an_admin_approves_it(
             state = agent.sync.states.get(CHAT_REPO)
             return state is not None and state.state == "ready"
 
-        await wait_for(ready, timeout=30)
+        await eventually(ready, timeout=30)
         assert len(model_hub.file_requests(CHAT_FILE)) == 1
 
 
@@ -336,7 +337,7 @@ async def register_ready_again(b: RunningBalancer) -> None:
         assert entry is not None
         return entry["lifecycle_status"] == "ready"
 
-    await wait_for(ready, timeout=30)
+    await eventually(ready, timeout=30)
 
 
 # -- mDNS: the first balancer that answers is not trusted blindly ----------------------------------
@@ -365,7 +366,7 @@ async def test_a_node_skips_an_impostor_found_by_mdns_and_joins_the_real_balance
         async def challenged() -> bool:
             return bool(fake_balancer.paths("POST", "/v0/nodes/challenge"))
 
-        await wait_for(challenged, timeout=30)
+        await eventually(challenged, timeout=30)
         ctx = AppContext(balancer_settings(tmp_path / "balancer"))
         await ctx.start()
         async with aiohttp.ClientSession() as http:
@@ -377,7 +378,7 @@ async def test_a_node_skips_an_impostor_found_by_mdns_and_joins_the_real_balance
                 _, listing = await b.get("/v0/nodes")
                 return [n for n in listing if n["status"] == "pending"]
 
-            await wait_for(joined, timeout=30)
+            await eventually(joined, timeout=30)
         assert {s.path for s in fake_balancer.seen} == {"/v0/nodes/challenge"}
         assert not fake_balancer.saw(token)
         assert node.stop() == 0

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.node.conftest import CHAT_FILE, CHAT_REPO
+from tests.support.waiting import eventually_sync
 from tests.test_main import free_port, llmlb, wait_until_serving
 
 pytestmark = pytest.mark.slow
@@ -75,15 +75,14 @@ def test_sigkill_mid_download_resumes_with_a_range_request(
     try:
         answer = call(port, "/v0/models/register", {"repo": CHAT_REPO})
         assert answer["name"] == CHAT_REPO
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            state = node_state(port, CHAT_REPO)
+
+        def going() -> bool:
             on_disk = partial.stat().st_size if partial.exists() else 0
-            if state["state"] == "downloading" and on_disk > len(data) // 4:
-                break
-            time.sleep(0.05)
-        else:
-            raise AssertionError(f"download never got going: {state}")
+            return (
+                node_state(port, CHAT_REPO)["state"] == "downloading" and on_disk > len(data) // 4
+            )
+
+        eventually_sync(going, timeout=30)
         proc.send_signal(signal.SIGKILL)  # no clean-up, like a power cut for the process
         proc.wait(10)
     finally:
@@ -96,10 +95,7 @@ def test_sigkill_mid_download_resumes_with_a_range_request(
     hub.bytes_per_second = None
     proc = start(tmp_path / "d", port, hub)
     try:
-        deadline = time.monotonic() + 30
-        while node_state(port, CHAT_REPO)["state"] != "ready":
-            assert time.monotonic() < deadline, node_state(port, CHAT_REPO)
-            time.sleep(0.05)
+        eventually_sync(lambda: node_state(port, CHAT_REPO)["state"] == "ready", timeout=30)
         resumed = hub.file_requests(CHAT_FILE)[first_requests:]
         assert [r.range for r in resumed] == [f"bytes={kept}-"]  # only the missing bytes
         assert (folder / CHAT_FILE).read_bytes() == data

@@ -19,10 +19,11 @@ from app.node.discovery import find_balancer
 from app.ui.client import ApiClient, ApiError
 from tests.conftest import CHAT_REPO, RunningBalancer, balancer_settings, run_balancer
 from tests.fakes.fake_hub import FakeHub
-from tests.node.conftest import hub_entry, register_ready, wait_for
+from tests.node.conftest import hub_entry, register_ready
 from tests.node.test_lan_nodes import NodeProcess, join, node_status
 from tests.server.test_node_trust import MODEL, beat, chat, ready
 from tests.server.test_node_trust import join as join_as_node
+from tests.support.waiting import eventually
 
 
 def cert_fingerprint(data_dir: Path) -> str:
@@ -171,7 +172,7 @@ async def test_a_node_joins_over_https_and_serves_then_refuses_a_changed_certifi
             entry = await hub_entry(b, CHAT_REPO)
             return bool(entry and entry["lifecycle_status"] == "ready")
 
-        await wait_for(ready, timeout=40)
+        await eventually(ready, timeout=40)
         body = {
             "model": CHAT_REPO,
             "messages": [{"role": "user", "content": "hi"}],
@@ -198,7 +199,7 @@ async def test_a_node_joins_over_https_and_serves_then_refuses_a_changed_certifi
         async def refused() -> bool:
             return "other than the one this node pinned" in log_of(restarted)
 
-        await wait_for(refused, timeout=30)
+        await eventually(refused, timeout=30)
         assert await node_status(b, node.node_id) != "online"
         restarted.kill()
 
@@ -213,7 +214,7 @@ async def test_a_node_joins_over_https_and_serves_then_refuses_a_changed_certifi
                 await b.post(f"/v0/nodes/{node.node_id}/approve")
             return status == "online"
 
-        await wait_for(back_online, timeout=40)
+        await eventually(back_online, timeout=40)
 
 
 @pytest.mark.slow
@@ -228,7 +229,7 @@ async def test_a_node_pinned_ahead_refuses_another_certificate_at_its_first_join
     async def refused() -> bool:
         return "other than the one this node pinned" in log_of(node)
 
-    await wait_for(refused, timeout=30)
+    await eventually(refused, timeout=30)
     _, listing = await tls_cluster.get("/v0/nodes")
     assert listing == []
 
@@ -286,7 +287,7 @@ async def test_a_tls_man_in_the_middle_never_gets_the_join_token(
             # it against the relay's certificate, refused, and asked again later.
             return [p for p, _ in relay.seen].count("/v0/nodes/challenge") >= 2
 
-        await wait_for(challenged_twice, timeout=30)
+        await eventually(challenged_twice, timeout=30)
         assert "for the TLS certificate it showed" in log_of(node)
         assert {p for p, _ in relay.seen} == {"/v0/nodes/challenge"}
         assert not any(token in seen for _, seen in relay.seen)

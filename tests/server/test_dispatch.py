@@ -16,7 +16,7 @@ from app.server.dispatch import Dispatcher, QueueFull, QueueTimeout, affinity_ke
 from app.server.nodes import NodeRegistry, NodeView
 from tests.conftest import RunningBalancer, balancer_settings
 from tests.fakes.fake_openai import FakeOpenAI
-from tests.node.conftest import wait_for
+from tests.support.waiting import eventually
 
 
 def registry(*names: str, slots: int = 1) -> NodeRegistry:
@@ -61,8 +61,7 @@ async def test_a_full_pool_queues_in_order_then_refuses() -> None:
         d.release(node)
 
     tasks = [asyncio.create_task(waiter(i)) for i in range(2)]
-    await asyncio.sleep(0.05)
-    assert d.waiting("m") == 2
+    await eventually(lambda: d.waiting("m") == 2)
     with pytest.raises(QueueFull) as err:
         await d.acquire("m", set())
     assert err.value.headers["Retry-After"]
@@ -76,8 +75,7 @@ async def test_slots_freed_together_all_go_to_waiting_requests() -> None:
     d = Dispatcher(reg, max_wait=5)
     running = [await d.acquire("m", set()) for _ in range(4)]
     waiters = [asyncio.create_task(d.acquire("m", set())) for _ in range(4)]
-    await asyncio.sleep(0.01)
-    assert d.waiting("m") == 4
+    await eventually(lambda: d.waiting("m") == 4)
     for node in running:  # four answers end in the same decode step
         d.release(node)
     done, _ = await asyncio.wait(waiters, timeout=1)
@@ -136,7 +134,7 @@ async def test_busy_node_queue_full_429_and_wait_limit_504(tmp_path: Path) -> No
                 _, models = await b.get("/v1/models", headers={})
                 return bool(models["data"])
 
-            await wait_for(listed)
+            await eventually(listed)
             long = {
                 "model": "slow",
                 "messages": [{"role": "user", "content": "w " * 10}],
@@ -146,7 +144,8 @@ async def test_busy_node_queue_full_429_and_wait_limit_504(tmp_path: Path) -> No
             async with http.post(b.url + "/v1/chat/completions", json=long) as holding:
                 await holding.content.readline()  # the node's one slot is taken for ~5 s
                 queued = asyncio.create_task(b.post("/v1/chat/completions", short, headers={}))
-                await asyncio.sleep(0.2)
+                dispatcher = ctx.balancer.dispatcher
+                await eventually(lambda: dispatcher.waiting("slow") == 1)  # the queue is full
                 status, body = await b.post("/v1/chat/completions", short, headers={})
                 assert status == 429 and body["error"]["code"] == "queue_full"
                 status, body = await queued
@@ -167,7 +166,7 @@ async def test_every_request_is_recorded_with_its_node(balancer: RunningBalancer
             _, models = await balancer.get("/v1/models", headers={})
             return bool(models["data"])
 
-        await wait_for(listed)
+        await eventually(listed)
         body = {"model": "m1", "messages": [{"role": "user", "content": "hi"}]}
         assert (await balancer.post("/v1/chat/completions", body, headers={}))[0] == 200
         assert (await balancer.post("/v1/chat/completions", {**body, "stream": True}, headers={}))[

@@ -6,8 +6,8 @@ import openai
 
 from tests.conftest import RunningBalancer
 from tests.fakes.fake_openai import FakeOpenAI
-from tests.node.conftest import wait_for
 from tests.server.test_models_api import assert_openai_error
+from tests.support.waiting import eventually
 
 
 async def test_an_external_server_serves_its_models_through_the_balancer(
@@ -25,7 +25,7 @@ async def test_an_external_server_serves_its_models_through_the_balancer(
         async def listed() -> list[str]:
             return [m.id for m in (await api.models.list()).data]
 
-        assert await wait_for(listed) == ["llama-3-8b"]
+        assert await eventually(listed) == ["llama-3-8b"]
         answer = await api.chat.completions.create(
             model="llama-3-8b", messages=[{"role": "user", "content": "hi there"}]
         )
@@ -48,7 +48,7 @@ async def test_an_external_server_serves_its_models_through_the_balancer(
         _, v = await balancer.get(f"/v0/nodes/{node['node_id']}")
         return v["status"] == "offline"
 
-    await wait_for(offline, timeout=10)
+    await eventually(offline, timeout=10)
     assert [m.id for m in (await api.models.list()).data] == []
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import pytest
 
 from app.core.catalog import load_catalog
 from tests.conftest import GGUF_BYTES, RunningBalancer
 from tests.fakes.fake_hub import FakeHub
+from tests.support.waiting import eventually
 
 
 def assert_openai_error(body: object, code: str | None = None) -> dict[str, object]:
@@ -255,13 +257,15 @@ async def test_unknown_paths_and_methods_answer_in_openai_shape(balancer: Runnin
 async def test_hub_shows_hugging_face_popularity_once_fetched(
     balancer: RunningBalancer, fake_hub: FakeHub
 ) -> None:
-    deadline = time.monotonic() + 10
-    while True:
+    hub: list[dict[str, Any]] = []
+
+    async def fetched() -> dict[str, Any] | None:
+        nonlocal hub
         _, hub = await balancer.get("/v0/models/hub")
         qwen3 = next(m for m in hub if m["id"] == "qwen3")
-        if "hf_info" in qwen3 or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.05)
+        return qwen3 if "hf_info" in qwen3 else None
+
+    qwen3 = await eventually(fetched, timeout=10)
     assert qwen3["hf_info"] == {"downloads": 123456, "likes": 78}
     # Repos the fake does not know simply have no popularity.
     assert "hf_info" not in hub[0]

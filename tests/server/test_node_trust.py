@@ -18,8 +18,8 @@ from app.server.heartbeat import Heartbeat
 from tests.conftest import RunningBalancer, balancer_settings, run_balancer
 from tests.fakes.fake_hub import FakeHub
 from tests.fakes.fake_openai import FakeOpenAI
-from tests.node.conftest import wait_for
 from tests.server.test_models_api import assert_openai_error
+from tests.support.waiting import eventually
 
 MODEL = "acme/one-gguf"
 
@@ -379,7 +379,7 @@ async def test_pending_nodes_are_capped_and_silent_ones_dropped(
         _, listing = await balancer.get("/v0/nodes")
         return [n["id"] for n in listing] == [ids[0]]  # the approved one stays
 
-    await wait_for(dropped, timeout=10)
+    await eventually(dropped, timeout=10)
 
 
 # -- 6. mDNS discoveries are bounded --------------------------------------------------

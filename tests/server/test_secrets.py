@@ -15,7 +15,7 @@ from keyrings.alt.file import PlaintextKeyring
 from app.core.vault import FALLBACK_FILE
 from tests.conftest import balancer_settings, run_balancer
 from tests.fakes.fake_openai import FakeOpenAI
-from tests.node.conftest import wait_for
+from tests.support.waiting import eventually
 
 
 @pytest.fixture(params=["os-keyring", "no-keyring"])
@@ -61,7 +61,7 @@ async def test_the_join_token_and_external_keys_stay_out_of_the_database(
                 _, models = await b.get("/v1/models", headers={})
                 return [m["id"] for m in models["data"]] == ["their-model"]
 
-            await wait_for(served, timeout=10)
+            await eventually(served, timeout=10)
             _, rotated = await b.post("/v0/cluster/join-token/rotate")
         assert rotated["join_token"].encode() not in database_text(data)
 
@@ -87,7 +87,7 @@ async def test_secrets_an_older_database_held_are_moved_out(tmp_path: Path, a_ke
                 _, models = await b.get("/v1/models", headers={})
                 return [m["id"] for m in models["data"]] == ["m"]
 
-            await wait_for(served, timeout=10)  # the moved key still opens the server
+            await eventually(served, timeout=10)  # the moved key still opens the server
         db = sqlite3.connect(data / "llmlb.db")
         db.execute("VACUUM")
         db.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from app.core.desktop_config import DesktopConfig
 from app.core.system import Machine
 from app.ui.desktop import Desktop
 from tests.conftest import balancer_settings
+from tests.support.waiting import eventually
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -64,19 +64,8 @@ class App:
         return future.result()
 
     def wait(self, predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
-        """Let the app run until `predicate()` is truthy."""
-
-        async def poll() -> Any:
-            deadline = time.monotonic() + timeout
-            while True:
-                value = predicate()
-                if value:
-                    return value
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"timed out after {timeout} s")
-                await asyncio.sleep(0.03)
-
-        return self.run(poll())
+        """Let the app run until `predicate()` is truthy (`eventually`, with Qt events pumped)."""
+        return self.run(eventually(predicate, timeout=timeout, interval=0.03))
 
     def screenshot(self, widget: Any, name: str) -> Path:
         """Grab `widget` as <name>.png: into docs/screenshots/ with LLMLB_SCREENSHOTS=1

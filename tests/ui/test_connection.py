@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import time
 
 import qasync
 from PySide6.QtWidgets import QApplication
@@ -23,7 +23,13 @@ def test_a_lost_balancer_shows_a_banner_after_quiet_retries(qloop: qasync.QEvent
     app = App(qloop, None, desktop, [])  # type: ignore[arg-type]
     desktop.start()
     banner = desktop.window.banner
-    app.run(asyncio.sleep(0.5))
+    state = desktop.state
+
+    def lost_for_half_a_second() -> bool:
+        lost = state._lost_since
+        return lost is not None and time.monotonic() - lost >= 0.5
+
+    app.wait(lost_for_half_a_second, timeout=10)
     assert not banner.isVisibleTo(desktop.window)  # quiet at first: it may come back
     app.wait(lambda: banner.isVisibleTo(desktop.window), timeout=10)
     assert "Lost connection to the balancer" in banner.label.text()
