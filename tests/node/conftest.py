@@ -37,10 +37,6 @@ async def served(tmp_path: Path, model_hub: FakeHub) -> AsyncIterator[RunningBal
         yield b
 
 
-# Kept for tests/server/test_edge.py, which another branch owns; new code uses `eventually`.
-wait_for = eventually
-
-
 async def hub_entry(b: RunningBalancer, name: str) -> dict[str, Any] | None:
     """The model's entry in /v0/models/hub."""
     _, hub = await b.get("/v0/models/hub")

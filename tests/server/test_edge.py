@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -18,8 +18,8 @@ from app.server import proxy
 from app.server.http import INFERENCE_BODY_LIMIT
 from app.ui.attachments import MAX_BYTES
 from tests.conftest import RunningBalancer, balancer_settings, run_balancer
-from tests.node.conftest import wait_for
 from tests.server.test_models_api import assert_openai_error
+from tests.support.waiting import eventually
 
 
 async def raw_request(
@@ -307,7 +307,7 @@ async def add_external(b: RunningBalancer, url: str) -> None:
         _, models = await b.get("/v1/models", headers={})
         return [m["id"] for m in models["data"]] == ["m"]
 
-    await wait_for(listed, timeout=10)
+    await eventually(listed, timeout=10)
 
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
@@ -400,21 +400,15 @@ async def test_one_client_cannot_hold_every_connection() -> None:
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     port = runner.addresses[0][1]
 
-    def holding(n: int) -> Callable[[], Awaitable[bool]]:
-        async def check() -> bool:
-            return guard.open["127.0.0.1"] == n
-
-        return check
-
     try:
         held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
-        await wait_for(holding(3))
+        await eventually(lambda: guard.open["127.0.0.1"] == 3)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         async with asyncio.timeout(5):
             assert await reader.read() == b""  # refused: closed at once
         writer.close()
         held[0][1].close()
-        await wait_for(holding(2))
+        await eventually(lambda: guard.open["127.0.0.1"] == 2)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         async with asyncio.timeout(5):
