@@ -6,6 +6,7 @@ import errno
 import logging
 import os
 
+import aiohttp
 from aiohttp import web
 
 from app.core.catalog import load_catalog
@@ -27,6 +28,7 @@ from app.server.auth import Auth, is_loopback
 from app.server.connections import ConnectionGuard, GuardedAppRunner
 from app.server.discovery import Discovery
 from app.server.dispatch import Dispatcher
+from app.server.external_nodes import ExternalServers
 from app.server.history import RequestHistory
 from app.server.hub_info import HubInfoCache
 from app.server.metrics import Metrics
@@ -50,6 +52,9 @@ class AppContext:
         self.hf: HfClient | None = None
         self.balancer: Balancer | None = None
         self.nodes: NodeRegistry | None = None
+        self.external: ExternalServers | None = None
+        # Sync notices to nodes and polls of external servers: short calls, one pool for both.
+        self.http: aiohttp.ClientSession | None = None
         self.runner: web.AppRunner | None = None
         self.local_node: NodeAgent | None = None
         self.discovery = Discovery()
@@ -98,6 +103,7 @@ class AppContext:
         await self.store.open()
         self.hf = HfClient(s.hf_timeout)
         hub_info = HubInfoCache(self.hf, s.hub_info_ttl, self.supervisor)
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
         self.nodes = NodeRegistry(
             NodeStore(self.store),
             self.bus,
@@ -106,7 +112,9 @@ class AppContext:
             s.node_offline_after,
             node_secret=load_node_secret(data_dir),
             vault=Vault(data_dir),
+            http=self.http,
         )
+        self.external = ExternalServers(self.nodes, self.http)
         join_token = os.environ.get("LLMLB_JOIN_TOKEN", "").strip() or None
         if join_token:
             check_strength(join_token, "LLMLB_JOIN_TOKEN")
@@ -119,7 +127,7 @@ class AppContext:
             hub_info,
             self.nodes.states_by_model,
             live_states=self.nodes.live_states_by_model,
-            external=self.nodes.served_elsewhere,
+            external=self.external.served_elsewhere,
         )
         registry.on_change.append(self.nodes.set_manifest_version)
         await registry.load()
@@ -144,6 +152,7 @@ class AppContext:
             self.discovery,
             Dispatcher(self.nodes, s.queue_limit, s.queue_wait),
             RequestHistory(RequestStore(self.store), self.supervisor, Metrics(self.nodes)),
+            external=self.external,
             tls_fingerprint=self.tls_fingerprint,
         )
         self.balancer.history.start()
@@ -176,6 +185,7 @@ class AppContext:
             raise StartupError(f"cannot listen on {s.host}:{s.port}: {exc.strerror}") from exc
         self.port = self.runner.addresses[0][1]
         self.nodes.start()
+        self.external.start()
         log.info("llmlb serving %s/v1 (data dir %s)", self.base_url, data_dir)
         if not is_loopback(s.host) or os.environ.get("LLMLB_MDNS_INTERFACES"):
             try:
@@ -211,8 +221,9 @@ class AppContext:
             runner, self.runner = self.runner, None
             await runner.cleanup()
         await self.supervisor.stop()
-        if self.nodes is not None:
-            await self.nodes.close()
+        if self.http is not None:  # after the supervisor: no notice or poll still uses it
+            http, self.http = self.http, None
+            await http.close()
         if self.hf is not None:
             self.hf.close()
             self.hf = None

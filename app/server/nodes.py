@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 import time
@@ -29,18 +28,18 @@ from app.db.store import NodeStore
 from app.server.heartbeat import (
     Heartbeat,
     check_origin,
-    clean_int,
     clean_text,
     node_name,
     registration_info,
 )
 from app.server.join_limit import MAX_PENDING, PENDING_TTL, JoinLimiter, TooManyPending
+from app.server.node_rows import EXTERNAL_KEY, view_from_row
 from app.server.node_view import NodeView as NodeView  # re-exported: dispatch and proxy use it
 
 log = logging.getLogger(__name__)
 OFFLINE_AFTER = DEFAULT_NODE_OFFLINE_AFTER  # seconds without a heartbeat
 JOIN_TOKEN = "join_token"  # its name in the vault
-EXTERNAL_KEY = "external-api-key:"  # + node id
+NOTICE_TIMEOUT = aiohttp.ClientTimeout(total=5)  # per sync notice, whatever the session's
 
 
 class NodeRegistry:
@@ -53,14 +52,13 @@ class NodeRegistry:
         supervisor: TaskSupervisor,
         admin_token: str,
         offline_after: float = OFFLINE_AFTER,
-        poll_interval: float = 5.0,
         node_secret: str = "",
         max_pending: int = MAX_PENDING,
         pending_ttl: float = PENDING_TTL,
         vault: Vault | None = None,
+        http: aiohttp.ClientSession | None = None,
     ) -> None:
         self.offline_after = offline_after
-        self.poll_interval = poll_interval
         self.store = store
         self.bus = bus
         self.supervisor = supervisor
@@ -74,7 +72,6 @@ class NodeRegistry:
         # keyring, not in the database; without a vault (tests building a registry alone)
         # they stay in memory.
         self.vault = vault
-        self._moved_keys: set[str] = set()
         self.joins = JoinLimiter()
         self.join_token = ""
         self.nodes: dict[str, NodeView] = {}
@@ -82,42 +79,16 @@ class NodeRegistry:
         # Nodes running in this process, by their URL: the proxy calls them without HTTP.
         self.in_process: dict[str, InProcessNode] = {}
         self.manifest_version = ""
-        self._http: aiohttp.ClientSession | None = None
+        # The composition root's session for sync notices (it closes it); without one (tests
+        # building a registry alone) no notice goes out and heartbeats carry the news.
+        self.http = http
 
     async def load(self, join_token: str | None) -> None:
         """Read nodes from the store (all offline until they beat) and settle the join token."""
         for row in await self.store.list_nodes():
-            kind = row["kind"]
-            view = NodeView(
-                id=row["id"],
-                name=node_name(row["name"]) or row["url"],
-                url=row["url"],
-                token_hash=row.get("token_hash") or "",
-                kind=kind,
-                status=row["status"],
-                created_at=row["created_at"],
-                last_seen=row["last_seen"],
-                info=_stored_info(kind, row["info"]),
-                tags=json.loads(row["tags"] or "[]"),
-                notes=row["notes"] or "",
-                api_key=await self._external_key(row),
-                balancer_token=self.balancer_token(row["id"]),
-                key_in_row=self.vault is None,
-            )
-            if view.status != "pending":
-                view.status = "offline"
-            for m in row["models"]:
-                view.models[m["model"]] = NodeModelState(
-                    view.id,
-                    m["model"],
-                    m["state"],
-                    m["downloaded_bytes"],
-                    m["total_bytes"],
-                    m["error"],
-                    node_online=False,
-                )
-            self._add(view)
-            if view.id in self._moved_keys:
+            view, moved_key = view_from_row(row, self.vault, self.balancer_token(row["id"]))
+            self.add_view(view)
+            if moved_key:  # saved again without it
                 await self.store.save_node(view.row())
         # An older llmlb kept it in the database (this one leaves the setting empty): a value
         # there was written by that version, so it wins, and moves to the vault.
@@ -134,16 +105,6 @@ class NodeRegistry:
         else:
             await self.store.set_setting("join_token", self.join_token)
 
-    async def _external_key(self, row: dict[str, Any]) -> str | None:
-        """An external node's API key: from the vault, moving one the database held there."""
-        if self.vault is None:
-            return row.get("api_key") or None
-        name = f"{EXTERNAL_KEY}{row['id']}"
-        if row.get("api_key"):
-            self.vault.set(name, row["api_key"])
-            self._moved_keys.add(row["id"])  # its row is saved without it once loaded
-        return self.vault.get(name)
-
     async def rotate_join_token(self) -> str:
         """A new join token (nodes already registered keep working)."""
         self.join_token = "llmlb-join-" + secrets.token_urlsafe(24)
@@ -151,21 +112,16 @@ class NodeRegistry:
         return self.join_token
 
     def start(self) -> None:
-        """Start the offline monitor and the polls of external nodes."""
+        """Start the offline monitor."""
         self.supervisor.spawn(self._monitor(), "node-monitor")
-        self.start_external_polls()
-
-    async def close(self) -> None:
-        """Close the pool used for sync notices."""
-        if self._http is not None:
-            await self._http.close()
 
     def balancer_token(self, node_id: str) -> str:
         """What we present to a node so that it knows the call comes from us."""
         message = b"llmlb-balancer-token:" + node_id.encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
-    def _add(self, view: NodeView) -> None:
+    def add_view(self, view: NodeView) -> None:
+        """Put a node in the table (and, unless external, in the token index)."""
         self.nodes[view.id] = view
         if view.token_hash and view.kind != "external":  # external nodes never call us
             self._by_hash[view.token_hash] = view
@@ -240,7 +196,7 @@ class NodeRegistry:
                 info=info,
                 balancer_token=self.balancer_token(node_id),
             )
-            self._add(view)
+            self.add_view(view)
         view.last_seen = time.time()
         await self.store.save_node(view.row())
         self.bus.publish(NodeChanged(view.id, view.status))
@@ -301,85 +257,6 @@ class NodeRegistry:
         if self.vault is not None and view.kind == "external":
             self.vault.delete(f"{EXTERNAL_KEY}{node_id}")
         self.bus.publish(NodeChanged(node_id, "removed"))
-
-    async def add_external(self, body: dict[str, Any]) -> NodeView:
-        """Any OpenAI-compatible server as a node: polled for models, never asked to download."""
-        url = check_origin(body.get("base_url"), "base_url", base_path=True)
-        name = node_name(body.get("name"))
-        if not name:
-            raise BadRequest("'name' is required", param="name")
-        key = body.get("api_key")
-        if key is not None and not isinstance(key, str):
-            raise BadRequest("'api_key' must be a string", param="api_key")
-        slots = body.get("slots")
-        if slots is not None and (
-            isinstance(slots, bool) or not isinstance(slots, int) or slots < 1
-        ):
-            raise BadRequest(
-                "'slots' must be a positive integer (requests it runs at once)", param="slots"
-            )
-        view = NodeView(
-            id=uuid.uuid4().hex[:12],
-            name=name,
-            url=url,
-            token_hash="",  # it never calls us
-            kind="external",
-            status="registering",
-            api_key=key or None,
-            info={"runtime_version": "external", "slots": slots},
-            key_in_row=self.vault is None,
-        )
-        if self.vault is not None and view.api_key:
-            self.vault.set(f"{EXTERNAL_KEY}{view.id}", view.api_key)
-        self._add(view)
-        await self.store.save_node(view.row())
-        self.bus.publish(NodeChanged(view.id, view.status))
-        self.supervisor.spawn(self.poll_external(view), f"poll-{view.id}")
-        return view
-
-    async def poll_external(self, view: NodeView) -> None:
-        """Read an external node's /v1/models now and then: its models and its health."""
-        while view.id in self.nodes:
-            await self._poll_once(view)
-            await asyncio.sleep(self.poll_interval)
-
-    async def _poll_once(self, view: NodeView) -> None:
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
-        try:
-            async with self._http.get(
-                view.url + "/v1/models", headers=view.auth_headers(), ssl=view.ssl()
-            ) as r:
-                data = await r.json(content_type=None) if r.status == 200 else None
-        except (aiohttp.ClientError, TimeoutError, ValueError):
-            data = None
-        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-            return  # the monitor marks it offline once it stays silent
-        ids = [
-            m["id"] for m in data["data"] if isinstance(m, dict) and isinstance(m.get("id"), str)
-        ]
-        old_status = view.status
-        view.last_seen = time.time()
-        view.status = "online"
-        view.models = {i: NodeModelState(view.id, i, "ready", node_online=True) for i in ids}
-        if old_status != view.status:
-            await self.store.save_node(view.row())
-            self.bus.publish(NodeChanged(view.id, view.status))
-
-    def start_external_polls(self) -> None:
-        """Resume polling the external nodes read from the store."""
-        for view in self.nodes.values():
-            if view.kind == "external":
-                self.supervisor.spawn(self.poll_external(view), f"poll-{view.id}")
-
-    def served_elsewhere(self) -> dict[str, list[str]]:
-        """Models that live external nodes serve, by name (they need no registration)."""
-        out: dict[str, list[str]] = {}
-        for view in self.nodes.values():
-            if view.kind == "external" and view.live:
-                for name in view.models:
-                    out.setdefault(name, []).append(view.id)
-        return out
 
     def require(self, node_id: str) -> NodeView:
         """The node, or 404."""
@@ -494,33 +371,20 @@ class NodeRegistry:
         """The registered set changed: tell live nodes to sync now (heartbeats heal misses)."""
         self.manifest_version = version
         for view in self.nodes.values():
-            if view.live and view.kind != "external":
-                self.supervisor.spawn(self._notify(view), f"sync-notice-{view.id}")
+            if view.live and view.kind != "external" and self.http is not None:
+                self.supervisor.spawn(self._notify(self.http, view), f"sync-notice-{view.id}")
 
-    async def _notify(self, view: NodeView) -> None:
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+    async def _notify(self, http: aiohttp.ClientSession, view: NodeView) -> None:
         try:
-            async with self._http.post(
-                view.url + "/node/sync", headers=view.auth_headers(), ssl=view.ssl()
+            async with http.post(
+                view.url + "/node/sync",
+                headers=view.auth_headers(),
+                ssl=view.ssl(),
+                timeout=NOTICE_TIMEOUT,
             ) as r:
                 await r.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.info("sync notice to %s failed (its heartbeat will catch up): %s", view.id, exc)
-
-
-def _stored_info(kind: str, text: str | None) -> dict[str, Any]:
-    """A node's info as stored, cleaned again (rows written before the checks existed)."""
-    try:
-        raw = json.loads(text or "{}")
-        if not isinstance(raw, dict):
-            return {}
-        if kind == "external":
-            slots = clean_int(raw.get("slots"))
-            return {"runtime_version": "external", "slots": slots or None}
-        return registration_info(raw)
-    except (ValueError, BadRequest):
-        return {}
 
 
 def _differs(old: NodeModelState | None, new: NodeModelState) -> bool:

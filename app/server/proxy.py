@@ -114,7 +114,7 @@ async def _relay(request: web.Request, path: str, note: dict[str, Any]) -> web.S
         raise BadRequest("'model' is required: the name of a model from /v1/models", param="model")
     # A client's made-up name is kept bounded in the history, and never names a metrics series.
     note["model"] = model
-    if model not in b.registry.records and model not in b.nodes.served_elsewhere():
+    if model not in b.registry.records and model not in b.external.served_elsewhere():
         raise NotFound(
             f"the model '{model[:_MODEL_IN_MESSAGES]}' does not exist; see GET /v1/models",
             code="model_not_found",

@@ -40,7 +40,7 @@ async def listing(request: web.Request) -> web.Response:
 @routes.post("/v0/nodes/external")
 async def add_external(request: web.Request) -> web.Response:
     """Add any OpenAI-compatible server (llama-server, vLLM, Ollama, LM Studio) as a node."""
-    view = await balancer(request).nodes.add_external(await read_object(request))
+    view = await balancer(request).external.add(await read_object(request))
     return web.json_response({"node_id": view.id, **view.public()}, status=201)
 
 

@@ -14,6 +14,7 @@ from app.db.store import Store
 from app.server.auth import Auth
 from app.server.discovery import Discovery
 from app.server.dispatch import Dispatcher
+from app.server.external_nodes import ExternalServers
 from app.server.history import RequestHistory
 from app.server.nodes import NodeRegistry
 from app.server.registry import ModelRegistry
@@ -34,6 +35,7 @@ class Balancer:
     discovery: Discovery
     dispatcher: Dispatcher
     history: RequestHistory
+    external: ExternalServers
     tls_fingerprint: str | None = None  # sha256 hex of our TLS certificate; None: plain HTTP
     paused: bool = False  # the user paused serving: /v1 inference answers 503
 

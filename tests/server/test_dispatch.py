@@ -120,8 +120,8 @@ def test_affinity_keys_follow_the_conversation_opening() -> None:
 async def test_busy_node_queue_full_429_and_wait_limit_504(tmp_path: Path) -> None:
     ctx = AppContext(balancer_settings(tmp_path / "d", queue_limit=1, queue_wait=1.0))
     await ctx.start()
-    assert ctx.nodes is not None
-    ctx.nodes.poll_interval = 0.1
+    assert ctx.external is not None
+    ctx.external.poll_interval = 0.1
     try:
         async with FakeOpenAI(["slow"], chunk_delay=0.5) as server, aiohttp.ClientSession() as http:
             b = RunningBalancer(ctx, ctx.base_url, ctx.admin_token, http)
@@ -157,8 +157,8 @@ async def test_busy_node_queue_full_429_and_wait_limit_504(tmp_path: Path) -> No
 
 async def test_every_request_is_recorded_with_its_node(balancer: RunningBalancer) -> None:
     ctx = balancer.ctx
-    assert ctx.nodes is not None
-    ctx.nodes.poll_interval = 0.1
+    assert ctx.external is not None
+    ctx.external.poll_interval = 0.1
     async with FakeOpenAI(["m1"]) as server:
         _, node = await balancer.post("/v0/nodes/external", {"name": "ext", "base_url": server.url})
 

@@ -299,7 +299,7 @@ async def hostile_node(handler: web.RequestHandler) -> AsyncIterator[str]:  # ty
 
 
 async def add_external(b: RunningBalancer, url: str) -> None:
-    b.ctx.nodes.poll_interval = 0.1
+    b.ctx.external.poll_interval = 0.1
     status, _ = await b.post("/v0/nodes/external", {"name": "hostile", "base_url": url})
     assert status == 201
 

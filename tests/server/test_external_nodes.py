@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from pathlib import Path
+
+import aiohttp
 import openai
 
-from tests.conftest import RunningBalancer
+from app.core.events import EventBus
+from app.core.tasks import TaskSupervisor
+from app.server.external_nodes import ExternalServers
+from app.server.node_view import NodeView
+from app.server.nodes import NodeRegistry
+from tests.conftest import RunningBalancer, balancer_settings, run_balancer
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.server.test_models_api import assert_openai_error
 from tests.support.waiting import eventually
@@ -13,7 +23,7 @@ from tests.support.waiting import eventually
 async def test_an_external_server_serves_its_models_through_the_balancer(
     balancer: RunningBalancer,
 ) -> None:
-    balancer.ctx.nodes.poll_interval = 0.2
+    balancer.ctx.external.poll_interval = 0.2
     async with FakeOpenAI(["llama-3-8b"], api_key="their-key") as server:
         status, node = await balancer.post(
             "/v0/nodes/external",
@@ -62,3 +72,61 @@ async def test_bad_external_nodes_are_refused(balancer: RunningBalancer) -> None
         status, answer = await balancer.post("/v0/nodes/external", body)
         assert status == 400
         assert_openai_error(answer)
+
+
+async def test_polls_and_sync_notices_share_one_session_closed_once_at_stop(
+    tmp_path: Path,
+) -> None:
+    async with run_balancer(balancer_settings(tmp_path / "d")) as b:
+        ctx = b.ctx
+        assert ctx.external is not None and ctx.nodes is not None and ctx.balancer is not None
+        session = ctx.http
+        assert session is not None and not session.closed
+        assert ctx.external.http is session and ctx.nodes.http is session
+        assert ctx.balancer.external is ctx.external
+        ctx.external.poll_interval = 0.1
+        async with FakeOpenAI(["m1"]) as server:
+            _, node = await b.post("/v0/nodes/external", {"name": "e", "base_url": server.url})
+
+            async def online() -> bool:
+                _, v = await b.get(f"/v0/nodes/{node['node_id']}")
+                return bool(v["status"] == "online")
+
+            assert await wait_for(online)
+    assert session.closed and ctx.http is None
+    await ctx.stop()  # a second stop is harmless
+
+
+async def test_a_poll_keeps_its_own_short_deadline_on_a_long_lived_session() -> None:
+    """A server that accepts and never answers costs a poll 5 s, not the session's deadline."""
+
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # read the request, never answer
+        await reader.read(1 << 16)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    registry = NodeRegistry(None, EventBus(), TaskSupervisor("t"), "admin")  # type: ignore[arg-type]
+    long_lived = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600))
+    try:
+        external = ExternalServers(registry, long_lived)
+        view = NodeView(
+            id="x",
+            name="x",
+            url=f"http://127.0.0.1:{port}",
+            token_hash="",
+            kind="external",
+            status="registering",
+        )
+        started = time.monotonic()
+        await asyncio.wait_for(external._poll_once(view), 15)
+        assert time.monotonic() - started < 10
+        assert view.status == "registering" and view.models == {}
+    finally:
+        await long_lived.close()
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()

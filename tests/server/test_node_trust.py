@@ -92,7 +92,7 @@ async def test_a_node_url_must_be_an_origin(balancer: RunningBalancer) -> None:
 async def test_an_external_base_url_is_an_origin_and_a_plain_base_path(
     balancer: RunningBalancer,
 ) -> None:
-    balancer.ctx.nodes.poll_interval = 3600
+    balancer.ctx.external.poll_interval = 3600
     for url in (
         "http://127.0.0.1:8000/v1?key=1",
         "http://127.0.0.1:8000/v1#x",

@@ -39,7 +39,7 @@ async def test_the_join_token_and_external_keys_stay_out_of_the_database(
     data = tmp_path / "data"
     async with FakeOpenAI(["their-model"], api_key="sk-their-secret-key") as server:
         async with run_balancer(balancer_settings(data)) as b:
-            b.ctx.nodes.poll_interval = 0.1
+            b.ctx.external.poll_interval = 0.1
             _, cluster = await b.get("/v0/cluster")
             token = cluster["join_token"]
             status, _ = await b.post(
@@ -53,7 +53,7 @@ async def test_the_join_token_and_external_keys_stay_out_of_the_database(
         assert (data / FALLBACK_FILE).exists() == (a_keyring == "no-keyring")
         # A restarted balancer still has both: the same join token, and the key works.
         async with run_balancer(balancer_settings(data)) as b:
-            b.ctx.nodes.poll_interval = 0.1
+            b.ctx.external.poll_interval = 0.1
             _, cluster = await b.get("/v0/cluster")
             assert cluster["join_token"] == token
 
@@ -79,7 +79,7 @@ async def test_secrets_an_older_database_held_are_moved_out(tmp_path: Path, a_ke
         db.close()
         assert b"sk-old-key" in database_text(data)
         async with run_balancer(balancer_settings(data)) as b:
-            b.ctx.nodes.poll_interval = 0.1
+            b.ctx.external.poll_interval = 0.1
             _, cluster = await b.get("/v0/cluster")
             assert cluster["join_token"] == "llmlb-join-old"
 

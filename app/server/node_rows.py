@@ -1,0 +1,77 @@
+"""Nodes read back from the database: rows to views, cleaned again; external keys to the vault."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from app.core.errors import BadRequest
+from app.core.types import NodeModelState
+from app.core.vault import Vault
+from app.server.heartbeat import clean_int, node_name, registration_info
+from app.server.node_view import NodeView
+
+EXTERNAL_KEY = "external-api-key:"  # + node id: an external server's API key in the vault
+
+
+def view_from_row(
+    row: dict[str, Any], vault: Vault | None, balancer_token: str
+) -> tuple[NodeView, bool]:
+    """A stored node, offline until it beats (pending stays pending), and whether its row must
+    be saved again (its API key just moved from the database to the vault)."""
+    kind = row["kind"]
+    api_key, moved = _external_key(row, vault)
+    view = NodeView(
+        id=row["id"],
+        name=node_name(row["name"]) or row["url"],
+        url=row["url"],
+        token_hash=row.get("token_hash") or "",
+        kind=kind,
+        status=row["status"],
+        created_at=row["created_at"],
+        last_seen=row["last_seen"],
+        info=_stored_info(kind, row["info"]),
+        tags=json.loads(row["tags"] or "[]"),
+        notes=row["notes"] or "",
+        api_key=api_key,
+        balancer_token=balancer_token,
+        key_in_row=vault is None,
+    )
+    if view.status != "pending":
+        view.status = "offline"
+    for m in row["models"]:
+        view.models[m["model"]] = NodeModelState(
+            view.id,
+            m["model"],
+            m["state"],
+            m["downloaded_bytes"],
+            m["total_bytes"],
+            m["error"],
+            node_online=False,
+        )
+    return view, moved
+
+
+def _external_key(row: dict[str, Any], vault: Vault | None) -> tuple[str | None, bool]:
+    """An external node's API key: from the vault, moving one the database held there."""
+    if vault is None:
+        return row.get("api_key") or None, False
+    name = f"{EXTERNAL_KEY}{row['id']}"
+    moved = bool(row.get("api_key"))
+    if moved:
+        vault.set(name, row["api_key"])
+    return vault.get(name), moved
+
+
+def _stored_info(kind: str, text: str | None) -> dict[str, Any]:
+    """A node's info as stored, cleaned again (rows written before the checks existed)."""
+    try:
+        raw = json.loads(text or "{}")
+        if not isinstance(raw, dict):
+            return {}
+        if kind == "external":
+            slots = clean_int(raw.get("slots"))
+            return {"runtime_version": "external", "slots": slots or None}
+        return registration_info(raw)
+    except (ValueError, BadRequest):
+        return {}
