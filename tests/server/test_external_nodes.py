@@ -92,7 +92,7 @@ async def test_polls_and_sync_notices_share_one_session_closed_once_at_stop(
                 _, v = await b.get(f"/v0/nodes/{node['node_id']}")
                 return bool(v["status"] == "online")
 
-            assert await wait_for(online)
+            assert await eventually(online)
     assert session.closed and ctx.http is None
     await ctx.stop()  # a second stop is harmless
 
