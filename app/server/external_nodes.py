@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from typing import Any
@@ -18,6 +19,10 @@ from app.server.node_view import NodeView
 from app.server.nodes import NodeRegistry
 
 POLL_TIMEOUT = aiohttp.ClientTimeout(total=5)  # per poll, whatever the session's default
+# What a server's /v1/models may hold: its names become /v1 models and metrics labels.
+MODELS_ANSWER_LIMIT = 1024 * 1024
+MAX_MODELS = 256
+MAX_MODEL_NAME = 200
 
 
 class ExternalServers:
@@ -80,13 +85,25 @@ class ExternalServers:
                 ssl=view.ssl(),
                 timeout=POLL_TIMEOUT,
             ) as r:
-                data = await r.json(content_type=None) if r.status == 200 else None
-        except (aiohttp.ClientError, TimeoutError, ValueError):
+                raw = bytearray()
+                if r.status == 200:
+                    async for chunk in r.content.iter_chunked(64 * 1024):
+                        raw += chunk
+                        if len(raw) > MODELS_ANSWER_LIMIT:
+                            break
+                fits = r.status == 200 and len(raw) <= MODELS_ANSWER_LIMIT
+                data = json.loads(raw) if fits else None
+        except (aiohttp.ClientError, TimeoutError, ValueError, RecursionError):
             data = None
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
             return  # the monitor marks it offline once it stays silent
         ids = [
-            m["id"] for m in data["data"] if isinstance(m, dict) and isinstance(m.get("id"), str)
+            m["id"]
+            for m in data["data"][:MAX_MODELS]
+            if isinstance(m, dict)
+            and isinstance(m.get("id"), str)
+            and 0 < len(m["id"]) <= MAX_MODEL_NAME
+            and m["id"].isprintable()
         ]
         old_status = view.status
         view.last_seen = time.time()

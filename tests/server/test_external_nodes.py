@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import openai
@@ -130,3 +131,44 @@ async def test_a_poll_keeps_its_own_short_deadline_on_a_long_lived_session() -> 
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_what_an_external_server_lists_is_bounded(balancer: RunningBalancer) -> None:
+    from aiohttp import web
+
+    listing: dict[str, Any] = {}
+
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response(listing)
+
+    app = web.Application()
+    app.router.add_get("/v1/models", models)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        balancer.ctx.external.poll_interval = 0.1
+        # Thousands of models, some with names no client could use.
+        names = [f"m{i}" for i in range(1000)]
+        listing["data"] = [{"id": "x" * 5000}, {"id": "bad\nname"}] + [{"id": n} for n in names]
+        status, node = await balancer.post("/v0/nodes/external", {"name": "big", "base_url": url})
+        assert status == 201
+
+        async def listed() -> list[str]:
+            _, answer = await balancer.get("/v1/models", headers={})
+            return [m["id"] for m in answer["data"]]
+
+        served = await eventually(listed, timeout=10)
+        assert len(served) <= 256 and all(len(n) <= 200 and n.isprintable() for n in served)
+        # An answer past the cap (2 MB) is not read: the server goes offline, not online.
+        balancer.ctx.nodes.offline_after = 0.5
+        listing["data"] = [{"id": "y" * 190 + str(i)} for i in range(10_000)]
+
+        async def offline() -> bool:
+            _, view = await balancer.get(f"/v0/nodes/{node['node_id']}")
+            return bool(view["status"] == "offline")
+
+        await eventually(offline, timeout=10)
+    finally:
+        await runner.cleanup()
