@@ -14,6 +14,7 @@ from app.core.errors import BadRequest
 from app.core.events import NodeChanged
 from app.core.types import NodeModelState
 from app.server.heartbeat import check_origin, node_name
+from app.server.http import read_capped
 from app.server.node_rows import EXTERNAL_KEY
 from app.server.node_view import NodeView
 from app.server.nodes import NodeRegistry
@@ -85,14 +86,8 @@ class ExternalServers:
                 ssl=view.ssl(),
                 timeout=POLL_TIMEOUT,
             ) as r:
-                raw = bytearray()
-                if r.status == 200:
-                    async for chunk in r.content.iter_chunked(64 * 1024):
-                        raw += chunk
-                        if len(raw) > MODELS_ANSWER_LIMIT:
-                            break
-                fits = r.status == 200 and len(raw) <= MODELS_ANSWER_LIMIT
-                data = json.loads(raw) if fits else None
+                raw = await read_capped(r.content, MODELS_ANSWER_LIMIT) if r.status == 200 else None
+                data = json.loads(raw) if raw is not None else None
         except (aiohttp.ClientError, TimeoutError, ValueError, RecursionError):
             data = None
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):

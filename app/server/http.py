@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from app.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, UserFacingError
@@ -108,14 +109,23 @@ async def read_body(request: web.Request, limit: int) -> bytes:
             ) from None
         except ConnectionResetError:  # the client hung up mid-body: nobody to answer
             raise BadRequest(f"the client left before sending its {length} bytes") from None
-    body = bytearray()
     try:
-        async for chunk in request.content.iter_chunked(_READ_CHUNK):
-            body += chunk
-            if len(body) > limit:
-                raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+        body = await read_capped(request.content, limit)
     except ConnectionResetError:
         raise BadRequest("the client left before the end of its body") from None
+    if body is None:
+        raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+    return body
+
+
+async def read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes | None:
+    """Everything `stream` holds up to its end, or None as soon as it passes `limit` bytes
+    (for bodies without a length: chunked requests, and what nodes and servers answer)."""
+    body = bytearray()
+    async for chunk in stream.iter_chunked(_READ_CHUNK):
+        body += chunk
+        if len(body) > limit:
+            return None
     return bytes(body)
 
 

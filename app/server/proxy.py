@@ -18,7 +18,7 @@ from aiohttp import web
 from app.core.errors import BadRequest, NotFound, Unavailable, UpstreamError, UserFacingError
 from app.core.types import InProcessAnswer
 from app.server.dispatch import affinity_key
-from app.server.http import INFERENCE_BODY_LIMIT, read_raw_json
+from app.server.http import INFERENCE_BODY_LIMIT, read_capped, read_raw_json
 from app.server.nodes import NodeView
 from app.server.state import BALANCER, Balancer, balancer
 
@@ -207,15 +207,13 @@ async def _read_answer(upstream: aiohttp.ClientResponse, node: NodeView) -> byte
                 code="node_answer_too_large",
             )
         return await upstream.read()
-    body = bytearray()
-    async for chunk in upstream.content.iter_chunked(256 * 1024):
-        body += chunk
-        if len(body) > ANSWER_LIMIT:
-            raise UpstreamError(
-                f"the node {node.name} sent an answer over the limit of {ANSWER_LIMIT} bytes",
-                code="node_answer_too_large",
-            )
-    return bytes(body)
+    body = await read_capped(upstream.content, ANSWER_LIMIT)
+    if body is None:
+        raise UpstreamError(
+            f"the node {node.name} sent an answer over the limit of {ANSWER_LIMIT} bytes",
+            code="node_answer_too_large",
+        )
+    return body
 
 
 def _gone(request: web.Request) -> bool:
