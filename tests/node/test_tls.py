@@ -25,6 +25,9 @@ from tests.server.test_node_trust import MODEL, beat, chat, ready
 from tests.server.test_node_trust import join as join_as_node
 from tests.support.waiting import eventually
 
+# A short chat with the generated model, through the TLS balancer.
+CHAT = {"model": CHAT_REPO, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+
 
 def cert_fingerprint(data_dir: Path) -> str:
     """sha256 hex of the certificate file the balancer keeps."""
@@ -102,12 +105,7 @@ async def test_the_local_node_serves_through_its_tls_balancer(
     settings = balancer_settings(tmp_path / "b", tls=True, local_node=True, context_size=512)
     async with run_balancer(settings) as b:
         await register_ready(b)  # the in-process node registered, synced and reported over TLS
-        body = {
-            "model": CHAT_REPO,
-            "messages": [{"role": "user", "content": "hi"}],
-            "max_tokens": 4,
-        }
-        async with b.http.post(b.url + "/v1/chat/completions", json=body) as r:
+        async with b.http.post(b.url + "/v1/chat/completions", json=CHAT) as r:
             assert r.status == 200
 
 
@@ -173,12 +171,7 @@ async def test_a_node_joins_over_https_and_serves_then_refuses_a_changed_certifi
             return bool(entry and entry["lifecycle_status"] == "ready")
 
         await eventually(ready, timeout=40)
-        body = {
-            "model": CHAT_REPO,
-            "messages": [{"role": "user", "content": "hi"}],
-            "max_tokens": 4,
-        }
-        async with b.http.post(b.url + "/v1/chat/completions", json=body) as r:
+        async with b.http.post(b.url + "/v1/chat/completions", json=CHAT) as r:
             assert r.status == 200
             assert r.headers["x-llmlb-node"] == node.node_id
         # The node serves its own API over TLS too; the balancer pinned its certificate.

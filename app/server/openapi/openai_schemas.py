@@ -73,6 +73,19 @@ _SAMPLING: dict[str, Schema] = {
     "user": string(),
 }
 
+# Chat and text completions come back in the same outer shape, relayed from the node unchanged.
+_RELAYED_ANSWER = obj(
+    {
+        "id": string(),
+        "object": string(),
+        "created": integer(),
+        "model": string(),
+        "choices": array(free_object()),
+        "usage": free_object(),
+    },
+    description="The node's answer, relayed unchanged",
+)
+
 OPENAI: dict[str, Schema] = {
     "Model": obj(
         {
@@ -150,28 +163,8 @@ OPENAI: dict[str, Schema] = {
         ("model", "input"),
         description="OpenAI's embeddings request; other fields pass through to the node",
     ),
-    "ChatCompletion": obj(
-        {
-            "id": string(),
-            "object": string(),
-            "created": integer(),
-            "model": string(),
-            "choices": array(free_object()),
-            "usage": free_object(),
-        },
-        description="The node's answer, relayed unchanged",
-    ),
-    "Completion": obj(
-        {
-            "id": string(),
-            "object": string(),
-            "created": integer(),
-            "model": string(),
-            "choices": array(free_object()),
-            "usage": free_object(),
-        },
-        description="The node's answer, relayed unchanged",
-    ),
+    "ChatCompletion": _RELAYED_ANSWER,
+    "Completion": _RELAYED_ANSWER,
     "EmbeddingList": obj(
         {
             "object": string(),
