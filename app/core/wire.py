@@ -24,6 +24,7 @@ from app.core.types import (
 
 __all__ = [
     "ApiKey",
+    "CatalogJson",
     "Cluster",
     "Conversation",
     "ConversationDetail",
@@ -69,8 +70,8 @@ class HfInfo(TypedDict):
     likes: int | None
 
 
-class HubEntry(TypedDict):
-    """One `GET /v0/models/hub` entry: catalog fields, then the model's status."""
+class CatalogJson(TypedDict):
+    """A catalog entry's fields, as the catalog file spells them (the start of a hub entry)."""
 
     id: str
     name: str
@@ -87,6 +88,11 @@ class HubEntry(TypedDict):
     format: str
     engine: str
     platforms: list[str]
+
+
+class HubEntry(CatalogJson):
+    """One `GET /v0/models/hub` entry: catalog fields, then the model's status."""
+
     status: HubStatus
     download_progress: DownloadProgress | None
     ready_nodes: list[str]
