@@ -52,6 +52,7 @@ __all__ = [
     "RegisteredModel",
     "RegistrationAnswer",
     "Serving",
+    "StoredManifest",
     "SyncProgressJson",
     "SystemJson",
 ]
@@ -152,6 +153,14 @@ class ManifestJson(TypedDict):
     revision: str | None
     capabilities: list[str]
     files: list[ManifestFileJson]
+
+
+class StoredManifest(TypedDict):
+    """The manifest a node keeps beside a model's files (`manifest.json`)."""
+
+    files: list[ManifestFileJson]
+    capabilities: list[str]
+    name: NotRequired[str]  # the model's name (its folder's name is a safe spelling of it)
 
 
 class OpenAIModel(TypedDict):

@@ -23,6 +23,7 @@ from app.core.settings import DEFAULT_DOWNLOAD_READ_TIMEOUT, DEFAULT_IDLE_UNLOAD
 from app.core.system import memory_info
 from app.core.tasks import TaskSupervisor
 from app.core.tls import Certificate, load_or_create, normalize_fingerprint
+from app.core.types import ModelState
 from app.node.api import create_node_app
 from app.node.balancer_client import BalancerClient, BalancerNotTrusted, BalancerUnavailable
 from app.node.download import MAX_BACKOFF
@@ -285,7 +286,7 @@ class NodeAgent:
     def heartbeat_body(self) -> dict[str, Any]:
         """What the node tells the balancer every few seconds."""
         states = self.sync.states
-        ready = sum(1 for s in states.values() if s.state == "ready")
+        ready = sum(1 for s in states.values() if s.state == ModelState.READY)
         progress = self.sync.progress
         return {
             "node_id": self.node_id,

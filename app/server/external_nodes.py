@@ -6,13 +6,13 @@ import asyncio
 import json
 import time
 import uuid
-from typing import Any
 
 import aiohttp
 
 from app.core.errors import BadRequest
 from app.core.events import NodeChanged
 from app.core.types import ModelState, NodeModelState, NodeStatus
+from app.core.wire import JsonObject
 from app.server.heartbeat import check_origin, node_name
 from app.server.http import read_capped
 from app.server.node_rows import EXTERNAL_KEY
@@ -36,7 +36,7 @@ class ExternalServers:
         self.http = http  # owned by the composition root, which closes it
         self.poll_interval = poll_interval
 
-    async def add(self, body: dict[str, Any]) -> NodeView:
+    async def add(self, body: JsonObject) -> NodeView:
         """POST /v0/nodes/external: a server polled for models, never asked to download."""
         url = check_origin(body.get("base_url"), "base_url", base_path=True)
         name = node_name(body.get("name"))

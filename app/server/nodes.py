@@ -12,7 +12,6 @@ import logging
 import secrets
 import time
 import uuid
-from typing import Any
 
 import aiohttp
 
@@ -23,6 +22,7 @@ from app.core.settings import DEFAULT_NODE_OFFLINE_AFTER
 from app.core.tasks import TaskSupervisor
 from app.core.types import InProcessNode, ModelState, NodeModelState, NodeStatus
 from app.core.vault import Vault
+from app.core.wire import HeartbeatAnswer, JsonObject, RegistrationAnswer
 from app.db.hashing import hash_secret
 from app.db.store import NodeStore
 from app.server.heartbeat import (
@@ -144,8 +144,8 @@ class NodeRegistry:
 
     # -- registration -----------------------------------------------------------
     async def register(
-        self, body: dict[str, Any], credential: str | None, client: str = ""
-    ) -> dict[str, Any]:
+        self, body: JsonObject, credential: str | None, client: str = ""
+    ) -> RegistrationAnswer:
         """POST /v0/nodes: admin-registered nodes are approved at once, joiners wait."""
         self.joins.check(client)
         admin = same_secret(credential, self.admin_token)
@@ -221,19 +221,18 @@ class NodeRegistry:
             self.bus.publish(NodeChanged(view.id, view.status))
         return view
 
-    async def update(self, node_id: str, body: dict[str, Any]) -> NodeView:
+    async def update(self, node_id: str, body: JsonObject) -> NodeView:
         """Rename, tag or annotate a node (PUT /v0/nodes/{id})."""
         view = self.require(node_id)
         if "name" in body:
             raw = body["name"]
             name = node_name(raw)
-            if not name or len(raw.strip()) > 100:
+            if not name or not isinstance(raw, str) or len(raw.strip()) > 100:
                 raise BadRequest("'name' must be 1 to 100 characters", param="name")
             view.name = name
         if "tags" in body:
-            tags = body["tags"]
-            if isinstance(tags, str):
-                tags = tags.split(",")
+            raw_tags = body["tags"]
+            tags = raw_tags.split(",") if isinstance(raw_tags, str) else raw_tags
             if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
                 raise BadRequest(
                     "'tags' must be a list of strings or a comma-separated string", param="tags"
@@ -266,7 +265,7 @@ class NodeRegistry:
         return view
 
     # -- heartbeats -------------------------------------------------------------
-    async def heartbeat(self, token: str | None, body: dict[str, Any]) -> dict[str, Any]:
+    async def heartbeat(self, token: str | None, body: JsonObject) -> HeartbeatAnswer:
         """POST /v0/health: update metrics and model states; answer status + manifest version."""
         view = self.by_token(token)
         if view is None:
