@@ -32,6 +32,7 @@ __all__ = [
     "DiscoveredNode",
     "DownloadProgress",
     "HeartbeatAnswer",
+    "HeartbeatBody",
     "HfInfo",
     "HistoryEntry",
     "HistoryRow",
@@ -51,6 +52,7 @@ __all__ = [
     "RegisterAnswer",
     "RegisteredModel",
     "RegistrationAnswer",
+    "RegistrationBody",
     "Serving",
     "StoredManifest",
     "SyncProgressJson",
@@ -261,6 +263,36 @@ class NodeJson(NodeInfo):
     ready_models: list[int]  # [ready, total]
     models: list[ModelReportJson]
     inflight: int
+
+
+class RegistrationBody(TypedDict):
+    """`POST /v0/nodes`: what a node says about itself when it registers."""
+
+    node_id: str | None  # an earlier registration's, to be recognised again
+    node_token: str | None
+    name: str
+    url: str
+    runtime_version: str
+    llmlb_version: str
+    local: bool  # the balancer's own node (registered with the admin token)
+    gpu_devices: list[str]
+    supported_runtimes: list[str]
+    tls_fingerprint: str | None
+
+
+class HeartbeatBody(TypedDict):
+    """`POST /v0/health`: what a node tells the balancer every few seconds."""
+
+    node_id: str | None
+    models: list[ModelReportJson]
+    loaded_models: list[str]
+    active_requests: int
+    ready_models: list[int]  # [ready, total]
+    sync_state: SyncState
+    sync_progress: SyncProgressJson | None
+    system: SystemJson
+    slots: int
+    free_slots: int
 
 
 class RegistrationAnswer(TypedDict):

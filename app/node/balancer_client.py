@@ -23,7 +23,7 @@ import aiohttp
 
 from app.core.errors import LlmlbError
 from app.core.types import NodeStatus, enum_member
-from app.core.wire import HeartbeatAnswer, RegistrationAnswer
+from app.core.wire import HeartbeatAnswer, HeartbeatBody, RegistrationAnswer, RegistrationBody
 from app.node.manifest import ManifestError, parse_model_list
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class BalancerClient:
         self,
         method: str,
         path: str,
-        body: Mapping[str, object] | None = None,
+        body: Mapping[str, object] | RegistrationBody | HeartbeatBody | None = None,
         headers: dict[str, str] | None = None,
         limit: int = ANSWER_LIMIT,
         ssl: aiohttp.Fingerprint | bool | None = None,
@@ -233,7 +233,7 @@ class BalancerClient:
             "(GET /v0/cluster shows it)"
         )
 
-    async def register(self, body: Mapping[str, object], credential: str) -> RegistrationAnswer:
+    async def register(self, body: RegistrationBody, credential: str) -> RegistrationAnswer:
         """POST /v0/nodes with the join token (or the admin token for the local node). A
         status this node does not know reads as pending: it syncs nothing until approved."""
         data = await self._request(
@@ -259,7 +259,7 @@ class BalancerClient:
             "manifest_version": _version(data.get("manifest_version")),
         }
 
-    async def heartbeat(self, body: Mapping[str, object]) -> HeartbeatAnswer:
+    async def heartbeat(self, body: HeartbeatBody) -> HeartbeatAnswer:
         """POST /v0/health; the answer carries our status and the manifest version (None for
         either when the balancer sent something else)."""
         data = await self._request("POST", "/v0/health", body)
