@@ -26,8 +26,8 @@ from app.core.tls import Certificate, load_or_create, normalize_fingerprint
 from app.node.api import create_node_app
 from app.node.balancer_client import BalancerClient, BalancerNotTrusted, BalancerUnavailable
 from app.node.download import MAX_BACKOFF
-from app.node.engine import EngineOptions
-from app.node.engines import EngineManager
+from app.node.engine.pool import EngineManager
+from app.node.engine.types import EngineOptions
 from app.node.library import ModelLibrary
 from app.node.sync import SyncWorker
 

@@ -22,8 +22,9 @@ from app.node.download import (
     clean_orphans,
     download_file,
 )
-from app.node.engine import EngineError, check_gguf
-from app.node.engines import EngineManager
+from app.node.engine.llama import check_gguf
+from app.node.engine.pool import EngineManager
+from app.node.engine.types import EngineError
 from app.node.library import ModelLibrary
 from app.node.manifest import ManifestError, parse_manifest
 
