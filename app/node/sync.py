@@ -14,14 +14,8 @@ from typing import Any
 from app.core.settings import DEFAULT_DOWNLOAD_READ_TIMEOUT
 from app.core.tasks import TaskSupervisor
 from app.node.balancer_client import BalancerClient, BalancerUnavailable
-from app.node.download import (
-    MAX_BACKOFF,
-    DownloadCancelled,
-    DownloadError,
-    Progress,
-    clean_orphans,
-    download_file,
-)
+from app.node.download import MAX_BACKOFF, clean_orphans, download_file
+from app.node.download_transfer import DownloadCancelled, DownloadError, Progress
 from app.node.engine.llama import check_gguf
 from app.node.engine.pool import EngineManager
 from app.node.engine.types import EngineError

@@ -1,4 +1,4 @@
-"""The text tail both runners share: what a client sees of a generation's tokens, and why it ends."""
+"""The text tail both runners share: what a client sees of the tokens, and why it ends."""
 
 from __future__ import annotations
 
