@@ -9,8 +9,10 @@ sequence's own sampler chain. A long prompt is prefilled in chunks, so it never 
 sequences already generating.
 
 `BatchedRunner.stream` has the same contract as `ModelRunner.stream`: `Delta` items, then one
-`Finished` with exact token counts; stop strings are held back and cut; UTF-8 is decoded
-incrementally; a set `cancel` event stops the sequence (and frees its slot) within one step.
+`Finished` with exact token counts; stop strings are held back and cut and UTF-8 is decoded
+incrementally (by the same `TextTail`); a set `cancel` event stops the sequence (and frees its
+slot) within one step. Which request runs in which slot is `slots.Slots`' business; the sampler
+chain comes from `sampler`.
 
 Flash attention is on by default, as in llama-server: on a CPU it decodes a 25M f32 model
 about 1.3x faster alone and 1.5x faster with four streams. Its llama.cpp kernels add up a

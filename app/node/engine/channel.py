@@ -7,6 +7,9 @@ consumer takes everything queued since in one go: one token per wake-up while th
 up, several when it falls behind (many streams), never a backlog of callbacks. With an
 interval, the consumer wakes at most once per interval while items keep coming (the first and
 a flushed one at once), so a fast stream costs one wake-up per interval, not per token.
+
+`item_channel` and `item_batches` carry a runner's Delta and Finished items (or the exception
+that ended its work) over a channel.
 """
 
 from __future__ import annotations
