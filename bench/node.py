@@ -56,8 +56,8 @@ from openai import OpenAI
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.node.batch_engine import BatchedRunner
-from app.node.engine import Delta, Finished, Sampling
+from app.node.engine.batched import BatchedRunner
+from app.node.engine.types import Delta, Finished, Sampling
 from bench.common import free_port, record, start_llmlb, stop
 from bench.llama_server import CACHE_ROOT, ensure_llama_server
 from bench.node_report import (

@@ -28,8 +28,8 @@ from app.core.wire import HeartbeatBody, RegistrationBody, SystemJson
 from app.node.api import create_node_app
 from app.node.balancer_client import BalancerClient, BalancerNotTrusted, BalancerUnavailable
 from app.node.download import MAX_BACKOFF
-from app.node.engine import EngineOptions
-from app.node.engines import EngineManager
+from app.node.engine.pool import EngineManager
+from app.node.engine.types import EngineOptions
 from app.node.library import ModelLibrary
 from app.node.sync import SyncWorker
 

@@ -23,8 +23,9 @@ from app.core.errors import BadRequest, NotFound, Unavailable, UserFacingError
 from app.core.types import InProcessAnswer
 from app.node import openai_params as params
 from app.node import tools
-from app.node.engine import Delta, EngineError, Finished, Item, ModelRunner, Sampling
-from app.node.engines import Runner
+from app.node.engine.pool import Runner
+from app.node.engine.sequential import ModelRunner
+from app.node.engine.types import Delta, EngineError, Finished, Item, Sampling
 
 if TYPE_CHECKING:
     from app.node.agent import NodeAgent

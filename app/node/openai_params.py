@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from app.core.errors import BadRequest
 from app.core.wire import JsonObject, JsonValue
-from app.node.engine import JSON_GRAMMAR, Sampling
+from app.node.engine.sampler import JSON_GRAMMAR
+from app.node.engine.types import Sampling
 
 MAX_STOPS = 4
 

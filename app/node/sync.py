@@ -15,16 +15,11 @@ from app.core.tasks import TaskSupervisor
 from app.core.types import ModelReport, ModelState, SyncState
 from app.core.wire import ModelReportJson
 from app.node.balancer_client import BalancerClient, BalancerUnavailable
-from app.node.download import (
-    MAX_BACKOFF,
-    DownloadCancelled,
-    DownloadError,
-    Progress,
-    clean_orphans,
-    download_file,
-)
-from app.node.engine import EngineError, check_gguf
-from app.node.engines import EngineManager
+from app.node.download import MAX_BACKOFF, clean_orphans, download_file
+from app.node.download_transfer import DownloadCancelled, DownloadError, Progress
+from app.node.engine.llama import check_gguf
+from app.node.engine.pool import EngineManager
+from app.node.engine.types import EngineError
 from app.node.library import ModelLibrary
 from app.node.manifest import ManifestError, parse_manifest
 

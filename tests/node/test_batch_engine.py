@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import BadRequest
-from app.node.batch_engine import BatchedRunner
-from app.node.engine import Delta, EngineOptions, Finished, ModelRunner, Sampling
+from app.node.engine.batched import BatchedRunner
+from app.node.engine.sequential import ModelRunner
+from app.node.engine.types import Delta, EngineOptions, Finished, Sampling
 from tests.support.tiny_gguf import write_llama_gguf
 from tests.support.waiting import eventually
 

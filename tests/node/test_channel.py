@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 
-from app.node.channel import Channel
+from app.node.engine.channel import Channel
 
 
 def put_from_thread(channel: Channel[int], *items: int, flush: bool = False) -> None:

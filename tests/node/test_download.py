@@ -15,14 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from app.node.download import (
-    DownloadCancelled,
-    DownloadError,
-    Progress,
-    clean_orphans,
-    download_file,
-    partial_path,
-)
+from app.node.download import clean_orphans, download_file
+from app.node.download_transfer import DownloadCancelled, DownloadError, Progress, partial_path
 from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.support.waiting import eventually_sync
 
@@ -243,7 +237,8 @@ def test_a_size_different_from_the_catalog_fails(hub: FakeHub, tmp_path: Path) -
 NO_SPACE_CHILD = """
 import resource, signal, sys, threading
 from pathlib import Path
-from app.node.download import DownloadError, Progress, download_file
+from app.node.download import download_file
+from app.node.download_transfer import DownloadError, Progress
 
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
 resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))

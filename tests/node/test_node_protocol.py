@@ -165,7 +165,7 @@ async def test_nodes_can_be_renamed_tagged_and_annotated(served: RunningBalancer
 async def test_slots_zero_serves_one_request_at_a_time_on_the_plain_engine(
     tmp_path: Path, model_hub: object
 ) -> None:
-    from app.node.engine import ModelRunner
+    from app.node.engine.sequential import ModelRunner
     from tests.conftest import run_balancer
 
     settings = balancer_settings(tmp_path / "d", local_node=True, context_size=256, slots=0)

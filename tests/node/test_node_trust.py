@@ -27,7 +27,8 @@ from app.node.balancer_client import (
     BalancerUnavailable,
     join_proof,
 )
-from app.node.download import Progress, download_file
+from app.node.download import download_file
+from app.node.download_transfer import Progress
 from tests.conftest import CHAT_FILE, CHAT_REPO, RunningBalancer, balancer_settings, run_balancer
 from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.node.conftest import register_ready

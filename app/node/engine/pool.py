@@ -1,4 +1,4 @@
-"""The loaded models of a node: load on first use, unload after an idle TTL."""
+"""The runner pool: a node's models, each loaded on first use and unloaded after an idle TTL."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 from app.core.tasks import TaskSupervisor
-from app.node.batch_engine import BatchedRunner
-from app.node.engine import EngineOptions, ModelRunner
+from app.node.engine.batched import BatchedRunner
+from app.node.engine.sequential import ModelRunner
+from app.node.engine.types import EngineOptions
 
 Runner = ModelRunner | BatchedRunner
 
@@ -39,7 +40,7 @@ class EngineManager:
             runner is None
             or runner.path != path
             or isinstance(runner, ModelRunner) != one_at_a_time
-            or getattr(runner, "embedding", False) != embedding
+            or runner.embedding != embedding
         ):
             runner = (
                 ModelRunner(name, path, o, embedding=embedding)

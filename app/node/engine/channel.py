@@ -7,6 +7,9 @@ consumer takes everything queued since in one go: one token per wake-up while th
 up, several when it falls behind (many streams), never a backlog of callbacks. With an
 interval, the consumer wakes at most once per interval while items keep coming (the first and
 a flushed one at once), so a fast stream costs one wake-up per interval, not per token.
+
+`item_channel` and `item_batches` carry a runner's Delta and Finished items (or the exception
+that ended its work) over a channel.
 """
 
 from __future__ import annotations
@@ -15,10 +18,15 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Generic, TypeVar
 
+from app.node.engine.types import Delta, Finished, Item
+
 T = TypeVar("T")
+
+Emit = Callable[[Item | BaseException], None]
+"""How an engine thread hands an item (or the exception that ended its work) to its consumer."""
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
@@ -90,3 +98,46 @@ async def one_by_one(batches: AsyncGenerator[list[T], None]) -> AsyncGenerator[T
                 yield item
     finally:
         await batches.aclose()
+
+
+def item_channel(
+    cancel: threading.Event, interval: float
+) -> tuple[Channel[Item | BaseException], Emit]:
+    """A channel from an engine thread to the running loop, and the engine's emit into it (if
+    the consumer's loop is gone, emit sets `cancel`: generation stops).
+
+    Text deltas reach the consumer at most once per `interval` seconds (the first at once); the
+    end of a generation or an error goes at once, with everything before it."""
+    channel: Channel[Item | BaseException] = Channel(asyncio.get_running_loop(), interval)
+
+    def emit(item: Item | BaseException) -> None:
+        try:
+            channel.put(item, flush=not isinstance(item, Delta))
+        except RuntimeError:
+            cancel.set()
+
+    return channel, emit
+
+
+async def item_batches(
+    channel: Channel[Item | BaseException],
+) -> AsyncGenerator[list[Item], None]:
+    """What an engine thread put in `channel`, a batch at a time, up to its Finished.
+
+    Consecutive deltas in a batch (the loop fell behind the engine) become one; an exception
+    put in the channel is raised after the items before it."""
+    while True:
+        batch: list[Item] = []
+        for item in await channel.take():
+            if isinstance(item, BaseException):
+                if batch:
+                    yield batch
+                raise item
+            if batch and isinstance(item, Delta) and isinstance(batch[-1], Delta):
+                batch[-1] = Delta(batch[-1].text + item.text)
+            else:
+                batch.append(item)
+            if isinstance(item, Finished):
+                yield batch
+                return
+        yield batch

@@ -1,0 +1,120 @@
+"""What every runner is: one model file, its counters, prompts rendered and tokenized on the
+runner's own thread, and `stream` over the runner's `batches`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import llama_cpp
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+from app.core.errors import BadRequest
+from app.node.engine.channel import one_by_one
+from app.node.engine.llama import render_chat
+from app.node.engine.types import Item, Sampling
+
+R = TypeVar("R")
+
+
+def check_prompt(n_tokens: int, n_ctx: int) -> None:
+    """BadRequest when a prompt of `n_tokens` leaves no room in a context of `n_ctx`."""
+    if n_tokens >= n_ctx:
+        raise BadRequest(
+            f"the prompt is {n_tokens} tokens; this model's context holds {n_ctx}",
+            code="context_length_exceeded",
+            param="messages",
+        )
+
+
+def completion_limit(n_prompt: int, n_ctx: int, max_tokens: int | None) -> int:
+    """How many tokens a completion may have: what the context has left, at most max_tokens."""
+    limit = n_ctx - n_prompt
+    return limit if max_tokens is None else min(limit, max_tokens)
+
+
+class LlamaRunner(ABC):
+    """What both runners share: a llama-cpp-python model, loaded on first use, that renders
+    chat prompts and tokenizes text on the runner's executor; `stream` over `batches`.
+
+    The counters are read by the node's status and by tests, from any thread.
+    """
+
+    def __init__(self, name: str, path: Path, embedding: bool = False) -> None:
+        self.name = name
+        self.path = path
+        self.embedding = embedding  # loaded for embeddings, not generation
+        self.last_used = time.monotonic()
+        self.active = 0  # requests waiting or running
+        self.generated_tokens = 0  # lifetime counters
+        self.cancelled_requests = 0
+        self._llm: llama_cpp.Llama | None = None
+        self._formatter: Jinja2ChatFormatter | None = None
+
+    @property
+    @abstractmethod
+    def loaded(self) -> bool:
+        """True once the model is in memory."""
+
+    @abstractmethod
+    async def _run(self, fn: Callable[..., R], *args: Any) -> R:
+        """`fn(*args)` off the event loop, where this runner runs llama.cpp calls."""
+
+    @abstractmethod
+    def _load(self) -> None:
+        """Load the model (no-op when loaded); on the runner's executor."""
+
+    async def load(self) -> None:
+        """Load the model (no-op when loaded)."""
+        await self._run(self._load)
+
+    @abstractmethod
+    async def unload(self) -> None:
+        """Free the model's memory; the next request loads it again."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Free the model and stop the runner's thread for good."""
+
+    @abstractmethod
+    def batches(
+        self, tokens: list[int], sampling: Sampling, cancel: threading.Event
+    ) -> AsyncGenerator[list[Item], None]:
+        """As `stream`, in batches: what was generated since the consumer last asked."""
+
+    # -- prompts ----------------------------------------------------------------
+    async def chat_prompt(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[Any] | None = None,
+        tool_choice: Any = None,
+    ) -> tuple[list[int], tuple[str, ...]]:
+        """Render messages with the model's chat template; (prompt tokens, template stops)."""
+        return await self._run(self._chat_prompt, messages, tools, tool_choice)
+
+    def _chat_prompt(
+        self, messages: list[dict[str, Any]], tools: list[Any] | None, tool_choice: Any
+    ) -> tuple[list[int], tuple[str, ...]]:
+        self._load()
+        assert self._llm is not None and self._formatter is not None
+        return render_chat(self._llm, self._formatter, messages, tools, tool_choice)
+
+    async def text_prompt(self, prompt: str) -> list[int]:
+        """Tokenize a plain completion prompt (with BOS)."""
+        return await self._run(self._text_prompt, prompt)
+
+    def _text_prompt(self, prompt: str) -> list[int]:
+        self._load()
+        assert self._llm is not None
+        return self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
+
+    # -- generation -------------------------------------------------------------
+    def stream(
+        self, tokens: list[int], sampling: Sampling, cancel: threading.Event
+    ) -> AsyncGenerator[Item, None]:
+        """Generate; yields deltas, then one Finished."""
+        return one_by_one(self.batches(tokens, sampling, cancel))

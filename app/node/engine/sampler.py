@@ -1,0 +1,101 @@
+"""How a request's Sampling becomes llama.cpp sampling: a sampler chain for the batched runner,
+a grammar and logit processors for the sequential one, and the JSON grammar of json_object."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import llama_cpp
+import numpy as np
+from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar, json_schema_to_gbnf
+
+from app.core.errors import BadRequest
+from app.node.engine.types import Sampling
+
+JSON_GRAMMAR = JSON_GBNF
+"""GBNF for any JSON value (`response_format: json_object`)."""
+
+PENALTY_LAST_N = 64  # what llama_cpp.Llama uses (last_n_tokens_size), for the same results
+
+
+def random_seed() -> int:
+    """A fresh 32-bit seed, for a request that names none."""
+    return int.from_bytes(os.urandom(4), "little")
+
+
+def sampler_chain(s: Sampling, vocab: Any, n_vocab: int) -> Any:
+    """A llama_sampler_p chain like llama_cpp.Llama's, for one sequence (the caller frees it)."""
+    grammar: str | None = None
+    if s.json_schema is not None:
+        try:
+            grammar = json_schema_to_gbnf(s.json_schema)
+        except Exception as exc:
+            raise BadRequest(f"unsupported JSON schema: {exc}", param="response_format") from exc
+    elif s.grammar is not None:
+        grammar = s.grammar
+    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+    try:
+        if s.logit_bias:
+            biases = (llama_cpp.llama_logit_bias * len(s.logit_bias))(
+                *(llama_cpp.llama_logit_bias(int(t), float(b)) for t, b in s.logit_bias.items())
+            )
+            add = llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(s.logit_bias), biases)
+            llama_cpp.llama_sampler_chain_add(chain, add)
+        if s.repeat_penalty != 1.0 or s.frequency_penalty or s.presence_penalty:
+            llama_cpp.llama_sampler_chain_add(
+                chain,
+                llama_cpp.llama_sampler_init_penalties(
+                    n_vocab,
+                    PENALTY_LAST_N,
+                    s.repeat_penalty,
+                    s.frequency_penalty,
+                    s.presence_penalty,
+                ),
+            )
+        if grammar is not None:
+            g = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode("utf-8"), b"root")
+            if not g:
+                raise BadRequest("the grammar does not parse", param="grammar")
+            llama_cpp.llama_sampler_chain_add(chain, g)
+        if s.temperature == 0.0:
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
+        else:
+            seed = (s.seed if s.seed is not None else random_seed()) & 0xFFFFFFFF
+            if s.temperature > 0.0:
+                for part in (
+                    llama_cpp.llama_sampler_init_top_k(s.top_k),
+                    llama_cpp.llama_sampler_init_typical(1.0, 1),
+                    llama_cpp.llama_sampler_init_top_p(s.top_p, 1),
+                    llama_cpp.llama_sampler_init_min_p(s.min_p, 1),
+                    llama_cpp.llama_sampler_init_temp(s.temperature),
+                ):
+                    llama_cpp.llama_sampler_chain_add(chain, part)
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(seed))
+    except BaseException:
+        llama_cpp.llama_sampler_free(chain)
+        raise
+    return chain
+
+
+def llama_grammar(s: Sampling) -> LlamaGrammar | None:
+    """The request's grammar for `Llama.generate` (from its JSON schema or GBNF), if any."""
+    if s.json_schema is not None:
+        return LlamaGrammar.from_json_schema(s.json_schema, verbose=False)
+    if s.grammar is not None:
+        return LlamaGrammar.from_string(s.grammar, verbose=False)
+    return None
+
+
+def logit_bias_processors(bias: dict[int, float]) -> llama_cpp.LogitsProcessorList | None:
+    """A logits processor for `Llama.generate` adding `bias` to its tokens' logits, if any."""
+    if not bias:
+        return None
+    ids = np.array(list(bias), dtype=np.intc)
+    values = np.array(list(bias.values()), dtype=np.single)
+
+    def apply_bias(_ids: Any, scores: Any) -> Any:
+        scores[ids] += values
+        return scores
+
+    return llama_cpp.LogitsProcessorList([apply_bias])

@@ -1,0 +1,65 @@
+"""The text end of a generation, shared by both runners: token bytes in, client text out.
+
+Each generated token's bytes are decoded incrementally (a character split over two tokens
+waits for its second half), the text is searched for the request's stop strings (one may be
+split over several tokens, so text that could still be the start of one is held back), the
+rest goes out as a Delta, and the completion is counted against its token limit.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+from app.node.engine.channel import Emit
+from app.node.engine.types import Delta, Finished
+
+
+class TextTail:
+    """One generation's output text between the sampler and its consumer.
+
+    `add` takes each generated token (not the end-of-generation one) and says when the
+    generation is over; `finish` sends what is left and gives the Finished item. A cancelled
+    generation just stops calling it.
+    """
+
+    __slots__ = ("_decoder", "_emit", "_holdback", "_stops", "count", "limit", "text")
+
+    def __init__(self, stops: tuple[str, ...], limit: int, emit: Emit) -> None:
+        self._stops = tuple(s for s in stops if s)
+        # Text that could still be the start of a stop string stays until it cannot.
+        self._holdback = max((len(s) for s in self._stops), default=1) - 1
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._emit = emit
+        self.limit = limit  # completion tokens allowed
+        self.count = 0  # completion tokens so far
+        self.text = ""  # decoded, not yet emitted
+
+    def add(self, piece: bytes) -> str | None:
+        """Take one generated token's bytes and emit the text that is safe to show; the finish
+        reason when the generation ends here ("stop": a stop string, cut off; "length": the
+        limit), else None."""
+        self.count += 1
+        text = self.text + self._decoder.decode(piece)
+        if self._stops:
+            hit = min((i for s in self._stops if (i := text.find(s)) >= 0), default=-1)
+            if hit >= 0:
+                self.text = text[:hit]
+                return "stop"
+            safe = len(text) - self._holdback
+            if safe > 0:
+                self._emit(Delta(text[:safe]))
+                text = text[safe:]
+        elif text:
+            self._emit(Delta(text))
+            text = ""
+        self.text = text
+        return "length" if self.count >= self.limit else None
+
+    def finish(self, reason: str, prompt_tokens: int) -> Finished:
+        """Emit the text held back (an incomplete UTF-8 tail as U+FFFD) and return the
+        Finished item, which the runner sends when it is ready to."""
+        text = self.text + self._decoder.decode(b"", final=True)
+        self.text = ""
+        if text:
+            self._emit(Delta(text))
+        return Finished(reason, prompt_tokens, self.count)

@@ -1,0 +1,72 @@
+"""What the engine takes and gives: load options, a request's sampling, the items of a stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.core.errors import UserFacingError
+from app.core.settings import (
+    DEFAULT_CONTEXT_SIZE,
+    DEFAULT_FLASH_ATTN,
+    DEFAULT_GPU_LAYERS,
+    DEFAULT_SLOTS,
+    DEFAULT_STREAM_INTERVAL,
+)
+
+
+class EngineError(UserFacingError):
+    """A model cannot run: bad file, not enough memory, llama.cpp refused it."""
+
+    status = 500
+    code = "model_load_failed"
+    type = "server_error"
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How models are loaded on this node."""
+
+    n_ctx: int = DEFAULT_CONTEXT_SIZE  # per sequence
+    n_threads: int | None = None
+    n_gpu_layers: int = DEFAULT_GPU_LAYERS
+    slots: int = DEFAULT_SLOTS  # sequences decoded together (continuous batching)
+    flash_attn: bool = DEFAULT_FLASH_ATTN  # off: batched greedy output equals the output alone
+    stream_interval: float = DEFAULT_STREAM_INTERVAL  # seconds tokens gather before sending
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Per-request generation parameters (OpenAI names mapped to llama.cpp's)."""
+
+    max_tokens: int | None = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 40
+    min_p: float = 0.05
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    repeat_penalty: float = 1.0
+    grammar: str | None = None  # GBNF text
+    json_schema: str | None = None
+    logit_bias: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Text generated since the last delta."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The end of a generation, with exact token counts."""
+
+    finish_reason: str  # "stop" or "length"
+    prompt_tokens: int
+    completion_tokens: int
+
+
+Item = Delta | Finished
