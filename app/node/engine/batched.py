@@ -203,13 +203,15 @@ class BatchedRunner(LlamaRunner):
         await self._run(self._close)
 
     def _close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._lock.notify_all()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        # Under the load lock: an unload racing a load waits for the load to finish (its
+        # thread then exists and has started) instead of joining a thread not yet started.
         with self._load_lock:
+            with self._lock:
+                self._closed = True
+                self._lock.notify_all()
+            if self._thread is not None:
+                self._thread.join()
+                self._thread = None
             if self._batch is not None:
                 llama_cpp.llama_batch_free(self._batch)
                 self._batch = None
