@@ -10,6 +10,10 @@ from typing import Any
 from app.core.paths import default_data_dir
 
 DEFAULT_PORT = 32768
+# `llmlb node` serves the LAN (other machines' balancers call it) on the port after ours.
+DEFAULT_NODE_PORT = DEFAULT_PORT + 1
+ALL_INTERFACES = "0.0.0.0"  # what "serve the LAN" binds to, for the balancer and a node alike
+DEFAULT_NODE_HOST = ALL_INTERFACES
 # Defaults that signatures outside Settings also need (node config, download, registry):
 # declared here once, so a changed default reaches every one of them.
 DEFAULT_IDLE_UNLOAD_TTL = 1800.0
