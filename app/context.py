@@ -128,8 +128,8 @@ class AppContext:
             self.nodes.states_by_model,
             live_states=self.nodes.live_states_by_model,
             external=self.external.served_elsewhere,
+            on_manifest_change=self.nodes.set_manifest_version,
         )
-        registry.on_change.append(self.nodes.set_manifest_version)
         await registry.load()
         nodes = self.nodes
 
