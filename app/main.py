@@ -44,10 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(parser)
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the balancer headless (no GUI)")
-    serve.add_argument("--host", default=None, help=Settings.help("host"))
-    serve.add_argument(
-        "--tls", action="store_true", default=None, help=f"{Settings.help('tls')} (env LLMLB_TLS)"
-    )
+    serve.add_argument("--host", default=None, help=Settings.cli_help("host"))
+    serve.add_argument("--tls", action="store_true", default=None, help=Settings.cli_help("tls"))
     _common(serve)
     serve.add_argument("--no-local-node", action="store_true", help="do not run a local node")
     node = sub.add_parser("node", help="run a node alone, for another machine on the LAN")
@@ -59,13 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument(
         "--join-token",
         default=None,
-        help="the cluster join token (see the app's Settings; env LLMLB_JOIN_TOKEN)",
+        help=Settings.cli_help("join_token"),
     )
     node.add_argument(
         "--balancer-fingerprint",
         default=None,
         metavar="HEX",
-        help=f"{Settings.help('balancer_fingerprint')} (env LLMLB_BALANCER_FINGERPRINT)",
+        help=Settings.cli_help("balancer_fingerprint"),
     )
     node.add_argument(
         "--host",
@@ -84,7 +82,7 @@ def _common(
     parser.add_argument(
         "--port", type=int, default=None, help=f"{port_help} (default {port_default})"
     )
-    parser.add_argument("--data-dir", type=Path, default=None, help=Settings.help("data_dir"))
+    parser.add_argument("--data-dir", type=Path, default=None, help=Settings.cli_help("data_dir"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             local_node=False if getattr(args, "no_local_node", False) else None,
             tls=getattr(args, "tls", None),
             balancer_fingerprint=getattr(args, "balancer_fingerprint", None),
+            join_token=getattr(args, "join_token", None),
         )
         if args.command == "serve":
             return _run_headless(_serve(settings))
@@ -203,7 +202,6 @@ async def _node(args: argparse.Namespace, settings: Settings) -> int:
     ctx = NodeContext(
         settings,
         NodeOptions(
-            join_token=args.join_token or "",
             balancer_url=args.balancer or None,
             host=args.host,
             port=DEFAULT_NODE_PORT if args.port is None else args.port,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from app.core.errors import StartupError
-from app.core.mdns import address_towards
+from app.core.mdns import MDNS_GROUP, address_towards
 from app.core.paths import ensure_data_dir
 from app.core.settings import DEFAULT_NODE_HOST, DEFAULT_NODE_PORT, Settings
 from app.core.tls import normalize_fingerprint
@@ -18,7 +18,6 @@ from app.node.discovery import NodeAnnouncer, find_balancer
 
 log = logging.getLogger(__name__)
 NODE_DIR = "node"  # a node keeps its identity and models in this folder of the data dir
-MDNS_GROUP = "224.0.0.251"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
 
 
@@ -26,7 +25,6 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
 class NodeOptions:
     """What `llmlb node` is told besides the shared settings (its command line)."""
 
-    join_token: str = ""  # empty: LLMLB_JOIN_TOKEN
     balancer_url: str | None = None  # None: the first balancer on the LAN proving the token
     host: str = DEFAULT_NODE_HOST
     port: int = DEFAULT_NODE_PORT
@@ -45,7 +43,7 @@ class NodeContext:
         """Check the token and the pin up front: a user's mistake stops us before any I/O."""
         self.settings = settings
         self.options = options
-        self.join_token = options.join_token or os.environ.get("LLMLB_JOIN_TOKEN", "")
+        self.join_token = settings.join_token
         if not self.join_token:
             raise StartupError(
                 "a node needs the cluster join token: --join-token T or "

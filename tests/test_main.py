@@ -260,3 +260,38 @@ def test_a_node_still_looking_for_its_balancer_stops_cleanly_on_sigterm(tmp_path
     assert proc.returncode == 0, err
     assert "Traceback" not in seen + err
     assert "serving at" not in err  # it never started serving
+
+
+def test_a_node_takes_its_join_token_from_the_environment(tmp_path: Path) -> None:
+    env = {**os.environ, "LLMLB_JOIN_TOKEN": "llmlb-join-a-token-from-the-environment"}
+    proc = subprocess.Popen(
+        llmlb(
+            "node",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--balancer",
+            "http://127.0.0.1:1",
+        ),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        seen = ""
+        while "serving at" not in seen:
+            line = proc.stderr.readline()
+            assert line, f"llmlb node exited early: {seen}"
+            seen += line
+        assert "balancer http://127.0.0.1:1" in seen
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in seen + err

@@ -53,6 +53,17 @@ class Settings:
             "env": "LLMLB_BALANCER_FINGERPRINT",
         },
     )
+    join_token: str = field(
+        # Read when Settings is made, like the data dir: a balancer made in-process (tests, the
+        # GUI) takes it from the environment as `llmlb serve` does.
+        default_factory=lambda: os.environ.get("LLMLB_JOIN_TOKEN", ""),
+        repr=False,  # a secret: never in a log line or a traceback
+        metadata={
+            "help": "the cluster join token nodes present to join (a balancer without one "
+            "makes its own; the app shows it in Settings, GET /v0/cluster too)",
+            "env": "LLMLB_JOIN_TOKEN",
+        },
+    )
     origins: str = field(
         default="",
         metadata={
@@ -193,10 +204,20 @@ class Settings:
     @staticmethod
     def help(name: str) -> str:
         """The one description of a setting, for the CLI help and the Settings page."""
-        for f in fields(Settings):
-            if f.name == name:
-                return str(f.metadata.get("help", ""))
-        raise KeyError(name)
+        return str(_field(name).metadata.get("help", ""))
+
+    @staticmethod
+    def cli_help(name: str) -> str:
+        """The description with the environment variable that also sets it (for --help)."""
+        env = _field(name).metadata.get("env")
+        return f"{Settings.help(name)} (env {env})" if env else Settings.help(name)
+
+
+def _field(name: str) -> Any:
+    for f in fields(Settings):
+        if f.name == name:
+            return f
+    raise KeyError(name)
 
 
 def _convert(kind: Any, raw: str) -> Any:
