@@ -140,14 +140,18 @@ class _Context(Protocol):
     async def stop(self) -> None: ...
 
 
-async def _until_stopped(ctx: _Context, started: Callable[[], None]) -> int:
+async def _until_stopped(
+    ctx: _Context, started: Callable[[], None], before: Callable[[], None] = lambda: None
+) -> int:
     """Start `ctx`, call `started`, run until SIGINT/SIGTERM, stop; a signal during the start
-    (a node still looking for its balancer) ends it too."""
+    (a node still looking for its balancer) ends it too. `before` runs once the signals are
+    ours: what it prints invites a signal, which must not kill the process half-way."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    before()
     starting = asyncio.ensure_future(ctx.start())
     stopping = asyncio.ensure_future(stop.wait())
     try:
@@ -209,8 +213,10 @@ async def _node(args: argparse.Namespace, settings: Settings) -> int:
         ),
     )
     setup_logging(ensure_data_dir(settings.data_dir))
-    if not ctx.balancer_url:
-        print("llmlb: looking for a balancer on the LAN (mDNS)…", file=sys.stderr, flush=True)
+
+    def before() -> None:
+        if not ctx.balancer_url:
+            print("llmlb: looking for a balancer on the LAN (mDNS)…", file=sys.stderr, flush=True)
 
     def started() -> None:
         print(
@@ -219,7 +225,7 @@ async def _node(args: argparse.Namespace, settings: Settings) -> int:
             flush=True,
         )
 
-    return await _until_stopped(ctx, started)
+    return await _until_stopped(ctx, started, before)
 
 
 def _has_display() -> bool:
