@@ -13,7 +13,7 @@ from app.core.catalog import load_catalog
 from app.core.errors import StartupError
 from app.core.events import Event, EventBus, ModelDeleted
 from app.core.hf import HfClient
-from app.core.mdns import address_towards
+from app.core.mdns import MDNS_GROUP, address_towards
 from app.core.paths import ensure_data_dir
 from app.core.secrets import check_strength, load_admin_token, load_node_secret
 from app.core.settings import Settings
@@ -82,7 +82,7 @@ class AppContext:
     def _lan_address(self) -> str:
         """The address LAN peers reach us at (what mDNS announces and the certificate names)."""
         host = self.settings.host
-        return host if host not in {"0.0.0.0", "::", ""} else address_towards("224.0.0.251")
+        return host if host not in {"0.0.0.0", "::", ""} else address_towards(MDNS_GROUP)
 
     async def start(self) -> None:
         """Start everything, or raise StartupError having undone what was started."""
@@ -115,7 +115,7 @@ class AppContext:
             http=self.http,
         )
         self.external = ExternalServers(self.nodes, self.http)
-        join_token = os.environ.get("LLMLB_JOIN_TOKEN", "").strip() or None
+        join_token = s.join_token.strip() or None
         if join_token:
             check_strength(join_token, "LLMLB_JOIN_TOKEN")
         await self.nodes.load(join_token)
@@ -128,8 +128,8 @@ class AppContext:
             self.nodes.states_by_model,
             live_states=self.nodes.live_states_by_model,
             external=self.external.served_elsewhere,
+            on_manifest_change=self.nodes.set_manifest_version,
         )
-        registry.on_change.append(self.nodes.set_manifest_version)
         await registry.load()
         nodes = self.nodes
 

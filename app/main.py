@@ -12,14 +12,20 @@ import signal
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from app import __version__
 from app.core.errors import StartupError
 from app.core.logs import setup_logging
-from app.core.settings import DEFAULT_PORT, Settings
+from app.core.settings import (
+    ALL_INTERFACES,
+    DEFAULT_NODE_HOST,
+    DEFAULT_NODE_PORT,
+    DEFAULT_PORT,
+    Settings,
+)
 
 log = logging.getLogger("llmlb")
 
@@ -38,10 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(parser)
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the balancer headless (no GUI)")
-    serve.add_argument("--host", default=None, help=Settings.help("host"))
-    serve.add_argument(
-        "--tls", action="store_true", default=None, help=f"{Settings.help('tls')} (env LLMLB_TLS)"
-    )
+    serve.add_argument("--host", default=None, help=Settings.cli_help("host"))
+    serve.add_argument("--tls", action="store_true", default=None, help=Settings.cli_help("tls"))
     _common(serve)
     serve.add_argument("--no-local-node", action="store_true", help="do not run a local node")
     node = sub.add_parser("node", help="run a node alone, for another machine on the LAN")
@@ -53,25 +57,32 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument(
         "--join-token",
         default=None,
-        help="the cluster join token (see the app's Settings; env LLMLB_JOIN_TOKEN)",
+        help=Settings.cli_help("join_token"),
     )
     node.add_argument(
         "--balancer-fingerprint",
         default=None,
         metavar="HEX",
-        help=f"{Settings.help('balancer_fingerprint')} (env LLMLB_BALANCER_FINGERPRINT)",
+        help=Settings.cli_help("balancer_fingerprint"),
     )
-    node.add_argument("--host", default="0.0.0.0", help="address the node listens on")
+    node.add_argument(
+        "--host",
+        default=DEFAULT_NODE_HOST,
+        help=f"address the node listens on (default {DEFAULT_NODE_HOST})",
+    )
     node.add_argument("--name", default=None, help="the name shown in the app (default: hostname)")
-    _common(node)
+    _common(node, "port the node listens on", DEFAULT_NODE_PORT)
     return parser
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(
+    parser: argparse.ArgumentParser, port_help: str = "", port_default: int = DEFAULT_PORT
+) -> None:
+    port_help = port_help or Settings.help("port")
     parser.add_argument(
-        "--port", type=int, default=None, help=f"{Settings.help('port')} (default {DEFAULT_PORT})"
+        "--port", type=int, default=None, help=f"{port_help} (default {port_default})"
     )
-    parser.add_argument("--data-dir", type=Path, default=None, help=Settings.help("data_dir"))
+    parser.add_argument("--data-dir", type=Path, default=None, help=Settings.cli_help("data_dir"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             local_node=False if getattr(args, "no_local_node", False) else None,
             tls=getattr(args, "tls", None),
             balancer_fingerprint=getattr(args, "balancer_fingerprint", None),
+            join_token=getattr(args, "join_token", None),
         )
         if args.command == "serve":
             return _run_headless(_serve(settings))
@@ -121,117 +133,99 @@ def _run_headless(main: Coroutine[Any, Any, int]) -> int:
     return uvloop.run(main)
 
 
-async def _serve(settings: Settings) -> int:
-    from app.context import AppContext
+class _Context(Protocol):
+    """What a headless mode runs: AppContext or NodeContext."""
 
-    setup_logging(settings.data_dir if settings.data_dir.is_dir() else None)
-    ctx = AppContext(settings)
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+async def _until_stopped(
+    ctx: _Context, started: Callable[[], None], before: Callable[[], None] = lambda: None
+) -> int:
+    """Start `ctx`, call `started`, run until SIGINT/SIGTERM, stop; a signal during the start
+    (a node still looking for its balancer) ends it too. `before` runs once the signals are
+    ours: what it prints invites a signal, which must not kill the process half-way."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await ctx.start()
-    setup_logging(settings.data_dir.expanduser().resolve())
-    if ctx.admin_token_created:
-        print(
-            f"llmlb: new admin token (saved in {settings.data_dir / 'admin_token'}): "
-            f"{ctx.admin_token}",
-            file=sys.stderr,
-        )
-    print(f"llmlb {__version__}: OpenAI endpoint {ctx.base_url}/v1", file=sys.stderr, flush=True)
-    if ctx.certificate is not None:
-        print(
-            f"llmlb: TLS certificate {ctx.certificate.cert_path} (sha256 "
-            f"{ctx.certificate.fingerprint})",
-            file=sys.stderr,
-            flush=True,
-        )
+    before()
+    starting = asyncio.ensure_future(ctx.start())
+    stopping = asyncio.ensure_future(stop.wait())
     try:
-        await stop.wait()
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()  # the context undoes what it started
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            return 0
+        starting.result()  # a StartupError surfaces here
+        started()
+        await stopping
     finally:
+        stopping.cancel()
         log.info("stopping")
         await ctx.stop()
     return 0
 
 
-NODE_PORT = 32769
+async def _serve(settings: Settings) -> int:
+    from app.context import AppContext
+
+    setup_logging(settings.data_dir if settings.data_dir.is_dir() else None)
+    ctx = AppContext(settings)
+
+    def started() -> None:
+        setup_logging(settings.data_dir.expanduser().resolve())
+        if ctx.admin_token_created:
+            print(
+                f"llmlb: new admin token (saved in {settings.data_dir / 'admin_token'}): "
+                f"{ctx.admin_token}",
+                file=sys.stderr,
+            )
+        print(
+            f"llmlb {__version__}: OpenAI endpoint {ctx.base_url}/v1", file=sys.stderr, flush=True
+        )
+        if ctx.certificate is not None:
+            print(
+                f"llmlb: TLS certificate {ctx.certificate.cert_path} (sha256 "
+                f"{ctx.certificate.fingerprint})",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    return await _until_stopped(ctx, started)
 
 
 async def _node(args: argparse.Namespace, settings: Settings) -> int:
-    from app.core.mdns import address_towards
     from app.core.paths import ensure_data_dir
-    from app.core.tls import normalize_fingerprint
-    from app.node.agent import NodeAgent, node_config, saved_pin
-    from app.node.discovery import NodeAnnouncer, find_balancer
+    from app.node_context import NodeContext, NodeOptions
 
-    token = args.join_token or os.environ.get("LLMLB_JOIN_TOKEN", "")
-    if not token:
-        raise StartupError(
-            "a node needs the cluster join token: --join-token T or "
-            "LLMLB_JOIN_TOKEN (the app shows it in Settings; GET /v0/cluster)"
-        )
-    pinned: str | None = None
-    if settings.balancer_fingerprint:
-        try:
-            pinned = normalize_fingerprint(settings.balancer_fingerprint)
-        except ValueError as exc:
-            raise StartupError(f"--balancer-fingerprint: {exc}") from exc
-    data_dir = ensure_data_dir(settings.data_dir) / "node"
-    setup_logging(data_dir.parent)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    balancer = args.balancer
-    if not balancer:
-        print("llmlb: looking for a balancer on the LAN (mDNS)…", file=sys.stderr, flush=True)
-        finding = asyncio.ensure_future(find_balancer(token, pinned or saved_pin(data_dir)))
-        waiting = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({finding, waiting}, return_when=asyncio.FIRST_COMPLETED)
-        if not finding.done():
-            finding.cancel()
-            return 0
-        waiting.cancel()
-        balancer = finding.result()
-    agent = NodeAgent(
-        node_config(
-            settings,
-            data_dir=data_dir,
-            balancer_url=balancer,
-            credential=token,
-            balancer_fingerprint=pinned,
+    ctx = NodeContext(
+        settings,
+        NodeOptions(
+            balancer_url=args.balancer or None,
             host=args.host,
-            port=NODE_PORT if args.port is None else args.port,
+            port=DEFAULT_NODE_PORT if args.port is None else args.port,
             name=args.name or "",
-            discovered=not args.balancer,
-        )
+        ),
     )
-    try:
-        await agent.start()
-    except OSError as exc:
-        raise StartupError(
-            f"the node cannot listen on {args.host}:{args.port}: {exc.strerror}"
-        ) from exc
-    announcer = NodeAnnouncer()
-    if args.host not in {"127.0.0.1", "localhost"} or os.environ.get("LLMLB_MDNS_INTERFACES"):
-        from urllib.parse import urlsplit
+    setup_logging(ensure_data_dir(settings.data_dir))
 
-        host = urlsplit(agent.url).hostname or address_towards("224.0.0.251")
-        with contextlib.suppress(OSError):
-            await announcer.start(host, int(urlsplit(agent.url).port or 0), [])
-    print(
-        f"llmlb node {__version__}: serving at {agent.url}, balancer {balancer}",
-        file=sys.stderr,
-        flush=True,
-    )
-    try:
-        await stop.wait()
-    finally:
-        await announcer.stop()
-        await agent.stop()
-    return 0
+    def before() -> None:
+        if not ctx.balancer_url:
+            print("llmlb: looking for a balancer on the LAN (mDNS)…", file=sys.stderr, flush=True)
+
+    def started() -> None:
+        print(
+            f"llmlb node {__version__}: serving at {ctx.url}, balancer {ctx.balancer_url}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return await _until_stopped(ctx, started, before)
 
 
 def _has_display() -> bool:
@@ -250,7 +244,7 @@ def _run_gui(args: argparse.Namespace) -> int:
 
     config = DesktopConfig.load()
     settings = Settings.from_env(
-        host="0.0.0.0" if config.serve_lan else None,
+        host=ALL_INTERFACES if config.serve_lan else None,
         port=args.port or config.port,
         data_dir=args.data_dir or (Path(config.data_dir) if config.data_dir else None),
         idle_unload_ttl=config.idle_unload_ttl,

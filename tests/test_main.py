@@ -180,3 +180,118 @@ def test_headless_mode_never_imports_qt(tmp_path: Path) -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "d")], check=True, timeout=60)
+
+
+def test_node_help_names_the_nodes_own_defaults() -> None:
+    out = subprocess.run(llmlb("node", "--help"), capture_output=True, text=True, check=True)
+    help_text = " ".join(out.stdout.split())
+    assert "port the node listens on (default 32769)" in help_text
+    assert "address the node listens on (default 0.0.0.0)" in help_text
+
+
+def test_a_node_without_the_join_token_is_one_clear_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LLMLB_JOIN_TOKEN"}
+    out = subprocess.run(
+        llmlb("node", "--data-dir", str(tmp_path / "d"), "--balancer", "http://127.0.0.1:1"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert "a node needs the cluster join token" in out.stderr
+    assert not (tmp_path / "d").exists()  # refused before it touched the disk
+
+
+def test_a_node_on_a_busy_port_is_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        line = run_failing(
+            [
+                "node",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(tmp_path / "d"),
+                "--join-token",
+                "llmlb-join-a-token-for-this-test",
+                "--balancer",
+                "http://127.0.0.1:1",
+            ]
+        )
+    assert f"the node cannot listen on 127.0.0.1:{port}" in line
+
+
+def test_a_node_still_looking_for_its_balancer_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    env = {**os.environ, "LLMLB_MDNS_INTERFACES": "127.0.0.1"}  # multicast stays on loopback
+    proc = subprocess.Popen(
+        llmlb(
+            "node",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--join-token",
+            "llmlb-join-nobody-on-this-lan-knows-it",
+        ),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        seen = ""
+        while "looking for a balancer on the LAN" not in seen:
+            line = proc.stderr.readline()
+            assert line, f"llmlb node exited early: {seen}"
+            seen += line
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in seen + err
+    assert "serving at" not in err  # it never started serving
+
+
+def test_a_node_takes_its_join_token_from_the_environment(tmp_path: Path) -> None:
+    env = {**os.environ, "LLMLB_JOIN_TOKEN": "llmlb-join-a-token-from-the-environment"}
+    proc = subprocess.Popen(
+        llmlb(
+            "node",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--balancer",
+            "http://127.0.0.1:1",
+        ),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        seen = ""
+        while "serving at" not in seen:
+            line = proc.stderr.readline()
+            assert line, f"llmlb node exited early: {seen}"
+            seen += line
+        assert "balancer http://127.0.0.1:1" in seen
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in seen + err

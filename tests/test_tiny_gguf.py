@@ -169,7 +169,7 @@ def test_reference_bench_config_is_about_25m_parameters() -> None:
 
 
 def test_a_model_that_never_ends_answers_up_to_max_tokens(tmp_path: Path) -> None:
-    def finishes(path: Path) -> list[str]:
+    def finishes(path: Path) -> list[str | None]:
         llm = _load(path, n_ctx=2048)
         try:
             return [

@@ -11,6 +11,7 @@ from typing import Any
 
 BALANCER_SERVICE = "_llmlb._tcp.local."
 NODE_SERVICE = "_llmlb-node._tcp.local."
+MDNS_GROUP = "224.0.0.251"  # the address our LAN address is the route towards
 
 
 def interfaces() -> Any:

@@ -10,6 +10,10 @@ from typing import Any
 from app.core.paths import default_data_dir
 
 DEFAULT_PORT = 32768
+# `llmlb node` serves the LAN (other machines' balancers call it) on the port after ours.
+DEFAULT_NODE_PORT = DEFAULT_PORT + 1
+ALL_INTERFACES = "0.0.0.0"  # what "serve the LAN" binds to, for the balancer and a node alike
+DEFAULT_NODE_HOST = ALL_INTERFACES
 # Defaults that signatures outside Settings also need (node config, download, registry):
 # declared here once, so a changed default reaches every one of them.
 DEFAULT_IDLE_UNLOAD_TTL = 1800.0
@@ -47,6 +51,17 @@ class Settings:
             "help": "a node's pin of its balancer's TLS certificate (SHA-256, as GET "
             "/v0/cluster shows it): any other certificate is refused, even at the first join",
             "env": "LLMLB_BALANCER_FINGERPRINT",
+        },
+    )
+    join_token: str = field(
+        # Read when Settings is made, like the data dir: a balancer made in-process (tests, the
+        # GUI) takes it from the environment as `llmlb serve` does.
+        default_factory=lambda: os.environ.get("LLMLB_JOIN_TOKEN", ""),
+        repr=False,  # a secret: never in a log line or a traceback
+        metadata={
+            "help": "the cluster join token nodes present to join (a balancer without one "
+            "makes its own; the app shows it in Settings, GET /v0/cluster too)",
+            "env": "LLMLB_JOIN_TOKEN",
         },
     )
     origins: str = field(
@@ -189,10 +204,20 @@ class Settings:
     @staticmethod
     def help(name: str) -> str:
         """The one description of a setting, for the CLI help and the Settings page."""
-        for f in fields(Settings):
-            if f.name == name:
-                return str(f.metadata.get("help", ""))
-        raise KeyError(name)
+        return str(_field(name).metadata.get("help", ""))
+
+    @staticmethod
+    def cli_help(name: str) -> str:
+        """The description with the environment variable that also sets it (for --help)."""
+        env = _field(name).metadata.get("env")
+        return f"{Settings.help(name)} (env {env})" if env else Settings.help(name)
+
+
+def _field(name: str) -> Any:
+    for f in fields(Settings):
+        if f.name == name:
+            return f
+    raise KeyError(name)
 
 
 def _convert(kind: Any, raw: str) -> Any:

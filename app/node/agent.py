@@ -93,6 +93,7 @@ class NodeAgent:
         self.library = ModelLibrary(config.data_dir / "models")
         self.client = BalancerClient(config.balancer_url, fingerprint=config.balancer_fingerprint)
         self.engines = EngineManager(config.engine, config.idle_unload_ttl, self.supervisor)
+        self._beat_soon = asyncio.Event()  # a model changed state: tell the balancer now
         self.sync = SyncWorker(
             self.library,
             self.client,
@@ -100,6 +101,7 @@ class NodeAgent:
             self.supervisor,
             config.read_timeout,
             config.max_backoff,
+            on_change=lambda _name: self._beat_soon.set(),
         )
         self.node_id: str | None = None
         self.node_token: str | None = None
@@ -109,8 +111,6 @@ class NodeAgent:
         self.certificate: Certificate | None = None  # ours, when our balancer speaks TLS
         self._runner: web.AppRunner | None = None
         self._manifest_version: Any = None
-        self._beat_soon = asyncio.Event()
-        self.sync.on_change.append(lambda _name: self._beat_soon.set())
         self.registered = asyncio.Event()
         self._sync_started = False
 

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -37,6 +38,7 @@ class SyncWorker:
         supervisor: TaskSupervisor,
         read_timeout: float = DEFAULT_DOWNLOAD_READ_TIMEOUT,
         max_backoff: float = MAX_BACKOFF,
+        on_change: Callable[[str], None] | None = None,
     ) -> None:
         self.library = library
         self.client = client
@@ -49,7 +51,8 @@ class SyncWorker:
         self.sync_state = SyncState.IDLE
         self.progress = Progress()
         self.current: str | None = None
-        self.on_change: list[Any] = []  # callables run when a model changes state
+        # Told the model's name whenever a model changes state.
+        self.on_change = on_change or (lambda _name: None)
         self._cancel = threading.Event()
         self._trigger = asyncio.Event()
         self._downloader: asyncio.Task[None] | None = None
@@ -97,8 +100,7 @@ class SyncWorker:
         self._changed(name)
 
     def _changed(self, name: str) -> None:
-        for callback in self.on_change:
-            callback(name)
+        self.on_change(name)
 
     async def _loop(self) -> None:
         while True:

@@ -46,6 +46,7 @@ class ModelRegistry:
         node_states: Callable[[], dict[str, list[NodeModelState]]],
         live_states: Callable[[], dict[str, list[NodeModelState]]] | None = None,
         external: Callable[[], dict[str, list[str]]] | None = None,
+        on_manifest_change: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -58,7 +59,8 @@ class ModelRegistry:
         self.live_states = live_states or node_states
         self.external = external or (lambda: {})
         self.records: dict[str, ModelRecord] = {}  # every registration, kept in memory
-        self.on_change: list[Callable[[str], None]] = []  # called with the manifest version
+        # Told the manifest version whenever the set of registered models changes.
+        self.on_manifest_change = on_manifest_change or (lambda _version: None)
 
     async def load(self) -> None:
         """Read the registrations once; later reads come from memory."""
@@ -72,9 +74,7 @@ class ModelRegistry:
         return hashlib.sha1(names.encode()).hexdigest()[:12]
 
     def _changed(self) -> None:
-        version = self.manifest_version
-        for callback in self.on_change:
-            callback(version)
+        self.on_manifest_change(self.manifest_version)
 
     # -- writes -----------------------------------------------------------------
     async def register(self, body: Mapping[str, object]) -> RegisterAnswer:

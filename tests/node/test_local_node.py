@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import (
+    ChatCompletionMessageParam,
+    ChatCompletionToolChoiceOptionParam,
+    ChatCompletionToolParam,
+)
+from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 from tests.conftest import RunningBalancer, balancer_settings, run_balancer
 from tests.fakes.fake_hub import FakeHub
@@ -27,6 +34,13 @@ def client(b: RunningBalancer) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=b.url + "/v1", api_key="unused", max_retries=0)
 
 
+def error_of(err: pytest.ExceptionInfo[openai.APIStatusError]) -> dict[str, Any]:
+    """The OpenAI error body the client raised with."""
+    body = err.value.body
+    assert isinstance(body, dict)
+    return body
+
+
 async def test_register_download_ready_then_chat(
     served: RunningBalancer, model_hub: FakeHub, tiny_models: dict[str, bytes]
 ) -> None:
@@ -36,7 +50,7 @@ async def test_register_download_ready_then_chat(
     name = body["name"]
     api = client(served)
 
-    async def downloading() -> dict | None:
+    async def downloading() -> dict[str, Any] | None:
         entry = await hub_entry(served, name)
         progress = entry and entry.get("download_progress")
         return entry if progress and progress["bytes_downloaded"] > 0 else None
@@ -48,8 +62,8 @@ async def test_register_download_ready_then_chat(
     with pytest.raises(openai.APIStatusError) as err:
         await api.chat.completions.create(model=name, messages=[{"role": "user", "content": "hi"}])
     assert err.value.status_code == 503
-    assert err.value.body["code"] == "model_downloading"
-    assert "%" in err.value.body["message"]
+    assert error_of(err)["code"] == "model_downloading"
+    assert "%" in error_of(err)["message"]
     assert [m.id for m in (await api.models.list()).data] == []
 
     async def ready() -> bool:
@@ -79,14 +93,19 @@ async def test_register_download_ready_then_chat(
     assert node.library.model_path(name).name == CHAT_FILE
 
 
-async def downloading_entry(b: RunningBalancer, name: str, probe) -> dict:
+async def downloading_entry(
+    b: RunningBalancer, name: str, probe: Callable[[], Awaitable[dict[str, Any] | None]]
+) -> dict[str, Any]:
     return await eventually(probe, timeout=20, interval=0.02)
 
 
 async def test_streaming_usage_and_greedy_determinism(served: RunningBalancer) -> None:
     name = await register_ready(served)
     api = client(served)
-    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hi"},
+    ]
     plain = await api.chat.completions.create(
         model=name, messages=messages, max_tokens=12, temperature=0
     )
@@ -148,7 +167,7 @@ async def test_a_fast_stream_sends_its_tokens_in_groups(tmp_path: Path, model_hu
 async def test_sampling_parameters_seed_and_stop(served: RunningBalancer) -> None:
     name = await register_ready(served)
     api = client(served)
-    msg = [{"role": "user", "content": "tell me a story"}]
+    msg: list[ChatCompletionMessageParam] = [{"role": "user", "content": "tell me a story"}]
     a = await api.chat.completions.create(
         model=name, messages=msg, max_tokens=16, seed=7, temperature=1.5, top_p=0.9
     )
@@ -157,7 +176,7 @@ async def test_sampling_parameters_seed_and_stop(served: RunningBalancer) -> Non
     )
     assert a.choices[0].message.content == b.choices[0].message.content
     full = await api.chat.completions.create(model=name, messages=msg, max_tokens=16, temperature=0)
-    text = full.choices[0].message.content
+    text = full.choices[0].message.content or ""
     assert len(text) > 4
     stop = text[2:4]
     cut = await api.chat.completions.create(
@@ -187,7 +206,7 @@ async def test_json_mode_constrains_the_output(served: RunningBalancer) -> None:
         temperature=0,
         response_format={"type": "json_object"},
     )
-    text = answer.choices[0].message.content
+    text = answer.choices[0].message.content or ""
     assert text.lstrip().startswith(("{", "["))
     if answer.choices[0].finish_reason == "stop":
         json.loads(text)
@@ -204,7 +223,7 @@ async def test_json_mode_constrains_the_output(served: RunningBalancer) -> None:
         temperature=0,
         response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
     )
-    text = answer.choices[0].message.content
+    text = answer.choices[0].message.content or ""
     assert (text.startswith("{") and '"ok"' in text) or answer.choices[0].finish_reason == "length"
     if answer.choices[0].finish_reason == "stop":
         assert isinstance(json.loads(text)["ok"], bool)
@@ -229,18 +248,19 @@ async def test_text_completions_and_embeddings(served: RunningBalancer) -> None:
     assert floats.data[0].embedding == pytest.approx(vectors.data[0].embedding, abs=1e-6)
     with pytest.raises(openai.BadRequestError) as err:
         await api.embeddings.create(model=chat, input="x")
-    assert err.value.body["code"] == "model_not_embedding"
+    assert error_of(err)["code"] == "model_not_embedding"
 
 
 async def test_inference_errors_are_clear(served: RunningBalancer) -> None:
     name = await register_ready(served)
     api = client(served)
+    err: pytest.ExceptionInfo[openai.APIStatusError]
     with pytest.raises(openai.NotFoundError) as err:
         await api.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
-    assert err.value.body["code"] == "model_not_found"
+    assert error_of(err)["code"] == "model_not_found"
     with pytest.raises(openai.BadRequestError) as err:
         await api.chat.completions.create(model=name, messages=[])
-    assert err.value.body["param"] == "messages"
+    assert error_of(err)["param"] == "messages"
     with pytest.raises(openai.BadRequestError):
         await api.chat.completions.create(
             model=name, messages=[{"role": "user", "content": "x"}], temperature=5
@@ -249,7 +269,7 @@ async def test_inference_errors_are_clear(served: RunningBalancer) -> None:
         await api.chat.completions.create(
             model=name, messages=[{"role": "user", "content": "word " * 2000}]
         )
-    assert err.value.body["code"] == "context_length_exceeded"
+    assert error_of(err)["code"] == "context_length_exceeded"
     with pytest.raises(openai.BadRequestError) as err:
         await api.chat.completions.create(
             model=name,
@@ -262,7 +282,7 @@ async def test_inference_errors_are_clear(served: RunningBalancer) -> None:
                 }
             ],
         )
-    assert "Vision" in err.value.body["message"]
+    assert "Vision" in error_of(err)["message"]
     for raw in (b"{", b"[]", b'{"messages": []}'):
         async with served.http.post(served.url + "/v1/chat/completions", data=raw) as r:
             assert r.status == 400
@@ -375,7 +395,7 @@ async def test_requests_queue_fifo_and_never_interrupt_each_other(
 ) -> None:
     name = await register_ready(served)
     api = client(served)
-    msg = [{"role": "user", "content": "count"}]
+    msg: list[ChatCompletionMessageParam] = [{"role": "user", "content": "count"}]
     solo = await api.chat.completions.create(model=name, messages=msg, max_tokens=20, temperature=0)
     together = await asyncio.gather(
         *(
@@ -386,7 +406,7 @@ async def test_requests_queue_fifo_and_never_interrupt_each_other(
     assert {t.choices[0].message.content for t in together} == {solo.choices[0].message.content}
 
 
-WEATHER = {
+WEATHER: ChatCompletionToolParam = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -404,7 +424,11 @@ WEATHER = {
 async def test_a_required_tool_call_comes_back_as_tool_calls(served: RunningBalancer) -> None:
     name = await register_ready(served)
     api = client(served)
-    for choice in ("required", {"type": "function", "function": {"name": "get_weather"}}):
+    choices: list[ChatCompletionToolChoiceOptionParam] = [
+        "required",
+        {"type": "function", "function": {"name": "get_weather"}},
+    ]
+    for choice in choices:
         answer = await api.chat.completions.create(
             model=name,
             messages=[{"role": "user", "content": "weather in Paris?"}],
@@ -414,7 +438,7 @@ async def test_a_required_tool_call_comes_back_as_tool_calls(served: RunningBala
             temperature=0,
         )
         assert answer.choices[0].finish_reason == "tool_calls", answer
-        [call] = answer.choices[0].message.tool_calls
+        [call] = answer.choices[0].message.tool_calls or []
         assert call.type == "function" and call.function.name == "get_weather"
         assert isinstance(json.loads(call.function.arguments)["metric"], bool)
         assert answer.choices[0].message.content is None
@@ -427,7 +451,8 @@ async def test_a_required_tool_call_comes_back_as_tool_calls(served: RunningBala
         temperature=0,
         stream=True,
     )
-    calls, finish = [], None
+    calls: list[ChoiceDeltaToolCall] = []
+    finish = None
     async for chunk in stream:
         for c in chunk.choices:
             calls += c.delta.tool_calls or []

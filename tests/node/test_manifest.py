@@ -72,7 +72,13 @@ def test_a_file_entry_with_a_bad_url_size_or_hash_is_refused(
 
 
 def test_a_manifest_needs_a_bounded_list_of_distinct_files(tmp_path: Path) -> None:
-    for data in ([], {"files": []}, {"files": "x"}, {"files": [manifest_with()["files"][0]] * 2}):
+    bad: list[object] = [
+        [],
+        {"files": []},
+        {"files": "x"},
+        {"files": [manifest_with()["files"][0]] * 2},
+    ]
+    for data in bad:
         with pytest.raises(ManifestError):
             parse_manifest(data, tmp_path)
     many = [{"name": f"f{i}.gguf", "url": "https://h/x"} for i in range(300)]

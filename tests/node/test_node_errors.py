@@ -63,7 +63,7 @@ async def test_a_gguf_llama_cpp_cannot_load(
     await register_ready(served)
 
 
-async def _state(b: RunningBalancer, name: str, lifecycle: str) -> dict | None:
+async def _state(b: RunningBalancer, name: str, lifecycle: str) -> dict[str, Any] | None:
     entry = await hub_entry(b, name)
     return entry if entry and entry.get("lifecycle_status") == lifecycle else None
 

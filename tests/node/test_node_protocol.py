@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from app.context import AppContext
 from tests.conftest import RunningBalancer, balancer_settings
+from tests.fakes.fake_hub import FakeHub
 from tests.node.conftest import register_ready
 from tests.support.waiting import eventually
 
@@ -22,7 +24,7 @@ async def test_the_local_node_is_approved_and_online(served: RunningBalancer) ->
     assert view["status"] in {"online", "registering"}
     name = await register_ready(served)
 
-    async def online() -> dict | None:
+    async def online() -> dict[str, Any] | None:
         _, one = await served.get(f"/v0/nodes/{node.node_id}")
         return one if one["status"] == "online" else None
 
@@ -43,7 +45,7 @@ async def test_the_node_answers_only_its_balancer(served: RunningBalancer) -> No
     async with served.http.get(node.url + "/v1/models", headers={"X-Node-Token": "forged"}) as r:
         assert r.status == 401
     async with served.http.get(
-        node.url + "/node/status", headers={"X-Balancer-Token": node.balancer_token}
+        node.url + "/node/status", headers={"X-Balancer-Token": node.balancer_token or ""}
     ) as r:
         assert r.status == 200
 
@@ -114,9 +116,11 @@ async def test_an_idle_model_is_unloaded_and_loads_again(tmp_path: Path, model_h
         await ctx.stop()
 
 
-async def test_a_restarted_balancer_knows_its_node_again(tmp_path: Path, model_hub: object) -> None:
+async def test_a_restarted_balancer_knows_its_node_again(
+    tmp_path: Path, model_hub: FakeHub
+) -> None:
     settings = balancer_settings(tmp_path / "d", local_node=True, context_size=256)
-    ids = []
+    ids: list[str | None] = []
     for _ in range(2):
         ctx = AppContext(settings)
         await ctx.start()

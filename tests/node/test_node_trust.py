@@ -83,7 +83,7 @@ class FakeBalancer:
 
     async def _challenge(self, request: web.Request) -> web.Response:
         nonce = (await request.json())["nonce"]
-        host, port = request.transport.get_extra_info("sockname")[:2]  # type: ignore[union-attr]
+        host, port = request.transport.get_extra_info("sockname")[:2]
         address = f"{host}:{port}"
         return web.json_response(
             {"proof": join_proof(self.join_token, nonce, address), "address": address}

@@ -9,6 +9,7 @@ import subprocess
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,7 +44,7 @@ def start(
     return proc
 
 
-def call(port: int, path: str, body: object = None) -> object:
+def call(port: int, path: str, body: object = None) -> Any:
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}",
         method="POST" if body is not None else "GET",

@@ -11,7 +11,7 @@ def test_tool_calls_are_read_in_the_formats_templates_teach() -> None:
         '[TOOL_CALLS][{"name": "f", "arguments": {"a": 1}}]',
         '{"name": "f", "parameters": {"a": 1}}',
     ):
-        [call] = parse_calls(text)
+        [call] = parse_calls(text) or []
         assert call["function"] == {"name": "f", "arguments": '{"a": 1}'}
     assert parse_calls("just words") is None and parse_calls('{"no": "name"}') is None
     assert might_be_call("  <tool") and might_be_call("") and not might_be_call("Hello")

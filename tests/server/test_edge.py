@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -214,7 +214,7 @@ async def test_hostile_headers_and_bodies_get_4xx_not_500(balancer: RunningBalan
     # The node protocol's secrets too: a join token and a node token with undecodable bytes.
     for path, header in (("/v0/nodes", "Authorization: Bearer"), ("/v0/health", "X-Node-Token:")):
         body = b'{"url": "http://127.0.0.1:9", "name": "n"}'
-        head = (
+        raw_head = (
             (
                 f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
@@ -222,7 +222,7 @@ async def test_hostile_headers_and_bodies_get_4xx_not_500(balancer: RunningBalan
             + header.encode()
             + b" tok\xff\xfe\r\n\r\n"
         )
-        status, text = await raw_request(balancer.url, head, [body])
+        status, text = await raw_request(balancer.url, raw_head, [body])
         assert status == 401, (path, text)
         assert "Traceback" not in text
     deep = ("[" * 50_000 + "]" * 50_000).encode()
@@ -278,7 +278,9 @@ async def test_the_data_dir_is_private(tmp_path: Path) -> None:
 
 
 @asynccontextmanager
-async def hostile_node(handler: web.RequestHandler) -> AsyncIterator[str]:  # type: ignore[type-arg]
+async def hostile_node(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
     """An OpenAI-compatible server (outside our product) that lists model `m` and answers
     chats with `handler`."""
 

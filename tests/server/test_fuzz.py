@@ -127,16 +127,16 @@ def _with_resources(url: str, token: str) -> Live:
     return Live(url, token, node["node_token"], known)
 
 
-def _loopback_only(case: schemathesis.Case) -> None:
+def _loopback_only(case: schemathesis.Case[Any]) -> None:
     """No request may leave the machine: node URLs the fuzzer makes up (the balancer calls its
     nodes) become a refused port on loopback."""
     if case.path in {"/v0/nodes", "/v0/nodes/external"} and isinstance(case.body, dict):
         for key in ("url", "base_url"):
-            if isinstance(case.body.get(key), str) and "://" in case.body[key]:
+            if isinstance(value := case.body.get(key), str) and "://" in value:
                 case.body[key] = REFUSED_ENDPOINT
 
 
-def _aim_at_known_resources(case: schemathesis.Case, live: Live) -> bool:
+def _aim_at_known_resources(case: schemathesis.Case[Any], live: Live) -> bool:
     """Point the case at the resources made up front; False when nothing changes (or DELETE)."""
     if case.method == "DELETE":
         return False
@@ -153,14 +153,14 @@ def _aim_at_known_resources(case: schemathesis.Case, live: Live) -> bool:
     return changed
 
 
-def _error_code(response: requests.Response) -> Any:
+def _error_code(response: schemathesis.Response) -> Any:
     try:
         return response.json()["error"]["code"]
     except (ValueError, KeyError, TypeError):
         return None
 
 
-def check_answer(case: schemathesis.Case, response: requests.Response) -> None:
+def check_answer(case: schemathesis.Case[Any], response: schemathesis.Response) -> None:
     """What a client or an attacker would notice: a crash, a traceback, an error of odd shape."""
     sent = f"{case.method} {case.formatted_path} {json.dumps(case.body, default=repr)[:1000]}"
     assert "Traceback" not in response.text, (sent, response.text[:2000])
@@ -181,7 +181,7 @@ def check_answer(case: schemathesis.Case, response: requests.Response) -> None:
 
 
 @schema.parametrize()
-def test_no_route_crashes(case: schemathesis.Case, live: Live) -> None:
+def test_no_route_crashes(case: schemathesis.Case[Any], live: Live) -> None:
     """Generated and boundary requests to every route: never our 5xx, never a traceback."""
     _loopback_only(case)
     response = case.call(base_url=live.url, headers=live.credentials, timeout=15)

@@ -15,7 +15,7 @@ from tests.fakes.fake_hub import FakeHub
 from tests.support.waiting import eventually
 
 
-def assert_openai_error(body: object, code: str | None = None) -> dict[str, object]:
+def assert_openai_error(body: object, code: str | None = None) -> dict[str, Any]:
     """The body is OpenAI's error shape (and carries `code` when given)."""
     assert isinstance(body, dict) and set(body) == {"error"}, body
     error = body["error"]

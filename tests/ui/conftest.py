@@ -25,6 +25,13 @@ from tests.support.waiting import eventually
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
+def qt_app() -> QApplication:
+    """The QApplication pytest-qt made (typed: `QApplication.instance()` is a QCoreApplication)."""
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    return app
+
+
 @pytest.fixture
 def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     """A qasync loop that counts as running for the whole test, as in the app, where it runs
@@ -99,7 +106,7 @@ def gui(
     App(qloop, ctx, None, []).run(ctx.start())  # type: ignore[arg-type]
     quit_requested: list[bool] = []
     desktop = Desktop(
-        QApplication.instance(),
+        qt_app(),
         ctx.base_url,
         ctx.admin_token,
         DesktopConfig(),

@@ -5,20 +5,17 @@ from __future__ import annotations
 import time
 
 import qasync
-from PySide6.QtWidgets import QApplication
 
 from app.core.desktop_config import DesktopConfig
 from app.ui.desktop import Desktop
 from app.ui.i18n import set_language
 from tests.test_main import free_port
-from tests.ui.conftest import MACHINE, App
+from tests.ui.conftest import MACHINE, App, qt_app
 
 
 def test_a_lost_balancer_shows_a_banner_after_quiet_retries(qloop: qasync.QEventLoop) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    desktop = Desktop(
-        QApplication.instance(), dead, "token", DesktopConfig(), "/tmp", lambda: None, MACHINE
-    )
+    desktop = Desktop(qt_app(), dead, "token", DesktopConfig(), "/tmp", lambda: None, MACHINE)
     desktop.state.banner_after = 1.0
     app = App(qloop, None, desktop, [])  # type: ignore[arg-type]
     desktop.start()
@@ -40,7 +37,7 @@ def test_a_lost_balancer_shows_a_banner_after_quiet_retries(qloop: qasync.QEvent
 def test_the_japanese_ui(qloop: qasync.QEventLoop) -> None:
     config = DesktopConfig(language="ja")
     desktop = Desktop(
-        QApplication.instance(),
+        qt_app(),
         f"http://127.0.0.1:{free_port()}",
         "t",
         config,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QPushButton
 
 from tests.node.conftest import CHAT_REPO
 from tests.ui.conftest import App
@@ -79,6 +79,7 @@ def test_register_from_the_dialog_watch_it_get_ready_then_delete(
     gui.screenshot(window, "local")
 
     delete = local.table.cellWidget(0, 7)
+    assert isinstance(delete, QPushButton)
     delete.click()
     click_confirm(gui, local, accept=False)  # Cancel keeps it
     gui.settle(0.3)

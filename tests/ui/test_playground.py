@@ -12,7 +12,7 @@ from app.core.desktop_config import DesktopConfig
 from app.ui.desktop import Desktop
 from tests.conftest import ENDLESS_REPO
 from tests.node.conftest import CHAT_REPO
-from tests.ui.conftest import MACHINE, App
+from tests.ui.conftest import MACHINE, App, qt_app
 
 
 def ready_chat(gui: App, repo: str = CHAT_REPO) -> None:
@@ -60,7 +60,7 @@ def test_send_stream_stats_and_history_survives_a_restart(gui: App) -> None:
     gui.wait(lambda: page.chats.count() == 1)
     # A new window on the same balancer (the app restarted) finds the whole conversation.
     again = Desktop(
-        QApplication.instance(),
+        qt_app(),
         gui.ctx.base_url,
         gui.ctx.admin_token,
         DesktopConfig(),
