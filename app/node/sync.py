@@ -9,7 +9,6 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from app.core.settings import DEFAULT_DOWNLOAD_READ_TIMEOUT
 from app.core.tasks import TaskSupervisor

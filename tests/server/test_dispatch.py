@@ -12,6 +12,7 @@ from app.context import AppContext
 from app.core.events import EventBus
 from app.core.tasks import TaskSupervisor
 from app.core.types import ModelState, NodeModelState, NodeStatus
+from app.core.wire import NodeInfo
 from app.server.dispatch import Dispatcher, QueueFull, QueueTimeout, affinity_key
 from app.server.nodes import NodeRegistry, NodeView
 from tests.conftest import RunningBalancer, balancer_settings
@@ -28,7 +29,7 @@ def registry(*names: str, slots: int = 1) -> NodeRegistry:
             url=f"http://{name}",
             token_hash=name,
             status=NodeStatus.ONLINE,
-            metrics={"slots": slots},
+            info=NodeInfo(slots=slots),
         )
         view.models["m"] = NodeModelState("m", ModelState.READY, node_id=name, node_online=True)
         reg.nodes[name] = view

@@ -395,7 +395,7 @@ def test_mdns_discoveries_are_bounded_and_cleaned() -> None:
     assert len(discovery.nodes) == 64
     entries = list(discovery.nodes.values())
     assert entries[-1]["url"] == "http://10.0.0.1:8099" and entries[0]["url"].endswith(":8036")
-    assert "\n" not in entries[0]["name"] and len(entries[0]["version"]) <= 64
+    assert "\n" not in entries[0]["name"] and len(entries[0]["version"] or "") <= 64
     assert len(entries[0]["models"]) <= 64 and entries[0]["models"][0] == "m"
 
 
