@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeGuard
+from enum import StrEnum
+from typing import Any, Protocol, TypedDict, TypeGuard
 
 from app.core.errors import BadRequest
 
@@ -16,6 +17,71 @@ _NAME_RE = re.compile(
 
 # Per-node model states, as nodes report them.
 NODE_MODEL_STATES = ("pending", "downloading", "ready", "error")
+
+
+class ModelState(StrEnum):
+    """Where one model stands on one node, as the node reports it."""
+
+    PENDING = "pending"
+    DOWNLOADING = "downloading"
+    READY = "ready"
+    ERROR = "error"
+
+
+class NodeStatus(StrEnum):
+    """A node's state in the balancer's table: pending → registering → online ⇄ offline."""
+
+    PENDING = "pending"  # joined, waits for an admin's approval
+    REGISTERING = "registering"  # approved, heartbeating, not every model ready yet
+    ONLINE = "online"  # every model it was told to fetch is ready
+    OFFLINE = "offline"  # no heartbeat for a while
+
+    @property
+    def live(self) -> bool:
+        """Approved and heartbeating: may serve the models it has ready."""
+        return self in (NodeStatus.ONLINE, NodeStatus.REGISTERING)
+
+
+class HubStatus(StrEnum):
+    """A hub entry's status: whether some node has its files."""
+
+    AVAILABLE = "available"
+    DOWNLOADING = "downloading"
+    DOWNLOADED = "downloaded"
+
+
+class Lifecycle(StrEnum):
+    """A registered model's lifecycle across all nodes."""
+
+    REGISTERED = "registered"
+    PENDING = "pending"
+    READY = "ready"
+    ERROR = "error"
+
+
+class SyncState(StrEnum):
+    """Where a node's download pass stands, as its heartbeat reports it."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+class MessageStatus(StrEnum):
+    """How a saved Playground message ended."""
+
+    DONE = "done"
+    STOPPED = "stopped"
+    ERROR = "error"
+
+
+class Role(StrEnum):
+    """Who wrote a saved Playground message."""
+
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
 
 
 def check_model_name(name: str) -> str:
@@ -80,6 +146,14 @@ class NodeModelState:
     error: str | None = None
     node_online: bool = False
     path: str | None = None  # where the node keeps the file (reported, not stored)
+
+
+class DownloadProgress(TypedDict):
+    """Bytes fetched for a model, summed over the nodes fetching it."""
+
+    percent: float
+    bytes_downloaded: int
+    bytes_total: int
 
 
 @dataclass

@@ -1,0 +1,363 @@
+"""The JSON shapes of the /v0 contract and of the node protocol, declared once as TypedDicts.
+
+The balancer builds its answers as these types, the node its heartbeats, and the GUI reads
+them (import from here, never redeclare). Field names and state strings are the wire
+contract of `spec/API.md`: the states are `StrEnum`s from `app.core.types`, so they travel
+as the same plain strings. What a peer sends is checked where it is read (the balancer's
+`server/heartbeat.py`, the node's `node/manifest.py`) before it is trusted to have a shape.
+"""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypeAlias, TypedDict
+
+from app.core.types import (
+    DownloadProgress,
+    HubStatus,
+    Lifecycle,
+    MessageStatus,
+    ModelState,
+    NodeStatus,
+    Role,
+    SyncState,
+)
+
+__all__ = [
+    "ApiKey",
+    "Cluster",
+    "Conversation",
+    "ConversationDetail",
+    "DeviceJson",
+    "DiscoveredNode",
+    "DownloadProgress",
+    "HeartbeatAnswer",
+    "HfInfo",
+    "HistoryEntry",
+    "HistoryRow",
+    "HubEntry",
+    "JsonObject",
+    "JsonValue",
+    "ManifestFileJson",
+    "ManifestJson",
+    "Message",
+    "ModelReportJson",
+    "NewApiKey",
+    "NodeInfo",
+    "NodeJson",
+    "NodeMetrics",
+    "NodeModelJson",
+    "OpenAIModel",
+    "RegisterAnswer",
+    "RegisteredModel",
+    "RegistrationAnswer",
+    "Serving",
+    "SyncProgressJson",
+    "SystemJson",
+]
+
+# Any JSON value: what an open field (a conversation's parameters, a message's stats) holds.
+# Reading one forces an isinstance check, unlike Any.
+JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
+JsonObject: TypeAlias = "dict[str, JsonValue]"
+
+
+# -- models ---------------------------------------------------------------------------
+class HfInfo(TypedDict):
+    """Popularity on Hugging Face (absent from a hub entry when the Hub cannot be reached)."""
+
+    downloads: int | None
+    likes: int | None
+
+
+class HubEntry(TypedDict):
+    """One `GET /v0/models/hub` entry: catalog fields, then the model's status."""
+
+    id: str
+    name: str
+    description: str
+    repo: str
+    recommended_filename: str
+    size_bytes: int
+    required_memory_bytes: int
+    context_length: int | None
+    tags: list[str]
+    capabilities: list[str]
+    quantization: str | None
+    parameter_count: str | None
+    format: str
+    engine: str
+    platforms: list[str]
+    status: HubStatus
+    download_progress: DownloadProgress | None
+    ready_nodes: list[str]
+    lifecycle_status: NotRequired[Lifecycle]  # absent when not registered
+    registered_at: NotRequired[float]
+    error: NotRequired[str]  # why the model failed on the nodes
+    hf_info: NotRequired[HfInfo]
+    source: NotRequired[str]  # registered models outside the catalog: "catalog" or "url"
+    created_at: NotRequired[float]
+
+
+class NodeModelJson(TypedDict):
+    """One node's state for a model, inside a `GET /v0/models` entry."""
+
+    node_id: str
+    state: ModelState
+    downloaded_bytes: int
+    total_bytes: int
+    error: str | None
+    node_online: bool
+    path: str | None
+
+
+class RegisteredModel(HubEntry):
+    """One `GET /v0/models` entry: a hub entry with every node's state for it."""
+
+    nodes: list[NodeModelJson]
+
+
+class RegisterAnswer(TypedDict):
+    """`POST /v0/models/register`'s answer."""
+
+    name: str
+    status: Lifecycle
+    filename: str
+    size_bytes: int
+    required_memory_bytes: int
+    warnings: list[str]
+
+
+class ManifestFileJson(TypedDict):
+    """One file a node fetches for a model."""
+
+    name: str
+    url: str
+    size: int | None
+    sha256: str | None
+
+
+class ManifestJson(TypedDict):
+    """`GET /v0/models/registry/{name}/manifest.json`: what a node fetches for a model."""
+
+    name: str
+    format: str
+    quantization: str | None
+    repo: str
+    revision: str | None
+    capabilities: list[str]
+    files: list[ManifestFileJson]
+
+
+class OpenAIModel(TypedDict):
+    """An OpenAI `model` object (`GET /v1/models`) with our extension fields."""
+
+    id: str
+    object: str
+    created: int
+    owned_by: str
+    ready: bool
+    lifecycle_status: Lifecycle
+    ready_nodes: list[str]
+    size_bytes: NotRequired[int]
+    required_memory_bytes: NotRequired[int]
+    context_length: NotRequired[int | None]
+    capabilities: NotRequired[list[str]]
+
+
+# -- nodes ----------------------------------------------------------------------------
+class ModelReportJson(TypedDict):
+    """One model in a node's heartbeat and in a `GET /v0/nodes` entry."""
+
+    name: str
+    state: ModelState
+    downloaded_bytes: int
+    total_bytes: int
+    error: str | None
+    path: str | None
+
+
+class SyncProgressJson(TypedDict):
+    """The download in progress on a node."""
+
+    model_id: str | None
+    file: str | None
+    downloaded_bytes: int
+    total_bytes: int
+
+
+class DeviceJson(TypedDict):
+    """One compute device a node reports."""
+
+    name: str
+    backend: str | None
+    total_bytes: int
+    free_bytes: int
+    utilization: float | None
+
+
+class SystemJson(TypedDict, total=False):
+    """The node machine's memory and load (each field only when the node could read it)."""
+
+    cpu_count: int
+    memory_total_bytes: int
+    memory_available_bytes: int
+    load_average: float
+
+
+class NodeMetrics(TypedDict):
+    """A node's last heartbeat as `GET /v0/nodes` shows it (`{}` before the first one)."""
+
+    active_requests: int
+    loaded_models: list[str]
+    ready_models: list[int]  # [ready, total]
+    sync_state: SyncState | None
+    sync_progress: SyncProgressJson | None
+    system: SystemJson
+    devices: list[DeviceJson]
+    slots: int
+    free_slots: int
+
+
+class NodeInfo(TypedDict, total=False):
+    """What a node said about itself when it registered (cleaned)."""
+
+    runtime_version: str | None
+    llmlb_version: str | None
+    gpu_devices: list[str]
+    supported_runtimes: list[str]
+    tls_fingerprint: str | None
+    slots: int | None  # external servers: the admin's figure
+
+
+class NodeJson(NodeInfo):
+    """One `GET /v0/nodes` entry (its registration info is spread into it)."""
+
+    id: str
+    name: str
+    url: str
+    kind: str  # "local", "remote" or "external"
+    status: NodeStatus
+    created_at: float
+    last_seen: float | None
+    tags: list[str]
+    notes: str
+    metrics: NodeMetrics | dict[str, object]  # {} before the first heartbeat
+    metrics_stale: bool
+    ready_models: list[int]  # [ready, total]
+    models: list[ModelReportJson]
+    inflight: int
+
+
+class RegistrationAnswer(TypedDict):
+    """`POST /v0/nodes`'s answer to a node."""
+
+    node_id: str
+    status: NodeStatus
+    node_token: str
+    balancer_token: NotRequired[str | None]
+    manifest_version: NotRequired[str | None]
+
+
+class HeartbeatAnswer(TypedDict):
+    """`POST /v0/health`'s answer to a node."""
+
+    status: NodeStatus | None
+    manifest_version: str | None
+
+
+class DiscoveredNode(TypedDict):
+    """A node announcing itself on the LAN that is not registered yet."""
+
+    name: str
+    url: str | None
+    version: str | None
+    gpu: str | None
+    models: list[str]
+    seen_at: float
+
+
+class Cluster(TypedDict):
+    """`GET /v0/cluster`."""
+
+    join_token: str
+    discovery: bool
+    lan: bool
+    tls_fingerprint: str | None
+    discovered: list[DiscoveredNode]
+
+
+class Serving(TypedDict):
+    """`GET/PUT /v0/serving`: whether /v1 inference is paused."""
+
+    paused: bool
+
+
+# -- keys, conversations, history -----------------------------------------------------
+class ApiKey(TypedDict):
+    """One `GET /v0/api-keys` entry: never the secret."""
+
+    id: str
+    name: str
+    prefix: str
+    created_at: float
+    last_used_at: float | None
+
+
+class NewApiKey(TypedDict):
+    """`POST /v0/api-keys`'s answer: the key, shown this once."""
+
+    id: str
+    name: str
+    key: str
+    prefix: str
+    created_at: float
+
+
+class Conversation(TypedDict):
+    """One `GET /v0/conversations` entry."""
+
+    id: str
+    title: str
+    model: str
+    system_prompt: str
+    params: JsonObject
+    created_at: float
+    updated_at: float
+
+
+class Message(TypedDict):
+    """One saved Playground message."""
+
+    id: int
+    role: Role
+    content: str
+    attachments: list[JsonValue]
+    status: MessageStatus
+    stats: JsonObject
+    created_at: float
+
+
+class ConversationDetail(Conversation):
+    """`GET /v0/conversations/{id}`: the conversation with its messages in order."""
+
+    messages: list[Message]
+
+
+class HistoryRow(TypedDict):
+    """One finished /v1 request as the history keeps it (`GET /v0/requests`)."""
+
+    at: float
+    endpoint: str
+    model: str
+    node_id: str | None
+    status: int
+    stream: bool
+    latency_ms: float | None
+    duration_ms: float
+    error: str | None
+
+
+class HistoryEntry(HistoryRow):
+    """A stored history row, with its id."""
+
+    id: int
