@@ -64,6 +64,7 @@ class ModelProgressed(Event):
     downloaded_bytes: int
     total_bytes: int
     error: str | None = None
+    path: str | None = None  # where the node keeps the file, once it has it
 
 
 @dataclass(frozen=True)

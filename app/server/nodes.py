@@ -320,7 +320,7 @@ class NodeRegistry:
                 continue
             self.bus.publish(
                 ModelProgressed(
-                    s.model, view.id, s.state, s.downloaded_bytes, s.total_bytes, s.error
+                    s.model, view.id, s.state, s.downloaded_bytes, s.total_bytes, s.error, s.path
                 )
             )
         if old_status != view.status:

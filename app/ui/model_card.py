@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
@@ -17,20 +15,22 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.system import Machine, fit
+from app.core.types import HubStatus, Lifecycle
+from app.core.wire import HubEntry
 from app.ui.i18n import tr
 from app.ui.widgets import Badge, human_bytes, human_count
 
 
-def card_state(item: dict[str, Any]) -> str:
+def card_state(item: HubEntry) -> str:
     """available / registered / downloading / ready / error, as the badge shows it."""
     lifecycle = item.get("lifecycle_status")
     if lifecycle is None:
         return "available"
-    if lifecycle == "ready":
+    if lifecycle == Lifecycle.READY:
         return "ready"
-    if lifecycle == "error":
+    if lifecycle == Lifecycle.ERROR:
         return "error"
-    if item.get("status") == "downloading":
+    if item.get("status") == HubStatus.DOWNLOADING:
         return "downloading"
     return "registered"
 
@@ -40,9 +40,7 @@ class ModelCard(QFrame):
 
     action = Signal(str, str)
 
-    def __init__(
-        self, item: dict[str, Any], machine: Machine, parent: QWidget | None = None
-    ) -> None:
+    def __init__(self, item: HubEntry, machine: Machine, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model_id = str(item["id"])
         self.machine = machine
@@ -85,21 +83,23 @@ class ModelCard(QFrame):
         outer.addWidget(self.error)
         self.update_item(item)
 
-    def update_item(self, item: dict[str, Any]) -> None:
+    def update_item(self, item: HubEntry) -> None:
         """Show the item's current values (called on every refresh: cheap, in place)."""
         if getattr(self, "item", None) == item:
             return
-        self.item = item
+        self.item = item.copy()  # the state patches its entries in place: keep what is shown
         self.title.setText(item.get("name") or self.model_id)
         self.description.setText(item.get("description") or item.get("repo", ""))
         parts = [
             f"{human_bytes(item.get('size_bytes'))} file",
             f"{human_bytes(item.get('required_memory_bytes'))} memory",
         ]
-        if item.get("context_length"):
-            parts.append(f"{int(item['context_length']) // 1024}k context")
-        if item.get("quantization"):
-            parts.append(str(item["quantization"]))
+        context = item.get("context_length")
+        if context:
+            parts.append(f"{context // 1024}k context")
+        quantization = item.get("quantization")
+        if quantization:
+            parts.append(quantization)
         info = item.get("hf_info")
         if info:
             parts.append(
@@ -119,10 +119,10 @@ class ModelCard(QFrame):
         self.status.set_state(state)
         progress = item.get("download_progress")
         if state == "downloading" and progress:
-            self.progress.setValue(int(float(progress.get("percent") or 0) * 10))
+            self.progress.setValue(int(progress["percent"] * 10))
             self.progress.setFormat(
-                f"{human_bytes(progress.get('bytes_downloaded'))} of "
-                f"{human_bytes(progress.get('bytes_total'))} (%p%)"
+                f"{human_bytes(progress['bytes_downloaded'])} of "
+                f"{human_bytes(progress['bytes_total'])} (%p%)"
             )
             self.progress.show()
         else:
