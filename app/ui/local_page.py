@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 from app.core.types import ModelState
 from app.core.wire import NodeModelJson, RegisteredModel
 from app.ui.i18n import tr
-from app.ui.model_card import card_state
+from app.ui.model_card import CardState, card_state
 from app.ui.state import UiState
 from app.ui.widgets import confirm, human_bytes
 
@@ -60,7 +60,7 @@ class LocalPage(QWidget):
         for r, (model, node) in enumerate(rows):
             state = str(node["state"]) if node else card_state(model)
             if node and node["state"] in (ModelState.PENDING, ModelState.DOWNLOADING):
-                state = "downloading"
+                state = CardState.DOWNLOADING
             progress = "—"
             if node and node["total_bytes"]:
                 pct = 100.0 * node["downloaded_bytes"] / node["total_bytes"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
@@ -21,18 +23,28 @@ from app.ui.i18n import tr
 from app.ui.widgets import Badge, human_bytes, human_count
 
 
-def card_state(item: HubEntry) -> str:
-    """available / registered / downloading / ready / error, as the badge shows it."""
+class CardState(StrEnum):
+    """A model as the GUI shows it (badge, tray, Local tab): its wire states folded in one."""
+
+    AVAILABLE = "available"
+    REGISTERED = "registered"
+    DOWNLOADING = "downloading"
+    READY = "ready"
+    ERROR = "error"
+
+
+def card_state(item: HubEntry) -> CardState:
+    """What the badge shows for a hub entry or a registered model."""
     lifecycle = item.get("lifecycle_status")
     if lifecycle is None:
-        return "available"
+        return CardState.AVAILABLE
     if lifecycle == Lifecycle.READY:
-        return "ready"
+        return CardState.READY
     if lifecycle == Lifecycle.ERROR:
-        return "error"
-    if item.get("status") == HubStatus.DOWNLOADING:
-        return "downloading"
-    return "registered"
+        return CardState.ERROR
+    if item["status"] == HubStatus.DOWNLOADING:
+        return CardState.DOWNLOADING
+    return CardState.REGISTERED
 
 
 class ModelCard(QFrame):
@@ -118,7 +130,7 @@ class ModelCard(QFrame):
         state = card_state(item)
         self.status.set_state(state)
         progress = item.get("download_progress")
-        if state == "downloading" and progress:
+        if state == CardState.DOWNLOADING and progress:
             self.progress.setValue(int(progress["percent"] * 10))
             self.progress.setFormat(
                 f"{human_bytes(progress['bytes_downloaded'])} of "
@@ -128,8 +140,10 @@ class ModelCard(QFrame):
         else:
             self.progress.hide()
         self.error.setText(str(item.get("error") or ""))
-        self.error.setVisible(state == "error" and bool(item.get("error")))
-        verb = {"available": "Register", "downloading": "Cancel"}.get(state, "Delete")
+        self.error.setVisible(state == CardState.ERROR and bool(item.get("error")))
+        verb = {CardState.AVAILABLE: "Register", CardState.DOWNLOADING: "Cancel"}.get(
+            state, "Delete"
+        )
         self.button.setText(tr(verb))
         self.button.setProperty("verb", verb.lower())
         self.button.setAccessibleName(f"{tr(verb)} {self.title.text()}")

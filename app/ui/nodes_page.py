@@ -54,11 +54,11 @@ def load_level(node: NodeJson) -> str:
     return "full" if share >= 1 else "high" if share >= 0.5 else "ok"
 
 
-STATUS_COLORS = {
-    "online": "#d3f5df",
-    "registering": "#d6e4ff",
-    "pending": "#ffe8c2",
-    "offline": "#e8eaef",
+STATUS_COLORS: dict[str, str] = {
+    NodeStatus.ONLINE: "#d3f5df",
+    NodeStatus.REGISTERING: "#d6e4ff",
+    NodeStatus.PENDING: "#ffe8c2",
+    NodeStatus.OFFLINE: "#e8eaef",
 }
 LOAD_COLORS = {"high": "#fff1a8", "full": "#ffd9d9"}
 
@@ -146,7 +146,7 @@ class NodesModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.BackgroundRole and index.column() == 1:
             level = load_level(node)
             color = LOAD_COLORS.get(level) if node["status"] == NodeStatus.ONLINE else None
-            return QColor(color or STATUS_COLORS.get(str(value), "#e8eaef"))
+            return QColor(color or STATUS_COLORS.get(node["status"], "#e8eaef"))
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == 1:
             return QColor("#111418")
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 1:
