@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.core.errors import BadRequest, StartupError
 from app.core.paths import resource_root
+from app.core.wire import CatalogJson
 
 CAPABILITIES = {"TextGeneration", "Embedding", "Vision", "Audio", "Reranking"}
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -36,12 +37,25 @@ class CatalogEntry:
     engine: str
     platforms: tuple[str, ...]
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> CatalogJson:
         """The entry as the catalog file spells it."""
-        data = asdict(self)
-        for key in ("tags", "capabilities", "platforms"):
-            data[key] = list(data[key])
-        return data
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "repo": self.repo,
+            "recommended_filename": self.recommended_filename,
+            "size_bytes": self.size_bytes,
+            "required_memory_bytes": self.required_memory_bytes,
+            "context_length": self.context_length,
+            "tags": list(self.tags),
+            "capabilities": list(self.capabilities),
+            "quantization": self.quantization,
+            "parameter_count": self.parameter_count,
+            "format": self.format,
+            "engine": self.engine,
+            "platforms": list(self.platforms),
+        }
 
     def filename_for(self, quant: str) -> str:
         """The file name of another quantization of this model (same naming as the default)."""

@@ -7,7 +7,6 @@ import logging
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
 
 import platformdirs
 
@@ -54,7 +53,7 @@ class DesktopConfig:
         tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
         os.replace(tmp, path)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         """The values, for comparison."""
         return asdict(self)
 

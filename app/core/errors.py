@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
+
+
+class ErrorDetail(TypedDict):
+    """What went wrong, in OpenAI's error shape."""
+
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorBody(TypedDict):
+    """An error answer's body: `{"error": {message, type, param, code}}`."""
+
+    error: ErrorDetail
 
 
 class LlmlbError(Exception):
@@ -41,7 +56,7 @@ class UserFacingError(LlmlbError):
         self.param = param
         self.headers = headers or {}
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> ErrorBody:
         """The error in OpenAI's shape: {"error": {message, type, param, code}}."""
         return {
             "error": {

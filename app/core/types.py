@@ -6,7 +6,7 @@ import re
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, TypedDict, TypeGuard
+from typing import Protocol, TypedDict, TypeGuard, TypeVar
 
 from app.core.errors import BadRequest
 
@@ -15,8 +15,18 @@ _NAME_RE = re.compile(
     re.IGNORECASE,
 )
 
-# Per-node model states, as nodes report them.
-NODE_MODEL_STATES = ("pending", "downloading", "ready", "error")
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def enum_member(kind: type[E], value: object) -> E | None:
+    """The member of `kind` spelled `value`; None for any other value (a list, a dict, junk)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        return None
 
 
 class ModelState(StrEnum):
@@ -135,17 +145,24 @@ class ModelRecord:
 
 
 @dataclass
-class NodeModelState:
-    """What one node says about one model: where its download stands."""
+class ModelReport:
+    """What a node says about one model: where its download stands (the node keeps one per
+    model, its heartbeat carries them, the balancer parses them back into this)."""
 
-    node_id: str
     model: str
-    state: str
+    state: ModelState = ModelState.PENDING
     downloaded_bytes: int = 0
     total_bytes: int = 0
     error: str | None = None
-    node_online: bool = False
     path: str | None = None  # where the node keeps the file (reported, not stored)
+
+
+@dataclass
+class NodeModelState(ModelReport):
+    """A node's report on one model as the balancer keeps it: whose, and whether it is live."""
+
+    node_id: str = ""
+    node_online: bool = False
 
 
 class DownloadProgress(TypedDict):
@@ -160,19 +177,19 @@ class DownloadProgress(TypedDict):
 class ModelStatus:
     """A model's state across all nodes, as the hub and /v0/models show it."""
 
-    status: str  # available / downloading / downloaded
-    lifecycle_status: str  # registered / pending / ready / error
-    download_progress: dict[str, Any] | None = None
+    status: HubStatus
+    lifecycle_status: Lifecycle = Lifecycle.REGISTERED
+    download_progress: DownloadProgress | None = None
     ready_nodes: list[str] = field(default_factory=list)
     error: str | None = None
 
 
 def derive_status(states: list[NodeModelState]) -> ModelStatus:
     """Fold per-node reports into one status: ready on a live node wins, then downloading."""
-    ready = [s.node_id for s in states if s.state == "ready" and s.node_online]
-    downloading = [s for s in states if s.state in {"pending", "downloading"}]
-    errors = [s for s in states if s.state == "error"]
-    progress = None
+    ready = [s.node_id for s in states if s.state == ModelState.READY and s.node_online]
+    downloading = [s for s in states if s.state in (ModelState.PENDING, ModelState.DOWNLOADING)]
+    errors = [s for s in states if s.state == ModelState.ERROR]
+    progress: DownloadProgress | None = None
     if downloading:
         done = sum(s.downloaded_bytes for s in downloading)
         total = sum(s.total_bytes for s in downloading)
@@ -182,12 +199,12 @@ def derive_status(states: list[NodeModelState]) -> ModelStatus:
             "bytes_total": total,
         }
     if ready:
-        return ModelStatus("downloaded", "ready", progress, ready)
+        return ModelStatus(HubStatus.DOWNLOADED, Lifecycle.READY, progress, ready)
     if downloading:
-        return ModelStatus("downloading", "pending", progress)
+        return ModelStatus(HubStatus.DOWNLOADING, Lifecycle.PENDING, progress)
     if errors:
-        return ModelStatus("available", "error", None, [], errors[0].error)
-    return ModelStatus("available", "registered")
+        return ModelStatus(HubStatus.AVAILABLE, Lifecycle.ERROR, None, [], errors[0].error)
+    return ModelStatus(HubStatus.AVAILABLE, Lifecycle.REGISTERED)
 
 
 @dataclass

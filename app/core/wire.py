@@ -24,6 +24,7 @@ from app.core.types import (
 
 __all__ = [
     "ApiKey",
+    "CatalogJson",
     "Cluster",
     "Conversation",
     "ConversationDetail",
@@ -31,6 +32,7 @@ __all__ = [
     "DiscoveredNode",
     "DownloadProgress",
     "HeartbeatAnswer",
+    "HeartbeatBody",
     "HfInfo",
     "HistoryEntry",
     "HistoryRow",
@@ -50,7 +52,9 @@ __all__ = [
     "RegisterAnswer",
     "RegisteredModel",
     "RegistrationAnswer",
+    "RegistrationBody",
     "Serving",
+    "StoredManifest",
     "SyncProgressJson",
     "SystemJson",
 ]
@@ -69,8 +73,8 @@ class HfInfo(TypedDict):
     likes: int | None
 
 
-class HubEntry(TypedDict):
-    """One `GET /v0/models/hub` entry: catalog fields, then the model's status."""
+class CatalogJson(TypedDict):
+    """A catalog entry's fields, as the catalog file spells them (the start of a hub entry)."""
 
     id: str
     name: str
@@ -87,6 +91,11 @@ class HubEntry(TypedDict):
     format: str
     engine: str
     platforms: list[str]
+
+
+class HubEntry(CatalogJson):
+    """One `GET /v0/models/hub` entry: catalog fields, then the model's status."""
+
     status: HubStatus
     download_progress: DownloadProgress | None
     ready_nodes: list[str]
@@ -146,6 +155,14 @@ class ManifestJson(TypedDict):
     revision: str | None
     capabilities: list[str]
     files: list[ManifestFileJson]
+
+
+class StoredManifest(TypedDict):
+    """The manifest a node keeps beside a model's files (`manifest.json`)."""
+
+    files: list[ManifestFileJson]
+    capabilities: list[str]
+    name: NotRequired[str]  # the model's name (its folder's name is a safe spelling of it)
 
 
 class OpenAIModel(TypedDict):
@@ -246,6 +263,36 @@ class NodeJson(NodeInfo):
     ready_models: list[int]  # [ready, total]
     models: list[ModelReportJson]
     inflight: int
+
+
+class RegistrationBody(TypedDict):
+    """`POST /v0/nodes`: what a node says about itself when it registers."""
+
+    node_id: str | None  # an earlier registration's, to be recognised again
+    node_token: str | None
+    name: str
+    url: str
+    runtime_version: str
+    llmlb_version: str
+    local: bool  # the balancer's own node (registered with the admin token)
+    gpu_devices: list[str]
+    supported_runtimes: list[str]
+    tls_fingerprint: str | None
+
+
+class HeartbeatBody(TypedDict):
+    """`POST /v0/health`: what a node tells the balancer every few seconds."""
+
+    node_id: str | None
+    models: list[ModelReportJson]
+    loaded_models: list[str]
+    active_requests: int
+    ready_models: list[int]  # [ready, total]
+    sync_state: SyncState
+    sync_progress: SyncProgressJson | None
+    system: SystemJson
+    slots: int
+    free_slots: int
 
 
 class RegistrationAnswer(TypedDict):

@@ -8,6 +8,8 @@ from typing import Any
 
 import peewee
 
+from app.core.types import MessageStatus, ModelState, NodeStatus
+
 
 @dataclass(frozen=True)
 class Tables:
@@ -62,7 +64,7 @@ def build_tables(database: peewee.Database) -> Tables:
         name = peewee.TextField()
         url = peewee.TextField()
         kind = peewee.TextField(default="remote")  # local / remote / external
-        status = peewee.TextField(default="pending")
+        status = peewee.TextField(default=NodeStatus.PENDING.value)
         token = peewee.TextField(null=True)  # schema < 4 kept node tokens here, in clear
         token_hash = peewee.TextField(null=True)  # schema 4: only a hash of the node's token
         api_key = peewee.TextField(null=True)
@@ -79,7 +81,7 @@ def build_tables(database: peewee.Database) -> Tables:
     class NodeModel(Base):
         node = peewee.ForeignKeyField(Node, on_delete="CASCADE", column_name="node_id")
         model = peewee.ForeignKeyField(Model, on_delete="CASCADE", column_name="model_name")
-        state = peewee.TextField(default="pending")
+        state = peewee.TextField(default=ModelState.PENDING.value)
         downloaded_bytes = peewee.BigIntegerField(default=0)
         total_bytes = peewee.BigIntegerField(default=0)
         error = peewee.TextField(null=True)
@@ -142,7 +144,7 @@ def build_tables(database: peewee.Database) -> Tables:
         role = peewee.TextField()
         content = peewee.TextField()
         attachments = peewee.TextField(default="[]")  # names and kinds, not the files
-        status = peewee.TextField(default="done")  # done / stopped / error
+        status = peewee.TextField(default=MessageStatus.DONE.value)
         stats = peewee.TextField(default="{}")
         created_at = peewee.FloatField(default=time.time)
 

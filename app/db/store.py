@@ -14,11 +14,10 @@ import peewee
 
 from app.core.errors import Conflict
 from app.core.types import ModelFile, ModelRecord, NodeModelState
+from app.core.wire import ApiKey, HistoryEntry, HistoryRow, NewApiKey
 from app.db.database import Database
 from app.db.hashing import hash_secret
-
-# A node in these states heartbeats and may serve the models it has ready.
-LIVE_NODE_STATES = ("online", "registering")
+from app.db.rows import NodeModelRow, NodeRow, StoredNode
 
 
 class Store:
@@ -81,7 +80,7 @@ class Store:
         return await self.db.transaction(delete)
 
     @staticmethod
-    def _model_row(record: ModelRecord) -> dict[str, Any]:
+    def _model_row(record: ModelRecord) -> dict[str, object]:
         row = dict(record.__dict__)
         row["capabilities"] = json.dumps(list(record.capabilities))
         row["files"] = json.dumps([f.__dict__ for f in record.files])
@@ -109,12 +108,12 @@ class Store:
         )
 
     # -- API keys ---------------------------------------------------------------
-    async def create_api_key(self, name: str) -> dict[str, Any]:
+    async def create_api_key(self, name: str) -> NewApiKey:
         """Make a key; the plain key is in the answer this once and stored only hashed."""
         key = "sk-llmlb-" + secrets.token_urlsafe(32)
         key_id = uuid.uuid4().hex[:12]
 
-        def insert() -> dict[str, Any]:
+        def insert() -> NewApiKey:
             now = time.time()
             self.t.ApiKey.insert(
                 id=key_id, name=name, key_hash=hash_secret(key), prefix=key[:13], created_at=now
@@ -123,10 +122,10 @@ class Store:
 
         return await self.db.run(insert)
 
-    async def list_api_keys(self) -> list[dict[str, Any]]:
+    async def list_api_keys(self) -> list[ApiKey]:
         """Keys without their secret."""
 
-        def select() -> list[dict[str, Any]]:
+        def select() -> list[ApiKey]:
             query = self.t.ApiKey.select().order_by(self.t.ApiKey.created_at)
             return [
                 {
@@ -174,20 +173,20 @@ class NodeStore:
         self.db = store.db
         self.t = store.t
 
-    async def list_nodes(self) -> list[dict[str, Any]]:
-        """Every node row as a dict, with `models`: its per-model states."""
+    async def list_nodes(self) -> list[StoredNode]:
+        """Every node row, with `models`: its per-model states."""
 
-        def select() -> list[dict[str, Any]]:
-            nodes = {r["id"]: {**r, "models": []} for r in self.t.Node.select().dicts()}
-            for row in self.t.NodeModel.select().dicts():
-                node = nodes.get(row["node"])
+        def select() -> list[StoredNode]:
+            nodes = {r.id: _stored_node(r) for r in self.t.Node.select()}
+            for row in self.t.NodeModel.select():
+                node = nodes.get(row.node_id)
                 if node is not None:
-                    node["models"].append(row)
+                    node["models"].append(_node_model_row(row))
             return list(nodes.values())
 
         return await self.db.run(select)
 
-    async def save_node(self, row: dict[str, Any]) -> None:
+    async def save_node(self, row: NodeRow) -> None:
         """Insert or update a node row."""
 
         def upsert() -> None:
@@ -254,7 +253,7 @@ class RequestStore:
         self.db = store.db
         self.t = store.t
 
-    async def add_many(self, rows: list[dict[str, Any]], keep_seconds: float) -> None:
+    async def add_many(self, rows: list[HistoryRow], keep_seconds: float) -> None:
         """Insert a batch and drop what is older than the retention."""
 
         columns = (
@@ -272,7 +271,7 @@ class RequestStore:
             f"INSERT INTO requests ({', '.join(columns)}) "
             f"VALUES ({', '.join('?' for _ in columns)})"
         )
-        values = [tuple(row[c] for c in columns) for row in rows]
+        values = [tuple(row[c] for c in columns) for row in rows]  # type: ignore[literal-required]
 
         def insert() -> None:
             # Raw executemany: building peewee's INSERT for thousands of rows held the GIL
@@ -282,126 +281,55 @@ class RequestStore:
 
         await self.db.transaction(insert)
 
-    async def recent(self, limit: int) -> list[dict[str, Any]]:
+    async def recent(self, limit: int) -> list[HistoryEntry]:
         """The newest requests first."""
 
-        def select() -> list[dict[str, Any]]:
+        def select() -> list[HistoryEntry]:
             query = self.t.Request.select().order_by(self.t.Request.id.desc()).limit(limit)
-            return list(query.dicts())
+            return [
+                {
+                    "id": r.id,
+                    "at": r.at,
+                    "endpoint": r.endpoint,
+                    "model": r.model,
+                    "node_id": r.node_id,
+                    "status": r.status,
+                    "stream": r.stream,
+                    "latency_ms": r.latency_ms,
+                    "duration_ms": r.duration_ms,
+                    "error": r.error,
+                }
+                for r in query
+            ]
 
         return await self.db.run(select)
 
 
-class ConversationStore:
-    """Playground conversations; every message is committed the moment it is complete."""
+def _stored_node(r: Any) -> StoredNode:
+    """A `nodes` row (a peewee model) as the balancer reads it back."""
+    return {
+        "id": r.id,
+        "name": r.name,
+        "url": r.url,
+        "kind": r.kind,
+        "status": r.status,
+        "token_hash": r.token_hash,
+        "api_key": r.api_key,
+        "runtime_version": r.runtime_version,
+        "info": r.info,
+        "tags": r.tags,
+        "notes": r.notes,
+        "created_at": r.created_at,
+        "last_seen": r.last_seen,
+        "models": [],
+    }
 
-    def __init__(self, store: Store) -> None:
-        self.db = store.db
-        self.t = store.t
 
-    @staticmethod
-    def _conversation(row: Any) -> dict[str, Any]:
-        return {
-            "id": row.id,
-            "title": row.title,
-            "model": row.model,
-            "system_prompt": row.system_prompt,
-            "params": json.loads(row.params),
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
-        }
-
-    @staticmethod
-    def _message(row: Any) -> dict[str, Any]:
-        return {
-            "id": row.id,
-            "role": row.role,
-            "content": row.content,
-            "attachments": json.loads(row.attachments),
-            "status": row.status,
-            "stats": json.loads(row.stats),
-            "created_at": row.created_at,
-        }
-
-    async def create(self, values: dict[str, Any]) -> dict[str, Any]:
-        """A new conversation."""
-
-        def insert() -> dict[str, Any]:
-            now = time.time()
-            row = self.t.Conversation.create(
-                id=uuid.uuid4().hex[:16],
-                title=values.get("title") or "New chat",
-                model=values.get("model") or "",
-                system_prompt=values.get("system_prompt") or "",
-                params=json.dumps(values.get("params") or {}),
-                created_at=now,
-                updated_at=now,
-            )
-            return self._conversation(row)
-
-        return await self.db.run(insert)
-
-    async def listing(self) -> list[dict[str, Any]]:
-        """Conversations, the latest first."""
-
-        def select() -> list[dict[str, Any]]:
-            c = self.t.Conversation
-            return [self._conversation(r) for r in c.select().order_by(c.updated_at.desc())]
-
-        return await self.db.run(select)
-
-    async def get(self, conversation_id: str) -> dict[str, Any] | None:
-        """A conversation with its messages in order."""
-
-        def select() -> dict[str, Any] | None:
-            row = self.t.Conversation.get_or_none(self.t.Conversation.id == conversation_id)
-            if row is None:
-                return None
-            m = self.t.Message
-            messages = m.select().where(m.conversation == conversation_id).order_by(m.id)
-            return {**self._conversation(row), "messages": [self._message(x) for x in messages]}
-
-        return await self.db.run(select)
-
-    async def update(self, conversation_id: str, values: dict[str, Any]) -> bool:
-        """Change title, model, system prompt or parameters; False when unknown."""
-
-        def change() -> bool:
-            fields = {k: v for k, v in values.items() if k in {"title", "model", "system_prompt"}}
-            if "params" in values:
-                fields["params"] = json.dumps(values["params"])
-            fields["updated_at"] = time.time()
-            c = self.t.Conversation
-            return bool(c.update(**fields).where(c.id == conversation_id).execute())
-
-        return await self.db.run(change)
-
-    async def delete(self, conversation_id: str) -> bool:
-        """Delete a conversation and its messages."""
-
-        def remove() -> bool:
-            self.t.Message.delete().where(self.t.Message.conversation == conversation_id).execute()
-            c = self.t.Conversation
-            return bool(c.delete().where(c.id == conversation_id).execute())
-
-        return await self.db.transaction(remove)
-
-    async def add_message(self, conversation_id: str, values: dict[str, Any]) -> dict[str, Any]:
-        """Append a message (committed before this returns)."""
-
-        def insert() -> dict[str, Any]:
-            now = time.time()
-            row = self.t.Message.create(
-                conversation=conversation_id,
-                role=values["role"],
-                content=values["content"],
-                attachments=json.dumps(values.get("attachments") or []),
-                status=values.get("status") or "done",
-                stats=json.dumps(values.get("stats") or {}),
-                created_at=now,
-            )
-            c = self.t.Conversation
-            c.update(updated_at=now).where(c.id == conversation_id).execute()
-            return self._message(row)
-
-        return await self.db.transaction(insert)
+def _node_model_row(r: Any) -> NodeModelRow:
+    return {
+        "model": r.model_name,  # the foreign key's column, read without a join
+        "state": r.state,
+        "downloaded_bytes": r.downloaded_bytes,
+        "total_bytes": r.total_bytes,
+        "error": r.error,
+    }

@@ -23,6 +23,8 @@ from app.core.settings import DEFAULT_DOWNLOAD_READ_TIMEOUT, DEFAULT_IDLE_UNLOAD
 from app.core.system import memory_info
 from app.core.tasks import TaskSupervisor
 from app.core.tls import Certificate, load_or_create, normalize_fingerprint
+from app.core.types import ModelState, NodeStatus
+from app.core.wire import HeartbeatBody, RegistrationBody, SystemJson
 from app.node.api import create_node_app
 from app.node.balancer_client import BalancerClient, BalancerNotTrusted, BalancerUnavailable
 from app.node.download import MAX_BACKOFF
@@ -102,7 +104,7 @@ class NodeAgent:
         self.node_id: str | None = None
         self.node_token: str | None = None
         self.balancer_token: str | None = None  # how our balancer proves itself to us
-        self.status_name = "pending"
+        self.status_name = NodeStatus.PENDING
         self.url = ""
         self.certificate: Certificate | None = None  # ours, when our balancer speaks TLS
         self._runner: web.AppRunner | None = None
@@ -205,14 +207,14 @@ class NodeAgent:
         A pending node (a joiner no admin approved yet) heartbeats but reads no model list
         and downloads nothing: approval is what lets a balancer make it fetch gigabytes.
         """
-        if self._sync_started or self.status_name == "pending":
+        if self._sync_started or self.status_name == NodeStatus.PENDING:
             return
         self._sync_started = True
         log.info("approved by the balancer (%s): syncing models", self.status_name)
         self.sync.start()
 
     async def _register(self) -> None:
-        body = {
+        body: RegistrationBody = {
             "node_id": self.node_id,
             "node_token": self.node_token,
             "name": self.config.name or socket.gethostname(),
@@ -236,8 +238,7 @@ class NodeAgent:
         self.node_id, self.node_token = data["node_id"], data["node_token"]
         self.balancer_token = data.get("balancer_token")
         self.client.node_token = self.node_token
-        status = data.get("status")
-        self.status_name = status if isinstance(status, str) and len(status) <= 32 else "pending"
+        self.status_name = data["status"]
         self._save_identity()
         self.registered.set()
         log.info("registered with the balancer as %s (%s)", self.node_id, self.status_name)
@@ -248,14 +249,12 @@ class NodeAgent:
             try:
                 answer = await self.client.heartbeat(self.heartbeat_body())
                 failures = 0
-                status = answer.get("status")
-                if isinstance(status, str) and len(status) <= 32:
-                    self.status_name = status
+                self.status_name = answer["status"] or self.status_name
                 self._start_sync_once_approved()
                 version = answer.get("manifest_version")
                 # While pending (again, after a re-registration too) the version is not taken:
                 # the first pass after approval runs.
-                syncing = self._sync_started and self.status_name != "pending"
+                syncing = self._sync_started and self.status_name != NodeStatus.PENDING
                 if version != self._manifest_version and syncing:
                     self._manifest_version = version
                     self.sync.trigger()
@@ -282,10 +281,10 @@ class NodeAgent:
         except BalancerUnavailable as exc:
             log.info("re-registration failed: %s", exc)
 
-    def heartbeat_body(self) -> dict[str, Any]:
+    def heartbeat_body(self) -> HeartbeatBody:
         """What the node tells the balancer every few seconds."""
         states = self.sync.states
-        ready = sum(1 for s in states.values() if s.state == "ready")
+        ready = sum(1 for s in states.values() if s.state == ModelState.READY)
         progress = self.sync.progress
         return {
             "node_id": self.node_id,
@@ -324,13 +323,13 @@ class NodeAgent:
         }
 
 
-def _system_metrics() -> dict[str, Any]:
+def _system_metrics() -> SystemJson:
     """The heartbeat's `system` block: CPUs, load and memory, each where the OS reports it."""
-    metrics: dict[str, Any] = {"cpu_count": os.cpu_count()}
+    metrics: SystemJson = {"cpu_count": os.cpu_count() or 0}
     with contextlib.suppress(OSError):
         metrics["load_average"] = os.getloadavg()[0]
     memory = memory_info()
     if memory is not None:
         metrics["memory_total_bytes"] = memory.total_bytes
-        metrics["memory_available_bytes"] = memory.available_bytes
+        metrics["memory_available_bytes"] = memory.available_bytes or 0  # unknown reads as 0
     return metrics

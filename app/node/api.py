@@ -10,6 +10,7 @@ from aiohttp import web
 
 from app.core.errors import Unauthorized, UserFacingError
 from app.core.secrets import same_secret
+from app.core.types import ModelState
 from app.node import inference
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ async def _models(request: web.Request) -> web.Response:
     data = [
         {"id": name, "object": "model", "created": 0, "owned_by": "llmlb-node"}
         for name, state in node.sync.states.items()
-        if state.state == "ready"
+        if state.state == ModelState.READY
     ]
     return web.json_response({"object": "list", "data": data})
 

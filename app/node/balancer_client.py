@@ -16,18 +16,21 @@ import ipaddress
 import json
 import logging
 import secrets
-from typing import Any
+from collections.abc import Mapping
 from urllib.parse import quote, urlsplit
 
 import aiohttp
 
 from app.core.errors import LlmlbError
+from app.core.types import NodeStatus, enum_member
+from app.core.wire import HeartbeatAnswer, HeartbeatBody, RegistrationAnswer, RegistrationBody
 from app.node.manifest import ManifestError, parse_model_list
 
 log = logging.getLogger(__name__)
 ANSWER_LIMIT = 1024 * 1024  # register, heartbeat, manifest, challenge: a few KiB in practice
 MODEL_LIST_LIMIT = 16 * 1024 * 1024  # /v0/models carries every node's state per model
 PROOF_PREFIX = "llmlb-join-proof:"
+VERSION_LIMIT = 128  # a manifest version is a short hash
 
 
 class BalancerUnavailable(LlmlbError):
@@ -121,11 +124,12 @@ class BalancerClient:
         self,
         method: str,
         path: str,
-        body: Any = None,
+        body: Mapping[str, object] | RegistrationBody | HeartbeatBody | None = None,
         headers: dict[str, str] | None = None,
         limit: int = ANSWER_LIMIT,
         ssl: aiohttp.Fingerprint | bool | None = None,
-    ) -> Any:
+    ) -> object:
+        """The answer's JSON, of any shape: each caller checks the shape it needs."""
         pin = self._ssl() if ssl is None else ssl
         try:
             async with self._http().request(
@@ -229,28 +233,42 @@ class BalancerClient:
             "(GET /v0/cluster shows it)"
         )
 
-    async def register(self, body: dict[str, Any], credential: str) -> dict[str, Any]:
-        """POST /v0/nodes with the join token (or the admin token for the local node)."""
+    async def register(self, body: RegistrationBody, credential: str) -> RegistrationAnswer:
+        """POST /v0/nodes with the join token (or the admin token for the local node). A
+        status this node does not know reads as pending: it syncs nothing until approved."""
         data = await self._request(
             "POST", "/v0/nodes", body, {"Authorization": f"Bearer {credential}"}
         )
+        node_id = data.get("node_id") if isinstance(data, dict) else None
+        token = data.get("node_token") if isinstance(data, dict) else None
         if not (
             isinstance(data, dict)
-            and isinstance(data.get("node_id"), str)
-            and isinstance(data.get("node_token"), str)
-            and 0 < len(data["node_id"]) <= 128
-            and 0 < len(data["node_token"]) <= 512
+            and isinstance(node_id, str)
+            and isinstance(token, str)
+            and 0 < len(node_id) <= 128
+            and 0 < len(token) <= 512
         ):
             raise BalancerUnavailable("the balancer's registration answer has no node id or token")
-        self.node_token = data["node_token"]
-        return data
+        self.node_token = token
+        balancer_token = data.get("balancer_token")
+        return {
+            "node_id": node_id,
+            "status": enum_member(NodeStatus, data.get("status")) or NodeStatus.PENDING,
+            "node_token": token,
+            "balancer_token": balancer_token if isinstance(balancer_token, str) else None,
+            "manifest_version": _version(data.get("manifest_version")),
+        }
 
-    async def heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
-        """POST /v0/health; the answer carries our status and the manifest version."""
+    async def heartbeat(self, body: HeartbeatBody) -> HeartbeatAnswer:
+        """POST /v0/health; the answer carries our status and the manifest version (None for
+        either when the balancer sent something else)."""
         data = await self._request("POST", "/v0/health", body)
         if not isinstance(data, dict):
             raise BalancerUnavailable("the balancer's heartbeat answer is not a JSON object")
-        return data
+        return {
+            "status": enum_member(NodeStatus, data.get("status")),
+            "manifest_version": _version(data.get("manifest_version")),
+        }
 
     async def model_names(self) -> list[str]:
         """Every registered model (the node's desired set); bad names are left out, logged."""
@@ -263,10 +281,15 @@ class BalancerClient:
             log.warning("ignoring a model the balancer listed: %s", reason)
         return names
 
-    async def manifest(self, name: str) -> Any:
+    async def manifest(self, name: str) -> object:
         """What to download for one model: the raw answer, for `parse_manifest` to check."""
         path = f"/v0/models/registry/{quote(name, safe='/:')}/manifest.json"
         return await self._request("GET", path)
+
+
+def _version(value: object) -> str | None:
+    """A manifest version as the balancer sends it (a short string), else None."""
+    return value if isinstance(value, str) and len(value) <= VERSION_LIMIT else None
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:

@@ -74,7 +74,9 @@ class ModelLibrary:
         """Write the manifest last, atomically: only then does the model count as ready."""
         folder = self.folder(model)
         tmp = folder / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps({**manifest.to_json(), "name": model}), encoding="utf-8")
+        stored = manifest.to_json()
+        stored["name"] = model
+        tmp.write_text(json.dumps(stored), encoding="utf-8")
         os.replace(tmp, folder / MANIFEST)
 
     def mark_incomplete(self, model: str) -> None:

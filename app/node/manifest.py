@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any
 from urllib.parse import urlsplit
 
 from app.core.errors import BadRequest, LlmlbError
 from app.core.types import check_model_name
+from app.core.wire import ManifestFileJson, StoredManifest
 
 MAX_FILES = 256  # a split GGUF has a few dozen shards at most
 MAX_FILE_SIZE = 4 << 40  # 4 TiB: no single model file comes near it
@@ -40,7 +40,7 @@ class ManifestFile:
     size: int | None = None
     sha256: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ManifestFileJson:
         """The file as the manifest on disk stores it."""
         return {"name": self.name, "url": self.url, "size": self.size, "sha256": self.sha256}
 
@@ -52,7 +52,7 @@ class Manifest:
     files: tuple[ManifestFile, ...]
     capabilities: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> StoredManifest:
         """The manifest as the node stores it beside the files."""
         return {
             "files": [f.to_json() for f in self.files],

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from app.core.errors import BadRequest
+from app.core.wire import JsonObject, JsonValue
 from app.node.engine import JSON_GRAMMAR, Sampling
 
 MAX_STOPS = 4
@@ -17,12 +18,12 @@ class ChatRequest:
     """A validated /v1/chat/completions body."""
 
     model: str
-    messages: list[dict[str, Any]]
+    messages: list[JsonObject]  # open: roles, content, tool calls, names as clients send them
     sampling: Sampling
     stream: bool
     include_usage: bool
-    tools: list[Any] | None
-    tool_choice: Any
+    tools: list[JsonValue] | None  # checked entry by entry in `tools.plan`
+    tool_choice: JsonValue
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class CompletionRequest:
     echo: bool
 
 
-def _number(body: dict[str, Any], key: str, default: float, lo: float, hi: float) -> float:
+def _number(body: Mapping[str, JsonValue], key: str, default: float, lo: float, hi: float) -> float:
     value = body.get(key)
     if value is None:
         return default
@@ -48,7 +49,7 @@ def _number(body: dict[str, Any], key: str, default: float, lo: float, hi: float
     return float(value)
 
 
-def _integer(body: dict[str, Any], key: str, lo: int, hi: int) -> int | None:
+def _integer(body: Mapping[str, JsonValue], key: str, lo: int, hi: int) -> int | None:
     value = body.get(key)
     if value is None:
         return None
@@ -59,7 +60,7 @@ def _integer(body: dict[str, Any], key: str, lo: int, hi: int) -> int | None:
     return value
 
 
-def _flag(body: dict[str, Any], key: str) -> bool:
+def _flag(body: Mapping[str, JsonValue], key: str) -> bool:
     value = body.get(key, False)
     if value is None:
         return False
@@ -68,7 +69,7 @@ def _flag(body: dict[str, Any], key: str) -> bool:
     return value
 
 
-def model_name(body: dict[str, Any]) -> str:
+def model_name(body: Mapping[str, JsonValue]) -> str:
     """The `model` field, which every inference body must carry."""
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
@@ -76,7 +77,7 @@ def model_name(body: dict[str, Any]) -> str:
     return model.strip()
 
 
-def sampling(body: dict[str, Any]) -> Sampling:
+def sampling(body: Mapping[str, JsonValue]) -> Sampling:
     """Sampling parameters common to chat and completions."""
     n = _integer(body, "n", 1, 128)
     if n not in (None, 1):
@@ -89,12 +90,13 @@ def sampling(body: dict[str, Any]) -> Sampling:
         stops: tuple[str, ...] = ()
     elif isinstance(stop, str):
         stops = (stop,)
-    elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
-        if len(stop) > MAX_STOPS:
-            raise BadRequest(f"'stop' takes at most {MAX_STOPS} sequences", param="stop")
-        stops = tuple(stop)
     else:
-        raise BadRequest("'stop' must be a string or a list of strings", param="stop")
+        strings = [s for s in stop if isinstance(s, str)] if isinstance(stop, list) else None
+        if strings is None or not isinstance(stop, list) or len(strings) != len(stop):
+            raise BadRequest("'stop' must be a string or a list of strings", param="stop")
+        if len(strings) > MAX_STOPS:
+            raise BadRequest(f"'stop' takes at most {MAX_STOPS} sequences", param="stop")
+        stops = tuple(strings)
     seed = body.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise BadRequest("'seed' must be an integer", param="seed")
@@ -102,7 +104,7 @@ def sampling(body: dict[str, Any]) -> Sampling:
     if not isinstance(bias_in, dict):
         raise BadRequest("'logit_bias' must map token ids to numbers", param="logit_bias")
     try:
-        bias = {int(k): float(v) for k, v in bias_in.items()}
+        bias = {int(k): _bias(v) for k, v in bias_in.items()}
     except (TypeError, ValueError) as exc:
         raise BadRequest("'logit_bias' must map token ids to numbers", param="logit_bias") from exc
     grammar, schema = _response_format(body.get("response_format"))
@@ -123,7 +125,14 @@ def sampling(body: dict[str, Any]) -> Sampling:
     )
 
 
-def _response_format(value: Any) -> tuple[str | None, str | None]:
+def _bias(value: JsonValue) -> float:
+    """A logit bias as float() reads it (a number, or a numeric string); TypeError else."""
+    if isinstance(value, int | float | str):
+        return float(value)
+    raise TypeError("not a number")
+
+
+def _response_format(value: object) -> tuple[str | None, str | None]:
     if value is None:
         return None, None
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):
@@ -150,7 +159,7 @@ def _response_format(value: Any) -> tuple[str | None, str | None]:
     )
 
 
-def _stream_options(body: dict[str, Any]) -> tuple[bool, bool]:
+def _stream_options(body: Mapping[str, JsonValue]) -> tuple[bool, bool]:
     stream = _flag(body, "stream")
     options = body.get("stream_options")
     if options is None:
@@ -160,7 +169,7 @@ def _stream_options(body: dict[str, Any]) -> tuple[bool, bool]:
     return stream, bool(options.get("include_usage"))
 
 
-def _message_text(content: Any, index: int) -> str | None:
+def _message_text(content: object, index: int) -> str | None:
     if content is None or isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -189,12 +198,12 @@ def _message_text(content: Any, index: int) -> str | None:
     )
 
 
-def chat_request(body: dict[str, Any]) -> ChatRequest:
+def chat_request(body: Mapping[str, JsonValue]) -> ChatRequest:
     """Validate a chat completion body."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequest("'messages' must be a non-empty list", param="messages")
-    clean: list[dict[str, Any]] = []
+    clean: list[JsonObject] = []
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
             raise BadRequest(f"messages[{i}] must be an object", param="messages")
@@ -220,7 +229,7 @@ def chat_request(body: dict[str, Any]) -> ChatRequest:
     )
 
 
-def completion_request(body: dict[str, Any]) -> CompletionRequest:
+def completion_request(body: Mapping[str, JsonValue]) -> CompletionRequest:
     """Validate a text completion body."""
     prompt = body.get("prompt")
     if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
@@ -233,16 +242,19 @@ def completion_request(body: dict[str, Any]) -> CompletionRequest:
     )
 
 
-def embedding_inputs(body: dict[str, Any]) -> tuple[list[str], str]:
+def embedding_inputs(body: Mapping[str, JsonValue]) -> tuple[list[str], str]:
     """The texts to embed and the encoding ("float" or "base64")."""
     value = body.get("input")
     if isinstance(value, str):
         inputs = [value]
-    elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        inputs = value
     else:
-        raise BadRequest("'input' must be a string or a non-empty list of strings", param="input")
+        texts = [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+        if not texts or not isinstance(value, list) or len(texts) != len(value):
+            raise BadRequest(
+                "'input' must be a string or a non-empty list of strings", param="input"
+            )
+        inputs = texts
     encoding = body.get("encoding_format") or "float"
-    if encoding not in {"float", "base64"}:
+    if not isinstance(encoding, str) or encoding not in {"float", "base64"}:
         raise BadRequest("'encoding_format' must be 'float' or 'base64'", param="encoding_format")
     return inputs, encoding

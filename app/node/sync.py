@@ -8,11 +8,12 @@ import functools
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from app.core.settings import DEFAULT_DOWNLOAD_READ_TIMEOUT
 from app.core.tasks import TaskSupervisor
+from app.core.types import ModelReport, ModelState, SyncState
+from app.core.wire import ModelReportJson
 from app.node.balancer_client import BalancerClient, BalancerUnavailable
 from app.node.download import (
     MAX_BACKOFF,
@@ -28,16 +29,6 @@ from app.node.library import ModelLibrary
 from app.node.manifest import ManifestError, parse_manifest
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ModelState:
-    """Where one model stands on this node."""
-
-    state: str  # pending / downloading / ready / error
-    downloaded_bytes: int = 0
-    total_bytes: int = 0
-    error: str | None = None
 
 
 class SyncWorker:
@@ -58,9 +49,9 @@ class SyncWorker:
         self.supervisor = supervisor
         self.read_timeout = read_timeout
         self.max_backoff = max_backoff
-        self.states: dict[str, ModelState] = {}
+        self.states: dict[str, ModelReport] = {}
         self.desired: list[str] = []
-        self.sync_state = "idle"
+        self.sync_state = SyncState.IDLE
         self.progress = Progress()
         self.current: str | None = None
         self.on_change: list[Any] = []  # callables run when a model changes state
@@ -85,21 +76,21 @@ class SyncWorker:
         self._trigger.set()
         self.supervisor.spawn(self._loop(), "sync")
 
-    def _state_on_disk(self, name: str) -> ModelState:
+    def _state_on_disk(self, name: str) -> ModelReport:
         """A complete model is ready only if its files have the manifest's sizes and no
         sha256 is known; a hash to check, or a file to fetch again, makes it pending, and the
         download pass hashes it on the download thread (off the loop) or fetches it again."""
         manifest = self.library.manifest(name)
         if manifest is None:
-            return ModelState("pending")
+            return ModelReport(name)
         damaged = self.library.damaged(name, manifest)
         if damaged:
             log.warning("model %s: %s has the wrong size; fetching it again", name, damaged[0])
             self.library.mark_incomplete(name)
-            return ModelState("pending")
+            return ModelReport(name)
         if any(f.sha256 for f in manifest.files):
-            return ModelState("pending")  # checked against its sha256 before it is served
-        return ModelState("ready")
+            return ModelReport(name)  # pending: checked against its sha256 before it is served
+        return ModelReport(name, ModelState.READY)
 
     def trigger(self) -> None:
         """Ask for a reconcile pass (a push from the balancer, or a new manifest version)."""
@@ -107,7 +98,7 @@ class SyncWorker:
 
     def mark_error(self, name: str, reason: str) -> None:
         """Record that a model cannot run (e.g. llama.cpp refused to load it)."""
-        self.states[name] = ModelState("error", error=reason)
+        self.states[name] = ModelReport(name, ModelState.ERROR, error=reason)
         self._changed(name)
 
     def _changed(self, name: str) -> None:
@@ -151,13 +142,18 @@ class SyncWorker:
             todo = [
                 n
                 for n in self.desired
-                if self.states.get(n, ModelState("x")).state in {"pending", "downloading"}
+                if (s := self.states.get(n)) is not None
+                and s.state in (ModelState.PENDING, ModelState.DOWNLOADING)
             ]
             if not todo:
-                failed = any(s.state == "error" for s in self.states.values())
-                self.sync_state = "failed" if failed else ("success" if self.desired else "idle")
+                failed = any(s.state == ModelState.ERROR for s in self.states.values())
+                self.sync_state = (
+                    SyncState.FAILED
+                    if failed
+                    else (SyncState.SUCCESS if self.desired else SyncState.IDLE)
+                )
                 return
-            self.sync_state = "running"
+            self.sync_state = SyncState.RUNNING
             await self._download(todo[0])
 
     async def _download(self, name: str) -> None:
@@ -176,7 +172,7 @@ class SyncWorker:
             files = manifest.files
             folder.mkdir(parents=True, exist_ok=True)
             clean_orphans(folder, {f.name for f in files})
-            state.state = "downloading"
+            state.state = ModelState.DOWNLOADING
             state.total_bytes = sum(f.size or 0 for f in files)
             done_before = 0
             self._changed(name)
@@ -208,7 +204,7 @@ class SyncWorker:
                 state.downloaded_bytes = done_before
             check_gguf(folder / files[0].name)
             self.library.mark_complete(name, manifest)
-            state.state, state.error = "ready", None
+            state.state, state.error = ModelState.READY, None
             state.downloaded_bytes = state.total_bytes = done_before
             log.info("model %s is ready", name)
         except DownloadCancelled:
@@ -218,7 +214,7 @@ class SyncWorker:
                 self.library.remove(name)
         except (DownloadError, EngineError, ManifestError, ValueError) as exc:
             log.warning("model %s failed: %s", name, exc)
-            state.state, state.error = "error", str(exc)
+            state.state, state.error = ModelState.ERROR, str(exc)
         except BalancerUnavailable as exc:
             log.info("manifest of %s unavailable: %s", name, exc)
             if exc.status == 404:
@@ -226,12 +222,15 @@ class SyncWorker:
             else:
                 await asyncio.sleep(2)
         except OSError as exc:
-            state.state, state.error = "error", f"cannot write the model files: {exc.strerror}"
+            state.state, state.error = (
+                ModelState.ERROR,
+                f"cannot write the model files: {exc.strerror}",
+            )
         finally:
             self.current = None
             self._changed(name)
 
-    async def _watch(self, state: ModelState, base: int, progress: Progress) -> None:
+    async def _watch(self, state: ModelReport, base: int, progress: Progress) -> None:
         """Copy the download thread's byte counts into the model state, a few times a second."""
         while True:
             state.downloaded_bytes = base + progress.downloaded_bytes
@@ -239,11 +238,11 @@ class SyncWorker:
                 state.total_bytes = base + progress.total_bytes  # the manifest had no size
             await asyncio.sleep(0.2)
 
-    def report(self) -> list[dict[str, Any]]:
+    def report(self) -> list[ModelReportJson]:
         """Per-model states for the heartbeat."""
-        out = []
+        out: list[ModelReportJson] = []
         for name, s in self.states.items():
-            path = self.library.model_path(name) if s.state == "ready" else None
+            path = self.library.model_path(name) if s.state == ModelState.READY else None
             out.append(
                 {
                     "name": name,

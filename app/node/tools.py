@@ -13,36 +13,54 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 from app.core.errors import BadRequest
+from app.core.wire import JsonObject, JsonValue
 
 MARKERS = ("<tool_call>", "[TOOL_CALLS]", "{")
 _TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
+
+
+class FunctionCall(TypedDict):
+    """The function a tool call names, with its arguments as JSON text."""
+
+    name: str
+    arguments: str
+
+
+class ToolCall(TypedDict):
+    """One tool call in OpenAI's shape."""
+
+    id: str
+    type: str
+    function: FunctionCall
 
 
 @dataclass(frozen=True)
 class ToolPlan:
     """What to do with a request's tools."""
 
-    template_tools: list[dict[str, Any]] | None  # handed to the chat template
+    template_tools: list[JsonObject] | None  # handed to the chat template
     schema: str | None  # a JSON schema that forces a call, when the call is required
     expect_calls: bool  # read the answer for calls
 
 
-def plan(tools: list[Any] | None, choice: Any) -> ToolPlan:
+def plan(tools: list[JsonValue] | None, choice: JsonValue) -> ToolPlan:
     """Validate `tools` / `tool_choice` and decide how to honour them."""
     if not tools:
         if choice not in (None, "none", "auto"):
             raise BadRequest("'tool_choice' needs 'tools'", param="tool_choice")
         return ToolPlan(None, None, False)
-    functions: dict[str, dict[str, Any]] = {}
+    functions: dict[str, JsonObject] = {}
+    checked: list[JsonObject] = []
     for i, tool in enumerate(tools):
         fn = tool.get("function") if isinstance(tool, dict) else None
         if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(fn, dict):
             raise BadRequest(
                 f"tools[{i}] must be {{'type': 'function', 'function': {{...}}}}", param="tools"
             )
+        checked.append(tool)
         name = fn.get("name")
         if not isinstance(name, str) or not name:
             raise BadRequest(f"tools[{i}].function.name is required", param="tools")
@@ -51,24 +69,25 @@ def plan(tools: list[Any] | None, choice: Any) -> ToolPlan:
             raise BadRequest(f"tools[{i}].function.parameters must be a JSON schema", param="tools")
         functions[name] = params
     if choice in (None, "auto"):
-        return ToolPlan(list(tools), None, True)
+        return ToolPlan(checked, None, True)
     if choice == "none":
         return ToolPlan(None, None, False)
     if choice == "required":
-        return ToolPlan(list(tools), _schema(functions), True)
-    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-        name = choice["function"].get("name")
-        if name not in functions:
+        return ToolPlan(checked, _schema(functions), True)
+    chosen = choice.get("function") if isinstance(choice, dict) else None
+    if isinstance(chosen, dict):
+        name = chosen.get("name")
+        if not isinstance(name, str) or name not in functions:
             raise BadRequest(
                 f"'tool_choice' names '{name}', which is not in 'tools'", param="tool_choice"
             )
-        return ToolPlan(list(tools), _schema({name: functions[name]}), True)
+        return ToolPlan(checked, _schema({name: functions[name]}), True)
     raise BadRequest(
         "'tool_choice' must be 'none', 'auto', 'required' or a function", param="tool_choice"
     )
 
 
-def _schema(functions: dict[str, dict[str, Any]]) -> str:
+def _schema(functions: dict[str, JsonObject]) -> str:
     options = [
         {
             "type": "object",
@@ -87,10 +106,10 @@ def might_be_call(text: str) -> bool:
     return not head or any(head.startswith(m) or m.startswith(head) for m in MARKERS)
 
 
-def parse_calls(text: str) -> list[dict[str, Any]] | None:
+def parse_calls(text: str) -> list[ToolCall] | None:
     """The tool calls in a model's answer, in OpenAI's shape, or None."""
     head = text.strip()
-    found: list[Any] = []
+    found: list[JsonValue] = []
     if head.startswith("<tool_call>"):
         found = [_json(m) for m in _TAGGED.findall(head)]
     elif head.startswith("[TOOL_CALLS]"):
@@ -98,9 +117,10 @@ def parse_calls(text: str) -> list[dict[str, Any]] | None:
         found = value if isinstance(value, list) else [value]
     elif head.startswith("{"):
         found = [_json(head)]
-    calls = []
+    calls: list[ToolCall] = []
     for item in found:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or not isinstance(name, str):
             return None
         args = item.get("arguments", item.get("parameters", {}))
         calls.append(
@@ -108,7 +128,7 @@ def parse_calls(text: str) -> list[dict[str, Any]] | None:
                 "id": f"call_{uuid.uuid4().hex[:24]}",
                 "type": "function",
                 "function": {
-                    "name": item["name"],
+                    "name": name,
                     "arguments": args if isinstance(args, str) else json.dumps(args),
                 },
             }
@@ -116,8 +136,9 @@ def parse_calls(text: str) -> list[dict[str, Any]] | None:
     return calls or None
 
 
-def _json(text: str) -> Any:
+def _json(text: str) -> JsonValue:
     try:
-        return json.loads(text)
+        value: JsonValue = json.loads(text)
+        return value
     except ValueError:
         return None

@@ -6,13 +6,14 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Mapping
 
 from zeroconf import IPVersion, ServiceInfo, ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from app import __version__
 from app.core.mdns import BALANCER_SERVICE, NODE_SERVICE, interfaces, service_info
+from app.core.wire import DiscoveredNode
 from app.server.heartbeat import LIST_LIMIT, MODEL_NAME_LIMIT, clean_text, node_name
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ class Discovery:
         self._browser: AsyncServiceBrowser | None = None
         self.limit = limit
         # Discovered node services by name, the least recently seen first.
-        self.nodes: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.nodes: OrderedDict[str, DiscoveredNode] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -70,7 +71,11 @@ class Discovery:
         self.add(name, addresses[0] if addresses else None, info.port, info.properties or {})
 
     def add(
-        self, name: str, address: str | None, port: int | None, properties: dict[Any, Any]
+        self,
+        name: str,
+        address: str | None,
+        port: int | None,
+        properties: Mapping[bytes, bytes | None],
     ) -> None:
         """Keep one advertised node, its fields cleaned; the oldest go beyond the limit."""
         props = {_text(k): _text(v) for k, v in list(properties.items())[:32]}
@@ -101,7 +106,7 @@ class Discovery:
             self._zc = None
 
 
-def _text(value: Any) -> str | None:
+def _text(value: object) -> str | None:
     """A TXT record key or value as text (bytes may be any bytes at all)."""
     if isinstance(value, bytes):
         return value[:1024].decode("utf-8", errors="replace")

@@ -9,7 +9,7 @@ import hashlib
 import json
 import time
 from collections import OrderedDict, deque
-from typing import Any
+from collections.abc import Mapping
 
 from app.core.errors import TooManyRequests, UserFacingError
 from app.core.settings import DEFAULT_QUEUE_LIMIT, DEFAULT_QUEUE_WAIT
@@ -33,13 +33,15 @@ class QueueTimeout(UserFacingError):
     type = "server_error"
 
 
-def affinity_key(body: dict[str, Any]) -> str | None:
+def affinity_key(body: Mapping[str, object]) -> str | None:
     """The conversation's opening (system prompt + first user turn, or the prompt's start)."""
     messages = body.get("messages")
+    prompt = body.get("prompt")
+    head: object
     if isinstance(messages, list) and messages:
-        head: Any = messages[:2]
-    elif isinstance(body.get("prompt"), str):
-        head = body["prompt"][:2000]
+        head = messages[:2]
+    elif isinstance(prompt, str):
+        head = prompt[:2000]
     else:
         return None
     text = json.dumps([body.get("model"), head], sort_keys=True, default=str)

@@ -6,13 +6,13 @@ import asyncio
 import json
 import time
 import uuid
-from typing import Any
 
 import aiohttp
 
 from app.core.errors import BadRequest
 from app.core.events import NodeChanged
-from app.core.types import NodeModelState
+from app.core.types import ModelState, NodeModelState, NodeStatus
+from app.core.wire import JsonObject
 from app.server.heartbeat import check_origin, node_name
 from app.server.http import read_capped
 from app.server.node_rows import EXTERNAL_KEY
@@ -36,7 +36,7 @@ class ExternalServers:
         self.http = http  # owned by the composition root, which closes it
         self.poll_interval = poll_interval
 
-    async def add(self, body: dict[str, Any]) -> NodeView:
+    async def add(self, body: JsonObject) -> NodeView:
         """POST /v0/nodes/external: a server polled for models, never asked to download."""
         url = check_origin(body.get("base_url"), "base_url", base_path=True)
         name = node_name(body.get("name"))
@@ -59,7 +59,7 @@ class ExternalServers:
             url=url,
             token_hash="",  # it never calls us
             kind="external",
-            status="registering",
+            status=NodeStatus.REGISTERING,
             api_key=key or None,
             info={"runtime_version": "external", "slots": slots},
             key_in_row=nodes.vault is None,
@@ -102,8 +102,10 @@ class ExternalServers:
         ]
         old_status = view.status
         view.last_seen = time.time()
-        view.status = "online"
-        view.models = {i: NodeModelState(view.id, i, "ready", node_online=True) for i in ids}
+        view.status = NodeStatus.ONLINE
+        view.models = {
+            i: NodeModelState(i, ModelState.READY, node_id=view.id, node_online=True) for i in ids
+        }
         if old_status != view.status:
             await self.nodes.store.save_node(view.row())
             self.nodes.bus.publish(NodeChanged(view.id, view.status))

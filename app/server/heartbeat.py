@@ -13,13 +13,14 @@ import ipaddress
 import math
 import re
 import unicodedata
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from app.core.errors import BadRequest
 from app.core.tls import normalize_fingerprint
-from app.core.types import NODE_MODEL_STATES
+from app.core.types import ModelReport, ModelState, SyncState, enum_member
+from app.core.wire import DeviceJson, NodeInfo, NodeMetrics, SyncProgressJson, SystemJson
 
 NAME_LIMIT = 100  # a node's display name
 MODEL_NAME_LIMIT = 200
@@ -33,9 +34,6 @@ LIST_LIMIT = 64  # loaded models, GPU devices, supported runtimes
 # decodes together in practice (the default is 4), so honest nodes are never held back.
 MAX_SLOTS = 64
 MAX_COUNT = 2**62  # fits SQLite's 64-bit integers with room to add
-SYNC_STATES = ("idle", "running", "success", "failed")
-SYSTEM_INTS = ("cpu_count", "memory_total_bytes", "memory_available_bytes")
-SYSTEM_FLOATS = ("load_average",)
 URL_LIMIT = 2048
 
 _HOST_RE = re.compile(
@@ -44,7 +42,7 @@ _HOST_RE = re.compile(
 
 
 # -- scalars ------------------------------------------------------------------------
-def clean_text(value: Any, limit: int) -> str | None:
+def clean_text(value: object, limit: int) -> str | None:
     """A string without control characters (newlines included), stripped and cut at `limit`;
     None for anything that is not a string."""
     if not isinstance(value, str):
@@ -60,14 +58,14 @@ def _is_control(c: str) -> bool:
     return category[0] == "C" or category in {"Zl", "Zp"}
 
 
-def clean_int(value: Any) -> int:
+def clean_int(value: object) -> int:
     """A count: a real (non-bool) int ≥ 0, capped; anything else is 0."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return 0
     return min(value, MAX_COUNT)
 
 
-def clean_float(value: Any) -> float | None:
+def clean_float(value: object) -> float | None:
     """A finite number, or None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -78,7 +76,7 @@ def clean_float(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def clean_names(value: Any, limit: int, item_limit: int, param: str) -> list[str]:
+def clean_names(value: object, limit: int, item_limit: int, param: str) -> list[str]:
     """A bounded list of cleaned strings (non-strings dropped); 400 when not a list."""
     if value is None:
         return []
@@ -88,13 +86,13 @@ def clean_names(value: Any, limit: int, item_limit: int, param: str) -> list[str
     return list(dict.fromkeys(out))
 
 
-def node_name(value: Any) -> str:
+def node_name(value: object) -> str:
     """A node's display name: no control characters, stripped, at most 100 characters."""
     return clean_text(value, NAME_LIMIT) or ""
 
 
 # -- URLs ---------------------------------------------------------------------------
-def check_origin(url: Any, param: str, base_path: bool = False) -> str:
+def check_origin(url: object, param: str, base_path: bool = False) -> str:
     """`http(s)://host[:port]` and nothing else (no user, path, query or fragment), or 400.
 
     The balancer POSTs users' prompts to this address, so a node that registers itself may not
@@ -148,7 +146,7 @@ _BROADCAST = ipaddress.ip_address("255.255.255.255")
 
 
 # -- registration -------------------------------------------------------------------
-def registration_info(body: dict[str, Any]) -> dict[str, Any]:
+def registration_info(body: Mapping[str, object]) -> NodeInfo:
     """The descriptive fields of a registration (versions, devices, runtimes), cleaned."""
     return {
         "runtime_version": clean_text(body.get("runtime_version"), VERSION_LIMIT),
@@ -161,7 +159,7 @@ def registration_info(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _fingerprint(value: Any) -> str | None:
+def _fingerprint(value: object) -> str | None:
     """The node's TLS certificate fingerprint (we pin it when we call the node), or 400."""
     if value is None:
         return None
@@ -172,87 +170,53 @@ def _fingerprint(value: Any) -> str | None:
 
 
 # -- heartbeats ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class ReportedModel:
-    """One model as a node reports it."""
-
-    name: str
-    state: str = "pending"
-    downloaded_bytes: int = 0
-    total_bytes: int = 0
-    error: str | None = None
-    path: str | None = None
-
-    @classmethod
-    def parse(cls, item: Any) -> ReportedModel:
-        """One entry of `models`; 400 unless it is an object with a name."""
-        if not isinstance(item, dict):
-            raise BadRequest("each entry of 'models' must be an object", param="models")
-        name = clean_text(item.get("name"), MODEL_NAME_LIMIT)
-        if not name:
-            raise BadRequest("each entry of 'models' needs a 'name'", param="models")
-        state = item.get("state")
-        return cls(
-            name=name,
-            state=state if isinstance(state, str) and state in NODE_MODEL_STATES else "pending",
-            downloaded_bytes=clean_int(item.get("downloaded_bytes")),
-            total_bytes=clean_int(item.get("total_bytes")),
-            error=clean_text(item.get("error"), ERROR_LIMIT) or None,
-            path=clean_text(item.get("path"), PATH_LIMIT) or None,
-        )
-
-
-@dataclass(frozen=True)
-class SyncProgress:
-    """The download in progress on a node."""
-
-    model_id: str | None
-    file: str | None
-    downloaded_bytes: int
-    total_bytes: int
-
-
-@dataclass(frozen=True)
-class Device:
-    """One compute device a node reports (for display)."""
-
-    name: str
-    backend: str | None
-    total_bytes: int
-    free_bytes: int
-    utilization: float | None
+def parse_report(item: object) -> ModelReport:
+    """One entry of a heartbeat's `models`; 400 unless it is an object with a name. An unknown
+    state reads as pending."""
+    if not isinstance(item, dict):
+        raise BadRequest("each entry of 'models' must be an object", param="models")
+    name = clean_text(item.get("name"), MODEL_NAME_LIMIT)
+    if not name:
+        raise BadRequest("each entry of 'models' needs a 'name'", param="models")
+    return ModelReport(
+        model=name,
+        state=enum_member(ModelState, item.get("state")) or ModelState.PENDING,
+        downloaded_bytes=clean_int(item.get("downloaded_bytes")),
+        total_bytes=clean_int(item.get("total_bytes")),
+        error=clean_text(item.get("error"), ERROR_LIMIT) or None,
+        path=clean_text(item.get("path"), PATH_LIMIT) or None,
+    )
 
 
 @dataclass(frozen=True)
 class Heartbeat:
     """One heartbeat, every field typed and bounded."""
 
-    node_id: Any  # compared with the token's node, never stored
-    models: list[ReportedModel] = field(default_factory=list)
+    node_id: object  # compared with the token's node, never stored
+    models: list[ModelReport] = field(default_factory=list)
     active_requests: int = 0
     loaded_models: list[str] = field(default_factory=list)
     ready_models: list[int] = field(default_factory=lambda: [0, 0])
-    sync_state: str | None = None
-    sync_progress: SyncProgress | None = None
-    system: dict[str, int | float] = field(default_factory=dict)
-    devices: list[Device] = field(default_factory=list)
+    sync_state: SyncState | None = None
+    sync_progress: SyncProgressJson | None = None
+    system: SystemJson = field(default_factory=lambda: SystemJson())
+    devices: list[DeviceJson] = field(default_factory=list)
     slots: int = 1
     free_slots: int = 0
 
     @classmethod
-    def parse(cls, body: dict[str, Any]) -> Heartbeat:
+    def parse(cls, body: Mapping[str, object]) -> Heartbeat:
         """Read a heartbeat body; 400 when its shape is wrong, never an exception otherwise."""
         raw_models = body.get("models")
         if raw_models is None:
             raw_models = []
         if not isinstance(raw_models, list):
             raise BadRequest("'models' must be a list of objects", param="models")
-        models = {m.name: m for m in map(ReportedModel.parse, raw_models[:MODELS_LIMIT])}
+        models = {m.model: m for m in map(parse_report, raw_models[:MODELS_LIMIT])}
         slots = clean_int(body.get("slots")) or 1
         slots = min(slots, MAX_SLOTS)
         ready = body.get("ready_models")
         pair = [clean_int(v) for v in ready[:2]] if isinstance(ready, list) else []
-        state = body.get("sync_state")
         return cls(
             node_id=body.get("node_id"),
             models=list(models.values()),
@@ -261,7 +225,7 @@ class Heartbeat:
                 body.get("loaded_models"), LIST_LIMIT, MODEL_NAME_LIMIT, "loaded_models"
             ),
             ready_models=pair if len(pair) == 2 else [0, 0],
-            sync_state=state if isinstance(state, str) and state in SYNC_STATES else None,
+            sync_state=enum_member(SyncState, body.get("sync_state")),
             sync_progress=_sync_progress(body.get("sync_progress")),
             system=_system(body.get("system")),
             devices=_devices(body.get("devices")),
@@ -269,49 +233,62 @@ class Heartbeat:
             free_slots=min(clean_int(body.get("free_slots")), slots),
         )
 
-    def metrics(self) -> dict[str, Any]:
+    def metrics(self) -> NodeMetrics:
         """The node's metrics as /v0/nodes shows them."""
-        out = asdict(self)
-        del out["node_id"], out["models"]
-        return out
+        return {
+            "active_requests": self.active_requests,
+            "loaded_models": list(self.loaded_models),
+            "ready_models": list(self.ready_models),
+            "sync_state": self.sync_state,
+            "sync_progress": None if self.sync_progress is None else {**self.sync_progress},
+            "system": {**self.system},
+            "devices": [{**d} for d in self.devices],
+            "slots": self.slots,
+            "free_slots": self.free_slots,
+        }
 
 
-def _sync_progress(value: Any) -> SyncProgress | None:
+def _sync_progress(value: object) -> SyncProgressJson | None:
     if not isinstance(value, dict):
         return None
-    return SyncProgress(
-        model_id=clean_text(value.get("model_id"), MODEL_NAME_LIMIT),
-        file=clean_text(value.get("file"), PATH_LIMIT),
-        downloaded_bytes=clean_int(value.get("downloaded_bytes")),
-        total_bytes=clean_int(value.get("total_bytes")),
-    )
+    return {
+        "model_id": clean_text(value.get("model_id"), MODEL_NAME_LIMIT),
+        "file": clean_text(value.get("file"), PATH_LIMIT),
+        "downloaded_bytes": clean_int(value.get("downloaded_bytes")),
+        "total_bytes": clean_int(value.get("total_bytes")),
+    }
 
 
-def _system(value: Any) -> dict[str, int | float]:
+def _system(value: object) -> SystemJson:
+    out = SystemJson()
     if not isinstance(value, dict):
-        return {}
-    out: dict[str, int | float] = {k: clean_int(value.get(k)) for k in SYSTEM_INTS if k in value}
-    for key in SYSTEM_FLOATS:
-        number = clean_float(value.get(key))
-        if number is not None:
-            out[key] = number
+        return out
+    if "cpu_count" in value:
+        out["cpu_count"] = clean_int(value.get("cpu_count"))
+    if "memory_total_bytes" in value:
+        out["memory_total_bytes"] = clean_int(value.get("memory_total_bytes"))
+    if "memory_available_bytes" in value:
+        out["memory_available_bytes"] = clean_int(value.get("memory_available_bytes"))
+    load = clean_float(value.get("load_average"))
+    if load is not None:
+        out["load_average"] = load
     return out
 
 
-def _devices(value: Any) -> list[Device]:
+def _devices(value: object) -> list[DeviceJson]:
     if not isinstance(value, list):
         return []
-    out = []
+    out: list[DeviceJson] = []
     for item in value[:LIST_LIMIT]:
         if isinstance(item, dict) and (name := clean_text(item.get("name"), 200)):
             utilization = clean_float(item.get("utilization"))
             out.append(
-                Device(
-                    name=name,
-                    backend=clean_text(item.get("backend"), 32),
-                    total_bytes=clean_int(item.get("total_bytes")),
-                    free_bytes=clean_int(item.get("free_bytes")),
-                    utilization=utilization if utilization is None or utilization >= 0 else None,
-                )
+                {
+                    "name": name,
+                    "backend": clean_text(item.get("backend"), 32),
+                    "total_bytes": clean_int(item.get("total_bytes")),
+                    "free_bytes": clean_int(item.get("free_bytes")),
+                    "utilization": utilization if utilization is None or utilization >= 0 else None,
+                }
             )
     return out

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 from app.core.tasks import TaskSupervisor
+from app.core.wire import HistoryRow
 from app.db.store import RequestStore
 from app.server.metrics import Metrics
 
@@ -29,7 +29,7 @@ class RequestHistory:
         self.store = store
         self.supervisor = supervisor
         self.metrics = metrics
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[HistoryRow] = []
 
     def start(self) -> None:
         """Start the flusher."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from app.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, UserFacingError
+from app.core.wire import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -167,15 +168,15 @@ async def read_json(request: web.Request, limit: int = MANAGEMENT_BODY_LIMIT) ->
     return (await read_raw_json(request, limit))[1]
 
 
-async def read_object(request: web.Request, limit: int = MANAGEMENT_BODY_LIMIT) -> dict[str, Any]:
-    """The body as a JSON object."""
+async def read_object(request: web.Request, limit: int = MANAGEMENT_BODY_LIMIT) -> JsonObject:
+    """The body as a JSON object (its values read with isinstance checks)."""
     data = await read_json(request, limit)
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object")
     return data
 
 
-def optional_str(data: dict[str, Any], key: str) -> str | None:
+def optional_str(data: Mapping[str, object], key: str) -> str | None:
     """data[key] as a string, None when absent or null; BadRequest on another type."""
     value = data.get(key)
     if value is None:

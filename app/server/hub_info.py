@@ -9,6 +9,7 @@ import time
 from app.core.errors import UpstreamError
 from app.core.hf import HfClient
 from app.core.tasks import TaskSupervisor
+from app.core.wire import HfInfo
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ class HubInfoCache:
         self._next_attempt = 0.0
         self._task: asyncio.Task[None] | None = None
 
-    def get(self, repo: str) -> dict[str, int | None] | None:
+    def get(self, repo: str) -> HfInfo | None:
         """{downloads, likes} when fetched within the TTL, else None."""
         entry = self._info.get(repo)
         if entry is None or time.monotonic() - entry[2] > self.ttl:

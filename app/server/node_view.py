@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 
-from app.core.types import NodeModelState
-from app.db.store import LIVE_NODE_STATES
+from app.core.types import ModelState, NodeModelState, NodeStatus
+from app.core.wire import ModelReportJson, NodeInfo, NodeJson, NodeMetrics
+from app.db.rows import NodeRow
 
 STALE_AFTER = 30.0  # seconds before metrics are flagged stale
 UNLIMITED = 1_000_000
@@ -25,14 +25,14 @@ class NodeView:
     url: str
     token_hash: str  # sha256 of the token the node presents to us; the token is not kept
     kind: str = "remote"
-    status: str = "pending"
+    status: NodeStatus = NodeStatus.PENDING
     created_at: float = field(default_factory=time.time)
     last_seen: float | None = None  # wall-clock time of the last heartbeat
-    info: dict[str, Any] = field(default_factory=dict)
+    info: NodeInfo = field(default_factory=lambda: NodeInfo())
     tags: list[str] = field(default_factory=list)
     notes: str = ""
     models: dict[str, NodeModelState] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: NodeMetrics | None = None  # the last heartbeat's, None before the first
     inflight: int = 0
     ewma_ms: float | None = None
     api_key: str | None = None  # external nodes: the key their API wants
@@ -42,8 +42,8 @@ class NodeView:
     @property
     def capacity(self) -> int:
         """Requests the node runs at once (its reported slots); external: no limit known."""
-        slots = self.metrics.get("slots", self.info.get("slots"))
-        if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0:
+        slots = self.metrics["slots"] if self.metrics is not None else self.info.get("slots")
+        if slots is not None and slots > 0:
             return slots
         return UNLIMITED if self.kind == "external" else 1
 
@@ -64,9 +64,9 @@ class NodeView:
     @property
     def live(self) -> bool:
         """Approved and heartbeating: may serve the models it has ready."""
-        return self.status in LIVE_NODE_STATES
+        return self.status.live
 
-    def row(self) -> dict[str, Any]:
+    def row(self) -> NodeRow:
         """The database row."""
         return {
             "id": self.id,
@@ -84,10 +84,21 @@ class NodeView:
             "last_seen": self.last_seen,
         }
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> NodeJson:
         """The node as /v0/nodes shows it."""
         stale = self.last_seen is None or time.time() - self.last_seen > STALE_AFTER
         states = list(self.models.values())
+        models: list[ModelReportJson] = [
+            {
+                "name": s.model,
+                "state": s.state,
+                "downloaded_bytes": s.downloaded_bytes,
+                "total_bytes": s.total_bytes,
+                "error": s.error,
+                "path": s.path,
+            }
+            for s in states
+        ]
         return {
             "id": self.id,
             "name": self.name,
@@ -99,20 +110,10 @@ class NodeView:
             "tags": self.tags,
             "notes": self.notes,
             **self.info,
-            "metrics": self.metrics,
+            "metrics": self.metrics if self.metrics is not None else {},
             "metrics_stale": stale,
-            "ready_models": [sum(1 for s in states if s.state == "ready"), len(states)],
-            "models": [
-                {
-                    "name": s.model,
-                    "state": s.state,
-                    "downloaded_bytes": s.downloaded_bytes,
-                    "total_bytes": s.total_bytes,
-                    "error": s.error,
-                    "path": s.path,
-                }
-                for s in states
-            ],
+            "ready_models": [sum(1 for s in states if s.state == ModelState.READY), len(states)],
+            "models": models,
             "inflight": self.inflight,
         }
 

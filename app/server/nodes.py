@@ -12,7 +12,6 @@ import logging
 import secrets
 import time
 import uuid
-from typing import Any
 
 import aiohttp
 
@@ -28,8 +27,9 @@ from app.core.events import (
 from app.core.secrets import same_secret
 from app.core.settings import DEFAULT_NODE_OFFLINE_AFTER
 from app.core.tasks import TaskSupervisor
-from app.core.types import InProcessNode, NodeModelState
+from app.core.types import InProcessNode, ModelState, NodeModelState, NodeStatus
 from app.core.vault import Vault
+from app.core.wire import HeartbeatAnswer, JsonObject, RegistrationAnswer
 from app.db.hashing import hash_secret
 from app.db.store import NodeStore
 from app.server.heartbeat import (
@@ -153,12 +153,12 @@ class NodeRegistry:
         """Whether this X-Node-Token may read the model list and manifests: an approved node's
         (registering, online, or offline), never a pending one's."""
         view = self.by_token(token)
-        return view is not None and view.status != "pending"
+        return view is not None and view.status != NodeStatus.PENDING
 
     # -- registration -----------------------------------------------------------
     async def register(
-        self, body: dict[str, Any], credential: str | None, client: str = ""
-    ) -> dict[str, Any]:
+        self, body: JsonObject, credential: str | None, client: str = ""
+    ) -> RegistrationAnswer:
         """POST /v0/nodes: admin-registered nodes are approved at once, joiners wait."""
         self.joins.check(client)
         admin = same_secret(credential, self.admin_token)
@@ -179,7 +179,7 @@ class NodeRegistry:
         ):
             old_url = view.url
             view.url, view.name, view.info = url, name or view.name, {**view.info, **info}
-            if old_url != url and not admin and view.status != "pending":
+            if old_url != url and not admin and view.status != NodeStatus.PENDING:
                 # An approved node may not redirect users' prompts elsewhere on its own.
                 log.warning(
                     "node %s (%r) moved from %r to %r: it waits for approval again",
@@ -188,9 +188,9 @@ class NodeRegistry:
                     old_url,
                     url,
                 )
-                view.status = "pending"
-            elif admin or view.status != "pending":
-                view.status = "registering"
+                view.status = NodeStatus.PENDING
+            elif admin or view.status != NodeStatus.PENDING:
+                view.status = NodeStatus.REGISTERING
         else:
             if not admin and self._pending() >= self.max_pending:
                 raise TooManyPending(
@@ -205,7 +205,7 @@ class NodeRegistry:
                 url=url,
                 token_hash=hash_secret(token),
                 kind="local" if admin and body.get("local") is True else "remote",
-                status="registering" if admin else "pending",
+                status=NodeStatus.REGISTERING if admin else NodeStatus.PENDING,
                 info=info,
                 balancer_token=self.balancer_token(node_id),
             )
@@ -223,30 +223,29 @@ class NodeRegistry:
         }
 
     def _pending(self) -> int:
-        return sum(1 for v in self.nodes.values() if v.status == "pending")
+        return sum(1 for v in self.nodes.values() if v.status == NodeStatus.PENDING)
 
     async def approve(self, node_id: str) -> NodeView:
         """Let a pending node in."""
         view = self.require(node_id)
-        if view.status == "pending":
-            view.status = "registering"
+        if view.status == NodeStatus.PENDING:
+            view.status = NodeStatus.REGISTERING
             await self.store.save_node(view.row())
             self.bus.publish(NodeChanged(view.id, view.status))
         return view
 
-    async def update(self, node_id: str, body: dict[str, Any]) -> NodeView:
+    async def update(self, node_id: str, body: JsonObject) -> NodeView:
         """Rename, tag or annotate a node (PUT /v0/nodes/{id})."""
         view = self.require(node_id)
         if "name" in body:
             raw = body["name"]
             name = node_name(raw)
-            if not name or len(raw.strip()) > 100:
+            if not name or not isinstance(raw, str) or len(raw.strip()) > 100:
                 raise BadRequest("'name' must be 1 to 100 characters", param="name")
             view.name = name
         if "tags" in body:
-            tags = body["tags"]
-            if isinstance(tags, str):
-                tags = tags.split(",")
+            raw_tags = body["tags"]
+            tags = raw_tags.split(",") if isinstance(raw_tags, str) else raw_tags
             if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
                 raise BadRequest(
                     "'tags' must be a list of strings or a comma-separated string", param="tags"
@@ -279,7 +278,7 @@ class NodeRegistry:
         return view
 
     # -- heartbeats -------------------------------------------------------------
-    async def heartbeat(self, token: str | None, body: dict[str, Any]) -> dict[str, Any]:
+    async def heartbeat(self, token: str | None, body: JsonObject) -> HeartbeatAnswer:
         """POST /v0/health: update metrics and model states; answer status + manifest version."""
         view = self.by_token(token)
         if view is None:
@@ -288,15 +287,15 @@ class NodeRegistry:
         if beat.node_id not in (None, view.id):
             raise Unauthorized("this token belongs to another node", code="unknown_node")
         new_states = {
-            m.name: NodeModelState(
-                view.id,
-                m.name,
-                m.state,
-                m.downloaded_bytes,
-                m.total_bytes,
-                m.error,
-                node_online=True,
+            m.model: NodeModelState(
+                model=m.model,
+                state=m.state,
+                downloaded_bytes=m.downloaded_bytes,
+                total_bytes=m.total_bytes,
+                error=m.error,
                 path=m.path,
+                node_id=view.id,
+                node_online=True,
             )
             for m in beat.models
             if m.name not in self._deleted
@@ -304,9 +303,9 @@ class NodeRegistry:
         view.last_seen = time.time()
         view.metrics = beat.metrics()
         old_status = view.status
-        if view.status != "pending":
-            all_ready = all(s.state == "ready" for s in new_states.values())
-            view.status = "online" if all_ready else "registering"
+        if view.status != NodeStatus.PENDING:
+            all_ready = all(s.state == ModelState.READY for s in new_states.values())
+            view.status = NodeStatus.ONLINE if all_ready else NodeStatus.REGISTERING
         changed_models = [s for name, s in new_states.items() if _differs(view.models.get(name), s)]
         removed = set(view.models) - set(new_states)
         for s in new_states.values():
@@ -332,7 +331,7 @@ class NodeRegistry:
             await asyncio.sleep(1.0)
             now = time.time()
             for view in list(self.nodes.values()):
-                if view.status == "pending":
+                if view.status == NodeStatus.PENDING:
                     heard = view.last_seen or view.created_at
                     if now - heard > self.pending_ttl and view.id in self.nodes:
                         log.info(
@@ -340,15 +339,15 @@ class NodeRegistry:
                         )
                         await self.remove(view.id)
                     continue
-                if view.status == "offline":
+                if view.status == NodeStatus.OFFLINE:
                     continue
                 if view.last_seen is None or now - view.last_seen > self.offline_after:
-                    view.status = "offline"
+                    view.status = NodeStatus.OFFLINE
                     for s in view.models.values():
                         s.node_online = False
                     log.warning("node %s (%r) went offline", view.id, view.name)
                     await self.store.save_node(view.row())
-                    self.bus.publish(NodeChanged(view.id, "offline"))
+                    self.bus.publish(NodeChanged(view.id, NodeStatus.OFFLINE))
 
     # -- what can serve what ----------------------------------------------------
     def states_by_model(self) -> dict[str, list[NodeModelState]]:
@@ -374,7 +373,7 @@ class NodeRegistry:
         ready = [
             v
             for v in self.nodes.values()
-            if v.live and (s := v.models.get(model)) is not None and s.state == "ready"
+            if v.live and (s := v.models.get(model)) is not None and s.state == ModelState.READY
         ]
         return sorted(ready, key=lambda v: (v.inflight, v.ewma_ms or 0.0))
 

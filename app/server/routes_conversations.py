@@ -2,40 +2,71 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from app.core.errors import BadRequest, NotFound
-from app.core.types import is_text
-from app.db.store import ConversationStore
+from app.core.types import MessageStatus, Role, enum_member, is_text
+from app.core.wire import JsonObject
+from app.db.conversations import ConversationFields, ConversationStore, NewMessage
 from app.server.http import MESSAGE_BODY_LIMIT, read_object
 from app.server.state import balancer
 
 routes = web.RouteTableDef()
-ROLES = {"system", "user", "assistant"}
-STATUSES = {"done", "stopped", "error"}
 
 
 def _store(request: web.Request) -> ConversationStore:
     return ConversationStore(balancer(request).store)
 
 
-def _values(body: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key in ("title", "model", "system_prompt"):
-        if key in body:
-            if not is_text(body[key]) or len(body[key]) > 100_000:
-                raise BadRequest(
-                    f"'{key}' must be a string of valid Unicode (at most 100,000 characters)",
-                    param=key,
-                )
-            out[key] = body[key]
+def _text(body: JsonObject, key: str) -> str:
+    value = body[key]
+    if not is_text(value) or len(value) > 100_000:
+        raise BadRequest(
+            f"'{key}' must be a string of valid Unicode (at most 100,000 characters)", param=key
+        )
+    return value
+
+
+def _values(body: JsonObject) -> ConversationFields:
+    out = ConversationFields()
+    if "title" in body:
+        out["title"] = _text(body, "title")
+    if "model" in body:
+        out["model"] = _text(body, "model")
+    if "system_prompt" in body:
+        out["system_prompt"] = _text(body, "system_prompt")
     if "params" in body:
-        if not isinstance(body["params"], dict):
+        params = body["params"]
+        if not isinstance(params, dict):
             raise BadRequest("'params' must be an object", param="params")
-        out["params"] = body["params"]
+        out["params"] = params
     return out
+
+
+def _message(body: JsonObject) -> NewMessage:
+    """A message body, checked field by field."""
+    role = enum_member(Role, body.get("role"))
+    if role is None:
+        raise BadRequest("'role' must be system, user or assistant", param="role")
+    content = body.get("content")
+    if not is_text(content):
+        raise BadRequest("'content' must be a string of valid Unicode", param="content")
+    status = enum_member(MessageStatus, body.get("status", MessageStatus.DONE))
+    if status is None:
+        raise BadRequest("'status' must be done, stopped or error", param="status")
+    attachments = body.get("attachments", [])
+    if not isinstance(attachments, list):
+        raise BadRequest("'attachments' has the wrong type", param="attachments")
+    stats = body.get("stats", {})
+    if not isinstance(stats, dict):
+        raise BadRequest("'stats' has the wrong type", param="stats")
+    return {
+        "role": role,
+        "content": content,
+        "attachments": attachments,
+        "status": status,
+        "stats": stats,
+    }
 
 
 @routes.get("/v0/conversations")
@@ -80,19 +111,10 @@ async def delete(request: web.Request) -> web.Response:
 @routes.post("/v0/conversations/{cid}/messages")
 async def add_message(request: web.Request) -> web.Response:
     """Save one complete message."""
-    body = await read_object(request, limit=MESSAGE_BODY_LIMIT)
-    # A dict or list is unhashable: test the type before the set membership.
-    role, status = body.get("role"), body.get("status", "done")
-    if not isinstance(role, str) or role not in ROLES:
-        raise BadRequest("'role' must be system, user or assistant", param="role")
-    if not is_text(body.get("content")):
-        raise BadRequest("'content' must be a string of valid Unicode", param="content")
-    if not isinstance(status, str) or status not in STATUSES:
-        raise BadRequest("'status' must be done, stopped or error", param="status")
-    for key in ("attachments", "stats"):
-        if key in body and not isinstance(body[key], list if key == "attachments" else dict):
-            raise BadRequest(f"'{key}' has the wrong type", param=key)
+    message = _message(await read_object(request, limit=MESSAGE_BODY_LIMIT))
     store = _store(request)
     if await store.get(request.match_info["cid"]) is None:
         raise NotFound("no such conversation", code="conversation_not_found")
-    return web.json_response(await store.add_message(request.match_info["cid"], body), status=201)
+    return web.json_response(
+        await store.add_message(request.match_info["cid"], message), status=201
+    )

@@ -7,6 +7,7 @@ import os
 from aiohttp import web
 
 from app.core.errors import BadRequest, Conflict
+from app.core.wire import Cluster, Serving
 from app.server.auth import bearer
 from app.server.http import read_object
 from app.server.state import balancer
@@ -79,31 +80,32 @@ async def cluster(request: web.Request) -> web.Response:
     """The join token, how nodes find this balancer, and the TLS certificate they pin."""
     b = balancer(request)
     registered = {n.url for n in b.nodes.nodes.values()}
-    return web.json_response(
-        {
-            "join_token": b.nodes.join_token,
-            "discovery": b.discovery.running,
-            "lan": not b.auth.loopback_only,
-            "tls_fingerprint": b.tls_fingerprint,
-            "discovered": [d for d in b.discovery.nodes.values() if d["url"] not in registered],
-        }
-    )
+    answer: Cluster = {
+        "join_token": b.nodes.join_token,
+        "discovery": b.discovery.running,
+        "lan": not b.auth.loopback_only,
+        "tls_fingerprint": b.tls_fingerprint,
+        "discovered": [d for d in b.discovery.nodes.values() if d["url"] not in registered],
+    }
+    return web.json_response(answer)
 
 
 @routes.get("/v0/serving")
 async def serving(request: web.Request) -> web.Response:
     """Whether /v1 inference is paused."""
-    return web.json_response({"paused": balancer(request).paused})
+    answer: Serving = {"paused": balancer(request).paused}
+    return web.json_response(answer)
 
 
 @routes.put("/v0/serving")
 async def set_serving(request: web.Request) -> web.Response:
     """Pause or resume /v1 inference (management and downloads go on)."""
-    body = await read_object(request)
-    if not isinstance(body.get("paused"), bool):
+    paused = (await read_object(request)).get("paused")
+    if not isinstance(paused, bool):
         raise BadRequest("'paused' must be true or false", param="paused")
-    balancer(request).paused = body["paused"]
-    return web.json_response({"paused": body["paused"]})
+    balancer(request).paused = paused
+    answer: Serving = {"paused": paused}
+    return web.json_response(answer)
 
 
 @routes.post("/v0/cluster/join-token/rotate")

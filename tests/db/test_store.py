@@ -80,7 +80,9 @@ async def test_schema_4_keeps_only_a_hash_of_each_node_token(tmp_path: Path) -> 
     store = Store(tmp_path / "s.db")
     await store.open()
     [row] = await NodeStore(store).list_nodes()
-    assert row["token"] is None and row["token_hash"] == hash_secret("plain")
+    assert row["token_hash"] == hash_secret("plain")
+    with sqlite3.connect(tmp_path / "s.db") as conn:  # the plain column is emptied
+        assert conn.execute("SELECT token FROM nodes").fetchall() == [(None,)]
     await store.db.run(MIGRATIONS[3], store.db.peewee, store.t)  # a second run changes nothing
     assert await NodeStore(store).list_nodes() == [row]
     await store.close()

@@ -11,7 +11,7 @@ import pytest
 from app.context import AppContext
 from app.core.events import EventBus
 from app.core.tasks import TaskSupervisor
-from app.core.types import NodeModelState
+from app.core.types import ModelState, NodeModelState, NodeStatus
 from app.server.dispatch import Dispatcher, QueueFull, QueueTimeout, affinity_key
 from app.server.nodes import NodeRegistry, NodeView
 from tests.conftest import RunningBalancer, balancer_settings
@@ -27,10 +27,10 @@ def registry(*names: str, slots: int = 1) -> NodeRegistry:
             name=name,
             url=f"http://{name}",
             token_hash=name,
-            status="online",
+            status=NodeStatus.ONLINE,
             metrics={"slots": slots},
         )
-        view.models["m"] = NodeModelState(name, "m", "ready", node_online=True)
+        view.models["m"] = NodeModelState("m", ModelState.READY, node_id=name, node_online=True)
         reg.nodes[name] = view
     return reg
 

@@ -12,6 +12,7 @@ import openai
 
 from app.core.events import EventBus
 from app.core.tasks import TaskSupervisor
+from app.core.types import NodeStatus
 from app.server.external_nodes import ExternalServers
 from app.server.node_view import NodeView
 from app.server.nodes import NodeRegistry
@@ -119,12 +120,12 @@ async def test_a_poll_keeps_its_own_short_deadline_on_a_long_lived_session() -> 
             url=f"http://127.0.0.1:{port}",
             token_hash="",
             kind="external",
-            status="registering",
+            status=NodeStatus.REGISTERING,
         )
         started = time.monotonic()
         await asyncio.wait_for(external._poll_once(view), 15)
         assert time.monotonic() - started < 10
-        assert view.status == "registering" and view.models == {}
+        assert view.status == NodeStatus.REGISTERING and view.models == {}
     finally:
         await long_lived.close()
         for writer in held:

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+from app.core.types import (
+    HubStatus,
+    Lifecycle,
+    MessageStatus,
+    ModelState,
+    NodeStatus,
+    Role,
+    SyncState,
+)
 from app.server.openapi.builders import (
     Schema,
     array,
@@ -16,6 +27,12 @@ from app.server.openapi.builders import (
     string,
 )
 
+
+def _values(kind: type[StrEnum]) -> list[str]:
+    """An enum's wire spellings, for a schema's `enum` (one declaration of the states)."""
+    return [member.value for member in kind]
+
+
 _PROGRESS = nullable(
     obj(
         {
@@ -29,7 +46,7 @@ _PROGRESS = nullable(
 _NODE_MODEL = obj(
     {
         "name": string(),
-        "state": string(enum=["pending", "downloading", "ready", "error"]),
+        "state": string(enum=_values(ModelState)),
         "downloaded_bytes": integer(),
         "total_bytes": integer(),
         "error": nullable(string()),
@@ -61,8 +78,8 @@ MANAGEMENT: dict[str, Schema] = {
             "recommended_filename": string(),
             "size_bytes": integer(),
             "required_memory_bytes": integer(),
-            "status": string(enum=["available", "downloading", "downloaded"]),
-            "lifecycle_status": string(enum=["registered", "pending", "ready", "error"]),
+            "status": string(enum=_values(HubStatus)),
+            "lifecycle_status": string(enum=_values(Lifecycle)),
             "download_progress": _PROGRESS,
             "ready_nodes": array(string()),
             "hf_info": obj({"downloads": nullable(integer()), "likes": nullable(integer())}),
@@ -114,7 +131,7 @@ MANAGEMENT: dict[str, Schema] = {
     "Registered": obj(
         {
             "name": string(),
-            "status": string(enum=["registered"]),
+            "status": string(enum=[Lifecycle.REGISTERED.value]),
             "filename": string(),
             "size_bytes": integer(),
             "required_memory_bytes": integer(),
@@ -170,7 +187,7 @@ MANAGEMENT: dict[str, Schema] = {
             "name": string(),
             "url": string(),
             "kind": string(enum=["local", "remote", "external"]),
-            "status": string(enum=["pending", "registering", "online", "offline"]),
+            "status": string(enum=_values(NodeStatus)),
             "created_at": number(),
             "last_seen": nullable(number()),
             "tags": array(string()),
@@ -208,7 +225,7 @@ MANAGEMENT: dict[str, Schema] = {
             "active_requests": integer(),
             "loaded_models": array(string()),
             "ready_models": array(integer()),
-            "sync_state": string(enum=["idle", "running", "success", "failed"]),
+            "sync_state": string(enum=_values(SyncState)),
             "sync_progress": nullable(
                 obj(
                     {
@@ -263,9 +280,9 @@ MANAGEMENT: dict[str, Schema] = {
     ),
     "NewMessage": obj(
         {
-            "role": string(enum=["system", "user", "assistant"]),
+            "role": string(enum=_values(Role)),
             "content": string(),
-            "status": string(enum=["done", "stopped", "error"]),
+            "status": string(enum=_values(MessageStatus)),
             "attachments": array(free_object()),
             "stats": free_object(),
         },
