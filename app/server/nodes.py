@@ -298,7 +298,7 @@ class NodeRegistry:
                 node_online=True,
             )
             for m in beat.models
-            if m.name not in self._deleted
+            if m.model not in self._deleted
         }
         view.last_seen = time.time()
         view.metrics = beat.metrics()

@@ -7,12 +7,10 @@ would have shown.
 
 from __future__ import annotations
 
-from typing import cast
-
 from app.core.events import ModelProgressed
 from app.core.types import HubStatus, Lifecycle, ModelState, ModelStatus, NodeModelState
 from app.core.types import derive_status as derive
-from app.core.wire import DownloadProgress, HubEntry, NodeModelJson, RegisteredModel
+from app.core.wire import HubEntry, NodeModelJson, RegisteredModel
 
 
 def apply_progress(
@@ -67,7 +65,7 @@ def _set_status(item: HubEntry, status: ModelStatus) -> None:
     """The derived fields, as the balancer's hub and /v0/models answers carry them."""
     item["status"] = HubStatus(status.status)
     item["lifecycle_status"] = Lifecycle(status.lifecycle_status)
-    item["download_progress"] = cast(DownloadProgress | None, status.download_progress)
+    item["download_progress"] = status.download_progress
     item["ready_nodes"] = list(status.ready_nodes)
     if status.error:
         item["error"] = status.error
