@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
 
+from app.core.wire import JsonObject
+
 log = logging.getLogger(__name__)
 
 
@@ -25,9 +27,9 @@ class Event:
     # Given by the bus at publish time; not part of an event's identity (tests compare events).
     seq: int = field(default=0, kw_only=True, compare=False)
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> JsonObject:
         """The event as JSON-ready data (its `seq` travels beside it)."""
-        data = asdict(self)
+        data: JsonObject = asdict(self)
         del data["seq"]
         return data
 
@@ -138,10 +140,11 @@ _BY_TOPIC: dict[str, type[Event]] = {
 
 def decode(message: Mapping[str, Any]) -> Event | None:
     """A /v0/events message as its event; None for kinds this side does not know (a newer
-    balancer may send more) or for a message whose fields do not fit its kind."""
+    balancer may send more) or for a message whose fields do not fit its kind. A message
+    without `seq` (a balancer older than it) decodes with seq 0."""
     data = message.get("data")
-    seq = message.get("seq")
-    if not isinstance(data, Mapping) or not isinstance(seq, int):
+    seq = message.get("seq", 0)
+    if not isinstance(data, Mapping) or not isinstance(seq, int) or isinstance(seq, bool):
         return None
     topic = message.get("type")
     kind = (

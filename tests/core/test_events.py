@@ -55,6 +55,9 @@ def test_wire_messages_decode_to_their_events() -> None:
     # Kinds this side does not know, missing or mistyped fields: not an event.
     assert decode({"type": "metrics", "seq": 9, "data": {}}) is None
     assert decode({"type": "node.changed", "seq": 9, "data": {"node_id": "n1"}}) is None
-    assert decode({"type": "node.changed", "seq": "9", "data": {}}) is None
+    changed = {"node_id": "n1", "status": "online"}
+    assert decode({"type": "node.changed", "seq": "9", "data": changed}) is None
+    older = decode({"type": "node.changed", "data": changed})  # a balancer before seq
+    assert older == NodeChanged("n1", "online") and older.seq == 0
     bad = {**event.payload(), "downloaded_bytes": "5"}
     assert decode({"type": event.topic, "seq": 10, "data": bad}) is None
