@@ -8,10 +8,12 @@ from typing import Any
 
 from app.server.events_ws import SOCKETS
 from app.ui.client import ApiClient
+from tests.fakes.fake_hub import FakeRepo
 from tests.node.conftest import CHAT_REPO
 from tests.ui.conftest import App
 
 MODEL_PATHS = ("/v0/models", "/v0/models/hub")
+BROKEN = "acme/broken-gguf"
 
 
 def record_calls(gui: App) -> list[tuple[str, str]]:
@@ -94,3 +96,22 @@ def test_after_the_events_socket_drops_one_full_refresh(gui: App) -> None:
     } | {("GET", "/v0/serving")}
     gui.wait(lambda: everything <= set(calls), timeout=15)
     assert state.connected
+
+
+def test_a_failed_download_is_announced_once_with_the_reason(gui: App, model_hub: Any) -> None:
+    model_hub.add(FakeRepo(BROKEN, {"broken-Q4_K_M.gguf": b"not a model " * 100}))
+    window = gui.desktop.window
+    window.show_page("Models")
+    state = gui.desktop.state
+    state.register(repo=BROKEN)  # the node fetches it, finds no GGUF inside, and gives up
+    cards = window.hub.cards
+    gui.wait(lambda: BROKEN in cards and cards[BROKEN].status.state == "error")
+    tray = gui.desktop.tray
+    failed = [n for n in tray.notifications if n[0] == "Download failed"]
+    assert len(failed) == 1 and failed[0][1].startswith("broken-gguf: ")
+    assert cards[BROKEN].error.text() and cards[BROKEN].error.text() in failed[0][1]
+    refreshed: list[bool] = []
+    state.hubChanged.connect(lambda: refreshed.append(True))
+    state.refresh()
+    gui.wait(lambda: refreshed)
+    assert [n for n in tray.notifications if n[0] == "Download failed"] == failed
