@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
 
+from app.core.types import ModelState
 from app.core.wire import JsonObject
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class ModelProgressed(Event):
     topic: ClassVar[str] = "model.progress"
     name: str
     node_id: str
-    state: str
+    state: ModelState
     downloaded_bytes: int
     total_bytes: int
     error: str | None = None
@@ -130,7 +131,9 @@ _WIRE_TYPES: dict[str, type | tuple[type, ...]] = {
     "str": str,
     "int": int,
     "str | None": (str, type(None)),
+    "ModelState": str,
 }
+_ENUMS: dict[str, type[ModelState]] = {"ModelState": ModelState}
 _MODEL_CHANGES: dict[str, type[Event]] = {"registered": ModelRegistered, "deleted": ModelDeleted}
 _BY_TOPIC: dict[str, type[Event]] = {
     ModelProgressed.topic: ModelProgressed,
@@ -154,13 +157,18 @@ def decode(message: Mapping[str, Any]) -> Event | None:
     )
     if kind is None:
         return None
-    values = {}
+    values: dict[str, object] = {}
     for f in fields(kind):
         if f.name == "seq" or f.name not in data:
             continue
-        value = data[f.name]
+        value: object = data[f.name]
         if not isinstance(value, _WIRE_TYPES[str(f.type)]) or isinstance(value, bool):
             return None
+        enum = _ENUMS.get(str(f.type))
+        if enum is not None and isinstance(value, str):
+            if value not in set(enum):
+                return None
+            value = enum(value)
         values[f.name] = value
     try:
         return kind(**values, seq=seq)

@@ -8,7 +8,7 @@ would have shown.
 from __future__ import annotations
 
 from app.core.events import ModelProgressed
-from app.core.types import HubStatus, Lifecycle, ModelState, ModelStatus, NodeModelState
+from app.core.types import HubStatus, Lifecycle, ModelStatus, NodeModelState
 from app.core.types import derive_status as derive
 from app.core.wire import HubEntry, NodeModelJson, RegisteredModel
 
@@ -20,16 +20,16 @@ def apply_progress(
     live_nodes: set[str],
 ) -> tuple[Lifecycle | None, Lifecycle] | None:
     """Patch the model the event names; its lifecycle (before, after), or None when the GUI
-    does not know the model or the state (then only a fetch can tell)."""
+    does not know the model (then only a fetch can tell)."""
     model = next((m for m in models if m["id"] == event.name), None)
-    if model is None or event.state not in set(ModelState):
+    if model is None:
         return None
     before = model.get("lifecycle_status")
     report = next((n for n in model["nodes"] if n["node_id"] == event.node_id), None)
     if report is None:
         report = NodeModelJson(
             node_id=event.node_id,
-            state=ModelState(event.state),
+            state=event.state,
             downloaded_bytes=0,
             total_bytes=0,
             error=None,
@@ -37,7 +37,7 @@ def apply_progress(
             path=None,
         )
         model["nodes"].append(report)
-    report["state"] = ModelState(event.state)
+    report["state"] = event.state
     report["downloaded_bytes"] = event.downloaded_bytes
     report["total_bytes"] = event.total_bytes
     report["error"] = event.error

@@ -241,7 +241,7 @@ class UiState(QObject):
     def _act(self, coro: Coroutine[Any, Any, object], parts: Part) -> asyncio.Task[Any]:
         """Run an action; failures reach `failed` with the server's reason, success refetches
         what it changed (events may say so too: the two coalesce)."""
-        return spawn(coro, on_error=self.failed.emit, on_done=lambda _r: self.refresh(parts))
+        return spawn(coro, on_error=self.failed.emit, on_done=lambda _r: self._mark(parts))
 
     def register(self, model_id: str | None = None, repo: str | None = None) -> asyncio.Task[Any]:
         """Register a catalog model (`model_id`) or a Hugging Face repo."""
@@ -272,7 +272,7 @@ class UiState(QObject):
 
         def done(key: NewApiKey) -> None:
             on_done(key)
-            self.refresh(Part.KEYS)
+            self._mark(Part.KEYS)
 
         return spawn(self.client.create_api_key(name), on_error=self.failed.emit, on_done=done)
 

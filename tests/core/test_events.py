@@ -11,6 +11,7 @@ from app.core.events import (
     NodeChanged,
     decode,
 )
+from app.core.types import ModelState
 
 
 def test_every_subscriber_sees_events_in_seq_order_even_when_one_publishes() -> None:
@@ -46,7 +47,7 @@ def test_a_failing_subscriber_does_not_stop_the_others() -> None:
 
 
 def test_wire_messages_decode_to_their_events() -> None:
-    event = ModelProgressed("m", "n1", "downloading", 5, 10)
+    event = ModelProgressed("m", "n1", ModelState.DOWNLOADING, 5, 10)
     message = {"type": event.topic, "seq": 7, "data": event.payload()}
     decoded = decode(message)
     assert decoded == event and decoded is not None and decoded.seq == 7
@@ -59,5 +60,6 @@ def test_wire_messages_decode_to_their_events() -> None:
     assert decode({"type": "node.changed", "seq": "9", "data": changed}) is None
     older = decode({"type": "node.changed", "data": changed})  # a balancer before seq
     assert older == NodeChanged("n1", "online") and older.seq == 0
-    bad = {**event.payload(), "downloaded_bytes": "5"}
-    assert decode({"type": event.topic, "seq": 10, "data": bad}) is None
+    for bad in ({"downloaded_bytes": "5"}, {"state": "melting"}, {"error": 3}):
+        data = {**event.payload(), **bad}
+        assert decode({"type": event.topic, "seq": 10, "data": data}) is None
