@@ -78,6 +78,9 @@ class UiState(QObject):
         self._dirty = Part.NONE  # what the next refresh fetches
         self._repaint = False  # models were patched in place: repaint without a fetch
         self._replay: list[ModelProgressed] = []  # progress that arrived during a fetch
+        # The last progress of models registered since the last fetch (their registration
+        # event came first and fetches them): applied, and announced, once they are known.
+        self._unknown: dict[str, ModelProgressed] = {}
         self._polls = 0
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -118,17 +121,20 @@ class UiState(QObject):
         if self._fetching:
             self._replay.append(event)
         change = apply_progress(event, self.models, self.hub, self._live())
-        if change is None:  # a model registered since the last fetch: its event fetches it
+        if change is None:
+            self._unknown[event.name] = event
             self._mark(Part.MODELS)
             return
-        before, after = change
+        self._announce(event, *change)
+        self._repaint = True
+        self._coalesce()
+
+    def _announce(self, event: ModelProgressed, before: Lifecycle | None, after: Lifecycle) -> None:
         name = next((m["name"] for m in self.models if m["id"] == event.name), event.name)
         if after == Lifecycle.READY and before != Lifecycle.READY:
             self.notify.emit("Download finished", f"{name} is ready to use")
         elif after == Lifecycle.ERROR and before != Lifecycle.ERROR:
             self.notify.emit("Download failed", f"{name}: {event.error or 'error'}")
-        self._repaint = True
-        self._coalesce()
 
     def _node_changed(self, event: NodeChanged) -> None:
         node = next((n for n in self.nodes if n["id"] == event.node_id), None)
@@ -202,6 +208,7 @@ class UiState(QObject):
     async def _fetch(self, parts: Part) -> None:
         try:
             c = self.client
+            asked = set(self._unknown)  # a fetch that does not find them: they are gone
             want = {p for p in Part if p and p in parts}
             hub, models, nodes, cluster, keys, serving = await asyncio.gather(
                 c.hub() if Part.MODELS in want else _none(),
@@ -217,6 +224,12 @@ class UiState(QObject):
                 self.hub, self.models = hub, models
                 for event in self._replay:  # as new as the answer, or newer: apply again
                     apply_progress(event, self.models, self.hub, self._live())
+                for name, event in list(self._unknown.items()):
+                    change = apply_progress(event, self.models, self.hub, self._live())
+                    if change is not None:
+                        self._announce(event, None, change[1])
+                    if change is not None or name in asked:
+                        del self._unknown[name]
                 self._repaint = False
             self.cluster = self.cluster if cluster is None else cluster
             self.api_keys = self.api_keys if keys is None else keys
