@@ -13,7 +13,7 @@ from tests.fakes.fake_hub import FakeHub
 from tests.server.test_node_trust import MODEL, beat, join
 
 
-async def _next_event(ws: aiohttp.ClientWebSocketResponse) -> dict[str, object]:
+async def _next_event(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
     msg = await asyncio.wait_for(ws.receive_json(), 5)
     assert isinstance(msg, dict)
     return msg

@@ -88,7 +88,8 @@ def test_after_the_events_socket_drops_one_full_refresh(gui: App) -> None:
     gui.wait(lambda: state.connected)
     calls = record_calls(gui)
     assert gui.ctx.runner is not None
-    for ws in list(gui.ctx.runner.app[SOCKETS]):
+    sockets = gui.ctx.runner.app[SOCKETS]
+    for ws in list(sockets):
         gui.run(ws.close())  # as a proxy or a sleeping laptop would
     everything = {
         ("GET", p)
