@@ -82,6 +82,7 @@ class UiState(QObject):
         # event came first and fetches them): applied, and announced, once they are known.
         self._unknown: dict[str, ModelProgressed] = {}
         self._polls = 0
+        self._retry = Part.NONE  # what a failed fetch did not get
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(COALESCE_MS)
@@ -185,12 +186,13 @@ class UiState(QObject):
 
     def _poll_now(self) -> None:
         self._polls += 1
+        retry, self._retry = self._retry, Part.NONE
         if not self.connected:
             self.refresh()
         elif self._polls % HUB_EVERY == 0:
             self.refresh()  # the hub's Hugging Face popularity changes without an event
         else:
-            self.refresh(Part.ALL & ~Part.MODELS)
+            self.refresh((Part.ALL & ~Part.MODELS) | retry)
 
     def _live(self) -> set[str]:
         return {n["id"] for n in self.nodes if n["status"] in LIVE}
@@ -209,15 +211,18 @@ class UiState(QObject):
         try:
             c = self.client
             asked = set(self._unknown)  # a fetch that does not find them: they are gone
-            want = {p for p in Part if p and p in parts}
-            hub, models, nodes, cluster, keys, serving = await asyncio.gather(
-                c.hub() if Part.MODELS in want else _none(),
-                c.models() if Part.MODELS in want else _none(),
-                c.nodes() if Part.NODES in want else _none(),
-                c.cluster() if Part.CLUSTER in want else _none(),
-                c.api_keys() if Part.KEYS in want else _none(),
-                c.serving() if Part.SERVING in want else _none(),
-            )
+            try:
+                hub, models, nodes, cluster, keys, serving = await asyncio.gather(
+                    c.hub() if Part.MODELS in parts else _none(),
+                    c.models() if Part.MODELS in parts else _none(),
+                    c.nodes() if Part.NODES in parts else _none(),
+                    c.cluster() if Part.CLUSTER in parts else _none(),
+                    c.api_keys() if Part.KEYS in parts else _none(),
+                    c.serving() if Part.SERVING in parts else _none(),
+                )
+            except BaseException:
+                self._retry |= parts  # with the next poll (now would spin while it is down)
+                raise
             # Taken together, then announced: pages never see half a refresh.
             self.nodes = self.nodes if nodes is None else nodes
             if hub is not None and models is not None:
