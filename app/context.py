@@ -11,7 +11,7 @@ from aiohttp import web
 
 from app.core.catalog import load_catalog
 from app.core.errors import StartupError
-from app.core.events import Event, EventBus, ModelDeleted
+from app.core.events import EventBus
 from app.core.hf import HfClient
 from app.core.mdns import MDNS_GROUP, address_towards
 from app.core.paths import ensure_data_dir
@@ -132,12 +132,6 @@ class AppContext:
         )
         await registry.load()
         nodes = self.nodes
-
-        def on_event(event: Event) -> None:
-            if isinstance(event, ModelDeleted):
-                nodes.forget_model(event.name)
-
-        self.bus.subscribe(on_event)
         auth = Auth(self.admin_token, self.store, is_loopback(s.host), nodes.may_read)
         await auth.reload_keys()
         self.balancer = Balancer(

@@ -1,4 +1,8 @@
-"""/v0/events: a WebSocket that pushes every bus event as JSON."""
+"""/v0/events: a WebSocket that pushes every bus event as JSON, `{"type", "seq", "data"}`.
+
+`seq` is the bus's number for the event: one more per event, so a client that sees a gap
+missed events (it was dropped for being slow, or reconnected) and should refetch. The hello
+message carries the number of the last event before the socket's first one."""
 
 from __future__ import annotations
 
@@ -44,15 +48,18 @@ async def events(request: web.Request) -> web.WebSocketResponse:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
 
-    unsubscribe = balancer(request).bus.subscribe(deliver)
+    bus = balancer(request).bus
+    unsubscribe = bus.subscribe(deliver)
+    hello = {"type": "hello", "seq": bus.seq, "data": {}}  # read with subscribing: no gap
     reader = asyncio.create_task(_drain(ws, queue))
     try:
-        await ws.send_str(json.dumps({"type": "hello", "data": {}}))
+        await ws.send_str(json.dumps(hello))
         while True:
             event = await queue.get()
             if event is None:
                 break
-            await ws.send_str(json.dumps({"type": event.topic, "data": event.payload()}))
+            message = {"type": event.topic, "seq": event.seq, "data": event.payload()}
+            await ws.send_str(json.dumps(message))
     except (ConnectionResetError, RuntimeError):
         pass
     finally:

@@ -16,7 +16,14 @@ import uuid
 import aiohttp
 
 from app.core.errors import BadRequest, NotFound, Unauthorized
-from app.core.events import EventBus, ModelProgressed, NodeChanged
+from app.core.events import (
+    Event,
+    EventBus,
+    ModelDeleted,
+    ModelProgressed,
+    ModelRegistered,
+    NodeChanged,
+)
 from app.core.secrets import same_secret
 from app.core.settings import DEFAULT_NODE_OFFLINE_AFTER
 from app.core.tasks import TaskSupervisor
@@ -39,6 +46,7 @@ from app.server.node_view import NodeView as NodeView  # re-exported: dispatch a
 log = logging.getLogger(__name__)
 OFFLINE_AFTER = DEFAULT_NODE_OFFLINE_AFTER  # seconds without a heartbeat
 JOIN_TOKEN = "join_token"  # its name in the vault
+MAX_DELETED = 1024  # deleted models whose late reports are ignored
 NOTICE_TIMEOUT = aiohttp.ClientTimeout(total=5)  # per sync notice, whatever the session's
 
 
@@ -78,6 +86,11 @@ class NodeRegistry:
         self._by_hash: dict[str, NodeView] = {}
         # Nodes running in this process, by their URL: the proxy calls them without HTTP.
         self.in_process: dict[str, InProcessNode] = {}
+        # Models deleted and not registered again: nodes go on reporting them until their
+        # next sync, and a report must not bring a deleted model back (nor its progress
+        # follow its deletion on the bus). Bounded: the oldest deletions are forgotten.
+        self._deleted: dict[str, None] = {}
+        bus.subscribe(self._on_event)
         self.manifest_version = ""
         # The composition root's session for sync notices (it closes it); without one (tests
         # building a registry alone) no notice goes out and heartbeats carry the news.
@@ -285,6 +298,7 @@ class NodeRegistry:
                 node_online=True,
             )
             for m in beat.models
+            if m.model not in self._deleted
         }
         view.last_seen = time.time()
         view.metrics = beat.metrics()
@@ -301,9 +315,11 @@ class NodeRegistry:
             await self.store.save_node(view.row())
             await self.store.save_node_models(view.id, list(new_states.values()))
         for s in changed_models:
+            if s.model in self._deleted:  # deleted while we saved: its deletion went out
+                continue
             self.bus.publish(
                 ModelProgressed(
-                    s.model, view.id, s.state, s.downloaded_bytes, s.total_bytes, s.error
+                    s.model, view.id, s.state, s.downloaded_bytes, s.total_bytes, s.error, s.path
                 )
             )
         if old_status != view.status:
@@ -361,10 +377,20 @@ class NodeRegistry:
         ]
         return sorted(ready, key=lambda v: (v.inflight, v.ewma_ms or 0.0))
 
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, ModelDeleted):
+            self.forget_model(event.name)
+        elif isinstance(event, ModelRegistered):
+            self._deleted.pop(event.name, None)
+
     def forget_model(self, model: str) -> None:
-        """Drop a deleted model from every node's view."""
+        """Drop a deleted model from every node's view, and nodes' reports of it until it is
+        registered again."""
         for view in self.nodes.values():
             view.models.pop(model, None)
+        self._deleted[model] = None
+        if len(self._deleted) > MAX_DELETED:
+            del self._deleted[next(iter(self._deleted))]
 
     def set_manifest_version(self, version: str) -> None:
         """The registered set changed: tell live nodes to sync now (heartbeats heal misses)."""

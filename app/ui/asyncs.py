@@ -5,24 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from app.ui.client import ApiError
 
 log = logging.getLogger(__name__)
 _running: set[asyncio.Task[Any]] = set()
+T = TypeVar("T")
 
 
 def spawn(
-    coro: Coroutine[Any, Any, Any],
+    coro: Coroutine[Any, Any, T],
     on_error: Callable[[str], None] | None = None,
-    on_done: Callable[[Any], None] | None = None,
-) -> asyncio.Task[Any]:
+    on_done: Callable[[T], None] | None = None,
+) -> asyncio.Task[T]:
     """Start `coro`; an ApiError (or a bug) reaches `on_error` as a readable sentence."""
     task = asyncio.ensure_future(coro)
     _running.add(task)
 
-    def finished(t: asyncio.Task[Any]) -> None:
+    def finished(t: asyncio.Task[T]) -> None:
         _running.discard(t)
         if t.cancelled():
             return

@@ -7,7 +7,8 @@ import base64
 import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from app.core.wire import JsonObject
 
 MAX_BYTES = 100 * 1024 * 1024
 TEXT_SUFFIXES = {
@@ -53,7 +54,7 @@ class Attachment:
     text: str = ""
     data_url: str = ""
 
-    def part(self) -> dict[str, Any]:
+    def part(self) -> JsonObject:
         """The OpenAI content part for this file."""
         if self.kind == "image":
             return {"type": "image_url", "image_url": {"url": self.data_url}}

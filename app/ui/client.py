@@ -1,4 +1,8 @@
-"""The GUI's one door to the balancer: HTTP /v0 and the /v0/events WebSocket (no Qt here)."""
+"""The GUI's one door to the balancer: HTTP /v0 and the /v0/events WebSocket (no Qt here).
+
+This is the only GUI module that names a /v0 path; every call answers the typed shapes of
+`app.core.wire` and events arrive as the typed events of `app.core.events`.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,30 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
 from urllib.parse import quote
 
 import aiohttp
 
 from app.core.errors import LlmlbError
+from app.core.events import Event, decode
+from app.core.types import MessageStatus, Role
+from app.core.wire import (
+    ApiKey,
+    Cluster,
+    Conversation,
+    ConversationDetail,
+    HubEntry,
+    JsonObject,
+    JsonValue,
+    Message,
+    NewApiKey,
+    NodeJson,
+    RegisterAnswer,
+    RegisteredModel,
+    Serving,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +47,23 @@ class ApiError(LlmlbError):
         self.message = message
         self.status = status
         self.code = code
+
+
+def _error(status: int, data: object) -> ApiError:
+    """The ApiError for an OpenAI-shaped error answer (or a bare status)."""
+    error = data.get("error") if isinstance(data, dict) else None
+    error = error if isinstance(error, dict) else {}
+    message, code = error.get("message"), error.get("code")
+    return ApiError(
+        message if isinstance(message, str) and message else f"the balancer answered {status}",
+        status,
+        code if isinstance(code, str) else None,
+    )
+
+
+def _path(segment: str) -> str:
+    """A name or id as one path segment (model names keep their '/': routes take them whole)."""
+    return quote(segment, safe="/:")
 
 
 class ApiClient:
@@ -68,19 +106,17 @@ class ApiClient:
         if self._session is not None:
             await self._session.close()
 
-    async def request(self, method: str, path: str, body: Any = None) -> Any:
-        """One call; ApiError with the server's reason on failure."""
+    async def _call(self, method: str, path: str, body: JsonValue = None) -> Any:
+        """One /v0 call: the answer's JSON (None when empty); ApiError with the server's reason.
+
+        The answer is trusted to have the shape the contract gives it (this is our balancer,
+        reached with its admin token); the typed methods below name that shape."""
         try:
             async with self._http().request(method, self.base_url + path, json=body) as r:
                 text = await r.text()
                 data = json.loads(text) if text else None
                 if r.status >= 400:
-                    error = data.get("error", {}) if isinstance(data, dict) else {}
-                    raise ApiError(
-                        error.get("message") or f"the balancer answered {r.status}",
-                        r.status,
-                        error.get("code"),
-                    )
+                    raise _error(r.status, data)
                 return data
         except aiohttp.ClientConnectionError as exc:
             raise ApiError("the balancer did not respond (is llmlb running?)") from exc
@@ -89,30 +125,144 @@ class ApiClient:
         except ValueError as exc:
             raise ApiError("the balancer sent an unreadable answer") from exc
 
-    async def hub(self) -> list[dict[str, Any]]:
+    # -- models -----------------------------------------------------------------------
+    async def hub(self) -> list[HubEntry]:
         """The Model Hub list."""
-        return list(await self.request("GET", "/v0/models/hub"))
+        return cast(list[HubEntry], await self._call("GET", "/v0/models/hub"))
 
-    async def models(self) -> list[dict[str, Any]]:
+    async def models(self) -> list[RegisteredModel]:
         """Registered models with per-node state."""
-        return list(await self.request("GET", "/v0/models"))
+        return cast(list[RegisteredModel], await self._call("GET", "/v0/models"))
 
-    async def nodes(self) -> list[dict[str, Any]]:
-        """Nodes with status."""
-        return list(await self.request("GET", "/v0/nodes"))
-
-    async def register(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Register a model (catalog id or Hugging Face repo/URL)."""
-        return dict(await self.request("POST", "/v0/models/register", body))
+    async def register(
+        self,
+        *,
+        model_id: str | None = None,
+        repo: str | None = None,
+        filename: str | None = None,
+        display_name: str | None = None,
+    ) -> RegisterAnswer:
+        """Register a model: a catalog id (`model_id`) or a Hugging Face repo or URL."""
+        given = {
+            "model_id": model_id,
+            "repo": repo,
+            "filename": filename,
+            "display_name": display_name,
+        }
+        body: JsonObject = {k: v for k, v in given.items() if v is not None}
+        return cast(RegisterAnswer, await self._call("POST", "/v0/models/register", body))
 
     async def delete_model(self, name: str) -> None:
         """Unregister a model (nodes delete its files)."""
-        await self.request("DELETE", f"/v0/models/{quote(name, safe='/:')}")
+        await self._call("DELETE", f"/v0/models/{_path(name)}")
 
+    # -- nodes, cluster, serving --------------------------------------------------------
+    async def nodes(self) -> list[NodeJson]:
+        """Nodes with status."""
+        return cast(list[NodeJson], await self._call("GET", "/v0/nodes"))
+
+    async def approve_node(self, node_id: str) -> NodeJson:
+        """Let a pending node in."""
+        return cast(NodeJson, await self._call("POST", f"/v0/nodes/{_path(node_id)}/approve"))
+
+    async def update_node(self, node_id: str, name: str, tags: list[str]) -> NodeJson:
+        """Rename a node and set its tags."""
+        body: JsonObject = {"name": name, "tags": list[JsonValue](tags)}
+        return cast(NodeJson, await self._call("PUT", f"/v0/nodes/{_path(node_id)}", body))
+
+    async def delete_node(self, node_id: str) -> None:
+        """Remove a node (it must join again)."""
+        await self._call("DELETE", f"/v0/nodes/{_path(node_id)}")
+
+    async def cluster(self) -> Cluster:
+        """The join token, discovery state and nodes found on the LAN."""
+        return cast(Cluster, await self._call("GET", "/v0/cluster"))
+
+    async def rotate_join_token(self) -> str:
+        """A new join token (nodes that joined keep their own tokens); returns it."""
+        answer = await self._call("POST", "/v0/cluster/join-token/rotate")
+        return str(answer["join_token"])
+
+    async def serving(self) -> Serving:
+        """Whether /v1 inference is paused."""
+        return cast(Serving, await self._call("GET", "/v0/serving"))
+
+    async def set_paused(self, paused: bool) -> Serving:
+        """Pause or resume /v1 inference."""
+        return cast(Serving, await self._call("PUT", "/v0/serving", {"paused": paused}))
+
+    # -- API keys -----------------------------------------------------------------------
+    async def api_keys(self) -> list[ApiKey]:
+        """The API keys (never their secrets)."""
+        return cast(list[ApiKey], await self._call("GET", "/v0/api-keys"))
+
+    async def create_api_key(self, name: str) -> NewApiKey:
+        """A new API key; its secret is in this answer only."""
+        return cast(NewApiKey, await self._call("POST", "/v0/api-keys", {"name": name}))
+
+    async def revoke_api_key(self, key_id: str) -> None:
+        """Revoke an API key at once."""
+        await self._call("DELETE", f"/v0/api-keys/{_path(key_id)}")
+
+    # -- conversations ------------------------------------------------------------------
+    async def conversations(self) -> list[Conversation]:
+        """Saved Playground conversations, the latest first."""
+        return cast(list[Conversation], await self._call("GET", "/v0/conversations"))
+
+    async def conversation(self, conversation_id: str) -> ConversationDetail:
+        """One conversation with its messages in order."""
+        path = f"/v0/conversations/{_path(conversation_id)}"
+        return cast(ConversationDetail, await self._call("GET", path))
+
+    async def create_conversation(
+        self, title: str, model: str, system_prompt: str, params: JsonObject
+    ) -> Conversation:
+        """A new conversation."""
+        body: JsonObject = {
+            "title": title,
+            "model": model,
+            "system_prompt": system_prompt,
+            "params": params,
+        }
+        return cast(Conversation, await self._call("POST", "/v0/conversations", body))
+
+    async def rename_conversation(self, conversation_id: str, title: str) -> ConversationDetail:
+        """Give a conversation a new title."""
+        path = f"/v0/conversations/{_path(conversation_id)}"
+        return cast(ConversationDetail, await self._call("PUT", path, {"title": title}))
+
+    async def delete_conversation(self, conversation_id: str) -> None:
+        """Delete a conversation and its messages."""
+        await self._call("DELETE", f"/v0/conversations/{_path(conversation_id)}")
+
+    async def add_message(
+        self,
+        conversation_id: str,
+        role: Role,
+        content: str,
+        *,
+        attachments: list[JsonValue] | None = None,
+        status: MessageStatus = MessageStatus.DONE,
+        stats: JsonObject | None = None,
+    ) -> Message:
+        """Save one complete message at the end of a conversation."""
+        body: JsonObject = {"role": str(role), "content": content, "status": str(status)}
+        if attachments is not None:
+            body["attachments"] = attachments
+        if stats is not None:
+            body["stats"] = stats
+        path = f"/v0/conversations/{_path(conversation_id)}/messages"
+        return cast(Message, await self._call("POST", path, body))
+
+    # -- events -------------------------------------------------------------------------
     async def events(
-        self, on_event: Callable[[dict[str, Any]], None], on_state: Callable[[bool, str], None]
+        self, on_event: Callable[[Event], None], on_state: Callable[[bool, str], None]
     ) -> None:
-        """Follow /v0/events forever, reconnecting with backoff; report connection state."""
+        """Follow /v0/events forever, reconnecting with backoff; report connection state.
+
+        `on_event` gets each event decoded once, here; kinds this client does not know (a
+        newer balancer) are skipped. After a reconnect the caller refetches: events were
+        missed while the socket was down."""
         delay = 0.5
         while True:
             try:
@@ -123,8 +273,9 @@ class ApiClient:
                     on_state(True, "")
                     async for msg in ws:
                         if msg.type == aiohttp.WSMsgType.TEXT:
-                            with contextlib.suppress(ValueError):
-                                on_event(json.loads(msg.data))
+                            event = _event(msg.data)
+                            if event is not None:
+                                on_event(event)
                         elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
                             break
                 on_state(False, "the balancer closed the connection")
@@ -134,17 +285,30 @@ class ApiClient:
             delay = min(delay * 2, 10.0)
 
 
+def _event(text: str) -> Event | None:
+    """One socket message as its event (None for hello, unknown kinds and junk)."""
+    with contextlib.suppress(ValueError):
+        message = json.loads(text)
+        if isinstance(message, dict):
+            return decode(message)
+    return None
+
+
 class ChatStream:
     """One streamed chat completion through /v1 (the same door every client uses)."""
 
-    def __init__(self, client: ApiClient, body: dict[str, Any]) -> None:
+    def __init__(self, client: ApiClient, body: JsonObject) -> None:
         self.client = client
-        self.body = {**body, "stream": True, "stream_options": {"include_usage": True}}
+        self.body: JsonObject = {
+            **body,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         self.node: str | None = None
-        self.usage: dict[str, Any] | None = None
+        self.completion_tokens: int | None = None
         self.finish_reason: str | None = None
 
-    async def deltas(self) -> Any:
+    async def deltas(self) -> AsyncIterator[str]:
         """Yield text as it arrives; raise ApiError with the reason on any failure."""
         http = self.client._http()
         timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
@@ -154,13 +318,7 @@ class ChatStream:
             ) as r:
                 self.node = r.headers.get("x-llmlb-node")
                 if r.status >= 400:
-                    data = json.loads(await r.text() or "{}")
-                    error = data.get("error", {}) if isinstance(data, dict) else {}
-                    raise ApiError(
-                        error.get("message") or f"the balancer answered {r.status}",
-                        r.status,
-                        error.get("code"),
-                    )
+                    raise _error(r.status, json.loads(await r.text() or "{}"))
                 done = False
                 async for raw in r.content:
                     line = raw.decode("utf-8", "replace").strip()
@@ -170,23 +328,30 @@ class ChatStream:
                     if payload == "[DONE]":
                         done = True
                         break
-                    event = json.loads(payload)
-                    if "error" in event:
-                        raise ApiError(
-                            event["error"].get("message", "the stream failed"),
-                            code=event["error"].get("code"),
-                        )
-                    if event.get("usage"):
-                        self.usage = event["usage"]
-                    for choice in event.get("choices") or []:
-                        if choice.get("finish_reason"):
-                            self.finish_reason = choice["finish_reason"]
-                        text = (choice.get("delta") or {}).get("content")
-                        if text:
-                            yield text
+                    for text in self._chunk(json.loads(payload)):
+                        yield text
                 if not done:
                     raise ApiError("the answer was cut off before it ended")
         except aiohttp.ClientConnectionError as exc:
             raise ApiError("the balancer did not respond (is llmlb running?)") from exc
         except ValueError as exc:
             raise ApiError("the stream sent an unreadable event") from exc
+
+    def _chunk(self, event: object) -> list[str]:
+        """The text pieces of one chunk (OpenAI's shape); its usage and finish reason kept."""
+        if not isinstance(event, dict):
+            raise ValueError("not an object")
+        if "error" in event:
+            error = event["error"] if isinstance(event["error"], dict) else {}
+            raise ApiError(str(error.get("message") or "the stream failed"), code=error.get("code"))
+        usage = event.get("usage")
+        if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
+            self.completion_tokens = usage["completion_tokens"]
+        pieces = []
+        for choice in event.get("choices") or []:
+            if choice.get("finish_reason"):
+                self.finish_reason = str(choice["finish_reason"])
+            text = (choice.get("delta") or {}).get("content")
+            if text:
+                pieces.append(str(text))
+        return pieces

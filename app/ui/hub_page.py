@@ -94,7 +94,7 @@ class HubPage(QWidget):
         card = self.cards[model_id]
         name = card.title.text()
         if verb == "register":
-            self.state.register({"model_id": model_id})
+            self.state.register(model_id=model_id)
         elif verb == "cancel":
             confirm(
                 self,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -15,8 +13,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.types import ModelState
+from app.core.wire import NodeModelJson, RegisteredModel
 from app.ui.i18n import tr
-from app.ui.model_card import card_state
+from app.ui.model_card import CardState, card_state
 from app.ui.state import UiState
 from app.ui.widgets import confirm, human_bytes
 
@@ -44,11 +44,11 @@ class LocalPage(QWidget):
         layout.addWidget(self.table, 1)
         state.hubChanged.connect(self.refresh)
 
-    def rows(self) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    def rows(self) -> list[tuple[RegisteredModel, NodeModelJson | None]]:
         """(model, node state or None) pairs in display order."""
-        out: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+        out: list[tuple[RegisteredModel, NodeModelJson | None]] = []
         for model in self.state.models:
-            nodes = model.get("nodes") or []
+            nodes = model["nodes"]
             out.extend((model, n) for n in nodes) if nodes else out.append((model, None))
         return out
 
@@ -58,15 +58,15 @@ class LocalPage(QWidget):
         names = {n["id"]: n["name"] for n in self.state.nodes}
         self.table.setRowCount(len(rows))
         for r, (model, node) in enumerate(rows):
-            state = node["state"] if node else card_state(model)
-            if node and node["state"] in {"pending", "downloading"}:
-                state = "downloading"
+            state = str(node["state"]) if node else card_state(model)
+            if node and node["state"] in (ModelState.PENDING, ModelState.DOWNLOADING):
+                state = CardState.DOWNLOADING
             progress = "—"
-            if node and node.get("total_bytes"):
+            if node and node["total_bytes"]:
                 pct = 100.0 * node["downloaded_bytes"] / node["total_bytes"]
                 progress = f"{pct:.0f}% of {human_bytes(node['total_bytes'])}"
             status = tr(state)
-            if node and node.get("error"):
+            if node and node["error"]:
                 status = f"{status}: {node['error']}"
             values = [
                 model.get("name") or model["id"],
@@ -75,7 +75,7 @@ class LocalPage(QWidget):
                 human_bytes(model.get("size_bytes")),
                 human_bytes(model.get("required_memory_bytes")),
                 names.get(node["node_id"], node["node_id"]) if node else "—",
-                (node or {}).get("path") or "—",
+                (node["path"] if node else None) or "—",
             ]
             for c, value in enumerate(values):
                 item = QTableWidgetItem(str(value))
@@ -87,12 +87,12 @@ class LocalPage(QWidget):
             self.table.setCellWidget(r, len(COLUMNS) - 1, button)
         self.empty.setVisible(not rows)
 
-    def ask_delete(self, model: dict[str, Any]) -> None:
+    def ask_delete(self, model: RegisteredModel) -> None:
         """Confirm, then unregister."""
         name = model.get("name") or model["id"]
         confirm(
             self,
             "Delete model",
             f"Delete {name}? Every node deletes its files.",
-            lambda: self.state.delete(str(model["id"])),
+            lambda: self.state.delete(model["id"]),
         )

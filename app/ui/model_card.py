@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from enum import StrEnum
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
@@ -17,22 +17,34 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.system import Machine, fit
+from app.core.types import HubStatus, Lifecycle
+from app.core.wire import HubEntry
 from app.ui.i18n import tr
 from app.ui.widgets import Badge, human_bytes, human_count
 
 
-def card_state(item: dict[str, Any]) -> str:
-    """available / registered / downloading / ready / error, as the badge shows it."""
+class CardState(StrEnum):
+    """A model as the GUI shows it (badge, tray, Local tab): its wire states folded in one."""
+
+    AVAILABLE = "available"
+    REGISTERED = "registered"
+    DOWNLOADING = "downloading"
+    READY = "ready"
+    ERROR = "error"
+
+
+def card_state(item: HubEntry) -> CardState:
+    """What the badge shows for a hub entry or a registered model."""
     lifecycle = item.get("lifecycle_status")
     if lifecycle is None:
-        return "available"
-    if lifecycle == "ready":
-        return "ready"
-    if lifecycle == "error":
-        return "error"
-    if item.get("status") == "downloading":
-        return "downloading"
-    return "registered"
+        return CardState.AVAILABLE
+    if lifecycle == Lifecycle.READY:
+        return CardState.READY
+    if lifecycle == Lifecycle.ERROR:
+        return CardState.ERROR
+    if item["status"] == HubStatus.DOWNLOADING:
+        return CardState.DOWNLOADING
+    return CardState.REGISTERED
 
 
 class ModelCard(QFrame):
@@ -40,9 +52,7 @@ class ModelCard(QFrame):
 
     action = Signal(str, str)
 
-    def __init__(
-        self, item: dict[str, Any], machine: Machine, parent: QWidget | None = None
-    ) -> None:
+    def __init__(self, item: HubEntry, machine: Machine, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model_id = str(item["id"])
         self.machine = machine
@@ -85,21 +95,23 @@ class ModelCard(QFrame):
         outer.addWidget(self.error)
         self.update_item(item)
 
-    def update_item(self, item: dict[str, Any]) -> None:
+    def update_item(self, item: HubEntry) -> None:
         """Show the item's current values (called on every refresh: cheap, in place)."""
         if getattr(self, "item", None) == item:
             return
-        self.item = item
+        self.item = item.copy()  # the state patches its entries in place: keep what is shown
         self.title.setText(item.get("name") or self.model_id)
         self.description.setText(item.get("description") or item.get("repo", ""))
         parts = [
             f"{human_bytes(item.get('size_bytes'))} file",
             f"{human_bytes(item.get('required_memory_bytes'))} memory",
         ]
-        if item.get("context_length"):
-            parts.append(f"{int(item['context_length']) // 1024}k context")
-        if item.get("quantization"):
-            parts.append(str(item["quantization"]))
+        context = item.get("context_length")
+        if context:
+            parts.append(f"{context // 1024}k context")
+        quantization = item.get("quantization")
+        if quantization:
+            parts.append(quantization)
         info = item.get("hf_info")
         if info:
             parts.append(
@@ -118,18 +130,20 @@ class ModelCard(QFrame):
         state = card_state(item)
         self.status.set_state(state)
         progress = item.get("download_progress")
-        if state == "downloading" and progress:
-            self.progress.setValue(int(float(progress.get("percent") or 0) * 10))
+        if state == CardState.DOWNLOADING and progress:
+            self.progress.setValue(int(progress["percent"] * 10))
             self.progress.setFormat(
-                f"{human_bytes(progress.get('bytes_downloaded'))} of "
-                f"{human_bytes(progress.get('bytes_total'))} (%p%)"
+                f"{human_bytes(progress['bytes_downloaded'])} of "
+                f"{human_bytes(progress['bytes_total'])} (%p%)"
             )
             self.progress.show()
         else:
             self.progress.hide()
         self.error.setText(str(item.get("error") or ""))
-        self.error.setVisible(state == "error" and bool(item.get("error")))
-        verb = {"available": "Register", "downloading": "Cancel"}.get(state, "Delete")
+        self.error.setVisible(state == CardState.ERROR and bool(item.get("error")))
+        verb = {CardState.AVAILABLE: "Register", CardState.DOWNLOADING: "Cancel"}.get(
+            state, "Delete"
+        )
         self.button.setText(tr(verb))
         self.button.setProperty("verb", verb.lower())
         self.button.setAccessibleName(f"{tr(verb)} {self.title.text()}")

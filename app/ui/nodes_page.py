@@ -7,7 +7,7 @@ import html
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
@@ -25,7 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.ui.state import UiState
+from app.core.types import NodeStatus
+from app.core.wire import NodeJson, NodeMetrics
+from app.ui.state import LIVE, UiState
 from app.ui.widgets import confirm, human_bytes
 
 COLUMNS = ["Name", "Status", "Machine", "GPU", "Models", "Requests", "Uptime", "Tags"]
@@ -33,38 +35,48 @@ PAGE_SIZE = 25
 Index = QModelIndex | QPersistentModelIndex
 
 
-def load_level(node: dict[str, Any]) -> str:
+def metrics_of(node: NodeJson) -> NodeMetrics | None:
+    """The node's last heartbeat figures; None before its first heartbeat (`{}`)."""
+    return cast(NodeMetrics, node["metrics"]) if node["metrics"] else None
+
+
+def active_requests(node: NodeJson) -> int:
+    """Requests the node is answering: its own figure, else the balancer's count."""
+    metrics = metrics_of(node)
+    return (metrics["active_requests"] if metrics else 0) or node["inflight"]
+
+
+def load_level(node: NodeJson) -> str:
     """ok / high / full: the share of the node's slots in use."""
-    metrics = node.get("metrics") or {}
-    slots = metrics.get("slots") or 1
-    active = int(metrics.get("active_requests") or node.get("inflight") or 0)
-    share = active / slots
+    metrics = metrics_of(node)
+    slots = (metrics["slots"] if metrics else 0) or 1
+    share = active_requests(node) / slots
     return "full" if share >= 1 else "high" if share >= 0.5 else "ok"
 
 
-STATUS_COLORS = {
-    "online": "#d3f5df",
-    "registering": "#d6e4ff",
-    "pending": "#ffe8c2",
-    "offline": "#e8eaef",
+STATUS_COLORS: dict[str, str] = {
+    NodeStatus.ONLINE: "#d3f5df",
+    NodeStatus.REGISTERING: "#d6e4ff",
+    NodeStatus.PENDING: "#ffe8c2",
+    NodeStatus.OFFLINE: "#e8eaef",
 }
 LOAD_COLORS = {"high": "#fff1a8", "full": "#ffd9d9"}
 
 
-def row_values(node: dict[str, Any]) -> list[Any]:
+def row_values(node: NodeJson) -> list[str | int | float]:
     """The table's cells for one node (sortable raw values)."""
-    ready, total = node.get("ready_models") or [0, 0]
-    uptime = time.time() - float(node.get("created_at") or time.time())
+    ready, total = node["ready_models"] or [0, 0]
+    uptime = time.time() - (node["created_at"] or time.time())
     gpus = node.get("gpu_devices") or []
     return [
-        node.get("name") or node["id"],
-        node.get("status", ""),
-        node.get("url", ""),
+        node["name"] or node["id"],
+        str(node["status"]),
+        node["url"],
         ", ".join(str(g) for g in gpus) if gpus else "CPU",
         f"{ready}/{total}",
-        int((node.get("metrics") or {}).get("active_requests") or node.get("inflight") or 0),
-        uptime if node.get("status") in {"online", "registering"} else -1.0,
-        ", ".join(node.get("tags") or []),
+        active_requests(node),
+        uptime if node["status"] in LIVE else -1.0,
+        ", ".join(node["tags"]),
     ]
 
 
@@ -81,12 +93,12 @@ class NodesModel(QAbstractTableModel):
 
     def __init__(self) -> None:
         super().__init__()
-        self.all: list[dict[str, Any]] = []
+        self.all: list[NodeJson] = []
         self.page = 0
         self.sort_column = 0
         self.descending = False
 
-    def set_nodes(self, nodes: list[dict[str, Any]]) -> None:
+    def set_nodes(self, nodes: list[NodeJson]) -> None:
         """Replace the rows, keeping sort and page."""
         self.beginResetModel()
         self.all = nodes
@@ -98,7 +110,7 @@ class NodesModel(QAbstractTableModel):
         """How many pages there are (at least one)."""
         return max(1, -(-len(self.all) // PAGE_SIZE))
 
-    def visible(self) -> list[dict[str, Any]]:
+    def visible(self) -> list[NodeJson]:
         """The nodes on the current page."""
         return self.all[self.page * PAGE_SIZE : (self.page + 1) * PAGE_SIZE]
 
@@ -133,8 +145,8 @@ class NodesModel(QAbstractTableModel):
             return str(value)
         if role == Qt.ItemDataRole.BackgroundRole and index.column() == 1:
             level = load_level(node)
-            color = LOAD_COLORS.get(level) if node.get("status") == "online" else None
-            return QColor(color or STATUS_COLORS.get(str(value), "#e8eaef"))
+            color = LOAD_COLORS.get(level) if node["status"] == NodeStatus.ONLINE else None
+            return QColor(color or STATUS_COLORS.get(node["status"], "#e8eaef"))
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == 1:
             return QColor("#111418")
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 1:
@@ -224,8 +236,9 @@ class NodesPage(QWidget):
             for row, node in enumerate(self.model.visible()):
                 if node["id"] == selected["id"]:
                     self.table.selectRow(row)
-        token = self.state.cluster.get("join_token", "…")
-        discovered = self.state.cluster.get("discovered") or []
+        cluster = self.state.cluster
+        token = cluster["join_token"] if cluster else "…"
+        discovered = cluster["discovered"] if cluster else []
         # Rich text for <code>: everything the balancer or a node sent is escaped first.
         # The token goes in the environment, not on the command line, where `ps` shows it.
         text = (
@@ -234,8 +247,7 @@ class NodesPage(QWidget):
         )
         if discovered:
             names = ", ".join(
-                f"{html.escape(str(d.get('name')))} ({html.escape(str(d.get('url')))})"
-                for d in discovered
+                f"{html.escape(d['name'])} ({html.escape(str(d['url']))})" for d in discovered
             )
             text += f"<br>On the LAN, not joined yet: {names}"
         self.join.setText(text)
@@ -245,7 +257,7 @@ class NodesPage(QWidget):
         self.model.set_page(self.model.page + step)
         self.page_label.setText(f"page {self.model.page + 1} of {self.model.pages()}")
 
-    def selected(self) -> dict[str, Any] | None:
+    def selected(self) -> NodeJson | None:
         """The selected node, if any."""
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
         if not rows:
@@ -255,37 +267,37 @@ class NodesPage(QWidget):
 
     def _show_detail(self) -> None:
         node = self.selected()
-        self.approve_button.setEnabled(bool(node and node.get("status") == "pending"))
+        self.approve_button.setEnabled(bool(node and node["status"] == NodeStatus.PENDING))
         self.edit_button.setEnabled(node is not None)
         self.delete_button.setEnabled(node is not None)
         if node is None:
             self.detail.setPlainText("Select a node to see its details.")
             return
-        metrics = node.get("metrics") or {}
-        system = metrics.get("system") or {}
+        metrics = metrics_of(node)
+        system = metrics["system"] if metrics else {}
         lines = [
-            f"{node.get('name')}  ({node['id']}, {node.get('kind')})",
-            f"status: {node.get('status')}"
-            + ("  — metrics are stale" if node.get("metrics_stale") else ""),
-            f"address: {node.get('url')}",
+            f"{node['name']}  ({node['id']}, {node['kind']})",
+            f"status: {node['status']}"
+            + ("  — metrics are stale" if node["metrics_stale"] else ""),
+            f"address: {node['url']}",
             f"runtime: {node.get('runtime_version') or '—'}",
             f"GPU: {', '.join(map(str, node.get('gpu_devices') or [])) or 'none (CPU)'}",
             f"memory: {human_bytes(system.get('memory_available_bytes'))} free of "
             f"{human_bytes(system.get('memory_total_bytes'))}",
-            f"loaded models: {', '.join(metrics.get('loaded_models') or []) or 'none'}",
-            f"requests in flight: {metrics.get('active_requests', 0)} of "
-            f"{metrics.get('slots', '?')} slots",
+            f"loaded models: {', '.join(metrics['loaded_models'] if metrics else []) or 'none'}",
+            f"requests in flight: {metrics['active_requests'] if metrics else 0} of "
+            f"{metrics['slots'] if metrics else '?'} slots",
         ]
-        progress = metrics.get("sync_progress")
+        progress = metrics["sync_progress"] if metrics else None
         if progress:
             lines.append(
-                f"downloading {progress.get('model_id')}: "
-                f"{human_bytes(progress.get('downloaded_bytes'))} of "
-                f"{human_bytes(progress.get('total_bytes'))}"
+                f"downloading {progress['model_id']}: "
+                f"{human_bytes(progress['downloaded_bytes'])} of "
+                f"{human_bytes(progress['total_bytes'])}"
             )
-        for m in node.get("models") or []:
+        for m in node["models"]:
             lines.append(
-                f"  • {m['name']}: {m['state']}" + (f" — {m['error']}" if m.get("error") else "")
+                f"  • {m['name']}: {m['state']}" + (f" — {m['error']}" if m["error"] else "")
             )
         self.detail.setPlainText("\n".join(lines))
 
@@ -293,21 +305,21 @@ class NodesPage(QWidget):
         """Let the selected pending node in."""
         node = self.selected()
         if node is not None:
-            self.state.node_action("POST", node["id"], "/approve")
+            self.state.approve_node(node["id"])
 
     def edit(self) -> None:
         """Rename the selected node and set its tags."""
         node = self.selected()
         if node is None:
             return
-        name, ok = QInputDialog.getText(self, "Rename node", "Name:", text=node.get("name", ""))
+        name, ok = QInputDialog.getText(self, "Rename node", "Name:", text=node["name"])
         if not ok:
             return
         tags, ok = QInputDialog.getText(
-            self, "Tags", "Tags (comma-separated):", text=", ".join(node.get("tags") or [])
+            self, "Tags", "Tags (comma-separated):", text=", ".join(node["tags"])
         )
         if ok:
-            self.state.node_action("PUT", node["id"], body={"name": name, "tags": tags})
+            self.state.update_node(node["id"], name, [t.strip() for t in tags.split(",")])
 
     def delete(self) -> None:
         """Forget the selected node, after confirmation."""
@@ -316,8 +328,8 @@ class NodesPage(QWidget):
             box = confirm(
                 self,
                 "Delete node",
-                f"Delete {node.get('name')}? It must join again to serve.",
-                lambda: self.state.node_action("DELETE", node["id"]),
+                f"Delete {node['name']}? It must join again to serve.",
+                lambda: self.state.delete_node(node["id"]),
             )
             box.setTextFormat(Qt.TextFormat.PlainText)  # the name is the node's own text
 

@@ -6,8 +6,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from app.core.types import HubStatus, Lifecycle
 from app.ui.i18n import tr
-from app.ui.state import UiState
+from app.ui.state import LIVE, UiState
 
 
 class OverviewPage(QWidget):
@@ -60,14 +61,14 @@ class OverviewPage(QWidget):
         """Recount."""
         models = self.state.models
         self.numbers["Nodes online"].setText(
-            str(sum(1 for n in self.state.nodes if n["status"] in {"online", "registering"}))
+            str(sum(1 for n in self.state.nodes if n["status"] in LIVE))
         )
         self.numbers["Models registered"].setText(str(len(models)))
         self.numbers["Models ready"].setText(
-            str(sum(1 for m in models if m.get("lifecycle_status") == "ready"))
+            str(sum(1 for m in models if m.get("lifecycle_status") == Lifecycle.READY))
         )
         self.numbers["Downloading"].setText(
-            str(sum(1 for m in models if m.get("status") == "downloading"))
+            str(sum(1 for m in models if m["status"] == HubStatus.DOWNLOADING))
         )
 
     def copy_url(self) -> None:

@@ -12,8 +12,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.wire import RegisterAnswer
 from app.ui.asyncs import spawn
-from app.ui.state import UiState
+from app.ui.state import Part, UiState
 
 
 class RegisterDialog(QDialog):
@@ -58,23 +59,23 @@ class RegisterDialog(QDialog):
         if not repo:
             self._show("Enter a Hugging Face repo id (org/name) or a model URL.")
             return
-        body = {"repo": repo}
-        if self.filename.text().strip():
-            body["filename"] = self.filename.text().strip()
-        if self.display_name.text().strip():
-            body["display_name"] = self.display_name.text().strip()
         self.buttons.setEnabled(False)
         self.error.hide()
 
-        def done(_result: object) -> None:
-            self.state.refresh()
+        def done(_result: RegisterAnswer) -> None:
+            self.state.refresh(Part.MODELS)
             self.accept()
 
         def failed(reason: str) -> None:
             self.buttons.setEnabled(True)
             self._show(reason)
 
-        spawn(self.state.client.register(body), on_error=failed, on_done=done)
+        call = self.state.client.register(
+            repo=repo,
+            filename=self.filename.text().strip() or None,
+            display_name=self.display_name.text().strip() or None,
+        )
+        spawn(call, on_error=failed, on_done=done)
 
     def _show(self, text: str) -> None:
         self.error.setText(text)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.core.desktop_config import DesktopConfig, set_start_at_login
 from app.core.settings import Settings
+from app.core.wire import NewApiKey
 from app.ui.i18n import set_language, tr
 from app.ui.state import UiState
 from app.ui.widgets import confirm
@@ -142,7 +143,8 @@ class SettingsPage(QWidget):
 
     def refresh_cluster(self) -> None:
         """Show the join token and the keys (never their secrets)."""
-        self.join_token.setText(str(self.state.cluster.get("join_token", "…")))
+        cluster = self.state.cluster
+        self.join_token.setText(cluster["join_token"] if cluster else "…")
         self.keys.clear()
         for key in self.state.api_keys:
             item = QListWidgetItem(f"{key['name']}  ({key['prefix']}…)")
@@ -155,7 +157,7 @@ class SettingsPage(QWidget):
             self.new_key.setText("Give the key a name first.")
             return
 
-        def shown(key: dict[str, str]) -> None:
+        def shown(key: NewApiKey) -> None:
             self.key_name.clear()
             self.new_key.setText(
                 f"New key “{key['name']}”: {key['key']}\nCopy it now: it is not shown again."

@@ -1,21 +1,52 @@
-"""What the GUI knows of the balancer, refreshed from events (coalesced) and a slow poll."""
+"""What the GUI knows of the balancer, kept current from typed events and a slow poll.
+
+Each event says what changed, and only that is fetched: a model registered or deleted
+refetches the models (hub and registered list), a node change refetches the nodes (and the
+models when that node holds some, as their readiness follows it), and a download's progress
+is patched in place from the event without any fetch. Notifications (download finished or
+failed, node offline) come from the events themselves. Bursts coalesce: events mark what is
+dirty and one timer fetches and repaints once. After the events socket was down, one full
+refresh (events were missed).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Coroutine
+from enum import Flag, auto
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.core.events import Event, ModelDeleted, ModelProgressed, ModelRegistered, NodeChanged
+from app.core.types import Lifecycle, NodeStatus
+from app.core.wire import ApiKey, Cluster, HubEntry, NewApiKey, NodeJson, RegisteredModel
 from app.ui.asyncs import spawn
 from app.ui.client import ApiClient
+from app.ui.progress import apply_progress
 
 log = logging.getLogger(__name__)
-POLL_MS = 10_000  # fallback refresh when events are quiet or lost
+# Node metrics, LAN discovery, keys and pausing have no events: polled (models are evented,
+# so they are polled rarely); while the events socket is down, everything is polled.
+POLL_MS = 10_000
+HUB_EVERY = 6  # polls
 COALESCE_MS = 300  # a burst of events repaints once
 BANNER_AFTER = 5.0  # seconds of lost connection before we say so
+LIVE = {NodeStatus.ONLINE, NodeStatus.REGISTERING}
+
+
+class Part(Flag):
+    """What a refresh fetches."""
+
+    NONE = 0
+    MODELS = auto()  # hub + registered models
+    NODES = auto()
+    CLUSTER = auto()
+    KEYS = auto()
+    SERVING = auto()
+    ALL = MODELS | NODES | CLUSTER | KEYS | SERVING
 
 
 class UiState(QObject):
@@ -33,25 +64,32 @@ class UiState(QObject):
         super().__init__(parent)
         self.client = client
         self.banner_after = banner_after
-        self.hub: list[dict[str, Any]] = []
-        self.models: list[dict[str, Any]] = []
-        self.nodes: list[dict[str, Any]] = []
-        self.cluster: dict[str, Any] = {}
-        self.api_keys: list[dict[str, Any]] = []
+        self.hub: list[HubEntry] = []
+        self.models: list[RegisteredModel] = []
+        self.nodes: list[NodeJson] = []
+        self.cluster: Cluster | None = None
+        self.api_keys: list[ApiKey] = []
         self.serving_paused = False
         self.connected = False
         self._lost_since: float | None = None
         self._lost_reason = ""
-        self._events_task: asyncio.Task[Any] | None = None
-        self._refreshing = False
-        self._again = False
+        self._events_task: asyncio.Task[None] | None = None
+        self._fetching = False
+        self._dirty = Part.NONE  # what the next refresh fetches
+        self._repaint = False  # models were patched in place: repaint without a fetch
+        self._replay: list[ModelProgressed] = []  # progress that arrived during a fetch
+        # The last progress of models registered since the last fetch (their registration
+        # event came first and fetches them): applied, and announced, once they are known.
+        self._unknown: dict[str, ModelProgressed] = {}
+        self._polls = 0
+        self._retry = Part.NONE  # what a failed fetch did not get
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(COALESCE_MS)
-        self._timer.timeout.connect(self.refresh)
-        self._poll = QTimer(self)
-        self._poll.setInterval(POLL_MS)
-        self._poll.timeout.connect(self.refresh)
+        self._timer.timeout.connect(self._flush)
+        self.poll_timer = QTimer(self)  # public: tests stop it to count what events fetch
+        self.poll_timer.setInterval(POLL_MS)
+        self.poll_timer.timeout.connect(self._poll_now)
         self._watch = QTimer(self)
         self._watch.setInterval(1000)
         self._watch.timeout.connect(self._check_connection)
@@ -59,21 +97,75 @@ class UiState(QObject):
     def start(self) -> None:
         """Follow events, poll slowly, refresh now."""
         self._events_task = spawn(self.client.events(self._on_event, self._on_connection))
-        self._poll.start()
+        self.poll_timer.start()
         self._watch.start()
         self.refresh()
 
     def stop(self) -> None:
         """Stop following the balancer."""
-        self._poll.stop()
+        self.poll_timer.stop()
         self._watch.stop()
         self._timer.stop()
         if self._events_task is not None:
             self._events_task.cancel()
 
-    def _on_event(self, event: dict[str, Any]) -> None:
-        self._timer.start()  # restarts: many events → one refresh
+    # -- events ---------------------------------------------------------------------
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, ModelProgressed):
+            self._progress(event)
+        elif isinstance(event, ModelRegistered | ModelDeleted):
+            self._mark(Part.MODELS)
+        elif isinstance(event, NodeChanged):
+            self._node_changed(event)
 
+    def _progress(self, event: ModelProgressed) -> None:
+        if self._fetching:
+            self._replay.append(event)
+        change = apply_progress(event, self.models, self.hub, self._live())
+        if change is None:
+            self._unknown[event.name] = event
+            self._mark(Part.MODELS)
+            return
+        self._announce(event, *change)
+        self._repaint = True
+        self._coalesce()
+
+    def _announce(self, event: ModelProgressed, before: Lifecycle | None, after: Lifecycle) -> None:
+        name = next((m["name"] for m in self.models if m["id"] == event.name), event.name)
+        if after == Lifecycle.READY and before != Lifecycle.READY:
+            self.notify.emit("Download finished", f"{name} is ready to use")
+        elif after == Lifecycle.ERROR and before != Lifecycle.ERROR:
+            self.notify.emit("Download failed", f"{name}: {event.error or 'error'}")
+
+    def _node_changed(self, event: NodeChanged) -> None:
+        node = next((n for n in self.nodes if n["id"] == event.node_id), None)
+        was_live = node is not None and node["status"] in LIVE
+        if was_live and node is not None and event.status == NodeStatus.OFFLINE:
+            self.notify.emit("Node offline", f"{node['name']} stopped answering")
+        # A node's models are servable only while it is live: when that changes, so does
+        # their status (online ⇄ registering changes nothing for them).
+        liveness_changed = was_live != (event.status in LIVE)
+        models_follow = node is None or (bool(node["models"]) and liveness_changed)
+        self._mark(Part.NODES | (Part.MODELS if models_follow else Part.NONE))
+
+    def _mark(self, parts: Part) -> None:
+        self._dirty |= parts
+        self._coalesce()
+
+    def _coalesce(self) -> None:
+        # Started once, not restarted: a burst gives one refresh, a steady stream one per
+        # interval (restarting would starve it).
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _flush(self) -> None:
+        if self._repaint:
+            self._repaint = False
+            self.hubChanged.emit()
+        if self._dirty:
+            self.refresh(Part.NONE)
+
+    # -- connection -----------------------------------------------------------------
     def _on_connection(self, connected: bool, reason: str) -> None:
         if connected:
             was_lost = self._lost_since is not None
@@ -81,7 +173,7 @@ class UiState(QObject):
             self.connected = True
             self.connectionChanged.emit(True, "")
             if was_lost:
-                self.refresh()
+                self.refresh()  # events were missed while the socket was down
         else:
             self.connected = False
             self._lost_reason = reason
@@ -92,35 +184,70 @@ class UiState(QObject):
         if self._lost_since is not None and time.monotonic() - self._lost_since > self.banner_after:
             self.connectionChanged.emit(False, self._lost_reason)
 
-    def refresh(self) -> None:
-        """Fetch hub, models and nodes (one refresh at a time; a request during one queues)."""
-        if self._refreshing:
-            self._again = True
-            return
-        self._refreshing = True
-        spawn(self._refresh(), on_error=self._refresh_failed)
+    def _poll_now(self) -> None:
+        self._polls += 1
+        retry, self._retry = self._retry, Part.NONE
+        if not self.connected:
+            self.refresh()
+        elif self._polls % HUB_EVERY == 0:
+            self.refresh()  # the hub's Hugging Face popularity changes without an event
+        else:
+            self.refresh((Part.ALL & ~Part.MODELS) | retry)
 
-    async def _refresh(self) -> None:
+    def _live(self) -> set[str]:
+        return {n["id"] for n in self.nodes if n["status"] in LIVE}
+
+    # -- fetching -------------------------------------------------------------------
+    def refresh(self, parts: Part = Part.ALL) -> None:
+        """Fetch `parts` (everything by default); one fetch at a time, later asks join the next."""
+        self._dirty |= parts
+        if self._fetching or not self._dirty:
+            return
+        parts, self._dirty = self._dirty, Part.NONE
+        self._fetching = True
+        spawn(self._fetch(parts), on_error=self._refresh_failed)
+
+    async def _fetch(self, parts: Part) -> None:
         try:
-            hub, models, nodes, serving, cluster, keys = await asyncio.gather(
-                self.client.hub(),
-                self.client.models(),
-                self.client.nodes(),
-                self.client.request("GET", "/v0/serving"),
-                self.client.request("GET", "/v0/cluster"),
-                self.client.request("GET", "/v0/api-keys"),
-            )
-            self.cluster, self.api_keys = cluster, keys
-            self._announce(models, nodes)
-            self.hub, self.models, self.nodes = hub, models, nodes
-            self.serving_paused = bool(serving.get("paused"))
-            self.hubChanged.emit()
-            self.nodesChanged.emit()
+            c = self.client
+            asked = set(self._unknown)  # a fetch that does not find them: they are gone
+            try:
+                hub, models, nodes, cluster, keys, serving = await asyncio.gather(
+                    c.hub() if Part.MODELS in parts else _none(),
+                    c.models() if Part.MODELS in parts else _none(),
+                    c.nodes() if Part.NODES in parts else _none(),
+                    c.cluster() if Part.CLUSTER in parts else _none(),
+                    c.api_keys() if Part.KEYS in parts else _none(),
+                    c.serving() if Part.SERVING in parts else _none(),
+                )
+            except BaseException:
+                self._retry |= parts  # with the next poll (now would spin while it is down)
+                raise
+            # Taken together, then announced: pages never see half a refresh.
+            self.nodes = self.nodes if nodes is None else nodes
+            if hub is not None and models is not None:
+                self.hub, self.models = hub, models
+                for event in self._replay:  # as new as the answer, or newer: apply again
+                    apply_progress(event, self.models, self.hub, self._live())
+                for name, event in list(self._unknown.items()):
+                    change = apply_progress(event, self.models, self.hub, self._live())
+                    if change is not None:
+                        self._announce(event, None, change[1])
+                    if change is not None or name in asked:
+                        del self._unknown[name]
+                self._repaint = False
+            self.cluster = self.cluster if cluster is None else cluster
+            self.api_keys = self.api_keys if keys is None else keys
+            self.serving_paused = self.serving_paused if serving is None else serving["paused"]
+            if parts & (Part.MODELS | Part.SERVING):
+                self.hubChanged.emit()
+            if parts & (Part.NODES | Part.CLUSTER | Part.KEYS):
+                self.nodesChanged.emit()
         finally:
-            self._refreshing = False
-            if self._again:
-                self._again = False
-                self.refresh()
+            self._fetching = False
+            self._replay = []
+            if self._dirty:
+                self.refresh(Part.NONE)
 
     def _refresh_failed(self, reason: str) -> None:
         log.info("refresh failed: %s", reason)
@@ -128,78 +255,54 @@ class UiState(QObject):
             self._lost_since = time.monotonic()
             self._lost_reason = reason
 
-    def _announce(self, models: list[dict[str, Any]], nodes: list[dict[str, Any]]) -> None:
-        """Tray notifications for what changed since the last refresh."""
-        before = {m["id"]: m.get("lifecycle_status") for m in self.models}
-        for m in models:
-            old, new = before.get(m["id"]), m.get("lifecycle_status")
-            if old in {"registered", "pending"} and new == "ready":
-                self.notify.emit("Download finished", f"{m['name']} is ready to use")
-            elif old != "error" and new == "error" and m["id"] in before:
-                self.notify.emit("Download failed", f"{m['name']}: {m.get('error') or 'error'}")
-        was = {n["id"]: n["status"] for n in self.nodes}
-        for n in nodes:
-            if was.get(n["id"]) in {"online", "registering"} and n["status"] == "offline":
-                self.notify.emit("Node offline", f"{n['name']} stopped answering")
+    # -- actions ----------------------------------------------------------------------
+    def _act(self, coro: Coroutine[Any, Any, object], parts: Part) -> asyncio.Task[Any]:
+        """Run an action; failures reach `failed` with the server's reason, success refetches
+        what it changed (events may say so too: the two coalesce)."""
+        return spawn(coro, on_error=self.failed.emit, on_done=lambda _r: self._mark(parts))
 
-    # -- actions ----------------------------------------------------------------
-    def register(self, body: dict[str, Any]) -> asyncio.Task[Any]:
-        """Register; failures reach `failed` with the server's reason."""
-        return spawn(
-            self.client.register(body), on_error=self.failed.emit, on_done=lambda _r: self.refresh()
-        )
+    def register(self, model_id: str | None = None, repo: str | None = None) -> asyncio.Task[Any]:
+        """Register a catalog model (`model_id`) or a Hugging Face repo."""
+        return self._act(self.client.register(model_id=model_id, repo=repo), Part.MODELS)
 
     def delete(self, name: str) -> asyncio.Task[Any]:
         """Unregister (the caller asked for confirmation)."""
-        return spawn(
-            self.client.delete_model(name),
-            on_error=self.failed.emit,
-            on_done=lambda _r: self.refresh(),
-        )
+        return self._act(self.client.delete_model(name), Part.MODELS)
 
     def set_paused(self, paused: bool) -> asyncio.Task[Any]:
         """Pause or resume serving /v1."""
-        return spawn(
-            self.client.request("PUT", "/v0/serving", {"paused": paused}),
-            on_error=self.failed.emit,
-            on_done=lambda _r: self.refresh(),
-        )
+        return self._act(self.client.set_paused(paused), Part.SERVING)
 
-    def node_action(
-        self, method: str, node_id: str, suffix: str = "", body: dict[str, Any] | None = None
-    ) -> asyncio.Task[Any]:
-        """Approve / update / delete a node; failures reach `failed`."""
-        return spawn(
-            self.client.request(method, f"/v0/nodes/{node_id}{suffix}", body),
-            on_error=self.failed.emit,
-            on_done=lambda _r: self.refresh(),
-        )
+    def approve_node(self, node_id: str) -> asyncio.Task[Any]:
+        """Let a pending node in."""
+        return self._act(self.client.approve_node(node_id), Part.NODES)
 
-    def create_key(self, name: str, on_done: Any) -> asyncio.Task[Any]:
+    def update_node(self, node_id: str, name: str, tags: list[str]) -> asyncio.Task[Any]:
+        """Rename a node and set its tags."""
+        return self._act(self.client.update_node(node_id, name, tags), Part.NODES)
+
+    def delete_node(self, node_id: str) -> asyncio.Task[Any]:
+        """Remove a node."""
+        return self._act(self.client.delete_node(node_id), Part.NODES | Part.MODELS)
+
+    def create_key(self, name: str, on_done: Callable[[NewApiKey], None]) -> asyncio.Task[Any]:
         """Create an API key; `on_done` receives it (its secret is shown this once)."""
 
-        def done(key: Any) -> None:
+        def done(key: NewApiKey) -> None:
             on_done(key)
-            self.refresh()
+            self._mark(Part.KEYS)
 
-        return spawn(
-            self.client.request("POST", "/v0/api-keys", {"name": name}),
-            on_error=self.failed.emit,
-            on_done=done,
-        )
+        return spawn(self.client.create_api_key(name), on_error=self.failed.emit, on_done=done)
 
     def revoke_key(self, key_id: str) -> asyncio.Task[Any]:
         """Revoke an API key at once."""
-        return spawn(
-            self.client.request("DELETE", f"/v0/api-keys/{key_id}"),
-            on_error=self.failed.emit,
-            on_done=lambda _r: self.refresh(),
-        )
+        return self._act(self.client.revoke_api_key(key_id), Part.KEYS)
 
     def rotate_join_token(self) -> asyncio.Task[Any]:
         """A new cluster join token."""
-        return spawn(
-            self.client.request("POST", "/v0/cluster/join-token/rotate"),
-            on_error=self.failed.emit,
-            on_done=lambda _r: self.refresh(),
-        )
+        return self._act(self.client.rotate_join_token(), Part.CLUSTER)
+
+
+async def _none() -> None:
+    """What a part not asked for answers."""
+    return None

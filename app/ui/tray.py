@@ -9,7 +9,7 @@ from PySide6.QtGui import QAction, QColor, QGuiApplication, QIcon, QPainter, QPi
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from app.ui.i18n import tr
-from app.ui.model_card import card_state
+from app.ui.model_card import CardState, card_state
 from app.ui.state import UiState
 
 STATE_COLORS = {
@@ -51,7 +51,7 @@ class Tray(QObject):
         self.icon = QSystemTrayIcon(state_icon("idle"))
         self.current = "idle"
         self.notifications: list[tuple[str, str]] = []
-        self._menu_entries: list[tuple[str, str]] | None = None
+        self._menu_entries: list[tuple[str, CardState]] | None = None
         self.menu = QMenu()
         self.open_action = QAction(tr("Open"), self.menu)
         self.open_action.triggered.connect(open_window)
@@ -85,11 +85,11 @@ class Tray(QObject):
         if self.state.serving_paused:
             return "paused"
         states = [card_state(m) for m in self.state.models]
-        if "error" in states:
+        if CardState.ERROR in states:
             return "error"
-        if "downloading" in states or "registered" in states:
+        if CardState.DOWNLOADING in states or CardState.REGISTERED in states:
             return "downloading"
-        return "serving" if "ready" in states else "idle"
+        return "serving" if CardState.READY in states else "idle"
 
     def refresh(self) -> None:
         """Icon colour, tooltip, pause label, models submenu (each redone only on a change)."""

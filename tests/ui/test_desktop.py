@@ -105,7 +105,7 @@ def test_register_and_delete_from_a_catalog_card(gui: App) -> None:
 
 def test_a_failed_action_says_why_in_the_banner(gui: App) -> None:
     window = gui.desktop.window
-    gui.desktop.state.register({"model_id": "not-in-the-catalog"})
+    gui.desktop.state.register(model_id="not-in-the-catalog")
     gui.wait(lambda: window.banner.isVisibleTo(window))
     assert "not in the catalog" in window.banner.label.text()
 

@@ -108,10 +108,9 @@ def test_what_nodes_send_shows_as_text_never_as_markup(gui: App) -> None:
     page = window.nodes
     markup = "<img src='x'><b>evil</b>"
     state = gui.desktop.state
-    state.cluster = {
-        **state.cluster,
-        "discovered": [{"name": markup, "url": "http://10.0.0.9:1"}],
-    }
+    assert state.cluster is not None
+    found = {"name": markup, "url": "http://10.0.0.9:1", "version": None, "gpu": None}
+    state.cluster = {**state.cluster, "discovered": [{**found, "models": [], "seen_at": 0.0}]}
     page.refresh()
     shown = QTextDocument()
     shown.setHtml(page.join.text())

@@ -16,8 +16,8 @@ from tests.ui.conftest import MACHINE, App, qt_app
 
 
 def ready_chat(gui: App, repo: str = CHAT_REPO) -> None:
-    gui.desktop.state.register({"repo": repo})
-    page = gui.desktop.window.playground
+    gui.desktop.state.register(repo=repo)
+    page = gui.desktop.window.playground.chat
     gui.wait(lambda: page.model.findData(repo) >= 0, timeout=30)
     page.model.setCurrentIndex(page.model.findData(repo))
 
@@ -44,7 +44,8 @@ def test_send_stream_stats_and_history_survives_a_restart(gui: App) -> None:
     ready_chat(gui)
     window = gui.desktop.window
     window.show_page("Playground")
-    page = window.playground
+    playground = window.playground
+    page = playground.chat
     page.system.setPlainText("You answer briefly.")
     page.max_tokens.setValue(24)
     page.input.setPlainText("Hello **there**")
@@ -57,7 +58,7 @@ def test_send_stream_stats_and_history_survives_a_restart(gui: App) -> None:
     assert user.role == "user" and "Hello" in user.text
     assert answer.text and "tokens" in answer.stats.text() and "node" in answer.stats.text()
     gui.screenshot(window, "playground")
-    gui.wait(lambda: page.chats.count() == 1)
+    gui.wait(lambda: playground.chats.count() == 1)
     # A new window on the same balancer (the app restarted) finds the whole conversation.
     again = Desktop(
         qt_app(),
@@ -73,16 +74,16 @@ def test_send_stream_stats_and_history_survives_a_restart(gui: App) -> None:
         other = again.window.playground
         gui.wait(lambda: other.chats.count() == 1)
         other.chats.setCurrentRow(0)
-        gui.wait(lambda: len(other.widgets) == 2)
-        assert other.widgets[1].text == answer.text
-        assert other.widgets[0].text.startswith("Hello **there**")
+        gui.wait(lambda: len(other.chat.widgets) == 2)
+        assert other.chat.widgets[1].text == answer.text
+        assert other.chat.widgets[0].text.startswith("Hello **there**")
     finally:
         gui.run(again.close())
 
 
 def test_stop_ends_generation_on_the_node(gui: App) -> None:
     ready_chat(gui, ENDLESS_REPO)
-    page = gui.desktop.window.playground
+    page = gui.desktop.window.playground.chat
     page.max_tokens.setValue(4000)
     start_long_answer(gui, page, "tell me everything")
     runner = gui.ctx.local_node.engines.runners[ENDLESS_REPO]
@@ -97,7 +98,7 @@ def test_stop_ends_generation_on_the_node(gui: App) -> None:
 
 def test_attachments_text_and_pdf_in_image_refused(gui: App, tmp_path: Path) -> None:
     ready_chat(gui)
-    page = gui.desktop.window.playground
+    page = gui.desktop.window.playground.chat
     (tmp_path / "notes.txt").write_text("the secret word is teapot")
     pdf = tmp_path / "doc.pdf"
     pdf.write_bytes(_tiny_pdf("Quarterly report 42"))
@@ -121,7 +122,7 @@ def test_attachments_text_and_pdf_in_image_refused(gui: App, tmp_path: Path) -> 
 
 def test_a_stream_broken_by_a_dead_node_shows_the_error(gui: App) -> None:
     ready_chat(gui, ENDLESS_REPO)
-    page = gui.desktop.window.playground
+    page = gui.desktop.window.playground.chat
     page.max_tokens.setValue(4000)
     gui.ctx.nodes.in_process.clear()  # reach the node over HTTP, as a node on the LAN
     start_long_answer(gui, page, "go on")

@@ -198,7 +198,8 @@ NODE_ROUTES: tuple[Route, ...] = (
     Route(
         "GET",
         "/v0/events",
-        "A WebSocket that pushes every event as JSON `{type, data}` (send the upgrade headers)",
+        "A WebSocket that pushes every event as JSON `{type, seq, data}`, `seq` one more per "
+        "event (send the upgrade headers)",
         "events",
         Access.EVENTS,
         (
