@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QMessageBox
 
+from app.core.wire import DiscoveredNode
 from tests.ui.conftest import App
 from tests.ui.test_desktop import click_confirm
 
@@ -63,7 +64,8 @@ def test_nodes_table_sort_page_approve_delete_and_export(gui: App, tmp_path: Pat
     index = next(i for i, n in enumerate(page.model.all) if n["id"] == chosen["id"])
     page.model.set_page(index // 25)
     page.table.selectRow(index % 25)
-    assert (page.selected() or {}).get("id") == chosen["id"]
+    selected = page.selected()
+    assert selected is not None and selected["id"] == chosen["id"]
     page.delete_button.click()
     click_confirm(gui, page)
     gui.wait(lambda: all(n["id"] != chosen["id"] for n in gui.desktop.state.nodes))
@@ -109,8 +111,10 @@ def test_what_nodes_send_shows_as_text_never_as_markup(gui: App) -> None:
     markup = "<img src='x'><b>evil</b>"
     state = gui.desktop.state
     assert state.cluster is not None
-    found = {"name": markup, "url": "http://10.0.0.9:1", "version": None, "gpu": None}
-    state.cluster = {**state.cluster, "discovered": [{**found, "models": [], "seen_at": 0.0}]}
+    found = DiscoveredNode(
+        name=markup, url="http://10.0.0.9:1", version=None, gpu=None, models=[], seen_at=0.0
+    )
+    state.cluster = {**state.cluster, "discovered": [found]}
     page.refresh()
     shown = QTextDocument()
     shown.setHtml(page.join.text())

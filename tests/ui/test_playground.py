@@ -116,7 +116,8 @@ def test_attachments_text_and_pdf_in_image_refused(gui: App, tmp_path: Path) -> 
     page.send()
     gui.wait(lambda: page.task.done(), timeout=30)
     sent = page.history[0]["content"]
-    assert any("teapot" in part.get("text", "") for part in sent)
+    assert isinstance(sent, list)
+    assert any(isinstance(p, dict) and "teapot" in str(p.get("text", "")) for p in sent)
     assert not page.pending and "📎 doc.pdf" in page.widgets[0].text
 
 
