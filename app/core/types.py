@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeGuard
+from typing import Any, TypeGuard
 
 from app.core.errors import BadRequest
 
@@ -114,21 +113,3 @@ def derive_status(states: list[NodeModelState]) -> ModelStatus:
     if errors:
         return ModelStatus("available", "error", None, [], errors[0].error)
     return ModelStatus("available", "registered")
-
-
-@dataclass
-class InProcessAnswer:
-    """A node's answer to a `/v1` call made in-process: a JSON body, or a stream of SSE bytes
-    (close it to cancel the generation)."""
-
-    status: int
-    body: bytes = b""
-    stream: AsyncGenerator[bytes, None] | None = None
-
-
-class InProcessNode(Protocol):
-    """A node in the balancer's own process, called without HTTP."""
-
-    async def answer(
-        self, path: str, raw: bytes, client_gone: Callable[[], bool]
-    ) -> InProcessAnswer: ...

@@ -21,7 +21,7 @@ from app.core.events import EventBus, ModelProgressed, NodeChanged
 from app.core.secrets import same_secret
 from app.core.settings import DEFAULT_NODE_OFFLINE_AFTER
 from app.core.tasks import TaskSupervisor
-from app.core.types import InProcessNode, NodeModelState
+from app.core.types import NodeModelState
 from app.core.vault import Vault
 from app.db.hashing import hash_secret
 from app.db.store import NodeStore
@@ -76,8 +76,6 @@ class NodeRegistry:
         self.join_token = ""
         self.nodes: dict[str, NodeView] = {}
         self._by_hash: dict[str, NodeView] = {}
-        # Nodes running in this process, by their URL: the proxy calls them without HTTP.
-        self.in_process: dict[str, InProcessNode] = {}
         self.manifest_version = ""
         # The composition root's session for sync notices (it closes it); without one (tests
         # building a registry alone) no notice goes out and heartbeats carry the news.

@@ -1,8 +1,10 @@
 """/v1 inference: pick a node that has the model ready and relay its answer unchanged.
 
-Streams are relayed buffer by buffer as they arrive (nothing parsed on the hot path); a
-node that fails before answering is skipped for the next one; a node that dies mid-stream
-ends the stream with an error event, never a silently cut answer.
+One retry loop over `Upstream`s (HTTP, or in-process for the local node): a node that gives
+no answer, or a server error, is skipped for the next one. Streams are relayed buffer by
+buffer as they arrive (nothing parsed on the hot path); a node that dies mid-stream ends the
+stream with an error event, never a silently cut answer; a client that leaves cancels the
+generation.
 """
 
 from __future__ import annotations
@@ -15,33 +17,22 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from app.core.errors import BadRequest, NotFound, Unavailable, UpstreamError, UserFacingError
-from app.core.types import InProcessAnswer
+from app.core.errors import BadRequest, NotFound, Unavailable, UserFacingError
 from app.server.dispatch import affinity_key
-from app.server.http import INFERENCE_BODY_LIMIT, read_capped, read_raw_json
+from app.server.http import INFERENCE_BODY_LIMIT, read_raw_json
 from app.server.nodes import NodeView
 from app.server.state import BALANCER, Balancer, balancer
+from app.server.upstream import UpstreamAnswer, UpstreamFailed, http_session
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 HTTP = web.AppKey("proxy_http", aiohttp.ClientSession)
-# A node's non-streamed answer is read whole before it is relayed: bounded, so a node that
-# sends without end cannot fill the balancer's memory (embeddings of big batches fit).
-ANSWER_LIMIT = 128 * 1024 * 1024
 _MODEL_IN_MESSAGES = 200  # characters of an unknown model name echoed back
 
 
 async def http_pool(app: web.Application) -> Any:
-    """cleanup_ctx: one pooled client session for the app's lifetime.
-
-    Every call to a node has a total deadline (the whole answer, streams included), so a node
-    that trickles bytes cannot hold a request forever."""
-    deadline = app[BALANCER].settings.upstream_deadline
-    session = aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=deadline, connect=5, sock_read=600),
-        connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
-        auto_decompress=False,
-    )
+    """cleanup_ctx: the pooled session of the app's HTTP upstreams, for the app's lifetime."""
+    session = http_session(app[BALANCER].settings.upstream_deadline)
     app[HTTP] = session
     yield
     await session.close()
@@ -142,152 +133,82 @@ async def _relay(request: web.Request, path: str, note: dict[str, Any]) -> web.S
         tried.add(node.id)
         note["node"] = node.id
         started = time.perf_counter()
-        local = b.nodes.in_process.get(node.url)
-        if local is not None:
-            try:
-                answer = await local.answer(path, raw, lambda: _gone(request))
-            except BaseException:
-                b.dispatcher.release(node)
-                raise
+        try:
+            answer = await b.dispatcher.upstream(node, session).call(
+                path, raw, stream=stream, client_gone=lambda: _gone(request)
+            )
+        except UpstreamFailed as exc:
+            b.dispatcher.release(node)
+            last_error = f"the node {node.name} {exc}"
+            log.warning("%s; trying another node", last_error)
+            continue
+        except BaseException:
+            b.dispatcher.release(node)
+            raise
+        try:
             if answer.status >= 500 and answer.status != 503:
-                b.dispatcher.release(node)
                 last_error = f"the node {node.name} answered {answer.status}"
                 last_answer = (answer.status, answer.body)
                 log.warning("%s; trying another node", last_error)
                 continue
             note["latency"] = (time.perf_counter() - started) * 1000
             node.record_latency(note["latency"])
-            return await _answer_in_process(request, answer, node, note, b)
-        try:
-            upstream = await session.post(
-                node.url + path,
-                data=raw,
-                headers={"Content-Type": "application/json", **node.auth_headers()},
-                ssl=node.ssl(),
-            )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            b.dispatcher.release(node)
-            last_error = f"the node {node.name} did not respond ({type(exc).__name__})"
-            log.warning("%s; trying another node", last_error)
-            continue
-        try:
-            if upstream.status >= 500 and upstream.status != 503:
-                last_error = f"the node {node.name} answered {upstream.status}"
-                last_answer = (upstream.status, await _read_answer(upstream, node))
-                log.warning("%s; trying another node", last_error)
-                continue
-            note["latency"] = (time.perf_counter() - started) * 1000
-            node.record_latency(note["latency"])
-            if stream and upstream.status == 200:
-                return await _stream(request, upstream, node, note)
-            payload = await _read_answer(upstream, node)
+            if answer.stream is not None:
+                return await _stream(request, answer, node, note)
             # Our API answers JSON, whatever type the node claims (never its HTML).
             response = web.Response(
-                body=payload, status=upstream.status, content_type="application/json"
+                body=answer.body, status=answer.status, content_type="application/json"
             )
             response.headers["x-llmlb-node"] = node.id
             return response
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            last_error = f"the node {node.name} failed mid-answer ({type(exc).__name__})"
-            log.warning("%s", last_error)
-            continue
         finally:
-            upstream.close()
+            await answer.aclose()  # a stream the client left: the node cancels the generation
             b.dispatcher.release(node)
-
-
-async def _read_answer(upstream: aiohttp.ClientResponse, node: NodeView) -> bytes:
-    """A node's whole answer, or UpstreamError once it passes ANSWER_LIMIT."""
-    length = upstream.content_length
-    if length is not None:  # the usual case: HTTP framing stops the read at that length
-        if length > ANSWER_LIMIT:
-            raise UpstreamError(
-                f"the node {node.name} sent an answer of {length} bytes, over the limit of "
-                f"{ANSWER_LIMIT}",
-                code="node_answer_too_large",
-            )
-        return await upstream.read()
-    body = await read_capped(upstream.content, ANSWER_LIMIT)
-    if body is None:
-        raise UpstreamError(
-            f"the node {node.name} sent an answer over the limit of {ANSWER_LIMIT} bytes",
-            code="node_answer_too_large",
-        )
-    return body
 
 
 def _gone(request: web.Request) -> bool:
     return request.transport is None or request.transport.is_closing()
 
 
-async def _answer_in_process(
-    request: web.Request,
-    answer: InProcessAnswer,
-    node: NodeView,
-    note: dict[str, Any],
-    b: Balancer,
-) -> web.StreamResponse:
-    """A node in this process answered: relay its JSON or its SSE bytes, as from HTTP."""
-    try:
-        if answer.stream is None:
-            response = web.Response(
-                body=answer.body, status=answer.status, content_type="application/json"
-            )
-            response.headers["x-llmlb-node"] = node.id
-            return response
-        stream = web.StreamResponse(status=answer.status)
-        stream.headers["Content-Type"] = "text/event-stream"
-        stream.headers["Cache-Control"] = "no-cache"
-        stream.headers["x-llmlb-node"] = node.id
-        try:
-            await stream.prepare(request)
-            async for data in answer.stream:
-                await stream.write(data)
-        except (ConnectionResetError, ConnectionError):
-            log.info("client left mid-stream; generation cancelled")
-            note["error"] = "the client left mid-stream"
-            return stream
-        await stream.write_eof()
-        return stream
-    finally:
-        if answer.stream is not None:
-            await answer.stream.aclose()  # the client left: the node cancels the generation
-        b.dispatcher.release(node)
-
-
 async def _stream(
-    request: web.Request, upstream: aiohttp.ClientResponse, node: NodeView, note: dict[str, Any]
+    request: web.Request, answer: UpstreamAnswer, node: NodeView, note: dict[str, Any]
 ) -> web.StreamResponse:
-    response = web.StreamResponse(status=200)
+    """Relay a streamed answer as it comes (the caller closes it)."""
+    assert answer.stream is not None
+    response = web.StreamResponse(status=answer.status)
     response.headers["Content-Type"] = "text/event-stream"  # never the node's own type
     response.headers["Cache-Control"] = "no-cache"
     response.headers["x-llmlb-node"] = node.id
-    await response.prepare(request)
     try:
-        async for chunk in upstream.content.iter_any():
-            await response.write(chunk)
-    except (
-        aiohttp.ClientPayloadError,
-        aiohttp.ServerDisconnectedError,
-        aiohttp.ClientOSError,
-        TimeoutError,
-    ) as exc:
-        log.warning("node %s died mid-stream: %s", node.id, exc)
-        note["error"] = f"the node {node.name} stopped answering mid-stream"
-        error = {
-            "error": {
-                "message": f"the node {node.name} stopped answering mid-stream",
-                "type": "server_error",
-                "param": None,
-                "code": "node_failed",
+        await response.prepare(request)
+        try:
+            async for chunk in answer.stream:
+                try:  # free unless it raises: the per-chunk path stays one write
+                    await response.write(chunk)
+                except ConnectionError:
+                    return _client_left(response, note)
+        except Exception as exc:  # from the node's side only: it died or timed out mid-stream
+            log.warning("node %s died mid-stream: %r", node.id, exc)
+            message = f"the node {node.name} stopped answering mid-stream"
+            note["error"] = message
+            error = {
+                "error": {
+                    "message": message,
+                    "type": "server_error",
+                    "param": None,
+                    "code": "node_failed",
+                }
             }
-        }
-        await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
-    except ConnectionResetError:
-        log.info("client left mid-stream; closing the node's stream")
-        note["error"] = "the client left mid-stream"
-        return response
-    await response.write_eof()
+            await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
+        await response.write_eof()
+    except ConnectionError:
+        return _client_left(response, note)
+    return response
+
+
+def _client_left(response: web.StreamResponse, note: dict[str, Any]) -> web.StreamResponse:
+    log.info("client left mid-stream; generation cancelled")
+    note["error"] = "the client left mid-stream"
     return response
 
 
