@@ -314,10 +314,15 @@ def endless_stream(name: str, max_tokens: int) -> dict[str, Any]:
     }
 
 
-async def test_a_client_that_leaves_mid_stream_stops_generation(served: RunningBalancer) -> None:
+@pytest.mark.parametrize("reached", ["in-process", "over HTTP"])
+async def test_a_client_that_leaves_mid_stream_stops_generation(
+    served: RunningBalancer, reached: str
+) -> None:
     name = await register_ready(served)
     node = served.ctx.local_node
-    assert node is not None
+    assert node is not None and served.ctx.balancer is not None
+    if reached == "over HTTP":  # as a node on another machine: the balancer drops its stream
+        served.ctx.balancer.dispatcher.detach_local(node.url)
     body = {**endless_stream(name, 400), "temperature": 0}
     async with served.http.post(served.url + "/v1/chat/completions", json=body) as r:
         assert r.status == 200
