@@ -3,8 +3,8 @@
 An adapter between the two ports, so it sits at the composition level beside `app.context`
 (which plugs it in): the balancer package never imports the node's, and the node package
 never imports the balancer's (its layer stands on `app.core` only, and `UpstreamAnswer` is the
-balancer's type). Measured on `bench/node.py`: a stream through an HTTP hop to the node on the
-same cores costs the event loop about a third more per token than this direct call.
+balancer's type). Measured with `bench/local_hop.py`: a stream from this adapter costs the
+event loop 0.65-0.71x the CPU per token of the same node called over HTTP (README).
 """
 
 from __future__ import annotations
