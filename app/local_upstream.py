@@ -43,4 +43,4 @@ class LocalUpstream:
             return UpstreamAnswer(reply.status, json.dumps(reply.body).encode())
         # The node's own SSE bytes go straight to the client: nothing added per chunk.
         events = reply.events()
-        return UpstreamAnswer(200, stream=events, close=events.aclose)
+        return UpstreamAnswer(200, stream=events, stop=events.aclose)

@@ -38,13 +38,13 @@ class UpstreamAnswer:
     status: int
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None  # SSE bytes as they come, relayed unchanged
-    close: Callable[[], Awaitable[None]] | None = None
+    stop: Callable[[], Awaitable[None]] | None = None  # what `aclose` calls, once
 
     async def aclose(self) -> None:
         """Stop the answer (idempotent)."""
-        if self.close is not None:
-            close, self.close = self.close, None
-            await close()
+        if self.stop is not None:
+            stop, self.stop = self.stop, None
+            await stop()
 
 
 class Upstream(Protocol):
@@ -95,12 +95,12 @@ class HttpUpstream:
             raise UpstreamFailed(f"did not respond ({type(exc).__name__})") from exc
         if stream and response.status == 200:
 
-            async def close() -> None:
+            async def hang_up() -> None:
                 response.close()
 
             # aiohttp's own iterator, unwrapped: no extra step per chunk. A node that dies
             # mid-stream raises from it, and the proxy ends the client's stream with an error.
-            return UpstreamAnswer(200, stream=response.content.iter_any(), close=close)
+            return UpstreamAnswer(200, stream=response.content.iter_any(), stop=hang_up)
         try:
             return UpstreamAnswer(response.status, await _read_answer(response, node))
         except (aiohttp.ClientError, TimeoutError) as exc:
