@@ -21,8 +21,8 @@ from app.core.tasks import TaskSupervisor
 from app.core.tls import Certificate, load_or_create
 from app.core.vault import Vault
 from app.db.store import NodeStore, RequestStore, Store
+from app.local_upstream import LocalUpstream
 from app.node.agent import NodeAgent, node_config
-from app.node.inference import InProcessInference
 from app.server.app import create_app
 from app.server.auth import Auth, is_loopback
 from app.server.connections import ConnectionGuard, GuardedAppRunner
@@ -201,14 +201,16 @@ class AppContext:
             await self.local_node.start()
             # The balancer calls its own local node in-process, without HTTP; the node's HTTP
             # app still serves direct and LAN calls.
-            self.nodes.in_process[self.local_node.url] = InProcessInference(self.local_node)
+            self.balancer.dispatcher.attach_local(
+                self.local_node.url, LocalUpstream(self.local_node.models)
+            )
 
     async def stop(self) -> None:
         """Stop in reverse order; safe to call twice or after a failed start."""
         if self.local_node is not None:
             node, self.local_node = self.local_node, None
-            if self.nodes is not None:
-                self.nodes.in_process.pop(node.url, None)
+            if self.balancer is not None:
+                self.balancer.dispatcher.detach_local(node.url)
             await node.stop()
         await self.discovery.stop()
         if self.runner is not None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, TypedDict, TypeGuard, TypeVar
+from typing import TypedDict, TypeGuard, TypeVar
 
 from app.core.errors import BadRequest
 
@@ -205,21 +204,3 @@ def derive_status(states: list[NodeModelState]) -> ModelStatus:
     if errors:
         return ModelStatus(HubStatus.AVAILABLE, Lifecycle.ERROR, None, [], errors[0].error)
     return ModelStatus(HubStatus.AVAILABLE, Lifecycle.REGISTERED)
-
-
-@dataclass
-class InProcessAnswer:
-    """A node's answer to a `/v1` call made in-process: a JSON body, or a stream of SSE bytes
-    (close it to cancel the generation)."""
-
-    status: int
-    body: bytes = b""
-    stream: AsyncGenerator[bytes, None] | None = None
-
-
-class InProcessNode(Protocol):
-    """A node in the balancer's own process, called without HTTP."""
-
-    async def answer(
-        self, path: str, raw: bytes, client_gone: Callable[[], bool]
-    ) -> InProcessAnswer: ...

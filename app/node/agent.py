@@ -31,6 +31,7 @@ from app.node.download import MAX_BACKOFF
 from app.node.engine.pool import EngineManager
 from app.node.engine.types import EngineOptions
 from app.node.library import ModelLibrary
+from app.node.models import NodeModels
 from app.node.sync import SyncWorker
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,8 @@ class NodeAgent:
             config.max_backoff,
             on_change=lambda _name: self._beat_soon.set(),
         )
+        # What inference may use of this node (its HTTP app and the in-process adapter).
+        self.models = NodeModels(self.sync, self.library, self.engines)
         self.node_id: str | None = None
         self.node_token: str | None = None
         self.balancer_token: str | None = None  # how our balancer proves itself to us

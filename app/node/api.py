@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from app.core.errors import Unauthorized, UserFacingError
 from app.core.secrets import same_secret
-from app.core.types import ModelState
 from app.node import inference
-
-if TYPE_CHECKING:
-    from app.node.agent import NodeAgent
+from app.node.models import NodeModels
+from app.node.sync import SyncWorker
 
 log = logging.getLogger(__name__)
-NODE: web.AppKey[Any] = web.AppKey("node")
+
+
+class ServedNode(Protocol):
+    """What the node's HTTP app needs from the running node (the agent is one)."""
+
+    balancer_token: str | None  # what our balancer presents; None until we registered
+    models: NodeModels
+    sync: SyncWorker
+
+    def status(self) -> dict[str, Any]:
+        """The node's own view, for /node/status."""
+        ...
+
+
+NODE: web.AppKey[ServedNode] = web.AppKey("node")
 BODY_LIMIT = 128 * 1024 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -50,7 +62,7 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
-def create_node_app(node: NodeAgent) -> web.Application:
+def create_node_app(node: ServedNode) -> web.Application:
     """The node's application."""
     app = web.Application(middlewares=[_errors, _auth], client_max_size=BODY_LIMIT)
     app[NODE] = node
@@ -77,24 +89,21 @@ async def _sync(request: web.Request) -> web.Response:
 
 
 async def _models(request: web.Request) -> web.Response:
-    node = request.app[NODE]
     data = [
         {"id": name, "object": "model", "created": 0, "owned_by": "llmlb-node"}
-        for name, state in node.sync.states.items()
-        if state.state == ModelState.READY
+        for name in request.app[NODE].models.ready()
     ]
     return web.json_response({"object": "list", "data": data})
 
 
 async def _inference(request: web.Request) -> web.StreamResponse:
     """`/v1` inference: the reply of `app.node.inference`, as JSON or as an SSE stream."""
-    handler = inference.ROUTES[request.path]
 
     def client_gone() -> bool:
         return request.transport is None or request.transport.is_closing()
 
-    body = inference.parse_body(await request.read())
-    reply = await handler(inference.Call(request.app[NODE], body, client_gone))
+    raw = await request.read()
+    reply = await inference.answer(request.app[NODE].models, request.path, raw, client_gone)
     if isinstance(reply, inference.JsonReply):
         return web.json_response(reply.body, status=reply.status)
     response = web.StreamResponse(

@@ -1,9 +1,10 @@
-"""The node's OpenAI inference, apart from HTTP: a parsed request body in, a reply out.
+"""The node's OpenAI inference, apart from HTTP: a request body in, a typed reply out.
 
-The node's own HTTP app (`app.node.api`) serves these replies to its balancer and to LAN
-clients; `InProcessInference` serves them to a balancer in the same process without HTTP (the
-desktop app's and `llmlb serve`'s local node), which saves every token a trip through two
-HTTP stacks on the same cores.
+It reaches the node only through `NodeModels` (a runner for a model). Two adapters serve its
+replies: the node's own HTTP app (`app.node.api`), to its balancer and to LAN clients, and
+`app.local_upstream`, to a balancer in the same process without HTTP (the desktop app's and
+`llmlb serve`'s local node), which saves every token a trip through two HTTP stacks on the
+same cores.
 """
 
 from __future__ import annotations
@@ -17,18 +18,15 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.core.errors import BadRequest, NotFound, Unavailable, UserFacingError
-from app.core.types import InProcessAnswer
 from app.node import openai_params as params
 from app.node import tools
 from app.node.engine.pool import Runner
 from app.node.engine.sequential import ModelRunner
-from app.node.engine.types import Delta, EngineError, Finished, Item, Sampling
-
-if TYPE_CHECKING:
-    from app.node.agent import NodeAgent
+from app.node.engine.types import Delta, Finished, Item, Sampling
+from app.node.models import NodeModels
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +35,14 @@ log = logging.getLogger(__name__)
 class Call:
     """One inference request to this node."""
 
-    node: NodeAgent
+    models: NodeModels
     body: dict[str, Any]
     client_gone: Callable[[], bool] = field(default=lambda: False)
 
 
 @dataclass
 class JsonReply:
-    """A whole answer."""
+    """A whole answer: a JSON object."""
 
     body: dict[str, Any]
     status: int = 200
@@ -97,44 +95,6 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-async def _runner(node: NodeAgent, model: str, embedding: bool = False) -> Runner:
-    state = node.sync.states.get(model)
-    # Only a name the node holds reaches the disk (a request's name may be anything).
-    path = node.library.model_path(model) if state is not None else None
-    if state is None or (path is None and state.state != "downloading"):
-        raise NotFound(
-            f"the model '{model}' is not on this node", code="model_not_found", param="model"
-        )
-    if state.state == "error":
-        raise Unavailable(f"the model '{model}' cannot run here: {state.error}", code="model_error")
-    if path is None or state.state != "ready":  # not ready: its files are fetched or checked
-        percent = 100.0 * state.downloaded_bytes / state.total_bytes if state.total_bytes else 0
-        raise Unavailable(
-            f"the model '{model}' is still downloading ({percent:.0f}%)", code="model_downloading"
-        )
-    manifest = node.library.manifest(model)
-    is_embedding = manifest is not None and "Embedding" in manifest.capabilities
-    if embedding and not is_embedding:
-        raise BadRequest(
-            f"the model '{model}' is not an embedding model",
-            param="model",
-            code="model_not_embedding",
-        )
-    if not embedding and is_embedding:
-        raise BadRequest(
-            f"the model '{model}' only computes embeddings",
-            param="model",
-            code="model_not_generative",
-        )
-    runner: Runner = node.engines.get(model, path, is_embedding)
-    try:
-        await runner.load()
-    except EngineError as exc:
-        node.sync.mark_error(model, exc.message)
-        raise
-    return runner
-
-
 def _usage(done: Finished) -> dict[str, int]:
     return {
         "prompt_tokens": done.prompt_tokens,
@@ -147,7 +107,7 @@ async def chat(call: Call) -> Reply:
     """`/v1/chat/completions`."""
     req = params.chat_request(call.body)
     tool_plan = tools.plan(req.tools, req.tool_choice)
-    runner = await _runner(call.node, req.model)
+    runner = await call.models.runner_for(req.model)
     tokens, template_stops = await runner.chat_prompt(
         req.messages, tool_plan.template_tools, req.tool_choice
     )
@@ -235,7 +195,7 @@ async def chat(call: Call) -> Reply:
 async def completions(call: Call) -> Reply:
     """`/v1/completions`."""
     req = params.completion_request(call.body)
-    runner = await _runner(call.node, req.model)
+    runner = await call.models.runner_for(req.model)
     tokens = await runner.text_prompt(req.prompt)
     ident = f"cmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
@@ -308,7 +268,7 @@ async def embeddings(call: Call) -> Reply:
     """`/v1/embeddings`."""
     model = params.model_name(call.body)
     inputs, encoding = params.embedding_inputs(call.body)
-    runner = await _runner(call.node, model, embedding=True)
+    runner = await call.models.runner_for(model, embedding=True)
     assert isinstance(runner, ModelRunner)  # embeddings keep their own one-sequence path
     vectors, count = await runner.embed(inputs)
     data = []
@@ -334,6 +294,17 @@ ROUTES: dict[str, Callable[[Call], Awaitable[Reply]]] = {
 }
 
 
+async def answer(
+    models: NodeModels, path: str, raw: bytes, client_gone: Callable[[], bool]
+) -> Reply:
+    """The reply to POST `path` with the body `raw`; a UserFacingError says why there is none
+    (NotFound for a path that is not inference)."""
+    handler = ROUTES.get(path)
+    if handler is None:
+        raise NotFound(f"POST {path}: not found")
+    return await handler(Call(models, parse_body(raw), client_gone))
+
+
 def internal_error() -> UserFacingError:
     """What a client is told when the node fails with a bug (the log has the traceback)."""
     return UserFacingError(
@@ -342,28 +313,3 @@ def internal_error() -> UserFacingError:
         type="server_error",
         code="server_error",
     )
-
-
-class InProcessInference:
-    """The node's inference for a balancer in the same process: no HTTP, no node token."""
-
-    def __init__(self, node: NodeAgent) -> None:
-        self.node = node
-
-    async def answer(
-        self, path: str, raw: bytes, client_gone: Callable[[], bool]
-    ) -> InProcessAnswer:
-        """What the node's HTTP app would answer to POST `path` with body `raw`."""
-        try:
-            handler = ROUTES.get(path)
-            if handler is None:
-                raise NotFound(f"POST {path}: not found")
-            reply = await handler(Call(self.node, parse_body(raw), client_gone))
-        except UserFacingError as exc:
-            return InProcessAnswer(exc.status, json.dumps(exc.body()).encode())
-        except Exception:
-            log.exception("node error on %s", path)
-            return InProcessAnswer(500, json.dumps(internal_error().body()).encode())
-        if isinstance(reply, JsonReply):
-            return InProcessAnswer(reply.status, json.dumps(reply.body).encode())
-        return InProcessAnswer(200, stream=reply.events())

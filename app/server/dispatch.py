@@ -1,6 +1,7 @@
 """Which node gets a request: only live nodes with the model ready, least busy relative to
 their slots, then fastest; the node that last served the same conversation prefix when it is
-not much busier; and a bounded FIFO queue per model when every capable node is full."""
+not much busier; and a bounded FIFO queue per model when every capable node is full. Then
+how that node is reached: its `Upstream`."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 
+import aiohttp
+
 from app.core.errors import TooManyRequests, UserFacingError
 from app.core.settings import DEFAULT_QUEUE_LIMIT, DEFAULT_QUEUE_WAIT
 from app.server.nodes import NodeRegistry, NodeView
+from app.server.upstream import HttpUpstream, Upstream
 
 AFFINITY_ENTRIES = 10_000
 AFFINITY_SLACK = 1  # requests in flight beyond the least busy node that affinity may accept
@@ -62,6 +66,22 @@ class Dispatcher:
         self.max_wait = max_wait
         self.queues: dict[str, deque[asyncio.Event]] = {}
         self.affinity: OrderedDict[str, str] = OrderedDict()
+        # Nodes running in this process, by their URL: reached without HTTP.
+        self._local: dict[str, Upstream] = {}
+
+    def attach_local(self, url: str, upstream: Upstream) -> None:
+        """The node at `url` runs in this process: requests go to `upstream`, not over HTTP
+        (the composition root, which builds both, plugs it in)."""
+        self._local[url] = upstream
+
+    def detach_local(self, url: str) -> None:
+        """Requests to the node at `url` go over HTTP again."""
+        self._local.pop(url, None)
+
+    def upstream(self, node: NodeView, http: aiohttp.ClientSession) -> Upstream:
+        """How to reach `node`: in-process when it runs here, otherwise HTTP on `http`."""
+        local = self._local.get(node.url)
+        return local if local is not None else HttpUpstream(http, node)
 
     def waiting(self, model: str) -> int:
         """Requests queued for `model`."""

@@ -27,7 +27,7 @@ from app.core.events import (
 from app.core.secrets import same_secret
 from app.core.settings import DEFAULT_NODE_OFFLINE_AFTER
 from app.core.tasks import TaskSupervisor
-from app.core.types import InProcessNode, ModelState, NodeModelState, NodeStatus
+from app.core.types import ModelState, NodeModelState, NodeStatus
 from app.core.vault import Vault
 from app.core.wire import HeartbeatAnswer, JsonObject, RegistrationAnswer
 from app.db.hashing import hash_secret
@@ -84,8 +84,6 @@ class NodeRegistry:
         self.join_token = ""
         self.nodes: dict[str, NodeView] = {}
         self._by_hash: dict[str, NodeView] = {}
-        # Nodes running in this process, by their URL: the proxy calls them without HTTP.
-        self.in_process: dict[str, InProcessNode] = {}
         # Models deleted and not registered again: nodes go on reporting them until their
         # next sync, and a report must not bring a deleted model back (nor its progress
         # follow its deletion on the bus). Bounded: the oldest deletions are forgotten.

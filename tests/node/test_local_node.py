@@ -334,10 +334,15 @@ def endless_stream(name: str, max_tokens: int) -> dict[str, Any]:
     }
 
 
-async def test_a_client_that_leaves_mid_stream_stops_generation(served: RunningBalancer) -> None:
+@pytest.mark.parametrize("reached", ["in-process", "over HTTP"])
+async def test_a_client_that_leaves_mid_stream_stops_generation(
+    served: RunningBalancer, reached: str
+) -> None:
     name = await register_ready(served)
     node = served.ctx.local_node
-    assert node is not None
+    assert node is not None and served.ctx.balancer is not None
+    if reached == "over HTTP":  # as a node on another machine: the balancer drops its stream
+        served.ctx.balancer.dispatcher.detach_local(node.url)
     body = {**endless_stream(name, 400), "temperature": 0}
     async with served.http.post(served.url + "/v1/chat/completions", json=body) as r:
         assert r.status == 200
@@ -369,7 +374,8 @@ async def test_the_balancer_calls_its_own_node_in_process(served: RunningBalance
         return server.requests_count - before
 
     assert await node_http_requests() == 0  # in-process: no HTTP between the two
-    served.ctx.nodes.in_process.clear()  # as for a node on another machine
+    assert served.ctx.balancer is not None
+    served.ctx.balancer.dispatcher.detach_local(node.url)  # as for a node on another machine
     assert await node_http_requests() == 1
 
 

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from app.server import proxy
+from app.server import upstream
 from app.server.http import INFERENCE_BODY_LIMIT
 from app.ui.attachments import MAX_BYTES
 from tests.conftest import RunningBalancer, balancer_settings, run_balancer
@@ -332,7 +332,7 @@ async def test_a_node_cannot_serve_html_from_our_origin(balancer: RunningBalance
 async def test_a_node_answer_past_the_cap_is_refused(
     balancer: RunningBalancer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(proxy, "ANSWER_LIMIT", 1024 * 1024)
+    monkeypatch.setattr(upstream, "ANSWER_LIMIT", 1024 * 1024)
 
     async def endless(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/json"})

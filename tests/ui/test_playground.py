@@ -125,9 +125,9 @@ def test_a_stream_broken_by_a_dead_node_shows_the_error(gui: App) -> None:
     ready_chat(gui, ENDLESS_REPO)
     page = gui.desktop.window.playground.chat
     page.max_tokens.setValue(4000)
-    gui.ctx.nodes.in_process.clear()  # reach the node over HTTP, as a node on the LAN
-    start_long_answer(gui, page, "go on")
     node = gui.ctx.local_node
+    gui.ctx.balancer.dispatcher.detach_local(node.url)  # over HTTP, as a node on the LAN
+    start_long_answer(gui, page, "go on")
     for connection in list(node._runner.server.connections):  # the node dies mid-answer:
         connection.force_close()  # its connections drop, as when its process is killed
     gui.wait(lambda: page.task.done(), timeout=15)
