@@ -155,6 +155,16 @@ class ModelReport:
     error: str | None = None
     path: str | None = None  # where the node keeps the file (reported, not stored)
 
+    def same_report(self, other: ModelReport | None) -> bool:
+        """Whether `other` says the same about the model (what a progress event would show)."""
+        return other is not None and (
+            self.state,
+            self.downloaded_bytes,
+            self.total_bytes,
+            self.error,
+            self.path,
+        ) == (other.state, other.downloaded_bytes, other.total_bytes, other.error, other.path)
+
 
 @dataclass
 class NodeModelState(ModelReport):

@@ -19,12 +19,12 @@ from aiohttp import web
 
 from app import __version__
 from app.core.mdns import address_towards
+from app.core.node_protocol import HeartbeatBody, RegistrationBody, SystemJson
 from app.core.settings import DEFAULT_DOWNLOAD_READ_TIMEOUT, DEFAULT_IDLE_UNLOAD_TTL, Settings
 from app.core.system import memory_info
 from app.core.tasks import TaskSupervisor
 from app.core.tls import Certificate, load_or_create, normalize_fingerprint
 from app.core.types import ModelState, NodeStatus
-from app.core.wire import HeartbeatBody, RegistrationBody, SystemJson
 from app.node.api import create_node_app
 from app.node.balancer_client import BalancerClient, BalancerNotTrusted, BalancerUnavailable
 from app.node.download import MAX_BACKOFF

@@ -22,8 +22,13 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 
 from app.core.errors import LlmlbError
+from app.core.node_protocol import (
+    HeartbeatAnswer,
+    HeartbeatBody,
+    RegistrationAnswer,
+    RegistrationBody,
+)
 from app.core.types import NodeStatus, enum_member
-from app.core.wire import HeartbeatAnswer, HeartbeatBody, RegistrationAnswer, RegistrationBody
 from app.node.manifest import ManifestError, parse_model_list
 
 log = logging.getLogger(__name__)

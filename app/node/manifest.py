@@ -13,8 +13,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from urllib.parse import urlsplit
 
 from app.core.errors import BadRequest, LlmlbError
+from app.core.node_protocol import ManifestFileJson, StoredManifest
 from app.core.types import check_model_name
-from app.core.wire import ManifestFileJson, StoredManifest
 
 MAX_FILES = 256  # a split GGUF has a few dozen shards at most
 MAX_FILE_SIZE = 4 << 40  # 4 TiB: no single model file comes near it

@@ -10,10 +10,10 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from app.core.node_protocol import ModelReportJson
 from app.core.settings import DEFAULT_DOWNLOAD_READ_TIMEOUT
 from app.core.tasks import TaskSupervisor
 from app.core.types import ModelReport, ModelState, SyncState
-from app.core.wire import ModelReportJson
 from app.node.balancer_client import BalancerClient, BalancerUnavailable
 from app.node.download import MAX_BACKOFF, clean_orphans, download_file
 from app.node.download_transfer import DownloadCancelled, DownloadError, Progress

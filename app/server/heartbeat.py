@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from app.core.errors import BadRequest
+from app.core.node_protocol import DeviceJson, SyncProgressJson, SystemJson
 from app.core.tls import normalize_fingerprint
 from app.core.types import ModelReport, ModelState, SyncState, enum_member
-from app.core.wire import DeviceJson, NodeInfo, NodeMetrics, SyncProgressJson, SystemJson
+from app.core.wire import NodeInfo, NodeMetrics
 
 NAME_LIMIT = 100  # a node's display name
 MODEL_NAME_LIMIT = 200

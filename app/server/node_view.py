@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from app.core.node_protocol import ModelReportJson
 from app.core.types import ModelState, NodeModelState, NodeStatus
-from app.core.wire import ModelReportJson, NodeInfo, NodeJson, NodeMetrics
+from app.core.wire import NodeInfo, NodeJson, NodeMetrics
 from app.db.rows import NodeRow
 
 STALE_AFTER = 30.0  # seconds before metrics are flagged stale

@@ -24,12 +24,13 @@ from app.core.events import (
     ModelRegistered,
     NodeChanged,
 )
+from app.core.node_protocol import HeartbeatAnswer, RegistrationAnswer
 from app.core.secrets import same_secret
 from app.core.settings import DEFAULT_NODE_OFFLINE_AFTER
 from app.core.tasks import TaskSupervisor
 from app.core.types import ModelState, NodeModelState, NodeStatus
 from app.core.vault import Vault
-from app.core.wire import HeartbeatAnswer, JsonObject, RegistrationAnswer
+from app.core.wire import JsonObject
 from app.db.hashing import hash_secret
 from app.db.store import NodeStore
 from app.server.heartbeat import (
@@ -40,14 +41,14 @@ from app.server.heartbeat import (
     registration_info,
 )
 from app.server.join_limit import MAX_PENDING, PENDING_TTL, JoinLimiter, TooManyPending
+from app.server.join_token import JoinToken
 from app.server.node_rows import EXTERNAL_KEY, view_from_row
 from app.server.node_view import NodeView as NodeView  # re-exported: dispatch and proxy use it
+from app.server.sync_notice import notify_sync
 
 log = logging.getLogger(__name__)
 OFFLINE_AFTER = DEFAULT_NODE_OFFLINE_AFTER  # seconds without a heartbeat
-JOIN_TOKEN = "join_token"  # its name in the vault
 MAX_DELETED = 1024  # deleted models whose late reports are ignored
-NOTICE_TIMEOUT = aiohttp.ClientTimeout(total=5)  # per sync notice, whatever the session's
 
 
 class NodeRegistry:
@@ -81,7 +82,7 @@ class NodeRegistry:
         # they stay in memory.
         self.vault = vault
         self.joins = JoinLimiter()
-        self.join_token = ""
+        self._join_token = JoinToken(store, vault)
         self.nodes: dict[str, NodeView] = {}
         self._by_hash: dict[str, NodeView] = {}
         # Models deleted and not registered again: nodes go on reporting them until their
@@ -101,26 +102,16 @@ class NodeRegistry:
             self.add_view(view)
             if moved_key:  # saved again without it
                 await self.store.save_node(view.row())
-        # An older llmlb kept it in the database (this one leaves the setting empty): a value
-        # there was written by that version, so it wins, and moves to the vault.
-        legacy = await self.store.get_setting("join_token")
-        stored = legacy or (self.vault.get(JOIN_TOKEN) if self.vault else None)
-        self.join_token = join_token or stored or "llmlb-join-" + secrets.token_urlsafe(24)
-        if self.join_token != stored or legacy:
-            await self._keep_join_token()
+        await self._join_token.load(join_token)
 
-    async def _keep_join_token(self) -> None:
-        if self.vault is not None:
-            self.vault.set(JOIN_TOKEN, self.join_token)
-            await self.store.set_setting("join_token", "")  # out of the database
-        else:
-            await self.store.set_setting("join_token", self.join_token)
+    @property
+    def join_token(self) -> str:
+        """The token a new node must prove it knows."""
+        return self._join_token.value
 
     async def rotate_join_token(self) -> str:
         """A new join token (nodes already registered keep working)."""
-        self.join_token = "llmlb-join-" + secrets.token_urlsafe(24)
-        await self._keep_join_token()
-        return self.join_token
+        return await self._join_token.rotate()
 
     def start(self) -> None:
         """Start the offline monitor."""
@@ -304,7 +295,9 @@ class NodeRegistry:
         if view.status != NodeStatus.PENDING:
             all_ready = all(s.state == ModelState.READY for s in new_states.values())
             view.status = NodeStatus.ONLINE if all_ready else NodeStatus.REGISTERING
-        changed_models = [s for name, s in new_states.items() if _differs(view.models.get(name), s)]
+        changed_models = [
+            s for name, s in new_states.items() if not s.same_report(view.models.get(name))
+        ]
         removed = set(view.models) - set(new_states)
         for s in new_states.values():
             s.node_online = view.live
@@ -395,28 +388,4 @@ class NodeRegistry:
         self.manifest_version = version
         for view in self.nodes.values():
             if view.live and view.kind != "external" and self.http is not None:
-                self.supervisor.spawn(self._notify(self.http, view), f"sync-notice-{view.id}")
-
-    async def _notify(self, http: aiohttp.ClientSession, view: NodeView) -> None:
-        try:
-            async with http.post(
-                view.url + "/node/sync",
-                headers=view.auth_headers(),
-                ssl=view.ssl(),
-                timeout=NOTICE_TIMEOUT,
-            ) as r:
-                await r.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.info("sync notice to %s failed (its heartbeat will catch up): %s", view.id, exc)
-
-
-def _differs(old: NodeModelState | None, new: NodeModelState) -> bool:
-    if old is None:
-        return True
-    return (old.state, old.downloaded_bytes, old.total_bytes, old.error, old.path) != (
-        new.state,
-        new.downloaded_bytes,
-        new.total_bytes,
-        new.error,
-        new.path,
-    )
+                self.supervisor.spawn(notify_sync(self.http, view), f"sync-notice-{view.id}")

@@ -9,6 +9,7 @@ from app.core.catalog import Catalog, CatalogEntry
 from app.core.errors import NotFound
 from app.core.events import EventBus, ModelDeleted, ModelRegistered
 from app.core.hf import HfClient
+from app.core.node_protocol import ManifestJson
 from app.core.types import (
     HubStatus,
     Lifecycle,
@@ -22,7 +23,6 @@ from app.core.types import (
 from app.core.wire import (
     CatalogJson,
     HubEntry,
-    ManifestJson,
     NodeModelJson,
     OpenAIModel,
     RegisterAnswer,
