@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 MEMINFO = Path("/proc/meminfo")
@@ -54,12 +55,20 @@ def probe() -> Machine:
     return Machine(info.total_bytes, info.available_bytes or info.total_bytes)
 
 
-def fit(required_bytes: int, machine: Machine) -> str:
-    """`fits`, `slow` (runs from system memory on the CPU) or `too_big`, for the Hub's badge."""
+class Fit(StrEnum):
+    """Whether a model fits this machine, as the Hub's badge says."""
+
+    FITS = "fits"
+    SLOW = "slow"  # runs from system memory on the CPU
+    TOO_BIG = "too_big"
+
+
+def fit(required_bytes: int, machine: Machine) -> Fit:
+    """How well a model needing `required_bytes` runs here."""
     if machine.gpu_bytes and required_bytes <= machine.gpu_bytes:
-        return "fits"
+        return Fit.FITS
     if machine.ram_bytes and required_bytes > machine.ram_bytes * 0.9:
-        return "too_big"
+        return Fit.TOO_BIG
     if not machine.gpu_bytes and required_bytes <= 2 * 2**30:
-        return "fits"  # small models run well on a CPU
-    return "slow"
+        return Fit.FITS  # small models run well on a CPU
+    return Fit.SLOW

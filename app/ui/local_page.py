@@ -16,9 +16,9 @@ from PySide6.QtWidgets import (
 from app.core.types import ModelState
 from app.core.wire import NodeModelJson, RegisteredModel
 from app.ui.i18n import tr
-from app.ui.model_card import CardState, card_state
+from app.ui.model_card import card_state
 from app.ui.state import UiState
-from app.ui.widgets import confirm, human_bytes
+from app.ui.widgets import CardState, confirm, human_bytes
 
 COLUMNS = ["Model", "Status", "Progress", "Size", "Memory", "Node", "Path", ""]
 

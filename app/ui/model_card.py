@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
@@ -16,21 +14,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.system import Machine, fit
+from app.core.system import Fit, Machine, fit
 from app.core.types import HubStatus, Lifecycle
 from app.core.wire import HubEntry
 from app.ui.i18n import tr
-from app.ui.widgets import Badge, human_bytes, human_count
-
-
-class CardState(StrEnum):
-    """A model as the GUI shows it (badge, tray, Local tab): its wire states folded in one."""
-
-    AVAILABLE = "available"
-    REGISTERED = "registered"
-    DOWNLOADING = "downloading"
-    READY = "ready"
-    ERROR = "error"
+from app.ui.widgets import Badge, CardState, human_bytes, human_count
 
 
 def card_state(item: HubEntry) -> CardState:
@@ -67,8 +55,8 @@ class ModelCard(QFrame):
         font.setPointSizeF(font.pointSizeF() * 1.35)
         font.setBold(True)
         self.title.setFont(font)
-        self.fit_badge = Badge("fits")
-        self.status = Badge("available")
+        self.fit_badge = Badge(Fit.FITS)
+        self.status = Badge(CardState.AVAILABLE)
         self.button = QPushButton()
         self.button.clicked.connect(self._clicked)
         top.addWidget(self.title, 1)

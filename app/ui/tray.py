@@ -3,31 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QColor, QGuiApplication, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from app.ui.i18n import tr
-from app.ui.model_card import CardState, card_state
+from app.ui.model_card import card_state
 from app.ui.state import UiState
+from app.ui.widgets import CardState
+
+
+class TrayState(StrEnum):
+    """What the tray icon's colour says about the whole app."""
+
+    SERVING = "serving"
+    DOWNLOADING = "downloading"
+    ERROR = "error"
+    PAUSED = "paused"
+    IDLE = "idle"
+
 
 STATE_COLORS = {
-    "serving": "#1e8e3e",
-    "downloading": "#1a73e8",
-    "error": "#d93025",
-    "paused": "#80868b",
-    "idle": "#80868b",
+    TrayState.SERVING: "#1e8e3e",
+    TrayState.DOWNLOADING: "#1a73e8",
+    TrayState.ERROR: "#d93025",
+    TrayState.PAUSED: "#80868b",
+    TrayState.IDLE: "#80868b",
 }
 
 
-def state_icon(state: str) -> QIcon:
+def state_icon(state: TrayState) -> QIcon:
     """A round icon in the state's colour."""
     pixmap = QPixmap(64, 64)
     pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setBrush(QColor(STATE_COLORS.get(state, STATE_COLORS["idle"])))
+    painter.setBrush(QColor(STATE_COLORS[state]))
     painter.setPen(Qt.PenStyle.NoPen)
     painter.drawEllipse(4, 4, 56, 56)
     painter.setBrush(QColor("white"))
@@ -48,8 +61,8 @@ class Tray(QObject):
     ) -> None:
         super().__init__(parent)
         self.state = state
-        self.icon = QSystemTrayIcon(state_icon("idle"))
-        self.current = "idle"
+        self.icon = QSystemTrayIcon(state_icon(TrayState.IDLE))
+        self.current = TrayState.IDLE
         self.notifications: list[tuple[str, str]] = []
         self._menu_entries: list[tuple[str, CardState]] | None = None
         self.menu = QMenu()
@@ -80,16 +93,16 @@ class Tray(QObject):
         self.refresh()
         self.icon.show()
 
-    def overall_state(self) -> str:
-        """serving / downloading / error / paused / idle."""
+    def overall_state(self) -> TrayState:
+        """The worst news first: paused, a model failed, downloads under way, else serving."""
         if self.state.serving_paused:
-            return "paused"
+            return TrayState.PAUSED
         states = [card_state(m) for m in self.state.models]
         if CardState.ERROR in states:
-            return "error"
+            return TrayState.ERROR
         if CardState.DOWNLOADING in states or CardState.REGISTERED in states:
-            return "downloading"
-        return "serving" if CardState.READY in states else "idle"
+            return TrayState.DOWNLOADING
+        return TrayState.SERVING if CardState.READY in states else TrayState.IDLE
 
     def refresh(self) -> None:
         """Icon colour, tooltip, pause label, models submenu (each redone only on a change)."""

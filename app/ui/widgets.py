@@ -3,29 +3,42 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
+from app.core.system import Fit
 from app.ui.i18n import tr
 
-BADGE_COLORS = {
-    "available": ("#3d4450", "#e8eaef"),
-    "registered": ("#6b3f00", "#ffe8c2"),
-    "downloading": ("#0b3d91", "#d6e4ff"),
-    "ready": ("#0b5c2a", "#d3f5df"),
-    "error": ("#8a1010", "#ffd9d9"),
-    "fits": ("#0b5c2a", "#d3f5df"),
-    "slow": ("#6b3f00", "#ffe8c2"),
-    "too_big": ("#8a1010", "#ffd9d9"),
+
+class CardState(StrEnum):
+    """A model as the GUI shows it (badge, tray, Local tab): its wire states folded in one."""
+
+    AVAILABLE = "available"
+    REGISTERED = "registered"
+    DOWNLOADING = "downloading"
+    READY = "ready"
+    ERROR = "error"
+
+
+BADGE_COLORS: dict[str, tuple[str, str]] = {
+    CardState.AVAILABLE: ("#3d4450", "#e8eaef"),
+    CardState.REGISTERED: ("#6b3f00", "#ffe8c2"),
+    CardState.DOWNLOADING: ("#0b3d91", "#d6e4ff"),
+    CardState.READY: ("#0b5c2a", "#d3f5df"),
+    CardState.ERROR: ("#8a1010", "#ffd9d9"),
+    Fit.FITS: ("#0b5c2a", "#d3f5df"),
+    Fit.SLOW: ("#6b3f00", "#ffe8c2"),
+    Fit.TOO_BIG: ("#8a1010", "#ffd9d9"),
 }
-FIT_TEXT = {"fits": "fits", "slow": "may be slow", "too_big": "won't fit"}
+FIT_TEXT: dict[str, str] = {Fit.FITS: "fits", Fit.SLOW: "may be slow", Fit.TOO_BIG: "won't fit"}
 
 
 class Badge(QLabel):
     """A coloured pill naming a state."""
 
-    def __init__(self, state: str = "available", parent: QWidget | None = None) -> None:
+    def __init__(self, state: str = CardState.AVAILABLE, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = ""
         self._shown: tuple[str, str | None] | None = None
@@ -36,10 +49,10 @@ class Badge(QLabel):
         if (state, text) == self._shown:
             return  # restyling costs milliseconds per badge: only on a change
         self._shown = (state, text)
-        fg, bg = BADGE_COLORS.get(state, BADGE_COLORS["available"])
+        fg, bg = BADGE_COLORS.get(state, BADGE_COLORS[CardState.AVAILABLE])
         self.state = state
         label = text or tr(FIT_TEXT.get(state, state))
-        if state == "ready":
+        if state == CardState.READY:
             label = "✓ " + label
         self.setText(label)
         self.setAccessibleName(f"status: {label}")
