@@ -101,3 +101,25 @@ def test_no_import_cycle_in_app() -> None:
     for name in sorted(graph):
         visit(name, [])
     assert cycles == []
+
+
+def test_no_module_in_app_is_over_400_lines() -> None:
+    """A file past 400 lines is split along a real seam (STYLE.md): a new engineer reads
+    one room at a time."""
+    long = {
+        str(p.relative_to(APP)): n
+        for p in APP.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert long == {}
+
+
+def test_only_the_guis_client_names_v0_paths() -> None:
+    """The GUI reaches the management API through `app/ui/client.py` alone, so a path or a
+    shape changes in one place."""
+    naming = sorted(
+        str(p.relative_to(APP))
+        for p in (APP / "ui").rglob("*.py")
+        if p.name != "client.py" and '"/v0' in p.read_text(encoding="utf-8")
+    )
+    assert naming == []
