@@ -48,6 +48,10 @@ def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
         loop.stop()
         loop.close()
         asyncio.set_event_loop(None)
+        # qasync marks an `already_running` loop as the running one and never unmarks it: left
+        # so, every later asyncio.run() in this process (the server and node tests) would fail
+        # with "Cannot run the event loop while another loop is running".
+        asyncio.events._set_running_loop(None)
 
 
 @dataclass
