@@ -45,7 +45,12 @@ def cpu_seconds(pid: int) -> float:
 def poll(ready: Callable[[], bool], why: str, timeout: float = 30) -> None:
     """Wait until `ready()`, or stop the bench saying `why`."""
     deadline = time.monotonic() + timeout
-    while not ready():
+    while True:
+        try:
+            if ready():
+                return
+        except OSError:  # not listening yet
+            pass
         if time.monotonic() > deadline:
             raise SystemExit(why)
         time.sleep(0.1)
