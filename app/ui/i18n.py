@@ -34,6 +34,16 @@ JA = {
     "Quit": "終了",
     "Save": "保存",
     "Language": "言語",
+    "Status": "状態",
+    "Stop download": "ダウンロードを中止",
+    "Keep downloading": "ダウンロードを続ける",
+    "Stop downloading {name}? Its partial files are deleted.": (
+        "{name} のダウンロードを中止しますか？途中までのファイルは削除されます。"
+    ),
+    "Registered {name}.": "{name} を登録しました。",
+    "Registered {name}: its download starts now.": (
+        "{name} を登録しました。ダウンロードを開始します。"
+    ),
 }
 
 _language = "en"
