@@ -297,7 +297,8 @@ class NodesPage(QWidget):
             )
         for m in node["models"]:
             lines.append(
-                f"  • {m['name']}: {m['state']}" + (f" — {m['error']}" if m["error"] else "")
+                f"  • {m['name']}: {m['state']}, {human_bytes(m['downloaded_bytes'])} of "
+                f"{human_bytes(m['total_bytes'])}" + (f" — {m['error']}" if m["error"] else "")
             )
         self.detail.setPlainText("\n".join(lines))
 

@@ -68,9 +68,10 @@ def test_the_hub_has_no_invisible_tab_stop(gui: App) -> None:
     stops: list[QWidget] = []
     widget: QWidget = hub.search
     for _ in range(200):  # walk the whole focus chain once
-        widget = widget.nextInFocusChain()
-        if widget is hub.search:
+        following = widget.nextInFocusChain()
+        if following is None or following is hub.search:
             break
+        widget = following
         if hub.isAncestorOf(widget) and widget.focusPolicy().value & 1 and widget.isVisible():
             stops.append(widget)
     assert hub.scroller not in stops and hub.scroller.viewport() not in stops
