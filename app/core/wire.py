@@ -179,8 +179,9 @@ class NodeJson(NodeInfo):
     url: str
     kind: str  # "local", "remote" or "external"
     status: NodeStatus
-    created_at: float
+    created_at: float  # its first registration
     last_seen: float | None
+    registered_at: float | None  # the start of its current run (uptime counts from here)
     tags: list[str]
     notes: str
     metrics: NodeMetrics | dict[str, object]  # {} before the first heartbeat

@@ -63,6 +63,17 @@ class ModelLibrary:
                 bad.append(f.name)
         return bad
 
+    def size_on_disk(self, model: str, manifest: Manifest) -> int:
+        """The bytes the model's files take (what a complete model reports as downloaded)."""
+        folder = self.folder(model)
+        total = 0
+        for f in manifest.files:
+            try:
+                total += (folder / f.name).stat().st_size
+            except OSError:
+                continue
+        return total
+
     def model_path(self, model: str) -> Path | None:
         """The file llama.cpp loads (the first shard of a split model), when complete."""
         manifest = self.manifest(model)

@@ -87,7 +87,9 @@ class SyncWorker:
             return ModelReport(name)
         if any(f.sha256 for f in manifest.files):
             return ModelReport(name)  # pending: checked against its sha256 before it is served
-        return ModelReport(name, ModelState.READY)
+        # Found complete: its files are all downloaded, as after the download that made them.
+        size = self.library.size_on_disk(name, manifest)
+        return ModelReport(name, ModelState.READY, downloaded_bytes=size, total_bytes=size)
 
     def trigger(self) -> None:
         """Ask for a reconcile pass (a push from the balancer, or a new manifest version)."""

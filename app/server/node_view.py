@@ -29,6 +29,10 @@ class NodeView:
     status: NodeStatus = NodeStatus.PENDING
     created_at: float = field(default_factory=time.time)
     last_seen: float | None = None  # wall-clock time of the last heartbeat
+    # When the node's current run began: its latest registration (a node registers at every
+    # start), else the first heartbeat this balancer took from it. Not stored: a record loaded
+    # from the database says nothing about the run the node is in now.
+    registered_at: float | None = None
     info: NodeInfo = field(default_factory=lambda: NodeInfo())
     tags: list[str] = field(default_factory=list)
     notes: str = ""
@@ -108,6 +112,7 @@ class NodeView:
             "status": self.status,
             "created_at": self.created_at,
             "last_seen": self.last_seen,
+            "registered_at": self.registered_at,
             "tags": self.tags,
             "notes": self.notes,
             **self.info,

@@ -199,7 +199,7 @@ class NodeRegistry:
                 balancer_token=self.balancer_token(node_id),
             )
             self.add_view(view)
-        view.last_seen = time.time()
+        view.last_seen = view.registered_at = time.time()  # a node registers as it starts
         await self.store.save_node(view.row())
         self.bus.publish(NodeChanged(view.id, view.status))
         log.info("node %s (%r) registered at %r: %s", view.id, view.name, view.url, view.status)
@@ -290,6 +290,7 @@ class NodeRegistry:
             if m.model not in self._deleted
         }
         view.last_seen = time.time()
+        view.registered_at = view.registered_at or view.last_seen  # beating since our start
         view.metrics = beat.metrics()
         old_status = view.status
         if view.status != NodeStatus.PENDING:

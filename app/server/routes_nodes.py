@@ -7,12 +7,19 @@ import os
 from aiohttp import web
 
 from app.core.errors import BadRequest, Conflict
+from app.core.types import NodeStatus
 from app.core.wire import Cluster, Serving
 from app.server.auth import bearer
 from app.server.http import read_object
 from app.server.state import balancer
 
 routes = web.RouteTableDef()
+# The node inside llmlb holds the admin token and joins again at once, under a new id that old
+# chats do not name: deleting it cannot do what a user means by it, so it is refused.
+LOCAL_NODE_STAYS = (
+    "this computer's node runs inside llmlb and cannot be deleted while llmlb runs (it would "
+    "join again at once under a new id); to stop it serving, pause serving or delete its models"
+)
 
 
 @routes.post("/v0/nodes")
@@ -70,8 +77,12 @@ async def update(request: web.Request) -> web.Response:
 
 @routes.delete("/v0/nodes/{node_id}")
 async def delete(request: web.Request) -> web.Response:
-    """Forget a node."""
-    await balancer(request).nodes.remove(request.match_info["node_id"])
+    """Forget a node; not this computer's own while it runs (see `LOCAL_NODE_STAYS`)."""
+    nodes = balancer(request).nodes
+    view = nodes.require(request.match_info["node_id"])
+    if view.kind == "local" and view.status != NodeStatus.OFFLINE:
+        raise Conflict(LOCAL_NODE_STAYS, code="local_node")
+    await nodes.remove(view.id)
     return web.Response(status=204)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
@@ -19,6 +20,8 @@ from app.ui.model_card import ModelCard
 from app.ui.register_dialog import RegisterDialog
 from app.ui.state import UiState
 from app.ui.widgets import confirm
+
+HIGHLIGHT_MS = 6000  # how long a card just registered stays outlined
 
 
 class HubPage(QWidget):
@@ -41,17 +44,31 @@ class HubPage(QWidget):
         bar.addWidget(self.search, 1)
         bar.addWidget(self.register_button)
         layout.addLayout(bar)
+        # What just happened (a registration): said in words, not only by a closing dialog.
+        self.notice = QLabel()
+        self.notice.setWordWrap(True)
+        self.notice.setAccessibleName(tr("Status"))
+        self.notice.hide()
+        layout.addWidget(self.notice)
         self.empty = QLabel("Loading the catalog…")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.empty)
         self.scroller = QScrollArea()
         self.scroller.setWidgetResizable(True)
+        # The cards' buttons take focus; the scroll area itself would be an invisible tab stop.
+        self.scroller.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.list = QWidget()
         self.list_layout = QVBoxLayout(self.list)
         self.list_layout.addStretch(1)
         self.scroller.setWidget(self.list)
         layout.addWidget(self.scroller, 1)
         self.dialog: RegisterDialog | None = None
+        self.reveal: str | None = None  # a model just registered whose card is not shown yet
+        self.highlighted: str | None = None  # the card outlined now
+        self._unhighlight = QTimer(self)
+        self._unhighlight.setSingleShot(True)
+        self._unhighlight.setInterval(HIGHLIGHT_MS)
+        self._unhighlight.timeout.connect(self._clear_highlight)
         state.hubChanged.connect(self.refresh)
 
     def refresh(self) -> None:
@@ -79,6 +96,8 @@ class HubPage(QWidget):
                 card.deleteLater()
         self.empty.setVisible(not items)
         self._filter(self.search.text())
+        if self.reveal is not None and self.reveal in self.cards:
+            self._reveal(self.reveal)
 
     def _filter(self, text: str) -> None:
         shown = 0
@@ -96,13 +115,15 @@ class HubPage(QWidget):
         if verb == "register":
             self.state.register(model_id=model_id)
         elif verb == "cancel":
-            confirm(
+            box = confirm(
                 self,
-                "Cancel download",
-                f"Stop downloading {name}? Its partial files are deleted.",
+                tr("Stop download"),
+                tr("Stop downloading {name}? Its partial files are deleted.").format(name=name),
                 lambda: self.state.delete(model_id),
-                action="Cancel download",
+                action="Stop download",
             )
+            # Two buttons both starting "Cancel" read as the same choice.
+            box.button(QMessageBox.StandardButton.Cancel).setText(tr("Keep downloading"))
         else:
             confirm(
                 self,
@@ -114,5 +135,42 @@ class HubPage(QWidget):
     def open_register_dialog(self) -> RegisterDialog:
         """The dialog that registers any Hugging Face repo or URL."""
         self.dialog = RegisterDialog(self.state, self)
+        self.dialog.registered.connect(self.show_registered)
         self.dialog.open()
         return self.dialog
+
+    def show_registered(self, model_id: str) -> None:
+        """Say the model was registered, then scroll to its card and outline it once it shows
+        (the list refreshes after the registration)."""
+        self.reveal = model_id
+        self.notice.setText(tr("Registered {name}.").format(name=model_id))
+        self.notice.show()
+        if model_id in self.cards:
+            self._reveal(model_id)
+
+    def _reveal(self, model_id: str) -> None:
+        """Once per registration: later refreshes must not pull the list back to it."""
+        self.reveal = None
+        self._clear_highlight()
+        card = self.cards[model_id]
+        self.highlighted = model_id
+        if not card.matches(self.search.text()):
+            self.search.clear()  # the search hid it: show the whole list
+        card.set_highlighted(True)
+        self.notice.setText(
+            tr("Registered {name}: its download starts now.").format(name=card.title.text())
+        )
+        self._unhighlight.start()
+        # After the layout has placed a card just added: only then is its position known.
+        QTimer.singleShot(0, lambda: self._scroll_to(model_id))
+
+    def _scroll_to(self, model_id: str) -> None:
+        card = self.cards.get(model_id)
+        if card is not None:
+            self.scroller.ensureWidgetVisible(card, 0, 0)
+
+    def _clear_highlight(self) -> None:
+        key, self.highlighted = self.highlighted, None
+        card = self.cards.get(key) if key is not None else None
+        if card is not None:
+            card.set_highlighted(False)

@@ -34,6 +34,21 @@ JA = {
     "Quit": "終了",
     "Save": "保存",
     "Language": "言語",
+    "Status": "状態",
+    "Stop download": "ダウンロードを中止",
+    "Keep downloading": "ダウンロードを続ける",
+    "Stop downloading {name}? Its partial files are deleted.": (
+        "{name} のダウンロードを中止しますか？途中までのファイルは削除されます。"
+    ),
+    "This computer's node is part of llmlb: it cannot be deleted while llmlb runs. "
+    "To stop it serving, pause serving or delete its models.": (
+        "このコンピューターのノードは llmlb の一部のため、llmlb の実行中は削除できません。"
+        "提供を止めるには、提供を一時停止するかモデルを削除してください。"
+    ),
+    "Registered {name}.": "{name} を登録しました。",
+    "Registered {name}: its download starts now.": (
+        "{name} を登録しました。ダウンロードを開始します。"
+    ),
 }
 
 _language = "en"

@@ -18,6 +18,7 @@ from app.core.system import Fit, Machine, fit
 from app.core.types import HubStatus, Lifecycle
 from app.core.wire import HubEntry
 from app.ui.i18n import tr
+from app.ui.theme import colors
 from app.ui.widgets import Badge, CardState, human_bytes, human_count
 
 
@@ -141,6 +142,27 @@ class ModelCard(QFrame):
         self.action.emit(str(self.button.property("verb")), self.model_id)
 
     def matches(self, text: str) -> bool:
-        """Whether the search text is in the name or id."""
+        """Whether the search text is in the id, display name, description, tags or
+        capabilities ("chat" finds every chat model, not only those with it in their name)."""
         needle = text.strip().lower()
-        return not needle or needle in self.model_id.lower() or needle in self.title.text().lower()
+        if not needle:
+            return True
+        item = self.item
+        fields = [
+            self.model_id,
+            item.get("name") or "",
+            item.get("description") or "",
+            item.get("repo") or "",
+            *(item.get("tags") or []),
+            *(item.get("capabilities") or []),
+        ]
+        return any(needle in str(f).lower() for f in fields)
+
+    def set_highlighted(self, on: bool) -> None:
+        """Outline the card (the model just registered) so the eye finds it in the list."""
+        self.setProperty("highlighted", on)
+        self.setStyleSheet(
+            f"QFrame#card {{ border: 2px solid {colors()['accent']}; border-radius: 6px; }}"
+            if on
+            else ""
+        )

@@ -27,11 +27,16 @@ from PySide6.QtWidgets import (
 
 from app.core.types import NodeStatus
 from app.core.wire import NodeJson, NodeMetrics
+from app.ui.i18n import tr
 from app.ui.state import LIVE, UiState
 from app.ui.widgets import confirm, human_bytes
 
 COLUMNS = ["Name", "Status", "Machine", "GPU", "Models", "Requests", "Uptime", "Tags"]
 PAGE_SIZE = 25
+LOCAL_NODE_STAYS = (
+    "This computer's node is part of llmlb: it cannot be deleted while llmlb runs. "
+    "To stop it serving, pause serving or delete its models."
+)
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -66,7 +71,9 @@ LOAD_COLORS = {"high": "#fff1a8", "full": "#ffd9d9"}
 def row_values(node: NodeJson) -> list[str | int | float]:
     """The table's cells for one node (sortable raw values)."""
     ready, total = node["ready_models"] or [0, 0]
-    uptime = time.time() - (node["created_at"] or time.time())
+    # From the start of the node's current run, not its first registration months ago.
+    started = node.get("registered_at")
+    uptime = time.time() - started if started is not None else -1.0
     gpus = node.get("gpu_devices") or []
     return [
         node["name"] or node["id"],
@@ -224,18 +231,18 @@ class NodesPage(QWidget):
         self.detail.setAccessibleName("node details")
         layout.addWidget(self.detail, 1)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._show_detail())
+        # Sorting and paging reset the model, which clears the selection without a signal:
+        # keep the chosen node selected, and the buttons in step with it.
+        self._chosen: str | None = None
+        self.model.modelAboutToBeReset.connect(self._remember_selection)
+        self.model.modelReset.connect(self._restore_selection)
         state.nodesChanged.connect(self.refresh)
         self.refresh()
 
     def refresh(self) -> None:
         """Reload rows, keeping the selected node selected."""
-        selected = self.selected()
         self.model.set_nodes(list(self.state.nodes))
         self.page_label.setText(f"page {self.model.page + 1} of {self.model.pages()}")
-        if selected is not None:
-            for row, node in enumerate(self.model.visible()):
-                if node["id"] == selected["id"]:
-                    self.table.selectRow(row)
         cluster = self.state.cluster
         token = cluster["join_token"] if cluster else "…"
         discovered = cluster["discovered"] if cluster else []
@@ -253,6 +260,17 @@ class NodesPage(QWidget):
         self.join.setText(text)
         self._show_detail()
 
+    def _remember_selection(self) -> None:
+        node = self.selected()
+        self._chosen = node["id"] if node is not None else None
+
+    def _restore_selection(self) -> None:
+        for row, node in enumerate(self.model.visible()):
+            if node["id"] == self._chosen:
+                self.table.selectRow(row)
+                break
+        self._show_detail()
+
     def _go(self, step: int) -> None:
         self.model.set_page(self.model.page + step)
         self.page_label.setText(f"page {self.model.page + 1} of {self.model.pages()}")
@@ -267,9 +285,14 @@ class NodesPage(QWidget):
 
     def _show_detail(self) -> None:
         node = self.selected()
+        # Approve means something only for a node that waits for it.
         self.approve_button.setEnabled(bool(node and node["status"] == NodeStatus.PENDING))
         self.edit_button.setEnabled(node is not None)
-        self.delete_button.setEnabled(node is not None)
+        # The balancer refuses to delete this computer's running node (it would only join
+        # again under a new id): say so instead of offering it.
+        local = bool(node and node["kind"] == "local" and node["status"] != NodeStatus.OFFLINE)
+        self.delete_button.setEnabled(node is not None and not local)
+        self.delete_button.setToolTip(tr(LOCAL_NODE_STAYS) if local else "")
         if node is None:
             self.detail.setPlainText("Select a node to see its details.")
             return
@@ -295,9 +318,12 @@ class NodesPage(QWidget):
                 f"{human_bytes(progress['downloaded_bytes'])} of "
                 f"{human_bytes(progress['total_bytes'])}"
             )
+        if local:
+            lines.append(tr(LOCAL_NODE_STAYS))
         for m in node["models"]:
             lines.append(
-                f"  • {m['name']}: {m['state']}" + (f" — {m['error']}" if m["error"] else "")
+                f"  • {m['name']}: {m['state']}, {human_bytes(m['downloaded_bytes'])} of "
+                f"{human_bytes(m['total_bytes'])}" + (f" — {m['error']}" if m["error"] else "")
             )
         self.detail.setPlainText("\n".join(lines))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -18,7 +19,9 @@ from app.ui.state import Part, UiState
 
 
 class RegisterDialog(QDialog):
-    """Repo or URL, optional file and display name."""
+    """Repo or URL, optional file and display name; `registered` carries the new model's id."""
+
+    registered = Signal(str)
 
     def __init__(self, state: UiState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -62,8 +65,9 @@ class RegisterDialog(QDialog):
         self.buttons.setEnabled(False)
         self.error.hide()
 
-        def done(_result: RegisterAnswer) -> None:
+        def done(result: RegisterAnswer) -> None:
             self.state.refresh(Part.MODELS)
+            self.registered.emit(result["name"])
             self.accept()
 
         def failed(reason: str) -> None:

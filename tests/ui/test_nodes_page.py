@@ -129,3 +129,60 @@ def test_what_nodes_send_shows_as_text_never_as_markup(gui: App) -> None:
     assert isinstance(box, QMessageBox)
     assert box.textFormat() == Qt.TextFormat.PlainText and markup in box.text()
     click_confirm(gui, page, accept=False)
+
+
+def test_uptime_counts_from_the_nodes_current_run(gui: App) -> None:
+    window = gui.desktop.window
+    window.show_page("Nodes")
+    page = window.nodes
+    gui.wait(lambda: page.model.all and page.model.all[0]["status"] == "online")
+    [local] = gui.ctx.nodes.nodes.values()
+    local.created_at -= 3 * 86400  # it first joined three days ago; this run began just now
+    gui.desktop.state.refresh()
+    gui.wait(lambda: page.model.all[0]["created_at"] == local.created_at)
+    uptime = page.model.data(page.model.index(0, 6))
+    assert uptime == "0 min"
+
+
+def test_this_computer_cannot_be_deleted_and_approve_is_only_for_pending_nodes(
+    gui: App,
+) -> None:
+    window = gui.desktop.window
+    window.show_page("Nodes")
+    page = window.nodes
+    gui.wait(lambda: page.model.all and page.model.all[0]["status"] == "online")
+    joined = gui.run(_join(gui, "box-a", 9200))
+    gui.desktop.state.refresh()
+    gui.wait(lambda: len(page.model.all) == 2)
+
+    def select(node_id: str) -> None:
+        row = next(i for i, n in enumerate(page.model.visible()) if n["id"] == node_id)
+        page.table.selectRow(row)
+
+    select(joined["node_id"])
+    assert page.approve_button.isEnabled() and page.delete_button.isEnabled()
+    # Sorting keeps the chosen node selected and the buttons in step with it.
+    order = page.table.horizontalHeader().sortIndicatorOrder()
+    page.table.sortByColumn(0, order.DescendingOrder)
+    page.table.sortByColumn(0, order.AscendingOrder)
+    chosen = page.selected()
+    assert chosen is not None and chosen["id"] == joined["node_id"]
+    assert page.approve_button.isEnabled()
+
+    local = next(n for n in page.model.all if n["kind"] == "local")
+    select(local["id"])
+    assert not page.approve_button.isEnabled()  # online: nothing to approve
+    page.table.sortByColumn(1, order.DescendingOrder)
+    chosen = page.selected()
+    assert chosen is not None and chosen["id"] == local["id"]
+    assert not page.approve_button.isEnabled()
+    # This computer's node would only join again under a new id: not offered, and why.
+    assert not page.delete_button.isEnabled()
+    assert "cannot be deleted while llmlb runs" in page.delete_button.toolTip()
+    assert "cannot be deleted while llmlb runs" in page.detail.toPlainText()
+    gui.screenshot(window, "nodes-this-computer")
+    # The balancer refuses it too, with the reason in the banner.
+    gui.desktop.state.delete_node(local["id"])
+    gui.wait(lambda: window.banner.isVisibleTo(window))
+    assert "cannot be deleted while llmlb runs" in window.banner.label.text()
+    assert [n["id"] for n in gui.desktop.state.nodes if n["kind"] == "local"] == [local["id"]]

@@ -190,6 +190,7 @@ MANAGEMENT: dict[str, Schema] = {
             "status": string(enum=_values(NodeStatus)),
             "created_at": number(),
             "last_seen": nullable(number()),
+            "registered_at": nullable(number()),
             "tags": array(string()),
             "notes": string(),
             "metrics": free_object(),
