@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.core.types import NodeStatus
 from app.core.wire import NodeJson, NodeMetrics
+from app.ui.endpoint import public_url
 from app.ui.state import LIVE, UiState
 from app.ui.widgets import confirm, human_bytes
 
@@ -241,9 +242,10 @@ class NodesPage(QWidget):
         discovered = cluster["discovered"] if cluster else []
         # Rich text for <code>: everything the balancer or a node sent is escaped first.
         # The token goes in the environment, not on the command line, where `ps` shows it.
+        # The address the balancer announces on the LAN: 127.0.0.1 is another machine itself.
         text = (
             f"Join another machine: <code>LLMLB_JOIN_TOKEN={html.escape(str(token))} "
-            f"llmlb node --balancer {html.escape(self.state.client.base_url)}</code>"
+            f"llmlb node --balancer {html.escape(public_url(self.state))}</code>"
         )
         if discovered:
             names = ", ".join(
