@@ -209,18 +209,18 @@ class NodesPage(QWidget):
         self.delete_button.clicked.connect(self.delete)
         self.export_json.clicked.connect(lambda: self._ask_export("json"))
         self.export_csv.clicked.connect(lambda: self._ask_export("csv"))
+        # Two rows, so the page fits an 800 px window: paging and export, then the actions.
         for w in (self.prev_button, self.page_label, self.next_button):
             bar.addWidget(w)
         bar.addStretch(1)
-        for w in (
-            self.approve_button,
-            self.edit_button,
-            self.delete_button,
-            self.export_json,
-            self.export_csv,
-        ):
-            bar.addWidget(w)
+        bar.addWidget(self.export_json)
+        bar.addWidget(self.export_csv)
         layout.addLayout(bar)
+        actions = QHBoxLayout()
+        for w in (self.approve_button, self.edit_button, self.delete_button):
+            actions.addWidget(w)
+        actions.addStretch(1)
+        layout.addLayout(actions)
         self.detail = QTextBrowser()
         self.detail.setAccessibleName("node details")
         layout.addWidget(self.detail, 1)

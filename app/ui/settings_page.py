@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -43,7 +45,17 @@ class SettingsPage(QWidget):
         super().__init__(parent)
         self.config = config
         self.state = state
-        layout = QVBoxLayout(self)
+        # In a scroll area: with a warning, a new key and a restart notice shown at once, the
+        # page is taller than a 600 px window.
+        scroller = QScrollArea()
+        scroller.setWidgetResizable(True)
+        scroller.setFrameShape(QFrame.Shape.NoFrame)
+        content = QWidget()
+        scroller.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroller)
+        layout = QVBoxLayout(content)
         form = QFormLayout()
         self.port = QSpinBox()
         self.port.setRange(1024, 65535)
@@ -98,7 +110,10 @@ class SettingsPage(QWidget):
 
     def _cluster_box(self) -> QGroupBox:
         box = QGroupBox("Cluster")
-        row = QHBoxLayout(box)
+        rows = QVBoxLayout(box)
+        row, buttons = QHBoxLayout(), QHBoxLayout()
+        rows.addLayout(row)
+        rows.addLayout(buttons)  # below the token, so the box fits an 800 px window
         self.join_token = QLabel("…")
         self.join_token.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.join_token.setAccessibleName("join token")
@@ -118,8 +133,9 @@ class SettingsPage(QWidget):
         )
         row.addWidget(QLabel("Join token:"))
         row.addWidget(self.join_token, 1)
-        row.addWidget(copy)
-        row.addWidget(self.rotate)
+        buttons.addStretch(1)
+        buttons.addWidget(copy)
+        buttons.addWidget(self.rotate)
         return box
 
     def _lan_warning(self) -> QWidget:

@@ -7,7 +7,9 @@ from typing import Any
 import aiohttp
 import pytest
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QLabel, QLineEdit, QScrollArea, QWidget
 
+from app.ui.main_window import PAGES
 from tests.conftest import CHAT_REPO
 from tests.ui.conftest import App
 from tests.ui.test_desktop import click_confirm
@@ -122,3 +124,47 @@ def test_a_key_revoked_elsewhere_takes_its_secret_off_the_screen(gui: App) -> No
     gui.desktop.state.refresh()
     gui.wait(lambda: page.keys.count() == 0)
     assert "sk-llmlb-" not in page.new_key.text()
+
+
+def _clipped(page: QWidget) -> list[str]:
+    """What a user would see cut on `page`: a one-line label narrower than its text, a field
+    narrower than its placeholder, anything wider than the scroll area that holds it."""
+    cut = []
+    for label in page.findChildren(QLabel):
+        if label.isVisibleTo(page) and not label.wordWrap() and label.text():
+            if label.width() < label.minimumSizeHint().width():
+                cut.append(f"label {label.text()[:40]!r}: {label.width()}px")
+    for field in page.findChildren(QLineEdit):
+        hint = field.placeholderText()
+        if field.isVisibleTo(page) and hint and not field.text():
+            needed = field.fontMetrics().horizontalAdvance(hint) + 12  # frame and margins
+            if field.width() < needed:
+                cut.append(f"field {hint!r}: {field.width()}px < {needed}px")
+    for area in page.findChildren(QScrollArea):
+        if area.isVisibleTo(page) and area.horizontalScrollBar().maximum() > 0:
+            cut.append(f"scroll area {area.accessibleName()!r} scrolls sideways")
+    return cut
+
+
+def test_every_page_fits_a_window_of_800_by_600(gui: App) -> None:
+    window = gui.desktop.window
+    window.show()
+    window.resize(800, 600)
+    gui.settle(0.1)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 800 and hint.height() <= 600, hint
+    assert (window.width(), window.height()) == (800, 600)
+    chat = window.playground.chat
+    window.settings.lan.setChecked(True)  # its warning shown too
+    for name in PAGES:
+        window.show_page(name)
+        gui.settle(0.1)
+        page = window.pages.currentWidget()
+        assert page is not None
+        assert _clipped(page) == [], name
+        gui.screenshot(window, f"window-800x600-{name.lower()}")
+    # The Playground's settings stay readable (they shrank to "s…" at 908 px).
+    window.show_page("Playground")
+    for field in (chat.seed, chat.stop_words):
+        width = field.fontMetrics().horizontalAdvance(field.placeholderText())
+        assert field.width() >= width, field.accessibleName()
