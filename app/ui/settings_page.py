@@ -160,7 +160,9 @@ class SettingsPage(QWidget):
         return self.lan_warning
 
     def _warn_lan(self) -> None:
-        self.lan_warning.setVisible(self.lan.isChecked() and not self.state.api_keys)
+        # Keys arrive with the cluster: before that first answer, "none exists" is not known.
+        known = self.state.cluster is not None
+        self.lan_warning.setVisible(self.lan.isChecked() and known and not self.state.api_keys)
 
     def _create_key_for_lan(self) -> None:
         if not self.key_name.text().strip():
