@@ -210,6 +210,9 @@ class Cluster(TypedDict):
     lan: bool
     tls_fingerprint: str | None
     discovered: list[DiscoveredNode]
+    # The root URL the balancer announces on the LAN (mDNS), what other machines and their
+    # tools use; None while it is not announced (loopback only).
+    lan_url: NotRequired[str | None]
 
 
 class Serving(TypedDict):

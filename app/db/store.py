@@ -148,21 +148,32 @@ class Store:
 
         return await self.db.run(delete)
 
-    async def api_key_hashes(self) -> list[str]:
-        """The stored hashes, for the auth layer's in-memory check."""
+    async def api_key_hashes(self) -> dict[str, str]:
+        """The stored hashes with their key ids, for the auth layer's in-memory check."""
 
-        def select() -> list[str]:
-            return [r.key_hash for r in self.t.ApiKey.select(self.t.ApiKey.key_hash)]
+        def select() -> dict[str, str]:
+            query = self.t.ApiKey.select(self.t.ApiKey.id, self.t.ApiKey.key_hash)
+            return {r.key_hash: r.id for r in query}
 
         return await self.db.run(select)
 
+    async def touch_api_key(self, key_id: str, at: float) -> None:
+        """Record that a key was used at `at` (the auth layer calls this at most once a minute)."""
 
-def key_matches(candidate: str, hashes: list[str]) -> bool:
-    """Constant-time check of a presented key against the stored hashes."""
+        def update() -> None:
+            t = self.t.ApiKey
+            t.update(last_used_at=at).where(t.id == key_id).execute()
+
+        await self.db.run(update)
+
+
+def matching_key(candidate: str, hashes: dict[str, str]) -> str | None:
+    """The id of the stored key `candidate` is, if any (compared in constant time against all)."""
     digest = hash_secret(candidate)
-    found = False
-    for stored in hashes:
-        found |= hmac.compare_digest(digest, stored)
+    found: str | None = None
+    for stored, key_id in hashes.items():
+        if hmac.compare_digest(digest, stored):
+            found = key_id
     return found
 
 

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from app.core.errors import Unauthorized
 from app.core.secrets import same_secret
-from app.db.store import Store, key_matches
+from app.db.store import Store, matching_key
 from app.server.http import Handler
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,9 @@ SELF_AUTHENTICATED = {
 EVENTS_PATH = "/v0/events"
 TICKET_TTL = 30.0  # seconds a WebSocket ticket stays valid (used once)
 MAX_TICKETS = 256
+# A key's "last used" is kept exact in memory and written to the database at most this often
+# (seconds): a busy key costs one small write a minute, not one per request.
+USE_WRITE_INTERVAL = 60.0
 
 
 def is_loopback(host: str) -> bool:
@@ -61,7 +64,9 @@ class Auth:
         self.admin_token = admin_token
         self.store = store
         self.loopback_only = loopback_only
-        self._key_hashes: list[str] = []
+        self._key_hashes: dict[str, str] = {}  # key hash → key id
+        self._used: dict[str, float] = {}  # key id → when it was last used (wall clock)
+        self._written: dict[str, float] = {}  # key id → when that was last written (monotonic)
         self._tickets: dict[str, float] = {}  # WebSocket ticket → when it expires
         # Is this X-Node-Token an approved node's (pending nodes read nothing)?
         self.node_may_read = node_may_read
@@ -69,6 +74,24 @@ class Auth:
     async def reload_keys(self) -> None:
         """Re-read the key hashes after a key was created or revoked."""
         self._key_hashes = await self.store.api_key_hashes()
+        ids = set(self._key_hashes.values())  # revoked keys' use is forgotten: bounded
+        self._used = {k: at for k, at in self._used.items() if k in ids}
+        self._written = {k: at for k, at in self._written.items() if k in ids}
+
+    def last_used(self, key_id: str) -> float | None:
+        """When this key was last used by this process (newer than the database's figure)."""
+        return self._used.get(key_id)
+
+    async def _record_use(self, key_id: str) -> None:
+        self._used[key_id] = time.time()
+        now = time.monotonic()
+        written = self._written.get(key_id)
+        if written is None or now - written >= USE_WRITE_INTERVAL:
+            self._written[key_id] = now
+            try:
+                await self.store.touch_api_key(key_id, self._used[key_id])
+            except Exception:  # bookkeeping: a failed write must not fail the user's request
+                log.warning("could not save when API key %s was last used", key_id, exc_info=True)
 
     def is_admin(self, token: str | None) -> bool:
         """Constant-time check of the admin token."""
@@ -106,14 +129,19 @@ class Auth:
                 "send 'Authorization: Bearer <token>' (see the data dir's admin_token file)"
             )
 
-    def check_inference(self, request: web.Request) -> None:
-        """/v1 policy: open on loopback while no key exists; else a key (or admin) is needed."""
+    def check_inference(self, request: web.Request) -> str | None:
+        """/v1 policy: open on loopback while no key exists; else a key (or admin) is needed.
+
+        Returns the id of the API key the request used, if it used one."""
         if self.loopback_only and not self._key_hashes:
-            return
+            return None
         token = bearer(request)
-        if token and (self.is_admin(token) or key_matches(token, self._key_hashes)):
-            return
         if token:
+            if self.is_admin(token):
+                return None
+            key_id = matching_key(token, self._key_hashes)
+            if key_id is not None:
+                return key_id
             raise Unauthorized("the API key is not valid (revoked, or mistyped)")
         raise Unauthorized(
             "an API key is required: send 'Authorization: Bearer <key>' "
@@ -125,7 +153,9 @@ class Auth:
         """Apply the policy by path prefix."""
         path = request.path
         if path.startswith("/v1/") or path == "/v1":
-            self.check_inference(request)
+            key_id = self.check_inference(request)
+            if key_id is not None:
+                await self._record_use(key_id)
         elif path == "/metrics" and not self.loopback_only:
             self.require_admin(request)  # on the LAN, only the admin's scraper reads them
         elif path.startswith("/v0/") and (request.method, path) not in SELF_AUTHENTICATED:

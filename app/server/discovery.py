@@ -31,6 +31,7 @@ class Discovery:
         # Discovered node services by name, the least recently seen first.
         self.nodes: OrderedDict[str, DiscoveredNode] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.url: str | None = None  # the root URL we announce, while we do
 
     @property
     def running(self) -> bool:
@@ -48,6 +49,7 @@ class Discovery:
         self._browser = AsyncServiceBrowser(
             self._zc.zeroconf, [NODE_SERVICE], handlers=[self._on_change]
         )
+        self.url = f"{'https' if tls else 'http'}://{address}:{port}"
         log.info("advertising the balancer on the LAN at %s:%s", address, port)
 
     def _on_change(
@@ -104,6 +106,7 @@ class Discovery:
                 await self._zc.async_unregister_service(self._info)
             await self._zc.async_close()
             self._zc = None
+        self.url = None
 
 
 def _text(value: object) -> str | None:

@@ -30,8 +30,15 @@ async def create(request: web.Request) -> web.Response:
 
 @routes.get("/v0/api-keys")
 async def listing(request: web.Request) -> web.Response:
-    """Keys without their secrets."""
-    return web.json_response(await balancer(request).store.list_api_keys())
+    """Keys without their secrets; "last used" as this process knows it (the database's figure
+    is written at most once a minute)."""
+    b = balancer(request)
+    keys = await b.store.list_api_keys()
+    for key in keys:
+        used = b.auth.last_used(key["id"])
+        if used is not None and (key["last_used_at"] or 0.0) < used:
+            key["last_used_at"] = used
+    return web.json_response(keys)
 
 
 @routes.delete("/v0/api-keys/{key_id}")

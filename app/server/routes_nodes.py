@@ -97,6 +97,7 @@ async def cluster(request: web.Request) -> web.Response:
         "lan": not b.auth.loopback_only,
         "tls_fingerprint": b.tls_fingerprint,
         "discovered": [d for d in b.discovery.nodes.values() if d["url"] not in registered],
+        "lan_url": b.discovery.url,
     }
     return web.json_response(answer)
 

@@ -100,20 +100,29 @@ class ChatPanel(QWidget):
         self.stop_words = QLineEdit()
         self.stop_words.setPlaceholderText("stop (comma-separated)")
         self.stop_words.setAccessibleName("stop sequences")
-        for label, w in (
-            ("temp", self.temperature),
-            ("top p", self.top_p),
-            ("max", self.max_tokens),
-            ("", self.seed),
-            ("", self.stop_words),
+        # Seed and stop words on a row of their own, each at least as wide as its placeholder:
+        # on one row with the rest they shrank to "s…" in a narrow window.
+        sampling = QHBoxLayout()
+        for field in (self.seed, self.stop_words):
+            width = field.fontMetrics().horizontalAdvance(field.placeholderText())
+            field.setMinimumWidth(width + 16)  # the frame and text margins
+        for label, w, row in (
+            ("temp", self.temperature, params),
+            ("top p", self.top_p, params),
+            ("max", self.max_tokens, params),
+            ("", self.seed, sampling),
+            ("", self.stop_words, sampling),
         ):
             if label:
-                params.addWidget(QLabel(label))
-            params.addWidget(w)
+                row.addWidget(QLabel(label))
+            row.addWidget(w)
+        params.addStretch(1)
+        sampling.setStretch(1, 1)
         top.addRow("Title", self.title)
         top.addRow("Model", self.model)
         top.addRow("System", self.system)
         top.addRow("Parameters", params)
+        top.addRow("", sampling)
         return top
 
     def _input_row(self) -> QHBoxLayout:

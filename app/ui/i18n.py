@@ -49,6 +49,45 @@ JA = {
     "Registered {name}: its download starts now.": (
         "{name} を登録しました。ダウンロードを開始します。"
     ),
+    "Nodes online": "オンラインのノード",
+    "Models registered": "登録済みモデル",
+    "Models ready": "準備完了のモデル",
+    "Downloading": "ダウンロード中",
+    "how to call the endpoint": "エンドポイントの呼び出し方",
+    "API keys…": "API キー…",
+    "Point any OpenAI client at the endpoint above, for example:": (
+        "OpenAI 互換クライアントで上のエンドポイントを指定してください。例:"
+    ),
+    "/v1 needs an API key: use one of your API keys (Settings → API keys), for example:": (
+        "/v1 には API キーが必要です。お持ちの API キー（設定 → API キー）を使ってください。例:"
+    ),
+    "/v1 needs an API key and none exists yet: create one in Settings → API keys, "
+    "then for example:": (
+        "/v1 には API キーが必要ですが、まだありません。設定 → API キーで作成してから、例:"
+    ),
+    "No model yet. Pick one in the Model Hub: it downloads and is ready to use here.": (
+        "モデルがまだありません。モデルハブで選ぶとダウンロードされ、ここで使えるようになります。"
+    ),
+    "Get a model…": "モデルを入手…",
+    "Serve on the LAN (other machines may connect)": "LAN で提供する（他のマシンから接続可能）",
+    "On the LAN, /v1 needs an API key.": "LAN では /v1 に API キーが必要です。",
+    "On the LAN, /v1 is locked to API keys and none exists yet: "
+    "every tool gets 401 until it sends one.": (
+        "LAN では /v1 は API キー必須ですが、キーがまだありません。"
+        "キーを送るまで、どのツールも 401 になります。"
+    ),
+    "Create an API key": "API キーを作成",
+    "LAN clients": "LAN クライアント",
+    "API keys (needed by /v1 once one exists, or on the LAN)": (
+        "API キー（1 つでもあるか LAN で提供中なら /v1 に必要）"
+    ),
+    "new API key": "新しい API キー",
+    "copy the new API key": "新しい API キーをコピー",
+    "never used": "未使用",
+    "used just now": "たった今使用",
+    "used {n} min ago": "{n} 分前に使用",
+    "used {n} h ago": "{n} 時間前に使用",
+    "used on {date}": "{date} に使用",
 }
 
 _language = "en"

@@ -81,12 +81,24 @@ class MainWindow(QMainWindow):
         body.addWidget(self.pages, 1)
         outer.addLayout(body, 1)
         self.setCentralWidget(root)
+        self.overview.wantsHub.connect(self.show_hub)
+        self.overview.wantsKeys.connect(self.show_keys)
         state.failed.connect(self.banner.show_message)
         state.connectionChanged.connect(self._connection)
 
     def show_page(self, name: str) -> None:
         """Switch to a page by its English name (Overview, Models, Settings)."""
         self.sidebar.setCurrentRow(PAGES.index(name))
+
+    def show_hub(self) -> None:
+        """The Model Hub, where a model is found and registered."""
+        self.models.setCurrentWidget(self.hub)
+        self.show_page("Models")
+
+    def show_keys(self) -> None:
+        """Settings, ready to name a new API key."""
+        self.show_page("Settings")
+        self.settings.key_name.setFocus()
 
     def _connection(self, connected: bool, reason: str) -> None:
         if connected:

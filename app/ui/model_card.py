@@ -52,6 +52,7 @@ class ModelCard(QFrame):
         outer.setContentsMargins(14, 10, 14, 10)
         top = QHBoxLayout()
         self.title = QLabel()
+        self.title.setWordWrap(True)  # long model names wrap in a narrow window
         font = QFont(self.title.font())
         font.setPointSizeF(font.pointSizeF() * 1.35)
         font.setBold(True)
@@ -70,6 +71,7 @@ class ModelCard(QFrame):
         self.description.setMaximumHeight(self.description.fontMetrics().lineSpacing() * 2 + 4)
         outer.addWidget(self.description)
         self.meta = QLabel()
+        self.meta.setWordWrap(True)  # sizes, context, tags: a second line in a narrow window
         self.meta.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         outer.addWidget(self.meta)
         self.progress = QProgressBar()

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.core.types import NodeStatus
 from app.core.wire import NodeJson, NodeMetrics
+from app.ui.endpoint import public_url
 from app.ui.i18n import tr
 from app.ui.state import LIVE, UiState
 from app.ui.widgets import confirm, human_bytes
@@ -215,18 +216,18 @@ class NodesPage(QWidget):
         self.delete_button.clicked.connect(self.delete)
         self.export_json.clicked.connect(lambda: self._ask_export("json"))
         self.export_csv.clicked.connect(lambda: self._ask_export("csv"))
+        # Two rows, so the page fits an 800 px window: paging and export, then the actions.
         for w in (self.prev_button, self.page_label, self.next_button):
             bar.addWidget(w)
         bar.addStretch(1)
-        for w in (
-            self.approve_button,
-            self.edit_button,
-            self.delete_button,
-            self.export_json,
-            self.export_csv,
-        ):
-            bar.addWidget(w)
+        bar.addWidget(self.export_json)
+        bar.addWidget(self.export_csv)
         layout.addLayout(bar)
+        actions = QHBoxLayout()
+        for w in (self.approve_button, self.edit_button, self.delete_button):
+            actions.addWidget(w)
+        actions.addStretch(1)
+        layout.addLayout(actions)
         self.detail = QTextBrowser()
         self.detail.setAccessibleName("node details")
         layout.addWidget(self.detail, 1)
@@ -248,9 +249,10 @@ class NodesPage(QWidget):
         discovered = cluster["discovered"] if cluster else []
         # Rich text for <code>: everything the balancer or a node sent is escaped first.
         # The token goes in the environment, not on the command line, where `ps` shows it.
+        # The address the balancer announces on the LAN: 127.0.0.1 is another machine itself.
         text = (
             f"Join another machine: <code>LLMLB_JOIN_TOKEN={html.escape(str(token))} "
-            f"llmlb node --balancer {html.escape(self.state.client.base_url)}</code>"
+            f"llmlb node --balancer {html.escape(public_url(self.state))}</code>"
         )
         if discovered:
             names = ", ".join(

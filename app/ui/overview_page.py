@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QGuiApplication
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.core.types import HubStatus, Lifecycle
+from app.ui.endpoint import client_snippet, keys_required, public_url
 from app.ui.i18n import tr
 from app.ui.state import LIVE, UiState
 
 
 class OverviewPage(QWidget):
-    """Counts and the endpoint."""
+    """Counts, the endpoint, how to call it, and a way to a first model."""
+
+    wantsHub = Signal()  # "Get a model": the window shows the Model Hub
+    wantsKeys = Signal()  # "API keys…": the window shows Settings' API keys
 
     def __init__(self, state: UiState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
         layout = QVBoxLayout(self)
         endpoint = QHBoxLayout()
-        self.url = QLabel(state.client.openai_url)
+        self.url = QLabel(self.endpoint_url())
         self.url.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.url.setAccessibleName("OpenAI endpoint URL")
         font = QFont(self.url.font())
@@ -43,22 +55,48 @@ class OverviewPage(QWidget):
             big.setBold(True)
             value.setFont(big)
             value.setAccessibleName(key)
+            caption = QLabel(tr(key))
+            caption.setWordWrap(True)  # four captions side by side at 800 px, in any language
             grid.addWidget(value, 0, i)
-            grid.addWidget(QLabel(key), 1, i)
+            grid.addWidget(caption, 1, i)
             self.numbers[key] = value
         layout.addLayout(grid)
-        hint = QLabel(
-            "Point any OpenAI client at the endpoint above, for example:\n"
-            f'OpenAI(base_url="{state.client.openai_url}", api_key="unused")'
-        )
-        hint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(hint)
+        layout.addWidget(self._first_model())
+        self.hint = QLabel()
+        self.hint.setWordWrap(True)
+        self.hint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.hint.setAccessibleName(tr("how to call the endpoint"))
+        layout.addWidget(self.hint)
+        self.keys_button = QPushButton(tr("API keys…"))
+        self.keys_button.clicked.connect(self.wantsKeys.emit)
+        layout.addWidget(self.keys_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addStretch(1)
         state.hubChanged.connect(self.refresh)
         state.nodesChanged.connect(self.refresh)
+        self.refresh()
+
+    def _first_model(self) -> QFrame:
+        """Shown while no model is registered: the way to a first one."""
+        self.empty = QFrame()
+        self.empty.setFrameShape(QFrame.Shape.StyledPanel)
+        row = QHBoxLayout(self.empty)
+        text = QLabel(
+            tr("No model yet. Pick one in the Model Hub: it downloads and is ready to use here.")
+        )
+        text.setWordWrap(True)
+        self.get_model = QPushButton(tr("Get a model…"))
+        self.get_model.clicked.connect(self.wantsHub.emit)
+        row.addWidget(text, 1)
+        row.addWidget(self.get_model)
+        self.empty.hide()
+        return self.empty
+
+    def endpoint_url(self) -> str:
+        """The /v1 URL to paste into tools (the LAN address while serving the LAN)."""
+        return public_url(self.state) + "/v1"
 
     def refresh(self) -> None:
-        """Recount."""
+        """Recount, and say how to call the endpoint under the current key policy."""
         models = self.state.models
         self.numbers["Nodes online"].setText(
             str(sum(1 for n in self.state.nodes if n["status"] in LIVE))
@@ -70,7 +108,12 @@ class OverviewPage(QWidget):
         self.numbers["Downloading"].setText(
             str(sum(1 for m in models if m["status"] == HubStatus.DOWNLOADING))
         )
+        # Only once the hub has loaded: "no model" before the first answer would flash.
+        self.empty.setVisible(bool(self.state.hub) and not models)
+        self.url.setText(self.endpoint_url())
+        self.hint.setText(client_snippet(self.state))
+        self.keys_button.setVisible(keys_required(self.state))
 
     def copy_url(self) -> None:
         """Put the endpoint on the clipboard."""
-        QGuiApplication.clipboard().setText(self.state.client.openai_url)
+        QGuiApplication.clipboard().setText(self.endpoint_url())

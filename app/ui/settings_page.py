@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
@@ -11,6 +12,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -42,17 +45,27 @@ class SettingsPage(QWidget):
         super().__init__(parent)
         self.config = config
         self.state = state
-        layout = QVBoxLayout(self)
+        # In a scroll area: with a warning, a new key and a restart notice shown at once, the
+        # page is taller than a 600 px window.
+        scroller = QScrollArea()
+        scroller.setWidgetResizable(True)
+        scroller.setFrameShape(QFrame.Shape.NoFrame)
+        content = QWidget()
+        scroller.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroller)
+        layout = QVBoxLayout(content)
         form = QFormLayout()
         self.port = QSpinBox()
         self.port.setRange(1024, 65535)
         self.port.setValue(config.port)
         self.port.setToolTip(Settings.help("port"))
         self.port.setAccessibleName("port")
-        self.lan = QCheckBox(
-            "Serve on the LAN (other machines may connect; /v1 then needs an API key)"
-        )
+        self.lan = QCheckBox(tr("Serve on the LAN (other machines may connect)"))
+        self.lan.setToolTip(tr("On the LAN, /v1 needs an API key."))
         self.lan.setChecked(config.serve_lan)
+        self.lan.toggled.connect(self._warn_lan)
         self._default_dir = data_dir
         self.data_dir = QLineEdit(config.data_dir or data_dir)
         self.data_dir.setToolTip(Settings.help("data_dir"))
@@ -74,6 +87,7 @@ class SettingsPage(QWidget):
         self.login.setChecked(config.start_at_login)
         form.addRow("Port", self.port)
         form.addRow("Network", self.lan)
+        form.addRow("", self._lan_warning())
         form.addRow("Data folder", self.data_dir)
         form.addRow("Unload idle models after", self.idle)
         form.addRow(tr("Language"), self.language)
@@ -89,10 +103,17 @@ class SettingsPage(QWidget):
         layout.addWidget(self._keys_box())
         layout.addStretch(1)
         state.nodesChanged.connect(self.refresh_cluster)
+        self._shown_key: str | None = None  # the id of the new key whose secret is on screen
+        self._shown_key_listed = False
+        self._secret = ""  # its secret, for the Copy button
+        self._warn_lan()
 
     def _cluster_box(self) -> QGroupBox:
         box = QGroupBox("Cluster")
-        row = QHBoxLayout(box)
+        rows = QVBoxLayout(box)
+        row, buttons = QHBoxLayout(), QHBoxLayout()
+        rows.addLayout(row)
+        rows.addLayout(buttons)  # below the token, so the box fits an 800 px window
         self.join_token = QLabel("…")
         self.join_token.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.join_token.setAccessibleName("join token")
@@ -112,12 +133,44 @@ class SettingsPage(QWidget):
         )
         row.addWidget(QLabel("Join token:"))
         row.addWidget(self.join_token, 1)
-        row.addWidget(copy)
-        row.addWidget(self.rotate)
+        buttons.addStretch(1)
+        buttons.addWidget(copy)
+        buttons.addWidget(self.rotate)
         return box
 
+    def _lan_warning(self) -> QWidget:
+        """Shown while LAN serving is on and no API key exists: /v1 would answer 401 to all."""
+        self.lan_warning = QWidget()
+        row = QHBoxLayout(self.lan_warning)
+        row.setContentsMargins(0, 0, 0, 0)
+        text = QLabel(
+            "⚠ "
+            + tr(
+                "On the LAN, /v1 is locked to API keys and none exists yet: "
+                "every tool gets 401 until it sends one."
+            )
+        )
+        text.setWordWrap(True)
+        text.setStyleSheet("color: #b45309;")
+        self.lan_create_key = QPushButton(tr("Create an API key"))
+        self.lan_create_key.clicked.connect(self._create_key_for_lan)
+        row.addWidget(text, 1)
+        row.addWidget(self.lan_create_key)
+        self.lan_warning.hide()
+        return self.lan_warning
+
+    def _warn_lan(self) -> None:
+        # Keys arrive with the cluster: before that first answer, "none exists" is not known.
+        known = self.state.cluster is not None
+        self.lan_warning.setVisible(self.lan.isChecked() and known and not self.state.api_keys)
+
+    def _create_key_for_lan(self) -> None:
+        if not self.key_name.text().strip():
+            self.key_name.setText(tr("LAN clients"))
+        self._create_key()
+
     def _keys_box(self) -> QGroupBox:
-        box = QGroupBox("API keys (needed by /v1 once one exists, or when serving the LAN)")
+        box = QGroupBox(tr("API keys (needed by /v1 once one exists, or on the LAN)"))
         layout = QVBoxLayout(box)
         self.keys = QListWidget()
         self.keys.setAccessibleName("API keys")
@@ -135,10 +188,18 @@ class SettingsPage(QWidget):
         row.addWidget(self.create_key)
         row.addWidget(self.revoke_key)
         layout.addLayout(row)
+        shown = QHBoxLayout()
         self.new_key = QLabel()
         self.new_key.setWordWrap(True)
         self.new_key.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.new_key)
+        self.new_key.setAccessibleName(tr("new API key"))
+        self.copy_key = QPushButton(tr("Copy"))
+        self.copy_key.setAccessibleName(tr("copy the new API key"))
+        self.copy_key.hide()
+        self.copy_key.clicked.connect(lambda: QGuiApplication.clipboard().setText(self._secret))
+        shown.addWidget(self.new_key, 1)
+        shown.addWidget(self.copy_key, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(shown)
         return box
 
     def refresh_cluster(self) -> None:
@@ -147,9 +208,17 @@ class SettingsPage(QWidget):
         self.join_token.setText(cluster["join_token"] if cluster else "…")
         self.keys.clear()
         for key in self.state.api_keys:
-            item = QListWidgetItem(f"{key['name']}  ({key['prefix']}…)")
+            item = QListWidgetItem(
+                f"{key['name']}  ({key['prefix']}…)  ·  {last_used(key['last_used_at'])}"
+            )
             item.setData(Qt.ItemDataRole.UserRole, key["id"])
             self.keys.addItem(item)
+        listed = any(k["id"] == self._shown_key for k in self.state.api_keys)
+        if listed:
+            self._shown_key_listed = True
+        elif self._shown_key_listed:  # listed before, gone now: revoked (here or elsewhere)
+            self._hide_secret()
+        self._warn_lan()
 
     def _create_key(self) -> None:
         name = self.key_name.text().strip()
@@ -159,9 +228,12 @@ class SettingsPage(QWidget):
 
         def shown(key: NewApiKey) -> None:
             self.key_name.clear()
+            self._shown_key, self._shown_key_listed = key["id"], False
             self.new_key.setText(
                 f"New key “{key['name']}”: {key['key']}\nCopy it now: it is not shown again."
             )
+            self._secret = key["key"]
+            self.copy_key.show()
 
         self.state.create_key(name, shown)
 
@@ -170,13 +242,25 @@ class SettingsPage(QWidget):
         if item is None:
             return
         key_id = str(item.data(Qt.ItemDataRole.UserRole))
+
+        def revoke() -> None:
+            if key_id == self._shown_key:
+                self._hide_secret()  # a revoked key's secret has nothing left to show
+            self.state.revoke_key(key_id)
+
         confirm(
             self,
             "Revoke API key",
             f"Revoke {item.text()}? Tools using it stop working.",
-            lambda: self.state.revoke_key(key_id),
+            revoke,
             action="Revoke",
         )
+
+    def _hide_secret(self) -> None:
+        self._shown_key, self._shown_key_listed = None, False
+        self._secret = ""
+        self.new_key.clear()
+        self.copy_key.hide()
 
     def save(self) -> None:
         """Write the settings file; say what needs a restart."""
@@ -208,3 +292,17 @@ class SettingsPage(QWidget):
         self.result.setText(
             "Saved. Restart llmlb to apply: " + ", ".join(restart) if restart else "Saved."
         )
+
+
+def last_used(at: float | None, now: float | None = None) -> str:
+    """'never used', 'used just now', 'used 5 min ago', 'used 3 h ago' or 'used on 2026-11-02'."""
+    if at is None:
+        return tr("never used")
+    ago = (time.time() if now is None else now) - at
+    if ago < 60:
+        return tr("used just now")
+    if ago < 3600:
+        return tr("used {n} min ago").format(n=int(ago // 60))
+    if ago < 86400:
+        return tr("used {n} h ago").format(n=int(ago // 3600))
+    return tr("used on {date}").format(date=time.strftime("%Y-%m-%d", time.localtime(at)))

@@ -153,6 +153,9 @@ NODE_ROUTES: tuple[Route, ...] = (
                         "tls_fingerprint": nullable(
                             string("SHA-256 of the balancer's certificate (null without TLS)")
                         ),
+                        "lan_url": nullable(
+                            string("The root URL announced on the LAN (null when not announced)")
+                        ),
                     },
                     ("join_token", "discovery", "lan"),
                 ),
