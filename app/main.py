@@ -258,7 +258,47 @@ def _run_gui(args: argparse.Namespace) -> int:
     from app.core.paths import resource_root
 
     app.setWindowIcon(QIcon(str(resource_root() / "resources" / "icon.png")))
-    return int(qasync.run(_gui_main(app, settings, config)))
+    from app.core.instance import describe, running_instance
+    from app.ui.instance import hand_over
+
+    # One app per data folder: a second launch shows the first's window and leaves.
+    data_dir = settings.data_dir.expanduser().resolve()
+    if hand_over(data_dir):
+        print(
+            f"llmlb: already running on the data folder {data_dir} "
+            f"({describe(running_instance(data_dir))}); showed its window",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 0
+    return _after_gui(int(qasync.run(_gui_main(app, settings, config))))
+
+
+RESTART = 75  # what _gui_main returns when the user asked for a restart (never an exit code)
+
+
+def restart_command() -> list[str]:
+    """The command line this process was started with: what "Restart now" runs again."""
+    if getattr(sys, "frozen", False):  # the bundle: the program itself
+        return [sys.executable, *sys.argv[1:]]
+    return [sys.executable, *sys.orig_argv[1:]]
+
+
+def _after_gui(code: int) -> int:
+    """The GUI has stopped cleanly: exit, or run the same command line again."""
+    if code != RESTART:
+        return code
+    command = restart_command()
+    log.info("restarting: %s", command)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if sys.platform == "win32":  # pragma: no cover - no exec there: a new process, then exit
+        import subprocess
+
+        subprocess.Popen(command)
+        return 0
+    os.execv(command[0], command)
+    return 0  # only reached where execv is replaced (tests)
 
 
 async def _gui_main(app: object, settings: Settings, config: object) -> int:
@@ -305,7 +345,7 @@ async def _gui_main(app: object, settings: Settings, config: object) -> int:
             await ctx.stop()
     except TimeoutError:
         log.warning("shutdown took longer than 5 s")
-    return 0
+    return RESTART if desktop.restart_requested else 0
 
 
 async def _self_test() -> int:

@@ -1,0 +1,77 @@
+"""One app per data folder, the paused strip, and Settings' port and Restart now."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from app import main as entry
+from app.core.desktop_config import DesktopConfig
+from app.ui.instance import hand_over
+from tests.ui.conftest import App
+
+
+def test_a_second_launch_on_the_same_data_dir_shows_the_first_window(
+    gui: App, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    window = gui.desktop.window
+    window.hide()  # closed to the tray
+    data_dir = gui.ctx.settings.data_dir
+    assert os.environ.get("QT_QPA_PLATFORM")  # main() sees a display: the GUI path
+    code = entry.main(["--data-dir", str(data_dir / ".." / data_dir.name), "--port", "1"])
+    assert code == 0
+    [line] = [x for x in capsys.readouterr().err.splitlines() if x.startswith("llmlb:")]
+    assert f"already running on the data folder {data_dir.resolve()}" in line
+    assert f"pid {os.getpid()}, port {gui.ctx.port}" in line and "showed its window" in line
+    gui.wait(window.isVisible)
+    # No second balancer was started, and nothing answers for another folder.
+    assert not hand_over(tmp_path / "another-folder")
+
+
+def test_paused_serving_shows_a_strip_with_resume(gui: App) -> None:
+    window = gui.desktop.window
+    strip = window.paused
+    assert not strip.isVisibleTo(window)
+    gui.desktop.tray.pause_action.trigger()
+    gui.wait(lambda: strip.isVisibleTo(window))
+    assert "Serving is paused" in strip.label.text()
+    assert strip.action is not None and strip.action.text() == "Resume"
+    gui.screenshot(window, "serving-paused")
+    strip.action.click()
+    gui.wait(lambda: not strip.isVisibleTo(window))
+    assert gui.ctx.balancer is not None and not gui.ctx.balancer.paused
+
+
+def test_settings_show_the_port_in_use_and_restart_now(gui: App) -> None:
+    window = gui.desktop.window
+    window.show_page("Settings")
+    page = window.settings
+    saved = DesktopConfig().port
+    assert gui.ctx.port != saved  # the test balancer runs on its own port, as with --port
+    assert page.port.value() == gui.ctx.port
+    assert f"saved: {saved}" in page.port_note.text()
+    assert not page.restart_button.isVisibleTo(page)
+    page.idle.setValue(5)
+    page.lan.setChecked(True)
+    page.save_button.click()
+    assert page.result.text() == (
+        "Saved. Restart llmlb to apply: Serve on the LAN, Unload idle models after"
+    )
+    assert DesktopConfig.load().port == saved  # the run's port is not saved unasked
+    assert page.restart_button.isVisibleTo(page)
+    gui.screenshot(window, "settings-restart")
+    page.restart_button.click()
+    assert gui.desktop.restart_requested and gui.quit_requested == [True]
+
+
+def test_restart_runs_the_same_command_line_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    argv = ["/usr/bin/python3", "-m", "app", "--port", "41000", "--data-dir", "/d"]
+    monkeypatch.setattr(sys, "orig_argv", argv)
+    ran: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(os, "execv", lambda path, args: ran.append((path, list(args))))
+    assert entry._after_gui(0) == 0 and ran == []  # a plain quit
+    assert entry._after_gui(entry.RESTART) == 0
+    assert ran == [(sys.executable, [sys.executable, *argv[1:]])]
