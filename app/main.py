@@ -200,6 +200,7 @@ async def _serve(settings: Settings) -> int:
 
 
 async def _node(args: argparse.Namespace, settings: Settings) -> int:
+    from app.core.instance import DataDirLock
     from app.core.paths import ensure_data_dir
     from app.node_context import NodeContext, NodeOptions
 
@@ -212,6 +213,10 @@ async def _node(args: argparse.Namespace, settings: Settings) -> int:
             name=args.name or "",
         ),
     )
+    # A node keeps its identity in the data folder: with a balancer (or another node) running
+    # on the same folder it would register as that one's node.
+    lock = DataDirLock(ensure_data_dir(settings.data_dir))
+    lock.acquire()
     setup_logging(ensure_data_dir(settings.data_dir))
 
     def before() -> None:
@@ -225,7 +230,10 @@ async def _node(args: argparse.Namespace, settings: Settings) -> int:
             flush=True,
         )
 
-    return await _until_stopped(ctx, started, before)
+    try:
+        return await _until_stopped(ctx, started, before)
+    finally:
+        lock.release()
 
 
 def _has_display() -> bool:

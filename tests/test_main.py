@@ -331,6 +331,12 @@ def test_a_second_serve_on_the_same_data_dir_is_refused_and_registers_no_node(
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", other)) != 0
         assert [n["id"] for n in nodes()] == [local["id"]]
+        # Nor can a node process on that folder take the local node's identity.
+        balancer = f"http://127.0.0.1:{port}"
+        node = ["node", "--data-dir", str(data), "--port", str(other), "--balancer", balancer]
+        line = run_failing([*node, "--join-token", "a" * 32])
+        assert "already running on the data folder" in line and f"pid {first.pid}" in line
+        assert [n["id"] for n in nodes()] == [local["id"]]
         first.terminate()
         first.communicate(timeout=15)
     finally:
