@@ -25,6 +25,7 @@ def _try_lock(handle: IO[str]) -> bool:
     if sys.platform == "win32":  # pragma: no cover - Windows
         import msvcrt
 
+        handle.seek(0)  # every process locks the same byte: the first
         try:
             msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
         except OSError:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import pytest
 from app import main as entry
 from app.core.desktop_config import DesktopConfig
 from app.ui.instance import hand_over
+from tests.test_main import free_port, wait_until_serving
 from tests.ui.conftest import App
 
 
@@ -75,3 +79,40 @@ def test_restart_runs_the_same_command_line_again(monkeypatch: pytest.MonkeyPatc
     assert entry._after_gui(0) == 0 and ran == []  # a plain quit
     assert entry._after_gui(entry.RESTART) == 0
     assert ran == [(sys.executable, [sys.executable, *argv[1:]])]
+
+
+@pytest.mark.slow
+def test_a_second_app_process_on_the_same_data_dir_hands_over_and_exits(tmp_path: Path) -> None:
+    port, other = free_port(), free_port()
+    data = tmp_path / "d"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LLMLB_CONFIG_DIR": str(tmp_path / "c")}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "app", "--port", str(port), "--data-dir", str(data)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_serving(first, port)
+        second = subprocess.run(
+            [sys.executable, "-m", "app", "--port", str(other), "--data-dir", str(data)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 0, second.stderr
+        assert "Traceback" not in second.stderr
+        lines = [x for x in second.stderr.splitlines() if x.startswith("llmlb")]
+        assert lines == [
+            f"llmlb: already running on the data folder {data.resolve()} "
+            f"(pid {first.pid}, port {port}); showed its window"
+        ]
+        with socket.socket() as probe:  # the second never listened
+            assert probe.connect_ex(("127.0.0.1", other)) != 0
+        first.send_signal(signal.SIGTERM)
+        _out, err = first.communicate(timeout=15)
+    finally:
+        first.kill()
+    assert first.returncode == 0, err
