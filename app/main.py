@@ -266,18 +266,10 @@ def _run_gui(args: argparse.Namespace) -> int:
     from app.core.paths import resource_root
 
     app.setWindowIcon(QIcon(str(resource_root() / "resources" / "icon.png")))
-    from app.core.instance import describe, running_instance
-    from app.ui.instance import hand_over
+    from app.ui.instance import hand_over_to_running
 
     # One app per data folder: a second launch shows the first's window and leaves.
-    data_dir = settings.data_dir.expanduser().resolve()
-    if hand_over(data_dir):
-        print(
-            f"llmlb: already running on the data folder {data_dir} "
-            f"({describe(running_instance(data_dir))}); showed its window",
-            file=sys.stderr,
-            flush=True,
-        )
+    if hand_over_to_running(settings.data_dir):
         return 0
     return _after_gui(int(qasync.run(_gui_main(app, settings, config))))
 
@@ -323,6 +315,12 @@ async def _gui_main(app: object, settings: Settings, config: object) -> int:
     try:
         await ctx.start()
     except StartupError as exc:
+        from app.core.instance import DataDirInUse
+        from app.ui.instance import hand_over_to_running
+
+        # Launched twice at once: the other one holds the folder and is about to listen.
+        if isinstance(exc, DataDirInUse) and hand_over_to_running(settings.data_dir, wait=3.0):
+            return 0
         print(f"llmlb: {exc}", file=sys.stderr)
         QMessageBox.critical(None, "llmlb cannot start", str(exc))
         return 2

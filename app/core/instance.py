@@ -57,6 +57,10 @@ def describe(info: dict[str, int]) -> str:
     return ", ".join(parts) or "pid unknown"
 
 
+class DataDirInUse(StartupError):
+    """Another llmlb runs on this data folder."""
+
+
 class DataDirLock:
     """Held while a balancer runs on a data folder; a second one on the same folder is refused.
 
@@ -75,7 +79,7 @@ class DataDirLock:
         handle = open(path, "a+", encoding="utf-8")  # held for the lifetime
         if not _try_lock(handle):
             handle.close()
-            raise StartupError(
+            raise DataDirInUse(
                 f"llmlb is already running on the data folder {self.data_dir} "
                 f"({describe(running_instance(self.data_dir))}); use that one, or give this one "
                 "another --data-dir"

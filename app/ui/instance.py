@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-from app.core.instance import instance_key
+from app.core.instance import describe, instance_key, running_instance
 
 SHOW = b"show\n"
 WAIT_MS = 1000
@@ -23,6 +25,24 @@ def hand_over(data_dir: Path) -> bool:
     sent = socket.waitForBytesWritten(WAIT_MS)
     socket.disconnectFromServer()
     return sent
+
+
+def hand_over_to_running(data_dir: Path, wait: float = 0.0) -> bool:
+    """Hand over to the app running on `data_dir` (trying for `wait` seconds) and say so on
+    stderr; False when none answers."""
+    data_dir = data_dir.expanduser().resolve()
+    deadline = time.monotonic() + wait
+    while not hand_over(data_dir):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    print(
+        f"llmlb: already running on the data folder {data_dir} "
+        f"({describe(running_instance(data_dir))}); showed its window",
+        file=sys.stderr,
+        flush=True,
+    )
+    return True
 
 
 class InstanceServer:

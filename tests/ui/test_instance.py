@@ -14,8 +14,9 @@ import pytest
 from app import main as entry
 from app.core.desktop_config import DesktopConfig
 from app.ui.instance import hand_over
+from tests.conftest import balancer_settings
 from tests.test_main import free_port, wait_until_serving
-from tests.ui.conftest import App
+from tests.ui.conftest import App, qt_app
 
 
 def test_a_second_launch_on_the_same_data_dir_shows_the_first_window(
@@ -33,6 +34,23 @@ def test_a_second_launch_on_the_same_data_dir_shows_the_first_window(
     gui.wait(window.isVisible)
     # No second balancer was started, and nothing answers for another folder.
     assert not hand_over(tmp_path / "another-folder")
+
+
+def test_a_launch_that_loses_the_race_for_the_folder_hands_over_too(
+    gui: App, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two launches at once: neither found the other listening, this one lost the data-dir lock.
+    from PySide6.QtWidgets import QMessageBox
+
+    errors: list[str] = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda *a: errors.append(str(a[2])))
+    window = gui.desktop.window
+    window.hide()
+    settings = balancer_settings(gui.ctx.settings.data_dir)
+    assert gui.run(entry._gui_main(qt_app(), settings, DesktopConfig())) == 0
+    assert errors == []
+    assert "showed its window" in capsys.readouterr().err
+    gui.wait(window.isVisible)
 
 
 def test_paused_serving_shows_a_strip_with_resume(gui: App) -> None:
