@@ -13,6 +13,7 @@ from app.core.catalog import load_catalog
 from app.core.errors import StartupError
 from app.core.events import EventBus
 from app.core.hf import HfClient
+from app.core.instance import DataDirLock
 from app.core.mdns import MDNS_GROUP, address_towards
 from app.core.paths import ensure_data_dir
 from app.core.secrets import check_strength, load_admin_token, load_node_secret
@@ -62,6 +63,7 @@ class AppContext:
         self.admin_token_created = False
         self.port = settings.port
         self.certificate: Certificate | None = None  # with `tls` on: what we serve and peers pin
+        self.lock: DataDirLock | None = None  # one running balancer per data folder
 
     @property
     def tls_fingerprint(self) -> str | None:
@@ -95,6 +97,11 @@ class AppContext:
     async def _start(self) -> None:
         s = self.settings
         data_dir = ensure_data_dir(s.data_dir)
+        # First, before the database or the node id is touched: a second instance on this
+        # folder would register the same node and drift apart from the first.
+        lock = DataDirLock(data_dir)
+        lock.acquire()
+        self.lock = lock
         catalog = load_catalog(s.catalog_path)
         self.admin_token, self.admin_token_created = load_admin_token(data_dir)
         if s.tls:
@@ -178,6 +185,7 @@ class AppContext:
                 ) from exc
             raise StartupError(f"cannot listen on {s.host}:{s.port}: {exc.strerror}") from exc
         self.port = self.runner.addresses[0][1]
+        lock.record(self.port)
         self.nodes.start()
         self.external.start()
         log.info("llmlb serving %s/v1 (data dir %s)", self.base_url, data_dir)
@@ -226,3 +234,6 @@ class AppContext:
         if self.store is not None:
             store, self.store = self.store, None
             await store.close()
+        if self.lock is not None:  # last: the next instance may start once all is closed
+            held, self.lock = self.lock, None
+            held.release()

@@ -200,6 +200,7 @@ async def _serve(settings: Settings) -> int:
 
 
 async def _node(args: argparse.Namespace, settings: Settings) -> int:
+    from app.core.instance import DataDirLock
     from app.core.paths import ensure_data_dir
     from app.node_context import NodeContext, NodeOptions
 
@@ -212,6 +213,10 @@ async def _node(args: argparse.Namespace, settings: Settings) -> int:
             name=args.name or "",
         ),
     )
+    # A node keeps its identity in the data folder: with a balancer (or another node) running
+    # on the same folder it would register as that one's node.
+    lock = DataDirLock(ensure_data_dir(settings.data_dir))
+    lock.acquire()
     setup_logging(ensure_data_dir(settings.data_dir))
 
     def before() -> None:
@@ -225,7 +230,10 @@ async def _node(args: argparse.Namespace, settings: Settings) -> int:
             flush=True,
         )
 
-    return await _until_stopped(ctx, started, before)
+    try:
+        return await _until_stopped(ctx, started, before)
+    finally:
+        lock.release()
 
 
 def _has_display() -> bool:
@@ -258,7 +266,39 @@ def _run_gui(args: argparse.Namespace) -> int:
     from app.core.paths import resource_root
 
     app.setWindowIcon(QIcon(str(resource_root() / "resources" / "icon.png")))
-    return int(qasync.run(_gui_main(app, settings, config)))
+    from app.ui.instance import hand_over_to_running
+
+    # One app per data folder: a second launch shows the first's window and leaves.
+    if hand_over_to_running(settings.data_dir):
+        return 0
+    return _after_gui(int(qasync.run(_gui_main(app, settings, config))))
+
+
+RESTART = 75  # what _gui_main returns when the user asked for a restart (never an exit code)
+
+
+def restart_command() -> list[str]:
+    """The command line this process was started with: what "Restart now" runs again."""
+    if getattr(sys, "frozen", False):  # the bundle: the program itself
+        return [sys.executable, *sys.argv[1:]]
+    return [sys.executable, *sys.orig_argv[1:]]
+
+
+def _after_gui(code: int) -> int:
+    """The GUI has stopped cleanly: exit, or run the same command line again."""
+    if code != RESTART:
+        return code
+    command = restart_command()
+    log.info("restarting: %s", command)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if sys.platform == "win32":  # pragma: no cover - no exec there: a new process, then exit
+        import subprocess
+
+        subprocess.Popen(command)
+        return 0
+    os.execv(command[0], command)
+    return 0  # only reached where execv is replaced (tests)
 
 
 async def _gui_main(app: object, settings: Settings, config: object) -> int:
@@ -275,6 +315,12 @@ async def _gui_main(app: object, settings: Settings, config: object) -> int:
     try:
         await ctx.start()
     except StartupError as exc:
+        from app.core.instance import DataDirInUse
+        from app.ui.instance import hand_over_to_running
+
+        # Launched twice at once: the other one holds the folder and is about to listen.
+        if isinstance(exc, DataDirInUse) and hand_over_to_running(settings.data_dir, wait=3.0):
+            return 0
         print(f"llmlb: {exc}", file=sys.stderr)
         QMessageBox.critical(None, "llmlb cannot start", str(exc))
         return 2
@@ -305,7 +351,7 @@ async def _gui_main(app: object, settings: Settings, config: object) -> int:
             await ctx.stop()
     except TimeoutError:
         log.warning("shutdown took longer than 5 s")
-    return 0
+    return RESTART if desktop.restart_requested else 0
 
 
 async def _self_test() -> int:

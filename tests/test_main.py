@@ -295,3 +295,63 @@ def test_a_node_takes_its_join_token_from_the_environment(tmp_path: Path) -> Non
         proc.kill()
     assert proc.returncode == 0, err
     assert "Traceback" not in seen + err
+
+
+def test_a_second_serve_on_the_same_data_dir_is_refused_and_registers_no_node(
+    tmp_path: Path,
+) -> None:
+    port, other = free_port(), free_port()
+    data = tmp_path / "data"
+    first = subprocess.Popen(
+        llmlb("serve", "--port", str(port), "--data-dir", str(data)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_serving(first, port)
+        token = (data / "admin_token").read_text().strip()
+
+        def nodes() -> list[dict[str, object]]:
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}/v0/nodes", headers={"Authorization": f"Bearer {token}"}
+            )
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return list(json.loads(r.read()))
+
+        eventually_sync(lambda: len(nodes()) == 1, timeout=20)
+        [local] = nodes()
+        # The same folder by another spelling: the lock keys on the resolved path.
+        same = tmp_path / "x" / ".." / "data"
+        (tmp_path / "x").mkdir()
+        line = run_failing(["serve", "--port", str(other), "--data-dir", str(same)])
+        assert "already running on the data folder" in line
+        assert f"pid {first.pid}" in line and f"port {port}" in line
+        # The second never listened, and the first still has its one local node, same id.
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", other)) != 0
+        assert [n["id"] for n in nodes()] == [local["id"]]
+        # Nor can a node process on that folder take the local node's identity.
+        balancer = f"http://127.0.0.1:{port}"
+        node = ["node", "--data-dir", str(data), "--port", str(other), "--balancer", balancer]
+        line = run_failing([*node, "--join-token", "a" * 32])
+        assert "already running on the data folder" in line and f"pid {first.pid}" in line
+        assert [n["id"] for n in nodes()] == [local["id"]]
+        first.terminate()
+        first.communicate(timeout=15)
+    finally:
+        first.kill()
+    assert first.returncode == 0
+    # Once the first has stopped, the folder is free again.
+    again = subprocess.Popen(
+        llmlb("serve", "--port", str(other), "--data-dir", str(data), "--no-local-node"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_serving(again, other)
+        again.terminate()
+        again.communicate(timeout=15)
+    finally:
+        again.kill()

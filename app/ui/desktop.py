@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from PySide6.QtWidgets import QApplication
 
@@ -12,6 +14,7 @@ from app.core.system import Machine, probe
 from app.ui import theme
 from app.ui.client import ApiClient
 from app.ui.i18n import set_language
+from app.ui.instance import InstanceServer
 from app.ui.main_window import MainWindow
 from app.ui.state import UiState
 from app.ui.tray import Tray
@@ -35,12 +38,26 @@ class Desktop:
         theme.follow_os(app)
         self.client = ApiClient(base_url, admin_token, fingerprint=tls_fingerprint)
         self.state = UiState(self.client)
-        self.window = MainWindow(self.state, machine or probe(), config, data_dir, quit_app)
+        self.quit_app = quit_app
+        self.restart_requested = False  # _gui_main runs the same command line again when set
+        self.window = MainWindow(
+            self.state,
+            machine or probe(),
+            config,
+            data_dir,
+            quit_app,
+            port_in_use=urlsplit(base_url).port,
+            restart_app=self.restart,
+        )
         self.tray = Tray(self.state, self.open_window, quit_app)
+        self.data_dir = Path(data_dir)
+        self.instance: InstanceServer | None = None
 
     def start(self) -> None:
         """Show the window and start following the balancer."""
         self.state.start()
+        # Later launches on this data folder show this window instead of starting another app.
+        self.instance = InstanceServer(self.data_dir, self.open_window)
         self.window.playground.load_chats()
         self.open_window()
         # Everything built so far lives as long as the app: keep it out of the cyclic
@@ -54,8 +71,15 @@ class Desktop:
         self.window.raise_()
         self.window.activateWindow()
 
+    def restart(self) -> None:
+        """Quit cleanly, then start again with the same command line (settings that need it)."""
+        self.restart_requested = True
+        self.quit_app()
+
     async def close(self) -> None:
         """Stop following, hide the tray icon, close the window."""
+        if self.instance is not None:
+            self.instance.close()
         self.state.stop()
         self.tray.icon.hide()
         self.window.hide()

@@ -88,6 +88,21 @@ JA = {
     "used {n} min ago": "{n} 分前に使用",
     "used {n} h ago": "{n} 時間前に使用",
     "used on {date}": "{date} に使用",
+    "Resume": "再開",
+    "Serving is paused": "提供は一時停止中です",
+    "Serving is paused — /v1 requests are refused until you resume.": (
+        "提供は一時停止中です — 再開するまで /v1 へのリクエストは拒否されます。"
+    ),
+    "Port": "ポート",
+    "In use now (set for this run); saved: {port}": (
+        "現在使用中（今回の起動で指定）; 保存値: {port}"
+    ),
+    "Restart now": "今すぐ再起動",
+    "Saved.": "保存しました。",
+    "Saved. Restart llmlb to apply: ": "保存しました。反映するには llmlb を再起動してください: ",
+    "Serve on the LAN": "LAN で提供",
+    "Data folder": "データフォルダー",
+    "Unload idle models after": "未使用モデルのアンロードまで",
 }
 
 _language = "en"

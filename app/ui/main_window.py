@@ -42,6 +42,8 @@ class MainWindow(QMainWindow):
         config: DesktopConfig,
         data_dir: str,
         quit_app: Callable[[], None],
+        port_in_use: int | None = None,
+        restart_app: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self.state = state
@@ -53,6 +55,16 @@ class MainWindow(QMainWindow):
         outer.setContentsMargins(0, 0, 0, 0)
         self.banner = Banner()
         outer.addWidget(self.banner)
+        paused_text = tr("Serving is paused — /v1 requests are refused until you resume.")
+        # Pausing is a state the user chose, not a problem: shown while it lasts, with the way
+        # back, in a calmer colour than errors.
+        self.paused = Banner(color="#6b3f00", action=tr("Resume"), dismissible=False)
+        self.paused.label.setText(paused_text)
+        self.paused.setAccessibleName(tr("Serving is paused"))
+        assert self.paused.action is not None
+        self.paused.action.setAccessibleName(tr("Resume serving"))
+        self.paused.action.clicked.connect(lambda: state.set_paused(False))
+        outer.addWidget(self.paused)
         body = QHBoxLayout()
         self.sidebar = QListWidget()
         self.sidebar.setAccessibleName("sections")
@@ -72,7 +84,9 @@ class MainWindow(QMainWindow):
         self.models.addTab(self.local, tr("Local"))
         self.playground = PlaygroundPage(state)
         self.nodes = NodesPage(state)
-        self.settings = SettingsPage(config, data_dir, state)
+        self.settings = SettingsPage(
+            config, data_dir, state, port_in_use=port_in_use, restart_app=restart_app
+        )
         for page in (self.overview, self.models, self.playground, self.nodes, self.settings):
             self.pages.addWidget(page)
         self.sidebar.currentRowChanged.connect(self.pages.setCurrentIndex)
@@ -85,6 +99,7 @@ class MainWindow(QMainWindow):
         self.overview.wantsKeys.connect(self.show_keys)
         state.failed.connect(self.banner.show_message)
         state.connectionChanged.connect(self._connection)
+        state.hubChanged.connect(self._serving)  # what the pause state arrives with
 
     def show_page(self, name: str) -> None:
         """Switch to a page by its English name (Overview, Models, Settings)."""
@@ -99,6 +114,9 @@ class MainWindow(QMainWindow):
         """Settings, ready to name a new API key."""
         self.show_page("Settings")
         self.settings.key_name.setFocus()
+
+    def _serving(self) -> None:
+        self.paused.setVisible(self.state.serving_paused)
 
     def _connection(self, connected: bool, reason: str) -> None:
         if connected:

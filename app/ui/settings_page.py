@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
@@ -34,17 +35,34 @@ from app.ui.state import UiState
 from app.ui.widgets import confirm
 
 LANGUAGES = [("system", "Follow the system"), ("en", "English"), ("ja", "日本語")]
+# What the user reads for the settings that need a restart (the config file's names are ours).
+NEEDS_RESTART = {
+    "port": "Port",
+    "serve_lan": "Serve on the LAN",
+    "data_dir": "Data folder",
+    "idle_unload_ttl": "Unload idle models after",
+    "language": "Language",
+}
 
 
 class SettingsPage(QWidget):
     """Edits the desktop settings file; what needs a restart says so."""
 
     def __init__(
-        self, config: DesktopConfig, data_dir: str, state: UiState, parent: QWidget | None = None
+        self,
+        config: DesktopConfig,
+        data_dir: str,
+        state: UiState,
+        parent: QWidget | None = None,
+        port_in_use: int | None = None,
+        restart_app: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(parent)
         self.config = config
         self.state = state
+        # The port this run listens on (--port may differ from the saved one): the field shows
+        # it, and saving keeps the saved port unless the user changes the field.
+        self.port_in_use = port_in_use or config.port
         # In a scroll area: with a warning, a new key and a restart notice shown at once, the
         # page is taller than a 600 px window.
         scroller = QScrollArea()
@@ -59,7 +77,8 @@ class SettingsPage(QWidget):
         form = QFormLayout()
         self.port = QSpinBox()
         self.port.setRange(1024, 65535)
-        self.port.setValue(config.port)
+        self.port.setValue(self.port_in_use)
+        self._shown_port = self.port.value()  # as the field shows it (clamped to its range)
         self.port.setToolTip(Settings.help("port"))
         self.port.setAccessibleName("port")
         self.lan = QCheckBox(tr("Serve on the LAN (other machines may connect)"))
@@ -85,7 +104,15 @@ class SettingsPage(QWidget):
         self.language.setAccessibleName(tr("Language"))
         self.login = QCheckBox("Start llmlb when I log in")
         self.login.setChecked(config.start_at_login)
-        form.addRow("Port", self.port)
+        port_row = QHBoxLayout()
+        port_row.addWidget(self.port)
+        self.port_note = QLabel()
+        if self.port_in_use != config.port:
+            self.port_note.setText(
+                tr("In use now (set for this run); saved: {port}").format(port=config.port)
+            )
+        port_row.addWidget(self.port_note, 1)
+        form.addRow(tr("Port"), port_row)
         form.addRow("Network", self.lan)
         form.addRow("", self._lan_warning())
         form.addRow("Data folder", self.data_dir)
@@ -96,9 +123,16 @@ class SettingsPage(QWidget):
         self.save_button = QPushButton(tr("Save"))
         self.save_button.clicked.connect(self.save)
         layout.addWidget(self.save_button)
+        result_row = QHBoxLayout()
         self.result = QLabel()
         self.result.setWordWrap(True)
-        layout.addWidget(self.result)
+        result_row.addWidget(self.result, 1)
+        self.restart_app = restart_app
+        self.restart_button = QPushButton(tr("Restart now"))
+        self.restart_button.clicked.connect(self._restart)
+        self.restart_button.hide()
+        result_row.addWidget(self.restart_button)
+        layout.addLayout(result_row)
         layout.addWidget(self._cluster_box())
         layout.addWidget(self._keys_box())
         layout.addStretch(1)
@@ -265,7 +299,8 @@ class SettingsPage(QWidget):
     def save(self) -> None:
         """Write the settings file; say what needs a restart."""
         before = self.config.as_dict()
-        self.config.port = self.port.value()
+        if self.port.value() != self._shown_port:  # else keep the saved one (see __init__)
+            self.config.port = self.port.value()
         self.config.serve_lan = self.lan.isChecked()
         folder = self.data_dir.text().strip()
         self.config.data_dir = "" if folder == self._default_dir else folder
@@ -285,13 +320,17 @@ class SettingsPage(QWidget):
             return
         set_language(self.config.language)
         restart = [
-            k
-            for k in ("port", "serve_lan", "data_dir", "idle_unload_ttl", "language")
-            if before[k] != self.config.as_dict()[k]
+            tr(label) for k, label in NEEDS_RESTART.items() if before[k] != self.config.as_dict()[k]
         ]
-        self.result.setText(
-            "Saved. Restart llmlb to apply: " + ", ".join(restart) if restart else "Saved."
-        )
+        if not restart:
+            self.result.setText(tr("Saved."))
+            return
+        self.result.setText(tr("Saved. Restart llmlb to apply: ") + ", ".join(restart))
+        self.restart_button.setVisible(self.restart_app is not None)
+
+    def _restart(self) -> None:
+        if self.restart_app is not None:
+            self.restart_app()
 
 
 def last_used(at: float | None, now: float | None = None) -> str:

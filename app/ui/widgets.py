@@ -63,24 +63,36 @@ class Badge(QLabel):
 
 
 class Banner(QFrame):
-    """A dismissible strip at the top of the window for problems that need attention."""
+    """A strip at the top of the window: a problem that needs attention (dismissible), or a
+    state the user chose (an action button undoes it, e.g. Resume)."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        color: str = "#8a1010",
+        action: str | None = None,
+        dismissible: bool = True,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("banner")
-        self.setStyleSheet("#banner { background: #8a1010; } QLabel { color: white; }")
+        self.setStyleSheet(f"#banner {{ background: {color}; }} QLabel {{ color: white; }}")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(12, 6, 12, 6)
         self.label = QLabel()
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        close = QPushButton("✕")
-        close.setAccessibleName("dismiss message")
-        close.setFlat(True)
-        close.setStyleSheet("color: white;")
-        close.clicked.connect(self.hide)
         layout.addWidget(self.label, 1)
-        layout.addWidget(close)
+        self.action: QPushButton | None = None
+        if action is not None:
+            self.action = QPushButton(action)
+            layout.addWidget(self.action)
+        if dismissible:
+            close = QPushButton("✕")
+            close.setAccessibleName("dismiss message")
+            close.setFlat(True)
+            close.setStyleSheet("color: white;")
+            close.clicked.connect(self.hide)
+            layout.addWidget(close)
         self.hide()
 
     def show_message(self, text: str) -> None:

@@ -165,6 +165,6 @@ def test_settings_are_saved_and_say_what_needs_a_restart(gui: App) -> None:
     page.port.setValue(40000)
     page.idle.setValue(5)
     page.save_button.click()
-    assert "Restart llmlb to apply: port, idle_unload_ttl" in page.result.text()
+    assert "Restart llmlb to apply: Port, Unload idle models after" in page.result.text()
     saved = DesktopConfig.load()
     assert saved.port == 40000 and saved.idle_unload_ttl == 300.0

@@ -1,0 +1,75 @@
+"""The GUI's single instance per data folder: a second launch asks the first to show itself."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+
+from app.core.instance import describe, instance_key, running_instance
+
+SHOW = b"show\n"
+WAIT_MS = 1000
+
+
+def hand_over(data_dir: Path) -> bool:
+    """Ask the app already running on `data_dir` to show its window; False when none answers."""
+    socket = QLocalSocket()
+    socket.connectToServer(instance_key(data_dir))
+    if not socket.waitForConnected(WAIT_MS):
+        return False
+    socket.write(SHOW)
+    sent = socket.waitForBytesWritten(WAIT_MS)
+    socket.disconnectFromServer()
+    return sent
+
+
+def hand_over_to_running(data_dir: Path, wait: float = 0.0) -> bool:
+    """Hand over to the app running on `data_dir` (trying for `wait` seconds) and say so on
+    stderr; False when none answers."""
+    data_dir = data_dir.expanduser().resolve()
+    deadline = time.monotonic() + wait
+    while not hand_over(data_dir):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    print(
+        f"llmlb: already running on the data folder {data_dir} "
+        f"({describe(running_instance(data_dir))}); showed its window",
+        file=sys.stderr,
+        flush=True,
+    )
+    return True
+
+
+class InstanceServer:
+    """Listens for later launches on the same data folder and shows the window for them."""
+
+    def __init__(self, data_dir: Path, show: Callable[[], None]) -> None:
+        self.show = show
+        self.server = QLocalServer()
+        name = instance_key(data_dir)
+        # Only the holder of the data-dir lock gets here, so a leftover socket is a crashed
+        # run's, never a live one's: removing it is safe.
+        QLocalServer.removeServer(name)
+        self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        self.listening = self.server.listen(name)
+        self.server.newConnection.connect(self._accept)
+
+    def _accept(self) -> None:
+        while (conn := self.server.nextPendingConnection()) is not None:
+            conn.readyRead.connect(lambda c=conn: self._read(c))
+            conn.disconnected.connect(conn.deleteLater)
+            if conn.bytesAvailable():
+                self._read(conn)
+
+    def _read(self, conn: QLocalSocket) -> None:
+        if bytes(conn.readAll().data()).startswith(SHOW.strip()):
+            self.show()
+
+    def close(self) -> None:
+        """Stop listening (the socket file goes with it)."""
+        self.server.close()
