@@ -210,7 +210,9 @@ def derive_status(states: list[NodeModelState]) -> ModelStatus:
     if ready:
         return ModelStatus(HubStatus.DOWNLOADED, Lifecycle.READY, progress, ready)
     if downloading:
-        return ModelStatus(HubStatus.DOWNLOADING, Lifecycle.PENDING, progress)
+        # A download waiting to retry says why (the Hub unreachable...): a note, not a failure.
+        note = next((s.error for s in downloading if s.error), None)
+        return ModelStatus(HubStatus.DOWNLOADING, Lifecycle.PENDING, progress, [], note)
     if errors:
         return ModelStatus(HubStatus.AVAILABLE, Lifecycle.ERROR, None, [], errors[0].error)
     return ModelStatus(HubStatus.AVAILABLE, Lifecycle.REGISTERED)

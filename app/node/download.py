@@ -83,6 +83,7 @@ def download_file(
             before = transfer.hashed_len
             try:
                 if transfer.attempt(client):
+                    progress.retrying = None
                     return
                 failures = 0  # the partial was reset: go again at once
             except Transient as exc:
@@ -90,6 +91,7 @@ def download_file(
                 failures = 0 if transfer.hashed_len > before else failures + 1
                 delay = _backoff(failures, max_backoff, exc.retry_after)
                 log.warning("download of %s: %s; retrying in %.1f s", dest.name, exc, delay)
+                progress.retrying = f"download interrupted ({exc}); retrying in {delay:.0f} s"
                 if cancel.wait(delay):
                     raise DownloadCancelled(f"download of {dest.name} cancelled") from None
 

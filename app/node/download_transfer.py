@@ -49,6 +49,9 @@ class Progress:
     file: str = ""
     downloaded_bytes: int = 0
     total_bytes: int = 0
+    # Why the transfer is waiting to try again (the Hub unreachable, a 5xx...), for the user to
+    # see; None while bytes flow.
+    retrying: str | None = None
 
 
 class DownloadError(LlmlbError):

@@ -170,7 +170,7 @@ class SyncWorker:
             files = manifest.files
             folder.mkdir(parents=True, exist_ok=True)
             clean_orphans(folder, {f.name for f in files})
-            state.state = ModelState.DOWNLOADING
+            state.state, state.error = ModelState.DOWNLOADING, None
             state.total_bytes = sum(f.size or 0 for f in files)
             done_before = 0
             self._changed(name)
@@ -229,8 +229,15 @@ class SyncWorker:
             self._changed(name)
 
     async def _watch(self, state: ModelReport, base: int, progress: Progress) -> None:
-        """Copy the download thread's byte counts into the model state, a few times a second."""
+        """Copy the download thread's byte counts into the model state, a few times a second,
+        and why it waits to retry (a note in `error` while still downloading), until bytes flow."""
+        seen = progress.downloaded_bytes
         while True:
+            if progress.downloaded_bytes != seen:
+                seen, progress.retrying = progress.downloaded_bytes, None
+            if state.error != progress.retrying:
+                state.error = progress.retrying
+                self._changed(state.model)
             state.downloaded_bytes = base + progress.downloaded_bytes
             if progress.total_bytes and state.total_bytes < base + progress.total_bytes:
                 state.total_bytes = base + progress.total_bytes  # the manifest had no size

@@ -109,6 +109,7 @@ class MainWindow(QMainWindow):
         """The Model Hub, where a model is found and registered."""
         self.models.setCurrentWidget(self.hub)
         self.show_page("Models")
+        self.hub.search.setFocus()  # the next thing a newcomer does is look for a model
 
     def show_keys(self) -> None:
         """Settings, ready to name a new API key."""

@@ -130,8 +130,14 @@ class ModelCard(QFrame):
             self.progress.show()
         else:
             self.progress.hide()
+        # An error, or while downloading why the download waits to retry (the Hub unreachable).
         self.error.setText(str(item.get("error") or ""))
-        self.error.setVisible(state == CardState.ERROR and bool(item.get("error")))
+        self.error.setStyleSheet(
+            "color: #b3261e;" if state == CardState.ERROR else "color: #6b3f00;"
+        )
+        self.error.setVisible(
+            state in (CardState.ERROR, CardState.DOWNLOADING) and bool(item.get("error"))
+        )
         verb = {CardState.AVAILABLE: "Register", CardState.DOWNLOADING: "Cancel"}.get(
             state, "Delete"
         )

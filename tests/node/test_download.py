@@ -166,6 +166,30 @@ def test_the_hub_answering_503_for_a_while_is_waited_out(hub: FakeHub, tmp_path:
     assert len(hub.requests) >= 3, "the 503s were retried"
 
 
+def test_while_the_hub_fails_the_progress_says_why_and_when_it_retries(
+    hub: FakeHub, tmp_path: Path
+) -> None:
+    """What the Hub card shows instead of a silent 0 %: the reason and the next try."""
+    hub.mode = "error503"
+    progress = Progress()
+    done = threading.Event()
+
+    def run() -> None:
+        fetch(hub, tmp_path / NAME, progress=progress)
+        done.set()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        why = eventually_sync(lambda: progress.retrying, timeout=10, interval=0.01)
+        assert "503" in why and "retrying in" in why
+    finally:
+        hub.mode = "ok"
+        worker.join(10)
+    assert done.is_set() and (tmp_path / NAME).read_bytes() == DATA
+    assert progress.retrying is None  # the download went through: no note left
+
+
 def test_a_stall_is_retried_and_cancel_stops_it_keeping_the_partial(
     hub: FakeHub, tmp_path: Path
 ) -> None:

@@ -75,6 +75,7 @@ def test_an_empty_first_launch_leads_to_the_model_hub(gui: App) -> None:
     overview.get_model.click()
     assert window.pages.currentWidget() is window.models
     assert window.models.currentWidget() is window.hub
+    assert window.focusWidget() is window.hub.search  # typing searches at once
     gui.desktop.state.register(repo=CHAT_REPO)
     gui.wait(lambda: not overview.empty.isVisibleTo(window))
 
