@@ -55,7 +55,8 @@ class Desktop:
         self.window.activateWindow()
 
     async def close(self) -> None:
-        """Stop following, hide the tray icon, close the window."""
+        """Save a streaming answer, stop following, hide the tray icon, close the window."""
+        await self.window.playground.chat.interrupt()  # before the client it saves through
         self.state.stop()
         self.tray.icon.hide()
         self.window.hide()
