@@ -44,6 +44,7 @@ def test_quit_mid_answer_keeps_the_partial_answer_with_retry(
         answer = other.chat.widgets[1]
         assert answer.text == arrived and "interrupted" in answer.stats.text()
         assert answer.retry_button.isVisibleTo(answer)
+        again.window.show_page("Playground")
         gui.screenshot(again.window, "playground-interrupted")
     finally:
         gui.run(again.close())
