@@ -279,6 +279,7 @@ class ChatPanel(QWidget):
         await self._answer(model)
 
     async def _answer(self, model: str) -> None:
+        cid = self.conversation_id  # the answer is saved here even if another chat opens
         widget = self._add(str(Role.ASSISTANT), "")
         widget.retry.connect(self.retry_last)
         self.current, self._streamed = widget, ""
@@ -314,6 +315,19 @@ class ChatPanel(QWidget):
             if tokens and first and ended > first
             else None,
         }
+        self.current = None
+        if widget in self.widgets:  # still on screen (no other chat was opened meanwhile)
+            self._finish(widget, status, stats)
+        if cid is not None:
+            self._saving = True
+            try:
+                await self.state.client.add_message(
+                    cid, Role.ASSISTANT, self._streamed, status=status, stats=stats
+                )
+            finally:
+                self._saving = False
+
+    def _finish(self, widget: MessageWidget, status: MessageStatus, stats: JsonObject) -> None:
         if status == MessageStatus.ERROR:
             widget.show_error(self._streamed)
         else:
@@ -321,17 +335,8 @@ class ChatPanel(QWidget):
             self.history.append({"role": str(Role.ASSISTANT), "content": self._streamed})
         widget.stats.setText(stats_text(stats, str(status)))
         widget.retry_button.setVisible(status in REGENERABLE)
-        self.current = None
         # Failed, stopped or empty, the answer's end is where the user looks next.
         QTimer.singleShot(0, lambda: self.scroller.ensureWidgetVisible(widget))
-        if self.conversation_id is not None:
-            self._saving = True
-            try:
-                await self.state.client.add_message(
-                    self.conversation_id, Role.ASSISTANT, self._streamed, status=status, stats=stats
-                )
-            finally:
-                self._saving = False
 
     def _flush(self) -> None:
         if self.current is not None and self.current.text != self._streamed:

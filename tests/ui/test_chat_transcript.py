@@ -145,3 +145,21 @@ def test_a_stopped_answer_can_be_regenerated(gui: App) -> None:
     gui.wait(lambda: page.task.done(), timeout=30)
     assert len(page.widgets) == 2 and stopped not in page.widgets
     assert [h["role"] for h in page.history] == ["user", "assistant"]
+
+
+def test_opening_another_chat_mid_answer_saves_it_where_it_belongs(gui: App) -> None:
+    ready_chat(gui, ENDLESS_REPO)
+    playground = gui.desktop.window.playground
+    page = playground.chat
+    page.max_tokens.setValue(4000)
+    start_long_answer(gui, page, "first chat")
+    first = str(page.conversation_id)
+    playground.new_chat()  # the user moves on while the answer streams
+    gui.wait(lambda: page.task.done(), timeout=10)
+    assert page.widgets == [] and page.history == []
+
+    async def kept() -> bool:
+        messages = (await gui.desktop.client.conversation(first))["messages"]
+        return [m["status"] for m in messages] == ["done", "stopped"]
+
+    gui.wait(kept, timeout=10)
