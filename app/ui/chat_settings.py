@@ -53,7 +53,7 @@ class ChatSettings(QWidget):
         self.seed = QLineEdit()
         self.seed.setPlaceholderText(tr("seed"))
         self.seed.setAccessibleName("seed")
-        self.seed.setMinimumWidth(self.seed.fontMetrics().horizontalAdvance("0000000") + 16)
+        self.seed.setFixedWidth(self.seed.fontMetrics().horizontalAdvance("00000000") + 16)
         self.stop_words = QLineEdit()
         self.stop_words.setPlaceholderText(tr("stop words, comma-separated"))
         self.stop_words.setAccessibleName("stop sequences")
@@ -65,16 +65,19 @@ class ChatSettings(QWidget):
             (tr("temp"), self.temperature),
             (tr("top p"), self.top_p),
             (tr("max"), self.max_tokens),
-            ("", self.seed),
-            ("", self.stop_words),
         ):
-            if label:
-                params.addWidget(QLabel(label))
+            params.addWidget(QLabel(label))
             params.addWidget(w)
+        params.addStretch(1)
+        # Seed and stop words get a row of their own, so the form fits an 800 px window.
+        ending = QHBoxLayout()
+        ending.addWidget(self.seed)
+        ending.addWidget(self.stop_words, 1)
         form.addRow(tr("Title"), self.title)
         form.addRow(tr("Model"), self.model)
         form.addRow(tr("System"), self.system)
         form.addRow(tr("Parameters"), params)
+        form.addRow(tr("Seed, stop"), ending)
         self._pause = QTimer(self)
         self._pause.setSingleShot(True)
         self._pause.setInterval(SAVE_AFTER_MS)

@@ -59,6 +59,7 @@ JA = {
     "attached file": "添付ファイル",
     "remove": "削除",
     "Remove this file": "このファイルを外す",
+    "Seed, stop": "シード・停止語",
 }
 
 _language = "en"

@@ -93,7 +93,11 @@ def test_the_picker_counts_nodes_in_words_and_the_stop_placeholder_fits(gui: App
     page = window.playground.chat
     label = page.model.itemText(page.model.currentIndex())
     assert label.endswith("(1 node)") and "node(s)" not in label
+    window.resize(800, 600)
     gui.settle(0.1)
     field = page.stop_words
     needed = field.fontMetrics().horizontalAdvance(field.placeholderText())
     assert field.width() > needed
+    assert page.seed.width() > page.seed.fontMetrics().horizontalAdvance("seed 42")
+    assert window.playground.minimumSizeHint().width() <= 800 - 200  # beside the page list
+    gui.screenshot(window, "playground-800x600")
