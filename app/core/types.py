@@ -83,6 +83,7 @@ class MessageStatus(StrEnum):
     DONE = "done"
     STOPPED = "stopped"
     ERROR = "error"
+    INTERRUPTED = "interrupted"  # the app quit while it streamed: what had arrived
 
 
 class Role(StrEnum):

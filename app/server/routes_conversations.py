@@ -53,7 +53,7 @@ def _message(body: JsonObject) -> NewMessage:
         raise BadRequest("'content' must be a string of valid Unicode", param="content")
     status = enum_member(MessageStatus, body.get("status", MessageStatus.DONE))
     if status is None:
-        raise BadRequest("'status' must be done, stopped or error", param="status")
+        raise BadRequest("'status' must be done, stopped, error or interrupted", param="status")
     attachments = body.get("attachments", [])
     if not isinstance(attachments, list):
         raise BadRequest("'attachments' has the wrong type", param="attachments")

@@ -8,7 +8,7 @@ import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.wire import JsonObject
+from app.core.wire import JsonObject, JsonValue
 
 MAX_BYTES = 100 * 1024 * 1024
 TEXT_SUFFIXES = {
@@ -59,6 +59,26 @@ class Attachment:
         if self.kind == "image":
             return {"type": "image_url", "image_url": {"url": self.data_url}}
         return {"type": "text", "text": f'<file name="{self.name}">\n{self.text}\n</file>'}
+
+
+def saved_text(text: str, files: list[Attachment]) -> str:
+    """A message as saved: the user's words, then each file's text under its name."""
+    return text + "".join(f"\n\n[{f.name}]\n{f.text}" for f in files if f.text)
+
+
+def typed_text(saved: str, meta: list[JsonValue]) -> str:
+    """The user's own words of a saved message (`saved_text` undone), without the files."""
+    cut = len(saved)
+    for item in meta:
+        if isinstance(item, dict):
+            at = saved.find(f"\n\n[{item.get('name')}]\n")
+            cut = min(cut, at) if at >= 0 else cut
+    return saved[:cut]
+
+
+def names(meta: list[JsonValue]) -> list[str]:
+    """The file names of a saved message's attachments."""
+    return [str(item.get("name")) for item in meta if isinstance(item, dict)]
 
 
 def load(path: Path, vision: bool) -> Attachment:

@@ -9,34 +9,32 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from app.core.types import Lifecycle, MessageStatus, Role
-from app.core.wire import ConversationDetail, JsonObject, JsonValue
+from app.core.types import MessageStatus, Role
+from app.core.wire import ConversationDetail, JsonObject, JsonValue, Message
 from app.ui import attachments
 from app.ui.asyncs import spawn
-from app.ui.chat_widgets import ChatKeys, MessageWidget
+from app.ui.chat_settings import ChatSettings
+from app.ui.chat_widgets import AttachmentChips, ChatKeys, MessageWidget
 from app.ui.client import ApiError, ChatStream
+from app.ui.i18n import tr
 from app.ui.state import UiState
 
 REPAINT_MS = 50  # streamed text is shown at most 20 times a second
+QUIT_WAIT_S = 5.0  # how long quitting waits for the partial answer to be saved
+REGENERABLE = {MessageStatus.ERROR, MessageStatus.STOPPED, MessageStatus.INTERRUPTED}
 
 
 class ChatPanel(QWidget):
@@ -56,10 +54,23 @@ class ChatPanel(QWidget):
         self.task: asyncio.Task[None] | None = None
         self.current: MessageWidget | None = None
         self.widgets: list[MessageWidget] = []
+        self._saved_title = ""
+        self._saved_fields: JsonObject = {}  # the open conversation's settings as last saved
+        self._quitting = False  # a stop now is the app quitting: the answer is "interrupted"
+        self._saving = False  # the answer is being saved: a stop must not cut that short
         layout = QVBoxLayout(self)
-        layout.addLayout(self._settings())
+        self.settings = ChatSettings()
+        s = self.settings
+        self.title, self.model, self.system = s.title, s.model, s.system
+        self.temperature, self.top_p, self.max_tokens = s.temperature, s.top_p, s.max_tokens
+        self.seed, self.stop_words = s.seed, s.stop_words
+        self.title.editingFinished.connect(self._rename)
+        s.changed.connect(self._save_settings)
+        layout.addWidget(s)
         self.scroller = QScrollArea()
         self.scroller.setWidgetResizable(True)
+        # Messages wrap to the transcript's width; they never scroll sideways.
+        self.scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         holder = QWidget()
         self.messages = QVBoxLayout(holder)
         self.messages.addStretch(1)
@@ -69,7 +80,9 @@ class ChatPanel(QWidget):
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet("color: #b3261e;")
         layout.addWidget(self.notice)
-        self.files = QLabel()
+        self.files = AttachmentChips(removable=True)
+        self.files.removed.connect(self._unattach)
+        self.files.hide()
         layout.addWidget(self.files)
         layout.addLayout(self._input_row())
         state.hubChanged.connect(self.refresh_models)
@@ -79,65 +92,20 @@ class ChatPanel(QWidget):
         self._streamed = ""
 
     # -- layout -----------------------------------------------------------------------
-    def _settings(self) -> QFormLayout:
-        top = QFormLayout()
-        self.title = QLineEdit()
-        self.title.setAccessibleName("conversation title")
-        self.title.editingFinished.connect(self._rename)
-        self.model = QComboBox()
-        self.model.setAccessibleName("model")
-        self.system = QPlainTextEdit()
-        self.system.setAccessibleName("system prompt")
-        self.system.setPlaceholderText("System prompt (optional)")
-        self.system.setMaximumHeight(54)
-        params = QHBoxLayout()
-        self.temperature = _spin(QDoubleSpinBox(), 0, 2, 0.7, "temperature")
-        self.top_p = _spin(QDoubleSpinBox(), 0, 1, 1.0, "top p")
-        self.max_tokens = _spin(QSpinBox(), 1, 32768, 512, "max tokens")
-        self.seed = QLineEdit()
-        self.seed.setPlaceholderText("seed")
-        self.seed.setAccessibleName("seed")
-        self.stop_words = QLineEdit()
-        self.stop_words.setPlaceholderText("stop (comma-separated)")
-        self.stop_words.setAccessibleName("stop sequences")
-        # Seed and stop words on a row of their own, each at least as wide as its placeholder:
-        # on one row with the rest they shrank to "s…" in a narrow window.
-        sampling = QHBoxLayout()
-        for field in (self.seed, self.stop_words):
-            width = field.fontMetrics().horizontalAdvance(field.placeholderText())
-            field.setMinimumWidth(width + 16)  # the frame and text margins
-        for label, w, row in (
-            ("temp", self.temperature, params),
-            ("top p", self.top_p, params),
-            ("max", self.max_tokens, params),
-            ("", self.seed, sampling),
-            ("", self.stop_words, sampling),
-        ):
-            if label:
-                row.addWidget(QLabel(label))
-            row.addWidget(w)
-        params.addStretch(1)
-        sampling.setStretch(1, 1)
-        top.addRow("Title", self.title)
-        top.addRow("Model", self.model)
-        top.addRow("System", self.system)
-        top.addRow("Parameters", params)
-        top.addRow("", sampling)
-        return top
-
     def _input_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
         self.input = QPlainTextEdit()
         self.input.setAccessibleName("message")
-        self.input.setPlaceholderText("Message (Enter sends, Shift+Enter new line, Esc stops)")
+        self.input.setPlaceholderText(tr("Message (Enter sends, Shift+Enter new line, Esc stops)"))
         self.input.setMaximumHeight(90)
+        self.input.setTabChangesFocus(True)  # Tab moves on, as everywhere else on the page
         self.keys = ChatKeys(self)
         self.keys.send.connect(self.send)
         self.keys.stop.connect(self.stop)
         self.input.installEventFilter(self.keys)
-        self.attach_button = QPushButton("Attach…")
+        self.attach_button = QPushButton(tr("Attach…"))
         self.attach_button.clicked.connect(self._pick_files)
-        self.send_button = QPushButton("Send")
+        self.send_button = QPushButton(tr("Send"))
         self.send_button.clicked.connect(self.send_or_stop)
         row.addWidget(self.input, 1)
         row.addWidget(self.attach_button)
@@ -147,16 +115,7 @@ class ChatPanel(QWidget):
     # -- models and the open conversation ----------------------------------------------
     def refresh_models(self) -> None:
         """The picker lists ready models, with the nodes that will serve them."""
-        chosen = self.model.currentData()
-        self.model.blockSignals(True)
-        self.model.clear()
-        for m in self.state.models:
-            if m.get("lifecycle_status") == Lifecycle.READY:
-                nodes = len(m["ready_nodes"])
-                self.model.addItem(f"{m['name'] or m['id']}  ({nodes} node(s))", m["id"])
-        index = self.model.findData(chosen)
-        self.model.setCurrentIndex(max(0, index))
-        self.model.blockSignals(False)
+        self.settings.refresh_models(self.state.models)
 
     def _vision(self, model_id: str) -> bool:
         return any(m["id"] == model_id and "Vision" in m["capabilities"] for m in self.state.models)
@@ -165,37 +124,57 @@ class ChatPanel(QWidget):
         """Open a saved conversation: its settings and its messages."""
         self.stop()
         self.conversation_id = conv["id"]
-        self.title.setText(conv["title"])
-        self.system.setPlainText(conv["system_prompt"])
-        index = self.model.findData(conv["model"])
-        if index >= 0:
-            self.model.setCurrentIndex(index)
+        self.settings.load(conv)
+        self._saved_title, self._saved_fields = conv["title"], self.settings.fields()
         self._clear_messages()
         self.history = []
-        for m in conv["messages"]:
-            widget = self._add(str(m["role"]), m["content"])
-            if m["status"] == MessageStatus.ERROR:
-                widget.show_error(m["content"])
-            else:
-                self.history.append({"role": str(m["role"]), "content": m["content"]})
-            if m["stats"]:
-                widget.stats.setText(stats_text(m["stats"], str(m["status"])))
+        messages = conv["messages"]
+        for i, m in enumerate(messages):
+            later = messages[i + 1]["role"] if i + 1 < len(messages) else None
+            if m["role"] == Role.ASSISTANT and later == Role.ASSISTANT:
+                continue  # an answer that was retried: the later one replaced it
+            self._show_saved(m)
+
+    def _show_saved(self, m: Message) -> None:
+        files = attachments.names(m["attachments"])
+        shown = attachments.typed_text(m["content"], m["attachments"]) if files else m["content"]
+        widget = self._add(str(m["role"]), shown, files)
+        if m["status"] == MessageStatus.ERROR:
+            widget.show_error(m["content"])
+        else:
+            self.history.append({"role": str(m["role"]), "content": m["content"]})
+        if m["role"] == Role.ASSISTANT:
+            widget.retry.connect(self.retry_last)
+            widget.retry_button.setVisible(m["status"] in REGENERABLE)
+        if m["stats"]:
+            widget.stats.setText(stats_text(m["stats"], str(m["status"])))
 
     def reset(self) -> None:
         """Start over in a fresh conversation (created when the first message is sent)."""
         self.stop()
         self.conversation_id = None
         self.history = []
-        self.title.clear()
+        self.settings.load(None)
+        self._saved_title, self._saved_fields = "", {}
         self._clear_messages()
 
     def _rename(self) -> None:
         title = self.title.text().strip()
-        if self.conversation_id and title:
+        if self.conversation_id and title and title != self._saved_title:
+            self._saved_title = title
             spawn(
                 self.state.client.rename_conversation(self.conversation_id, title),
                 on_error=self.say,
                 on_done=lambda _r: self.saved.emit(),
+            )
+
+    def _save_settings(self) -> None:
+        fields = self.settings.fields()
+        if self.conversation_id and fields != self._saved_fields:
+            self._saved_fields = fields
+            spawn(
+                self.state.client.update_conversation(self.conversation_id, fields),
+                on_error=self.say,
             )
 
     # -- attachments --------------------------------------------------------------------
@@ -212,8 +191,12 @@ class ChatPanel(QWidget):
             self.say(str(exc))
             return False
         self.pending.append(item)
-        self.files.setText("Attached: " + ", ".join(a.name for a in self.pending))
+        self.files.set_names([a.name for a in self.pending])
         return True
+
+    def _unattach(self, index: int) -> None:
+        del self.pending[index]
+        self.files.set_names([a.name for a in self.pending])
 
     # -- sending ------------------------------------------------------------------------
     def send_or_stop(self) -> None:
@@ -232,51 +215,71 @@ class ChatPanel(QWidget):
         if not text and not self.pending:
             return
         if not model:
-            self.say("No model is ready yet: register one in the Model Hub.")
+            self.say(tr("No model is ready yet: register one in the Model Hub."))
             return
+        self.settings.flush()
         self.notice.clear()
         files, self.pending = self.pending, []
-        self.files.clear()
+        self.files.set_names([])
         self.input.clear()
         content: JsonValue = text
         if files:
             content = [{"type": "text", "text": text}, *(f.part() for f in files)]
         self.task = spawn(self._turn(str(model), text, content, files), on_error=self.say)
-        self.send_button.setText("Stop")
+        self.send_button.setText(tr("Stop"))
 
     def retry_last(self) -> None:
-        """Ask again for the answer that failed."""
+        """Ask again for the last answer (failed, stopped or interrupted): the new one takes
+        its place."""
         if self.task is not None and not self.task.done():
             return
         model = str(self.model.currentData() or "")
-        if model and self.history and self.history[-1]["role"] == Role.USER:
+        if not model:
+            return
+        if self.widgets and self.widgets[-1].role == Role.ASSISTANT:
+            self._remove(self.widgets[-1])
+        if self.history and self.history[-1]["role"] == Role.ASSISTANT:
+            self.history.pop()
+        if self.history and self.history[-1]["role"] == Role.USER:
+            self.notice.clear()
             self.task = spawn(self._answer(model), on_error=self.say)
-            self.send_button.setText("Stop")
+            self.send_button.setText(tr("Stop"))
 
     def stop(self) -> None:
         """Stop the answer now (the request is cancelled; the node stops generating)."""
-        if self.task is not None and not self.task.done():
+        if self.task is not None and not self.task.done() and not self._saving:
             self.task.cancel()
+
+    async def interrupt(self) -> None:
+        """The app quits: stop the answer and save what has arrived, marked interrupted."""
+        task = self.task
+        if task is None or task.done():
+            return
+        self._quitting = True
+        self.stop()
+        await asyncio.wait([task], timeout=QUIT_WAIT_S)
 
     async def _turn(
         self, model: str, text: str, content: JsonValue, files: list[attachments.Attachment]
     ) -> None:
         client = self.state.client
         if self.conversation_id is None:
-            conv = await client.create_conversation(
-                (text or files[0].name)[:60], model, self.system.toPlainText(), self._params()
-            )
+            title = (text or files[0].name)[:60]
+            params = self.settings.params()
+            conv = await client.create_conversation(title, model, self.system.toPlainText(), params)
             self.conversation_id = conv["id"]
             self.title.setText(conv["title"])
             self.saved.emit()
-        saved = text + "".join(f"\n\n[{f.name}]\n{f.text}" for f in files if f.text)
+        saved = attachments.saved_text(text, files)
         meta: list[JsonValue] = [{"name": f.name, "kind": f.kind, "size": f.size} for f in files]
         await client.add_message(self.conversation_id, Role.USER, saved, attachments=meta)
-        self._add(str(Role.USER), text + "".join(f"\n\n📎 {f.name}" for f in files))
+        self._saved_title, self._saved_fields = self.title.text(), self.settings.fields()
+        self._add(str(Role.USER), text, [f.name for f in files])
         self.history.append({"role": str(Role.USER), "content": content})
         await self._answer(model)
 
     async def _answer(self, model: str) -> None:
+        cid = self.conversation_id  # the answer is saved here even if another chat opens
         widget = self._add(str(Role.ASSISTANT), "")
         widget.retry.connect(self.retry_last)
         self.current, self._streamed = widget, ""
@@ -284,7 +287,7 @@ class ChatPanel(QWidget):
         if self.system.toPlainText().strip():
             messages.insert(0, {"role": str(Role.SYSTEM), "content": self.system.toPlainText()})
         chat = ChatStream(
-            self.state.client, {"model": model, "messages": messages, **self._params()}
+            self.state.client, {"model": model, "messages": messages, **self.settings.params()}
         )
         started = time.perf_counter()
         first: float | None = None
@@ -295,13 +298,13 @@ class ChatPanel(QWidget):
                 first = first or time.perf_counter()
                 self._streamed += piece
         except asyncio.CancelledError:
-            status = MessageStatus.STOPPED
+            status = MessageStatus.INTERRUPTED if self._quitting else MessageStatus.STOPPED
         except ApiError as exc:
             status = MessageStatus.ERROR
             self._streamed = exc.message
         finally:
             self._repaint.stop()
-            self.send_button.setText("Send")
+            self.send_button.setText(tr("Send"))
         ended = time.perf_counter()
         tokens = chat.completion_tokens
         stats: JsonObject = {
@@ -312,17 +315,28 @@ class ChatPanel(QWidget):
             if tokens and first and ended > first
             else None,
         }
+        self.current = None
+        if widget in self.widgets:  # still on screen (no other chat was opened meanwhile)
+            self._finish(widget, status, stats)
+        if cid is not None:
+            self._saving = True
+            try:
+                await self.state.client.add_message(
+                    cid, Role.ASSISTANT, self._streamed, status=status, stats=stats
+                )
+            finally:
+                self._saving = False
+
+    def _finish(self, widget: MessageWidget, status: MessageStatus, stats: JsonObject) -> None:
         if status == MessageStatus.ERROR:
             widget.show_error(self._streamed)
         else:
             widget.set_text(self._streamed)
             self.history.append({"role": str(Role.ASSISTANT), "content": self._streamed})
         widget.stats.setText(stats_text(stats, str(status)))
-        self.current = None
-        if self.conversation_id is not None:
-            await self.state.client.add_message(
-                self.conversation_id, Role.ASSISTANT, self._streamed, status=status, stats=stats
-            )
+        widget.retry_button.setVisible(status in REGENERABLE)
+        # Failed, stopped or empty, the answer's end is where the user looks next.
+        QTimer.singleShot(0, lambda: self.scroller.ensureWidgetVisible(widget))
 
     def _flush(self) -> None:
         if self.current is not None and self.current.text != self._streamed:
@@ -330,24 +344,18 @@ class ChatPanel(QWidget):
             bar = self.scroller.verticalScrollBar()
             bar.setValue(bar.maximum())
 
-    def _params(self) -> JsonObject:
-        params: JsonObject = {
-            "temperature": self.temperature.value(),
-            "top_p": self.top_p.value(),
-            "max_tokens": self.max_tokens.value(),
-        }
-        if self.seed.text().strip().lstrip("-").isdigit():
-            params["seed"] = int(self.seed.text().strip())
-        stops: list[JsonValue] = [s for s in self.stop_words.text().split(",") if s.strip()]
-        if stops:
-            params["stop"] = stops[:4]
-        return params
-
-    def _add(self, role: str, text: str) -> MessageWidget:
-        widget = MessageWidget(role, text)
+    def _add(self, role: str, text: str, files: list[str] | None = None) -> MessageWidget:
+        for older in self.widgets:  # only the last answer can be asked again
+            older.retry_button.hide()
+        widget = MessageWidget(role, text, files)
         self.messages.insertWidget(self.messages.count() - 1, widget)
         self.widgets.append(widget)
         return widget
+
+    def _remove(self, widget: MessageWidget) -> None:
+        self.widgets.remove(widget)
+        self.messages.removeWidget(widget)
+        widget.deleteLater()
 
     def _clear_messages(self) -> None:
         for widget in self.widgets:
@@ -372,12 +380,3 @@ def stats_text(stats: JsonObject, status: str) -> str:
     if stats.get("node"):
         parts.append(f"node {stats['node']}")
     return " · ".join(parts)
-
-
-def _spin(spin: Any, lo: float, hi: float, value: float, name: str) -> Any:
-    spin.setRange(lo, hi)
-    if isinstance(spin, QDoubleSpinBox):
-        spin.setSingleStep(0.05)
-    spin.setValue(value)
-    spin.setAccessibleName(name)
-    return spin

@@ -1,12 +1,55 @@
-"""Playground pieces: one message (Markdown, rendered alone), the input box's keys."""
+"""Playground pieces: one message (Markdown, rendered alone), file chips, the input's keys."""
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QKeyEvent
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QFontDatabase, QGuiApplication, QKeyEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.i18n import tr
 
 BLOCK_CHARS = 1500  # a paragraph longer than this is shown as several, cut at spaces
+BREAK_EVERY = 24  # a run of text with no space may wrap after this many characters
+_LONG_RUN = re.compile(rf"\S{{{BREAK_EVERY + 1},}}")
+ZWSP = "\u200b"  # zero-width space: a place to wrap that shows nothing
+
+
+def breakable(text: str) -> str:
+    """`text` with a place to wrap every BREAK_EVERY characters of an unbroken run (a URL,
+    long output), so a bubble never needs more width than the window has."""
+
+    def cut(m: re.Match[str]) -> str:
+        run = m.group(0)
+        return ZWSP.join(run[i : i + BREAK_EVERY] for i in range(0, len(run), BREAK_EVERY))
+
+    return _LONG_RUN.sub(cut, text)
+
+
+def shown_markdown(block: str) -> str:
+    """A Markdown paragraph as shown: the writer's line breaks kept (as hard breaks)."""
+    return "  \n".join(breakable(block).split("\n"))
+
+
+def fenced_code(block: str) -> str | None:
+    """The code inside a fenced block, or None for other blocks."""
+    if not block.lstrip().startswith("```"):
+        return None
+    lines = block.strip("\n").split("\n")[1:]
+    if lines and lines[-1].strip().startswith("```"):
+        lines = lines[:-1]
+    return "\n".join(lines)
 
 
 def split_blocks(text: str) -> list[str]:
@@ -40,7 +83,13 @@ class MessageWidget(QFrame):
 
     retry = Signal()
 
-    def __init__(self, role: str, text: str = "", parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        role: str,
+        text: str = "",
+        files: list[str] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.role = role
         self.setObjectName("message")
@@ -56,6 +105,9 @@ class MessageWidget(QFrame):
         self.body = QVBoxLayout()
         self.body.setSpacing(4)
         layout.addLayout(self.body)
+        self.files = AttachmentChips(removable=False)
+        self.files.set_names(files or [])
+        layout.addWidget(self.files)
         self.blocks: list[QLabel] = []
         self._error = False
         bottom = QHBoxLayout()
@@ -84,20 +136,35 @@ class MessageWidget(QFrame):
             if i == len(self.blocks):
                 label = QLabel()
                 label.setWordWrap(True)
-                label.setTextFormat(Qt.TextFormat.MarkdownText)
                 label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+                # Never wider than the transcript: the text wraps instead (at BREAK_EVERY).
+                label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
                 if self._error:
                     label.setStyleSheet("color: #b3261e;")
                 self.body.addWidget(label)
                 self.blocks.append(label)
-            if self.blocks[i].text() != part:
-                self.blocks[i].setText(part)
+            self._show_block(self.blocks[i], part)
         while len(self.blocks) > len(parts):
             label = self.blocks.pop()
             self.body.removeWidget(label)
             label.deleteLater()
         self.copy_button.setVisible("```" in text)
         self.setAccessibleName(f"{self.who.text()}: {text[:200]}")
+
+    def _show_block(self, label: QLabel, part: str) -> None:
+        # A code block as plain monospaced text (Markdown's <pre> would not wrap at all).
+        code = fenced_code(part)
+        fmt = Qt.TextFormat.PlainText if code is not None else Qt.TextFormat.MarkdownText
+        shown = breakable(code) if code is not None else shown_markdown(part)
+        if label.textFormat() != fmt:
+            label.setTextFormat(fmt)
+            mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+            label.setFont(mono if code is not None else self.font())
+            label.setStyleSheet(
+                "background: rgba(127,127,127,0.12); padding: 4px;" if code is not None else ""
+            )
+        if label.text() != shown:
+            label.setText(shown)
 
     def code_blocks(self) -> list[str]:
         """The contents of the message's fenced code blocks."""
@@ -115,6 +182,57 @@ class MessageWidget(QFrame):
         for label in self.blocks:
             label.setStyleSheet("color: #b3261e;")
         self.retry_button.show()
+
+
+class AttachmentChips(QWidget):
+    """Files as chips: a file icon (a standard one, so no font can lack it) and the name;
+    pending files also get a button that takes them off the message."""
+
+    removed = Signal(int)
+
+    def __init__(self, removable: bool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.removable = removable
+        self.row = QHBoxLayout(self)
+        self.row.setContentsMargins(0, 0, 0, 0)
+        self.chips: list[QFrame] = []
+        self._names: list[str] = []
+
+    def set_names(self, names: list[str]) -> None:
+        """Show one chip per file name."""
+        while self.row.count():
+            item = self.row.takeAt(0)
+            if item is not None and (w := item.widget()) is not None:
+                w.deleteLater()
+        self.chips, self._names = [], list(names)
+        style = self.style()
+        for i, name in enumerate(names):
+            chip = QFrame()
+            chip.setObjectName("chip")
+            chip.setStyleSheet("#chip { border: 1px solid #9aa0a6; border-radius: 6px; }")
+            chip.setAccessibleName(f"{tr('attached file')} {name}")
+            line = QHBoxLayout(chip)
+            line.setContentsMargins(6, 2, 6, 2)
+            icon = QLabel()
+            icon.setPixmap(style.standardIcon(QStyle.StandardPixmap.SP_FileIcon).pixmap(16, 16))
+            line.addWidget(icon)
+            line.addWidget(QLabel(name))
+            if self.removable:
+                remove = QToolButton()
+                remove.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_DialogCloseButton))
+                remove.setAccessibleName(f"{tr('remove')} {name}")
+                remove.setToolTip(tr("Remove this file"))
+                remove.setAutoRaise(True)
+                remove.clicked.connect(lambda _c=False, i=i: self.removed.emit(i))
+                line.addWidget(remove)
+            self.row.addWidget(chip)
+            self.chips.append(chip)
+        self.row.addStretch(1)
+        self.setVisible(bool(names))
+
+    def names(self) -> list[str]:
+        """The files shown, in order."""
+        return list(self._names)
 
 
 class ChatKeys(QObject):

@@ -231,6 +231,13 @@ class ApiClient:
         path = f"/v0/conversations/{_path(conversation_id)}"
         return cast(ConversationDetail, await self._call("PUT", path, {"title": title}))
 
+    async def update_conversation(
+        self, conversation_id: str, fields: JsonObject
+    ) -> ConversationDetail:
+        """Save a conversation's model, system prompt or parameters."""
+        path = f"/v0/conversations/{_path(conversation_id)}"
+        return cast(ConversationDetail, await self._call("PUT", path, fields))
+
     async def delete_conversation(self, conversation_id: str) -> None:
         """Delete a conversation and its messages."""
         await self._call("DELETE", f"/v0/conversations/{_path(conversation_id)}")

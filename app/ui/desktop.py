@@ -77,7 +77,8 @@ class Desktop:
         self.quit_app()
 
     async def close(self) -> None:
-        """Stop following, hide the tray icon, close the window."""
+        """Save a streaming answer, stop following, hide the tray icon, close the window."""
+        await self.window.playground.chat.interrupt()  # before the client it saves through
         if self.instance is not None:
             self.instance.close()
         self.state.stop()

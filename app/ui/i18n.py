@@ -103,6 +103,32 @@ JA = {
     "Serve on the LAN": "LAN で提供",
     "Data folder": "データフォルダー",
     "Unload idle models after": "未使用モデルのアンロードまで",
+    # Playground
+    "System prompt (optional)": "システムプロンプト（任意）",
+    "seed": "シード",
+    "stop words, comma-separated": "停止語（カンマ区切り）",
+    "temp": "温度",
+    "top p": "top p",
+    "max": "最大",
+    "Title": "タイトル",
+    "Model": "モデル",
+    "System": "システム",
+    "Parameters": "パラメーター",
+    "1 node": "1 ノード",
+    "{n} nodes": "{n} ノード",
+    "Message (Enter sends, Shift+Enter new line, Esc stops)": (
+        "メッセージ（Enter で送信、Shift+Enter で改行、Esc で停止）"
+    ),
+    "Attach…": "添付…",
+    "Send": "送信",
+    "Stop": "停止",
+    "No model is ready yet: register one in the Model Hub.": (
+        "準備完了のモデルがありません。モデルハブで登録してください。"
+    ),
+    "attached file": "添付ファイル",
+    "remove": "削除",
+    "Remove this file": "このファイルを外す",
+    "Seed, stop": "シード・停止語",
 }
 
 _language = "en"

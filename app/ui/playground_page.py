@@ -21,8 +21,13 @@ from PySide6.QtWidgets import (
 from app.core.wire import Conversation
 from app.ui.asyncs import spawn
 from app.ui.chat_panel import ChatPanel
+from app.ui.chat_widgets import breakable
 from app.ui.state import UiState
 from app.ui.widgets import confirm
+
+TITLE_CHARS = 80  # a longer title is cut in the list (the whole of it is its tooltip)
+TITLE_ROLE = Qt.ItemDataRole.UserRole + 1
+SIDEBAR_PX = 200  # the conversation list's width to start with
 
 
 class PlaygroundPage(QWidget):
@@ -37,15 +42,20 @@ class PlaygroundPage(QWidget):
         split.addWidget(self._sidebar())
         split.addWidget(self.chat)
         split.setStretchFactor(1, 1)
+        split.setSizes([SIDEBAR_PX, 4 * SIDEBAR_PX])
         QVBoxLayout(self).addWidget(split)
 
     def _sidebar(self) -> QWidget:
         box = QWidget()
+        box.setMinimumWidth(SIDEBAR_PX * 3 // 4)  # titles stay readable
         layout = QVBoxLayout(box)
         self.new_button = QPushButton("New chat")
         self.new_button.clicked.connect(self.new_chat)
         self.chats = QListWidget()
         self.chats.setAccessibleName("conversations")
+        # Titles wrap (anywhere, if they must) instead of running out of the list.
+        self.chats.setWordWrap(True)
+        self.chats.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.chats.currentItemChanged.connect(lambda item, _old: self._open(item))
         self.delete_button = QPushButton("Delete chat")
         self.delete_button.clicked.connect(self.delete_chat)
@@ -61,8 +71,12 @@ class PlaygroundPage(QWidget):
             self.chats.blockSignals(True)
             self.chats.clear()
             for c in chats:
-                item = QListWidgetItem(c["title"])
+                title = c["title"]
+                cut = title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1] + "…"
+                item = QListWidgetItem(breakable(cut))
+                item.setToolTip(title)
                 item.setData(Qt.ItemDataRole.UserRole, c["id"])
+                item.setData(TITLE_ROLE, title)
                 self.chats.addItem(item)
                 if c["id"] == current:
                     self.chats.setCurrentItem(item)
@@ -99,7 +113,7 @@ class PlaygroundPage(QWidget):
         confirm(
             self,
             "Delete chat",
-            f"Delete “{item.text()}” and all its messages?",
+            f"Delete “{item.data(TITLE_ROLE)}” and all its messages?",
             lambda: spawn(
                 self.state.client.delete_conversation(cid), on_error=self.chat.say, on_done=gone
             ),

@@ -118,7 +118,7 @@ def test_attachments_text_and_pdf_in_image_refused(gui: App, tmp_path: Path) -> 
     sent = page.history[0]["content"]
     assert isinstance(sent, list)
     assert any(isinstance(p, dict) and "teapot" in str(p.get("text", "")) for p in sent)
-    assert not page.pending and "📎 doc.pdf" in page.widgets[0].text
+    assert not page.pending and page.widgets[0].files.names() == ["notes.txt", "doc.pdf"]
 
 
 def test_a_stream_broken_by_a_dead_node_shows_the_error(gui: App) -> None:
