@@ -5,11 +5,18 @@ from __future__ import annotations
 import re
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QFontDatabase, QGuiApplication, QKeyEvent
+from PySide6.QtGui import (
+    QContextMenuEvent,
+    QFontDatabase,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPushButton,
     QSizePolicy,
     QStyle,
@@ -35,6 +42,29 @@ def breakable(text: str) -> str:
         return ZWSP.join(run[i : i + BREAK_EVERY] for i in range(0, len(run), BREAK_EVERY))
 
     return _LONG_RUN.sub(cut, text)
+
+
+class TextBlock(QLabel):
+    """One block of a message: selectable, and copied as written (without the invisible wrap
+    points `breakable` adds, which would break a copied URL or command)."""
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Ctrl+C (the platform's Copy) puts the clean selection on the clipboard."""
+        if event.matches(QKeySequence.StandardKey.Copy) and self.hasSelectedText():
+            QGuiApplication.clipboard().setText(self.selectedText().replace(ZWSP, ""))
+            return
+        super().keyPressEvent(event)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        """Copy and Select all, copying the clean text."""
+        menu = QMenu(self)
+        copy = menu.addAction(tr("Copy"))
+        copy.setEnabled(self.hasSelectedText())
+        copy.triggered.connect(
+            lambda: QGuiApplication.clipboard().setText(self.selectedText().replace(ZWSP, ""))
+        )
+        menu.addAction(tr("Select all"), lambda: self.setSelection(0, len(self.text())))
+        menu.exec(event.globalPos())
 
 
 def shown_markdown(block: str) -> str:
@@ -108,7 +138,7 @@ class MessageWidget(QFrame):
         self.files = AttachmentChips(removable=False)
         self.files.set_names(files or [])
         layout.addWidget(self.files)
-        self.blocks: list[QLabel] = []
+        self.blocks: list[TextBlock] = []
         self._error = False
         bottom = QHBoxLayout()
         self.stats = QLabel()
@@ -134,7 +164,7 @@ class MessageWidget(QFrame):
         parts = split_blocks(text or "…")
         for i, part in enumerate(parts):
             if i == len(self.blocks):
-                label = QLabel()
+                label = TextBlock()
                 label.setWordWrap(True)
                 label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
                 # Never wider than the transcript: the text wraps instead (at BREAK_EVERY).

@@ -129,6 +129,7 @@ JA = {
     "remove": "削除",
     "Remove this file": "このファイルを外す",
     "Seed, stop": "シード・停止語",
+    "Select all": "すべて選択",
 }
 
 _language = "en"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QTextDocument
+from PySide6.QtGui import QGuiApplication, QTextDocument
 from PySide6.QtWidgets import QLabel
+from pytestqt.qtbot import QtBot
 
-from app.ui.chat_widgets import MessageWidget
+from app.ui.chat_widgets import ZWSP, MessageWidget
 from tests.conftest import ENDLESS_REPO
 from tests.node.conftest import CHAT_REPO
 from tests.ui.conftest import App
@@ -54,6 +55,19 @@ def test_long_unbroken_text_and_titles_wrap_inside_the_window(gui: App) -> None:
     assert chats.viewport().width() >= 100  # titles stay readable
     assert chats.item(0).toolTip() == "t" * 300
     gui.screenshot(window, "playground-long-text")
+
+
+def test_copied_text_has_no_invisible_wrap_points(qtbot: QtBot) -> None:
+    """Long runs wrap at invisible points; a copied URL or command must not carry them."""
+    message = MessageWidget("assistant", f"See {URL} now\n\n```\n{'x=1;' * 40}\n```")
+    qtbot.addWidget(message)
+    message.show()
+    for block, whole in zip(message.blocks, (URL, "x=1;" * 40), strict=True):
+        assert ZWSP in block.text()  # it does wrap there
+        block.setSelection(0, len(block.text()))
+        qtbot.keyClick(block, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+        copied = QGuiApplication.clipboard().text()
+        assert whole in copied and ZWSP not in copied
 
 
 def test_the_writers_line_breaks_show(qapp) -> None:
