@@ -35,6 +35,12 @@ from app.ui.state import UiState
 REPAINT_MS = 50  # streamed text is shown at most 20 times a second
 QUIT_WAIT_S = 5.0  # how long quitting waits for the partial answer to be saved
 REGENERABLE = {MessageStatus.ERROR, MessageStatus.STOPPED, MessageStatus.INTERRUPTED}
+EMPTY_ANSWER = "The model returned an empty answer."
+
+
+def regenerable(status: str, content: str) -> bool:
+    """Whether an answer offers Retry: it failed, stopped, was interrupted, or came back empty."""
+    return status in REGENERABLE or not content.strip()
 
 
 class ChatPanel(QWidget):
@@ -138,6 +144,8 @@ class ChatPanel(QWidget):
     def _show_saved(self, m: Message) -> None:
         files = attachments.names(m["attachments"])
         shown = attachments.typed_text(m["content"], m["attachments"]) if files else m["content"]
+        if m["role"] == Role.ASSISTANT and not shown.strip():
+            shown = f"*{tr(EMPTY_ANSWER)}*"  # not "…", which reads as still coming
         widget = self._add(str(m["role"]), shown, files)
         if m["status"] == MessageStatus.ERROR:
             widget.show_error(m["content"])
@@ -145,7 +153,7 @@ class ChatPanel(QWidget):
             self.history.append({"role": str(m["role"]), "content": m["content"]})
         if m["role"] == Role.ASSISTANT:
             widget.retry.connect(self.retry_last)
-            widget.retry_button.setVisible(m["status"] in REGENERABLE)
+            widget.retry_button.setVisible(regenerable(m["status"], m["content"]))
         if m["stats"]:
             widget.stats.setText(stats_text(m["stats"], str(m["status"])))
 
@@ -331,10 +339,10 @@ class ChatPanel(QWidget):
         if status == MessageStatus.ERROR:
             widget.show_error(self._streamed)
         else:
-            widget.set_text(self._streamed)
+            widget.set_text(self._streamed if self._streamed.strip() else f"*{tr(EMPTY_ANSWER)}*")
             self.history.append({"role": str(Role.ASSISTANT), "content": self._streamed})
         widget.stats.setText(stats_text(stats, str(status)))
-        widget.retry_button.setVisible(status in REGENERABLE)
+        widget.retry_button.setVisible(regenerable(status, self._streamed))
         # Failed, stopped or empty, the answer's end is where the user looks next.
         QTimer.singleShot(0, lambda: self.scroller.ensureWidgetVisible(widget))
 

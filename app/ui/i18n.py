@@ -130,6 +130,7 @@ JA = {
     "Remove this file": "このファイルを外す",
     "Seed, stop": "シード・停止語",
     "Select all": "すべて選択",
+    "The model returned an empty answer.": "モデルの回答は空でした。",
 }
 
 _language = "en"

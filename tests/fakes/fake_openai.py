@@ -14,9 +14,14 @@ class FakeOpenAI:
     """Run with `async with FakeOpenAI(["m"]) as server:`; `server.url` is its base URL."""
 
     def __init__(
-        self, models: list[str], api_key: str | None = None, chunk_delay: float = 0.0
+        self,
+        models: list[str],
+        api_key: str | None = None,
+        chunk_delay: float = 0.0,
+        answer: str | None = None,
     ) -> None:
         self.models = models
+        self.answer = answer  # what every chat answers; None: an echo of the last message
         self.chunk_delay = chunk_delay
         self.api_key = api_key
         self.calls = 0
@@ -53,7 +58,9 @@ class FakeOpenAI:
         self._check(request)
         self.calls += 1
         body = await request.json()
-        text = f"echo: {body['messages'][-1]['content']}"
+        text = (
+            self.answer if self.answer is not None else f"echo: {body['messages'][-1]['content']}"
+        )
         if not body.get("stream"):
             return web.json_response(
                 {
@@ -81,7 +88,7 @@ class FakeOpenAI:
 
     @staticmethod
     async def _chunks(model: str, text: str) -> AsyncIterator[dict[str, object]]:
-        for word in text.split(" "):
+        for word in text.split(" ") if text else []:
             yield {
                 "id": "x",
                 "object": "chat.completion.chunk",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiohttp
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication, QTextDocument
 from PySide6.QtWidgets import QLabel
@@ -11,6 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from app.ui.chat_widgets import ZWSP, MessageWidget
 from tests.conftest import ENDLESS_REPO
+from tests.fakes.fake_openai import FakeOpenAI
 from tests.node.conftest import CHAT_REPO
 from tests.ui.conftest import App
 from tests.ui.test_playground import press, ready_chat, start_long_answer
@@ -177,3 +179,46 @@ def test_opening_another_chat_mid_answer_saves_it_where_it_belongs(gui: App) -> 
         return [m["status"] for m in messages] == ["done", "stopped"]
 
     gui.wait(kept, timeout=10)
+
+
+def test_an_empty_answer_says_so_and_can_be_asked_again(gui: App) -> None:
+    """An answer with no text (a server that sends none) reads as finished, not as "…" still
+    coming, and offers Retry, also after the chat is opened again."""
+    server = FakeOpenAI(["empty-model"], answer="")
+    gui.run(server.__aenter__())
+    try:
+
+        async def add_server() -> None:
+            async with aiohttp.ClientSession() as http:
+                async with http.post(
+                    f"{gui.ctx.base_url}/v0/nodes/external",
+                    json={"name": "silent", "base_url": server.url},
+                    headers={"Authorization": f"Bearer {gui.ctx.admin_token}"},
+                ) as r:
+                    assert r.status == 201, await r.text()
+
+        gui.run(add_server())
+        gui.wait(
+            lambda: (
+                "empty-model" in (gui.ctx.external.served_elsewhere() if gui.ctx.external else ())
+            )
+        )
+        window = gui.desktop.window
+        window.show_page("Playground")
+        page = window.playground.chat
+        page.model.addItem("silent", "empty-model")  # served by the external server only
+        page.model.setCurrentIndex(page.model.findData("empty-model"))
+        page.input.setPlainText("say nothing")
+        page.send()
+        gui.wait(lambda: page.task is not None and page.task.done(), timeout=30)
+        empty = page.widgets[-1]
+        assert "empty answer" in empty.blocks[0].text()
+        assert empty.retry_button.isVisibleTo(empty)
+        gui.screenshot(window, "playground-empty-answer")
+        cid = str(page.conversation_id)
+        page.show_conversation(gui.run(gui.desktop.client.conversation(cid)))
+        again = page.widgets[-1]
+        assert "empty answer" in again.blocks[0].text()
+        assert again.retry_button.isVisibleTo(again)
+    finally:
+        gui.run(server.__aexit__(None, None, None))
