@@ -227,20 +227,13 @@ def test_a_node_on_a_busy_port_is_one_clear_line(tmp_path: Path) -> None:
     assert f"the node cannot listen on 127.0.0.1:{port}" in line
 
 
-def test_a_node_still_looking_for_its_balancer_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    env = {**os.environ, "LLMLB_MDNS_INTERFACES": "127.0.0.1"}  # multicast stays on loopback
+def node_until_sigterm(
+    data: Path, args: list[str], env: dict[str, str], phrase: str
+) -> tuple[str, str, int]:
+    """`llmlb node` on loopback with `args`: read its log until `phrase`, send SIGTERM, and
+    return (the log so far, the rest of it, the exit code)."""
     proc = subprocess.Popen(
-        llmlb(
-            "node",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--data-dir",
-            str(tmp_path / "d"),
-            "--join-token",
-            "llmlb-join-nobody-on-this-lan-knows-it",
-        ),
+        llmlb("node", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(data), *args),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -249,7 +242,7 @@ def test_a_node_still_looking_for_its_balancer_stops_cleanly_on_sigterm(tmp_path
     try:
         assert proc.stderr is not None
         seen = ""
-        while "looking for a balancer on the LAN" not in seen:
+        while phrase not in seen:
             line = proc.stderr.readline()
             assert line, f"llmlb node exited early: {seen}"
             seen += line
@@ -257,43 +250,29 @@ def test_a_node_still_looking_for_its_balancer_stops_cleanly_on_sigterm(tmp_path
         _out, err = proc.communicate(timeout=15)
     finally:
         proc.kill()
-    assert proc.returncode == 0, err
+    return seen, err, proc.returncode
+
+
+def test_a_node_still_looking_for_its_balancer_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    env = {**os.environ, "LLMLB_MDNS_INTERFACES": "127.0.0.1"}  # multicast stays on loopback
+    seen, err, code = node_until_sigterm(
+        tmp_path / "d",
+        ["--join-token", "llmlb-join-nobody-on-this-lan-knows-it"],
+        env,
+        "looking for a balancer on the LAN",
+    )
+    assert code == 0, err
     assert "Traceback" not in seen + err
     assert "serving at" not in err  # it never started serving
 
 
 def test_a_node_takes_its_join_token_from_the_environment(tmp_path: Path) -> None:
     env = {**os.environ, "LLMLB_JOIN_TOKEN": "llmlb-join-a-token-from-the-environment"}
-    proc = subprocess.Popen(
-        llmlb(
-            "node",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--data-dir",
-            str(tmp_path / "d"),
-            "--balancer",
-            "http://127.0.0.1:1",
-        ),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    seen, err, code = node_until_sigterm(
+        tmp_path / "d", ["--balancer", "http://127.0.0.1:1"], env, "serving at"
     )
-    try:
-        assert proc.stderr is not None
-        seen = ""
-        while "serving at" not in seen:
-            line = proc.stderr.readline()
-            assert line, f"llmlb node exited early: {seen}"
-            seen += line
-        assert "balancer http://127.0.0.1:1" in seen
-        proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=15)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, err
+    assert "balancer http://127.0.0.1:1" in seen
+    assert code == 0, err
     assert "Traceback" not in seen + err
 
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,25 @@ class App:
 
         self.run(grab())
         return path
+
+    @contextmanager
+    def restarted(self) -> Iterator[Desktop]:
+        """A second desktop on the same running balancer, as after the app restarted; closed
+        at the end."""
+        again = Desktop(
+            qt_app(),
+            self.ctx.base_url,
+            self.ctx.admin_token,
+            DesktopConfig(),
+            "/tmp",
+            lambda: None,
+            MACHINE,
+        )
+        try:
+            again.start()
+            yield again
+        finally:
+            self.run(again.close())
 
     def settle(self, seconds: float = 0.2) -> None:
         """Let events flow for a moment."""

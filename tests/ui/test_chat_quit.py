@@ -6,10 +6,8 @@ import logging
 
 import pytest
 
-from app.core.desktop_config import DesktopConfig
-from app.ui.desktop import Desktop
 from tests.conftest import ENDLESS_REPO
-from tests.ui.conftest import MACHINE, App, qt_app
+from tests.ui.conftest import App
 from tests.ui.test_playground import ready_chat, start_long_answer
 
 
@@ -26,17 +24,7 @@ def test_quit_mid_answer_keeps_the_partial_answer_with_retry(
     assert len(arrived) > 10 and "interrupted" in page.widgets[-1].stats.text()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     # The app starts again on the same data: the chat holds the partial answer, with Retry.
-    again = Desktop(
-        qt_app(),
-        gui.ctx.base_url,
-        gui.ctx.admin_token,
-        DesktopConfig(),
-        "/tmp",
-        lambda: None,
-        MACHINE,
-    )
-    try:
-        again.start()
+    with gui.restarted() as again:
         other = again.window.playground
         gui.wait(lambda: other.chats.count() == 1)
         other.chats.setCurrentRow(0)
@@ -46,5 +34,3 @@ def test_quit_mid_answer_keeps_the_partial_answer_with_retry(
         assert answer.retry_button.isVisibleTo(answer)
         again.window.show_page("Playground")
         gui.screenshot(again.window, "playground-interrupted")
-    finally:
-        gui.run(again.close())

@@ -8,11 +8,9 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QApplication
 
-from app.core.desktop_config import DesktopConfig
-from app.ui.desktop import Desktop
 from tests.conftest import ENDLESS_REPO
 from tests.node.conftest import CHAT_REPO
-from tests.ui.conftest import MACHINE, App, qt_app
+from tests.ui.conftest import App
 
 
 def ready_chat(gui: App, repo: str = CHAT_REPO) -> None:
@@ -60,25 +58,13 @@ def test_send_stream_stats_and_history_survives_a_restart(gui: App) -> None:
     gui.screenshot(window, "playground")
     gui.wait(lambda: playground.chats.count() == 1)
     # A new window on the same balancer (the app restarted) finds the whole conversation.
-    again = Desktop(
-        qt_app(),
-        gui.ctx.base_url,
-        gui.ctx.admin_token,
-        DesktopConfig(),
-        "/tmp",
-        lambda: None,
-        MACHINE,
-    )
-    try:
-        again.start()
+    with gui.restarted() as again:
         other = again.window.playground
         gui.wait(lambda: other.chats.count() == 1)
         other.chats.setCurrentRow(0)
         gui.wait(lambda: len(other.chat.widgets) == 2)
         assert other.chat.widgets[1].text == answer.text
         assert other.chat.widgets[0].text.startswith("Hello **there**")
-    finally:
-        gui.run(again.close())
 
 
 def test_stop_ends_generation_on_the_node(gui: App) -> None:
