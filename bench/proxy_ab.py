@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import proxy as bp
-from bench.common import ROOT, free_port
+from bench.common import ROOT, free_port, stop
 
 LOADS = (("c=1", 1, False), ("c=64", 64, False), ("8 streams", 8, True))
 SECONDS = 4
@@ -67,7 +67,7 @@ def start(tree: Path, data: Path, upstream: str, stack: ExitStack) -> tuple[int,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    stack.callback(bp.stop_group, proc)
+    stack.callback(stop, proc)  # not stop_group: this child runs in our own session
     base = f"http://127.0.0.1:{port}"
     poll(lambda: bp.request(f"{base}/health")[0] == 200, f"{tree} did not start")
     admin = {"Authorization": f"Bearer {token}"}
