@@ -277,10 +277,17 @@ class BatchedRunner(LlamaRunner):
         with self._lock:
             for i, seq in enumerate(slots.running):
                 if seq is not None:
-                    seq.request.emit(EngineError(f"{self.name} was closed"))
+                    seq.request.emit(self._gone())
                     slots.free(i)
             while slots.waiting:
-                slots.waiting.popleft().emit(EngineError(f"{self.name} was closed"))
+                slots.waiting.popleft().emit(self._gone())
+
+    def _gone(self) -> EngineError:
+        """What a request still running or waiting is told when the model is closed."""
+        return EngineError(
+            f"the model '{self.name}' was unloaded before it finished answering (it was "
+            "deleted, or the node is stopping); ask again"
+        )
 
     def _start(self, slot: int, request: Request) -> Sequence | None:
         """A sequence for `request` in slot `slot`, reusing what the slot's cache holds of its
