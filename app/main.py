@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
 import sys
-import tempfile
-import urllib.request
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Protocol
@@ -72,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     node.add_argument("--name", default=None, help="the name shown in the app (default: hostname)")
     _common(node, "port the node listens on", DEFAULT_NODE_PORT)
+    doctor = sub.add_parser("doctor", help="the llama.cpp backend, devices, memory, offload plans")
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    _common(doctor)
     return parser
 
 
@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.self_test:
-            return asyncio.run(_self_test())
+            from app.self_test import self_test
+
+            return asyncio.run(self_test())
         settings = Settings.from_env(
             host=getattr(args, "host", None),
             port=args.port,
@@ -104,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
             return _run_headless(_serve(settings))
         if args.command == "node":
             return _run_headless(_node(args, settings))
+        if args.command == "doctor":
+            from app.doctor import run  # loads llama.cpp: only this command needs it here
+
+            return run(settings, args.json)
         if args.command is None:
             if not _has_display():
                 print(
@@ -352,39 +358,6 @@ async def _gui_main(app: object, settings: Settings, config: object) -> int:
     except TimeoutError:
         log.warning("shutdown took longer than 5 s")
     return RESTART if desktop.restart_requested else 0
-
-
-async def _self_test() -> int:
-    import llama_cpp  # loads llama.cpp's shared libraries: a broken bundle fails here
-
-    from app.context import AppContext
-
-    llama_cpp.llama_backend_init()
-    assert llama_cpp.llama_print_system_info(), "llama.cpp"
-
-    with tempfile.TemporaryDirectory(prefix="llmlb-self-test-") as tmp:
-        settings = Settings.from_env(data_dir=Path(tmp), port=0, local_node=False)
-        ctx = AppContext(settings)
-        await ctx.start()
-        try:
-            base, token = ctx.base_url, ctx.admin_token
-
-            def get(path: str) -> object:
-                req = urllib.request.Request(
-                    base + path, headers={"Authorization": f"Bearer {token}"}
-                )
-                with urllib.request.urlopen(req, timeout=10) as resp:
-                    return json.loads(resp.read())
-
-            models = await asyncio.to_thread(get, "/v1/models")
-            hub = await asyncio.to_thread(get, "/v0/models/hub")
-            assert isinstance(models, dict) and models.get("object") == "list", models
-            assert ctx.balancer is not None
-            assert isinstance(hub, list) and len(hub) == len(ctx.balancer.catalog), "catalog"
-        finally:
-            await ctx.stop()
-    print("ok")
-    return 0
 
 
 if __name__ == "__main__":

@@ -107,6 +107,7 @@ class HeartbeatBody(TypedDict):
     sync_state: SyncState
     sync_progress: SyncProgressJson | None
     system: SystemJson
+    devices: list[DeviceJson]  # the accelerators llama.cpp offloads to ([] on a CPU node)
     slots: int
     free_slots: int
 

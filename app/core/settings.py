@@ -147,6 +147,14 @@ class Settings:
             "env": "LLMLB_GPU_LAYERS",
         },
     )
+    rpc_servers: str = field(
+        default="",
+        metadata={
+            "help": "llama.cpp RPC servers (host:port, comma-separated; each runs "
+            "ggml-rpc-server) this node offloads layers to, as if they were GPUs",
+            "env": "LLMLB_RPC_SERVERS",
+        },
+    )
     download_read_timeout: float = field(
         default=DEFAULT_DOWNLOAD_READ_TIMEOUT,
         metadata={

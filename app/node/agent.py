@@ -19,7 +19,7 @@ from aiohttp import web
 
 from app import __version__
 from app.core.mdns import address_towards
-from app.core.node_protocol import HeartbeatBody, RegistrationBody, SystemJson
+from app.core.node_protocol import DeviceJson, HeartbeatBody, RegistrationBody, SystemJson
 from app.core.settings import (
     DEFAULT_DOWNLOAD_READ_TIMEOUT,
     DEFAULT_IDLE_UNLOAD_TTL,
@@ -32,6 +32,7 @@ from app.core.tls import Certificate, load_or_create, normalize_fingerprint
 from app.core.types import ModelState, NodeStatus
 from app.node.api import create_node_app
 from app.node.balancer_client import BalancerClient, BalancerNotTrusted, BalancerUnavailable
+from app.node.devices import add_rpc_server, list_devices
 from app.node.download import MAX_BACKOFF
 from app.node.engine.pool import EngineManager
 from app.node.engine.types import EngineOptions
@@ -61,6 +62,7 @@ class NodeConfig:
     engine: EngineOptions = field(default_factory=EngineOptions)
     read_timeout: float = DEFAULT_DOWNLOAD_READ_TIMEOUT
     max_backoff: float = MAX_BACKOFF
+    rpc_servers: tuple[str, ...] = ()  # llama.cpp RPC servers ("host:port") used as devices
 
 
 def node_config(settings: Settings, **values: Any) -> NodeConfig:
@@ -76,6 +78,7 @@ def node_config(settings: Settings, **values: Any) -> NodeConfig:
             stream_interval=settings.stream_interval,
         ),
         read_timeout=settings.download_read_timeout,
+        rpc_servers=tuple(s.strip() for s in settings.rpc_servers.split(",") if s.strip()),
         **values,
     )
 
@@ -121,6 +124,7 @@ class NodeAgent:
         self._manifest_version: Any = None
         self.registered = asyncio.Event()
         self._sync_started = False
+        self.devices: list[DeviceJson] = []  # the accelerators, as last probed
 
     async def start(self) -> None:
         """Listen, then register and heartbeat in the background."""
@@ -148,8 +152,31 @@ class NodeAgent:
         scheme = "https" if self.certificate else "http"
         self.url = f"{scheme}://{host}:{port}"
         self.engines.start()
+        await self._attach_devices()
         self.supervisor.spawn(self._link(), "link")
         log.info("node listening on %s", self.url)
+
+    async def _attach_devices(self) -> None:
+        """Add the configured RPC servers to llama.cpp's devices, then probe them all."""
+        loop = asyncio.get_running_loop()
+        for endpoint in self.config.rpc_servers:
+            try:
+                await loop.run_in_executor(None, add_rpc_server, endpoint)
+            except RuntimeError as exc:
+                log.warning("cannot use the RPC server %s: %s", endpoint, exc)
+        await self._probe_devices()
+
+    async def _probe_devices(self) -> None:
+        """Read the devices' memory now (off the loop: an RPC server answers over the network;
+        one that does not answer in time leaves the last figures)."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(5.0):
+                found = await loop.run_in_executor(None, list_devices)
+        except TimeoutError:
+            log.warning("the devices did not report their memory within 5 s")
+            return
+        self.devices = [d.json() for d in found]
 
     async def stop(self) -> None:
         """Stop serving, cancel downloads (partials stay for the next start), unload models."""
@@ -230,10 +257,7 @@ class NodeAgent:
             "runtime_version": f"llama-cpp-python {llama_cpp.__version__}",
             "llmlb_version": __version__,
             "local": self.config.local,
-            # llama-cpp-python does not enumerate devices; say whether this build offloads.
-            "gpu_devices": ["GPU (llama.cpp offload)"]
-            if llama_cpp.llama_supports_gpu_offload()
-            else [],
+            "gpu_devices": [d["name"] for d in self.devices],
             "supported_runtimes": ["llama_cpp"],
             "tls_fingerprint": self.certificate.fingerprint if self.certificate else None,
         }
@@ -255,6 +279,7 @@ class NodeAgent:
         failures = 0
         while True:
             try:
+                await self._probe_devices()
                 answer = await self.client.heartbeat(self.heartbeat_body())
                 failures = 0
                 self.status_name = answer["status"] or self.status_name
@@ -310,6 +335,7 @@ class NodeAgent:
             if self.sync.current
             else None,
             "system": _system_metrics(),
+            "devices": list(self.devices),
             "slots": max(1, self.config.engine.slots),  # sequences a model decodes together
             "free_slots": self.engines.free_slots(),
         }

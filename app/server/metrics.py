@@ -8,6 +8,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from app.core.wire import NodeMetrics
 from app.server.nodes import NodeRegistry
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -39,6 +40,35 @@ class Metrics:
             "llmlb_node_inflight", "Requests in flight per node", ["node"], registry=self.registry
         )
 
+        device = ["node", "device", "backend"]
+        self.device_total = Gauge(
+            "llmlb_node_device_memory_total_bytes",
+            "A node's accelerator memory (as its last heartbeat said)",
+            device,
+            registry=self.registry,
+        )
+        self.device_free = Gauge(
+            "llmlb_node_device_memory_free_bytes",
+            "A node's accelerator memory free",
+            device,
+            registry=self.registry,
+        )
+        self.device_use = Gauge(
+            "llmlb_node_device_utilization_ratio",
+            "A node's accelerator utilisation, 0 to 1 (where the platform reports it)",
+            device,
+            registry=self.registry,
+        )
+        self.ram_total = Gauge(
+            "llmlb_node_memory_total_bytes", "A node's RAM", ["node"], registry=self.registry
+        )
+        self.ram_free = Gauge(
+            "llmlb_node_memory_available_bytes",
+            "A node's RAM available",
+            ["node"],
+            registry=self.registry,
+        )
+
     def observe(self, endpoint: str, model: str, status: int, latency_ms: float | None) -> None:
         """Count one finished request."""
         self.requests.labels(endpoint, model or "-", str(status)).inc()
@@ -47,15 +77,32 @@ class Metrics:
 
     def render(self) -> bytes:
         """The exposition text, with node gauges fresh."""
-        self.nodes_by_status.clear()
-        self.inflight.clear()
+        gauges = (self.device_total, self.device_free, self.device_use, self.ram_total)
+        for gauge in (self.nodes_by_status, self.inflight, self.ram_free, *gauges):
+            gauge.clear()
         counts: dict[str, int] = {}
         for view in self.nodes.nodes.values():
             counts[view.status] = counts.get(view.status, 0) + 1
             self.inflight.labels(view.id).set(view.inflight)
+            self._memory(view.id, view.metrics)
         for status, count in counts.items():
             self.nodes_by_status.labels(status).set(count)
         return bytes(generate_latest(self.registry))
+
+    def _memory(self, node: str, metrics: NodeMetrics | None) -> None:
+        if metrics is None:
+            return
+        system = metrics["system"]
+        if "memory_total_bytes" in system:
+            self.ram_total.labels(node).set(system["memory_total_bytes"])
+        if "memory_available_bytes" in system:
+            self.ram_free.labels(node).set(system["memory_available_bytes"])
+        for d in metrics["devices"]:
+            labels = (node, d["name"], d["backend"] or "")
+            self.device_total.labels(*labels).set(d["total_bytes"])
+            self.device_free.labels(*labels).set(d["free_bytes"])
+            if d["utilization"] is not None:
+                self.device_use.labels(*labels).set(d["utilization"])
 
 
 def response(metrics: Metrics) -> web.Response:
