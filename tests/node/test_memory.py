@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ def no_accelerator() -> bool:
 
 
 async def test_the_heartbeat_carries_the_devices_llama_cpp_sees(served: RunningBalancer) -> None:
-    async def local() -> dict | None:
+    async def local() -> dict[str, Any] | None:
         _, nodes = await served.get("/v0/nodes")
         node = next((n for n in nodes if n["kind"] == "local"), None)
         return node if node and node["metrics"] else None
@@ -47,6 +48,7 @@ async def test_a_model_too_big_for_memory_is_refused_readably_and_tried_again(
 ) -> None:
     name = await register_ready(served)
     path = served.ctx.local_node.library.model_path(name)
+    assert path is not None
     size = path.stat().st_size
     memory = memory_info()
     assert memory is not None

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import RunningBalancer
 from tests.server.test_node_trust import beat, join, node
 
-GPU = {
+GPU: dict[str, Any] = {
     "name": "NVIDIA GeForce RTX 4090 (CUDA0)",
     "backend": "cuda",
     "total_bytes": 24 * 10**9,
@@ -40,7 +42,7 @@ async def test_device_memory_reaches_the_node_list_and_prometheus(
     assert (await node(balancer, node_id))["metrics"]["devices"] == [GPU]
 
     samples = await scrape(balancer)
-    labels = (("backend", "cuda"), ("device", GPU["name"]), ("node", node_id))
+    labels = (("backend", "cuda"), ("device", str(GPU["name"])), ("node", str(node_id)))
     assert samples[("llmlb_node_device_memory_total_bytes", labels)] == 24e9
     assert samples[("llmlb_node_device_memory_free_bytes", labels)] == 18e9
     assert samples[("llmlb_node_device_utilization_ratio", labels)] == 0.35
