@@ -1,28 +1,42 @@
 # Two commands for a fresh machine: `make run` starts the app, `make test` runs every test.
-# Each creates .venv (and installs the project into it) when it is missing or out of date.
+# Each creates .venv (and installs the project into it) when it is missing or out of date, with
+# llama.cpp built for this machine's accelerator (packaging/llama_build.py; LLMLB_GPU overrides).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run serve test lint bench-hub bench-node bench-ui bundle screenshots clean
+.PHONY: run serve test lint llama gpu-check bench-hub bench-node bench-ui bundle screenshots clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml packaging/llama_build.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
+	$(PY) packaging/llama_build.py install
 	$(PY) -m pip install -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The build for the accelerator that is here (a no-op when it is installed already; a changed
+# LLMLB_GPU builds and installs the other one).
+llama: $(STAMP)
+	$(PY) packaging/llama_build.py install
+
+run: llama
 	$(VENV)/bin/llmlb
 
-serve: $(STAMP)
+serve: llama
 	$(VENV)/bin/llmlb serve
 
+# The tests use llama.cpp's RPC server on loopback as a GPU (built once from the same source).
 test: lint
+	LLMLB_TEST_RPC_SERVER=$$($(PY) packaging/llama_build.py rpc-server) \
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+# Only the GPU path: the probe, the planner and offload through an RPC device on loopback.
+gpu-check: llama
+	LLMLB_TEST_RPC_SERVER=$$($(PY) packaging/llama_build.py rpc-server) \
+	$(PY) -m pytest -q tests/node/test_rpc_device.py tests/node/test_offload.py tests/node/test_memory.py
+
+lint: llama
 	$(PY) -m ruff check app tests bench packaging
 	$(PY) -m ruff format --check app tests bench packaging
 	$(PY) -m mypy

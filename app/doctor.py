@@ -29,7 +29,7 @@ class ModelPlanJson(TypedDict):
     file_bytes: int
     gpu_layers: int | None  # as llama.cpp counts: -1 all; None when it cannot be planned
     offloaded: int
-    n_layer: int
+    n_layers: int  # the blocks and the output layer, as llama.cpp counts
     gpu_bytes: int
     cpu_bytes: int
     fits: bool
@@ -111,7 +111,7 @@ def _plan(
     except EngineError as exc:
         size = path.stat().st_size
         return ModelPlanJson(
-            name=name, file_bytes=size, gpu_layers=None, offloaded=0, n_layer=0, gpu_bytes=0,
+            name=name, file_bytes=size, gpu_layers=None, offloaded=0, n_layers=0, gpu_bytes=0,
             cpu_bytes=0, fits=False, reason=exc.message,
         )  # fmt: skip
     placed = offload.plan(shape, n_ctx, gpu_free, requested)
@@ -125,7 +125,7 @@ def _plan(
         file_bytes=shape.file_bytes,
         gpu_layers=placed.gpu_layers,
         offloaded=placed.offloaded,
-        n_layer=placed.n_layer,
+        n_layers=placed.n_layers,
         gpu_bytes=placed.gpu_bytes,
         cpu_bytes=placed.cpu_bytes,
         fits=fits,
@@ -164,7 +164,7 @@ def render(report: DoctorJson) -> str:
         lines.append("models: none downloaded on this machine yet")
     for m in report["models"]:
         where = (
-            f"{m['offloaded']}/{m['n_layer']} layers on the GPU ({gb(m['gpu_bytes'])}), "
+            f"{m['offloaded']}/{m['n_layers']} layers on the GPU ({gb(m['gpu_bytes'])}), "
             f"{gb(m['cpu_bytes'])} in RAM"
             if m["gpu_layers"] is not None
             else "cannot be planned"

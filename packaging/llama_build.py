@@ -136,8 +136,9 @@ def detect(env: dict[str, str], system: str, machine: str) -> Plan:
 
 
 def _run(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
-    print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, env=env, cwd=cwd)
+    # Builds talk on stderr: stdout carries only the answer (a path, the backend line).
+    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    subprocess.run(cmd, check=True, env=env, cwd=cwd, stdout=sys.stderr)
 
 
 def sdist() -> Path:
@@ -184,7 +185,11 @@ def build_wheel(plan: Plan) -> Path:
     env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    print(f"building llama-cpp-python {VERSION} for {plan.backend} (a few minutes)", flush=True)
+    print(
+        f"building llama-cpp-python {VERSION} for {plan.backend} (a few minutes)",
+        file=sys.stderr,
+        flush=True,
+    )
     pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir"]
     try:
         _run([*pip, "-w", str(tmp), str(archive)], env=env)

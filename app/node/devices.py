@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import socket
 import threading
 from dataclasses import dataclass, replace
 from enum import IntEnum
@@ -90,11 +91,30 @@ class Device:
         }
 
 
+def loaded_library(name: str) -> ctypes.CDLL:
+    """The very `lib{name}` that llama.cpp runs on. A wheel cannot hold symlinks, so its
+    `libggml.so`, `libggml.so.0`... are copies, and opening another copy than the one
+    libllama linked would give a second ggml with a device list of its own: llama.cpp would
+    never see an RPC server added there. So the file already mapped into this process is
+    opened (Linux), else the wheel's own file."""
+    maps = Path("/proc/self/maps")
+    if maps.is_file():
+        prefix = f"lib{name}.so"
+        for line in maps.read_text().splitlines():
+            path = line.split(maxsplit=5)[-1] if line.count(" ") >= 5 else ""
+            base = Path(path).name
+            if base == prefix or base.startswith(prefix + "."):
+                return ctypes.CDLL(path)
+    lib: ctypes.CDLL = load_shared_library(name, LIB_DIR)
+    return lib
+
+
 class _Ggml:
     """ggml's device API through ctypes (loaded once)."""
 
     def __init__(self) -> None:
-        lib = load_shared_library("ggml", LIB_DIR)
+        llama_cpp.llama_backend_init()  # libllama, and the ggml it links, are loaded now
+        lib = loaded_library("ggml")
         lib.ggml_backend_dev_count.restype = ctypes.c_size_t
         lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
         lib.ggml_backend_dev_get.restype = ctypes.c_void_p
@@ -107,6 +127,11 @@ class _Ggml:
         lib.ggml_backend_reg_count.restype = ctypes.c_size_t
         lib.ggml_backend_reg_get.argtypes = [ctypes.c_size_t]
         lib.ggml_backend_reg_get.restype = ctypes.c_void_p
+        for fn in (lib.ggml_backend_dev_name, lib.ggml_backend_dev_description):
+            fn.argtypes = [ctypes.c_void_p]
+            fn.restype = ctypes.c_char_p
+        lib.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+        lib.ggml_backend_dev_type.restype = ctypes.c_int
         lib.ggml_backend_register.argtypes = [ctypes.c_void_p]
         lib.ggml_backend_register.restype = None
         self.lib = lib
@@ -148,16 +173,29 @@ def built_backend() -> str:
     return "cpu"
 
 
+def reachable(endpoint: str, timeout: float = 2.0) -> bool:
+    """An RPC server answers a TCP connection at "host:port" (llama.cpp aborts the whole
+    process when it cannot connect to one, so every use is preceded by this)."""
+    host, _, port = endpoint.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 def add_rpc_server(endpoint: str) -> None:
     """Make an RPC server ("host:port", a running `ggml-rpc-server`) one of llama.cpp's devices
-    (idempotent). Raises RuntimeError when this build has no RPC backend."""
+    (idempotent). RuntimeError when it cannot be reached or this build has no RPC backend."""
+    if not reachable(endpoint):
+        raise RuntimeError(f"nothing answers at {endpoint} (is ggml-rpc-server running there?)")
     g = _lib()
     with _lock:
         if endpoint in g.rpc_servers:
             return
         if g.rpc is None:
             try:
-                g.rpc = load_shared_library("ggml-rpc", LIB_DIR)
+                g.rpc = loaded_library("ggml-rpc")
             except (OSError, RuntimeError, FileNotFoundError) as exc:
                 raise RuntimeError(
                     "this llama.cpp build has no RPC backend (-DGGML_RPC=ON)"
@@ -172,38 +210,45 @@ def add_rpc_server(endpoint: str) -> None:
     log.info("added the RPC server %s as a device", endpoint)
 
 
-def _backend_of(g: _Ggml, dev: int, props: _Props) -> str:
+def _backend_of(g: _Ggml, dev: int, kind: DeviceType) -> str:
     reg_name = g.lib.ggml_backend_reg_name(g.lib.ggml_backend_dev_backend_reg(dev))
     name = reg_name.decode() if reg_name else ""
-    if name == "RPC":
+    if name.startswith("RPC"):
         return "rpc"
-    if props.type == DeviceType.CPU:
+    if kind == DeviceType.CPU:
         return "cpu"
     return BACKENDS.get(name, name.lower() or "gpu")
 
 
 def list_devices(*, include_cpu: bool = False) -> list[Device]:
     """The devices llama.cpp can offload layers to (GPUs, integrated GPUs, RPC servers), with
-    their memory now; the CPU too when asked."""
+    their memory now; the CPU too when asked. An RPC server that does not answer is listed
+    with no memory (asking llama.cpp for it would abort the process)."""
     g = _lib()
     out: list[Device] = []
     for i in range(g.lib.ggml_backend_dev_count()):
         dev = g.lib.ggml_backend_dev_get(i)
-        props = _Props()
-        g.lib.ggml_backend_dev_get_props(dev, ctypes.byref(props))
         try:
-            kind = DeviceType(props.type)
+            kind = DeviceType(g.lib.ggml_backend_dev_type(dev))
         except ValueError:
             continue
         if kind in (DeviceType.ACCEL, DeviceType.META) or (
             kind == DeviceType.CPU and not include_cpu
         ):
             continue
+        name = (g.lib.ggml_backend_dev_name(dev) or b"").decode("utf-8", "replace")
+        description = (g.lib.ggml_backend_dev_description(dev) or b"").decode("utf-8", "replace")
+        backend = _backend_of(g, dev, kind)
+        if backend == "rpc" and not reachable(description, timeout=1.0):
+            out.append(Device(name, description.strip(), backend, kind, 0, 0))
+            continue
+        props = _Props()
+        g.lib.ggml_backend_dev_get_props(dev, ctypes.byref(props))
         out.append(
             Device(
-                name=(props.name or b"").decode("utf-8", "replace"),
-                description=(props.description or b"").decode("utf-8", "replace").strip(),
-                backend=_backend_of(g, dev, props),
+                name=name,
+                description=description.strip(),
+                backend=backend,
                 type=kind,
                 total_bytes=int(props.memory_total),
                 free_bytes=int(props.memory_free),

@@ -1,6 +1,7 @@
 """The offload planner on real GGUF headers: all layers on the GPU when they fit its free
-memory, as many as fit when they do not (the last ones, as llama.cpp offloads), none without a
-GPU, the user's override as asked; and a readable refusal when the CPU's share cannot fit."""
+memory, as many as fit when they do not (the output layer first, then the last blocks, as
+llama.cpp assigns them), none without a GPU, the user's override as asked; and a readable
+refusal when the CPU's share cannot fit."""
 
 from __future__ import annotations
 
@@ -58,23 +59,27 @@ def test_without_a_gpu_every_layer_stays_on_the_cpu(shape: ModelShape) -> None:
 
 def test_a_gpu_with_room_takes_every_layer(shape: ModelShape) -> None:
     placed = plan(shape, CTX, 8 * 2**30, None)
-    assert placed.gpu_layers == -1 and placed.full
+    assert placed.gpu_layers == -1 and placed.full and placed.offloaded == 9  # 8 + output
     assert placed.gpu_bytes == sum(shape.layer_need(i, CTX) for i in range(8)) + shape.output_bytes
     # The token embeddings stay on the CPU (with the header's few KB).
     assert shape.input_bytes <= placed.cpu_bytes < shape.input_bytes + 1 * MB
-    assert "all 8 layers fit" in placed.reason
+    assert "all 9 layers fit" in placed.reason
 
 
 def test_a_small_gpu_takes_the_layers_that_fit(shape: ModelShape) -> None:
     per_layer = shape.layer_need(0, CTX)
-    free = shape.overhead() + 3 * per_layer + per_layer // 2
+    free = shape.overhead() + shape.output_bytes + 3 * per_layer + per_layer // 2
     placed = plan(shape, CTX, free, None)
-    assert placed.gpu_layers == 3 and placed.offloaded == 3 and not placed.full
-    assert placed.gpu_bytes == 3 * per_layer <= free - shape.overhead()
+    # llama.cpp's n_gpu_layers=4: the output layer and the last three blocks.
+    assert placed.gpu_layers == 4 and placed.offloaded == 4 and not placed.full
+    assert placed.gpu_bytes == shape.output_bytes + 3 * per_layer <= free - shape.overhead()
     assert placed.gpu_bytes + placed.cpu_bytes == shape.total_need(CTX)
-    assert "3 of 8 layers fit" in placed.reason
+    assert "4 of 9 layers fit" in placed.reason
     # A longer context leaves room for fewer layers.
-    assert plan(shape, 4 * CTX, free, None).offloaded < 3
+    assert plan(shape, 4 * CTX, free, None).offloaded < 4
+    # Room for the output layer alone: that is the first to go.
+    output_only = plan(shape, CTX, shape.overhead() + shape.output_bytes + 1, None)
+    assert (output_only.gpu_layers, output_only.gpu_bytes) == (1, shape.output_bytes)
 
 
 def test_a_gpu_too_small_for_one_layer_gets_none(shape: ModelShape) -> None:
@@ -86,7 +91,8 @@ def test_the_users_choice_wins(shape: ModelShape) -> None:
     assert plan(shape, CTX, 1 * MB, -1).gpu_layers == -1  # all, though it may not fit
     assert plan(shape, CTX, 8 * 2**30, 0).offloaded == 0  # the CPU only
     five = plan(shape, CTX, 8 * 2**30, 5)
-    assert (five.gpu_layers, five.offloaded) == (5, 5) and "as set" in five.reason
+    assert (five.gpu_layers, five.offloaded) == (5, 5) and "5 of 9 layers, as set" in five.reason
+    assert five.gpu_bytes == shape.output_bytes + 4 * shape.layer_need(0, CTX)
     assert plan(shape, CTX, 8 * 2**30, 99).gpu_layers == -1
 
 

@@ -97,11 +97,12 @@ class ModelShape:
 
 @dataclass(frozen=True)
 class Plan:
-    """Where a model's layers go."""
+    """Where a model's layers go, counted as llama.cpp counts them: every block and the output
+    layer, which is the first to go to the GPU (`n_gpu_layers=1` offloads only the output)."""
 
-    gpu_layers: int  # as llama.cpp's n_gpu_layers: -1 all (with the output layer), 0 none
-    offloaded: int  # blocks on the devices
-    n_layer: int
+    gpu_layers: int  # llama.cpp's n_gpu_layers: -1 all, 0 none, k the output and k-1 blocks
+    offloaded: int  # layers on the devices (the output layer counts as one)
+    n_layers: int  # the blocks and the output layer
     gpu_bytes: int  # weights + KV on the devices
     cpu_bytes: int  # weights + KV in RAM
     reason: str
@@ -109,47 +110,48 @@ class Plan:
     @property
     def full(self) -> bool:
         """Every layer is on the devices."""
-        return self.offloaded >= self.n_layer and self.gpu_layers != 0
+        return self.offloaded == self.n_layers
+
+
+def on_gpu(shape: ModelShape, n_ctx: int, k: int) -> int:
+    """The bytes `k` layers take on the devices: the output layer first, then the blocks from
+    the last one down (as llama.cpp assigns them), each block with its KV cache."""
+    if k <= 0:
+        return 0
+    n = shape.n_layer
+    return shape.output_bytes + sum(shape.layer_need(i, n_ctx) for i in range(n - (k - 1), n))
 
 
 def plan(shape: ModelShape, n_ctx: int, gpu_free: int | None, requested: int | None) -> Plan:
     """Place `shape` with a KV cache of `n_ctx` tokens (all slots together).
 
     gpu_free: the devices' free memory together (None: no device to offload to).
-    requested: None plans as many as fit; -1 all; N that many blocks (as llama.cpp counts).
+    requested: None plans as many as fit; -1 all; N as llama.cpp's n_gpu_layers.
     """
-    n = shape.n_layer
+    total = shape.n_layer + 1
     if gpu_free is None:
-        return _place(shape, n_ctx, 0, 0, "no GPU: every layer runs on the CPU")
+        return _place(shape, n_ctx, 0, "no GPU: every layer runs on the CPU")
     if requested is not None:
-        count = n if requested < 0 or requested > n else requested
-        why = "all layers, as set" if count == n else f"{count} of {n} layers, as set"
-        return _place(shape, n_ctx, count, -1 if count == n else count, why)
+        k = total if requested < 0 or requested >= total else requested
+        why = "all layers, as set" if k == total else f"{k} of {total} layers, as set"
+        return _place(shape, n_ctx, k, why)
     budget = gpu_free - shape.overhead()
-    blocks = sum(shape.layer_need(i, n_ctx) for i in range(n))
-    if blocks + shape.output_bytes <= budget:
-        return _place(shape, n_ctx, n, -1, f"all {n} layers fit the GPU's {gb(gpu_free)} free")
-    used = count = 0
-    for i in reversed(range(n)):  # llama.cpp puts the last blocks on the GPU first
-        need = shape.layer_need(i, n_ctx)
-        if used + need > budget:
-            break
-        used += need
-        count += 1
-    why = f"{count} of {n} layers fit the GPU's {gb(gpu_free)} free; the rest run on the CPU"
-    return _place(shape, n_ctx, count, count, why)
+    if on_gpu(shape, n_ctx, total) <= budget:
+        return _place(shape, n_ctx, total, f"all {total} layers fit the GPU's {gb(gpu_free)} free")
+    k = 0
+    while k < total and on_gpu(shape, n_ctx, k + 1) <= budget:
+        k += 1
+    why = f"{k} of {total} layers fit the GPU's {gb(gpu_free)} free; the rest run on the CPU"
+    return _place(shape, n_ctx, k, why)
 
 
-def _place(shape: ModelShape, n_ctx: int, count: int, gpu_layers: int, reason: str) -> Plan:
-    n = shape.n_layer
-    on_gpu = range(n - count, n)
-    gpu = sum(shape.layer_need(i, n_ctx) for i in on_gpu)
-    if count == n and count > 0:
-        gpu += shape.output_bytes
+def _place(shape: ModelShape, n_ctx: int, k: int, reason: str) -> Plan:
+    total = shape.n_layer + 1
+    gpu = on_gpu(shape, n_ctx, k)
     return Plan(
-        gpu_layers=gpu_layers,
-        offloaded=count,
-        n_layer=n,
+        gpu_layers=-1 if k == total else k,
+        offloaded=k,
+        n_layers=total,
         gpu_bytes=gpu,
         cpu_bytes=max(0, shape.total_need(n_ctx) - gpu),
         reason=reason,
