@@ -95,7 +95,7 @@ def test_the_badge_follows_this_machines_gpu_and_the_tooltip_names_lan_nodes(gui
         "studio-pc (NVIDIA RTX 6000 Ada, 48.0 GB)"
     )
     assert qwq.fit_badge.text() == "fits in RAM, slower"  # the badge is about this machine
-    hub.scroller.ensureWidgetVisible(seven_b)
+    hub.scroller.ensureWidgetVisible(qwq)  # among cards that fit the GPU and ones that do not
     gui.screenshot(window, "hub-fit-gpu")
 
 
