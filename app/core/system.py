@@ -12,12 +12,15 @@ MEMINFO = Path("/proc/meminfo")
 
 @dataclass(frozen=True)
 class Machine:
-    """Memory in bytes; `gpu_bytes` is 0 when llama.cpp has no GPU here."""
+    """Memory in bytes; `gpu_bytes` is the largest accelerator's memory, 0 without one.
+    `unified` when that memory is the system memory itself (Apple Silicon): then it does not
+    add to the RAM."""
 
     ram_bytes: int
     available_bytes: int
     gpu_bytes: int = 0
     gpu_name: str = ""
+    unified: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,20 +58,47 @@ def probe() -> Machine:
     return Machine(info.total_bytes, info.available_bytes or info.total_bytes)
 
 
+SMALL_MODEL_BYTES = 2 * 2**30  # runs well on a CPU alone
+USABLE_RAM = 0.9  # the system and other programs keep the rest
+
+
 class Fit(StrEnum):
-    """Whether a model fits this machine, as the Hub's badge says."""
+    """How well a model runs on a machine, as the Hub's badge says."""
 
     FITS = "fits"
-    SLOW = "slow"  # runs from system memory on the CPU
+    SLOW = "slow"  # runs, partly or wholly from system memory on the CPU
     TOO_BIG = "too_big"
 
 
-def fit(required_bytes: int, machine: Machine) -> Fit:
-    """How well a model needing `required_bytes` runs here."""
+class Placement(StrEnum):
+    """Where a model's weights and cache would live on a machine."""
+
+    GPU = "gpu"  # wholly in the largest accelerator's memory
+    OFFLOAD = "offload"  # as many layers as fit on the accelerator, the rest in RAM
+    RAM = "ram"  # system memory only (no accelerator)
+    NONE = "none"  # more than the accelerator and the RAM hold together
+
+
+def place(required_bytes: int, machine: Machine) -> Placement:
+    """Where a model needing `required_bytes` would run on `machine` (RAM unknown, 0, counts
+    as enough: a guess that lets the user try beats a refusal)."""
     if machine.gpu_bytes and required_bytes <= machine.gpu_bytes:
+        return Placement.GPU
+    usable = machine.ram_bytes * USABLE_RAM
+    # Unified memory is one pool: the accelerator's share is part of the RAM already.
+    spill = 0 if machine.unified else machine.gpu_bytes
+    if machine.ram_bytes and required_bytes > usable + spill:
+        return Placement.NONE
+    return Placement.OFFLOAD if machine.gpu_bytes else Placement.RAM
+
+
+def fit(required_bytes: int, machine: Machine) -> Fit:
+    """How well a model needing `required_bytes` runs on `machine`."""
+    where = place(required_bytes, machine)
+    if where == Placement.GPU:
         return Fit.FITS
-    if machine.ram_bytes and required_bytes > machine.ram_bytes * 0.9:
+    if where == Placement.NONE:
         return Fit.TOO_BIG
-    if not machine.gpu_bytes and required_bytes <= 2 * 2**30:
+    if where == Placement.RAM and required_bytes <= SMALL_MODEL_BYTES:
         return Fit.FITS  # small models run well on a CPU
     return Fit.SLOW

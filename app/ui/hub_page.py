@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.system import Machine
+from app.ui.fit import fleet_of
 from app.ui.i18n import tr
 from app.ui.model_card import ModelCard
 from app.ui.register_dialog import RegisterDialog
@@ -30,7 +31,8 @@ class HubPage(QWidget):
     def __init__(self, state: UiState, machine: Machine, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.machine = machine
+        self.machine = machine  # this machine's RAM until the local node reports its own
+        self.fleet = fleet_of(state.nodes, machine)
         self.cards: dict[str, ModelCard] = {}
         layout = QVBoxLayout(self)
         bar = QHBoxLayout()
@@ -70,6 +72,8 @@ class HubPage(QWidget):
         self._unhighlight.setInterval(HIGHLIGHT_MS)
         self._unhighlight.timeout.connect(self._clear_highlight)
         state.hubChanged.connect(self.refresh)
+        # The fit badges follow what the nodes report (devices, memory): their heartbeats.
+        state.nodesChanged.connect(self._nodes_changed)
 
     def refresh(self) -> None:
         """Add, update and remove cards to match the hub list (order kept)."""
@@ -80,7 +84,7 @@ class HubPage(QWidget):
             seen.add(key)
             card = self.cards.get(key)
             if card is None:
-                card = ModelCard(item, self.machine)
+                card = ModelCard(item, self.fleet)
                 card.action.connect(self._act)
                 self.cards[key] = card
                 self.list_layout.insertWidget(index, card)
@@ -98,6 +102,13 @@ class HubPage(QWidget):
         self._filter(self.search.text())
         if self.reveal is not None and self.reveal in self.cards:
             self._reveal(self.reveal)
+
+    def _nodes_changed(self) -> None:
+        fleet = fleet_of(self.state.nodes, self.machine)
+        if fleet != self.fleet:
+            self.fleet = fleet
+            for card in self.cards.values():
+                card.set_fleet(fleet)
 
     def _filter(self, text: str) -> None:
         shown = 0

@@ -23,6 +23,18 @@ JA = {
     "fits": "動作可",
     "may be slow": "低速の可能性",
     "won't fit": "メモリ不足",
+    "fits on GPU": "GPU で動作可",
+    "fits in RAM, slower": "RAM で動作（低速）",
+    "needs {need} of memory; this machine has {have}": (
+        "必要なメモリ {need}、このマシンには {have}"
+    ),
+    "{ram} of memory": "メモリ {ram}",
+    "{device} ({memory}) and {ram} of RAM": "{device}（{memory}）と RAM {ram}",
+    "Fits on: {hosts}": "動作するノード: {hosts}",
+    "Fits on no node": "どのノードにも収まりません",
+    "{free} free of {total}": "{total} 中 {free} 空き",
+    "{n}% busy": "使用率 {n}%",
+    "none (CPU)": "なし（CPU）",
     "Nodes": "ノード",
     "Playground": "プレイグラウンド",
     "Endpoint": "エンドポイント",

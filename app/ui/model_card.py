@@ -14,9 +14,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.system import Fit, Machine, fit
+from app.core.system import Fit, Machine
 from app.core.types import HubStatus, Lifecycle
 from app.core.wire import HubEntry
+from app.ui.fit import Fleet, verdict
 from app.ui.i18n import tr
 from app.ui.theme import colors
 from app.ui.widgets import Badge, CardState, human_bytes, human_count
@@ -41,10 +42,13 @@ class ModelCard(QFrame):
 
     action = Signal(str, str)
 
-    def __init__(self, item: HubEntry, machine: Machine, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, item: HubEntry, machine: Machine | Fleet, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.model_id = str(item["id"])
-        self.machine = machine
+        # The machines the fit badge judges: this one alone, or as the nodes report them.
+        self.fleet = machine if isinstance(machine, Fleet) else Fleet(machine)
         self.setObjectName("card")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -112,12 +116,7 @@ class ModelCard(QFrame):
         if tags:
             parts.append(", ".join(tags))
         self.meta.setText("  ·  ".join(parts))
-        verdict = fit(int(item.get("required_memory_bytes") or 0), self.machine)
-        self.fit_badge.set_state(verdict)
-        self.fit_badge.setToolTip(
-            f"needs {human_bytes(item.get('required_memory_bytes'))}; this machine has "
-            f"{human_bytes(self.machine.ram_bytes)} of memory"
-        )
+        self._show_fit()
         state = card_state(item)
         self.status.set_state(state)
         progress = item.get("download_progress")
@@ -145,6 +144,17 @@ class ModelCard(QFrame):
         self.button.setProperty("verb", verb.lower())
         self.button.setAccessibleName(f"{tr(verb)} {self.title.text()}")
         self.setAccessibleName(f"{self.title.text()}, {self.status.text()}")
+
+    def set_fleet(self, fleet: Fleet) -> None:
+        """Judge the fit again on the machines as the nodes now report them."""
+        if fleet != self.fleet:
+            self.fleet = fleet
+            self._show_fit()
+
+    def _show_fit(self) -> None:
+        judged = verdict(int(self.item.get("required_memory_bytes") or 0), self.fleet)
+        self.fit_badge.set_state(judged.fit, judged.label)
+        self.fit_badge.setToolTip(judged.tooltip)
 
     def _clicked(self) -> None:
         self.action.emit(str(self.button.property("verb")), self.model_id)

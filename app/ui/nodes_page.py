@@ -7,7 +7,7 @@ import html
 import json
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.types import NodeStatus
-from app.core.wire import NodeJson, NodeMetrics
+from app.core.wire import NodeJson
 from app.ui.endpoint import public_url
+from app.ui.fit import device_lines, metrics_of
 from app.ui.i18n import tr
 from app.ui.state import LIVE, UiState
 from app.ui.widgets import confirm, human_bytes
@@ -39,11 +40,6 @@ LOCAL_NODE_STAYS = (
     "To stop it serving, pause serving or delete its models."
 )
 Index = QModelIndex | QPersistentModelIndex
-
-
-def metrics_of(node: NodeJson) -> NodeMetrics | None:
-    """The node's last heartbeat figures; None before its first heartbeat (`{}`)."""
-    return cast(NodeMetrics, node["metrics"]) if node["metrics"] else None
 
 
 def active_requests(node: NodeJson) -> int:
@@ -75,7 +71,10 @@ def row_values(node: NodeJson) -> list[str | int | float]:
     # From the start of the node's current run, not its first registration months ago.
     started = node.get("registered_at")
     uptime = time.time() - started if started is not None else -1.0
-    gpus = node.get("gpu_devices") or []
+    metrics = metrics_of(node)
+    # What its heartbeat reports now; before one, the names it registered with.
+    gpus = [d["name"] for d in metrics.get("devices") or []] if metrics else []
+    gpus = gpus or node.get("gpu_devices") or []
     return [
         node["name"] or node["id"],
         str(node["status"]),
@@ -306,7 +305,7 @@ class NodesPage(QWidget):
             + ("  — metrics are stale" if node["metrics_stale"] else ""),
             f"address: {node['url']}",
             f"runtime: {node.get('runtime_version') or '—'}",
-            f"GPU: {', '.join(map(str, node.get('gpu_devices') or [])) or 'none (CPU)'}",
+            *(f"GPU: {line}" for line in device_lines(node)),
             f"memory: {human_bytes(system.get('memory_available_bytes'))} free of "
             f"{human_bytes(system.get('memory_total_bytes'))}",
             f"loaded models: {', '.join(metrics['loaded_models'] if metrics else []) or 'none'}",

@@ -121,11 +121,17 @@ MACHINE = Machine(ram_bytes=16 * 10**9, available_bytes=12 * 10**9)
 
 @pytest.fixture
 def gui(
-    qloop: qasync.QEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_hub: Any
+    qloop: qasync.QEventLoop,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    model_hub: Any,
+    request: pytest.FixtureRequest,
 ) -> Iterator[App]:
-    """The desktop app on a real embedded balancer with its local node."""
+    """The desktop app on a real embedded balancer with its local node (parametrized
+    indirectly with False: without one, for a test that registers its nodes itself)."""
     monkeypatch.setenv("LLMLB_CONFIG_DIR", str(tmp_path / "config"))
-    settings = balancer_settings(tmp_path / "data", local_node=True, context_size=4096)
+    local_node = getattr(request, "param", True)
+    settings = balancer_settings(tmp_path / "data", local_node=local_node, context_size=4096)
     ctx = AppContext(settings)
     App(qloop, ctx, None, []).run(ctx.start())  # type: ignore[arg-type]
     quit_requested: list[bool] = []
