@@ -20,7 +20,14 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.core.events import Event, ModelDeleted, ModelProgressed, ModelRegistered, NodeChanged
+from app.core.events import (
+    Event,
+    ModelDeleted,
+    ModelProgressed,
+    ModelRegistered,
+    ModelUpdated,
+    NodeChanged,
+)
 from app.core.types import Lifecycle, NodeStatus
 from app.core.wire import ApiKey, Cluster, HubEntry, NewApiKey, NodeJson, RegisteredModel
 from app.ui.asyncs import spawn
@@ -113,7 +120,7 @@ class UiState(QObject):
     def _on_event(self, event: Event) -> None:
         if isinstance(event, ModelProgressed):
             self._progress(event)
-        elif isinstance(event, ModelRegistered | ModelDeleted):
+        elif isinstance(event, ModelRegistered | ModelDeleted | ModelUpdated):
             self._mark(Part.MODELS)
         elif isinstance(event, NodeChanged):
             self._node_changed(event)
@@ -268,6 +275,10 @@ class UiState(QObject):
     def delete(self, name: str) -> asyncio.Task[Any]:
         """Unregister (the caller asked for confirmation)."""
         return self._act(self.client.delete_model(name), Part.MODELS)
+
+    def set_gpu_layers(self, name: str, gpu_layers: int | None) -> asyncio.Task[Any]:
+        """Set how many layers a model offloads to the GPU (None: each node's own setting)."""
+        return self._act(self.client.set_gpu_layers(name, gpu_layers), Part.MODELS)
 
     def set_paused(self, paused: bool) -> asyncio.Task[Any]:
         """Pause or resume serving /v1."""
