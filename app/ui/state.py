@@ -276,10 +276,6 @@ class UiState(QObject):
         """Unregister (the caller asked for confirmation)."""
         return self._act(self.client.delete_model(name), Part.MODELS)
 
-    def set_gpu_layers(self, name: str, gpu_layers: int | None) -> asyncio.Task[Any]:
-        """Set how many layers a model offloads to the GPU (None: each node's own setting)."""
-        return self._act(self.client.set_gpu_layers(name, gpu_layers), Part.MODELS)
-
     def set_paused(self, paused: bool) -> asyncio.Task[Any]:
         """Pause or resume serving /v1."""
         return self._act(self.client.set_paused(paused), Part.SERVING)
