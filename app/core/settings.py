@@ -24,7 +24,7 @@ DEFAULT_CONTEXT_SIZE = 4096
 DEFAULT_SLOTS = 4
 DEFAULT_FLASH_ATTN = True
 DEFAULT_STREAM_INTERVAL = 0.02
-DEFAULT_GPU_LAYERS = -1
+DEFAULT_GPU_LAYERS = "auto"  # as many layers as fit the GPU's free memory
 DEFAULT_QUEUE_LIMIT = 256
 DEFAULT_QUEUE_WAIT = 120.0
 
@@ -139,10 +139,11 @@ class Settings:
             "env": "LLMLB_STREAM_INTERVAL",
         },
     )
-    n_gpu_layers: int = field(
+    gpu_layers: str = field(
         default=DEFAULT_GPU_LAYERS,
         metadata={
-            "help": "layers offloaded to the GPU (-1: all, when the build has a GPU)",
+            "help": "layers offloaded to the GPU: auto (as many as fit its free memory), "
+            "all, or a number (0: the CPU only)",
             "env": "LLMLB_GPU_LAYERS",
         },
     )
@@ -211,6 +212,24 @@ class Settings:
         """The description with the environment variable that also sets it (for --help)."""
         env = _field(name).metadata.get("env")
         return f"{Settings.help(name)} (env {env})" if env else Settings.help(name)
+
+
+def parse_gpu_layers(text: str) -> int | None:
+    """LLMLB_GPU_LAYERS as llama.cpp counts: None for auto, -1 for all, else the number."""
+    value = text.strip().lower()
+    if value in ("", "auto"):
+        return None
+    if value == "all":
+        return -1
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(
+            f"LLMLB_GPU_LAYERS={text!r}: use auto, all or a number of layers"
+        ) from None
+    if number < -1:
+        raise ValueError(f"LLMLB_GPU_LAYERS={text!r}: use auto, all or a number of layers")
+    return number
 
 
 def _field(name: str) -> Any:

@@ -20,7 +20,12 @@ from aiohttp import web
 from app import __version__
 from app.core.mdns import address_towards
 from app.core.node_protocol import HeartbeatBody, RegistrationBody, SystemJson
-from app.core.settings import DEFAULT_DOWNLOAD_READ_TIMEOUT, DEFAULT_IDLE_UNLOAD_TTL, Settings
+from app.core.settings import (
+    DEFAULT_DOWNLOAD_READ_TIMEOUT,
+    DEFAULT_IDLE_UNLOAD_TTL,
+    Settings,
+    parse_gpu_layers,
+)
 from app.core.system import memory_info
 from app.core.tasks import TaskSupervisor
 from app.core.tls import Certificate, load_or_create, normalize_fingerprint
@@ -65,7 +70,7 @@ def node_config(settings: Settings, **values: Any) -> NodeConfig:
         engine=EngineOptions(
             n_ctx=settings.context_size,
             n_threads=settings.threads,
-            n_gpu_layers=settings.n_gpu_layers,
+            n_gpu_layers=parse_gpu_layers(settings.gpu_layers),
             slots=settings.slots,
             flash_attn=settings.flash_attn,
             stream_interval=settings.stream_interval,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from app.core.errors import BadRequest, NotFound, Unavailable
 from app.core.types import ModelState
 from app.node.engine.pool import EngineManager, Runner
-from app.node.engine.types import EngineError
+from app.node.engine.types import EngineError, OutOfMemory
 from app.node.library import ModelLibrary
 from app.node.sync import SyncWorker
 
@@ -34,7 +34,8 @@ class NodeModels:
 
         Raises NotFound (not on this node), Unavailable (failed, or still downloading),
         BadRequest (an embedding model asked to generate, or the other way round), or
-        EngineError (it failed to load: the model is marked failed)."""
+        OutOfMemory (it does not fit now: tried again next time) or EngineError (it
+        failed to load: the model is marked failed)."""
         state = self._sync.states.get(model)
         # Only a name the node holds reaches the disk (a request's name may be anything).
         path = self._library.model_path(model) if state is not None else None
@@ -74,6 +75,8 @@ class NodeModels:
         runner = self._engines.get(model, path, is_embedding, gpu_layers=gpu_layers)
         try:
             await runner.load()
+        except OutOfMemory:
+            raise  # memory may be free on the next request: the model is not marked failed
         except EngineError as exc:
             self._sync.mark_error(model, exc.message)
             raise

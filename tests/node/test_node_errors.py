@@ -42,23 +42,39 @@ async def test_a_file_that_is_not_gguf(served: RunningBalancer, model_hub: FakeH
     await register_ready(served)
 
 
+async def test_a_gguf_cut_short_fails_once_downloaded(
+    served: RunningBalancer, model_hub: FakeHub, tiny_models: dict[str, bytes]
+) -> None:
+    broken = tiny_models["chat"][:4096]  # the right start, then nothing
+    model_hub.add(FakeRepo("bad/cut-gguf", {"cut-Q4_K_M.gguf": broken}))
+    await served.post("/v0/models/register", {"repo": "bad/cut-gguf"})
+    reason = await error_of(served, "bad/cut-gguf")
+    assert "cut-Q4_K_M.gguf is cut short" in reason
+    await register_ready(served)
+
+
 async def test_a_gguf_llama_cpp_cannot_load(
     served: RunningBalancer, model_hub: FakeHub, tiny_models: dict[str, bytes]
 ) -> None:
-    broken = tiny_models["chat"][:4096]  # the right header, then nothing
-    model_hub.add(FakeRepo("bad/cut-gguf", {"cut-Q4_K_M.gguf": broken}))
-    await served.post("/v0/models/register", {"repo": "bad/cut-gguf"})
-    entry = await eventually(lambda: _state(served, "bad/cut-gguf", "ready"), timeout=20)
+    # A whole, well-formed file of an architecture this llama.cpp does not know.
+    key = b"general.architecture"
+    at = tiny_models["chat"].index(key) + len(key)
+    alien = bytearray(tiny_models["chat"])
+    alien[at : at + 20] = alien[at : at + 20].replace(b"llama", b"llamo", 1)
+    model_hub.add(FakeRepo("bad/alien-gguf", {"alien-Q4_K_M.gguf": bytes(alien)}))
+    await served.post("/v0/models/register", {"repo": "bad/alien-gguf"})
+    entry = await eventually(lambda: _state(served, "bad/alien-gguf", "ready"), timeout=20)
     assert entry  # downloaded and verified: the file is what the Hub has
     status, body = await served.post(
         "/v1/chat/completions",
-        {"model": "bad/cut-gguf", "messages": [{"role": "user", "content": "x"}]},
+        {"model": "bad/alien-gguf", "messages": [{"role": "user", "content": "x"}]},
         headers={},
     )
     assert status == 500
-    assert "llama.cpp could not load" in body["error"]["message"]
-    reason = await error_of(served, "bad/cut-gguf")
-    assert "llama.cpp could not load cut-Q4_K_M.gguf" in reason
+    assert "llama.cpp could not load bad/alien-gguf" in body["error"]["message"]
+    assert "llamo" in body["error"]["message"]  # llama.cpp's own reason
+    reason = await error_of(served, "bad/alien-gguf")
+    assert "llama.cpp could not load bad/alien-gguf" in reason
     # The process is still up and serving other models.
     await register_ready(served)
 

@@ -16,6 +16,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from app.core.errors import BadRequest
 from app.node.engine.channel import one_by_one
 from app.node.engine.llama import render_chat
+from app.node.engine.offload import Plan
 from app.node.engine.types import Item, Sampling
 
 R = TypeVar("R")
@@ -52,6 +53,8 @@ class LlamaRunner(ABC):
         self.active = 0  # requests waiting or running
         self.generated_tokens = 0  # lifetime counters
         self.cancelled_requests = 0
+        self.n_gpu_layers: int | None = None  # as asked: None plans as many as fit
+        self.placement: Plan | None = None  # where the layers went, once loaded
         self._llm: llama_cpp.Llama | None = None
         self._formatter: Jinja2ChatFormatter | None = None
 

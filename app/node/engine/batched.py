@@ -44,7 +44,7 @@ from typing import Any, TypeVar
 import llama_cpp
 
 from app.core.errors import BadRequest
-from app.core.settings import DEFAULT_FLASH_ATTN, DEFAULT_GPU_LAYERS, DEFAULT_SLOTS
+from app.core.settings import DEFAULT_FLASH_ATTN, DEFAULT_SLOTS
 from app.node.engine.base import LlamaRunner, check_prompt, completion_limit
 from app.node.engine.channel import item_batches, item_channel
 from app.node.engine.llama import open_batch_context, open_llama
@@ -69,7 +69,7 @@ class BatchedRunner(LlamaRunner):
         n_slots: Sequences decoded together (llama.cpp `n_seq_max`).
         ctx_per_slot: Tokens (prompt + completion) one sequence may hold.
         n_threads: CPU threads for decoding (default: all cores).
-        n_gpu_layers: Layers to offload (-1: all), as for `llama_cpp.Llama`.
+        n_gpu_layers: Layers to offload (-1: all, None: as many as fit the GPU's memory).
         prefill_chunk: At most this many prompt tokens go into one decode step.
         kv_unified: One KV buffer shared by all slots instead of one stream per slot.
         flash_attn: Use flash attention (faster; see the module notes on exactness).
@@ -85,7 +85,7 @@ class BatchedRunner(LlamaRunner):
         n_slots: int = DEFAULT_SLOTS,
         ctx_per_slot: int = 2048,
         n_threads: int | None = None,
-        n_gpu_layers: int = DEFAULT_GPU_LAYERS,
+        n_gpu_layers: int | None = None,
         prefill_chunk: int = 256,
         kv_unified: bool = False,
         flash_attn: bool = DEFAULT_FLASH_ATTN,
@@ -147,8 +147,10 @@ class BatchedRunner(LlamaRunner):
             started = time.monotonic()
             # The high-level object gives us the model, vocabulary, tokenizer and chat
             # template; its own context stays small and unused.
-            llm, formatter = open_llama(
+            llm, formatter, self.placement = open_llama(
+                self.name,
                 self.path,
+                n_ctx_total=self.n_slots * self.ctx_per_slot,
                 n_ctx=min(256, self.ctx_per_slot),
                 n_batch=min(256, self.ctx_per_slot),
                 n_threads=self.n_threads,
@@ -159,6 +161,7 @@ class BatchedRunner(LlamaRunner):
                 ctx = open_batch_context(
                     llm,
                     self.name,
+                    self.placement,
                     n_slots=self.n_slots,
                     ctx_per_slot=self.ctx_per_slot,
                     n_batch=self._batch_size,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import re
 import threading
 from collections import deque
 from pathlib import Path
@@ -15,9 +16,15 @@ from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE, Jinja2ChatFormatte
 
 from app.core.errors import BadRequest
 from app.core.system import memory_info
-from app.node.engine.types import EngineError
+from app.node.devices import list_devices
+from app.node.engine import offload
+from app.node.engine.gguf_header import read_header
+from app.node.engine.types import EngineError, OutOfMemory
 
+log = logging.getLogger(__name__)
 llama_log = logging.getLogger("llama.cpp")
+# llama.cpp's words when an allocation fails (CUDA, Metal, Vulkan, the CPU, an RPC server).
+_OOM = re.compile(r"out of memory|failed to allocate|unable to allocate|alloc.*failed", re.I)
 _LEVELS = {  # ggml.h: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5
     0: logging.DEBUG,
     1: logging.DEBUG,
@@ -59,45 +66,76 @@ def recent_problems() -> list[str]:
 
 
 def check_gguf(path: Path) -> None:
-    """Raise EngineError with a readable reason if `path` cannot be a loadable GGUF."""
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            magic = fh.read(4)
-    except OSError as exc:
-        raise EngineError(f"cannot read the model file {path.name}: {exc.strerror}") from exc
-    if magic != b"GGUF":
-        raise EngineError(f"{path.name} is not a GGUF file (its header is {magic!r})")
+    """Raise EngineError with a readable reason if `path` cannot be a loadable GGUF (its
+    header is read; whether it fits in memory is asked at each load, never remembered)."""
+    read_header(path)
+
+
+def place(name: str, path: Path, n_ctx: int, requested: int | None) -> offload.Plan:
+    """Where `name`'s layers go with a KV cache of `n_ctx` tokens, given the devices' free
+    memory now; OutOfMemory when what stays on the CPU does not fit the RAM."""
+    shape = offload.ModelShape.of(read_header(path))
+    gpus = list_devices() if llama_cpp.llama_supports_gpu_offload() else []
+    gpu_free = sum(d.free_bytes for d in gpus) if gpus else None
+    placed = offload.plan(shape, n_ctx, gpu_free, requested)
     memory = memory_info()
-    available = memory.available_bytes if memory else None
-    if available is not None and size > available:
-        raise EngineError(
-            f"{path.name} needs {size / 2**30:.1f} GiB of memory; "
-            f"this machine has {available / 2**30:.1f} GiB available"
+    ram_free = memory.available_bytes if memory else None
+    offload.check_fits(name, placed, ram_free, gpu_free, any(d.unified for d in gpus))
+    return placed
+
+
+def memory_error(name: str, placed: offload.Plan, what: str) -> EngineError:
+    """llama.cpp's failure to load or make a context, as a reader understands it: the GPU
+    (or RAM) ran out of memory, with the figures, or llama.cpp's own reason."""
+    problems = [p for p in recent_problems() if p]
+    # llama.cpp says why first ("error loading model: unknown model architecture: 'x'"),
+    # then that it failed: the why is the reason.
+    specific = [p for p in problems if "error" in p.lower()] or problems
+    reason = specific[0] if specific else what
+    if not any(_OOM.search(p) for p in problems):
+        return EngineError(f"llama.cpp could not {what} {name}: {reason}")
+    if placed.offloaded:
+        gpus = list_devices()
+        free = sum(d.free_bytes for d in gpus)
+        return OutOfMemory(
+            f"the GPU ran out of memory loading {name}: {offload.gb(placed.gpu_bytes)} "
+            f"needed, {offload.gb(free)} free"
         )
+    memory = memory_info()
+    free = memory.available_bytes if memory and memory.available_bytes else 0
+    return OutOfMemory(
+        f"not enough memory to load {name}: {offload.gb(placed.cpu_bytes)} needed, "
+        f"{offload.gb(free)} free"
+    )
 
 
-def open_llama(path: Path, **kwargs: Any) -> tuple[llama_cpp.Llama, Jinja2ChatFormatter]:
-    """Load a GGUF with llama.cpp (its own error line as the reason on failure), and the
-    chat formatter from its template (ChatML when it has none)."""
-    check_gguf(path)
+def open_llama(
+    name: str, path: Path, *, n_ctx_total: int, n_gpu_layers: int | None, **kwargs: Any
+) -> tuple[llama_cpp.Llama, Jinja2ChatFormatter, offload.Plan]:
+    """Load a GGUF with llama.cpp, its layers placed by the planner (n_gpu_layers None) or as
+    asked, for a KV cache of `n_ctx_total` tokens in all; the chat formatter from its template
+    (ChatML when it has none) and the placement. OutOfMemory when it does not fit, EngineError
+    (llama.cpp's own reason) when it cannot load."""
+    placed = place(name, path, n_ctx_total, n_gpu_layers)
+    log.info("loading %s: %s", name, placed.reason)
     install_log()
     recent_problems()
     try:
-        llm = llama_cpp.Llama(model_path=str(path), verbose=False, **kwargs)
+        llm = llama_cpp.Llama(
+            model_path=str(path), verbose=False, n_gpu_layers=placed.gpu_layers, **kwargs
+        )
     except (ValueError, RuntimeError, OSError) as exc:
-        problems = [p for p in recent_problems() if p]
-        reason = problems[-1] if problems else str(exc)
-        raise EngineError(f"llama.cpp could not load {path.name}: {reason}") from exc
+        raise memory_error(name, placed, "load") from exc
     template = llm.metadata.get("tokenizer.chat_template") or CHATML_CHAT_TEMPLATE
     bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() != -1 else ""
     eos = llm._model.token_get_text(llm.token_eos()) if llm.token_eos() != -1 else ""
-    return llm, Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+    return llm, Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos), placed
 
 
 def open_batch_context(
     llm: llama_cpp.Llama,
     name: str,
+    placed: offload.Plan,
     *,
     n_slots: int,
     ctx_per_slot: int,
@@ -126,9 +164,7 @@ def open_batch_context(
     )
     ctx = llama_cpp.llama_init_from_model(llm._model.model, params)
     if not ctx:
-        problems = [p for p in recent_problems() if p]
-        reason = problems[-1] if problems else "llama_init_from_model failed"
-        raise EngineError(f"llama.cpp could not create a context for {name}: {reason}")
+        raise memory_error(name, placed, "create a context for")
     return ctx
 
 

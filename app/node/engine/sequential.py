@@ -39,6 +39,7 @@ class ModelRunner(LlamaRunner):
     def __init__(self, name: str, path: Path, options: EngineOptions, embedding: bool) -> None:
         super().__init__(name, path, embedding)
         self.options = options
+        self.n_gpu_layers = options.n_gpu_layers
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"engine-{name}")
 
     @property
@@ -54,8 +55,10 @@ class ModelRunner(LlamaRunner):
         if self._llm is not None:
             return
         started = time.monotonic()
-        self._llm, self._formatter = open_llama(
+        self._llm, self._formatter, self.placement = open_llama(
+            self.name,
             self.path,
+            n_ctx_total=self.options.n_ctx,
             n_ctx=self.options.n_ctx,
             n_threads=self.options.n_threads or max(1, (os.cpu_count() or 2)),
             n_gpu_layers=self.options.n_gpu_layers,

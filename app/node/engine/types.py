@@ -8,7 +8,6 @@ from app.core.errors import UserFacingError
 from app.core.settings import (
     DEFAULT_CONTEXT_SIZE,
     DEFAULT_FLASH_ATTN,
-    DEFAULT_GPU_LAYERS,
     DEFAULT_SLOTS,
     DEFAULT_STREAM_INTERVAL,
 )
@@ -22,13 +21,20 @@ class EngineError(UserFacingError):
     type = "server_error"
 
 
+class OutOfMemory(EngineError):
+    """The model does not fit the memory free now; the next request tries again."""
+
+    status = 503
+    code = "insufficient_memory"
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     """How models are loaded on this node."""
 
     n_ctx: int = DEFAULT_CONTEXT_SIZE  # per sequence
     n_threads: int | None = None
-    n_gpu_layers: int = DEFAULT_GPU_LAYERS
+    n_gpu_layers: int | None = None  # None: as many as fit (the planner), -1: all, 0: none
     slots: int = DEFAULT_SLOTS  # sequences decoded together (continuous batching)
     flash_attn: bool = DEFAULT_FLASH_ATTN  # off: batched greedy output equals the output alone
     stream_interval: float = DEFAULT_STREAM_INTERVAL  # seconds tokens gather before sending

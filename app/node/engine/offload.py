@@ -1,0 +1,173 @@
+"""How many of a model's layers go to the GPU: all when the weights and the KV cache fit the
+devices' free memory, else as many as fit (llama.cpp offloads the last layers first), the rest
+on the CPU; and whether what stays on the CPU fits the RAM.
+
+The sizes come from the GGUF header (`gguf_header`), the free memory from the device probe;
+the plan is pure arithmetic, so it is tested with device sizes as inputs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from app.node.engine.gguf_header import Header
+from app.node.engine.types import OutOfMemory
+
+GiB = 2**30
+KV_BYTES = 2  # llama.cpp's KV cache is f16 by default
+N_UBATCH = 512
+_BLOCK = re.compile(r"blk\.(\d+)\.")
+
+
+def gb(n: int) -> str:
+    """Bytes as a person reads them: "6.1 GB"."""
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What a model needs in memory, layer by layer."""
+
+    n_layer: int
+    layer_bytes: tuple[int, ...]  # weights of each repeating block
+    output_bytes: int  # the output layer (offloaded only with every block)
+    input_bytes: int  # the token embeddings (always on the CPU)
+    kv_bytes_per_token: tuple[int, ...]  # per block: K and V of one token
+    n_vocab: int
+    file_bytes: int
+
+    @classmethod
+    def of(cls, header: Header) -> ModelShape:
+        """The shape a GGUF header describes."""
+        meta = header.metadata
+        arch = str(meta.get("general.architecture") or "llama")
+
+        def num(key: str, default: int) -> list[int]:
+            value = meta.get(f"{arch}.{key}")
+            if isinstance(value, list):
+                return [int(v) for v in value]
+            return [int(value)] if isinstance(value, int | float) and value >= 0 else [default]
+
+        blocks: dict[int, int] = {}
+        output = input_ = 0
+        for name, size in header.tensors.items():
+            if m := _BLOCK.match(name):
+                index = int(m.group(1))
+                blocks[index] = blocks.get(index, 0) + size
+            elif name.startswith("token_embd"):
+                input_ += size
+            else:
+                output += size
+        n_layer = max(num("block_count", 0)[0], max(blocks, default=-1) + 1)
+        if "output.weight" not in header.tensors:
+            output += input_  # tied embeddings: llama.cpp copies them for the output layer
+        n_embd = num("embedding_length", 0)[0]
+        heads = num("attention.head_count", 1)
+        kv_heads = num("attention.head_count_kv", heads[0])
+        k_len = num("attention.key_length", n_embd // max(1, heads[0]))[0]
+        v_len = num("attention.value_length", k_len)[0]
+        per_token = tuple(
+            (k_len + v_len) * kv_heads[min(i, len(kv_heads) - 1)] * KV_BYTES for i in range(n_layer)
+        )
+        embd = header.shapes.get("token_embd.weight", ())
+        return cls(
+            n_layer=n_layer,
+            layer_bytes=tuple(blocks.get(i, 0) for i in range(n_layer)),
+            output_bytes=output,
+            input_bytes=input_,
+            kv_bytes_per_token=per_token,
+            n_vocab=embd[1] if len(embd) == 2 else 0,
+            file_bytes=header.file_bytes,
+        )
+
+    def layer_need(self, i: int, n_ctx: int) -> int:
+        """Block `i`'s weights and its KV cache for `n_ctx` tokens."""
+        return self.layer_bytes[i] + self.kv_bytes_per_token[i] * n_ctx
+
+    def total_need(self, n_ctx: int) -> int:
+        """Everything: weights and the whole KV cache."""
+        return self.file_bytes + sum(self.kv_bytes_per_token) * n_ctx
+
+    def overhead(self) -> int:
+        """Compute buffers a device needs beside the weights (llama.cpp's scratch for one
+        micro-batch: activations and logits), a safe margin rather than an exact figure."""
+        return 128 * 2**20 + N_UBATCH * self.n_vocab * 4
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where a model's layers go."""
+
+    gpu_layers: int  # as llama.cpp's n_gpu_layers: -1 all (with the output layer), 0 none
+    offloaded: int  # blocks on the devices
+    n_layer: int
+    gpu_bytes: int  # weights + KV on the devices
+    cpu_bytes: int  # weights + KV in RAM
+    reason: str
+
+    @property
+    def full(self) -> bool:
+        """Every layer is on the devices."""
+        return self.offloaded >= self.n_layer and self.gpu_layers != 0
+
+
+def plan(shape: ModelShape, n_ctx: int, gpu_free: int | None, requested: int | None) -> Plan:
+    """Place `shape` with a KV cache of `n_ctx` tokens (all slots together).
+
+    gpu_free: the devices' free memory together (None: no device to offload to).
+    requested: None plans as many as fit; -1 all; N that many blocks (as llama.cpp counts).
+    """
+    n = shape.n_layer
+    if gpu_free is None:
+        return _place(shape, n_ctx, 0, 0, "no GPU: every layer runs on the CPU")
+    if requested is not None:
+        count = n if requested < 0 or requested > n else requested
+        why = "all layers, as set" if count == n else f"{count} of {n} layers, as set"
+        return _place(shape, n_ctx, count, -1 if count == n else count, why)
+    budget = gpu_free - shape.overhead()
+    blocks = sum(shape.layer_need(i, n_ctx) for i in range(n))
+    if blocks + shape.output_bytes <= budget:
+        return _place(shape, n_ctx, n, -1, f"all {n} layers fit the GPU's {gb(gpu_free)} free")
+    used = count = 0
+    for i in reversed(range(n)):  # llama.cpp puts the last blocks on the GPU first
+        need = shape.layer_need(i, n_ctx)
+        if used + need > budget:
+            break
+        used += need
+        count += 1
+    why = f"{count} of {n} layers fit the GPU's {gb(gpu_free)} free; the rest run on the CPU"
+    return _place(shape, n_ctx, count, count, why)
+
+
+def _place(shape: ModelShape, n_ctx: int, count: int, gpu_layers: int, reason: str) -> Plan:
+    n = shape.n_layer
+    on_gpu = range(n - count, n)
+    gpu = sum(shape.layer_need(i, n_ctx) for i in on_gpu)
+    if count == n and count > 0:
+        gpu += shape.output_bytes
+    return Plan(
+        gpu_layers=gpu_layers,
+        offloaded=count,
+        n_layer=n,
+        gpu_bytes=gpu,
+        cpu_bytes=max(0, shape.total_need(n_ctx) - gpu),
+        reason=reason,
+    )
+
+
+def check_fits(
+    name: str, placed: Plan, ram_free: int | None, gpu_free: int | None, unified: bool
+) -> None:
+    """OutOfMemory with the figures when the placement cannot fit: what stays on the CPU
+    must fit the free RAM (with the GPU's share too when they are one memory)."""
+    cpu = placed.cpu_bytes + (placed.gpu_bytes if unified else 0)
+    if ram_free is not None and cpu > ram_free:
+        where = "this machine" if not placed.offloaded else "RAM beside the GPU"
+        gpu_note = (
+            f"; the GPU has {gb(gpu_free)} free" if gpu_free is not None and not unified else ""
+        )
+        raise OutOfMemory(
+            f"not enough memory to load {name}: {gb(cpu)} needed in {where}, "
+            f"{gb(ram_free)} free{gpu_note}"
+        )
