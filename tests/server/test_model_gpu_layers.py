@@ -10,6 +10,7 @@ from app.core.events import ModelUpdated, decode
 from tests.conftest import RunningBalancer, balancer_settings, run_balancer
 from tests.fakes.fake_hub import FakeHub
 from tests.server.test_models_api import assert_openai_error
+from tests.server.test_node_trust import beat, join
 
 
 async def patch(
@@ -128,3 +129,27 @@ async def test_a_slash_name_is_patched_whole(balancer: RunningBalancer, fake_hub
     name = "acme/one-gguf"
     status, entry = await patch(balancer, name, {"gpu_layers": -1})
     assert status == 200 and entry["id"] == name and entry["gpu_layers"] == -1
+
+
+async def test_a_node_that_missed_the_push_learns_of_the_change_from_its_heartbeat(
+    balancer: RunningBalancer,
+) -> None:
+    """The sync notice may not reach a node; the version in every heartbeat answer heals it:
+    a change of gpu_layers alone changes it, so the node syncs and takes the new value."""
+    await balancer.post("/v0/models/register", {"model_id": "qwen3"})
+    _, joined = await join(balancer)
+    await balancer.post(f"/v0/nodes/{joined['node_id']}/approve")
+
+    async def version() -> str:
+        status, answer = await beat(balancer, joined["node_token"], {"models": []})
+        assert status == 200, answer
+        return str(answer["manifest_version"])
+
+    before = await version()
+    await patch(balancer, "qwen3", {"gpu_layers": 6})
+    changed = await version()
+    assert changed != before
+    await patch(balancer, "qwen3", {"gpu_layers": 6})  # the same value: nothing to sync
+    assert await version() == changed
+    await patch(balancer, "qwen3", {"gpu_layers": None})
+    assert await version() == before
