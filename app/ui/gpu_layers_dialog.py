@@ -31,6 +31,8 @@ def describe(gpu_layers: int | None) -> str:
         return tr("All layers")
     if gpu_layers == 0:
         return tr("CPU only")
+    if gpu_layers == 1:
+        return tr("1 layer")
     return tr("{n} layers").format(n=gpu_layers)
 
 

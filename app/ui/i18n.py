@@ -139,6 +139,7 @@ JA = {
     "Auto": "自動",
     "All layers": "全レイヤー",
     "CPU only": "CPU のみ",
+    "1 layer": "1 レイヤー",
     "{n} layers": "{n} レイヤー",
     "How many of {name}'s layers every node offloads to its GPU. "
     "The model loads again with the new value on its next use.": (

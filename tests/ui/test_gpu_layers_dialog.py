@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from PySide6.QtWidgets import QMenu
 
-from app.ui.gpu_layers_dialog import ALL, CPU, LAYERS, GpuLayersDialog
+from app.ui.gpu_layers_dialog import ALL, CPU, LAYERS, GpuLayersDialog, describe
 from app.ui.local_page import LocalPage
 from tests.conftest import CHAT_REPO
 from tests.ui.conftest import App
@@ -87,3 +87,13 @@ def test_a_refused_change_keeps_the_dialog_open_with_the_reason(gui: App) -> Non
     gui.wait(lambda: dialog.error.isVisibleTo(dialog))
     assert "not registered" in dialog.error.text()
     assert dialog.isVisible() and dialog.buttons.isEnabled()
+
+
+def test_each_setting_reads_as_words() -> None:
+    assert [describe(v) for v in (None, -1, 0, 1, 12)] == [
+        "Auto",
+        "All layers",
+        "CPU only",
+        "1 layer",
+        "12 layers",
+    ]
