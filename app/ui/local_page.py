@@ -106,6 +106,7 @@ class LocalPage(QWidget):
             return
         model = rows[row][0]
         menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per right-click
         menu.addAction(tr("GPU layers…"), lambda: self.edit_gpu_layers(model))
         menu.popup(self.table.viewport().mapToGlobal(at))
 
