@@ -57,6 +57,15 @@ class ModelDeleted(Event):
 
 
 @dataclass(frozen=True)
+class ModelUpdated(Event):
+    """A registered model's settings changed (e.g. its GPU layers); nodes should sync."""
+
+    topic: ClassVar[str] = "models.changed"
+    name: str
+    change: str = "updated"
+
+
+@dataclass(frozen=True)
 class ModelProgressed(Event):
     """A node reported download progress or a state change for a model."""
 
@@ -134,7 +143,11 @@ _WIRE_TYPES: dict[str, type | tuple[type, ...]] = {
     "ModelState": str,
 }
 _ENUMS: dict[str, type[ModelState]] = {"ModelState": ModelState}
-_MODEL_CHANGES: dict[str, type[Event]] = {"registered": ModelRegistered, "deleted": ModelDeleted}
+_MODEL_CHANGES: dict[str, type[Event]] = {
+    "registered": ModelRegistered,
+    "deleted": ModelDeleted,
+    "updated": ModelUpdated,
+}
 _BY_TOPIC: dict[str, type[Event]] = {
     ModelProgressed.topic: ModelProgressed,
     NodeChanged.topic: NodeChanged,

@@ -32,6 +32,7 @@ class ManifestJson(TypedDict):
     revision: str | None
     capabilities: list[str]
     files: list[ManifestFileJson]
+    gpu_layers: int | None  # layers to offload; null: the node's own setting
 
 
 class StoredManifest(TypedDict):
@@ -39,6 +40,7 @@ class StoredManifest(TypedDict):
 
     files: list[ManifestFileJson]
     capabilities: list[str]
+    gpu_layers: NotRequired[int | None]  # absent in manifests stored before it existed
     name: NotRequired[str]  # the model's name (its folder's name is a safe spelling of it)
 
 

@@ -101,6 +101,19 @@ def check_model_name(name: str) -> str:
     return name
 
 
+# How many layers a registered model offloads to the GPU: None = the node's own setting
+# (LLMLB_GPU_LAYERS), -1 = all, 0 = CPU only, N = N layers. No model has a thousand layers.
+GPU_LAYERS_MAX = 1000
+
+
+def is_gpu_layers(value: object) -> TypeGuard[int | None]:
+    """True for a per-model GPU layer count: null, or an integer from -1 to GPU_LAYERS_MAX
+    (JSON's true and false are not counts)."""
+    if value is None:
+        return True
+    return isinstance(value, int) and not isinstance(value, bool) and -1 <= value <= GPU_LAYERS_MAX
+
+
 def is_text(value: object) -> TypeGuard[str]:
     """True for a string of valid Unicode. JSON's escapes can carry lone surrogates ("\\ud800")
     that no UTF-8 encoder (SQLite's included) accepts: refuse them where text is kept."""
@@ -142,6 +155,7 @@ class ModelRecord:
     format: str = "gguf"
     files: tuple[ModelFile, ...] = ()
     created_at: float = 0.0
+    gpu_layers: int | None = None  # None: the node's own setting (see is_gpu_layers)
 
 
 @dataclass

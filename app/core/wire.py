@@ -114,6 +114,7 @@ class RegisteredModel(HubEntry):
     """One `GET /v0/models` entry: a hub entry with every node's state for it."""
 
     nodes: list[NodeModelJson]
+    gpu_layers: int | None  # layers offloaded to the GPU; null: each node's own setting
 
 
 class RegisterAnswer(TypedDict):

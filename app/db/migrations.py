@@ -42,7 +42,14 @@ def _v4(db: peewee.SqliteDatabase, tables: Tables) -> None:
         db.execute_sql(f"PRAGMA secure_delete = {int(previous)}")
 
 
-MIGRATIONS: list[Callable[[peewee.SqliteDatabase, Tables], None]] = [_v1, _v2, _v3, _v4]
+def _v5(db: peewee.SqliteDatabase, tables: Tables) -> None:
+    # A per-model GPU layer count; existing models keep the node's own setting (NULL).
+    columns = {c.name for c in db.get_columns("models")}
+    if "gpu_layers" not in columns:
+        db.execute_sql("ALTER TABLE models ADD COLUMN gpu_layers INTEGER")
+
+
+MIGRATIONS: list[Callable[[peewee.SqliteDatabase, Tables], None]] = [_v1, _v2, _v3, _v4, _v5]
 LATEST = len(MIGRATIONS)
 
 

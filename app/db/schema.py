@@ -55,6 +55,7 @@ def build_tables(database: peewee.Database) -> Tables:
         format = peewee.TextField(default="gguf")
         files = peewee.TextField(default="[]")
         created_at = peewee.FloatField(default=time.time)
+        gpu_layers = peewee.IntegerField(null=True)  # schema 5: null = the node's own setting
 
         class Meta:
             table_name = "models"

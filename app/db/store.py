@@ -79,6 +79,18 @@ class Store:
 
         return await self.db.transaction(delete)
 
+    async def set_gpu_layers(self, name: str, gpu_layers: int | None) -> ModelRecord | None:
+        """Set how many layers the model offloads (None: each node's own setting); the
+        updated registration, or None when no model has that name."""
+
+        def update() -> ModelRecord | None:
+            model = self.t.Model
+            if not model.update(gpu_layers=gpu_layers).where(model.name == name).execute():
+                return None
+            return self._model_record(model.get(model.name == name))
+
+        return await self.db.transaction(update)
+
     @staticmethod
     def _model_row(record: ModelRecord) -> dict[str, object]:
         row = dict(record.__dict__)
@@ -105,6 +117,7 @@ class Store:
             format=row.format,
             files=tuple(ModelFile(**f) for f in json.loads(row.files)),
             created_at=row.created_at,
+            gpu_layers=row.gpu_layers,
         )
 
     # -- API keys ---------------------------------------------------------------

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from app.node.manifest import Manifest, ManifestError, check_model, folder_name, parse_manifest
@@ -89,6 +90,22 @@ class ModelLibrary:
         stored["name"] = model
         tmp.write_text(json.dumps(stored), encoding="utf-8")
         os.replace(tmp, folder / MANIFEST)
+
+    def update_settings(self, model: str, manifest: Manifest) -> bool:
+        """Take a complete model's new settings (its GPU layers, capabilities) from the
+        balancer's `manifest` without fetching anything: True when the stored manifest changed.
+        A manifest naming other files changes nothing here (that is a download's business)."""
+        stored = self.manifest(model)
+        if stored is None or not stored.same_files(manifest):
+            return False
+        if (stored.gpu_layers, stored.capabilities) == (manifest.gpu_layers, manifest.capabilities):
+            return False
+        # Keep the stored files (their URLs as fetched); only the settings are new.
+        self.mark_complete(
+            model,
+            replace(stored, capabilities=manifest.capabilities, gpu_layers=manifest.gpu_layers),
+        )
+        return True
 
     def mark_incomplete(self, model: str) -> None:
         """Withdraw the manifest: a file failed its check, so the model is not complete."""

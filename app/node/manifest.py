@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from app.core.errors import BadRequest, LlmlbError
 from app.core.node_protocol import ManifestFileJson, StoredManifest
-from app.core.types import check_model_name
+from app.core.types import GPU_LAYERS_MAX, check_model_name, is_gpu_layers
 
 MAX_FILES = 256  # a split GGUF has a few dozen shards at most
 MAX_FILE_SIZE = 4 << 40  # 4 TiB: no single model file comes near it
@@ -47,17 +47,27 @@ class ManifestFile:
 
 @dataclass(frozen=True)
 class Manifest:
-    """A model's files (the first is the one llama.cpp loads) and its capabilities."""
+    """A model's files (the first is the one llama.cpp loads), its capabilities, and how many
+    layers it offloads to the GPU (None: the node's own setting)."""
 
     files: tuple[ManifestFile, ...]
     capabilities: tuple[str, ...] = ()
+    gpu_layers: int | None = None
 
     def to_json(self) -> StoredManifest:
         """The manifest as the node stores it beside the files."""
         return {
             "files": [f.to_json() for f in self.files],
             "capabilities": list(self.capabilities),
+            "gpu_layers": self.gpu_layers,
         }
+
+    def same_files(self, other: Manifest) -> bool:
+        """Whether `other` names the same files (names, sizes, hashes): then only its settings
+        differ, and the files on disk serve it as they are."""
+        return [(f.name, f.size, f.sha256) for f in self.files] == [
+            (f.name, f.size, f.sha256) for f in other.files
+        ]
 
 
 def check_model(name: object) -> str:
@@ -132,7 +142,13 @@ def parse_manifest(data: object, folder: Path) -> Manifest:
         isinstance(c, str) and len(c) <= 64 for c in capabilities
     ):
         raise ManifestError("the manifest's capabilities are not a list of names")
-    return Manifest(parsed, tuple(capabilities[:32]))
+    gpu_layers = data.get("gpu_layers")  # absent from older balancers' manifests: None
+    if not is_gpu_layers(gpu_layers):
+        raise ManifestError(
+            f"the manifest's gpu_layers is not null or an integer from -1 to {GPU_LAYERS_MAX}: "
+            f"{_show(gpu_layers)}"
+        )
+    return Manifest(parsed, tuple(capabilities[:32]), gpu_layers)
 
 
 def _file(entry: object, folder: Path) -> ManifestFile:

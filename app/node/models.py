@@ -69,7 +69,10 @@ class NodeModels:
                 param="model",
                 code="model_not_generative",
             )
-        runner = self._engines.get(model, path, is_embedding)
+        # The model's own GPU layers (None: the node's setting); a changed value makes a new
+        # runner, so the model loads again with it.
+        gpu_layers = manifest.gpu_layers if manifest is not None else None
+        runner = self._engines.get(model, path, is_embedding, gpu_layers=gpu_layers)
         try:
             await runner.load()
         except OutOfMemory:

@@ -134,6 +134,25 @@ class SyncWorker:
                 self._changed(name)
         if self._downloader is None or self._downloader.done():
             self._downloader = self.supervisor.spawn(self._download_all(), "downloads")
+        await self._refresh_settings(names)
+
+    async def _refresh_settings(self, names: list[str]) -> None:
+        """Take the settings of models already complete here (a model's GPU layers changed:
+        that changes the manifest version) from their manifests, downloading nothing; a
+        loaded model reloads with them on its next use."""
+        for name in names:
+            state = self.states.get(name)
+            if state is None or state.state != ModelState.READY or name == self.current:
+                continue
+            try:
+                manifest = parse_manifest(
+                    await self.client.manifest(name), self.library.folder(name)
+                )
+            except (BalancerUnavailable, ManifestError, ValueError) as exc:
+                log.warning("model %s keeps its settings: %s", name, exc)
+                continue
+            if self.library.update_settings(name, manifest):
+                log.info("model %s: new settings (gpu_layers %s)", name, manifest.gpu_layers)
 
     async def _download_all(self) -> None:
         while not self._stopping:

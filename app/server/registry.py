@@ -6,8 +6,8 @@ import hashlib
 from collections.abc import Callable, Mapping
 
 from app.core.catalog import Catalog, CatalogEntry
-from app.core.errors import NotFound
-from app.core.events import EventBus, ModelDeleted, ModelRegistered
+from app.core.errors import BadRequest, NotFound
+from app.core.events import EventBus, ModelDeleted, ModelRegistered, ModelUpdated
 from app.core.hf import HfClient
 from app.core.node_protocol import ManifestJson
 from app.core.types import (
@@ -19,6 +19,7 @@ from app.core.types import (
     NodeModelState,
     check_model_name,
     derive_status,
+    is_gpu_layers,
 )
 from app.core.wire import (
     CatalogJson,
@@ -69,9 +70,9 @@ class ModelRegistry:
 
     @property
     def manifest_version(self) -> str:
-        """Changes whenever the set of registered models changes."""
-        names = "\n".join(sorted(self.records))
-        return hashlib.sha1(names.encode()).hexdigest()[:12]
+        """Changes whenever the set of registered models, or a model's settings, changes."""
+        lines = "\n".join(f"{n}\t{self.records[n].gpu_layers}" for n in sorted(self.records))
+        return hashlib.sha1(lines.encode()).hexdigest()[:12]
 
     def _changed(self) -> None:
         self.on_manifest_change(self.manifest_version)
@@ -102,6 +103,31 @@ class ModelRegistry:
         self.records.pop(name, None)
         self._changed()
         self.bus.publish(ModelDeleted(name))
+
+    async def update(self, name: str, body: Mapping[str, object]) -> RegisteredModel:
+        """Change a registered model's settings (`{"gpu_layers": N|null}`); nodes take the new
+        value at their next sync, and a loaded model reloads with it on its next use."""
+        await self.require(name)
+        unknown = sorted(set(body) - {"gpu_layers"})
+        if unknown:
+            raise BadRequest(f"unknown field '{unknown[0]}'", param=unknown[0])
+        if "gpu_layers" not in body:
+            raise BadRequest("nothing to change: give 'gpu_layers'", param="gpu_layers")
+        value = body["gpu_layers"]
+        if not is_gpu_layers(value):
+            raise BadRequest(
+                "'gpu_layers' must be null (the node's own setting), -1 (all layers), 0 (CPU "
+                "only) or a number of layers up to 1000",
+                param="gpu_layers",
+                code="invalid_gpu_layers",
+            )
+        stored = await self.store.set_gpu_layers(name, value)
+        if stored is None:  # deleted meanwhile
+            raise NotFound(f"model '{name}' is not registered", code="model_not_found")
+        self.records[name] = stored
+        self._changed()
+        self.bus.publish(ModelUpdated(name))
+        return self.entry(stored)
 
     # -- reads ------------------------------------------------------------------
     async def hub(self) -> list[HubEntry]:
@@ -137,23 +163,31 @@ class ModelRegistry:
     async def registered(self) -> list[RegisteredModel]:
         """Registered models with per-node state and progress (/v0/models)."""
         states = self.node_states()
-        out: list[RegisteredModel] = []
-        for record in self._ordered():
-            node_states = states.get(record.name, [])
-            nodes: list[NodeModelJson] = [
-                {
-                    "node_id": s.node_id,
-                    "state": s.state,
-                    "downloaded_bytes": s.downloaded_bytes,
-                    "total_bytes": s.total_bytes,
-                    "error": s.error,
-                    "node_online": s.node_online,
-                    "path": s.path,
-                }
-                for s in node_states
-            ]
-            out.append({**self._record_entry(record, node_states), "nodes": nodes})
-        return out
+        return [self.entry(record, states) for record in self._ordered()]
+
+    def entry(
+        self, record: ModelRecord, states: dict[str, list[NodeModelState]] | None = None
+    ) -> RegisteredModel:
+        """One registered model with every node's state for it (`states`: every node's
+        reports, when the caller already has them)."""
+        node_states = (self.node_states() if states is None else states).get(record.name, [])
+        nodes: list[NodeModelJson] = [
+            {
+                "node_id": s.node_id,
+                "state": s.state,
+                "downloaded_bytes": s.downloaded_bytes,
+                "total_bytes": s.total_bytes,
+                "error": s.error,
+                "node_online": s.node_online,
+                "path": s.path,
+            }
+            for s in node_states
+        ]
+        return {
+            **self._record_entry(record, node_states),
+            "nodes": nodes,
+            "gpu_layers": record.gpu_layers,
+        }
 
     async def manifest(self, name: str) -> ManifestJson:
         """What a node must fetch for a model: files with URL, size and sha256 when known."""
@@ -175,6 +209,7 @@ class ModelRegistry:
                 }
                 for f in files
             ],
+            "gpu_layers": record.gpu_layers,
         }
 
     async def require(self, name: str) -> ModelRecord:

@@ -38,13 +38,17 @@ async def manifest(request: web.Request) -> web.Response:
 @routes.get("/v0/models/{name:.+}")
 async def one(request: web.Request) -> web.Response:
     """One registered model with its state."""
-    name = request.match_info["name"]
     registry = balancer(request).registry
-    await registry.require(name)
-    for item in await registry.registered():
-        if item["id"] == name:
-            return web.json_response(item)
-    raise web.HTTPNotFound()
+    return web.json_response(registry.entry(await registry.require(request.match_info["name"])))
+
+
+@routes.patch("/v0/models/{name:.+}")
+async def update(request: web.Request) -> web.Response:
+    """Change a model's settings: `{"gpu_layers": N|null}` (-1 all, 0 CPU only, null: each
+    node's own setting); answers the model's entry."""
+    name = request.match_info["name"]
+    body = await read_object(request)
+    return web.json_response(await balancer(request).registry.update(name, body))
 
 
 @routes.delete("/v0/models/{name:.+}")

@@ -156,6 +156,12 @@ class ApiClient:
         """Unregister a model (nodes delete its files)."""
         await self._call("DELETE", f"/v0/models/{_path(name)}")
 
+    async def set_gpu_layers(self, name: str, gpu_layers: int | None) -> RegisteredModel:
+        """Set how many layers a model offloads to the GPU: -1 all, 0 none (CPU only), N,
+        or None for each node's own setting; the model's updated entry."""
+        body: JsonObject = {"gpu_layers": gpu_layers}
+        return cast(RegisteredModel, await self._call("PATCH", f"/v0/models/{_path(name)}", body))
+
     # -- nodes, cluster, serving --------------------------------------------------------
     async def nodes(self) -> list[NodeJson]:
         """Nodes with status."""

@@ -143,6 +143,27 @@ JA = {
     "Seed, stop": "シード・停止語",
     "Select all": "すべて選択",
     "The model returned an empty answer.": "モデルの回答は空でした。",
+    # GPU layers (per model)
+    "GPU layers": "GPU レイヤー",
+    "GPU layers…": "GPU レイヤー…",
+    "GPU layers — {name}": "GPU レイヤー — {name}",
+    "right-click to change": "右クリックで変更",
+    "Auto": "自動",
+    "All layers": "全レイヤー",
+    "CPU only": "CPU のみ",
+    "1 layer": "1 レイヤー",
+    "{n} layers": "{n} レイヤー",
+    "How many of {name}'s layers every node offloads to its GPU. "
+    "The model loads again with the new value on its next use.": (
+        "{name} のレイヤーのうち、各ノードが GPU に載せる数です。"
+        "新しい値は次に使うときにモデルを読み込み直して反映されます。"
+    ),
+    "Auto: as many as fit the GPU's free memory (the node's setting)": (
+        "自動: GPU の空きメモリに収まるだけ（ノードの設定）"
+    ),
+    "All layers on the GPU": "全レイヤーを GPU に",
+    "This many layers:": "レイヤー数を指定:",
+    "number of GPU layers": "GPU レイヤー数",
 }
 
 _language = "en"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
+    QMenu,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -15,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from app.core.types import ModelState
 from app.core.wire import NodeModelJson, RegisteredModel
+from app.ui.gpu_layers_dialog import GpuLayersDialog, describe
 from app.ui.i18n import tr
 from app.ui.model_card import card_state
 from app.ui.state import UiState
@@ -41,7 +44,11 @@ class LocalPage(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(6, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().hide()
+        # Right-click (or the menu key) on a row: its model's settings.
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._menu)
         layout.addWidget(self.table, 1)
+        self.dialog: GpuLayersDialog | None = None  # the one open, if any
         state.hubChanged.connect(self.refresh)
 
     def rows(self) -> list[tuple[RegisteredModel, NodeModelJson | None]]:
@@ -77,15 +84,39 @@ class LocalPage(QWidget):
                 names.get(node["node_id"], node["node_id"]) if node else "—",
                 (node["path"] if node else None) or "—",
             ]
+            gpu = describe(model.get("gpu_layers"))
             for c, value in enumerate(values):
                 item = QTableWidgetItem(str(value))
                 item.setToolTip(str(value))
+                if c == 0:  # where the model's own settings show
+                    item.setToolTip(
+                        f"{value}\n{tr('GPU layers')}: {gpu} ({tr('right-click to change')})"
+                    )
                 self.table.setItem(r, c, item)
             button = QPushButton(tr("Delete"))
             button.setAccessibleName(f"{tr('Delete')} {values[0]}")
             button.clicked.connect(lambda _=False, m=model: self.ask_delete(m))
             self.table.setCellWidget(r, len(COLUMNS) - 1, button)
         self.empty.setVisible(not rows)
+
+    def _menu(self, at: QPoint) -> None:
+        row = self.table.rowAt(at.y())
+        rows = self.rows()
+        if not 0 <= row < len(rows):
+            return
+        model = rows[row][0]
+        menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per right-click
+        menu.addAction(tr("GPU layers…"), lambda: self.edit_gpu_layers(model))
+        menu.popup(self.table.viewport().mapToGlobal(at))
+
+    def edit_gpu_layers(self, model: RegisteredModel) -> GpuLayersDialog:
+        """Open the dialog that sets how many layers `model` offloads to the GPU."""
+        if self.dialog is not None:
+            self.dialog.close()
+        self.dialog = GpuLayersDialog(self.state, model, self)
+        self.dialog.open()
+        return self.dialog
 
     def ask_delete(self, model: RegisteredModel) -> None:
         """Confirm, then unregister."""

@@ -20,7 +20,14 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.core.events import Event, ModelDeleted, ModelProgressed, ModelRegistered, NodeChanged
+from app.core.events import (
+    Event,
+    ModelDeleted,
+    ModelProgressed,
+    ModelRegistered,
+    ModelUpdated,
+    NodeChanged,
+)
 from app.core.types import Lifecycle, NodeStatus
 from app.core.wire import ApiKey, Cluster, HubEntry, NewApiKey, NodeJson, RegisteredModel
 from app.ui.asyncs import spawn
@@ -113,7 +120,7 @@ class UiState(QObject):
     def _on_event(self, event: Event) -> None:
         if isinstance(event, ModelProgressed):
             self._progress(event)
-        elif isinstance(event, ModelRegistered | ModelDeleted):
+        elif isinstance(event, ModelRegistered | ModelDeleted | ModelUpdated):
             self._mark(Part.MODELS)
         elif isinstance(event, NodeChanged):
             self._node_changed(event)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from app.core.types import (
+    GPU_LAYERS_MAX,
     HubStatus,
     Lifecycle,
     MessageStatus,
@@ -42,6 +43,12 @@ _PROGRESS = nullable(
         }
     )
 )
+
+_GPU_LAYERS = {
+    **nullable(integer(minimum=-1, maximum=GPU_LAYERS_MAX)),
+    "description": "Layers the model offloads to the GPU: -1 all, 0 none (CPU only), N that "
+    "many; null: each node's own setting (LLMLB_GPU_LAYERS, `auto` by default: as many as fit)",
+}
 
 _NODE_MODEL = obj(
     {
@@ -114,8 +121,15 @@ MANAGEMENT: dict[str, Schema] = {
                     }
                 )
             ),
+            "gpu_layers": _GPU_LAYERS,
         },
         ("id", "status", "lifecycle_status"),
+    ),
+    "ModelUpdate": obj(
+        {"gpu_layers": _GPU_LAYERS},
+        ("gpu_layers",),
+        extra=False,
+        description="A registered model's settings to change",
     ),
     "RegisterRequest": {
         **obj(
@@ -158,6 +172,7 @@ MANAGEMENT: dict[str, Schema] = {
                     ("name", "url", "size"),
                 )
             ),
+            "gpu_layers": _GPU_LAYERS,
         },
         ("name", "format", "files"),
     ),

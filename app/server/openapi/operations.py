@@ -107,6 +107,18 @@ ROUTES: tuple[Route, ...] = (
         path_notes=_NAME_NOTE,
     ),
     Route(
+        "PATCH",
+        "/v0/models/{name}",
+        "Change a model's settings: how many layers it offloads to the GPU; every node takes "
+        "the new value at its next sync, and a loaded model reloads with it on its next use",
+        "models",
+        Access.ADMIN,
+        (json_reply(200, "The model", "RegisteredModel"),),
+        body=ref("ModelUpdate"),
+        errors=(400, 404),
+        path_notes=_NAME_NOTE,
+    ),
+    Route(
         "DELETE",
         "/v0/models/{name}",
         "Unregister a model; every node deletes its files at its next sync",
