@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -24,7 +25,10 @@ async def self_test() -> int:
     devices = [
         f"{d.description or d.name} ({d.free_bytes / 1e9:.1f} GB free)" for d in list_devices()
     ]
-    print(f"llama.cpp backend: {built_backend()}; devices: {', '.join(devices) or 'none (CPU)'}")
+    print(
+        f"llama.cpp backend: {built_backend()}; devices: {', '.join(devices) or 'none (CPU)'}",
+        file=sys.stderr,
+    )
 
     with tempfile.TemporaryDirectory(prefix="llmlb-self-test-") as tmp:
         settings = Settings.from_env(data_dir=Path(tmp), port=0, local_node=False)
