@@ -131,8 +131,12 @@ async def test_the_fast_node_gets_the_work_while_it_has_a_free_slot(
             await ask(i)
         assert slow.calls >= 1 and fast.calls >= 1
 
-        _, nodes = await balancer.get("/v0/nodes")
-        speed = {n["name"]: n["speed"][MODEL] for n in nodes}
+        async def measured() -> dict[str, float]:
+            _, nodes = await balancer.get("/v0/nodes")
+            speed = {n["name"]: n["speed"].get(MODEL) for n in nodes}
+            return speed if None not in speed.values() else {}
+
+        speed = await eventually(measured)
         assert speed["gpu box"] > 3 * speed["cpu box"] > 0
 
         # Idle: every request goes to the fast node (streamed or not, new conversations).
