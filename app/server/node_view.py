@@ -41,7 +41,8 @@ class NodeView:
     metrics: NodeMetrics | None = None  # the last heartbeat's, None before the first
     inflight: int = 0
     ewma_ms: float | None = None
-    speed: Speed = field(default_factory=Speed)  # measured tokens/s per model (dispatch)
+    # Measured tokens/s per model (dispatch prefers the fastest); not stored, not compared.
+    speed: Speed = field(default_factory=Speed, compare=False, repr=False)
     api_key: str | None = None  # external nodes: the key their API wants
     key_in_row: bool = True  # False: the key lives in the vault, never in the database
     balancer_token: str = ""  # what we present to the node (derived, never stored)

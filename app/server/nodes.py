@@ -168,7 +168,8 @@ class NodeRegistry:
         ):
             old_url = view.url
             view.url, view.name, view.info = url, name or view.name, {**view.info, **info}
-            view.speed.clear()  # it registers as it starts: it may run on another build now
+            # It registers as it starts: it may run on another build (a GPU one) now.
+            view.speed.clear()
             if old_url != url and not admin and view.status != NodeStatus.PENDING:
                 # An approved node may not redirect users' prompts elsewhere on its own.
                 log.warning(

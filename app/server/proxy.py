@@ -4,7 +4,8 @@ One retry loop over `Upstream`s (HTTP, or in-process for the local node): a node
 no answer, or a server error, is skipped for the next one. Streams are relayed buffer by
 buffer as they arrive (nothing parsed on the hot path); a node that dies mid-stream ends the
 stream with an error event, never a silently cut answer; a client that leaves cancels the
-generation.
+generation. Once an answer is done, its last bytes are read for the usage block: the node's
+generation speed for the model, which dispatch prefers.
 """
 
 from __future__ import annotations

@@ -252,3 +252,26 @@ async def test_a_conversation_stays_on_its_node_unless_that_is_much_slower() -> 
     for _ in range(5):  # now much slower
         reg.nodes["b"].speed.observe("m", 10, 1.0)
     assert (await d.acquire("m", set(), "k")).id == "a"
+
+
+async def test_a_restarted_node_is_measured_afresh(balancer: RunningBalancer) -> None:
+    """A node registers as it starts: it may have been rebuilt for its GPU since."""
+    body = {"url": "http://127.0.0.1:9", "name": "box"}
+    status, joined = await balancer.post("/v0/nodes", body)
+    assert status == 201, joined
+    node_id = joined["node_id"]
+    balancer.ctx.nodes.nodes[node_id].speed.observe(MODEL, 30, 1.0)
+    _, node = await balancer.get(f"/v0/nodes/{node_id}")
+    assert node["speed"] == {MODEL: 30.0}
+    again = {**body, "node_id": node_id, "node_token": joined["node_token"]}
+    status, _ = await balancer.post("/v0/nodes", again)
+    assert status == 201
+    _, node = await balancer.get(f"/v0/nodes/{node_id}")
+    assert node["speed"] == {}
+
+
+def test_a_deleted_model_is_forgotten() -> None:
+    reg = registry("a")
+    reg.nodes["a"].speed.observe("m", 30, 1.0)
+    reg.forget_model("m")
+    assert reg.nodes["a"].speed.public() == {}
