@@ -190,6 +190,9 @@ class NodeJson(NodeInfo):
     ready_models: list[int]  # [ready, total]
     models: list[ModelReportJson]
     inflight: int
+    # What the balancer measured, like `inflight` (not the node's heartbeat, so external
+    # servers have it too): generation tokens/s per model, a moving average of real answers.
+    speed: NotRequired[dict[str, float]]
 
 
 class DiscoveredNode(TypedDict):

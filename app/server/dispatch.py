@@ -1,6 +1,7 @@
-"""Which node gets a request: only live nodes with the model ready, least busy relative to
-their slots, then fastest; the node that last served the same conversation prefix when it is
-not much busier; and a bounded FIFO queue per model when every capable node is full. Then
+"""Which node gets a request: only live nodes with a free slot and the model ready, the
+fastest for that model (measured tokens/s), least busy relative to their slots among equally
+fast ones; the node that last served the same conversation prefix when it is not much busier
+nor much slower; and a bounded FIFO queue per model when every capable node is full. Then
 how that node is reached: its `Upstream`."""
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ from app.server.upstream import HttpUpstream, Upstream
 
 AFFINITY_ENTRIES = 10_000
 AFFINITY_SLACK = 1  # requests in flight beyond the least busy node that affinity may accept
+# Nodes at least this share of the fastest free node's tokens/s count as equally fast: the
+# figures move with load and answer length, and equal machines must share the work.
+SAME_SPEED = 0.8
+# The conversation's node keeps it while at least this share of the fastest one's tokens/s:
+# its prompt cache spares re-reading the whole conversation, which a modestly slower node
+# repays; a node that generates at less than half the speed loses more than that on any
+# answer of a few hundred tokens.
+AFFINITY_SPEED = 0.5
 
 
 class QueueFull(TooManyRequests):
@@ -94,11 +103,34 @@ class Dispatcher:
             if n.id not in exclude and n.inflight < n.capacity
         ]
 
-    def _choose(self, free: list[NodeView], key: str | None) -> NodeView:
-        best = min(free, key=lambda n: (n.inflight / n.capacity, n.ewma_ms or 0.0))
+    def _choose(self, free: list[NodeView], model: str, key: str | None) -> NodeView:
+        """The node for one request among `free` ones (each has a slot free).
+
+        Speed first: the nodes within SAME_SPEED of the fastest measured tokens/s for `model`,
+        and among those the least busy relative to its slots, then the quickest to answer. A
+        node never measured for `model` counts as fast as the fastest: it gets tried, and its
+        first answers place it (a new GPU node is learnt at once; a node whose answers carry
+        no usage block stays among the fastest, the least busy rule then sharing the work).
+        Only free nodes compete: when the fastest is full, the next fastest free one takes the
+        request rather than queueing behind it (how long the fast one stays full, and how long
+        the answer will be, are unknown; every free slot working is the simple bet)."""
+        rates = [n.speed.of(model) for n in free]
+        fastest = max((r for r in rates if r is not None), default=None)
+        pool = free
+        if fastest is not None:
+            pool = [
+                n
+                for n, r in zip(free, rates, strict=True)
+                if r is None or r >= fastest * SAME_SPEED
+            ]
+        best = min(pool, key=lambda n: (n.inflight / n.capacity, n.ewma_ms or 0.0))
         sticky = self.affinity.get(key) if key is not None else None
-        for node in free:
-            if node.id == sticky and node.inflight <= best.inflight + AFFINITY_SLACK:
+        for node, rate in zip(free, rates, strict=True):
+            if (
+                node.id == sticky
+                and node.inflight <= best.inflight + AFFINITY_SLACK
+                and (rate is None or fastest is None or rate >= fastest * AFFINITY_SPEED)
+            ):
                 return node
         return best
 
@@ -117,7 +149,7 @@ class Dispatcher:
                 free = self._free(model, exclude)
                 first = not queue or queue[0] is turn
                 if free and first:
-                    node = self._choose(free, key)
+                    node = self._choose(free, model, key)
                     node.inflight += 1
                     self._remember(key, node)
                     if turn is not None:

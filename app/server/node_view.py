@@ -12,6 +12,7 @@ from app.core.node_protocol import ModelReportJson
 from app.core.types import ModelState, NodeModelState, NodeStatus
 from app.core.wire import NodeInfo, NodeJson, NodeMetrics
 from app.db.rows import NodeRow
+from app.server.speed import Speed
 
 STALE_AFTER = 30.0  # seconds before metrics are flagged stale
 UNLIMITED = 1_000_000
@@ -40,6 +41,8 @@ class NodeView:
     metrics: NodeMetrics | None = None  # the last heartbeat's, None before the first
     inflight: int = 0
     ewma_ms: float | None = None
+    # Measured tokens/s per model (dispatch prefers the fastest); not stored, not compared.
+    speed: Speed = field(default_factory=Speed, compare=False, repr=False)
     api_key: str | None = None  # external nodes: the key their API wants
     key_in_row: bool = True  # False: the key lives in the vault, never in the database
     balancer_token: str = ""  # what we present to the node (derived, never stored)
@@ -121,6 +124,7 @@ class NodeView:
             "ready_models": [sum(1 for s in states if s.state == ModelState.READY), len(states)],
             "models": models,
             "inflight": self.inflight,
+            "speed": self.speed.public(),
         }
 
     def record_latency(self, ms: float) -> None:

@@ -168,6 +168,8 @@ class NodeRegistry:
         ):
             old_url = view.url
             view.url, view.name, view.info = url, name or view.name, {**view.info, **info}
+            # It registers as it starts: it may run on another build (a GPU one) now.
+            view.speed.clear()
             if old_url != url and not admin and view.status != NodeStatus.PENDING:
                 # An approved node may not redirect users' prompts elsewhere on its own.
                 log.warning(
@@ -380,6 +382,7 @@ class NodeRegistry:
         registered again."""
         for view in self.nodes.values():
             view.models.pop(model, None)
+            view.speed.forget(model)
         self._deleted[model] = None
         if len(self._deleted) > MAX_DELETED:
             del self._deleted[next(iter(self._deleted))]

@@ -4,7 +4,8 @@ One retry loop over `Upstream`s (HTTP, or in-process for the local node): a node
 no answer, or a server error, is skipped for the next one. Streams are relayed buffer by
 buffer as they arrive (nothing parsed on the hot path); a node that dies mid-stream ends the
 stream with an error event, never a silently cut answer; a client that leaves cancels the
-generation.
+generation. Once an answer is done, its last bytes are read for the usage block: the node's
+generation speed for the model, which dispatch prefers.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from app.core.types import Lifecycle
 from app.server.dispatch import affinity_key
 from app.server.http import INFERENCE_BODY_LIMIT, read_raw_json
 from app.server.nodes import NodeView
+from app.server.speed import completion_tokens
 from app.server.state import BALANCER, Balancer, balancer
 from app.server.upstream import UpstreamAnswer, UpstreamFailed, http_session
 
@@ -163,6 +165,8 @@ async def _relay(request: web.Request, path: str, note: _Note) -> web.StreamResp
             node.record_latency(note.latency)
             if answer.stream is not None:
                 return await _stream(request, answer, node, note)
+            if answer.status == 200:  # generation speed: the whole answer's tokens, its time
+                node.speed.observe(model, completion_tokens(answer.body), note.latency / 1000)
             # Our API answers JSON, whatever type the node claims (never its HTML).
             response = web.Response(
                 body=answer.body, status=answer.status, content_type="application/json"
@@ -189,12 +193,25 @@ async def _stream(
     response.headers["x-llmlb-node"] = node.id
     try:
         await response.prepare(request)
+        # The first buffer is taken apart so that the loop stays a write (and the swap that
+        # keeps the last two buffers: the usage block, then `[DONE]`).
+        prev = last = b""
+        seconds = 0.0  # from the first buffer to the last: stays 0 unless the stream ends well
         try:
+            last = await anext(answer.stream, b"")
+            first_at = time.perf_counter()
+            try:
+                if last:
+                    await response.write(last)
+            except ConnectionError:
+                return _client_left(response, note)
             async for chunk in answer.stream:
                 try:  # free unless it raises: the per-chunk path stays one write
                     await response.write(chunk)
                 except ConnectionError:
                     return _client_left(response, note)
+                prev, last = last, chunk
+            seconds = time.perf_counter() - first_at
         except Exception as exc:  # from the node's side only: it died or timed out mid-stream
             log.warning("node %s died mid-stream: %r", node.id, exc)
             message = f"the node {node.name} stopped answering mid-stream"
@@ -211,6 +228,10 @@ async def _stream(
         await response.write_eof()
     except ConnectionError:
         return _client_left(response, note)
+    if seconds:  # generation speed: the tokens after the first one, in the time since it came
+        tokens = completion_tokens(prev, last)
+        if tokens is not None:
+            node.speed.observe(note.model, tokens - 1, seconds)
     return response
 
 

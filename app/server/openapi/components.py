@@ -213,6 +213,12 @@ MANAGEMENT: dict[str, Schema] = {
             "ready_models": array(integer(), minItems=2, maxItems=2),
             "models": array(_NODE_MODEL),
             "inflight": integer(),
+            "speed": {
+                "type": "object",
+                "additionalProperties": number(minimum=0),
+                "description": "measured generation tokens/s per model (a moving average of "
+                "this node's answers through the balancer; the dispatcher prefers the fastest)",
+            },
         },
         ("id", "name", "url", "kind", "status"),
     ),
