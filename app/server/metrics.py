@@ -59,6 +59,12 @@ class Metrics:
             device,
             registry=self.registry,
         )
+        self.speed = Gauge(
+            "llmlb_node_model_tokens_per_second",
+            "Generation speed measured from a node's answers (what dispatch prefers)",
+            ["node", "model"],
+            registry=self.registry,
+        )
         self.ram_total = Gauge(
             "llmlb_node_memory_total_bytes", "A node's RAM", ["node"], registry=self.registry
         )
@@ -77,7 +83,7 @@ class Metrics:
 
     def render(self) -> bytes:
         """The exposition text, with node gauges fresh."""
-        gauges = (self.device_total, self.device_free, self.device_use, self.ram_total)
+        gauges = (self.device_total, self.device_free, self.device_use, self.ram_total, self.speed)
         for gauge in (self.nodes_by_status, self.inflight, self.ram_free, *gauges):
             gauge.clear()
         counts: dict[str, int] = {}
@@ -85,6 +91,8 @@ class Metrics:
             counts[view.status] = counts.get(view.status, 0) + 1
             self.inflight.labels(view.id).set(view.inflight)
             self._memory(view.id, view.metrics)
+            for model, rate in view.speed.public().items():
+                self.speed.labels(view.id, model).set(rate)
         for status, count in counts.items():
             self.nodes_by_status.labels(status).set(count)
         return bytes(generate_latest(self.registry))

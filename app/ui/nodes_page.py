@@ -312,6 +312,11 @@ class NodesPage(QWidget):
             f"requests in flight: {metrics['active_requests'] if metrics else 0} of "
             f"{metrics['slots'] if metrics else '?'} slots",
         ]
+        speeds = node.get("speed") or {}
+        if speeds:  # measured from its answers: what dispatch prefers
+            lines.append(
+                "speed: " + ", ".join(f"{m} {rate:.0f} tokens/s" for m, rate in speeds.items())
+            )
         progress = metrics["sync_progress"] if metrics else None
         if progress:
             lines.append(

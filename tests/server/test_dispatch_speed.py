@@ -138,6 +138,14 @@ async def test_the_fast_node_gets_the_work_while_it_has_a_free_slot(
 
         speed = await eventually(measured)
         assert speed["gpu box"] > 3 * speed["cpu box"] > 0
+        # The same figures are Prometheus gauges.
+        async with balancer.http.get(balancer.url + "/metrics", headers=balancer.admin) as r:
+            gauges = [
+                line
+                for line in (await r.text()).splitlines()
+                if line.startswith("llmlb_node_model_tokens_per_second{")
+            ]
+        assert len(gauges) == 2 and all(f'model="{MODEL}"' in g for g in gauges)
 
         # Idle: every request goes to the fast node (streamed or not, new conversations).
         before = slow.calls, fast.calls

@@ -6,13 +6,16 @@ import csv
 import json
 from pathlib import Path
 
+import aiohttp
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QMessageBox
 
 from app.core.wire import DiscoveredNode
+from tests.conftest import ENDLESS_REPO
 from tests.ui.conftest import App
 from tests.ui.test_desktop import click_confirm
+from tests.ui.test_playground import ready_chat
 
 
 async def _join(app: App, name: str, port: int = 9) -> dict[str, str]:
@@ -186,3 +189,30 @@ def test_this_computer_cannot_be_deleted_and_approve_is_only_for_pending_nodes(
     gui.wait(lambda: window.banner.isVisibleTo(window))
     assert "cannot be deleted while llmlb runs" in window.banner.label.text()
     assert [n["id"] for n in gui.desktop.state.nodes if n["kind"] == "local"] == [local["id"]]
+
+
+def test_the_node_detail_shows_the_speed_measured_from_its_answers(gui: App) -> None:
+    ready_chat(gui, ENDLESS_REPO)
+    body = {
+        "model": ENDLESS_REPO,
+        "messages": [{"role": "user", "content": "go on"}],
+        "max_tokens": 48,
+    }
+
+    async def ask() -> None:
+        async with app_http(gui).post(gui.ctx.base_url + "/v1/chat/completions", json=body) as r:
+            assert r.status == 200
+
+    gui.run(ask())
+    window = gui.desktop.window
+    window.show_page("Nodes")
+    page = window.nodes
+    gui.desktop.state.refresh()
+    gui.wait(lambda: any(n.get("speed") for n in page.model.all), timeout=15)
+    page.table.selectRow(0)
+    detail = page.detail.toPlainText()
+    assert f"speed: {ENDLESS_REPO} " in detail and " tokens/s" in detail
+
+
+def app_http(app: App) -> aiohttp.ClientSession:
+    return app.desktop.client._http()
