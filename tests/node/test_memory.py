@@ -11,6 +11,9 @@ import pytest
 
 from app.core.system import memory_info
 from app.node.devices import list_devices
+from app.node.engine import llama as engine_llama
+from app.node.engine.offload import Plan
+from app.node.engine.types import OutOfMemory
 from tests.conftest import RunningBalancer
 from tests.node.conftest import register_ready
 from tests.support.waiting import eventually
@@ -83,3 +86,39 @@ def test_a_bad_gpu_layers_setting_is_refused_with_its_name(value: str) -> None:
         12,
         -1,
     ]
+
+
+OFFLOADED = Plan(
+    gpu_layers=-1, offloaded=3, n_layers=3, gpu_bytes=6_100_000_000, cpu_bytes=0, reason=""
+)
+
+
+def llama_says(line: str) -> None:
+    """A line through llama.cpp's log hook, as llama.cpp writes it when an allocation fails."""
+    engine_llama.recent_problems()  # forget earlier lines
+    engine_llama._log_callback(4, line.encode() + b"\n", None)
+
+
+def test_the_gpu_running_out_of_memory_at_load_reads_with_the_figures() -> None:
+    llama_says(
+        "ggml_backend_cuda_buffer_type_alloc_buffer: allocating 6100.00 MiB on device 0: "
+        "cudaMalloc failed: out of memory"
+    )
+    error = engine_llama.memory_error("qwen3-8b", OFFLOADED, "load")
+    assert isinstance(error, OutOfMemory) and error.status == 503
+    assert error.message.startswith("the GPU ran out of memory loading qwen3-8b: 6.1 GB needed, ")
+    assert error.message.endswith(" free")
+    # Any other failure keeps llama.cpp's own reason.
+    llama_says("llama_model_load: error loading model: unknown model architecture: 'x'")
+    other = engine_llama.memory_error("m", OFFLOADED, "load")
+    assert not isinstance(other, OutOfMemory) and "unknown model architecture" in other.message
+
+
+def test_running_out_of_memory_mid_answer_says_so_and_to_ask_again() -> None:
+    llama_says("ggml_gallocr_reserve_n: failed to allocate CUDA0 buffer of size 1073741824")
+    error = engine_llama.decode_error("qwen3-8b", -3, OFFLOADED)
+    assert isinstance(error, OutOfMemory)
+    assert error.message.startswith("the GPU ran out of memory while qwen3-8b was answering")
+    engine_llama.recent_problems()
+    full = engine_llama.decode_error("m", 1, None)
+    assert "no room left in its KV cache" in full.message

@@ -47,7 +47,7 @@ from app.core.errors import BadRequest
 from app.core.settings import DEFAULT_FLASH_ATTN, DEFAULT_SLOTS
 from app.node.engine.base import LlamaRunner, check_prompt, completion_limit
 from app.node.engine.channel import item_batches, item_channel
-from app.node.engine.llama import open_batch_context, open_llama
+from app.node.engine.llama import decode_error, open_batch_context, open_llama
 from app.node.engine.sampler import sampler_chain
 from app.node.engine.slots import Request, Sequence, Slots
 from app.node.engine.tail import TextTail
@@ -357,7 +357,7 @@ class BatchedRunner(LlamaRunner):
         batch.n_tokens = n
         rc = llama_cpp.llama_decode(self._ctx, batch)
         if rc != 0:
-            raise EngineError(f"llama_decode failed ({rc}) for {self.name}")
+            raise decode_error(self.name, rc, self.placement)
         self.decode_steps += 1
         self.prefilled_tokens += prefilled
         for i, seq, index in outputs:

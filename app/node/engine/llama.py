@@ -109,6 +109,23 @@ def memory_error(name: str, placed: offload.Plan, what: str) -> EngineError:
     )
 
 
+def decode_error(name: str, rc: int, placed: offload.Plan | None) -> EngineError:
+    """A failed llama_decode as a reader understands it. Running out of memory mid-answer (a
+    compute buffer on a full GPU) is OutOfMemory: the sequences running are told, and the
+    next request simply runs (nothing is marked broken)."""
+    problems = [p for p in recent_problems() if p]
+    if any(_OOM.search(p) for p in problems):
+        where = "the GPU" if placed is not None and placed.offloaded else "this machine"
+        return OutOfMemory(
+            f"{where} ran out of memory while {name} was answering; ask again (fewer GPU "
+            "layers or a shorter context leave more room)"
+        )
+    if rc == 1:
+        return EngineError(f"{name} has no room left in its KV cache; ask again")
+    reason = problems[-1] if problems else f"llama_decode returned {rc}"
+    return EngineError(f"llama.cpp failed while {name} was answering: {reason}")
+
+
 def open_llama(
     name: str, path: Path, *, n_ctx_total: int, n_gpu_layers: int | None, **kwargs: Any
 ) -> tuple[llama_cpp.Llama, Jinja2ChatFormatter, offload.Plan]:
