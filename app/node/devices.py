@@ -82,6 +82,8 @@ class Device:
     def json(self) -> DeviceJson:
         """As the heartbeat carries it."""
         label = self.description or self.name
+        if self.backend == "rpc":  # its description is its address
+            label = f"RPC server {self.description}"
         return {
             "name": label if label == self.name else f"{label} ({self.name})",
             "backend": self.backend,
