@@ -15,7 +15,11 @@ from app.node.engine.batched import BatchedRunner
 from app.node.engine.gguf_header import read_header
 from app.node.engine.offload import ModelShape, size_context
 from app.node.engine.types import Delta, Finished, Sampling
+from tests.conftest import balancer_settings, run_balancer
+from tests.fakes.fake_hub import FakeHub, FakeRepo
+from tests.node.conftest import hub_entry, register_ready
 from tests.support.tiny_gguf import write_llama_gguf
+from tests.support.waiting import eventually
 
 GB = 10**9
 
@@ -24,6 +28,11 @@ GB = 10**9
 def long_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("long")
     return write_llama_gguf(folder / "long.gguf", context_length=16384, ends=False)
+
+
+@pytest.fixture(scope="module")
+def long_bytes(long_model: Path) -> bytes:
+    return long_model.read_bytes()
 
 
 def shape_of(path: Path) -> ModelShape:
@@ -93,3 +102,32 @@ async def test_a_prompt_past_4096_tokens_runs_on_a_16k_model(long_model: Path) -
         )
     finally:
         await runner.close()
+
+
+async def test_the_api_shows_the_effective_context_and_takes_a_long_prompt(
+    tmp_path: Path, model_hub: FakeHub, long_bytes: bytes
+) -> None:
+    model_hub.add(FakeRepo("acme/long-gguf", {"long-Q8_0.gguf": long_bytes}))
+    settings = balancer_settings(tmp_path / "d", local_node=True)  # LLMLB_CONTEXT_SIZE unset
+    async with run_balancer(settings) as b:
+        name = await register_ready(b, "acme/long-gguf")
+
+        async def effective() -> int | None:
+            entry = await hub_entry(b, name)
+            assert entry is not None
+            return entry.get("effective_context_length")
+
+        assert await eventually(effective) == 16384  # trained for it, and the memory holds it
+        _, models = await b.get("/v1/models", headers={})
+        assert next(m for m in models["data"] if m["id"] == name)["context_length"] == 16384
+        # A prompt well past the old fixed 4,096 tokens.
+        words = " ".join(["sea"] * 6000)
+        body = {"model": name, "messages": [{"role": "user", "content": words}], "max_tokens": 4}
+        status, answer = await b.post("/v1/chat/completions", body, headers={})
+        assert status == 200, answer
+        assert answer["usage"]["prompt_tokens"] > 4096
+        # Past the context: 400 with both numbers.
+        body["messages"][0]["content"] = " ".join(["sea"] * 20000)
+        status, answer = await b.post("/v1/chat/completions", body, headers={})
+        assert status == 400 and answer["error"]["code"] == "context_length_exceeded"
+        assert "this model's context holds 16384" in answer["error"]["message"]
