@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout
 
 from app.core.wire import JsonObject, JsonValue, RegisteredModel
+from app.ui.chat_settings import ChatSettings
 from app.ui.chat_widgets import MessageWidget
 from app.ui.chat_window import (
     BYTES_PER_TOKEN,
@@ -60,11 +61,12 @@ class Fitting:
         return window(held, max_tokens, min(win.bytes_per_token, known.bytes_per_token))
 
     def refuse(
-        self, model: str, models: Sequence[RegisteredModel], system: str, text: str, max_tokens: int
+        self, model: str, models: Sequence[RegisteredModel], settings: ChatSettings, text: str
     ) -> str | None:
         """Why `text` cannot be sent to `model` even alone (too long), or None."""
         context = next((m.get("context_length") for m in models if m["id"] == model), None)
-        win = self.window(model, context, max_tokens)
+        win = self.window(model, context, settings.max_tokens.value())
+        system = settings.system.toPlainText()
         messages: list[JsonValue] = [{"role": "system", "content": system}] if system else []
         try:
             fit([*messages, {"role": "user", "content": text}], win)
@@ -132,10 +134,15 @@ class FittingChat(ChatStream):
 
 class Marker(QLabel):
     """A quiet line in the conversation above the first message sent, when older ones were
-    left out; files cut to fit are noted under their message."""
+    left out; files cut to fit are noted under their message.
 
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+    It lives in the conversation's `layout`; `widgets` gives the conversation's messages, the
+    answer being written last."""
+
+    def __init__(self, layout: QVBoxLayout, widgets: Callable[[], list[MessageWidget]]) -> None:
+        super().__init__()
+        self.conversation, self.widgets = layout, widgets
+        layout.insertWidget(0, self)
         self.setObjectName("omitted")
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setWordWrap(True)
@@ -143,11 +150,13 @@ class Marker(QLabel):
         self.noted: list[MessageWidget] = []  # messages whose stats line notes a cut file
         self.hide()
 
-    def show_fit(
-        self, layout: QVBoxLayout, shown: list[MessageWidget], fitted: Fitted, win: Window
-    ) -> None:
-        """Place the line above the first message sent (`shown`: the widgets of the history,
-        in order), or hide it when nothing was left out; note cut files."""
+    def show_fit(self, fitted: Fitted, win: Window) -> None:
+        """Place the line above the first message sent, or hide it when nothing was left
+        out; note cut files."""
+        # The history's messages, in order: those shown, less failed answers (never resent)
+        # and the answer being written.
+        shown = [w for w in self.widgets()[:-1] if not w._error]
+        layout = self.conversation
         for widget in self.noted:
             if widget in shown:
                 widget.stats.clear()

@@ -29,7 +29,6 @@ from app.ui.asyncs import spawn
 from app.ui.chat_fit import Fitting, FittingChat, Marker
 from app.ui.chat_settings import ChatSettings
 from app.ui.chat_widgets import AttachmentChips, ChatKeys, MessageWidget
-from app.ui.chat_window import Fitted, Window
 from app.ui.client import ApiError
 from app.ui.i18n import tr
 from app.ui.state import UiState
@@ -82,9 +81,7 @@ class ChatPanel(QWidget):
         holder = QWidget()
         self.messages = QVBoxLayout(holder)
         self.messages.addStretch(1)
-        self.fitting = Fitting()  # what is sent fits the model's context (chat_window.py)
-        self.marker = Marker()
-        self.messages.insertWidget(0, self.marker)
+        self.fitting, self.marker = Fitting(), Marker(self.messages, lambda: self.widgets)
         self.scroller.setWidget(holder)
         layout.addWidget(self.scroller, 1)
         self.notice = QLabel()
@@ -230,8 +227,7 @@ class ChatPanel(QWidget):
         if not model:
             self.say(tr("No model is ready yet: register one in the Model Hub."))
             return
-        system, limit = self.system.toPlainText(), self.max_tokens.value()
-        if too_long := self.fitting.refuse(model, self.state.models, system, text, limit):
+        if too_long := self.fitting.refuse(str(model), self.state.models, self.settings, text):
             self.say(too_long)  # the text stays in the input, to shorten
             return
         self.settings.flush()
@@ -303,12 +299,8 @@ class ChatPanel(QWidget):
         messages: list[JsonValue] = list[JsonValue](self.history)
         if self.system.toPlainText().strip():
             messages.insert(0, {"role": str(Role.SYSTEM), "content": self.system.toPlainText()})
-        chat = FittingChat(
-            self.state.client,
-            {"model": model, "messages": messages, **self.settings.params()},
-            self.fitting,
-            self._show_fit,
-        )
+        body: JsonObject = {"model": model, "messages": messages, **self.settings.params()}
+        chat = FittingChat(self.state.client, body, self.fitting, self.marker.show_fit)
         started = time.perf_counter()
         first: float | None = None
         status = MessageStatus.DONE
@@ -357,10 +349,6 @@ class ChatPanel(QWidget):
         widget.retry_button.setVisible(regenerable(status, self._streamed))
         # Failed, stopped or empty, the answer's end is where the user looks next.
         QTimer.singleShot(0, lambda: self.scroller.ensureWidgetVisible(widget))
-
-    def _show_fit(self, fitted: Fitted, win: Window) -> None:
-        shown = [w for w in self.widgets if w is not self.current and not w._error]
-        self.marker.show_fit(self.messages, shown, fitted, win)
 
     def _flush(self) -> None:
         if self.current is not None and self.current.text != self._streamed:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from app.core.wire import JsonValue
@@ -35,6 +37,12 @@ def turns(n: int, size: int) -> list[JsonValue]:
         out.append(msg("user", f"{i:03d}" + "u" * (size - 3)))
         out.append(msg("assistant", f"{i:03d}" + "a" * (size - 3)))
     return out
+
+
+def content(message: JsonValue) -> Any:
+    """A message's content, untyped (the tests know its shape)."""
+    assert isinstance(message, dict)
+    return message["content"]
 
 
 def texts(messages: list[JsonValue]) -> list[str]:
@@ -92,18 +100,18 @@ def test_a_large_file_is_cut_to_fit_with_a_note() -> None:
     (cut,) = fitted.cuts
     assert cut.index == 4 and cut.name == "book.txt" and cut.total_chars == len(book)
     assert 0 < cut.sent_chars < len(book)
-    sent = fitted.messages[0]["content"]  # type: ignore[index]
+    sent = content(fitted.messages[0])
     assert sent[0] == {"type": "text", "text": "summarise"}  # the user's words whole
     file_text = sent[1]["text"]
     assert file_text.startswith('<file name="book.txt">\nline 0\nline 1\n')  # its start
     assert "[book.txt is cut here: the rest does not fit the context]" in file_text
     assert file_text.endswith("</file>")
-    assert history[-1]["content"][1]["text"].count("line") == 2000  # type: ignore[index]
+    assert content(history[-1])[1]["text"].count("line") == 2000  # the history keeps it whole
 
 
 def test_small_files_go_whole_and_large_ones_share_the_rest() -> None:
     small, big1, big2 = "s" * 50, "a" * 5000, "b" * 5000
-    message = {
+    message: JsonValue = {
         "role": "user",
         "content": [
             {"type": "text", "text": "compare"},
@@ -129,7 +137,7 @@ def test_an_older_file_is_cut_to_what_is_left_and_older_turns_go() -> None:
 
 
 def test_an_image_counts_and_cannot_be_cut() -> None:
-    image = {
+    image: JsonValue = {
         "role": "user",
         "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}],
     }

@@ -66,6 +66,7 @@ def test_a_conversation_longer_than_the_context_still_answers(gui: App) -> None:
     assert page.fitting.resent == 0  # the estimate alone was enough
     sent = fitted.messages
     assert sent[0] == {"role": "system", "content": "You answer briefly."}
+    assert isinstance(sent[1], dict) and isinstance(sent[-1], dict)
     assert str(sent[-1]["content"]).startswith(f"turn {TURNS - 1}:")  # the newest
     assert str(sent[1]["content"]).startswith("turn ")  # the kept history starts with a user
     # The quiet line sits right above the first message sent, and says why.
