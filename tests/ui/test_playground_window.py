@@ -7,8 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.core.wire import JsonValue
+from app.ui import chat_window
 from app.ui.chat_window import DEFAULT_CONTEXT
 from app.ui.client import ApiError, ChatStream
+from app.ui.i18n import set_language
 from tests.node.conftest import CHAT_REPO
 from tests.ui.conftest import App
 from tests.ui.test_playground import ready_chat
@@ -78,6 +80,13 @@ def test_a_conversation_longer_than_the_context_still_answers(gui: App) -> None:
     assert below is page.widgets[fitted.dropped] and below.role == "user"
     page.scroller.ensureWidgetVisible(marker)
     gui.screenshot(window, "playground-trimmed")
+    set_language("ja")
+    try:
+        marker.show_fit(fitted, chat_window.window(context, 8))
+        assert marker.text().startswith("以前のメッセージは送信されません")
+        assert "4k" in marker.text()
+    finally:
+        set_language("en")
     page.reset()  # a new conversation has nothing left out
     assert not marker.isVisibleTo(page)
 
