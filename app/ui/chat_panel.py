@@ -152,7 +152,8 @@ class ChatPanel(QWidget):
         if m["status"] == MessageStatus.ERROR:
             widget.show_error(m["content"])
         else:
-            self.history.append({"role": str(m["role"]), "content": m["content"]})
+            content = attachments.resent(m["content"], m["attachments"])  # files cut to fit
+            self.history.append({"role": str(m["role"]), "content": content})
         if m["role"] == Role.ASSISTANT:
             widget.retry.connect(self.retry_last)
             widget.retry_button.setVisible(regenerable(m["status"], m["content"]))

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from app.core.wire import JsonValue
+from app.ui import attachments
 from app.ui.attachments import Attachment
 from app.ui.chat_window import (
     DEFAULT_CONTEXT,
@@ -173,3 +174,18 @@ def test_the_nodes_count_corrects_the_estimate() -> None:
     assert fit(history, win).tokens <= win.budget
     careful = corrected(Window(8192, 512), estimate=6000, real=5000, context=4096)
     assert careful.bytes_per_token < 3.0  # a smaller context alone never loosens the ratio
+
+
+def test_a_reopened_conversations_file_is_resent_as_a_part_and_cut_like_new() -> None:
+    files = [
+        Attachment("a.txt", "text", 5000, text="a" * 5000),
+        Attachment("b.md", "text", 12, text="# b\n\n[x]\nyz"),
+    ]
+    saved = attachments.saved_text("read these", files)
+    meta: list[JsonValue] = [{"name": f.name, "kind": f.kind, "size": f.size} for f in files]
+    first_sent: list[JsonValue] = [{"type": "text", "text": "read these"}]
+    first_sent += [f.part() for f in files]
+    assert attachments.resent(saved, meta) == first_sent  # as when it was first sent
+    assert attachments.resent("no files", []) == "no files"
+    fitted = fit([msg("user", "x" * 300), {"role": "user", "content": first_sent}], WIN)
+    assert [c.name for c in fitted.cuts] == ["a.txt"]  # cut, the words and b.md whole
