@@ -64,8 +64,9 @@ class Fitting:
         self, model: str, models: Sequence[RegisteredModel], settings: ChatSettings, text: str
     ) -> str | None:
         """Why `text` cannot be sent to `model` even alone (too long), or None."""
-        context = next((m.get("context_length") for m in models if m["id"] == model), None)
-        win = self.window(model, context, settings.max_tokens.value())
+        found = next((m for m in models if m["id"] == model), None)
+        context = found and (found.get("effective_context_length") or found.get("context_length"))
+        win = self.window(model, context or None, settings.max_tokens.value())
         system = settings.system.toPlainText()
         messages: list[JsonValue] = [{"role": "system", "content": system}] if system else []
         try:
