@@ -68,7 +68,8 @@ class Fitting:
         context = found and (found.get("effective_context_length") or found.get("context_length"))
         win = self.window(model, context or None, settings.max_tokens.value())
         system = settings.system.toPlainText()
-        messages: list[JsonValue] = [{"role": "system", "content": system}] if system else []
+        messages: list[JsonValue] = [{"role": "system", "content": system}]
+        messages = messages if system.strip() else []
         try:
             fit([*messages, {"role": "user", "content": text}], win)
         except TooLong:
