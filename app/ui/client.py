@@ -31,6 +31,7 @@ from app.core.wire import (
     Message,
     NewApiKey,
     NodeJson,
+    OpenAIModel,
     RegisterAnswer,
     RegisteredModel,
     Serving,
@@ -133,6 +134,11 @@ class ApiClient:
     async def models(self) -> list[RegisteredModel]:
         """Registered models with per-node state."""
         return cast(list[RegisteredModel], await self._call("GET", "/v0/models"))
+
+    async def openai_models(self) -> list[OpenAIModel]:
+        """`GET /v1/models`: what clients see, with each model's effective context."""
+        answer = await self._call("GET", "/v1/models")
+        return cast(list[OpenAIModel], answer.get("data") if isinstance(answer, dict) else [])
 
     async def register(
         self,

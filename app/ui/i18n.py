@@ -165,6 +165,18 @@ JA = {
     "All layers on the GPU": "全レイヤーを GPU に",
     "This many layers:": "レイヤー数を指定:",
     "number of GPU layers": "GPU レイヤー数",
+    "Earlier messages are not sent: they do not fit the model's {context} context": (
+        "以前のメッセージは送信されません: モデルの {context} コンテキストに収まりません"
+    ),
+    "{name} is cut to fit the model's {context} context: its first {sent} of {total} "
+    "characters are sent": (
+        "{name} はモデルの {context} コンテキストに収まるよう切り詰められました: "
+        "{total} 文字のうち最初の {sent} 文字を送信します"
+    ),
+    "This message is too long for the model's {context} context: shorten it and send again.": (
+        "このメッセージはモデルの {context} コンテキストには長すぎます。"
+        "短くしてもう一度送信してください。"
+    ),
 }
 
 _language = "en"
