@@ -146,12 +146,17 @@ JA = {
     "The model returned an empty answer.": "モデルの回答は空でした。",
     # GPU layers (per model)
     "GPU layers": "GPU レイヤー",
-    "GPU layers…": "GPU レイヤー…",
+    "GPU layers and context…": "GPU レイヤーとコンテキスト…",
     "GPU layers — {name}": "GPU レイヤー — {name}",
     "right-click to change": "右クリックで変更",
     "Auto": "自動",
     "All layers": "全レイヤー",
     "CPU only": "CPU のみ",
+    "Context: what the model was trained for, within the memory (the node's setting)": (
+        "コンテキスト: モデルの学習時の長さ (メモリの範囲内、ノードの設定)"
+    ),
+    "tokens per conversation": "トークン / 会話",
+    "context size in tokens": "コンテキストのトークン数",
     "1 layer": "1 レイヤー",
     "{n} layers": "{n} レイヤー",
     "How many of {name}'s layers every node offloads to its GPU. "
