@@ -95,16 +95,24 @@ class LlamaRunner(ABC):
         messages: list[dict[str, Any]],
         tools: list[Any] | None = None,
         tool_choice: Any = None,
-    ) -> tuple[list[int], tuple[str, ...]]:
-        """Render messages with the model's chat template; (prompt tokens, template stops)."""
-        return await self._run(self._chat_prompt, messages, tools, tool_choice)
+        template_kwargs: dict[str, Any] | None = None,
+    ) -> tuple[list[int], tuple[str, ...], str]:
+        """Render messages with the model's chat template; (prompt tokens, template stops,
+        prompt text)."""
+        return await self._run(self._chat_prompt, messages, tools, tool_choice, template_kwargs)
 
     def _chat_prompt(
-        self, messages: list[dict[str, Any]], tools: list[Any] | None, tool_choice: Any
-    ) -> tuple[list[int], tuple[str, ...]]:
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[Any] | None,
+        tool_choice: Any,
+        template_kwargs: dict[str, Any] | None,
+    ) -> tuple[list[int], tuple[str, ...], str]:
         self._load()
         assert self._llm is not None and self._formatter is not None
-        return render_chat(self._llm, self._formatter, messages, tools, tool_choice)
+        return render_chat(
+            self._llm, self._formatter, messages, tools, tool_choice, template_kwargs
+        )
 
     async def text_prompt(self, prompt: str) -> list[int]:
         """Tokenize a plain completion prompt (with BOS)."""

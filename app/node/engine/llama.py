@@ -191,17 +191,22 @@ def render_chat(
     messages: list[dict[str, Any]],
     tools: list[Any] | None,
     tool_choice: Any,
-) -> tuple[list[int], tuple[str, ...]]:
-    """Messages through the model's chat template: (prompt tokens, the template's stops)."""
+    template_kwargs: dict[str, Any] | None = None,
+) -> tuple[list[int], tuple[str, ...], str]:
+    """Messages through the model's chat template, with a request's extra template variables
+    (Qwen3's `enable_thinking`): (prompt tokens, the template's stops, the prompt text, whose
+    end says whether the template opened a reasoning block)."""
     try:
         rendered = formatter(
             messages=messages,  # type: ignore[arg-type]
             tools=tools,
             tool_choice=tool_choice,
+            **(template_kwargs or {}),
         )
     except Exception as exc:  # the model's own template rejected the conversation
         raise BadRequest(f"the model's chat template rejected the messages: {exc}") from exc
     tokens = llm.tokenize(
         rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
     )
-    return tokens, tuple(s for s in (rendered.stop or []) if isinstance(s, str) and s)
+    stops = tuple(s for s in (rendered.stop or []) if isinstance(s, str) and s)
+    return tokens, stops, rendered.prompt
