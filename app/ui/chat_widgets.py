@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.chat_thinking import ThinkingBlock
 from app.ui.i18n import tr
 
 BLOCK_CHARS = 1500  # a paragraph longer than this is shown as several, cut at spaces
@@ -130,6 +131,8 @@ class MessageWidget(QFrame):
         self.who = QLabel("You" if role == "user" else "Assistant")
         self.who.setStyleSheet("font-weight: 600;")
         layout.addWidget(self.who)
+        self.thinking = ThinkingBlock()  # a reasoning model's thought, collapsed
+        layout.addWidget(self.thinking)
         # The text is shown as a column of Markdown blocks (paragraphs, code blocks): while
         # an answer streams in, only the block that changed is rendered again.
         self.body = QVBoxLayout()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from tests.support.tiny_gguf import REASONING_CHAT_TEMPLATE, build_vocab, write_
 
 THINKING_REPO = "tiny/thinking-gguf"
 VOCAB = build_vocab(reasoning=True)[0]
-THINK_END = VOCAB.index("</think>")
+THINK, THINK_END = VOCAB.index("<think>"), VOCAB.index("</think>")
 HI = [{"role": "user", "content": "hello there"}]
 
 
@@ -38,19 +39,29 @@ async def thinker(served: RunningBalancer, model_hub: FakeHub, thinking_model: b
     return await register_ready(served, THINKING_REPO)
 
 
-@pytest.fixture
-async def closes(served: RunningBalancer, thinker: str) -> dict[str, Any]:
-    """Greedy sampling with "</think>" pushed up just enough that the model closes its thought
-    after a few words and answers after it. The random model's logits are ~0.1 apart, so the
-    right push is found by asking (a few tries), not guessed."""
+Post = Callable[[str, dict[str, Any]], Awaitable[tuple[int, Any]]]
+
+
+async def closing_bias(post: Post, body: dict[str, Any]) -> dict[str, Any]:
+    """A logit bias on "</think>" that makes the model close its thought after a few words
+    and answer after it, for this greedy request. The random model's logits are ~0.1 apart,
+    so the right push is found by asking (a few tries), not guessed."""
     for bias in (0.1, 0.08, 0.12, 0.06, 0.14, 0.04):
-        options = {"temperature": 0, "max_tokens": 24, "logit_bias": {str(THINK_END): bias}}
-        body = {"model": thinker, "messages": HI, "reasoning_format": "none", **options}
-        _, answer = await served.post("/v1/chat/completions", body)
+        logit_bias = {str(THINK_END): bias}
+        probe = {**body, "temperature": 0, "reasoning_format": "none", "logit_bias": logit_bias}
+        _, answer = await post("/v1/chat/completions", probe)
         thought, closed, rest = answer["choices"][0]["message"]["content"].partition("</think>")
         if closed and thought.removeprefix("<think>").strip() and rest.strip():
-            return options
+            return logit_bias
     pytest.fail("no logit bias made the tiny model think, then answer")
+
+
+@pytest.fixture
+async def closes(served: RunningBalancer, thinker: str) -> dict[str, Any]:
+    """Greedy options with which the model thinks a few words, then answers."""
+    options: dict[str, Any] = {"temperature": 0, "max_tokens": 24}
+    body = {"model": thinker, "messages": HI, **options}
+    return {**options, "logit_bias": await closing_bias(served.post, body)}
 
 
 def pieces(text: str, size: int) -> list[str]:
@@ -147,6 +158,7 @@ async def test_the_openai_client_reads_the_reasoning(
         messages=[{"role": "user", "content": "hello there"}],
         max_tokens=3,
         temperature=0,
+        logit_bias={str(THINK_END): -100},
     )
     assert short.choices[0].message.content == ""
     assert (short.choices[0].message.model_extra or {})["reasoning_content"]
@@ -156,14 +168,14 @@ async def test_thinking_switched_off_through_the_template(
     served: RunningBalancer, thinker: str
 ) -> None:
     body = {"model": thinker, "messages": HI, "temperature": 0, "max_tokens": 6}
-    status, plain = await served.post(
-        "/v1/chat/completions", {**body, "chat_template_kwargs": {"enable_thinking": False}}
-    )
+    off = {"chat_template_kwargs": {"enable_thinking": False}, "logit_bias": {str(THINK): -100}}
+    status, plain = await served.post("/v1/chat/completions", {**body, **off})
     assert status == 200, plain
     message = plain["choices"][0]["message"]
     assert "reasoning_content" not in message and message["content"], message
     # The prompt carried the closed empty block: more prompt tokens than with thinking on.
-    status, thinking = await served.post("/v1/chat/completions", body)
+    never_closes = {"logit_bias": {str(THINK_END): -100}}
+    status, thinking = await served.post("/v1/chat/completions", {**body, **never_closes})
     assert thinking["choices"][0]["message"]["content"] == ""
     assert plain["usage"]["prompt_tokens"] > thinking["usage"]["prompt_tokens"]
 
