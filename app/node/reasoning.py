@@ -13,6 +13,7 @@ MARKERS: tuple[tuple[str, str], ...] = (
     ("<|START_THINKING|>", "<|END_THINKING|>"),  # Command R7B / Command A
     ("<seed:think>", "</seed:think>"),  # Seed-OSS
 )
+MARKER_TEXTS = tuple(marker for pair in MARKERS for marker in pair)
 # llama.cpp server's `reasoning_format` values: "none" keeps everything in content, the others
 # split ("deepseek-legacy" is taken as "deepseek": this node never duplicates the text).
 FORMATS = ("auto", "deepseek", "deepseek-legacy", "none")

@@ -17,10 +17,15 @@ from tests.conftest import RunningBalancer
 from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.node.conftest import register_ready
 from tests.server.test_models_api import assert_openai_error
-from tests.support.tiny_gguf import REASONING_CHAT_TEMPLATE, build_vocab, write_llama_gguf
+from tests.support.tiny_gguf import (
+    DEFAULT_CHAT_TEMPLATE,
+    REASONING_CHAT_TEMPLATE,
+    build_vocab,
+    write_llama_gguf,
+)
 
 THINKING_REPO = "tiny/thinking-gguf"
-VOCAB = build_vocab(reasoning=True)[0]
+VOCAB = build_vocab(reasoning="think")[0]
 THINK, THINK_END = VOCAB.index("<think>"), VOCAB.index("</think>")
 HI = [{"role": "user", "content": "hello there"}]
 
@@ -29,7 +34,7 @@ HI = [{"role": "user", "content": "hello there"}]
 def thinking_model(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """A tiny reasoning model: `<think>`/`</think>` tokens and a Qwen3-like template."""
     path = tmp_path_factory.mktemp("gguf") / "tiny-thinking-F32.gguf"
-    write_llama_gguf(path, reasoning=True, chat_template=REASONING_CHAT_TEMPLATE, ends=False)
+    write_llama_gguf(path, reasoning="think", chat_template=REASONING_CHAT_TEMPLATE, ends=False)
     return path.read_bytes()
 
 
@@ -42,26 +47,35 @@ async def thinker(served: RunningBalancer, model_hub: FakeHub, thinking_model: b
 Post = Callable[[str, dict[str, Any]], Awaitable[tuple[int, Any]]]
 
 
-async def closing_bias(post: Post, body: dict[str, Any]) -> dict[str, Any]:
-    """A logit bias on "</think>" that makes the model close its thought after a few words
-    and answer after it, for this greedy request. The random model's logits are ~0.1 apart,
-    so the right push is found by asking (a few tries), not guessed."""
-    for bias in (0.1, 0.08, 0.12, 0.06, 0.14, 0.04):
-        logit_bias = {str(THINK_END): bias}
-        probe = {**body, "temperature": 0, "reasoning_format": "none", "logit_bias": logit_bias}
+async def closing_bias(
+    post: Post,
+    body: dict[str, Any],
+    token: int = THINK_END,
+    markers: tuple[str, str] = ("<think>", "</think>"),
+) -> dict[str, Any]:
+    """Sampling options (a logit bias on the closing marker `token`) with which the model
+    closes its thought after a few words and answers after it, for this request. The random
+    model's logits are ~0.1 apart, so the right push is found by asking (a few tries, greedy
+    first, then seeded), not guessed."""
+    tries: list[dict[str, Any]] = [
+        {"temperature": 0, "logit_bias": {str(token): bias}}
+        for bias in (0.1, 0.08, 0.12, 0.06, 0.14)
+    ]
+    tries += [{"temperature": 1, "seed": s, "logit_bias": {str(token): 1.0}} for s in range(8)]
+    for options in tries:
+        probe = {**body, **options, "reasoning_format": "none"}
         _, answer = await post("/v1/chat/completions", probe)
-        thought, closed, rest = answer["choices"][0]["message"]["content"].partition("</think>")
-        if closed and thought.removeprefix("<think>").strip() and rest.strip():
-            return logit_bias
+        thought, closed, rest = answer["choices"][0]["message"]["content"].partition(markers[1])
+        if closed and thought.removeprefix(markers[0]).strip() and rest.strip():
+            return options
     pytest.fail("no logit bias made the tiny model think, then answer")
 
 
 @pytest.fixture
 async def closes(served: RunningBalancer, thinker: str) -> dict[str, Any]:
-    """Greedy options with which the model thinks a few words, then answers."""
-    options: dict[str, Any] = {"temperature": 0, "max_tokens": 24}
-    body = {"model": thinker, "messages": HI, **options}
-    return {**options, "logit_bias": await closing_bias(served.post, body)}
+    """Sampling options with which the model thinks a few words, then answers."""
+    body = {"model": thinker, "messages": HI, "max_tokens": 24}
+    return {"max_tokens": 24, **await closing_bias(served.post, body)}
 
 
 def pieces(text: str, size: int) -> list[str]:
@@ -180,6 +194,30 @@ async def test_thinking_switched_off_through_the_template(
     assert plain["usage"]["prompt_tokens"] > thinking["usage"]["prompt_tokens"]
 
 
+async def test_markers_that_are_control_tokens_are_read(
+    served: RunningBalancer, model_hub: FakeHub, tmp_path: Path
+) -> None:
+    # Magistral's [THINK] and [/THINK] are control tokens, whose text llama.cpp leaves out of
+    # output unless asked: the node asks, or the split would never see them. (This template
+    # opens the block in the prompt, so the split starts in it.)
+    opens = DEFAULT_CHAT_TEMPLATE.replace("assistant\n' }}", "assistant\n[THINK]' }}")
+    path = write_llama_gguf(tmp_path / "m.gguf", reasoning="magistral", chat_template=opens)
+    model_hub.add(FakeRepo("tiny/magistral-gguf", {"tiny-magistral-F32.gguf": path.read_bytes()}))
+    name = await register_ready(served, "tiny/magistral-gguf")
+    closing = build_vocab(reasoning="magistral")[0].index("[/THINK]")
+    body: dict[str, Any] = {"model": name, "messages": HI, "max_tokens": 24}
+    body.update(await closing_bias(served.post, body, closing, ("[THINK]", "[/THINK]")))
+    status, inline = await served.post("/v1/chat/completions", {**body, "reasoning_format": "none"})
+    whole = inline["choices"][0]["message"]["content"]
+    assert whole.startswith("[THINK]") and "[/THINK]" in whole, whole
+    status, apart = await served.post("/v1/chat/completions", body)
+    assert status == 200, apart
+    message = apart["choices"][0]["message"]
+    thought, _, answer = whole.removeprefix("[THINK]").partition("[/THINK]")
+    assert message.get("reasoning_content") == thought.strip(), (whole, message)
+    assert message["content"] == answer.lstrip()
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -217,6 +255,6 @@ async def stream_deltas(b: RunningBalancer, body: dict[str, Any]) -> list[dict[s
 
 
 def test_tiny_reasoning_model_is_written(tmp_path: Path) -> None:
-    path = write_llama_gguf(tmp_path / "r.gguf", reasoning=True)
+    path = write_llama_gguf(tmp_path / "r.gguf", reasoning="think")
     default = write_llama_gguf(tmp_path / "d.gguf")
     assert path.stat().st_size > default.stat().st_size

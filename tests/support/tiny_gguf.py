@@ -123,13 +123,18 @@ _SUBWORDS: Final = (
     "ve co me de hi ri ro ic ne ea ra ce li ch ll be ma si om ur ing ion ent and the er. ly"
 ).split()
 
+_REASONING: Final = {
+    "think": ((THINK_TOKEN, THINK_END_TOKEN), gguf.TokenType.USER_DEFINED),
+    "magistral": (("[THINK]", "[/THINK]"), gguf.TokenType.CONTROL),
+}
+
 _WEIGHT_STD: Final = 0.02
 _RMS_EPS: Final = 1e-5
 _ROPE_FREQ_BASE: Final = 10000.0
 
 
 def build_vocab(
-    reasoning: bool = False,
+    reasoning: str | None = None,
 ) -> tuple[list[str], list[float], list[gguf.TokenType]]:
     """Return ``(tokens, scores, token_types)`` for the tiny SentencePiece-style vocabulary.
 
@@ -139,8 +144,10 @@ def build_vocab(
     common sub-words, and common English words with every ``▁``-prefixed prefix of each word so
     that SentencePiece's bigram merges can always build the whole word. Normal pieces get
     strictly decreasing scores (earlier = preferred), like a real SentencePiece model.
-    With ``reasoning``, ``<think>`` and ``</think>`` follow as USER_DEFINED tokens, the type
-    Qwen3's and the DeepSeek-R1 distills' GGUFs give them (whole tokens in prompts and output).
+    A reasoning model's markers follow, typed as real GGUFs have them: with ``reasoning="think"``
+    ``<think>`` and ``</think>`` as USER_DEFINED tokens (Qwen3, the DeepSeek-R1 distills: their
+    text shows in output), with ``reasoning="magistral"`` ``[THINK]`` and ``[/THINK]`` as
+    CONTROL tokens (Mistral's tokenizer: llama.cpp leaves their text out unless asked).
     """
     tokens: list[str] = [UNK_TOKEN, BOS_TOKEN, EOS_TOKEN]
     types: list[gguf.TokenType] = [
@@ -168,10 +175,13 @@ def build_vocab(
         tokens.append(piece)
         scores.append(-float(rank))
         types.append(gguf.TokenType.NORMAL)
-    if reasoning:
-        tokens += [THINK_TOKEN, THINK_END_TOKEN]
+    if reasoning is not None:
+        if reasoning not in _REASONING:
+            raise ValueError(f"reasoning must be one of {sorted(_REASONING)}, not {reasoning!r}")
+        markers, kind = _REASONING[reasoning]
+        tokens += list(markers)
         scores += [0.0, 0.0]
-        types += [gguf.TokenType.USER_DEFINED] * 2
+        types += [kind] * 2
     return tokens, scores, types
 
 
@@ -225,7 +235,7 @@ def _write_model(
     pooling: gguf.PoolingType | None,
     tie_embeddings: bool,
     ends: bool = True,
-    reasoning: bool = False,
+    reasoning: str | None = None,
 ) -> Path:
     if dtype not in ("f32", "f16"):
         raise ValueError(f"dtype must be 'f32' or 'f16', not {dtype!r}")
@@ -332,7 +342,7 @@ def write_llama_gguf(
     chat_template: str | None = DEFAULT_CHAT_TEMPLATE,
     name: str = "tiny-llama",
     ends: bool = True,
-    reasoning: bool = False,
+    reasoning: str | None = None,
 ) -> Path:
     """Write a tiny random-weight ``llama`` chat model to ``path`` and return ``path``.
 
@@ -351,8 +361,9 @@ def write_llama_gguf(
         name: ``general.name`` metadata.
         ends: False for a model that practically never says its end token (answers run
             to ``max_tokens``), for tests that stop or break a long answer.
-        reasoning: True for a reasoning model: ``<think>``/``</think>`` in the vocabulary
-            (see :func:`build_vocab`); pair it with ``REASONING_CHAT_TEMPLATE``.
+        reasoning: ``"think"`` or ``"magistral"`` for a reasoning model's markers in the
+            vocabulary (see :func:`build_vocab`); pair ``"think"`` with
+            ``REASONING_CHAT_TEMPLATE``.
 
     The vocabulary is described in :func:`build_vocab`; BOS is ``<s>`` and EOS is
     ``<|im_end|>`` (llama.cpp also treats ``</s>`` as end-of-generation). Generated text is

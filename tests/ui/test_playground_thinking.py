@@ -34,14 +34,14 @@ def test_thinking_is_shown_apart_and_never_resent(
         "messages": [{"role": "user", "content": "hello there"}],
         **page.settings.params(),
     }
-    bias = gui.run(closing_bias(post_to(gui), first_turn))
-    # What the Playground sends, as the balancer receives it; the bias makes the tiny model
+    thinks = gui.run(closing_bias(post_to(gui), first_turn))
+    # What the Playground sends, as the balancer receives it; `thinks` makes the tiny model
     # think a few words, then answer.
     sent: list[JsonObject] = []
 
     class Recorded(ChatStream):
         def __init__(self, client: ApiClient, body: JsonObject) -> None:
-            super().__init__(client, {**body, "logit_bias": bias})
+            super().__init__(client, {**body, **thinks})
             sent.append(self.body)
 
     monkeypatch.setattr(chat_panel, "ChatStream", Recorded)

@@ -210,3 +210,16 @@ def render_chat(
     )
     stops = tuple(s for s in (rendered.stop or []) if isinstance(s, str) and s)
     return tokens, stops, rendered.prompt
+
+
+def control_tokens(llm: llama_cpp.Llama, texts: tuple[str, ...]) -> frozenset[int]:
+    """The tokens of `llm`'s vocabulary that are one of `texts` whole and a control token
+    (whose text llama.cpp leaves out of output unless asked for it)."""
+    vocab = llm._model.vocab
+    found = set()
+    for text in texts:
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        attr = llama_cpp.llama_vocab_get_attr(vocab, tokens[0]) if len(tokens) == 1 else 0
+        if attr & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL:
+            found.add(tokens[0])
+    return frozenset(found)
