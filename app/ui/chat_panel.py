@@ -160,8 +160,7 @@ class ChatPanel(QWidget):
             widget.retry.connect(self.retry_last)
             widget.retry_button.setVisible(regenerable(m["status"], m["content"]))
         if m["stats"]:
-            widget.stats.setText(stats_text(m["stats"], str(m["status"])))
-            widget.thinking.show_saved(m["stats"])
+            widget.show_stats(m["stats"], str(m["status"]))  # with its thinking
 
     def reset(self) -> None:
         """Start over in a fresh conversation (created when the first message is sent)."""
@@ -350,8 +349,7 @@ class ChatPanel(QWidget):
         else:
             widget.set_text(self._streamed if self._streamed.strip() else f"*{tr(EMPTY_ANSWER)}*")
             self.history.append({"role": str(Role.ASSISTANT), "content": self._streamed})
-        widget.stats.setText(stats_text(stats, str(status)))
-        widget.thinking.follow(self._thought, done=True)
+        widget.show_stats(stats, str(status))  # with its thinking
         widget.retry_button.setVisible(regenerable(status, self._streamed))
         # Failed, stopped or empty, the answer's end is where the user looks next.
         QTimer.singleShot(0, lambda: self.scroller.ensureWidgetVisible(widget))
@@ -387,17 +385,3 @@ class ChatPanel(QWidget):
     def say(self, text: str) -> None:
         """Show why something failed, under the transcript."""
         self.notice.setText(text)
-
-
-def stats_text(stats: JsonObject, status: str) -> str:
-    """'stopped · 24 tokens · first token 80 ms · 41.2 tok/s · node n1' for a message."""
-    parts = [] if status == MessageStatus.DONE else [status]
-    if stats.get("tokens") is not None:
-        parts.append(f"{stats['tokens']} tokens")
-    if stats.get("ttft_ms") is not None:
-        parts.append(f"first token {stats['ttft_ms']} ms")
-    if stats.get("tokens_per_s"):
-        parts.append(f"{stats['tokens_per_s']} tok/s")
-    if stats.get("node"):
-        parts.append(f"node {stats['node']}")
-    return " · ".join(parts)

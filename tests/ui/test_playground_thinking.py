@@ -3,14 +3,15 @@ the answer apart, the thinking never sent back, and kept with the conversation."
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
 from app.core.wire import JsonObject
-from app.ui import chat_panel
-from app.ui.client import ApiClient, ChatStream
+from app.ui.client import ChatStream
 from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.node.test_reasoning import THINK_END, THINKING_REPO, closing_bias, thinking_model
 from tests.ui.conftest import App
@@ -38,13 +39,15 @@ def test_thinking_is_shown_apart_and_never_resent(
     # What the Playground sends, as the balancer receives it; `thinks` makes the tiny model
     # think a few words, then answer.
     sent: list[JsonObject] = []
+    send = ChatStream.deltas
 
-    class Recorded(ChatStream):
-        def __init__(self, client: ApiClient, body: JsonObject) -> None:
-            super().__init__(client, {**body, **thinks})
-            sent.append(self.body)
+    async def recorded(chat: ChatStream) -> AsyncIterator[tuple[str, str]]:
+        chat.body.update(thinks)
+        sent.append(json.loads(json.dumps(chat.body)))
+        async for piece in send(chat):
+            yield piece
 
-    monkeypatch.setattr(chat_panel, "ChatStream", Recorded)
+    monkeypatch.setattr(ChatStream, "deltas", recorded)
     page.input.setPlainText("hello there")
     page.send()
     gui.wait(lambda: page.task.done(), timeout=30)
@@ -102,11 +105,14 @@ def test_thinking_streams_into_the_block(
     page = gui.desktop.window.playground.chat
     page.max_tokens.setValue(4000)
 
-    class NeverCloses(ChatStream):  # "</think>" held down: the model thinks until stopped
-        def __init__(self, client: ApiClient, body: JsonObject) -> None:
-            super().__init__(client, {**body, "logit_bias": {str(THINK_END): -100}})
+    send = ChatStream.deltas
 
-    monkeypatch.setattr(chat_panel, "ChatStream", NeverCloses)
+    async def never_closes(chat: ChatStream) -> AsyncIterator[tuple[str, str]]:
+        chat.body["logit_bias"] = {str(THINK_END): -100}  # the model thinks until stopped
+        async for piece in send(chat):
+            yield piece
+
+    monkeypatch.setattr(ChatStream, "deltas", never_closes)
     page.input.setPlainText("think it over")
     page.send()
     gui.wait(lambda: page.current is not None and len(page.current.thinking.body.text()) > 20)
