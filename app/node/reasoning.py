@@ -21,8 +21,9 @@ FORMATS = ("auto", "deepseek", "deepseek-legacy", "none")
 
 @dataclass(frozen=True)
 class Opened:
-    """A reasoning block the chat template opened in the generation prompt (R1's, QwQ's and
-    Qwen3's templates end with "<think>\\n"): the model's first words are reasoning."""
+    """A reasoning block the chat template opened in the generation prompt (the R1 distills',
+    QwQ's and Qwen3-Thinking-2507's end with "<think>\\n"): the model's first words are
+    reasoning."""
 
     prefix: str  # the opening marker as the prompt ends with it ("<think>\n")
     closing: str
