@@ -332,8 +332,9 @@ class ChatStream:
         self.completion_tokens: int | None = None
         self.finish_reason: str | None = None
 
-    async def deltas(self) -> AsyncIterator[str]:
-        """Yield text as it arrives; raise ApiError with the reason on any failure."""
+    async def deltas(self) -> AsyncIterator[tuple[str, str]]:
+        """Yield (field, text) as text arrives: "content" for the answer, "reasoning_content"
+        for a reasoning model's thinking; raise ApiError with the reason on any failure."""
         http = self.client._http()
         timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
         try:
@@ -361,8 +362,9 @@ class ChatStream:
         except ValueError as exc:
             raise ApiError("the stream sent an unreadable event") from exc
 
-    def _chunk(self, event: object) -> list[str]:
-        """The text pieces of one chunk (OpenAI's shape); its usage and finish reason kept."""
+    def _chunk(self, event: object) -> list[tuple[str, str]]:
+        """The (field, text) pieces of one chunk (OpenAI's shape, with llama.cpp's and
+        DeepSeek's `reasoning_content`); its usage and finish reason kept."""
         if not isinstance(event, dict):
             raise ValueError("not an object")
         if "error" in event:
@@ -375,7 +377,8 @@ class ChatStream:
         for choice in event.get("choices") or []:
             if choice.get("finish_reason"):
                 self.finish_reason = str(choice["finish_reason"])
-            text = (choice.get("delta") or {}).get("content")
-            if text:
-                pieces.append(str(text))
+            delta = choice.get("delta") or {}
+            for field in ("reasoning_content", "content"):
+                if delta.get(field):
+                    pieces.append((field, str(delta[field])))
         return pieces

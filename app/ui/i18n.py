@@ -6,6 +6,9 @@ from PySide6.QtCore import QLocale
 
 JA = {
     "Overview": "概要",
+    "Thinking…": "思考中…",
+    "Thought for {seconds} s": "{seconds} 秒間思考",
+    "Thought": "思考",
     "Models": "モデル",
     "Model Hub": "モデルハブ",
     "Local": "ローカル",

@@ -238,17 +238,35 @@ def render_chat(
     messages: list[dict[str, Any]],
     tools: list[Any] | None,
     tool_choice: Any,
-) -> tuple[list[int], tuple[str, ...]]:
-    """Messages through the model's chat template: (prompt tokens, the template's stops)."""
+    template_kwargs: dict[str, Any] | None = None,
+) -> tuple[list[int], tuple[str, ...], str]:
+    """Messages through the model's chat template, with a request's extra template variables
+    (Qwen3's `enable_thinking`): (prompt tokens, the template's stops, the prompt text, whose
+    end says whether the template opened a reasoning block)."""
     try:
         rendered = formatter(
             messages=messages,  # type: ignore[arg-type]
             tools=tools,
             tool_choice=tool_choice,
+            **(template_kwargs or {}),
         )
     except Exception as exc:  # the model's own template rejected the conversation
         raise BadRequest(f"the model's chat template rejected the messages: {exc}") from exc
     tokens = llm.tokenize(
         rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
     )
-    return tokens, tuple(s for s in (rendered.stop or []) if isinstance(s, str) and s)
+    stops = tuple(s for s in (rendered.stop or []) if isinstance(s, str) and s)
+    return tokens, stops, rendered.prompt
+
+
+def control_tokens(llm: llama_cpp.Llama, texts: tuple[str, ...]) -> frozenset[int]:
+    """The tokens of `llm`'s vocabulary that are one of `texts` whole and a control token
+    (whose text llama.cpp leaves out of output unless asked for it)."""
+    vocab = llm._model.vocab
+    found = set()
+    for text in texts:
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        attr = llama_cpp.llama_vocab_get_attr(vocab, tokens[0]) if len(tokens) == 1 else 0
+        if attr & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL:
+            found.add(tokens[0])
+    return frozenset(found)
