@@ -369,6 +369,15 @@ class NodeRegistry:
             for v in self.nodes.values()
             if v.live and (s := v.models.get(model)) is not None and s.state == ModelState.READY
         ]
+        if not ready:
+            # None has it ready: a node holding it in error takes the request and tries to
+            # load it again (a model that failed to load is retried on its next request; a
+            # failed download answers why).
+            ready = [
+                v
+                for v in self.nodes.values()
+                if v.live and (s := v.models.get(model)) is not None and s.state == ModelState.ERROR
+            ]
         return sorted(ready, key=lambda v: (v.inflight, v.ewma_ms or 0.0))
 
     def _on_event(self, event: Event) -> None:

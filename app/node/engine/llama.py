@@ -35,6 +35,9 @@ _LEVELS = {  # ggml.h: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5
 _recent: deque[str] = deque(maxlen=20)
 _lock = threading.Lock()
 _last_level = logging.INFO
+# The RAM a load of a model file may take, when its node caps its models' memory
+# (LLMLB_MODEL_MEMORY less what its other loaded models hold); set by the node's pool.
+_budgets: dict[Path, int] = {}
 
 
 @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
@@ -71,6 +74,14 @@ def check_gguf(path: Path) -> None:
     read_header(path)
 
 
+def set_memory_budget(path: Path, budget: int | None) -> None:
+    """Cap the RAM the next load of `path` may take (None: the machine's free memory only)."""
+    if budget is None:
+        _budgets.pop(path, None)
+    else:
+        _budgets[path] = max(0, budget)
+
+
 def place(name: str, path: Path, n_ctx: int, requested: int | None) -> offload.Plan:
     """Where `name`'s layers go with a KV cache of `n_ctx` tokens, given the devices' free
     memory now; OutOfMemory when what stays on the CPU does not fit the RAM."""
@@ -80,6 +91,9 @@ def place(name: str, path: Path, n_ctx: int, requested: int | None) -> offload.P
     placed = offload.plan(shape, n_ctx, gpu_free, requested)
     memory = memory_info()
     ram_free = memory.available_bytes if memory else None
+    budget = _budgets.get(path)
+    if budget is not None:  # the node's own cap on its models' memory
+        ram_free = budget if ram_free is None else min(ram_free, budget)
     offload.check_fits(name, placed, ram_free, gpu_free, any(d.unified for d in gpus))
     return placed
 

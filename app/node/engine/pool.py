@@ -10,6 +10,7 @@ from pathlib import Path
 
 from app.core.tasks import TaskSupervisor
 from app.node.engine.batched import BatchedRunner
+from app.node.engine.llama import set_memory_budget
 from app.node.engine.sequential import ModelRunner
 from app.node.engine.types import EngineOptions
 
@@ -72,6 +73,37 @@ class EngineManager:
         runner = self.runners.pop(name, None)
         if runner is not None:
             await runner.close()
+
+    def budget_for(self, name: str, path: Path) -> None:
+        """Before loading `name`: cap its load at the node's model memory (LLMLB_MODEL_MEMORY)
+        less what the other loaded models hold; no cap when the node sets none."""
+        limit = self.options.memory_limit
+        if limit is None:
+            set_memory_budget(path, None)
+            return
+        held = sum(
+            r.placement.cpu_bytes
+            for n, r in self.runners.items()
+            if n != name and r.loaded and r.placement is not None
+        )
+        set_memory_budget(path, limit - held)
+
+    async def unload_idle_lru(self, except_name: str) -> str | None:
+        """Unload the least recently used loaded model with nothing running or waiting (never
+        `except_name`) to make room; its name, or None when no other model is loaded and idle."""
+        idle = [
+            r for n, r in self.runners.items() if n != except_name and r.loaded and r.active == 0
+        ]
+        if not idle:
+            return None
+        lru = min(idle, key=lambda r: r.last_used)
+        log.info("unloading %s (least recently used) to make room for %s", lru.name, except_name)
+        await lru.unload()
+        return lru.name
+
+    def busy_besides(self, name: str) -> list[str]:
+        """Loaded models other than `name` with a request running or waiting."""
+        return [n for n, r in self.runners.items() if n != name and r.loaded and r.active > 0]
 
     def loaded(self) -> list[str]:
         """Names of the models in memory."""
