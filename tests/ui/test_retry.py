@@ -65,10 +65,10 @@ def test_retry_clears_a_failed_load_from_the_hub_card_and_the_local_row(
     path.write_bytes(tiny_models["chat"])  # the file fixed
     card.retry_button.click()
     gui.wait(lambda: not card.retry_button.isVisibleTo(card) and ready(card))
-    assert gui.run(gui.ctx.local_node.models.runner_for(NAME)).loaded  # type: ignore[union-attr]
+    assert gui.run(gui.ctx.local_node.models.runner_for(NAME)).loaded
 
     # Broken again, and retried from the Local page this time.
-    gui.run(gui.ctx.local_node.engines.drop(NAME))  # type: ignore[union-attr]
+    gui.run(gui.ctx.local_node.engines.drop(NAME))
     path.write_bytes(alien(tiny_models))
     window.models.setCurrentWidget(window.local)
     fail_to_load(gui)
