@@ -63,7 +63,7 @@ class NodeModels:
         state = self._sync.states.get(model)
         # Only a name the node holds reaches the disk (a request's name may be anything).
         path = self._library.model_path(model) if state is not None else None
-        if state is None or (path is None and state.state != ModelState.DOWNLOADING):
+        if state is None:
             raise NotFound(
                 f"the model '{model}' is not on this node", code="model_not_found", param="model"
             )
@@ -74,7 +74,13 @@ class NodeModels:
         )
         if state.state == ModelState.ERROR and not retrying:
             raise Unavailable(
-                f"the model '{model}' cannot run here: {state.error}", code="model_error"
+                f"the model '{model}' cannot run here: {state.error} (Retry it in the Model "
+                f"Hub, or POST /v0/models/{model}/retry)",
+                code="model_error",
+            )
+        if path is None and state.state != ModelState.DOWNLOADING:
+            raise NotFound(
+                f"the model '{model}' is not on this node", code="model_not_found", param="model"
             )
         if path is None or not (state.state == ModelState.READY or retrying):
             # not ready: its files are fetched or checked
@@ -108,6 +114,8 @@ class NodeModels:
                 await self._load(model, path, runner)
         if retrying:
             self._sync.mark_ready(model)
+        # Handed to a request: not unloaded for another model before its stream starts.
+        runner.last_used = time.monotonic()
         return runner
 
     async def _load(self, model: str, path: Path, runner: Runner) -> None:

@@ -107,6 +107,17 @@ async def test_a_model_waits_for_a_busy_one_to_finish(
     assert node(short).engines.loaded() == [other]
 
 
+async def test_two_models_asked_at_once_load_in_turn(short: RunningBalancer) -> None:
+    a = await stretched(short, CHAT_REPO)
+    b = await stretched(short, ENDLESS_REPO)
+    answers = await asyncio.gather(
+        short.post("/v1/chat/completions", chat(a)), short.post("/v1/chat/completions", chat(b))
+    )
+    assert [status for status, _ in answers] == [200, 200], answers
+    # One load decision at a time: never both in memory beyond the node's limit.
+    assert len(node(short).engines.loaded()) == 1
+
+
 async def test_a_model_that_cannot_fit_even_alone_says_so(short: RunningBalancer) -> None:
     a = await stretched(short, CHAT_REPO)
     path = node(short).library.model_path(a)
@@ -191,3 +202,25 @@ async def test_retry_clears_a_failed_load(
     assert status == 404 and body["error"]["code"] == "model_not_found"
     status, body = await served.post(f"/v0/models/{name}/retry", headers={})
     assert status == 401
+
+
+async def test_retry_fetches_a_failed_download_again(
+    served: RunningBalancer, model_hub: FakeHub, tiny_models: dict[str, bytes]
+) -> None:
+    files = {"gone-Q4_K_M.gguf": tiny_models["chat"]}
+    repo = model_hub.add(FakeRepo("bad/gone", dict(files)))
+    model_hub.bytes_per_second = 1  # hold the queue back while the file disappears
+    await served.post("/v0/models/register", {"model_id": "qwen3"})  # first in the queue
+    await served.post("/v0/models/register", {"repo": "bad/gone"})
+    repo.files.clear()
+    model_hub.bytes_per_second = None
+    await served.delete("/v0/models/qwen3")
+    assert "404" in await error_of(served, "bad/gone")
+    status, body = await served.post("/v1/chat/completions", chat("bad/gone"))
+    assert status == 503 and body["error"]["code"] == "model_error"  # no load to try
+    repo.files.update(files)  # back on the Hub
+    status, body = await served.post("/v0/models/bad/gone/retry")
+    assert status == 200 and body["retried_nodes"] == [node(served).node_id], body
+    await eventually(lambda: _is(served, "bad/gone", "ready"), timeout=20)
+    status, body = await served.post("/v1/chat/completions", chat("bad/gone"))
+    assert status == 200, body

@@ -17,6 +17,9 @@ from app.node.engine.types import EngineOptions
 Runner = ModelRunner | BatchedRunner
 
 log = logging.getLogger(__name__)
+# A model just handed to a request counts as busy this long: its prompt is rendered on it
+# before its stream starts (and counts as active), so it must not be unloaded meanwhile.
+HANDOFF_GRACE = 1.0
 
 
 class EngineManager:
@@ -91,8 +94,11 @@ class EngineManager:
     async def unload_idle_lru(self, except_name: str) -> str | None:
         """Unload the least recently used loaded model with nothing running or waiting (never
         `except_name`) to make room; its name, or None when no other model is loaded and idle."""
+        now = time.monotonic()
         idle = [
-            r for n, r in self.runners.items() if n != except_name and r.loaded and r.active == 0
+            r
+            for n, r in self.runners.items()
+            if n != except_name and r.loaded and not _busy(r, now)
         ]
         if not idle:
             return None
@@ -102,8 +108,9 @@ class EngineManager:
         return lru.name
 
     def busy_besides(self, name: str) -> list[str]:
-        """Loaded models other than `name` with a request running or waiting."""
-        return [n for n, r in self.runners.items() if n != name and r.loaded and r.active > 0]
+        """Loaded models other than `name` with a request running, waiting or just begun."""
+        now = time.monotonic()
+        return [n for n, r in self.runners.items() if n != name and r.loaded and _busy(r, now)]
 
     def loaded(self) -> list[str]:
         """Names of the models in memory."""
@@ -133,3 +140,8 @@ class EngineManager:
         """Unload everything."""
         for name in list(self.runners):
             await self.drop(name)
+
+
+def _busy(runner: Runner, now: float) -> bool:
+    """A request runs or waits on the runner, or it was just handed to one."""
+    return runner.active > 0 or now - runner.last_used < HANDOFF_GRACE
