@@ -53,6 +53,7 @@ class ModelReportJson(TypedDict):
     total_bytes: int
     error: str | None
     path: str | None
+    context_length: NotRequired[int | None]  # tokens one conversation may hold (when ready)
 
 
 class SyncProgressJson(TypedDict):

@@ -169,6 +169,9 @@ class ModelReport:
     total_bytes: int = 0
     error: str | None = None
     path: str | None = None  # where the node keeps the file (reported, not stored)
+    # The most tokens one conversation may hold there (its context sized to the node's memory;
+    # not part of `same_report`: it may move with free memory, and is no progress).
+    context_length: int | None = None
 
     def same_report(self, other: ModelReport | None) -> bool:
         """Whether `other` says the same about the model (what a progress event would show)."""
@@ -206,6 +209,7 @@ class ModelStatus:
     download_progress: DownloadProgress | None = None
     ready_nodes: list[str] = field(default_factory=list)
     error: str | None = None
+    context_length: int | None = None  # the smallest context among the nodes that have it ready
 
 
 def derive_status(states: list[NodeModelState]) -> ModelStatus:
@@ -223,7 +227,13 @@ def derive_status(states: list[NodeModelState]) -> ModelStatus:
             "bytes_total": total,
         }
     if ready:
-        return ModelStatus(HubStatus.DOWNLOADED, Lifecycle.READY, progress, ready)
+        contexts = [
+            s.context_length
+            for s in states
+            if s.state == ModelState.READY and s.node_online and s.context_length
+        ]
+        context = min(contexts) if contexts else None
+        return ModelStatus(HubStatus.DOWNLOADED, Lifecycle.READY, progress, ready, None, context)
     if downloading:
         # A download waiting to retry says why (the Hub unreachable...): a note, not a failure.
         note = next((s.error for s in downloading if s.error), None)

@@ -93,6 +93,7 @@ class HubEntry(CatalogJson):
     lifecycle_status: NotRequired[Lifecycle]  # absent when not registered
     registered_at: NotRequired[float]
     error: NotRequired[str]  # why the model failed on the nodes
+    effective_context_length: NotRequired[int]  # what a conversation may hold on its nodes
     hf_info: NotRequired[HfInfo]
     source: NotRequired[str]  # registered models outside the catalog: "catalog" or "url"
     created_at: NotRequired[float]

@@ -271,7 +271,8 @@ def openai_model(record: ModelRecord, status: ModelStatus) -> OpenAIModel:
         "lifecycle_status": status.lifecycle_status,
         "size_bytes": record.size_bytes,
         "required_memory_bytes": record.required_memory_bytes,
-        "context_length": record.context_length,
+        # What a conversation may hold on every node that has it, else what it was trained for.
+        "context_length": status.context_length or record.context_length,
         "capabilities": list(record.capabilities),
         "ready_nodes": status.ready_nodes,
     }
@@ -330,4 +331,6 @@ def hub_entry(
         item["registered_at"] = record.created_at
     if status.error:
         item["error"] = status.error
+    if status.context_length:
+        item["effective_context_length"] = status.context_length
     return item

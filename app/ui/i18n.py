@@ -25,6 +25,7 @@ JA = {
     "may be slow": "低速の可能性",
     "won't fit": "メモリ不足",
     "fits on GPU": "GPU で動作可",
+    "({n}k here)": "(ここでは {n}k)",
     "fits in RAM, slower": "RAM で動作（低速）",
     "needs {need} of memory; this machine has {have}": (
         "必要なメモリ {need}、このマシンには {have}"

@@ -59,6 +59,11 @@ class LlamaRunner(ABC):
         self._formatter: Jinja2ChatFormatter | None = None
 
     @property
+    def context_length(self) -> int | None:
+        """The most tokens one conversation may hold, once loaded."""
+        return None
+
+    @property
     @abstractmethod
     def loaded(self) -> bool:
         """True once the model is in memory."""

@@ -58,6 +58,7 @@ _NODE_MODEL = obj(
         "total_bytes": integer(),
         "error": nullable(string()),
         "path": nullable(string()),
+        "context_length": nullable(integer()),
     }
 )
 
@@ -90,6 +91,8 @@ MANAGEMENT: dict[str, Schema] = {
             "download_progress": _PROGRESS,
             "ready_nodes": array(string()),
             "hf_info": obj({"downloads": nullable(integer()), "likes": nullable(integer())}),
+            "context_length": nullable(integer()),
+            "effective_context_length": integer(),
         },
         ("id", "status"),
         description="A catalog entry or a registered model, with its status",
