@@ -127,7 +127,9 @@ async def test_the_api_shows_the_effective_context_and_takes_a_long_prompt(
         assert status == 200, answer
         assert answer["usage"]["prompt_tokens"] > 4096
         # Past the context: 400 with both numbers.
-        body["messages"][0]["content"] = " ".join(["sea"] * 20000)
-        status, answer = await b.post("/v1/chat/completions", body, headers={})
+        too_long = [{"role": "user", "content": " ".join(["sea"] * 20000)}]
+        status, answer = await b.post(
+            "/v1/chat/completions", {**body, "messages": too_long}, headers={}
+        )
         assert status == 400 and answer["error"]["code"] == "context_length_exceeded"
         assert "this model's context holds 16384" in answer["error"]["message"]
