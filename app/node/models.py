@@ -136,7 +136,7 @@ class NodeModels:
                     raise  # nothing else holds memory: it does not fit this node
                 if time.monotonic() >= deadline:
                     raise OutOfMemory(
-                        f"{exc.message}; waited {self.queue_wait:.0f} s for "
+                        f"{exc.message}; waited {self.queue_wait:g} s for "
                         f"{', '.join(busy)} to finish answering so it could be unloaded"
                     ) from exc
                 log.info("%s waits for %s to finish to have room", model, ", ".join(busy))

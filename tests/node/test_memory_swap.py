@@ -107,6 +107,25 @@ async def test_a_model_waits_for_a_busy_one_to_finish(
     assert node(short).engines.loaded() == [other]
 
 
+async def test_a_model_gives_up_after_the_queue_wait_and_says_why(short: RunningBalancer) -> None:
+    endless = await stretched(short, ENDLESS_REPO)
+    other = await stretched(short, CHAT_REPO)
+    node(short).models.queue_wait = 0  # the busy model is never waited for
+    body = chat(endless, max_tokens=3000, stream=True)
+    async with short.http.post(
+        short.url + "/v1/chat/completions", json=body, headers=short.admin
+    ) as streaming:
+        await streaming.content.readline()
+        status, answer = await short.post("/v1/chat/completions", chat(other))
+        await streaming.read()
+    assert status == 503, answer
+    assert answer["error"]["code"] == "insufficient_memory"
+    message = answer["error"]["message"]
+    assert message.startswith(f"not enough memory to load {other}: ")
+    assert message.endswith(f"waited 0 s for {endless} to finish answering so it could be unloaded")
+    assert node(short).engines.loaded() == [endless]  # never unloaded under its stream
+
+
 async def test_two_models_asked_at_once_load_in_turn(short: RunningBalancer) -> None:
     a = await stretched(short, CHAT_REPO)
     b = await stretched(short, ENDLESS_REPO)
