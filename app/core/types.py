@@ -114,6 +114,22 @@ def is_gpu_layers(value: object) -> TypeGuard[int | None]:
     return isinstance(value, int) and not isinstance(value, bool) and -1 <= value <= GPU_LAYERS_MAX
 
 
+# A registered model's context per conversation: None = the node's own setting
+# (LLMLB_CONTEXT_SIZE, by default what the model was trained for within the memory).
+CONTEXT_SIZE_MIN, CONTEXT_SIZE_MAX = 256, 1 << 21
+
+
+def is_context_size(value: object) -> TypeGuard[int | None]:
+    """True for a per-model context: null, or an integer from CONTEXT_SIZE_MIN to _MAX."""
+    if value is None:
+        return True
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and CONTEXT_SIZE_MIN <= value <= CONTEXT_SIZE_MAX
+    )
+
+
 def is_text(value: object) -> TypeGuard[str]:
     """True for a string of valid Unicode. JSON's escapes can carry lone surrogates ("\\ud800")
     that no UTF-8 encoder (SQLite's included) accepts: refuse them where text is kept."""
@@ -156,6 +172,7 @@ class ModelRecord:
     files: tuple[ModelFile, ...] = ()
     created_at: float = 0.0
     gpu_layers: int | None = None  # None: the node's own setting (see is_gpu_layers)
+    context_size: int | None = None  # None: the node's own setting (see is_context_size)
 
 
 @dataclass

@@ -116,6 +116,7 @@ class RegisteredModel(HubEntry):
 
     nodes: list[NodeModelJson]
     gpu_layers: int | None  # layers offloaded to the GPU; null: each node's own setting
+    context_size: NotRequired[int | None]  # tokens per conversation; null: each node's own
 
 
 class RegisterAnswer(TypedDict):

@@ -353,15 +353,17 @@ class NodeAgent:
         runner's, else what a load now would give."""
         if report["state"] != ModelState.READY or report["path"] is None:
             return report
+        manifest = self.library.manifest(report["name"])
+        engine = self.config.engine
+        asked = (manifest.context_size if manifest else None) or engine.n_ctx or None
         runner = self.engines.runners.get(report["name"])
-        if runner is not None and runner.loaded and runner.context_length:
+        if runner is not None and runner.asked_ctx == asked and runner.context_length:
             return {**report, "context_length": runner.context_length}
         gpus = [d for d in self.devices if d["backend"] != "cpu"]
-        engine = self.config.engine
         context = planned_context(
             Path(report["path"]),
             max(1, engine.slots),
-            engine.n_ctx or None,
+            asked,
             sum(d["free_bytes"] for d in gpus) if gpus else None,
             any(d["backend"] == "metal" for d in gpus),
         )

@@ -106,11 +106,17 @@ class NodeModels:
         # The model's own GPU layers (None: the node's setting); a changed value makes a new
         # runner, so the model loads again with it.
         gpu_layers = manifest.gpu_layers if manifest is not None else None
-        runner = self._engines.get(model, path, is_embedding, gpu_layers=gpu_layers)
+        context_size = manifest.context_size if manifest is not None else None
+
+        def runner_now() -> Runner:
+            return self._engines.get(
+                model, path, is_embedding, gpu_layers=gpu_layers, context_size=context_size
+            )
+
+        runner = runner_now()
         if not runner.loaded:
             async with self._loading:
-                # get() again: the settings may have changed while this request waited.
-                runner = self._engines.get(model, path, is_embedding, gpu_layers=gpu_layers)
+                runner = runner_now()  # again: the settings may have changed while it waited
                 await self._load(model, path, runner)
         if retrying:
             self._sync.mark_ready(model)

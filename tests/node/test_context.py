@@ -133,3 +133,20 @@ async def test_the_api_shows_the_effective_context_and_takes_a_long_prompt(
         )
         assert status == 400 and answer["error"]["code"] == "context_length_exceeded"
         assert "this model's context holds 16384" in answer["error"]["message"]
+
+        # The model's own setting wins over the node's: every node takes it at its next sync.
+        status, entry = await b.patch(f"/v0/models/{name}", {"context_size": 4096})
+        assert status == 200 and entry["context_size"] == 4096
+
+        async def effective_is(n: int) -> bool:
+            return await effective() == n
+
+        await eventually(lambda: effective_is(4096))
+        status, answer = await b.post("/v1/chat/completions", body, headers={})
+        assert status == 400 and "this model's context holds 4096" in answer["error"]["message"]
+        for bad in (100, 10**9, "8k", True):
+            status, answer = await b.patch(f"/v0/models/{name}", {"context_size": bad})
+            assert status == 400 and answer["error"]["param"] == "context_size"
+        status, entry = await b.patch(f"/v0/models/{name}", {"context_size": None})
+        assert status == 200 and entry["context_size"] is None
+        await eventually(lambda: effective_is(16384))

@@ -40,6 +40,7 @@ class ModelRunner(LlamaRunner):
         super().__init__(name, path, embedding)
         self.options = options
         self.n_gpu_layers = options.n_gpu_layers
+        self.asked_ctx = options.n_ctx or None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"engine-{name}")
 
     @property
@@ -59,7 +60,7 @@ class ModelRunner(LlamaRunner):
             self.name,
             self.path,
             slots=1,
-            asked_ctx=self.options.n_ctx or None,
+            asked_ctx=self.asked_ctx,
             requested=self.options.n_gpu_layers,
             n_threads=self.options.n_threads or max(1, (os.cpu_count() or 2)),
             embedding=self.embedding,

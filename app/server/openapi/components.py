@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 
 from app.core.types import (
+    CONTEXT_SIZE_MAX,
+    CONTEXT_SIZE_MIN,
     GPU_LAYERS_MAX,
     HubStatus,
     Lifecycle,
@@ -48,6 +50,11 @@ _GPU_LAYERS = {
     **nullable(integer(minimum=-1, maximum=GPU_LAYERS_MAX)),
     "description": "Layers the model offloads to the GPU: -1 all, 0 none (CPU only), N that "
     "many; null: each node's own setting (LLMLB_GPU_LAYERS, `auto` by default: as many as fit)",
+}
+_CONTEXT_SIZE = {
+    **nullable(integer(minimum=CONTEXT_SIZE_MIN, maximum=CONTEXT_SIZE_MAX)),
+    "description": "Tokens one conversation may hold; null: each node's own setting "
+    "(LLMLB_CONTEXT_SIZE; by default what the model was trained for, within the memory)",
 }
 
 _NODE_MODEL = obj(
@@ -125,12 +132,13 @@ MANAGEMENT: dict[str, Schema] = {
                 )
             ),
             "gpu_layers": _GPU_LAYERS,
+            "context_size": _CONTEXT_SIZE,
         },
         ("id", "status", "lifecycle_status"),
     ),
     "ModelUpdate": obj(
-        {"gpu_layers": _GPU_LAYERS},
-        ("gpu_layers",),
+        {"gpu_layers": _GPU_LAYERS, "context_size": _CONTEXT_SIZE},
+        (),
         extra=False,
         description="A registered model's settings to change",
     ),
@@ -176,6 +184,7 @@ MANAGEMENT: dict[str, Schema] = {
                 )
             ),
             "gpu_layers": _GPU_LAYERS,
+            "context_size": _CONTEXT_SIZE,
         },
         ("name", "format", "files"),
     ),
