@@ -162,6 +162,12 @@ class ApiClient:
         """Unregister a model (nodes delete its files)."""
         await self._call("DELETE", f"/v0/models/{_path(name)}")
 
+    async def retry_model(self, name: str) -> list[str]:
+        """Ask the nodes holding a model in error to try it again; the ids of those that do."""
+        answer = await self._call("POST", f"/v0/models/{_path(name)}/retry")
+        nodes = answer.get("retried_nodes") if isinstance(answer, dict) else None
+        return [str(n) for n in nodes] if isinstance(nodes, list) else []
+
     async def set_gpu_layers(self, name: str, gpu_layers: int | None) -> RegisteredModel:
         """Set how many layers a model offloads to the GPU: -1 all, 0 none (CPU only), N,
         or None for each node's own setting; the model's updated entry."""

@@ -18,6 +18,7 @@ JA = {
     "Register a model from Hugging Face": "Hugging Face からモデルを登録",
     "Cancel": "キャンセル",
     "Delete": "削除",
+    "Retry": "再試行",
     "available": "未登録",
     "registered": "登録済み",
     "downloading": "ダウンロード中",

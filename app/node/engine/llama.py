@@ -36,6 +36,9 @@ _LEVELS = {  # ggml.h: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5
 _recent: deque[str] = deque(maxlen=20)
 _lock = threading.Lock()
 _last_level = logging.INFO
+# The RAM a load of a model file may take, when its node caps its models' memory
+# (LLMLB_MODEL_MEMORY less what its other loaded models hold); set by the node's pool.
+_budgets: dict[Path, int] = {}
 
 
 @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
@@ -72,6 +75,14 @@ def check_gguf(path: Path) -> None:
     read_header(path)
 
 
+def set_memory_budget(path: Path, budget: int | None) -> None:
+    """Cap the RAM the next load of `path` may take (None: the machine's free memory only)."""
+    if budget is None:
+        _budgets.pop(path, None)
+    else:
+        _budgets[path] = max(0, budget)
+
+
 def place(
     name: str, path: Path, *, slots: int, asked_ctx: int | None, requested: int | None
 ) -> tuple[offload.Context, offload.Plan]:
@@ -84,6 +95,9 @@ def place(
     unified = any(d.unified for d in gpus)
     memory = memory_info()
     ram_free = memory.available_bytes if memory else None
+    budget = _budgets.get(path)
+    if budget is not None:  # the node's own cap on its models' memory
+        ram_free = budget if ram_free is None else min(ram_free, budget)
     room = offload.memory_room(ram_free, gpu_free, unified)
     context = offload.size_context(shape, shape.trained_context, slots, asked_ctx, room)
     placed = offload.plan(shape, context.total, gpu_free, requested)
