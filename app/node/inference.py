@@ -116,6 +116,7 @@ async def chat(call: Call) -> Reply:
             **req.sampling.__dict__,
             "stop": req.sampling.stop + template_stops,
             "json_schema": tool_plan.schema or req.sampling.json_schema,
+            "grammar": tool_plan.grammar or req.sampling.grammar,
         }
     )
     ident = f"chatcmpl-{uuid.uuid4().hex[:24]}"
@@ -154,11 +155,11 @@ async def chat(call: Call) -> Reply:
                 return events
             finish = item.finish_reason
             if held:
-                calls = tools.parse_calls(held)
+                calls = _calls(held, tool_plan)
                 if calls:
                     delta = [{"index": i, **c} for i, c in enumerate(calls)]
                     events.append(_event(chunk({"tool_calls": delta}, None)))
-                    finish = "tool_calls"
+                    finish = "length" if finish == "length" else "tool_calls"
                 else:
                     events.append(content(held))
             events.append(_event(chunk({}, finish)))
@@ -180,10 +181,10 @@ async def chat(call: Call) -> Reply:
     think, text = reasoning.split_all(req.reasoning_format, prompt, whole)
     message: dict[str, Any] = {"role": "assistant", "content": text}
     finish = done.finish_reason
-    calls = tools.parse_calls(text) if tool_plan.expect_calls else None
+    calls = _calls(text, tool_plan) if tool_plan.expect_calls else None
     if calls:
         message = {"role": "assistant", "content": None, "tool_calls": calls}
-        finish = "tool_calls"
+        finish = "length" if finish == "length" else "tool_calls"
     if think:  # as llama.cpp's server: the field only when the model reasoned
         message["reasoning_content"] = think
     return JsonReply(
@@ -199,6 +200,13 @@ async def chat(call: Call) -> Reply:
             "usage": _usage(done),
         }
     )
+
+
+def _calls(text: str, plan: tools.ToolPlan) -> list[tools.ToolCall] | None:
+    """The tool calls in an answer; a forced call is one even when cut short."""
+    if plan.forced and text:
+        return tools.forced_calls(text, plan.forced)
+    return tools.parse_calls(text)
 
 
 async def completions(call: Call) -> Reply:

@@ -11,6 +11,7 @@ from app.core.wire import JsonObject, JsonValue
 from app.node import reasoning
 from app.node.engine.sampler import JSON_GRAMMAR
 from app.node.engine.types import Sampling
+from app.node.json_grammar import schema_grammar
 
 MAX_STOPS = 4
 # Names the chat template renderer sets itself: a request's template kwargs may not replace them.
@@ -171,7 +172,8 @@ def _response_format(value: object) -> tuple[str | None, str | None]:
                 "'response_format.json_schema.schema' must be a JSON schema object",
                 param="response_format",
             )
-        return None, json.dumps(schema)
+        # built here, so a schema it cannot honour is a 400 before any stream starts
+        return schema_grammar(schema), json.dumps(schema)
     raise BadRequest(
         f"'response_format.type' {kind!r} is not one of text, json_object, json_schema",
         param="response_format",

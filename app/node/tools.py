@@ -17,6 +17,7 @@ from typing import TypedDict
 
 from app.core.errors import BadRequest
 from app.core.wire import JsonObject, JsonValue
+from app.node.json_grammar import call_grammar, call_prefix
 
 MARKERS = ("<tool_call>", "[TOOL_CALLS]", "{")
 _TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
@@ -44,6 +45,8 @@ class ToolPlan:
     template_tools: list[JsonObject] | None  # handed to the chat template
     schema: str | None  # a JSON schema that forces a call, when the call is required
     expect_calls: bool  # read the answer for calls
+    grammar: str | None = None  # GBNF forcing one call to `forced` (built from their schemas)
+    forced: tuple[str, ...] = ()  # the functions a forced call may name
 
 
 def plan(tools: list[JsonValue] | None, choice: JsonValue) -> ToolPlan:
@@ -73,7 +76,7 @@ def plan(tools: list[JsonValue] | None, choice: JsonValue) -> ToolPlan:
     if choice == "none":
         return ToolPlan(None, None, False)
     if choice == "required":
-        return ToolPlan(checked, _schema(functions), True)
+        return _forced(checked, functions)
     chosen = choice.get("function") if isinstance(choice, dict) else None
     if isinstance(chosen, dict):
         name = chosen.get("name")
@@ -81,10 +84,34 @@ def plan(tools: list[JsonValue] | None, choice: JsonValue) -> ToolPlan:
             raise BadRequest(
                 f"'tool_choice' names '{name}', which is not in 'tools'", param="tool_choice"
             )
-        return ToolPlan(checked, _schema({name: functions[name]}), True)
+        return _forced(checked, {name: functions[name]})
     raise BadRequest(
         "'tool_choice' must be 'none', 'auto', 'required' or a function", param="tool_choice"
     )
+
+
+def _forced(checked: list[JsonObject], functions: dict[str, JsonObject]) -> ToolPlan:
+    """A plan whose grammar makes the answer one call to one of `functions`."""
+    grammar = call_grammar(dict(functions))  # a schema it cannot honour is a 400 here, early
+    return ToolPlan(checked, _schema(functions), True, grammar, tuple(functions))
+
+
+def forced_calls(text: str, names: tuple[str, ...]) -> list[ToolCall]:
+    """The call in a forced answer (see `json_grammar.call_grammar`): whole, or cut short by
+    `max_tokens`, when its arguments are the JSON text written so far."""
+    whole = parse_calls(text)
+    if whole:
+        return whole
+    name = next((n for n in names if text.startswith(call_prefix(n))), None)
+    if name is None:  # cut inside the name: the one it was becoming
+        name = next((n for n in names if call_prefix(n).startswith(text)), names[0])
+    arguments = text[len(call_prefix(name)) :] if text.startswith(call_prefix(name)) else ""
+    call: ToolCall = {
+        "id": f"call_{uuid.uuid4().hex[:24]}",
+        "type": "function",
+        "function": {"name": name, "arguments": arguments},
+    }
+    return [call]
 
 
 def _schema(functions: dict[str, JsonObject]) -> str:

@@ -3,15 +3,17 @@ a grammar and logit processors for the sequential one, and the JSON grammar of j
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 import llama_cpp
 import numpy as np
-from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar, json_schema_to_gbnf
+from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 
 from app.core.errors import BadRequest
 from app.node.engine.types import Sampling
+from app.node.json_grammar import schema_grammar
 
 JSON_GRAMMAR = JSON_GBNF
 """GBNF for any JSON value (`response_format: json_object`)."""
@@ -26,14 +28,7 @@ def random_seed() -> int:
 
 def sampler_chain(s: Sampling, vocab: Any, n_vocab: int) -> Any:
     """A llama_sampler_p chain like llama_cpp.Llama's, for one sequence (the caller frees it)."""
-    grammar: str | None = None
-    if s.json_schema is not None:
-        try:
-            grammar = json_schema_to_gbnf(s.json_schema)
-        except Exception as exc:
-            raise BadRequest(f"unsupported JSON schema: {exc}", param="response_format") from exc
-    elif s.grammar is not None:
-        grammar = s.grammar
+    grammar = _grammar_text(s)
     chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
     try:
         if s.logit_bias:
@@ -78,13 +73,19 @@ def sampler_chain(s: Sampling, vocab: Any, n_vocab: int) -> Any:
     return chain
 
 
-def llama_grammar(s: Sampling) -> LlamaGrammar | None:
-    """The request's grammar for `Llama.generate` (from its JSON schema or GBNF), if any."""
-    if s.json_schema is not None:
-        return LlamaGrammar.from_json_schema(s.json_schema, verbose=False)
+def _grammar_text(s: Sampling) -> str | None:
+    """The request's GBNF: its own, or one built from its JSON schema."""
     if s.grammar is not None:
-        return LlamaGrammar.from_string(s.grammar, verbose=False)
+        return s.grammar
+    if s.json_schema is not None:
+        return schema_grammar(json.loads(s.json_schema))
     return None
+
+
+def llama_grammar(s: Sampling) -> LlamaGrammar | None:
+    """The request's grammar for `Llama.generate` (from its GBNF or JSON schema), if any."""
+    text = _grammar_text(s)
+    return None if text is None else LlamaGrammar.from_string(text, verbose=False)
 
 
 def logit_bias_processors(bias: dict[int, float]) -> llama_cpp.LogitsProcessorList | None:

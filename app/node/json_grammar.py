@@ -1,0 +1,369 @@
+"""A JSON schema as a GBNF grammar whose every sentence is JSON that validates against it.
+
+It covers the subset OpenAI documents for structured outputs: `type` (one or a list),
+objects (`properties`, `required`, `additionalProperties`), arrays (`items`, `minItems`,
+`maxItems`), strings (escapes only as JSON allows, never a raw control character;
+`minLength`, `maxLength`, `pattern`, `format` date / time / date-time / uuid), integers and
+numbers inside `minimum` / `maximum` / `exclusiveMinimum` / `exclusiveMaximum`, `enum`,
+`const`, `anyOf` / `oneOf`, `allOf` (merged), `nullable`, `$ref` into `$defs` /
+`definitions` / the root. A keyword that would constrain the answer in a way the grammar
+cannot promise is refused with BadRequest naming it, before any generation starts.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+
+from app.core.errors import BadRequest
+from app.core.wire import JsonValue
+from app.node.grammar_ranges import integer_range, number_range
+from app.node.grammar_regex import ANY_CHAR, UnsupportedPattern, pattern_grammar
+
+_REFUSED = (  # validation keywords the grammar cannot promise
+    "not if then else patternProperties dependentRequired dependentSchemas dependencies "
+    "contains minContains maxContains multipleOf propertyNames minProperties maxProperties "
+    "prefixItems additionalItems unevaluatedItems $dynamicRef $recursiveRef"
+).split()
+_FORMATS = {
+    "date": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
+    "time": r"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$",
+    "date-time": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:"
+    r"[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$",
+    "uuid": r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+}
+_CHAR = ANY_CHAR  # one JSON string character: no raw control character, no lone surrogate
+_PRIMITIVES = {
+    "ws": '( " " | "\\n" [ \\t]{0,20} )?',  # bounded, so a wild model cannot pad forever
+    "char": _CHAR,
+    "string": '"\\"" char* "\\""',
+    "integer": '"-"? ("0" | [1-9] [0-9]{0,15})',
+    "number": 'integer ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,2})?',
+    "boolean": '"true" | "false"',
+    "null": '"null"',
+    "value": "object | array | string | number | boolean | null",
+    "object": '"{" ws ( string ws ":" ws value ( ws "," ws string ws ":" ws value )* ws )? "}"',
+    "array": '"[" ws ( value ( ws "," ws value )* ws )? "]"',
+}
+_DEPENDS = {
+    "string": ["char"],
+    "number": ["integer"],
+    "value": ["object", "array", "string", "number", "boolean", "null"],
+    "object": ["ws", "string", "value"],
+    "array": ["ws", "value"],
+}
+SchemaObject = dict[str, JsonValue]
+
+
+def literal(text: str) -> str:
+    """A GBNF string literal of `text` (which holds no control characters)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def json_literal(value: JsonValue) -> str:
+    """GBNF for exactly the compact JSON text of `value`."""
+    return literal(json.dumps(value, separators=(",", ":")))
+
+
+class _Builder:
+    """Walks one schema, collecting named rules."""
+
+    def __init__(self, root: SchemaObject, param: str, rules: dict[str, str]) -> None:
+        self.root = root  # what `$ref`s point into
+        self.param = param
+        self.rules = rules  # shared by the builders of one grammar, so names stay unique
+        self.refs: dict[str, str] = {}
+
+    def fail(self, message: str, path: str) -> BadRequest:
+        return BadRequest(f"JSON schema at {path or '#'}: {message}", param=self.param)
+
+    def use(self, name: str) -> str:
+        """Name a primitive rule (adding it and what it needs)."""
+        if name not in self.rules:
+            self.rules[name] = _PRIMITIVES[name]
+            for dep in _DEPENDS.get(name, []):
+                self.use(dep)
+        return name
+
+    def add(self, hint: str, body: str) -> str:
+        """A new named rule for `body` (the same body reuses its rule)."""
+        base = "".join(c if c.isalnum() else "-" for c in hint).strip("-").lower() or "r"
+        name, n = base, 1
+        while name in self.rules or name in _PRIMITIVES:
+            n += 1
+            name = f"{base}-{n}"
+        self.rules[name] = body
+        return name
+
+    def resolve(self, ref: str, path: str) -> JsonValue:
+        if not ref.startswith("#"):
+            raise self.fail(f"'$ref' {ref!r} is not a local reference (#/$defs/...)", path)
+        node: JsonValue = self.root
+        for part in [p for p in ref[1:].split("/") if p]:
+            key = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and key in node:
+                node = node[key]
+            elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+                node = node[int(key)]
+            else:
+                raise self.fail(f"'$ref' {ref!r} points at nothing", path)
+        return node
+
+    def visit(self, schema: JsonValue, path: str) -> str:
+        """A GBNF expression for the JSON values `schema` accepts."""
+        if schema is True or schema == {}:
+            return self.use("value")
+        if not isinstance(schema, dict):
+            raise self.fail("a schema must be an object", path)
+        for key in _REFUSED:
+            if key in schema:
+                raise self.fail(f"the keyword '{key}' is not supported", path)
+        if schema.get("uniqueItems") is True:
+            raise self.fail("the keyword 'uniqueItems' is not supported", path)
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            if ref not in self.refs:
+                self.refs[ref] = self.add("ref-" + ref.rsplit("/", 1)[-1], "")
+                target = self.resolve(ref, path)
+                self.rules[self.refs[ref]] = self.visit(target, ref)
+            return self.refs[ref]
+        if "allOf" in schema:
+            return self.visit(self.merged(schema, path), path)
+        for key in ("anyOf", "oneOf"):
+            options = schema.get(key)
+            if options is not None:
+                if not isinstance(options, list) or not options:
+                    raise self.fail(f"'{key}' must be a non-empty list", path)
+                rest = {k: v for k, v in schema.items() if k != key}
+                seqs = [
+                    self.visit({**rest, **o} if isinstance(o, dict) else o, f"{path}/{key}/{i}")
+                    for i, o in enumerate(options)
+                ]
+                return self.add(path.rsplit("/", 1)[-1] or "root", " | ".join(seqs))
+        if "const" in schema:
+            return json_literal(schema["const"])
+        if "enum" in schema:
+            values = schema["enum"]
+            if not isinstance(values, list) or not values:
+                raise self.fail("'enum' must be a non-empty list", path)
+            return "(" + " | ".join(json_literal(v) for v in values) + ")"
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kinds = [self.visit({**schema, "type": k}, path) for k in kind]
+            return "(" + " | ".join(kinds) + ")"
+        if schema.get("nullable") is True:
+            plain = {k: v for k, v in schema.items() if k != "nullable"}
+            return f"({self.visit(plain, path)} | {self.use('null')})"
+        kind = kind if isinstance(kind, str) else _implied_type(schema)
+        if kind == "object":
+            return self.object(schema, path)
+        if kind == "array":
+            return self.array(schema, path)
+        if kind == "string":
+            return self.string(schema, path)
+        if kind in ("integer", "number"):
+            return self.number(schema, path, kind)
+        if kind in ("boolean", "null"):
+            return self.use(kind)
+        if kind is None:
+            return self.use("value")
+        raise self.fail(f"'type' {kind!r} is not a JSON type", path)
+
+    def merged(self, schema: SchemaObject, path: str) -> SchemaObject:
+        """`allOf` folded into one schema: properties and required united, other keywords
+        taken when they agree and refused when they differ."""
+        parts = schema["allOf"]
+        if not isinstance(parts, list):
+            raise self.fail("'allOf' must be a list", path)
+        out: SchemaObject = {k: v for k, v in schema.items() if k != "allOf"}
+        for part in parts:
+            while isinstance(part, dict) and isinstance(part.get("$ref"), str):
+                part = self.resolve(str(part["$ref"]), path)
+            if not isinstance(part, dict):
+                raise self.fail("'allOf' entries must be schemas", path)
+            for key, value in part.items():
+                old = out.get(key)
+                if key == "properties" and isinstance(old, dict) and isinstance(value, dict):
+                    out[key] = {**old, **value}
+                elif key == "required" and isinstance(old, list) and isinstance(value, list):
+                    out[key] = old + [v for v in value if v not in old]
+                elif key in out and old != value and key not in ("description", "title"):
+                    raise self.fail(f"'allOf' parts disagree on '{key}'", path)
+                else:
+                    out[key] = value
+        return out
+
+    def object(self, schema: SchemaObject, path: str) -> str:
+        props = schema.get("properties") or {}
+        required = schema.get("required") or []
+        if not isinstance(props, dict) or not isinstance(required, list):
+            raise self.fail("'properties' must be an object and 'required' a list", path)
+        extra = schema.get("additionalProperties")
+        ws = self.use("ws")
+        if not props and not required:
+            if extra is False or schema.get("unevaluatedProperties") is False:
+                return '"{" ws "}"'
+            value = self.visit(
+                extra if isinstance(extra, dict) else {}, path + "/additionalProperties"
+            )
+            pair = f'{self.use("string")} ws ":" ws {value}'
+            return self.add("map", f'"{{" ws ( {pair} ( ws "," ws {pair} )* ws )? "}}"')
+        names = list(props) + [r for r in required if isinstance(r, str) and r not in props]
+        values = [self.visit(props.get(n, {}), f"{path}/properties/{n}") for n in names]
+        pairs = [f'{json_literal(n)} {ws} ":" {ws} {v}' for n, v in zip(names, values, strict=True)]
+        # after[i]: the pairs from i on once one came before (each then starts with a comma);
+        # first[i]: the pairs from i on when none came yet (never empty, so no doubled ws).
+        hint = (path.rsplit("/", 1)[-1] or "root") + "-"
+        after, first = "", ""
+        for i in range(len(names) - 1, -1, -1):
+            step = f'{ws} "," {ws} {pairs[i]} {after}'.strip()
+            alone = self.add(hint + "pair", f"{pairs[i]} {after}".strip())
+            if names[i] in required:
+                first, after = alone, self.add(hint + "after", step)
+            else:
+                first = self.add(hint + "first", f"{alone} | {first}" if first else alone)
+                # may be empty: this pair and the rest, or only the rest
+                body = f"{step} | {after}" if after else f"({step})?"
+                after = self.add(hint + "after", body)
+        empty_ok = not any(n in required for n in names)
+        inner = f"( {first} ws )?" if empty_ok else f"{first} ws"
+        return self.add(hint + "object", f'"{{" ws {inner} "}}"')
+
+    def array(self, schema: SchemaObject, path: str) -> str:
+        items = schema.get("items", {})
+        if isinstance(items, list):
+            raise self.fail("'items' as a list (tuples) is not supported", path)
+        lo = _count(schema, "minItems", 0, self, path) or 0
+        hi = _count(schema, "maxItems", None, self, path)
+        if hi is not None and hi < lo:
+            raise self.fail("'maxItems' is below 'minItems'", path)
+        self.use("ws")
+        if hi == 0:
+            return '"[" ws "]"'
+        item = self.visit(items, path + "/items")
+        more = f'( ws "," ws {item} ){{{max(lo - 1, 0)},{"" if hi is None else hi - 1}}}'
+        seq = f"{item} {more} ws"
+        body = f'"[" ws {seq} "]"' if lo > 0 else f'"[" ws ( {seq} )? "]"'
+        return self.add((path.rsplit("/", 1)[-1] or "root") + "-array", body)
+
+    def string(self, schema: SchemaObject, path: str) -> str:
+        lo = _count(schema, "minLength", 0, self, path) or 0
+        hi = _count(schema, "maxLength", None, self, path)
+        pattern = schema.get("pattern")
+        fmt = schema.get("format")
+        if pattern is None and isinstance(fmt, str) and fmt in _FORMATS:
+            pattern = _FORMATS[fmt]  # other formats are annotations, as JSON Schema has it
+        if pattern is not None:
+            if not isinstance(pattern, str):
+                raise self.fail("'pattern' must be a string", path)
+            if "minLength" in schema or "maxLength" in schema:
+                raise self.fail("'pattern' together with 'minLength'/'maxLength'", path)
+            try:
+                inner = pattern_grammar(pattern)
+            except UnsupportedPattern as exc:
+                raise self.fail(f"'pattern' uses {exc}, which is not supported", path) from None
+            return self.add("pattern", f'"\\"" {inner} "\\""')
+        if hi is not None and hi < lo:
+            raise self.fail("'maxLength' is below 'minLength'", path)
+        if lo == 0 and hi is None:
+            return self.use("string")
+        self.use("char")
+        return self.add("string", f'"\\"" char{{{lo},{"" if hi is None else hi}}} "\\""')
+
+    def number(self, schema: SchemaObject, path: str, kind: str) -> str:
+        lo, lo_x = _bound(schema, "minimum", "exclusiveMinimum", self, path)
+        hi, hi_x = _bound(schema, "maximum", "exclusiveMaximum", self, path)
+        if lo is None and hi is None:
+            return self.use(kind)
+        if kind == "integer":
+            body = integer_range(_whole(lo, lo_x, 1), _whole(hi, hi_x, -1))
+        else:
+            body = number_range(lo, lo_x, hi, hi_x)
+        if body is None:
+            raise self.fail(f"no {kind} lies between its bounds", path)
+        return self.add(kind, body)
+
+
+def _whole(bound: Decimal | None, exclusive: bool, direction: int) -> int | None:
+    """The nearest whole number inside a bound (direction 1: a lower bound, -1: an upper)."""
+    if bound is None:
+        return None
+    whole = int(bound.to_integral_value("ROUND_CEILING" if direction > 0 else "ROUND_FLOOR"))
+    return whole + direction if exclusive and whole == bound else whole
+
+
+def _implied_type(schema: SchemaObject) -> str | None:
+    if any(k in schema for k in ("properties", "required", "additionalProperties")):
+        return "object"
+    if any(k in schema for k in ("items", "minItems", "maxItems")):
+        return "array"
+    if any(k in schema for k in ("minLength", "maxLength", "pattern")):
+        return "string"
+    if any(k in schema for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")):
+        return "number"
+    return None
+
+
+def _count(
+    schema: SchemaObject, key: str, default: int | None, b: _Builder, path: str
+) -> int | None:
+    value = schema.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise b.fail(f"'{key}' must be a non-negative integer", path)
+    return value
+
+
+def _bound(
+    schema: SchemaObject, key: str, exclusive: str, b: _Builder, path: str
+) -> tuple[Decimal | None, bool]:
+    """A numeric bound and whether it is exclusive (draft 2020's number or draft 4's flag)."""
+    plain, strict = schema.get(key), schema.get(exclusive)
+    try:
+        if isinstance(strict, int | float) and not isinstance(strict, bool):
+            value = Decimal(str(strict))
+            if isinstance(plain, int | float) and not isinstance(plain, bool):
+                other = Decimal(str(plain))  # both given: the tighter one wins
+                if (other > value) if key == "minimum" else (other < value):
+                    return other, False
+            return value, True
+        if plain is None:
+            return None, False
+        if isinstance(plain, bool) or not isinstance(plain, int | float):
+            raise b.fail(f"'{key}' must be a number", path)
+        return Decimal(str(plain)), strict is True
+    except InvalidOperation:
+        raise b.fail(f"'{key}' must be a finite number", path) from None
+
+
+def schema_grammar(schema: JsonValue, param: str = "response_format") -> str:
+    """GBNF (root rule `root`) for the compact-or-spaced JSON values `schema` accepts;
+    BadRequest (naming `param`) for a schema it cannot promise to honour."""
+    if not isinstance(schema, dict):
+        raise BadRequest("a JSON schema must be an object", param=param)
+    rules: dict[str, str] = {}
+    root = _Builder(schema, param, rules).visit(schema, "")
+    return _text(root, rules)
+
+
+def call_grammar(functions: dict[str, JsonValue]) -> str:
+    """GBNF for one forced tool call, `{"name":"f","arguments":{...}}` (compact around the
+    arguments), to any of `functions` (name -> parameters schema); BadRequest on `tools`."""
+    rules: dict[str, str] = {}
+    calls = []
+    for name, params in functions.items():
+        if not isinstance(params, dict):
+            raise BadRequest(f"the parameters of {name!r} must be a JSON schema", param="tools")
+        args = _Builder(params, "tools", rules).visit(params, "")
+        calls.append(f'{literal(call_prefix(name))} {args} "}}"')
+    return _text(" | ".join(calls), rules)
+
+
+def call_prefix(name: str) -> str:
+    """The text a forced call to `name` starts with, up to its arguments."""
+    return '{"name":' + json.dumps(name) + ',"arguments":'
+
+
+def _text(root: str, rules: dict[str, str]) -> str:
+    return "\n".join(f"{n} ::= {b}" for n, b in {"root": root, **rules}.items()) + "\n"
