@@ -203,3 +203,29 @@ async def test_a_forced_call_cut_short_is_still_a_tool_call(roomy: RunningBalanc
         assert arguments.startswith("{")
         with pytest.raises(ValueError):
             json.loads(arguments)  # cut short, as OpenAI's are: the client sees "length"
+
+
+async def test_a_schema_it_cannot_honour_is_a_400_before_any_stream(roomy: RunningBalancer) -> None:
+    model = await register_ready(roomy)
+    api = client(roomy)
+    bad: Any = {"type": "object", "properties": {"a": {"$ref": "#/$defs/nowhere"}}}
+    fmt: Any = {"type": "json_schema", "json_schema": {"name": "bad", "schema": bad}}
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as err:
+            await api.chat.completions.create(
+                model=model,
+                messages=[{"role": "user", "content": "x"}],
+                response_format=fmt,
+                stream=stream,
+            )
+        assert "'#/$defs/nowhere'" in str(err.value.body)
+    tool: Any = {"type": "function", "function": {"name": "f", "parameters": bad}}
+    with pytest.raises(openai.BadRequestError) as err:
+        await api.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "x"}],
+            tools=[tool],
+            tool_choice="required",
+            stream=True,
+        )
+    assert "'#/$defs/nowhere'" in str(err.value.body)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from app.node.tools import might_be_call, parse_calls
+import json
+
+from app.node.tools import forced_calls, might_be_call, parse_calls
 
 
 def test_tool_calls_are_read_in_the_formats_templates_teach() -> None:
@@ -15,3 +17,12 @@ def test_tool_calls_are_read_in_the_formats_templates_teach() -> None:
         assert call["function"] == {"name": "f", "arguments": '{"a": 1}'}
     assert parse_calls("just words") is None and parse_calls('{"no": "name"}') is None
     assert might_be_call("  <tool") and might_be_call("") and not might_be_call("Hello")
+
+
+def test_a_forced_call_cut_short_keeps_its_name_and_the_arguments_so_far() -> None:
+    [call] = forced_calls('{"name":"f","arguments":{"a":"x', ("f", "g"))
+    assert call["function"] == {"name": "f", "arguments": '{"a":"x'}
+    [call] = forced_calls('{"name":"g', ("f", "g"))
+    assert call["function"] == {"name": "g", "arguments": ""}
+    [call] = forced_calls('{"name":"f","arguments":{"a":1}}', ("f",))
+    assert json.loads(call["function"]["arguments"]) == {"a": 1}

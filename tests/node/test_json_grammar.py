@@ -1,0 +1,158 @@
+"""The JSON-schema-to-GBNF converter: exact numeric ranges, patterns as JSON spells them,
+grammars llama.cpp accepts, and a named 400 for what it cannot promise."""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from llama_cpp.llama_grammar import LlamaGrammar
+
+from app.core.errors import BadRequest
+from app.node.grammar_ranges import integer_range, number_range
+from app.node.grammar_regex import pattern_grammar
+from app.node.json_grammar import call_grammar, schema_grammar
+
+_TOKEN = re.compile(r'(\[(?:[^\]\\]|\\.)*\])|"((?:[^"\\]|\\.)*)"')  # a class or a literal
+_GBNF_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def as_regex(gbnf: str) -> re.Pattern[str]:
+    """A rule-free GBNF expression as a Python regex (the two notations share the rest)."""
+
+    def literal(m: re.Match[str]) -> str:
+        if m.group(1):  # a class: Python writes it the same way
+            return m.group(1)
+        text = re.sub(r"\\(.)", lambda e: _GBNF_ESCAPES[e.group(1)], m.group(2))
+        return "(?:" + re.escape(text) + ")"
+
+    out, pos = [], 0
+    for m in _TOKEN.finditer(gbnf):  # classes and literals, the rest with spaces dropped
+        out.append(gbnf[pos : m.start()].replace(" ", "") + literal(m))
+        pos = m.end()
+    out.append(gbnf[pos:].replace(" ", ""))
+    return re.compile("".join(out).replace("(", "(?:").replace("(?:?:", "(?:"))
+
+
+def test_integer_ranges_hold_exactly_the_numbers_inside() -> None:
+    for lo, hi in [(1, 5), (0, 0), (-5, 5), (10, 123), (-123, -10), (7, 1000), (99, 101)]:
+        spelled = as_regex(integer_range(lo, hi) or "")
+        for v in range(-1200, 1200):
+            assert bool(spelled.fullmatch(str(v))) == (lo <= v <= hi), (lo, hi, v)
+    assert integer_range(3, 2) is None
+    assert as_regex(integer_range(None, 3) or "").fullmatch("-9999999999999999")
+
+
+def _inside(v: Decimal, lo: str | None, lx: bool, hi: str | None, hx: bool) -> bool:
+    above = lo is None or (v > Decimal(lo) if lx else v >= Decimal(lo))
+    return above and (hi is None or (v < Decimal(hi) if hx else v <= Decimal(hi)))
+
+
+@pytest.mark.parametrize(
+    ("lo", "lx", "hi", "hx"),
+    [
+        ("0", False, "1", False),
+        ("0.5", False, "2.5", False),
+        ("0.5", True, "2.5", True),
+        ("-1.25", False, "0.75", True),
+        ("-3", True, "-1.5", False),
+        ("0", True, None, False),
+        (None, False, "0", True),
+        ("0.1", False, "0.15", False),
+        ("12.34", True, "13", False),
+    ],
+)
+def test_number_ranges_hold_exactly_the_decimals_inside(
+    lo: str | None, lx: bool, hi: str | None, hx: bool
+) -> None:
+    bounds = (Decimal(lo) if lo else None, lx, Decimal(hi) if hi else None, hx)
+    spelled = as_regex(number_range(*bounds) or "")
+    for i in range(-4000, 4000, 7):
+        for text in {f"{i / 1000:.3f}", f"{i / 100:.2f}", f"{i / 1000:.4f}".rstrip("0")}:
+            text = text.rstrip(".")
+            if text.startswith("-") and Decimal(text) == 0:
+                continue  # "-0.0" is not spelled; "0.0" is
+            want = _inside(Decimal(text), lo, lx, hi, hx)
+            assert bool(spelled.fullmatch(text)) == want, (bounds, text)
+
+
+def test_patterns_match_the_json_spelling_of_what_they_match() -> None:
+    cases: list[tuple[str, list[str], list[str]]] = [
+        ("^[A-Z]{2}-\\d{3}$", ["AB-123"], ["AB-12", "ab-123", "AB-1234"]),
+        ('^a"b\\\\c$', ['a"b\\c'], ["abc"]),
+        ("^(cat|dog)s?$", ["cat", "dogs"], ["cow", "cats!"]),
+        ("ab", ["ab", "xxabyy"], ["a b"]),  # unanchored, as JSON Schema searches
+        ("^[^a-c]+$", ["xyz", "é\t"], ["xaz"]),
+        ("^\\w+@\\w+\\.(?:com|org)$", ["me@x.org"], ["me@x.net"]),
+        ("^.{2,3}$", ["ab", "a\u2028c"], ["a", "abcd"]),
+    ]
+    for pattern, good, bad in cases:
+        spelled = as_regex(pattern_grammar(pattern))
+        for text in good:
+            assert spelled.fullmatch(json.dumps(text, ensure_ascii=False)[1:-1]), (pattern, text)
+        for text in bad:
+            assert not spelled.fullmatch(json.dumps(text, ensure_ascii=False)[1:-1]), (
+                pattern,
+                text,
+            )
+
+
+SCHEMAS: list[Any] = [
+    {},
+    {"type": "object"},
+    {"type": "object", "additionalProperties": {"type": "integer"}},
+    {"type": ["string", "null"], "format": "date-time"},
+    {"type": "string", "format": "uuid", "nullable": True},
+    {"type": "string", "format": "email"},  # an annotation: any string
+    {
+        "allOf": [{"$ref": "#/$defs/a"}, {"properties": {"b": {"type": "boolean"}}}],
+        "$defs": {"a": {"type": "object", "properties": {"a": {"const": [1, "x"]}}}},
+    },
+    {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#"}}}},
+    {"type": "number", "exclusiveMinimum": 0, "maximum": 1e-3},
+    {"type": "integer", "minimum": 0, "maximum": 9007199254740991},
+    {"oneOf": [{"type": "integer", "minimum": 5}, {"enum": ["a", None, 2.5]}]},
+    {"type": "array", "items": {"type": "string", "pattern": "^x+$"}, "maxItems": 0},
+    {"type": "object", "properties": {"a": {}, "b": {}}, "required": ["c"]},
+]
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_llama_cpp_accepts_every_grammar(schema: Any) -> None:
+    LlamaGrammar.from_string(schema_grammar(schema), verbose=False)
+
+
+def test_a_forced_call_grammar_keeps_each_tool_s_refs_to_its_own_defs() -> None:
+    own: Any = {
+        "type": "object",
+        "properties": {"x": {"$ref": "#/$defs/x"}},
+        "$defs": {"x": {"type": "integer", "minimum": 1, "maximum": 3}},
+    }
+    text = call_grammar({"f": own, "g": {"type": "object", "properties": {}}})
+    LlamaGrammar.from_string(text, verbose=False)
+    assert '"{\\"name\\":\\"f\\",\\"arguments\\":"' in text and "[1-3]" in text
+
+
+@pytest.mark.parametrize(
+    ("schema", "named"),
+    [
+        ({"$ref": "#/$defs/missing"}, "'#/$defs/missing'"),
+        ({"$ref": "https://example.com/s.json"}, "not a local reference"),
+        ({"type": "string", "not": {"const": "x"}}, "'not'"),
+        ({"type": "integer", "multipleOf": 3}, "'multipleOf'"),
+        ({"type": "array", "uniqueItems": True}, "'uniqueItems'"),
+        ({"type": "string", "pattern": "^(?=a)b$"}, "lookaround"),
+        ({"type": "string", "pattern": "^(a)\\1$"}, "'\\1'"),
+        ({"type": "string", "pattern": "\\bword"}, "'\\b'"),
+        ({"type": "integer", "minimum": 3, "maximum": 2.5}, "no integer"),
+        ({"type": "string", "minLength": 4, "maxLength": 2}, "'maxLength'"),
+        ({"type": "texts"}, "'texts'"),
+    ],
+)
+def test_what_it_cannot_promise_is_a_400_naming_it(schema: Any, named: str) -> None:
+    with pytest.raises(BadRequest) as err:
+        schema_grammar(schema)
+    assert named in err.value.message and err.value.param == "response_format"
