@@ -13,7 +13,7 @@ cannot promise is refused with BadRequest naming it, before any generation start
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from app.core.errors import BadRequest
 from app.core.wire import JsonValue
@@ -320,21 +320,21 @@ def _bound(
 ) -> tuple[Decimal | None, bool]:
     """A numeric bound and whether it is exclusive (draft 2020's number or draft 4's flag)."""
     plain, strict = schema.get(key), schema.get(exclusive)
-    try:
-        if isinstance(strict, int | float) and not isinstance(strict, bool):
-            value = Decimal(str(strict))
-            if isinstance(plain, int | float) and not isinstance(plain, bool):
-                other = Decimal(str(plain))  # both given: the tighter one wins
-                if (other > value) if key == "minimum" else (other < value):
-                    return other, False
-            return value, True
-        if plain is None:
-            return None, False
-        if isinstance(plain, bool) or not isinstance(plain, int | float):
-            raise b.fail(f"'{key}' must be a number", path)
-        return Decimal(str(plain)), strict is True
-    except InvalidOperation:
-        raise b.fail(f"'{key}' must be a finite number", path) from None
+    numbers: dict[str, Decimal] = {}
+    for name, value in ((key, plain), (exclusive, strict)):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = Decimal(str(value))
+            if not number.is_finite():  # Python's json reads NaN and Infinity
+                raise b.fail(f"'{name}' must be a finite number", path)
+            numbers[name] = number
+        elif value is not None and not (name == exclusive and isinstance(value, bool)):
+            raise b.fail(f"'{name}' must be a number", path)
+    if exclusive in numbers:
+        bound, other = numbers[exclusive], numbers.get(key)
+        if other is not None and ((other > bound) if key == "minimum" else (other < bound)):
+            return other, False  # both given: the tighter one wins
+        return bound, True
+    return numbers.get(key), strict is True
 
 
 def schema_grammar(schema: JsonValue, param: str = "response_format") -> str:

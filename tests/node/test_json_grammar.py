@@ -150,6 +150,9 @@ def test_a_forced_call_grammar_keeps_each_tool_s_refs_to_its_own_defs() -> None:
         ({"type": "integer", "minimum": 3, "maximum": 2.5}, "no integer"),
         ({"type": "string", "minLength": 4, "maxLength": 2}, "'maxLength'"),
         ({"type": "texts"}, "'texts'"),
+        ({"type": "number", "minimum": float("nan")}, "'minimum' must be a finite number"),
+        ({"type": "integer", "exclusiveMaximum": float("inf")}, "'exclusiveMaximum' must be"),
+        ({"type": "integer", "maximum": "5"}, "'maximum' must be a number"),
     ],
 )
 def test_what_it_cannot_promise_is_a_400_naming_it(schema: Any, named: str) -> None:
