@@ -7,6 +7,7 @@ never leave the range: 1..5 is `[1-5]`, 10..123 is `"1" [0-9] | [2-9] [0-9] | "1
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 MAX_DIGITS = 16  # integer digits of an unbounded side, as llama.cpp's own converter caps them
@@ -156,3 +157,34 @@ def number_range(
         low, low_x = (lo, lo_exclusive) if lo >= 0 else (Decimal(0), False)
         seqs += _magnitude(low, low_x, hi, hi_exclusive)
     return alternatives(seqs) if seqs else None
+
+
+def whole_bound(bound: Decimal | None, exclusive: bool, direction: int) -> int | None:
+    """The nearest whole number inside a bound (direction 1: a lower bound, -1: an upper)."""
+    if bound is None:
+        return None
+    whole = int(bound.to_integral_value("ROUND_CEILING" if direction > 0 else "ROUND_FLOOR"))
+    return whole + direction if exclusive and whole == bound else whole
+
+
+def read_bound(
+    schema: Mapping[str, object], key: str, exclusive: str
+) -> tuple[Decimal | None, bool]:
+    """A schema's bound on one side and whether it is exclusive (draft 2020's number or draft
+    4's flag); ValueError naming the keyword when it is not a finite number."""
+    plain, strict = schema.get(key), schema.get(exclusive)
+    numbers: dict[str, Decimal] = {}
+    for name, value in ((key, plain), (exclusive, strict)):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = Decimal(str(value))
+            if not number.is_finite():  # Python's json reads NaN and Infinity
+                raise ValueError(f"'{name}' must be a finite number")
+            numbers[name] = number
+        elif value is not None and not (name == exclusive and isinstance(value, bool)):
+            raise ValueError(f"'{name}' must be a number")
+    if exclusive in numbers:
+        bound, other = numbers[exclusive], numbers.get(key)
+        if other is not None and ((other > bound) if key == "minimum" else (other < bound)):
+            return other, False  # both given: the tighter one wins
+        return bound, True
+    return numbers.get(key), strict is True

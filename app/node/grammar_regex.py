@@ -25,6 +25,14 @@ ANY_CHAR = (  # any JSON string character, as the grammar for `.*` around an una
     '"u" [dD] [0-7] [0-9a-fA-F]{2}))'
 )
 
+FORMATS = {  # string formats the grammar spells; others are annotations
+    "date": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
+    "time": r"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$",
+    "date-time": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:"
+    r"[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$",
+    "uuid": r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+}
+
 
 class UnsupportedPattern(ValueError):
     """A pattern uses a regular expression feature the grammar cannot express."""

@@ -13,29 +13,20 @@ cannot promise is refused with BadRequest naming it, before any generation start
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 
 from app.core.errors import BadRequest
 from app.core.wire import JsonValue
-from app.node.grammar_ranges import integer_range, number_range
-from app.node.grammar_regex import ANY_CHAR, UnsupportedPattern, pattern_grammar
+from app.node.grammar_ranges import integer_range, number_range, read_bound, whole_bound
+from app.node.grammar_regex import ANY_CHAR, FORMATS, UnsupportedPattern, pattern_grammar
 
 _REFUSED = (  # validation keywords the grammar cannot promise
     "not if then else patternProperties dependentRequired dependentSchemas dependencies "
     "contains minContains maxContains multipleOf propertyNames minProperties maxProperties "
     "prefixItems additionalItems unevaluatedItems $dynamicRef $recursiveRef"
 ).split()
-_FORMATS = {
-    "date": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
-    "time": r"^([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$",
-    "date-time": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:"
-    r"[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$",
-    "uuid": r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-}
-_CHAR = ANY_CHAR  # one JSON string character: no raw control character, no lone surrogate
 _PRIMITIVES = {
     "ws": '( " " | "\\n" [ \\t]{0,20} )?',  # bounded, so a wild model cannot pad forever
-    "char": _CHAR,
+    "char": ANY_CHAR,  # no raw control character, no lone surrogate
     "string": '"\\"" char* "\\""',
     "integer": '"-"? ("0" | [1-9] [0-9]{0,15})',
     "number": 'integer ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,2})?',
@@ -86,10 +77,10 @@ class _Builder:
         return name
 
     def add(self, hint: str, body: str) -> str:
-        """A new named rule for `body` (the same body reuses its rule)."""
+        """A new rule for `body`, named after `hint` (never `root` nor a primitive's name)."""
         base = "".join(c if c.isalnum() else "-" for c in hint).strip("-").lower() or "r"
         name, n = base, 1
-        while name in self.rules or name in _PRIMITIVES:
+        while name in self.rules or name in _PRIMITIVES or name == "root":
             n += 1
             name = f"{base}-{n}"
         self.rules[name] = body
@@ -134,6 +125,8 @@ class _Builder:
             if options is not None:
                 if not isinstance(options, list) or not options:
                     raise self.fail(f"'{key}' must be a non-empty list", path)
+                if key == "oneOf" and not self.disjoint(options, path):
+                    raise self.fail("'oneOf' branches may overlap (one value, two branches)", path)
                 rest = {k: v for k, v in schema.items() if k != key}
                 seqs = [
                     self.visit({**rest, **o} if isinstance(o, dict) else o, f"{path}/{key}/{i}")
@@ -168,6 +161,38 @@ class _Builder:
         if kind is None:
             return self.use("value")
         raise self.fail(f"'type' {kind!r} is not a JSON type", path)
+
+    def disjoint(self, options: list[JsonValue], path: str) -> bool:
+        """True when no value can match two of `options` (told apart by type, by const /
+        enum values, or by a required property's const / enum), so `oneOf` is `anyOf`."""
+        seen: list[tuple[set[str] | None, set[str] | None, dict[str, set[str]]]] = []
+        for option in options:
+            while isinstance(option, dict) and isinstance(option.get("$ref"), str):
+                option = self.resolve(str(option["$ref"]), path)
+            if not isinstance(option, dict):
+                return False
+            props = option.get("properties")
+            required = option.get("required")
+            tags = {
+                name: values
+                for name in (required if isinstance(required, list) else [])
+                if isinstance(name, str) and isinstance(props, dict)
+                for values in [_values(props.get(name))]
+                if values is not None
+            }
+            kinds = _types(option.get("type"))
+            listed = [option["const"]] if "const" in option else option.get("enum")
+            if kinds is None and isinstance(listed, list):
+                kinds = _types([_json_type(v) for v in listed])
+            mine = (kinds, _values(option), tags)
+            for other in seen:
+                apart = [(mine[0], other[0]), (mine[1], other[1])] + [
+                    (v, other[2][k]) for k, v in tags.items() if k in other[2]
+                ]
+                if not any(a is not None and b is not None and not a & b for a, b in apart):
+                    return False
+            seen.append(mine)
+        return True
 
     def merged(self, schema: SchemaObject, path: str) -> SchemaObject:
         """`allOf` folded into one schema: properties and required united, other keywords
@@ -251,8 +276,8 @@ class _Builder:
         hi = _count(schema, "maxLength", None, self, path)
         pattern = schema.get("pattern")
         fmt = schema.get("format")
-        if pattern is None and isinstance(fmt, str) and fmt in _FORMATS:
-            pattern = _FORMATS[fmt]  # other formats are annotations, as JSON Schema has it
+        if pattern is None and isinstance(fmt, str) and fmt in FORMATS:
+            pattern = FORMATS[fmt]  # other formats are annotations, as JSON Schema has it
         if pattern is not None:
             if not isinstance(pattern, str):
                 raise self.fail("'pattern' must be a string", path)
@@ -271,12 +296,15 @@ class _Builder:
         return self.add("string", f'"\\"" char{{{lo},{"" if hi is None else hi}}} "\\""')
 
     def number(self, schema: SchemaObject, path: str, kind: str) -> str:
-        lo, lo_x = _bound(schema, "minimum", "exclusiveMinimum", self, path)
-        hi, hi_x = _bound(schema, "maximum", "exclusiveMaximum", self, path)
+        try:
+            lo, lo_x = read_bound(schema, "minimum", "exclusiveMinimum")
+            hi, hi_x = read_bound(schema, "maximum", "exclusiveMaximum")
+        except ValueError as exc:
+            raise self.fail(str(exc), path) from None
         if lo is None and hi is None:
             return self.use(kind)
         if kind == "integer":
-            body = integer_range(_whole(lo, lo_x, 1), _whole(hi, hi_x, -1))
+            body = integer_range(whole_bound(lo, lo_x, 1), whole_bound(hi, hi_x, -1))
         else:
             body = number_range(lo, lo_x, hi, hi_x)
         if body is None:
@@ -284,12 +312,36 @@ class _Builder:
         return self.add(kind, body)
 
 
-def _whole(bound: Decimal | None, exclusive: bool, direction: int) -> int | None:
-    """The nearest whole number inside a bound (direction 1: a lower bound, -1: an upper)."""
-    if bound is None:
+def _types(kind: JsonValue) -> set[str] | None:
+    """The JSON types a `type` keyword allows (integers are numbers too), or None for any."""
+    kinds = [kind] if isinstance(kind, str) else kind if isinstance(kind, list) else None
+    if kinds is None:
         return None
-    whole = int(bound.to_integral_value("ROUND_CEILING" if direction > 0 else "ROUND_FLOOR"))
-    return whole + direction if exclusive and whole == bound else whole
+    found = {str(k) for k in kinds}
+    return found | ({"integer", "number"} if found & {"integer", "number"} else set())
+
+
+def _json_type(value: JsonValue) -> str:
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else "boolean"
+    if isinstance(value, int | float):
+        return "integer" if isinstance(value, int) or value.is_integer() else "number"
+    return "string" if isinstance(value, str) else "array" if isinstance(value, list) else "object"
+
+
+def _values(schema: JsonValue) -> set[str] | None:
+    """The values a `const` / `enum` allows, as comparable keys, or None for any."""
+    if not isinstance(schema, dict):
+        return None
+    values = [schema["const"]] if "const" in schema else schema.get("enum")
+    if not isinstance(values, list):
+        return None
+    return {
+        repr(float(v))  # 1 and 1.0 are one value to JSON Schema
+        if isinstance(v, int | float) and not isinstance(v, bool)
+        else json.dumps(v, sort_keys=True)
+        for v in values
+    }
 
 
 def _implied_type(schema: SchemaObject) -> str | None:
@@ -313,28 +365,6 @@ def _count(
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise b.fail(f"'{key}' must be a non-negative integer", path)
     return value
-
-
-def _bound(
-    schema: SchemaObject, key: str, exclusive: str, b: _Builder, path: str
-) -> tuple[Decimal | None, bool]:
-    """A numeric bound and whether it is exclusive (draft 2020's number or draft 4's flag)."""
-    plain, strict = schema.get(key), schema.get(exclusive)
-    numbers: dict[str, Decimal] = {}
-    for name, value in ((key, plain), (exclusive, strict)):
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            number = Decimal(str(value))
-            if not number.is_finite():  # Python's json reads NaN and Infinity
-                raise b.fail(f"'{name}' must be a finite number", path)
-            numbers[name] = number
-        elif value is not None and not (name == exclusive and isinstance(value, bool)):
-            raise b.fail(f"'{name}' must be a number", path)
-    if exclusive in numbers:
-        bound, other = numbers[exclusive], numbers.get(key)
-        if other is not None and ((other > bound) if key == "minimum" else (other < bound)):
-            return other, False  # both given: the tighter one wins
-        return bound, True
-    return numbers.get(key), strict is True
 
 
 def schema_grammar(schema: JsonValue, param: str = "response_format") -> str:

@@ -114,7 +114,23 @@ SCHEMAS: list[Any] = [
     {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#"}}}},
     {"type": "number", "exclusiveMinimum": 0, "maximum": 1e-3},
     {"type": "integer", "minimum": 0, "maximum": 9007199254740991},
-    {"oneOf": [{"type": "integer", "minimum": 5}, {"enum": ["a", None, 2.5]}]},
+    {"anyOf": [{"type": "integer", "minimum": 5}, {"enum": ["a", None, 2.5]}]},
+    {"oneOf": [{"type": "integer"}, {"type": ["string", "null"]}, {"enum": [True]}]},
+    {  # a tagged union, as pydantic writes one
+        "oneOf": [{"$ref": "#/$defs/cat"}, {"$ref": "#/$defs/dog"}],
+        "$defs": {
+            "cat": {
+                "type": "object",
+                "properties": {"kind": {"const": "cat"}},
+                "required": ["kind"],
+            },
+            "dog": {
+                "type": "object",
+                "properties": {"kind": {"enum": ["dog"]}},
+                "required": ["kind"],
+            },
+        },
+    },
     {"type": "array", "items": {"type": "string", "pattern": "^x+$"}, "maxItems": 0},
     {"type": "object", "properties": {"a": {}, "b": {}}, "required": ["c"]},
 ]
@@ -131,9 +147,11 @@ def test_a_forced_call_grammar_keeps_each_tool_s_refs_to_its_own_defs() -> None:
         "properties": {"x": {"$ref": "#/$defs/x"}},
         "$defs": {"x": {"type": "integer", "minimum": 1, "maximum": 3}},
     }
-    text = call_grammar({"f": own, "g": {"type": "object", "properties": {}}})
+    other: Any = {"anyOf": [{"type": "object"}, {"type": "null"}]}  # a top-level rule of its own
+    text = call_grammar({"f": own, "g": {"type": "object", "properties": {}}, "h": other})
     LlamaGrammar.from_string(text, verbose=False)
     assert '"{\\"name\\":\\"f\\",\\"arguments\\":"' in text and "[1-3]" in text
+    assert text.count("root ::=") == 1 and '"{\\"name\\":\\"h\\"' in text.splitlines()[0]
 
 
 @pytest.mark.parametrize(
@@ -150,6 +168,8 @@ def test_a_forced_call_grammar_keeps_each_tool_s_refs_to_its_own_defs() -> None:
         ({"type": "integer", "minimum": 3, "maximum": 2.5}, "no integer"),
         ({"type": "string", "minLength": 4, "maxLength": 2}, "'maxLength'"),
         ({"type": "texts"}, "'texts'"),
+        ({"oneOf": [{"type": "integer"}, {"type": "number"}]}, "'oneOf' branches may overlap"),
+        ({"oneOf": [{"enum": [1, 2]}, {"const": 2.0}]}, "'oneOf' branches may overlap"),
         ({"type": "number", "minimum": float("nan")}, "'minimum' must be a finite number"),
         ({"type": "integer", "exclusiveMaximum": float("inf")}, "'exclusiveMaximum' must be"),
         ({"type": "integer", "maximum": "5"}, "'maximum' must be a number"),
