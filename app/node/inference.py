@@ -111,12 +111,16 @@ async def chat(call: Call) -> Reply:
     tokens, template_stops, prompt = await runner.chat_prompt(
         req.messages, tool_plan.template_tools, req.tool_choice, req.template_kwargs
     )
+    grammar = tool_plan.grammar or req.sampling.grammar
+    # A grammar ends the answer itself; the template's stop text could then only come up
+    # inside a JSON string, and stopping there would cut the JSON.
+    stops = () if grammar or req.sampling.json_schema else template_stops
     sampling = Sampling(
         **{
             **req.sampling.__dict__,
-            "stop": req.sampling.stop + template_stops,
+            "stop": req.sampling.stop + stops,
             "json_schema": tool_plan.schema or req.sampling.json_schema,
-            "grammar": tool_plan.grammar or req.sampling.grammar,
+            "grammar": grammar,
         }
     )
     ident = f"chatcmpl-{uuid.uuid4().hex[:24]}"

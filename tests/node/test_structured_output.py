@@ -17,6 +17,7 @@ from openai.types.chat import ChatCompletionToolParam
 from tests.conftest import RunningBalancer, balancer_settings, run_balancer
 from tests.fakes.fake_hub import FakeHub
 from tests.node.conftest import register_ready
+from tests.support.tiny_gguf import IM_END_TOKEN
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -229,3 +230,21 @@ async def test_a_schema_it_cannot_honour_is_a_400_before_any_stream(roomy: Runni
             stream=True,
         )
     assert "'#/$defs/nowhere'" in str(err.value.body)
+
+
+async def test_text_that_spells_the_template_s_stop_inside_json_does_not_cut_it(
+    roomy: RunningBalancer,
+) -> None:
+    model = await register_ready(roomy)
+    api = client(roomy)
+    schema: Any = {"type": "object", "properties": {"tag": {"const": f"a{IM_END_TOKEN}b"}}}
+    schema["required"] = ["tag"]
+    fmt: Any = {"type": "json_schema", "json_schema": {"name": "tag", "schema": schema}}
+    answer = await api.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "tag?"}],
+        max_tokens=100,
+        temperature=0,
+        response_format=fmt,
+    )
+    assert json.loads(answer.choices[0].message.content or "") == {"tag": f"a{IM_END_TOKEN}b"}
