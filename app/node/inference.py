@@ -112,9 +112,12 @@ async def chat(call: Call) -> Reply:
         req.messages, tool_plan.template_tools, req.tool_choice, req.template_kwargs
     )
     grammar = tool_plan.grammar or req.sampling.grammar
+    constrained = bool(grammar or req.sampling.json_schema)
     # A grammar ends the answer itself; the template's stop text could then only come up
-    # inside a JSON string, and stopping there would cut the JSON.
-    stops = () if grammar or req.sampling.json_schema else template_stops
+    # inside a JSON string, and stopping there would cut the JSON. And the grammar's text is
+    # the answer, even where the template opened a thought (read as if it had not).
+    stops = () if constrained else template_stops
+    reasoning_format, prompt = ("none", "") if constrained else (req.reasoning_format, prompt)
     sampling = Sampling(
         **{
             **req.sampling.__dict__,
@@ -139,7 +142,7 @@ async def chat(call: Call) -> Reply:
     if req.stream:
         content = _text_events(chunk({"content": _MARK}, None))
         thought = _text_events(chunk({"reasoning_content": _MARK}, None))
-        split = reasoning.splitter(req.reasoning_format, prompt)
+        split = reasoning.splitter(reasoning_format, prompt)
         held: str | None = ""  # text that may still turn out to be a tool call
 
         def answer(text: str) -> list[bytes]:
@@ -182,7 +185,7 @@ async def chat(call: Call) -> Reply:
         opening = [_event(chunk({"role": "assistant", "content": ""}, None))]
         return StreamReply(runner, tokens, sampling, opening, encode)
     whole, done = await _collect(call, runner, tokens, sampling)
-    think, text = reasoning.split_all(req.reasoning_format, prompt, whole)
+    think, text = reasoning.split_all(reasoning_format, prompt, whole)
     message: dict[str, Any] = {"role": "assistant", "content": text}
     finish = done.finish_reason
     calls = _calls(text, tool_plan) if tool_plan.expect_calls else None

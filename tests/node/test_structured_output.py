@@ -15,9 +15,9 @@ import pytest
 from openai.types.chat import ChatCompletionToolParam
 
 from tests.conftest import RunningBalancer, balancer_settings, run_balancer
-from tests.fakes.fake_hub import FakeHub
+from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.node.conftest import register_ready
-from tests.support.tiny_gguf import IM_END_TOKEN
+from tests.support.tiny_gguf import DEFAULT_CHAT_TEMPLATE, IM_END_TOKEN, write_llama_gguf
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -248,3 +248,21 @@ async def test_text_that_spells_the_template_s_stop_inside_json_does_not_cut_it(
         response_format=fmt,
     )
     assert json.loads(answer.choices[0].message.content or "") == {"tag": f"a{IM_END_TOKEN}b"}
+
+
+async def test_structured_answers_of_a_model_whose_template_opens_its_thinking_are_content(
+    roomy: RunningBalancer, model_hub: FakeHub, tmp_path: Path
+) -> None:
+    # The prompt ends inside "<think>", so the split would take the whole answer for a thought;
+    # under a grammar the answer is the JSON itself.
+    opens = DEFAULT_CHAT_TEMPLATE.replace("assistant\n' }}", "assistant\n<think>\n' }}")
+    path = write_llama_gguf(tmp_path / "t.gguf", reasoning="think", chat_template=opens)
+    model_hub.add(FakeRepo("tiny/opens-gguf", {"tiny-opens-F32.gguf": path.read_bytes()}))
+    model = await register_ready(roomy, "tiny/opens-gguf")
+    api = client(roomy)
+    for stream in (False, True):
+        text, finish = await schema_answer(api, model, 3, 0.8, stream)
+        jsonschema.validate(json.loads(text), SCHEMA)
+        name, arguments, finish, content = await forced_call(api, model, 3, 0.8, stream, 600)
+        assert (name, finish, content) == ("forecast", "tool_calls", None)
+        jsonschema.validate(json.loads(arguments), PARAMETERS)
