@@ -195,6 +195,36 @@ async def test_every_forced_tool_call_is_a_valid_call(roomy: RunningBalancer) ->
             jsonschema.validate(json.loads(arguments), PARAMETERS)
 
 
+async def test_a_required_call_among_tools_names_one_and_fits_its_schema(
+    roomy: RunningBalancer,
+) -> None:
+    model = await register_ready(roomy)
+    api = client(roomy)
+    alarm: Any = {"type": "object", "properties": {"at": {"type": "string", "format": "time"}}}
+    alarm["required"] = ["at"]
+    tools: Any = [
+        FORECAST,
+        {"type": "function", "function": {"name": "alarm", "parameters": alarm}},
+    ]
+    schemas = {"forecast": PARAMETERS, "alarm": alarm}
+
+    async def one(seed: int) -> None:
+        answer = await api.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "now"}],
+            tools=tools,
+            tool_choice="required",
+            max_tokens=600,
+            temperature=1.5,
+            seed=seed,
+        )
+        assert answer.choices[0].finish_reason == "tool_calls"
+        [call] = answer.choices[0].message.tool_calls or []
+        jsonschema.validate(json.loads(call.function.arguments), schemas[call.function.name])
+
+    await asyncio.gather(*(one(seed) for seed in range(12)))
+
+
 async def test_a_forced_call_cut_short_is_still_a_tool_call(roomy: RunningBalancer) -> None:
     model = await register_ready(roomy)
     api = client(roomy)
