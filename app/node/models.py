@@ -7,10 +7,13 @@ in-process one the composition root gives the balancer) share one typed interfac
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from app.core.errors import BadRequest, NotFound, Unavailable
 from app.core.types import ModelState
 from app.node.engine.pool import EngineManager, Runner
 from app.node.engine.types import EngineError, OutOfMemory
+from app.node.engine.vision import find_projector
 from app.node.library import ModelLibrary
 from app.node.sync import SyncWorker
 
@@ -81,3 +84,11 @@ class NodeModels:
             self._sync.mark_error(model, exc.message)
             raise
         return runner
+
+    def projector(self, model: str) -> Path | None:
+        """The image projector among a complete model's files (None: the model is text only)."""
+        manifest = self._library.manifest(model)
+        if manifest is None:
+            return None
+        folder = self._library.folder(model)
+        return find_projector([folder / f.name for f in manifest.files[1:]])

@@ -85,9 +85,14 @@ class LlamaRunner(ABC):
 
     @abstractmethod
     def batches(
-        self, tokens: list[int], sampling: Sampling, cancel: threading.Event
+        self,
+        tokens: list[int],
+        sampling: Sampling,
+        cancel: threading.Event,
+        media: Any = None,
     ) -> AsyncGenerator[list[Item], None]:
-        """As `stream`, in batches: what was generated since the consumer last asked."""
+        """As `stream`, in batches: what was generated since the consumer last asked. `media`
+        (a `vision.Media`) is a prompt with images; `tokens` then only stand for its length."""
 
     # -- prompts ----------------------------------------------------------------
     async def chat_prompt(
@@ -117,7 +122,7 @@ class LlamaRunner(ABC):
 
     # -- generation -------------------------------------------------------------
     def stream(
-        self, tokens: list[int], sampling: Sampling, cancel: threading.Event
+        self, tokens: list[int], sampling: Sampling, cancel: threading.Event, media: Any = None
     ) -> AsyncGenerator[Item, None]:
         """Generate; yields deltas, then one Finished."""
-        return one_by_one(self.batches(tokens, sampling, cancel))
+        return one_by_one(self.batches(tokens, sampling, cancel, media))
