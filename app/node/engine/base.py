@@ -74,6 +74,8 @@ class LlamaRunner(ABC):
     async def load(self) -> None:
         """Load the model (no-op when loaded)."""
         await self._run(self._load)
+        # Just asked for: the idle reaper must not unload it before its request is queued.
+        self.last_used = time.monotonic()
 
     @abstractmethod
     async def unload(self) -> None:
