@@ -30,6 +30,8 @@ class ModelPlanJson(TypedDict):
     gpu_layers: int | None  # as llama.cpp counts: -1 all; None when it cannot be planned
     offloaded: int
     n_layers: int  # the blocks and the output layer, as llama.cpp counts
+    context_tokens: int  # the most one conversation may hold
+    kv_tokens: int  # the KV cache's cells, all slots together
     gpu_bytes: int
     cpu_bytes: int
     fits: bool
@@ -46,7 +48,7 @@ class DoctorJson(TypedDict):
     memory_total_bytes: int | None
     memory_available_bytes: int | None
     gpu_layers_setting: str
-    context_tokens: int
+    context_setting: str
     models: list[ModelPlanJson]
     problems: list[str]
 
@@ -63,7 +65,7 @@ def examine(settings: Settings) -> DoctorJson:
     offloads = bool(llama_cpp.llama_supports_gpu_offload())
     devices = list_devices() if offloads else []
     memory = memory_info()
-    n_ctx = max(1, settings.slots) * settings.context_size
+    slots, asked = max(1, settings.slots), settings.context_size or None
     try:
         requested = parse_gpu_layers(settings.gpu_layers)
     except ValueError as exc:
@@ -74,7 +76,7 @@ def examine(settings: Settings) -> DoctorJson:
     unified = any(d.unified for d in devices)
     models: list[ModelPlanJson] = []
     for name, path in sorted(_model_files(settings.data_dir / NODE_DIR / "models").items()):
-        models.append(_plan(name, path, n_ctx, gpu_free, ram_free, unified, requested))
+        models.append(_plan(name, path, slots, asked, gpu_free, ram_free, unified, requested))
     return {
         "backend": built_backend(),
         "compiled_backends": compiled_backends(),
@@ -83,7 +85,7 @@ def examine(settings: Settings) -> DoctorJson:
         "memory_total_bytes": memory.total_bytes if memory else None,
         "memory_available_bytes": ram_free,
         "gpu_layers_setting": settings.gpu_layers,
-        "context_tokens": n_ctx,
+        "context_setting": str(asked or "auto"),
         "models": models,
         "problems": problems,
     }
@@ -100,7 +102,8 @@ def _model_files(root: Path) -> dict[str, Path]:
 def _plan(
     name: str,
     path: Path,
-    n_ctx: int,
+    slots: int,
+    asked: int | None,
     gpu_free: int | None,
     ram_free: int | None,
     unified: bool,
@@ -112,9 +115,11 @@ def _plan(
         size = path.stat().st_size
         return ModelPlanJson(
             name=name, file_bytes=size, gpu_layers=None, offloaded=0, n_layers=0, gpu_bytes=0,
-            cpu_bytes=0, fits=False, reason=exc.message,
+            cpu_bytes=0, context_tokens=0, kv_tokens=0, fits=False, reason=exc.message,
         )  # fmt: skip
-    placed = offload.plan(shape, n_ctx, gpu_free, requested)
+    room = offload.memory_room(ram_free, gpu_free, unified)
+    context = offload.size_context(shape, shape.trained_context, slots, asked, room)
+    placed = offload.plan(shape, context.total, gpu_free, requested)
     fits, reason = True, placed.reason
     try:
         offload.check_fits(name, placed, ram_free, gpu_free, unified)
@@ -126,6 +131,8 @@ def _plan(
         gpu_layers=placed.gpu_layers,
         offloaded=placed.offloaded,
         n_layers=placed.n_layers,
+        context_tokens=context.per_sequence,
+        kv_tokens=context.total,
         gpu_bytes=placed.gpu_bytes,
         cpu_bytes=placed.cpu_bytes,
         fits=fits,
@@ -158,14 +165,14 @@ def render(report: DoctorJson) -> str:
         )
     lines.append(
         f"GPU layers: {report['gpu_layers_setting']} (LLMLB_GPU_LAYERS); "
-        f"KV cache for {report['context_tokens']} tokens"
+        f"context: {report['context_setting']} (LLMLB_CONTEXT_SIZE)"
     )
     if not report["models"]:
         lines.append("models: none downloaded on this machine yet")
     for m in report["models"]:
         where = (
             f"{m['offloaded']}/{m['n_layers']} layers on the GPU ({gb(m['gpu_bytes'])}), "
-            f"{gb(m['cpu_bytes'])} in RAM"
+            f"{gb(m['cpu_bytes'])} in RAM, {m['context_tokens']} tokens of context"
             if m["gpu_layers"] is not None
             else "cannot be planned"
         )

@@ -159,6 +159,13 @@ class RunningBalancer:
         ) as r:
             return r.status, await _body(r)
 
+    async def patch(self, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
+        """PATCH JSON with the admin token; (status, JSON body)."""
+        async with self.http.patch(
+            self.url + path, json=body, headers=kw.pop("headers", self.admin), **kw
+        ) as r:
+            return r.status, await _body(r)
+
     async def delete(self, path: str, **kw: Any) -> tuple[int, Any]:
         """DELETE with the admin token; (status, JSON body or None)."""
         async with self.http.delete(

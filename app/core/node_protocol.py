@@ -33,6 +33,7 @@ class ManifestJson(TypedDict):
     capabilities: list[str]
     files: list[ManifestFileJson]
     gpu_layers: int | None  # layers to offload; null: the node's own setting
+    context_size: NotRequired[int | None]  # tokens per conversation; null: the node's setting
 
 
 class StoredManifest(TypedDict):
@@ -41,6 +42,7 @@ class StoredManifest(TypedDict):
     files: list[ManifestFileJson]
     capabilities: list[str]
     gpu_layers: NotRequired[int | None]  # absent in manifests stored before it existed
+    context_size: NotRequired[int | None]
     name: NotRequired[str]  # the model's name (its folder's name is a safe spelling of it)
 
 
@@ -53,6 +55,7 @@ class ModelReportJson(TypedDict):
     total_bytes: int
     error: str | None
     path: str | None
+    context_length: NotRequired[int | None]  # tokens one conversation may hold (when ready)
 
 
 class SyncProgressJson(TypedDict):

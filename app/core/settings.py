@@ -20,7 +20,7 @@ DEFAULT_IDLE_UNLOAD_TTL = 1800.0
 DEFAULT_DOWNLOAD_READ_TIMEOUT = 30.0
 DEFAULT_NODE_OFFLINE_AFTER = 30.0
 # The engine's defaults, which EngineOptions and the batched runner take from here too.
-DEFAULT_CONTEXT_SIZE = 4096
+DEFAULT_CONTEXT_SIZE = 0  # what each model was trained for, within the memory left
 DEFAULT_SLOTS = 4
 DEFAULT_FLASH_ATTN = True
 DEFAULT_STREAM_INTERVAL = 0.02
@@ -105,7 +105,11 @@ class Settings:
     )
     context_size: int = field(
         default=DEFAULT_CONTEXT_SIZE,
-        metadata={"help": "tokens of context per loaded model", "env": "LLMLB_CONTEXT_SIZE"},
+        metadata={
+            "help": "tokens of context per conversation (0: what each model was trained for, "
+            "within the memory left after its weights, the slots sharing it)",
+            "env": "LLMLB_CONTEXT_SIZE",
+        },
     )
     threads: int = field(
         default_factory=lambda: max(1, (os.cpu_count() or 2) - 1),

@@ -114,6 +114,22 @@ def is_gpu_layers(value: object) -> TypeGuard[int | None]:
     return isinstance(value, int) and not isinstance(value, bool) and -1 <= value <= GPU_LAYERS_MAX
 
 
+# A registered model's context per conversation: None = the node's own setting
+# (LLMLB_CONTEXT_SIZE, by default what the model was trained for within the memory).
+CONTEXT_SIZE_MIN, CONTEXT_SIZE_MAX = 256, 1 << 21
+
+
+def is_context_size(value: object) -> TypeGuard[int | None]:
+    """True for a per-model context: null, or an integer from CONTEXT_SIZE_MIN to _MAX."""
+    if value is None:
+        return True
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and CONTEXT_SIZE_MIN <= value <= CONTEXT_SIZE_MAX
+    )
+
+
 def is_text(value: object) -> TypeGuard[str]:
     """True for a string of valid Unicode. JSON's escapes can carry lone surrogates ("\\ud800")
     that no UTF-8 encoder (SQLite's included) accepts: refuse them where text is kept."""
@@ -156,6 +172,7 @@ class ModelRecord:
     files: tuple[ModelFile, ...] = ()
     created_at: float = 0.0
     gpu_layers: int | None = None  # None: the node's own setting (see is_gpu_layers)
+    context_size: int | None = None  # None: the node's own setting (see is_context_size)
 
 
 @dataclass
@@ -169,6 +186,9 @@ class ModelReport:
     total_bytes: int = 0
     error: str | None = None
     path: str | None = None  # where the node keeps the file (reported, not stored)
+    # The most tokens one conversation may hold there (its context sized to the node's memory;
+    # not part of `same_report`: it may move with free memory, and is no progress).
+    context_length: int | None = None
 
     def same_report(self, other: ModelReport | None) -> bool:
         """Whether `other` says the same about the model (what a progress event would show)."""
@@ -206,6 +226,7 @@ class ModelStatus:
     download_progress: DownloadProgress | None = None
     ready_nodes: list[str] = field(default_factory=list)
     error: str | None = None
+    context_length: int | None = None  # the smallest context among the nodes that have it ready
 
 
 def derive_status(states: list[NodeModelState]) -> ModelStatus:
@@ -223,7 +244,13 @@ def derive_status(states: list[NodeModelState]) -> ModelStatus:
             "bytes_total": total,
         }
     if ready:
-        return ModelStatus(HubStatus.DOWNLOADED, Lifecycle.READY, progress, ready)
+        contexts = [
+            s.context_length
+            for s in states
+            if s.state == ModelState.READY and s.node_online and s.context_length
+        ]
+        context = min(contexts) if contexts else None
+        return ModelStatus(HubStatus.DOWNLOADED, Lifecycle.READY, progress, ready, None, context)
     if downloading:
         # A download waiting to retry says why (the Hub unreachable...): a note, not a failure.
         note = next((s.error for s in downloading if s.error), None)

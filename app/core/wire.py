@@ -95,6 +95,7 @@ class HubEntry(CatalogJson):
     lifecycle_status: NotRequired[Lifecycle]  # absent when not registered
     registered_at: NotRequired[float]
     error: NotRequired[str]  # why the model failed on the nodes
+    effective_context_length: NotRequired[int]  # what a conversation may hold on its nodes
     hf_info: NotRequired[HfInfo]
     source: NotRequired[str]  # registered models outside the catalog: "catalog" or "url"
     created_at: NotRequired[float]
@@ -117,6 +118,7 @@ class RegisteredModel(HubEntry):
 
     nodes: list[NodeModelJson]
     gpu_layers: int | None  # layers offloaded to the GPU; null: each node's own setting
+    context_size: NotRequired[int | None]  # tokens per conversation; null: each node's own
 
 
 class RegisterAnswer(TypedDict):

@@ -49,7 +49,21 @@ def _v5(db: peewee.SqliteDatabase, tables: Tables) -> None:
         db.execute_sql("ALTER TABLE models ADD COLUMN gpu_layers INTEGER")
 
 
-MIGRATIONS: list[Callable[[peewee.SqliteDatabase, Tables], None]] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(db: peewee.SqliteDatabase, tables: Tables) -> None:
+    # A per-model context size; existing models keep the node's own setting (NULL).
+    columns = {c.name for c in db.get_columns("models")}
+    if "context_size" not in columns:
+        db.execute_sql("ALTER TABLE models ADD COLUMN context_size INTEGER")
+
+
+MIGRATIONS: list[Callable[[peewee.SqliteDatabase, Tables], None]] = [
+    _v1,
+    _v2,
+    _v3,
+    _v4,
+    _v5,
+    _v6,
+]
 LATEST = len(MIGRATIONS)
 
 

@@ -56,6 +56,7 @@ def build_tables(database: peewee.Database) -> Tables:
         files = peewee.TextField(default="[]")
         created_at = peewee.FloatField(default=time.time)
         gpu_layers = peewee.IntegerField(null=True)  # schema 5: null = the node's own setting
+        context_size = peewee.IntegerField(null=True)  # schema 6: null = the node's own setting
 
         class Meta:
             table_name = "models"

@@ -82,10 +82,17 @@ class Store:
     async def set_gpu_layers(self, name: str, gpu_layers: int | None) -> ModelRecord | None:
         """Set how many layers the model offloads (None: each node's own setting); the
         updated registration, or None when no model has that name."""
+        return await self.set_model_settings(name, {"gpu_layers": gpu_layers})
+
+    async def set_model_settings(
+        self, name: str, values: dict[str, int | None]
+    ) -> ModelRecord | None:
+        """Set a model's per-model settings (`gpu_layers`, `context_size`; None: each node's
+        own); the updated registration, or None when no model has that name."""
 
         def update() -> ModelRecord | None:
             model = self.t.Model
-            if not model.update(gpu_layers=gpu_layers).where(model.name == name).execute():
+            if not model.update(**values).where(model.name == name).execute():
                 return None
             return self._model_record(model.get(model.name == name))
 
@@ -118,6 +125,7 @@ class Store:
             files=tuple(ModelFile(**f) for f in json.loads(row.files)),
             created_at=row.created_at,
             gpu_layers=row.gpu_layers,
+            context_size=row.context_size,
         )
 
     # -- API keys ---------------------------------------------------------------

@@ -19,7 +19,13 @@ from aiohttp import web
 
 from app import __version__
 from app.core.mdns import address_towards
-from app.core.node_protocol import DeviceJson, HeartbeatBody, RegistrationBody, SystemJson
+from app.core.node_protocol import (
+    DeviceJson,
+    HeartbeatBody,
+    ModelReportJson,
+    RegistrationBody,
+    SystemJson,
+)
 from app.core.settings import (
     DEFAULT_DOWNLOAD_READ_TIMEOUT,
     DEFAULT_IDLE_UNLOAD_TTL,
@@ -34,6 +40,7 @@ from app.node.api import create_node_app
 from app.node.balancer_client import BalancerClient, BalancerNotTrusted, BalancerUnavailable
 from app.node.devices import add_rpc_server, list_devices
 from app.node.download import MAX_BACKOFF
+from app.node.engine.llama import planned_context
 from app.node.engine.pool import EngineManager
 from app.node.engine.types import EngineOptions
 from app.node.library import ModelLibrary
@@ -321,7 +328,7 @@ class NodeAgent:
         progress = self.sync.progress
         return {
             "node_id": self.node_id,
-            "models": self.sync.report(),
+            "models": [self._with_context(m) for m in self.sync.report()],
             "loaded_models": self.engines.loaded(),
             "active_requests": self.engines.active_requests(),
             "ready_models": [ready, len(states)],
@@ -339,6 +346,27 @@ class NodeAgent:
             "slots": max(1, self.config.engine.slots),  # sequences a model decodes together
             "free_slots": self.engines.free_slots(),
         }
+
+    def _with_context(self, report: ModelReportJson) -> ModelReportJson:
+        """A ready model's report with the context a conversation gets here: the loaded
+        runner's, else what a load now would give."""
+        if report["state"] != ModelState.READY or report["path"] is None:
+            return report
+        manifest = self.library.manifest(report["name"])
+        engine = self.config.engine
+        asked = (manifest.context_size if manifest else None) or engine.n_ctx or None
+        runner = self.engines.runners.get(report["name"])
+        if runner is not None and runner.asked_ctx == asked and runner.context_length:
+            return {**report, "context_length": runner.context_length}
+        gpus = [d for d in self.devices if d["backend"] != "cpu"]
+        context = planned_context(
+            Path(report["path"]),
+            max(1, engine.slots),
+            asked,
+            sum(d["free_bytes"] for d in gpus) if gpus else None,
+            any(d["backend"] == "metal" for d in gpus),
+        )
+        return {**report, "context_length": context}
 
     def status(self) -> dict[str, Any]:
         """The node's own view, for /node/status."""

@@ -98,12 +98,17 @@ class ModelLibrary:
         stored = self.manifest(model)
         if stored is None or not stored.same_files(manifest):
             return False
-        if (stored.gpu_layers, stored.capabilities) == (manifest.gpu_layers, manifest.capabilities):
+        if stored.settings() == manifest.settings():
             return False
         # Keep the stored files (their URLs as fetched); only the settings are new.
         self.mark_complete(
             model,
-            replace(stored, capabilities=manifest.capabilities, gpu_layers=manifest.gpu_layers),
+            replace(
+                stored,
+                capabilities=manifest.capabilities,
+                gpu_layers=manifest.gpu_layers,
+                context_size=manifest.context_size,
+            ),
         )
         return True
 

@@ -14,7 +14,14 @@ from urllib.parse import urlsplit
 
 from app.core.errors import BadRequest, LlmlbError
 from app.core.node_protocol import ManifestFileJson, StoredManifest
-from app.core.types import GPU_LAYERS_MAX, check_model_name, is_gpu_layers
+from app.core.types import (
+    CONTEXT_SIZE_MAX,
+    CONTEXT_SIZE_MIN,
+    GPU_LAYERS_MAX,
+    check_model_name,
+    is_context_size,
+    is_gpu_layers,
+)
 
 MAX_FILES = 256  # a split GGUF has a few dozen shards at most
 MAX_FILE_SIZE = 4 << 40  # 4 TiB: no single model file comes near it
@@ -53,6 +60,7 @@ class Manifest:
     files: tuple[ManifestFile, ...]
     capabilities: tuple[str, ...] = ()
     gpu_layers: int | None = None
+    context_size: int | None = None  # tokens per conversation; None: the node's own setting
 
     def to_json(self) -> StoredManifest:
         """The manifest as the node stores it beside the files."""
@@ -60,7 +68,12 @@ class Manifest:
             "files": [f.to_json() for f in self.files],
             "capabilities": list(self.capabilities),
             "gpu_layers": self.gpu_layers,
+            "context_size": self.context_size,
         }
+
+    def settings(self) -> tuple[object, ...]:
+        """What the balancer may change without new files."""
+        return (self.capabilities, self.gpu_layers, self.context_size)
 
     def same_files(self, other: Manifest) -> bool:
         """Whether `other` names the same files (names, sizes, hashes): then only its settings
@@ -148,7 +161,13 @@ def parse_manifest(data: object, folder: Path) -> Manifest:
             f"the manifest's gpu_layers is not null or an integer from -1 to {GPU_LAYERS_MAX}: "
             f"{_show(gpu_layers)}"
         )
-    return Manifest(parsed, tuple(capabilities[:32]), gpu_layers)
+    context_size = data.get("context_size")  # absent from older manifests: None
+    if not is_context_size(context_size):
+        raise ManifestError(
+            f"the manifest's context_size is not null or a number of tokens from "
+            f"{CONTEXT_SIZE_MIN} to {CONTEXT_SIZE_MAX}: {_show(context_size)}"
+        )
+    return Manifest(parsed, tuple(capabilities[:32]), gpu_layers, context_size)
 
 
 def _file(entry: object, folder: Path) -> ManifestFile:

@@ -75,7 +75,10 @@ class NodeModels:
         # The model's own GPU layers (None: the node's setting); a changed value makes a new
         # runner, so the model loads again with it.
         gpu_layers = manifest.gpu_layers if manifest is not None else None
-        runner = self._engines.get(model, path, is_embedding, gpu_layers=gpu_layers)
+        context_size = manifest.context_size if manifest is not None else None
+        runner = self._engines.get(
+            model, path, is_embedding, gpu_layers=gpu_layers, context_size=context_size
+        )
         try:
             await runner.load()
         except OutOfMemory:

@@ -171,6 +171,9 @@ def _fingerprint(value: object) -> str | None:
 
 
 # -- heartbeats ---------------------------------------------------------------------
+MAX_CONTEXT = 1 << 24  # tokens: far past any model's context, and bounded
+
+
 def parse_report(item: object) -> ModelReport:
     """One entry of a heartbeat's `models`; 400 unless it is an object with a name. An unknown
     state reads as pending."""
@@ -186,6 +189,7 @@ def parse_report(item: object) -> ModelReport:
         total_bytes=clean_int(item.get("total_bytes")),
         error=clean_text(item.get("error"), ERROR_LIMIT) or None,
         path=clean_text(item.get("path"), PATH_LIMIT) or None,
+        context_length=min(clean_int(item.get("context_length")), MAX_CONTEXT) or None,
     )
 
 

@@ -285,6 +285,7 @@ class NodeRegistry:
                 total_bytes=m.total_bytes,
                 error=m.error,
                 path=m.path,
+                context_length=m.context_length,
                 node_id=view.id,
                 node_online=True,
             )

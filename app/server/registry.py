@@ -11,6 +11,8 @@ from app.core.events import EventBus, ModelDeleted, ModelRegistered, ModelUpdate
 from app.core.hf import HfClient
 from app.core.node_protocol import ManifestJson
 from app.core.types import (
+    CONTEXT_SIZE_MAX,
+    CONTEXT_SIZE_MIN,
     HubStatus,
     Lifecycle,
     ModelFile,
@@ -19,6 +21,7 @@ from app.core.types import (
     NodeModelState,
     check_model_name,
     derive_status,
+    is_context_size,
     is_gpu_layers,
 )
 from app.core.wire import (
@@ -71,7 +74,10 @@ class ModelRegistry:
     @property
     def manifest_version(self) -> str:
         """Changes whenever the set of registered models, or a model's settings, changes."""
-        lines = "\n".join(f"{n}\t{self.records[n].gpu_layers}" for n in sorted(self.records))
+        lines = "\n".join(
+            f"{n}\t{self.records[n].gpu_layers}\t{self.records[n].context_size}"
+            for n in sorted(self.records)
+        )
         return hashlib.sha1(lines.encode()).hexdigest()[:12]
 
     def _changed(self) -> None:
@@ -105,23 +111,33 @@ class ModelRegistry:
         self.bus.publish(ModelDeleted(name))
 
     async def update(self, name: str, body: Mapping[str, object]) -> RegisteredModel:
-        """Change a registered model's settings (`{"gpu_layers": N|null}`); nodes take the new
-        value at their next sync, and a loaded model reloads with it on its next use."""
+        """Change a registered model's settings (`{"gpu_layers": N|null, "context_size":
+        N|null}`); nodes take the new values at their next sync, and a loaded model reloads
+        with them on its next use."""
         await self.require(name)
-        unknown = sorted(set(body) - {"gpu_layers"})
+        unknown = sorted(set(body) - {"gpu_layers", "context_size"})
         if unknown:
             raise BadRequest(f"unknown field '{unknown[0]}'", param=unknown[0])
-        if "gpu_layers" not in body:
-            raise BadRequest("nothing to change: give 'gpu_layers'", param="gpu_layers")
-        value = body["gpu_layers"]
-        if not is_gpu_layers(value):
+        if not body:
+            raise BadRequest(
+                "nothing to change: give 'gpu_layers' or 'context_size'", param="gpu_layers"
+            )
+        if "gpu_layers" in body and not is_gpu_layers(body["gpu_layers"]):
             raise BadRequest(
                 "'gpu_layers' must be null (the node's own setting), -1 (all layers), 0 (CPU "
                 "only) or a number of layers up to 1000",
                 param="gpu_layers",
                 code="invalid_gpu_layers",
             )
-        stored = await self.store.set_gpu_layers(name, value)
+        if "context_size" in body and not is_context_size(body["context_size"]):
+            raise BadRequest(
+                "'context_size' must be null (the node's own setting) or a number of tokens "
+                f"from {CONTEXT_SIZE_MIN} to {CONTEXT_SIZE_MAX}",
+                param="context_size",
+                code="invalid_context_size",
+            )
+        values = {k: v for k, v in body.items() if v is None or isinstance(v, int)}
+        stored = await self.store.set_model_settings(name, values)
         if stored is None:  # deleted meanwhile
             raise NotFound(f"model '{name}' is not registered", code="model_not_found")
         self.records[name] = stored
@@ -187,6 +203,7 @@ class ModelRegistry:
             **self._record_entry(record, node_states),
             "nodes": nodes,
             "gpu_layers": record.gpu_layers,
+            "context_size": record.context_size,
         }
 
     async def manifest(self, name: str) -> ManifestJson:
@@ -210,6 +227,7 @@ class ModelRegistry:
                 for f in files
             ],
             "gpu_layers": record.gpu_layers,
+            "context_size": record.context_size,
         }
 
     async def require(self, name: str) -> ModelRecord:
@@ -271,7 +289,8 @@ def openai_model(record: ModelRecord, status: ModelStatus) -> OpenAIModel:
         "lifecycle_status": status.lifecycle_status,
         "size_bytes": record.size_bytes,
         "required_memory_bytes": record.required_memory_bytes,
-        "context_length": record.context_length,
+        # What a conversation may hold on every node that has it, else what it was trained for.
+        "context_length": status.context_length or record.context_length,
         "capabilities": list(record.capabilities),
         "ready_nodes": status.ready_nodes,
     }
@@ -330,4 +349,6 @@ def hub_entry(
         item["registered_at"] = record.created_at
     if status.error:
         item["error"] = status.error
+    if status.context_length:
+        item["effective_context_length"] = status.context_length
     return item

@@ -76,6 +76,24 @@ def typed_text(saved: str, meta: list[JsonValue]) -> str:
     return saved[:cut]
 
 
+def resent(saved: str, meta: list[JsonValue]) -> JsonValue:
+    """A saved message as it is sent again: the user's words, then each file as its own part,
+    as when it was first sent (so a file too large for the context is cut, not the words)."""
+    found: list[tuple[str, int, int]] = []  # name, where its header starts, where its text does
+    for name in names(meta):
+        header = f"\n\n[{name}]\n"
+        at = saved.find(header, found[-1][2] if found else 0)
+        if at >= 0:
+            found.append((name, at, at + len(header)))
+    if not found:
+        return saved
+    parts: list[JsonValue] = [{"type": "text", "text": saved[: found[0][1]]}]
+    for i, (name, _, start) in enumerate(found):
+        end = found[i + 1][1] if i + 1 < len(found) else len(saved)
+        parts.append(Attachment(name, "text", end - start, text=saved[start:end]).part())
+    return parts
+
+
 def names(meta: list[JsonValue]) -> list[str]:
     """The file names of a saved message's attachments."""
     return [str(item.get("name")) for item in meta if isinstance(item, dict)]

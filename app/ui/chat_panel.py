@@ -26,9 +26,10 @@ from app.core.types import MessageStatus, Role
 from app.core.wire import ConversationDetail, JsonObject, JsonValue, Message
 from app.ui import attachments
 from app.ui.asyncs import spawn
+from app.ui.chat_fit import Fitting, FittingChat, Marker
 from app.ui.chat_settings import ChatSettings
 from app.ui.chat_widgets import AttachmentChips, ChatKeys, MessageWidget
-from app.ui.client import ApiError, ChatStream
+from app.ui.client import ApiError
 from app.ui.i18n import tr
 from app.ui.state import UiState
 
@@ -80,6 +81,7 @@ class ChatPanel(QWidget):
         holder = QWidget()
         self.messages = QVBoxLayout(holder)
         self.messages.addStretch(1)
+        self.fitting, self.marker = Fitting(), Marker(self.messages, lambda: self.widgets)
         self.scroller.setWidget(holder)
         layout.addWidget(self.scroller, 1)
         self.notice = QLabel()
@@ -150,7 +152,8 @@ class ChatPanel(QWidget):
         if m["status"] == MessageStatus.ERROR:
             widget.show_error(m["content"])
         else:
-            self.history.append({"role": str(m["role"]), "content": m["content"]})
+            content = attachments.resent(m["content"], m["attachments"])  # files cut to fit
+            self.history.append({"role": str(m["role"]), "content": content})
         if m["role"] == Role.ASSISTANT:
             widget.retry.connect(self.retry_last)
             widget.retry_button.setVisible(regenerable(m["status"], m["content"]))
@@ -225,6 +228,9 @@ class ChatPanel(QWidget):
         if not model:
             self.say(tr("No model is ready yet: register one in the Model Hub."))
             return
+        if too_long := self.fitting.refuse(str(model), self.state.models, self.settings, text):
+            self.say(too_long)  # the text stays in the input, to shorten
+            return
         self.settings.flush()
         self.notice.clear()
         files, self.pending = self.pending, []
@@ -294,9 +300,8 @@ class ChatPanel(QWidget):
         messages: list[JsonValue] = list[JsonValue](self.history)
         if self.system.toPlainText().strip():
             messages.insert(0, {"role": str(Role.SYSTEM), "content": self.system.toPlainText()})
-        chat = ChatStream(
-            self.state.client, {"model": model, "messages": messages, **self.settings.params()}
-        )
+        body: JsonObject = {"model": model, "messages": messages, **self.settings.params()}
+        chat = FittingChat(self.state.client, body, self.fitting, self.marker.show_fit)
         started = time.perf_counter()
         first: float | None = None
         status = MessageStatus.DONE
@@ -370,6 +375,7 @@ class ChatPanel(QWidget):
             self.messages.removeWidget(widget)
             widget.deleteLater()
         self.widgets = []
+        self.marker.hide()
 
     def say(self, text: str) -> None:
         """Show why something failed, under the transcript."""

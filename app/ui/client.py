@@ -31,6 +31,7 @@ from app.core.wire import (
     Message,
     NewApiKey,
     NodeJson,
+    OpenAIModel,
     RegisterAnswer,
     RegisteredModel,
     Serving,
@@ -134,6 +135,11 @@ class ApiClient:
         """Registered models with per-node state."""
         return cast(list[RegisteredModel], await self._call("GET", "/v0/models"))
 
+    async def openai_models(self) -> list[OpenAIModel]:
+        """`GET /v1/models`: what clients see, with each model's effective context."""
+        answer = await self._call("GET", "/v1/models")
+        return cast(list[OpenAIModel], answer.get("data") if isinstance(answer, dict) else [])
+
     async def register(
         self,
         *,
@@ -159,8 +165,13 @@ class ApiClient:
     async def set_gpu_layers(self, name: str, gpu_layers: int | None) -> RegisteredModel:
         """Set how many layers a model offloads to the GPU: -1 all, 0 none (CPU only), N,
         or None for each node's own setting; the model's updated entry."""
-        body: JsonObject = {"gpu_layers": gpu_layers}
-        return cast(RegisteredModel, await self._call("PATCH", f"/v0/models/{_path(name)}", body))
+        return await self.set_model_settings(name, {"gpu_layers": gpu_layers})
+
+    async def set_model_settings(self, name: str, settings: JsonObject) -> RegisteredModel:
+        """Change a model's own settings (`gpu_layers`, `context_size`; None: each node's
+        own); the model's updated entry."""
+        path = f"/v0/models/{_path(name)}"
+        return cast(RegisteredModel, await self._call("PATCH", path, settings))
 
     # -- nodes, cluster, serving --------------------------------------------------------
     async def nodes(self) -> list[NodeJson]:

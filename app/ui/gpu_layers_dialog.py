@@ -1,9 +1,11 @@
-"""Set how many layers one model offloads to the GPU: Auto, All, CPU only, or a number."""
+"""One model's own settings: how many layers it offloads to the GPU (Auto, All, CPU only, or a
+number) and how much context a conversation gets (Auto, or a number of tokens)."""
 
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
@@ -14,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.types import GPU_LAYERS_MAX
+from app.core.types import CONTEXT_SIZE_MAX, CONTEXT_SIZE_MIN, GPU_LAYERS_MAX
 from app.core.wire import RegisteredModel
 from app.ui.asyncs import spawn
 from app.ui.i18n import tr
@@ -79,6 +81,20 @@ class GpuLayersDialog(QDialog):
         layout.addLayout(row)
         self._preset(model.get("gpu_layers"))
         self.choices.idToggled.connect(lambda _id, _on: self._sync_spin())
+        context = model.get("context_size")
+        self.context_auto = QCheckBox(
+            tr("Context: what the model was trained for, within the memory (the node's setting)")
+        )
+        self.context_auto.setChecked(context is None)
+        self.context = QSpinBox()
+        self.context.setRange(CONTEXT_SIZE_MIN, CONTEXT_SIZE_MAX)
+        self.context.setSingleStep(1024)
+        self.context.setValue(context or 8192)
+        self.context.setSuffix(" " + tr("tokens per conversation"))
+        self.context.setAccessibleName(tr("context size in tokens"))
+        self.context_auto.toggled.connect(lambda _on: self._sync_spin())
+        layout.addWidget(self.context_auto)
+        layout.addWidget(self.context)
         self._sync_spin()
         self.error = QLabel()
         self.error.setWordWrap(True)
@@ -109,6 +125,12 @@ class GpuLayersDialog(QDialog):
 
     def _sync_spin(self) -> None:
         self.layers.setEnabled(self.choices.checkedId() == LAYERS)
+        if hasattr(self, "context"):
+            self.context.setEnabled(not self.context_auto.isChecked())
+
+    def context_value(self) -> int | None:
+        """The context as the API takes it: None (the node's setting) or tokens."""
+        return None if self.context_auto.isChecked() else self.context.value()
 
     def value(self) -> int | None:
         """The chosen setting as the API takes it: None, -1, 0 or a number of layers."""
@@ -129,7 +151,9 @@ class GpuLayersDialog(QDialog):
             self.error.show()
 
         spawn(
-            self.state.client.set_gpu_layers(self.model_id, self.value()),
+            self.state.client.set_model_settings(
+                self.model_id, {"gpu_layers": self.value(), "context_size": self.context_value()}
+            ),
             on_error=failed,
             on_done=done,
         )

@@ -24,6 +24,7 @@ JA = {
     "may be slow": "低速の可能性",
     "won't fit": "メモリ不足",
     "fits on GPU": "GPU で動作可",
+    "({n}k here)": "(ここでは {n}k)",
     "fits in RAM, slower": "RAM で動作（低速）",
     "needs {need} of memory; this machine has {have}": (
         "必要なメモリ {need}、このマシンには {have}"
@@ -145,12 +146,17 @@ JA = {
     "The model returned an empty answer.": "モデルの回答は空でした。",
     # GPU layers (per model)
     "GPU layers": "GPU レイヤー",
-    "GPU layers…": "GPU レイヤー…",
+    "GPU layers and context…": "GPU レイヤーとコンテキスト…",
     "GPU layers — {name}": "GPU レイヤー — {name}",
     "right-click to change": "右クリックで変更",
     "Auto": "自動",
     "All layers": "全レイヤー",
     "CPU only": "CPU のみ",
+    "Context: what the model was trained for, within the memory (the node's setting)": (
+        "コンテキスト: モデルの学習時の長さ (メモリの範囲内、ノードの設定)"
+    ),
+    "tokens per conversation": "トークン / 会話",
+    "context size in tokens": "コンテキストのトークン数",
     "1 layer": "1 レイヤー",
     "{n} layers": "{n} レイヤー",
     "How many of {name}'s layers every node offloads to its GPU. "
@@ -164,6 +170,18 @@ JA = {
     "All layers on the GPU": "全レイヤーを GPU に",
     "This many layers:": "レイヤー数を指定:",
     "number of GPU layers": "GPU レイヤー数",
+    "Earlier messages are not sent: they do not fit the model's {context} context": (
+        "以前のメッセージは送信されません: モデルの {context} コンテキストに収まりません"
+    ),
+    "{name} is cut to fit the model's {context} context: its first {sent} of {total} "
+    "characters are sent": (
+        "{name} はモデルの {context} コンテキストに収まるよう切り詰められました: "
+        "{total} 文字のうち最初の {sent} 文字を送信します"
+    ),
+    "This message is too long for the model's {context} context: shorten it and send again.": (
+        "このメッセージはモデルの {context} コンテキストには長すぎます。"
+        "短くしてもう一度送信してください。"
+    ),
 }
 
 _language = "en"

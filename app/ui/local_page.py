@@ -107,7 +107,7 @@ class LocalPage(QWidget):
         model = rows[row][0]
         menu = QMenu(self)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per right-click
-        menu.addAction(tr("GPU layers…"), lambda: self.edit_gpu_layers(model))
+        menu.addAction(tr("GPU layers and context…"), lambda: self.edit_gpu_layers(model))
         menu.popup(self.table.viewport().mapToGlobal(at))
 
     def edit_gpu_layers(self, model: RegisteredModel) -> GpuLayersDialog:

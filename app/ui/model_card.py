@@ -102,8 +102,12 @@ class ModelCard(QFrame):
             f"{human_bytes(item.get('required_memory_bytes'))} memory",
         ]
         context = item.get("context_length")
+        here = item.get("effective_context_length")
         if context:
-            parts.append(f"{context // 1024}k context")
+            text = f"{context // 1024}k context"
+            if here and here < context:  # what this cluster's memory gives a conversation
+                text += " " + tr("({n}k here)").format(n=max(1, here // 1024))
+            parts.append(text)
         quantization = item.get("quantization")
         if quantization:
             parts.append(quantization)

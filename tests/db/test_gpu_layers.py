@@ -29,7 +29,7 @@ async def test_a_schema_4_file_gains_gpu_layers_and_keeps_its_models(tmp_path: P
     )
     await store.close()
     with sqlite3.connect(tmp_path / "s.db") as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST
 
 
 async def test_the_gpu_layers_step_is_idempotent_and_the_value_survives_reopening(
@@ -51,3 +51,24 @@ async def test_the_gpu_layers_step_is_idempotent_and_the_value_survives_reopenin
     cleared = await again.set_gpu_layers("m", None)
     assert cleared is not None and cleared.gpu_layers is None
     await again.close()
+
+
+async def test_a_schema_5_file_gains_context_size_and_keeps_its_models(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    await store.open()
+    await store.add_model(record("old-model"))
+    await store.set_gpu_layers("old-model", 7)
+    await store.close()
+    with sqlite3.connect(tmp_path / "s.db") as conn:  # as schema 5 wrote it
+        conn.execute("ALTER TABLE models DROP COLUMN context_size")
+        conn.execute("PRAGMA user_version = 5")
+
+    store = Store(tmp_path / "s.db")
+    await store.open()
+    [kept] = await store.list_models()
+    assert (kept.gpu_layers, kept.context_size) == (7, None)  # the node's own context
+    updated = await store.set_model_settings("old-model", {"context_size": 8192})
+    assert updated is not None and (updated.gpu_layers, updated.context_size) == (7, 8192)
+    await store.close()
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST == 6

@@ -29,13 +29,13 @@ def tooltip(local: LocalPage) -> str:
 
 
 def open_from_menu(gui: App, local: LocalPage) -> GpuLayersDialog:
-    """Right-click the first row and pick "GPU layers…"; the dialog it opens."""
+    """Right-click the first row and pick "GPU layers and context…"; the dialog it opens."""
     first = local.table.item(0, 0)
     assert first is not None
     rect = local.table.visualItemRect(first)
     local.table.customContextMenuRequested.emit(rect.center())
     menu = gui.wait(lambda: next((m for m in local.findChildren(QMenu) if m.isVisible()), None))
-    [action] = [a for a in menu.actions() if a.text() == "GPU layers…"]
+    [action] = [a for a in menu.actions() if a.text() == "GPU layers and context…"]
     action.trigger()
     menu.close()
     dialog = local.dialog
@@ -71,6 +71,17 @@ def test_gpu_layers_are_set_per_model_from_the_local_page(gui: App) -> None:
     gui.wait(lambda: not again.isVisible())
     assert api_value(gui) == 0
     gui.wait(lambda: "GPU layers: CPU only" in tooltip(local))
+
+    # The context per conversation, in the same dialog: Auto (the node's) or a number.
+    third = open_from_menu(gui, local)
+    assert third.context_auto.isChecked() and not third.context.isEnabled()
+    third.context_auto.setChecked(False)
+    third.context.setValue(2048)
+    third.submit()
+    gui.wait(lambda: not third.isVisible())
+    models = gui.run(gui.desktop.state.client.models())
+    entry = next(m for m in models if m["id"] == CHAT_REPO)
+    assert (entry["gpu_layers"], entry.get("context_size")) == (0, 2048)
 
 
 def test_a_refused_change_keeps_the_dialog_open_with_the_reason(gui: App) -> None:

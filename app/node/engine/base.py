@@ -54,9 +54,15 @@ class LlamaRunner(ABC):
         self.generated_tokens = 0  # lifetime counters
         self.cancelled_requests = 0
         self.n_gpu_layers: int | None = None  # as asked: None plans as many as fit
+        self.asked_ctx: int | None = None  # tokens per conversation as asked; None: sized
         self.placement: Plan | None = None  # where the layers went, once loaded
         self._llm: llama_cpp.Llama | None = None
         self._formatter: Jinja2ChatFormatter | None = None
+
+    @property
+    def context_length(self) -> int | None:
+        """The most tokens one conversation may hold, once loaded."""
+        return None
 
     @property
     @abstractmethod

@@ -14,18 +14,15 @@ incrementally (by the same `TextTail`); a set `cancel` event stops the sequence 
 slot) within one step. Which request runs in which slot is `slots.Slots`' business; the sampler
 chain comes from `sampler`.
 
-Flash attention is on by default, as in llama-server: on a CPU it decodes a 25M f32 model
-about 1.3x faster alone and 1.5x faster with four streams. Its llama.cpp kernels add up a
-row's attention in a different order for different batch shapes (one sequence alone, several
-together, long contexts), so a near-tied greedy choice can differ between a sequence run alone
-and in a batch, exactly as it does in llama-server. With `flash_attn=False` greedy output in a
-batch is token-for-token the output alone and the output of `ModelRunner` with the same
-setting.
+Flash attention is on by default, as in llama-server (1.3x-1.5x faster on a CPU). Its kernels
+sum attention in a batch-shape-dependent order, so a near-tied greedy choice can differ between
+a sequence alone and in a batch, as in llama-server; with `flash_attn=False` greedy output in a
+batch is token-for-token the output alone.
 
 A finished sequence leaves its tokens in its slot's KV cache; a later prompt that starts with
-the same tokens (a chat continuing) is admitted into that slot and decodes only the rest.
-
-Not done: embeddings; moving a cached prefix between slots (each slot is its own KV stream).
+the same tokens (a chat continuing) is admitted into that slot and decodes only the rest. Sized
+to the model (no `ctx_per_slot`), the slots share one KV cache, whose cells cached prompts give
+up first when a conversation needs them. Not done: embeddings; moving a prefix between slots.
 """
 
 from __future__ import annotations
@@ -48,7 +45,8 @@ from app.core.errors import BadRequest
 from app.core.settings import DEFAULT_FLASH_ATTN, DEFAULT_SLOTS
 from app.node.engine.base import LlamaRunner, check_prompt, completion_limit
 from app.node.engine.channel import item_batches, item_channel
-from app.node.engine.llama import decode_error, open_batch_context, open_llama
+from app.node.engine.llama import decode_error, load_model, open_batch_context
+from app.node.engine.offload import Context
 from app.node.engine.sampler import sampler_chain
 from app.node.engine.slots import Request, Sequence, Slots
 from app.node.engine.tail import TextTail
@@ -69,7 +67,9 @@ class BatchedRunner(VisionMixin, LlamaRunner):
         name: Model name, for logs and thread names.
         path: The GGUF file.
         n_slots: Sequences decoded together (llama.cpp `n_seq_max`).
-        ctx_per_slot: Tokens (prompt + completion) one sequence may hold.
+        ctx_per_slot: Tokens (prompt + completion) one sequence may hold, each slot its own
+            cells; None: sized at load to the model's trained context and the memory left,
+            the slots sharing one KV cache (llama.cpp's unified cache).
         n_threads: CPU threads for decoding (default: all cores).
         n_gpu_layers: Layers to offload (-1: all, None: as many as fit the GPU's memory).
         prefill_chunk: At most this many prompt tokens go into one decode step.
@@ -85,7 +85,7 @@ class BatchedRunner(VisionMixin, LlamaRunner):
         name: str,
         path: Path,
         n_slots: int = DEFAULT_SLOTS,
-        ctx_per_slot: int = 2048,
+        ctx_per_slot: int | None = 2048,
         n_threads: int | None = None,
         n_gpu_layers: int | None = None,
         prefill_chunk: int = 256,
@@ -96,7 +96,9 @@ class BatchedRunner(VisionMixin, LlamaRunner):
     ) -> None:
         super().__init__(name, path)
         self.n_slots = n_slots
-        self.ctx_per_slot = ctx_per_slot
+        self.asked_ctx = ctx_per_slot or None  # None: sized to the model and the memory
+        self.ctx_per_slot = ctx_per_slot or 0  # known once loaded when sized
+        self.context: Context | None = None
         self.n_threads = n_threads or max(1, os.cpu_count() or 2)
         self.n_gpu_layers = n_gpu_layers
         self.prefill_chunk = max(1, prefill_chunk)
@@ -126,9 +128,9 @@ class BatchedRunner(VisionMixin, LlamaRunner):
         return self._ctx is not None
 
     @property
-    def slots(self) -> int:
-        """How many sequences decode together."""
-        return self.n_slots
+    def context_length(self) -> int | None:
+        """The most tokens one conversation may hold, once loaded."""
+        return self.ctx_per_slot if self._ctx is not None else None
 
     @property
     def free_slots(self) -> int:
@@ -149,15 +151,16 @@ class BatchedRunner(VisionMixin, LlamaRunner):
             started = time.monotonic()
             # The high-level object gives us the model, vocabulary, tokenizer and chat
             # template; its own context stays small and unused.
-            llm, formatter, self.placement = open_llama(
+            self.context, self.placement, llm, formatter = load_model(
                 self.name,
                 self.path,
-                n_ctx_total=self.n_slots * self.ctx_per_slot,
-                n_ctx=min(256, self.ctx_per_slot),
-                n_batch=min(256, self.ctx_per_slot),
+                slots=self.n_slots,
+                asked_ctx=self.asked_ctx,
+                requested=self.n_gpu_layers,
+                own_ctx=256,
                 n_threads=self.n_threads,
-                n_gpu_layers=self.n_gpu_layers,
             )
+            self.ctx_per_slot = self.context.per_sequence
             self._batch_size = max(512, self.prefill_chunk + self.n_slots)
             try:
                 ctx = open_batch_context(
@@ -165,10 +168,10 @@ class BatchedRunner(VisionMixin, LlamaRunner):
                     self.name,
                     self.placement,
                     n_slots=self.n_slots,
-                    ctx_per_slot=self.ctx_per_slot,
+                    n_ctx=self.context.total,
                     n_batch=self._batch_size,
                     n_threads=self.n_threads,
-                    kv_unified=self.kv_unified,
+                    kv_unified=self.kv_unified or self.context.unified,
                     flash_attn=self.flash_attn,
                 )
             except BaseException:
@@ -185,13 +188,8 @@ class BatchedRunner(VisionMixin, LlamaRunner):
                 target=self._loop, name=f"batch-engine-{self.name}", daemon=True
             )
             self._thread.start()
-            log.info(
-                "loaded %s (%d slots of %d tokens) in %.2f s",
-                self.name,
-                self.n_slots,
-                self.ctx_per_slot,
-                time.monotonic() - started,
-            )
+            took = time.monotonic() - started
+            log.info("loaded %s (%d slots) in %.2f s", self.name, self.n_slots, took)
 
     async def unload(self) -> None:
         """Free the model's memory when idle; the next request loads it again."""
@@ -240,11 +238,11 @@ class BatchedRunner(VisionMixin, LlamaRunner):
         self.active += 1
         self.last_used = time.monotonic()
         try:
-            check_prompt(len(tokens), self.ctx_per_slot)
             if not tokens:
                 raise BadRequest("the prompt is empty", param="messages")
             if self._ctx is None:
                 await loop.run_in_executor(None, self._load)
+            check_prompt(len(tokens), self.ctx_per_slot)
             with self._lock:
                 if self._closed:
                     raise EngineError(f"{self.name} is closed")
@@ -320,6 +318,10 @@ class BatchedRunner(VisionMixin, LlamaRunner):
         batch = self._batch
         assert batch is not None
         with self._lock:
+            if self.context is not None and self.context.unified:
+                self._slots.make_room(
+                    self.context.total, self.prefill_chunk, self._batch_size, self.name
+                )
             running = [(i, s) for i, s in enumerate(self._slots.running) if s is not None]
         if not running:
             return

@@ -4,6 +4,7 @@ llama.cpp's own log into Python logging (keeping its recent errors to explain fa
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import re
 import threading
@@ -71,17 +72,44 @@ def check_gguf(path: Path) -> None:
     read_header(path)
 
 
-def place(name: str, path: Path, n_ctx: int, requested: int | None) -> offload.Plan:
-    """Where `name`'s layers go with a KV cache of `n_ctx` tokens, given the devices' free
-    memory now; OutOfMemory when what stays on the CPU does not fit the RAM."""
+def place(
+    name: str, path: Path, *, slots: int, asked_ctx: int | None, requested: int | None
+) -> tuple[offload.Context, offload.Plan]:
+    """How big `name`'s KV cache is (`asked_ctx` tokens per conversation, else what it was
+    trained for within the memory left after its weights) and where its layers go, given the
+    devices' free memory now; OutOfMemory when what stays on the CPU does not fit the RAM."""
     shape = offload.ModelShape.of(read_header(path))
     gpus = list_devices() if llama_cpp.llama_supports_gpu_offload() else []
     gpu_free = sum(d.free_bytes for d in gpus) if gpus else None
-    placed = offload.plan(shape, n_ctx, gpu_free, requested)
+    unified = any(d.unified for d in gpus)
     memory = memory_info()
     ram_free = memory.available_bytes if memory else None
-    offload.check_fits(name, placed, ram_free, gpu_free, any(d.unified for d in gpus))
-    return placed
+    room = offload.memory_room(ram_free, gpu_free, unified)
+    context = offload.size_context(shape, shape.trained_context, slots, asked_ctx, room)
+    placed = offload.plan(shape, context.total, gpu_free, requested)
+    offload.check_fits(name, placed, ram_free, gpu_free, unified)
+    return context, placed
+
+
+@functools.lru_cache(maxsize=64)
+def _shape(path: Path, mtime_ns: int, size: int) -> offload.ModelShape:
+    return offload.ModelShape.of(read_header(path))
+
+
+def planned_context(
+    path: Path, slots: int, asked_ctx: int | None, gpu_free: int | None, unified: bool
+) -> int | None:
+    """The tokens one conversation may hold if the model loaded now (what a node reports for
+    a model not loaded yet); None when its file cannot be read."""
+    try:
+        stat = path.stat()
+        shape = _shape(path, stat.st_mtime_ns, stat.st_size)
+    except (OSError, EngineError):
+        return None
+    memory = memory_info()
+    ram_free = memory.available_bytes if memory else None
+    room = offload.memory_room(ram_free, gpu_free, unified)
+    return offload.size_context(shape, shape.trained_context, slots, asked_ctx, room).per_sequence
 
 
 def memory_error(name: str, placed: offload.Plan, what: str) -> EngineError:
@@ -127,14 +155,11 @@ def decode_error(name: str, rc: int, placed: offload.Plan | None) -> EngineError
 
 
 def open_llama(
-    name: str, path: Path, *, n_ctx_total: int, n_gpu_layers: int | None, **kwargs: Any
-) -> tuple[llama_cpp.Llama, Jinja2ChatFormatter, offload.Plan]:
-    """Load a GGUF with llama.cpp, its layers placed by the planner (n_gpu_layers None) or as
-    asked, for a KV cache of `n_ctx_total` tokens in all; the chat formatter from its template
-    (ChatML when it has none) and the placement. OutOfMemory when it does not fit, EngineError
-    (llama.cpp's own reason) when it cannot load."""
-    placed = place(name, path, n_ctx_total, n_gpu_layers)
-    log.info("loading %s: %s", name, placed.reason)
+    name: str, path: Path, placed: offload.Plan, **kwargs: Any
+) -> tuple[llama_cpp.Llama, Jinja2ChatFormatter]:
+    """Load a GGUF with llama.cpp, its layers where `placed` (from `place`) puts them; and the
+    chat formatter from its template (ChatML when it has none). EngineError (llama.cpp's own
+    reason, or OutOfMemory) when it cannot load."""
     install_log()
     recent_problems()
     try:
@@ -146,7 +171,29 @@ def open_llama(
     template = llm.metadata.get("tokenizer.chat_template") or CHATML_CHAT_TEMPLATE
     bos = llm._model.token_get_text(llm.token_bos()) if llm.token_bos() != -1 else ""
     eos = llm._model.token_get_text(llm.token_eos()) if llm.token_eos() != -1 else ""
-    return llm, Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos), placed
+    return llm, Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+
+
+def load_model(
+    name: str,
+    path: Path,
+    *,
+    slots: int,
+    asked_ctx: int | None,
+    requested: int | None,
+    own_ctx: int | None = None,
+    **kwargs: Any,
+) -> tuple[offload.Context, offload.Plan, llama_cpp.Llama, Jinja2ChatFormatter]:
+    """`place` then `open_llama`: the KV cache's size, the layers' placement, the model and its
+    chat formatter. The high-level object's own context holds `own_ctx` tokens when given (a
+    batched runner makes its own context and keeps that one small), else a conversation's."""
+    context, placed = place(name, path, slots=slots, asked_ctx=asked_ctx, requested=requested)
+    log.info("loading %s: %s; %s", name, placed.reason, context.reason)
+    n_ctx = min(own_ctx, context.per_sequence) if own_ctx else context.per_sequence
+    if own_ctx:
+        kwargs["n_batch"] = n_ctx
+    llm, formatter = open_llama(name, path, placed, n_ctx=n_ctx, **kwargs)
+    return context, placed, llm, formatter
 
 
 def open_batch_context(
@@ -155,23 +202,23 @@ def open_batch_context(
     placed: offload.Plan,
     *,
     n_slots: int,
-    ctx_per_slot: int,
+    n_ctx: int,
     n_batch: int,
     n_threads: int,
     kv_unified: bool,
     flash_attn: bool,
 ) -> Any:
-    """A llama.cpp context (llama_context_p) on `llm`'s model for `n_slots` sequences of
-    `ctx_per_slot` tokens each; EngineError with llama.cpp's reason when it cannot be made."""
+    """A llama.cpp context (llama_context_p) on `llm`'s model: a KV cache of `n_ctx` cells for
+    `n_slots` sequences; EngineError with llama.cpp's reason when it cannot be made."""
     params = llama_cpp.llama_context_default_params()
-    params.n_ctx = n_slots * ctx_per_slot
+    params.n_ctx = n_ctx
     params.n_batch = n_batch
     params.n_ubatch = 512
     params.n_seq_max = n_slots
     params.n_threads = n_threads
     params.n_threads_batch = n_threads
     params.no_perf = True
-    # Not unified: each slot has its own KV stream of ctx_per_slot cells.
+    # Unified: the slots share the n_ctx cells; else each has its own stream of n_ctx / n_slots.
     params.kv_unified = kv_unified
     # AUTO, as llama-server: on wherever the device's kernels support it.
     params.flash_attn_type = (

@@ -36,6 +36,7 @@ class ModelShape:
     kv_bytes_per_token: tuple[int, ...]  # per block: K and V of one token
     n_vocab: int
     file_bytes: int
+    trained_context: int | None = None  # the context length it was trained for
 
     @classmethod
     def of(cls, header: Header) -> ModelShape:
@@ -79,6 +80,7 @@ class ModelShape:
             kv_bytes_per_token=per_token,
             n_vocab=embd[1] if len(embd) == 2 else 0,
             file_bytes=header.file_bytes,
+            trained_context=num("context_length", 0)[0] or None,
         )
 
     def layer_need(self, i: int, n_ctx: int) -> int:
@@ -156,6 +158,59 @@ def _place(shape: ModelShape, n_ctx: int, k: int, reason: str) -> Plan:
         cpu_bytes=max(0, shape.total_need(n_ctx) - gpu),
         reason=reason,
     )
+
+
+MIN_CONTEXT = 512
+KV_SHARE = 0.5  # of the memory left after the weights: the rest stays for the OS and others
+
+
+@dataclass(frozen=True)
+class Context:
+    """How many tokens a model's KV cache holds, and how many one conversation may use."""
+
+    total: int  # cells of the KV cache, all slots together
+    per_sequence: int  # the most one conversation may hold (the context clients see)
+    unified: bool  # slots share the cells (llama.cpp's unified KV cache)
+    reason: str
+
+
+def memory_room(ram_free: int | None, gpu_free: int | None, unified: bool) -> int | None:
+    """What the devices and the RAM have free together (one memory when unified)."""
+    return None if ram_free is None else ram_free + (0 if unified else gpu_free or 0)
+
+
+def size_context(
+    shape: ModelShape,
+    trained: int | None,
+    slots: int,
+    asked: int | None,
+    memory_free: int | None,
+) -> Context:
+    """The KV cache a model gets: `asked` tokens per conversation when set (each slot its own
+    cells, as before), else the context it was trained for, capped by what the memory left
+    after its weights holds; the slots share those cells, so one long conversation can use
+    most of them while short ones run beside it.
+
+    memory_free: what the devices and RAM have free together (None: unknown, not capped).
+    """
+    slots = max(1, slots)
+    if asked:
+        return Context(asked * slots, asked, False, f"{asked} tokens per conversation, as set")
+    wanted = max(MIN_CONTEXT, trained or 4096)
+    per_token = max(1, sum(shape.kv_bytes_per_token))
+    if memory_free is None:
+        room = wanted * slots
+    else:
+        left = memory_free - shape.file_bytes - shape.overhead()
+        room = max(MIN_CONTEXT, int(max(0, left) * KV_SHARE) // per_token)
+    total = min(wanted * slots, room) // 256 * 256 or MIN_CONTEXT
+    per_sequence = min(wanted, total)
+    why = (
+        f"{per_sequence} tokens, as trained"
+        if per_sequence == wanted
+        else f"{per_sequence} of the {wanted} it was trained for: the KV cache the memory holds"
+    )
+    return Context(total, per_sequence, True, f"{why}; {total} shared by {slots} slots")
 
 
 def check_fits(

@@ -31,14 +31,21 @@ class EngineManager:
         """Start the idle reaper."""
         self._supervisor.spawn(self._reap(), "idle-unload")
 
-    def get(self, name: str, path: Path, embedding: bool, gpu_layers: int | None = None) -> Runner:
+    def get(
+        self,
+        name: str,
+        path: Path,
+        embedding: bool,
+        gpu_layers: int | None = None,
+        context_size: int | None = None,
+    ) -> Runner:
         """The runner for a model (created, not yet loaded, on first use): generation runs on
         the batched engine (`slots` sequences per decode step), embeddings on their own.
-        `gpu_layers` is the model's own offload setting (None: the node's); a changed one
-        makes a new runner, so the model loads again with it on this use."""
+        `gpu_layers` and `context_size` are the model's own settings (None: the node's); a
+        changed one makes a new runner, so the model loads again with it on this use."""
         runner = self.runners.get(name)
         layers = self.options.n_gpu_layers if gpu_layers is None else gpu_layers
-        o = replace(self.options, n_gpu_layers=layers)
+        o = replace(self.options, n_gpu_layers=layers, n_ctx=context_size or self.options.n_ctx)
         one_at_a_time = embedding or o.slots <= 0  # LLMLB_SLOTS=0: the plain llama-cpp path
         if (
             runner is None
@@ -46,6 +53,7 @@ class EngineManager:
             or isinstance(runner, ModelRunner) != one_at_a_time
             or runner.embedding != embedding
             or runner.n_gpu_layers != layers
+            or runner.asked_ctx != (o.n_ctx or None)
         ):
             runner = (
                 ModelRunner(name, path, o, embedding=embedding)

@@ -24,7 +24,7 @@ import llama_cpp
 from app.core.errors import BadRequest
 from app.node.engine.base import LlamaRunner, check_prompt, completion_limit
 from app.node.engine.channel import Emit, item_batches, item_channel
-from app.node.engine.llama import open_llama
+from app.node.engine.llama import load_model
 from app.node.engine.sampler import llama_grammar, logit_bias_processors, random_seed
 from app.node.engine.tail import TextTail
 from app.node.engine.types import EngineOptions, Finished, Item, Sampling
@@ -41,6 +41,7 @@ class ModelRunner(LlamaRunner):
         super().__init__(name, path, embedding)
         self.options = options
         self.n_gpu_layers = options.n_gpu_layers
+        self.asked_ctx = options.n_ctx or None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"engine-{name}")
 
     @property
@@ -56,17 +57,22 @@ class ModelRunner(LlamaRunner):
         if self._llm is not None:
             return
         started = time.monotonic()
-        self._llm, self._formatter, self.placement = open_llama(
+        _context, self.placement, self._llm, self._formatter = load_model(
             self.name,
             self.path,
-            n_ctx_total=self.options.n_ctx,
-            n_ctx=self.options.n_ctx,
+            slots=1,
+            asked_ctx=self.asked_ctx,
+            requested=self.options.n_gpu_layers,
             n_threads=self.options.n_threads or max(1, (os.cpu_count() or 2)),
-            n_gpu_layers=self.options.n_gpu_layers,
             embedding=self.embedding,
             flash_attn=self.options.flash_attn and not self.embedding,
         )
         log.info("loaded %s in %.2f s", self.name, time.monotonic() - started)
+
+    @property
+    def context_length(self) -> int | None:
+        """The most tokens one conversation may hold, once loaded."""
+        return self._llm.n_ctx() if self._llm is not None else None
 
     async def unload(self) -> None:
         """Free the model's memory (it loads again on the next request)."""

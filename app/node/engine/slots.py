@@ -19,7 +19,7 @@ import llama_cpp
 
 from app.node.engine.channel import Emit
 from app.node.engine.tail import TextTail
-from app.node.engine.types import Sampling
+from app.node.engine.types import OutOfMemory, Sampling
 
 
 @dataclass
@@ -70,6 +70,43 @@ class Slots:
     def forget_cache(self) -> None:
         """The context is gone: no slot holds reusable tokens any more."""
         self._cached = [[] for _ in self.running]
+
+    def cells_in_use(self) -> int:
+        """KV cells held: the running sequences' tokens and what free slots keep cached."""
+        running = sum(len(s.history) for s in self.running if s is not None)
+        return running + sum(len(c) for c in self._cached)
+
+    def evict_cached(self, need: int, total: int) -> bool:
+        """Drop free slots' cached tokens, oldest first, until `need` more cells fit in
+        `total` (a unified KV cache: the slots share its cells); whether they now fit."""
+        order = sorted(range(len(self.running)), key=lambda i: self._freed_at[i])
+        for i in order:
+            if self.cells_in_use() + need <= total:
+                break
+            if self.running[i] is None and self._cached[i]:
+                self._cached[i] = []
+                llama_cpp.llama_memory_seq_rm(self.mem, i, -1, -1)
+        return self.cells_in_use() + need <= total
+
+    def make_room(self, total: int, prefill_chunk: int, batch_size: int, name: str) -> None:
+        """In a shared KV cache of `total` cells, room for the next step's tokens: free slots'
+        cached prompts go first; if the running conversations alone outgrow it, the one with
+        the most prompt still to read (the newest, usually) is told the context is full."""
+        while True:
+            running = [(i, s) for i, s in enumerate(self.running) if s is not None]
+            generating = sum(1 for _, s in running if s.next_token is not None)
+            budget = min(prefill_chunk, batch_size - generating)
+            need = generating + min(budget, sum(len(s.pending) for _, s in running))
+            if not running or self.evict_cached(need, total):
+                return
+            i, victim = max(running, key=lambda r: (len(r[1].pending), -len(r[1].history)))
+            victim.request.emit(
+                OutOfMemory(
+                    f"{name}'s context is full: the conversations running hold "
+                    f"{self.cells_in_use()} of its {total} tokens; ask again"
+                )
+            )
+            self.free(i, keep=False)
 
     def drop_cancelled(self) -> int:
         """Forget waiting requests and free slots whose cancel event is set; how many."""

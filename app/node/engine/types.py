@@ -32,7 +32,7 @@ class OutOfMemory(EngineError):
 class EngineOptions:
     """How models are loaded on this node."""
 
-    n_ctx: int = DEFAULT_CONTEXT_SIZE  # per sequence
+    n_ctx: int = DEFAULT_CONTEXT_SIZE  # per sequence; 0: sized to the model and the memory
     n_threads: int | None = None
     n_gpu_layers: int | None = None  # None: as many as fit (the planner), -1: all, 0: none
     slots: int = DEFAULT_SLOTS  # sequences decoded together (continuous batching)

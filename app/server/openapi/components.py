@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 
 from app.core.types import (
+    CONTEXT_SIZE_MAX,
+    CONTEXT_SIZE_MIN,
     GPU_LAYERS_MAX,
     HubStatus,
     Lifecycle,
@@ -49,6 +51,11 @@ _GPU_LAYERS = {
     "description": "Layers the model offloads to the GPU: -1 all, 0 none (CPU only), N that "
     "many; null: each node's own setting (LLMLB_GPU_LAYERS, `auto` by default: as many as fit)",
 }
+_CONTEXT_SIZE = {
+    **nullable(integer(minimum=CONTEXT_SIZE_MIN, maximum=CONTEXT_SIZE_MAX)),
+    "description": "Tokens one conversation may hold; null: each node's own setting "
+    "(LLMLB_CONTEXT_SIZE; by default what the model was trained for, within the memory)",
+}
 
 _NODE_MODEL = obj(
     {
@@ -58,6 +65,7 @@ _NODE_MODEL = obj(
         "total_bytes": integer(),
         "error": nullable(string()),
         "path": nullable(string()),
+        "context_length": nullable(integer()),
     }
 )
 
@@ -90,6 +98,8 @@ MANAGEMENT: dict[str, Schema] = {
             "download_progress": _PROGRESS,
             "ready_nodes": array(string()),
             "hf_info": obj({"downloads": nullable(integer()), "likes": nullable(integer())}),
+            "context_length": nullable(integer()),
+            "effective_context_length": integer(),
         },
         ("id", "status"),
         description="A catalog entry or a registered model, with its status",
@@ -122,12 +132,13 @@ MANAGEMENT: dict[str, Schema] = {
                 )
             ),
             "gpu_layers": _GPU_LAYERS,
+            "context_size": _CONTEXT_SIZE,
         },
         ("id", "status", "lifecycle_status"),
     ),
     "ModelUpdate": obj(
-        {"gpu_layers": _GPU_LAYERS},
-        ("gpu_layers",),
+        {"gpu_layers": _GPU_LAYERS, "context_size": _CONTEXT_SIZE},
+        (),
         extra=False,
         description="A registered model's settings to change",
     ),
@@ -173,6 +184,7 @@ MANAGEMENT: dict[str, Schema] = {
                 )
             ),
             "gpu_layers": _GPU_LAYERS,
+            "context_size": _CONTEXT_SIZE,
         },
         ("name", "format", "files"),
     ),
