@@ -36,7 +36,6 @@ import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
-from threading import Event
 from typing import Any, TypeVar
 
 import llama_cpp
@@ -51,7 +50,7 @@ from app.node.engine.sampler import sampler_chain
 from app.node.engine.slots import Request, Sequence, Slots
 from app.node.engine.tail import TextTail
 from app.node.engine.types import EngineError, Finished, Item, Sampling
-from app.node.engine.vision import Media, VisionMixin
+from app.node.engine.vision import VisionMixin
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +228,7 @@ class BatchedRunner(VisionMixin, LlamaRunner):
 
     # -- generation -------------------------------------------------------------
     async def batches(
-        self, tokens: list[int], sampling: Sampling, cancel: Event, media: Media | None = None
+        self, tokens: list[int], sampling: Sampling, cancel: threading.Event, media: Any = None
     ) -> AsyncGenerator[list[Item], None]:
         """As `stream`, in batches: what was generated since the consumer last asked."""
         loop = asyncio.get_running_loop()
