@@ -231,3 +231,15 @@ async def test_an_unreadable_header_registers_a_text_model_with_a_warning(
     entry = await hub_entry(balancer, body["name"])
     assert entry is not None and entry["capabilities"] == ["TextGeneration"]
     assert any("header" in w for w in body.get("warnings", [])), body
+
+
+async def test_the_catalogs_vision_model_brings_its_projector(balancer: RunningBalancer) -> None:
+    status, body = await balancer.post("/v0/models/register", {"model_id": "gemma3"})
+    assert status == 201, body
+    status, manifest = await balancer.get("/v0/models/registry/gemma3/manifest.json")
+    assert status == 200, manifest
+    assert [(f["name"], f["size"]) for f in manifest["files"]] == [
+        ("gemma-3-4b-it-Q4_K_M.gguf", 2489757856),
+        ("mmproj-model-f16.gguf", 851251104),
+    ]
+    assert "Vision" in manifest["capabilities"]
