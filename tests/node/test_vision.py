@@ -4,6 +4,7 @@ through llama.cpp's libmtmd; a text-only model answers 400 for an image."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import struct
 import zlib
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningBalancer
+from tests.conftest import RunningBalancer, balancer_settings, run_balancer
 from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.node.conftest import CHAT_FILE, CHAT_REPO, hub_entry, register_ready
 from tests.support.tiny_gguf import write_embedding_gguf, write_mmproj_gguf
@@ -243,3 +244,26 @@ async def test_the_catalogs_vision_model_brings_its_projector(balancer: RunningB
         ("mmproj-model-f16.gguf", 851251104),
     ]
     assert "Vision" in manifest["capabilities"]
+
+
+async def test_image_chats_share_the_unified_kv_cache_with_text_chats(
+    tmp_path: Path, vision_hub: FakeHub
+) -> None:
+    settings = balancer_settings(tmp_path / "d", local_node=True)  # context sized to the model
+    async with run_balancer(settings) as b:
+        name = await register_ready(b, VISION_REPO)
+        node = b.ctx.local_node
+        assert node is not None
+        body = {"model": name, "max_tokens": 8, "temperature": 0}
+        chats = [
+            b.post("/v1/chat/completions", {**body, "messages": [image_message(t, png(20, 20))]})
+            for t in ("one", "two", "three")
+        ]
+        chats.append(
+            b.post("/v1/chat/completions", {**body, "messages": [{"role": "user", "content": "x"}]})
+        )
+        answers = await asyncio.gather(*chats)
+        assert [status for status, _ in answers] == [200] * 4, answers
+        runner = node.engines.runners[name]
+        assert runner.context is not None and runner.context.unified
+        assert all(a["usage"]["prompt_tokens"] > IMAGE_TOKENS for _, a in answers[:3])

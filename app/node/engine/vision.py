@@ -25,7 +25,7 @@ from llama_cpp import mtmd_cpp
 from app.core.errors import BadRequest
 from app.node.engine.base import check_prompt
 from app.node.engine.gguf_header import read_header
-from app.node.engine.llama import _log_callback
+from app.node.engine.llama import _log_callback, decode_error
 from app.node.engine.slots import Sequence, Slots
 from app.node.engine.types import EngineError
 
@@ -110,18 +110,16 @@ class Projector:
             raise BadRequest(f"the images cannot be read: {why}", param="messages")
         return Media(chunks, int(mtmd_cpp.mtmd_helper_get_n_tokens(chunks)))
 
-    def evaluate(self, lctx: Any, media: Media, seq_id: int, n_batch: int) -> int:
-        """Decode `media` as sequence `seq_id` from position 0 (logits for its last token);
-        the positions it took. Raises EngineError when llama.cpp fails."""
+    def evaluate(self, lctx: Any, media: Media, seq_id: int, n_batch: int) -> tuple[int, int]:
+        """Decode `media` as sequence `seq_id` from position 0 (logits for its last token):
+        (libmtmd's return code, 0 when it worked; the positions it took)."""
         with self._lock:
             n_past = llama_cpp.llama_pos(0)
             rc = mtmd_cpp.mtmd_helper_eval_chunks(
                 self._ctx, lctx, media.chunks, 0, seq_id, n_batch, True, ctypes.byref(n_past)
             )
             media.close()
-        if rc != 0:
-            raise EngineError(f"llama.cpp failed to read the images (code {rc})")
-        return int(n_past.value)
+        return int(rc), int(n_past.value)
 
     def close(self) -> None:
         """Free libmtmd's context (before the model it belongs to)."""
@@ -146,6 +144,7 @@ class VisionMixin:
     _lock: threading.Condition
     _batch_size: int
     placement: Any
+    context: Any  # llama.Context once loaded: `unified` and `total` cells
     _projector: Projector | None = None
 
     if TYPE_CHECKING:  # the runner's own
@@ -231,17 +230,21 @@ class VisionMixin:
             if seq.request.cancel.is_set():
                 media.close()
                 continue
-            try:
-                if self._projector is None:
-                    raise EngineError(f"{self.name}: the image projector is not loaded")
-                n_past = self._projector.evaluate(self._ctx, media, slot, self._batch_size)
-            except EngineError as exc:
-                log.warning("%s: %s", self.name, exc.message)
-                self._end(slot, seq, exc)
+            n_tokens = media.n_tokens
+            if self.context is not None and self.context.unified:  # make room in shared cells
+                with self._lock:
+                    self._slots.evict_cached(n_tokens, self.context.total)
+            rc, n_past = -1, 0
+            if self._projector is not None:  # loaded when the prompt was tokenized
+                rc, n_past = self._projector.evaluate(self._ctx, media, slot, self._batch_size)
+            media.close()
+            if rc != 0:
+                error = decode_error(self.name, rc, self.placement)
+                log.warning("%s: reading images failed: %s", self.name, error.message)
+                self._end(slot, seq, error)
                 continue
-            finally:
-                media.close()
             seq.n_past = n_past
+            seq.history = [-1] * n_tokens  # its KV cells, images too (the shared cache counts)
             token = llama_cpp.llama_sampler_sample(seq.sampler, self._ctx, -1)
             finished = self._accept(seq, token)
             if finished is not None:
