@@ -110,6 +110,8 @@ async def chat(call: Call) -> Reply:
     """`/v1/chat/completions`."""
     req = params.chat_request(call.body)
     tool_plan = tools.plan(req.tools, req.tool_choice)
+    if req.images and req.model in call.models.ready() and not call.models.projector(req.model):
+        raise _not_vision(req.model)  # before loading a model only to refuse the request
     runner = await call.models.runner_for(req.model)
     media: Media | None = None
     if req.images:
@@ -244,16 +246,20 @@ async def _image_prompt(
     prompt takes, the template's stops, the prompt); 400 `model_not_vision` without one."""
     projector = call.models.projector(req.model)
     if projector is None or not isinstance(runner, BatchedRunner):
-        raise BadRequest(
-            f"the model '{req.model}' does not take images (it has no Vision capability: no "
-            "image projector); pick a model with Vision or send text only",
-            param="messages",
-            code="model_not_vision",
-        )
+        raise _not_vision(req.model)
     media, stops = await runner.media_prompt(
         req.messages, list(req.images), projector, tool_plan.template_tools, req.tool_choice
     )
     return [-1] * media.n_tokens, stops, media  # -1: no cached prompt shares a prefix
+
+
+def _not_vision(model: str) -> BadRequest:
+    return BadRequest(
+        f"the model '{model}' does not take images (it has no Vision capability: no image "
+        "projector); pick a model with Vision or send text only",
+        param="messages",
+        code="model_not_vision",
+    )
 
 
 async def _collect(

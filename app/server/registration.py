@@ -127,7 +127,7 @@ async def _from_repo(
         return _catalog_record(entry)
     capabilities = await _capabilities(hf, ref.repo_id, ref.revision, chosen, warnings)
     if "TextGeneration" in capabilities:
-        projector = await _projector(hf, ref.repo_id, ref.revision, ggufs)
+        projector = await _projector(hf, ref.repo_id, ref.revision, chosen, ggufs)
         if projector is not None:  # downloaded beside the weights, like a shard
             files.append(projector)
             capabilities += ("Vision",)
@@ -173,15 +173,17 @@ async def _capabilities(
 
 
 async def _projector(
-    hf: HfClient, repo: str, revision: str | None, ggufs: list[RepoFileInfo]
+    hf: HfClient, repo: str, revision: str | None, chosen: RepoFileInfo, ggufs: list[RepoFileInfo]
 ) -> RepoFileInfo | None:
     """The repo's image projector (an `mmproj` GGUF whose header has a vision encoder), in the
     precision llama.cpp's own repos default to; None when it has none."""
 
-    def rank(f: RepoFileInfo) -> tuple[int, str]:
+    def rank(f: RepoFileInfo) -> tuple[bool, int, str]:
+        # A repo holding several models keeps each one's projector in its folder.
+        elsewhere = f.name.rpartition("/")[0] != chosen.name.rpartition("/")[0]
         quant = detect_quantization(f.name)
         order = _PROJECTOR_ORDER.index(quant) if quant in _PROJECTOR_ORDER else 9
-        return order, f.name
+        return elsewhere, order, f.name
 
     candidates = sorted((f for f in ggufs if "mmproj" in f.name.lower()), key=rank)
     for f in candidates[:MAX_PROJECTOR_PROBES]:

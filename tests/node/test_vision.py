@@ -155,6 +155,10 @@ async def test_a_text_model_answers_400_naming_the_vision_capability(
     assert body["error"]["code"] == "model_not_vision"
     assert body["error"]["param"] == "messages"
     assert "Vision" in body["error"]["message"]
+    node = served.ctx.local_node
+    assert node is not None
+    runner = node.engines.runners.get(name)
+    assert runner is None or not runner.loaded  # refused without loading the model for it
 
 
 async def test_the_projector_download_resumes_where_it_was_cut(
@@ -267,3 +271,29 @@ async def test_image_chats_share_the_unified_kv_cache_with_text_chats(
         runner = node.engines.runners[name]
         assert runner.context is not None and runner.context.unified
         assert all(a["usage"]["prompt_tokens"] > IMAGE_TOKENS for _, a in answers[:3])
+
+
+async def test_a_repo_of_several_models_gives_each_the_projector_in_its_folder(
+    balancer: RunningBalancer,
+    fake_hub: FakeHub,
+    tiny_models: dict[str, bytes],
+    projector_bytes: bytes,
+) -> None:
+    files = {
+        "small/model-F32.gguf": tiny_models["chat"],
+        "small/mmproj-small-f16.gguf": projector_bytes,
+        "big/model-F32.gguf": tiny_models["chat"],
+        "big/mmproj-big-f16.gguf": projector_bytes,
+    }
+    fake_hub.add(FakeRepo("acme/family-gguf", files))
+    for folder in ("small", "big"):
+        body = {"repo": "acme/family-gguf", "filename": f"{folder}/model-F32.gguf"}
+        status, answer = await balancer.post("/v0/models/register", body)
+        assert status == 201, answer
+        name = answer["name"]
+        _, manifest = await balancer.get(f"/v0/models/registry/{name}/manifest.json")
+        assert [f["name"] for f in manifest["files"]] == [
+            f"{folder}/model-F32.gguf",
+            f"{folder}/mmproj-{folder}-f16.gguf",
+        ]
+        await balancer.delete(f"/v0/models/{name}")
