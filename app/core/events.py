@@ -66,6 +66,13 @@ class ModelUpdated(Event):
 
 
 @dataclass(frozen=True)
+class ModelRetried(ModelUpdated):
+    """An admin asked the nodes holding a model in error to try it again (its Retry)."""
+
+    change: str = "retried"
+
+
+@dataclass(frozen=True)
 class ModelProgressed(Event):
     """A node reported download progress or a state change for a model."""
 
@@ -147,6 +154,7 @@ _MODEL_CHANGES: dict[str, type[Event]] = {
     "registered": ModelRegistered,
     "deleted": ModelDeleted,
     "updated": ModelUpdated,
+    "retried": ModelRetried,
 }
 _BY_TOPIC: dict[str, type[Event]] = {
     ModelProgressed.topic: ModelProgressed,

@@ -143,6 +143,15 @@ class Settings:
             "env": "LLMLB_STREAM_INTERVAL",
         },
     )
+    model_memory: float = field(
+        default=0.0,
+        metadata={
+            "help": "GB of RAM this node's loaded models may take in all (0: whatever the "
+            "machine has free); a model that does not fit unloads the least recently used "
+            "idle one first",
+            "env": "LLMLB_MODEL_MEMORY",
+        },
+    )
     gpu_layers: str = field(
         default=DEFAULT_GPU_LAYERS,
         metadata={

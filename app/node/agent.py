@@ -83,6 +83,7 @@ def node_config(settings: Settings, **values: Any) -> NodeConfig:
             slots=settings.slots,
             flash_attn=settings.flash_attn,
             stream_interval=settings.stream_interval,
+            memory_limit=int(settings.model_memory * 1e9) if settings.model_memory > 0 else None,
         ),
         read_timeout=settings.download_read_timeout,
         rpc_servers=tuple(s.strip() for s in settings.rpc_servers.split(",") if s.strip()),

@@ -69,6 +69,7 @@ def create_node_app(node: ServedNode) -> web.Application:
     app.router.add_get("/health", _health)
     app.router.add_get("/node/status", _status)
     app.router.add_post("/node/sync", _sync)
+    app.router.add_post("/node/models/{name:.+}/retry", _retry)
     app.router.add_get("/v1/models", _models)
     for path in inference.ROUTES:
         app.router.add_post(path, _inference)
@@ -86,6 +87,13 @@ async def _status(request: web.Request) -> web.Response:
 async def _sync(request: web.Request) -> web.Response:
     request.app[NODE].sync.trigger()
     return web.json_response({"status": "sync started"}, status=202)
+
+
+async def _retry(request: web.Request) -> web.Response:
+    """Try a model in error again (its Retry): `retried` false when it is not in error here."""
+    name = request.match_info["name"]
+    retried = request.app[NODE].models.retry(name)
+    return web.json_response({"model": name, "retried": retried})
 
 
 async def _models(request: web.Request) -> web.Response:

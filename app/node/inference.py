@@ -22,7 +22,7 @@ from typing import Any
 
 from app.core.errors import BadRequest, NotFound, Unavailable, UserFacingError
 from app.node import openai_params as params
-from app.node import tools
+from app.node import reasoning, tools
 from app.node.engine.batched import BatchedRunner
 from app.node.engine.pool import Runner
 from app.node.engine.sequential import ModelRunner
@@ -115,10 +115,10 @@ async def chat(call: Call) -> Reply:
     runner = await call.models.runner_for(req.model)
     media: Media | None = None
     if req.images:
-        tokens, template_stops, media = await _image_prompt(call, req, runner, tool_plan)
+        tokens, template_stops, prompt, media = await _image_prompt(call, req, runner, tool_plan)
     else:
-        tokens, template_stops = await runner.chat_prompt(
-            req.messages, tool_plan.template_tools, req.tool_choice
+        tokens, template_stops, prompt = await runner.chat_prompt(
+            req.messages, tool_plan.template_tools, req.tool_choice, req.template_kwargs
         )
     sampling = Sampling(
         **{
@@ -142,19 +142,25 @@ async def chat(call: Call) -> Reply:
 
     if req.stream:
         content = _text_events(chunk({"content": _MARK}, None))
+        thought = _text_events(chunk({"reasoning_content": _MARK}, None))
+        split = reasoning.splitter(req.reasoning_format, prompt)
         held: str | None = ""  # text that may still turn out to be a tool call
 
-        def encode(item: Item) -> list[bytes]:
+        def answer(text: str) -> list[bytes]:
             nonlocal held
+            if tool_plan.expect_calls and held is not None:
+                held += text
+                if tools.might_be_call(held):
+                    return []
+                text, held = held, None  # plain text after all: stream it
+            return [content(text)] if text else []
+
+        def encode(item: Item) -> list[bytes]:
+            think, text = split.feed(item.text) if isinstance(item, Delta) else split.end()
+            events = [thought(think)] if think else []
+            events += answer(text)
             if isinstance(item, Delta):
-                if tool_plan.expect_calls and held is not None:
-                    held += item.text
-                    if tools.might_be_call(held):
-                        return []
-                    text, held = held, None  # plain text after all: stream it
-                    return [content(text)]
-                return [content(item.text)]
-            events = []
+                return events
             finish = item.finish_reason
             if held:
                 calls = tools.parse_calls(held)
@@ -179,13 +185,16 @@ async def chat(call: Call) -> Reply:
 
         opening = [_event(chunk({"role": "assistant", "content": ""}, None))]
         return StreamReply(runner, tokens, sampling, opening, encode, media)
-    text, done = await _collect(call, runner, tokens, sampling, media)
+    whole, done = await _collect(call, runner, tokens, sampling, media)
+    think, text = reasoning.split_all(req.reasoning_format, prompt, whole)
     message: dict[str, Any] = {"role": "assistant", "content": text}
     finish = done.finish_reason
     calls = tools.parse_calls(text) if tool_plan.expect_calls else None
     if calls:
         message = {"role": "assistant", "content": None, "tool_calls": calls}
         finish = "tool_calls"
+    if think:  # as llama.cpp's server: the field only when the model reasoned
+        message["reasoning_content"] = think
     return JsonReply(
         {
             "id": ident,
@@ -241,16 +250,22 @@ async def completions(call: Call) -> Reply:
 
 async def _image_prompt(
     call: Call, req: params.ChatRequest, runner: Runner, tool_plan: tools.ToolPlan
-) -> tuple[list[int], tuple[str, ...], Media]:
+) -> tuple[list[int], tuple[str, ...], str, Media]:
     """A chat with images through the model's projector: (placeholder tokens as many as the
-    prompt takes, the template's stops, the prompt); 400 `model_not_vision` without one."""
+    prompt takes, the template's stops, the prompt text, the prompt); 400 `model_not_vision`
+    without one."""
     projector = call.models.projector(req.model)
     if projector is None or not isinstance(runner, BatchedRunner):
         raise _not_vision(req.model)
-    media, stops = await runner.media_prompt(
-        req.messages, list(req.images), projector, tool_plan.template_tools, req.tool_choice
+    media, stops, prompt = await runner.media_prompt(
+        req.messages,
+        list(req.images),
+        projector,
+        tool_plan.template_tools,
+        req.tool_choice,
+        req.template_kwargs,
     )
-    return [-1] * media.n_tokens, stops, media  # -1: no cached prompt shares a prefix
+    return [-1] * media.n_tokens, stops, prompt, media  # -1: no cached prompt shares a prefix
 
 
 def _not_vision(model: str) -> BadRequest:

@@ -7,9 +7,13 @@ in-process one the composition root gives the balancer) share one typed interfac
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from pathlib import Path
 
 from app.core.errors import BadRequest, NotFound, Unavailable
+from app.core.settings import DEFAULT_QUEUE_WAIT
 from app.core.types import ModelState
 from app.node.engine.pool import EngineManager, Runner
 from app.node.engine.types import EngineError, OutOfMemory
@@ -17,14 +21,31 @@ from app.node.engine.vision import find_projector
 from app.node.library import ModelLibrary
 from app.node.sync import SyncWorker
 
+log = logging.getLogger(__name__)
+BUSY_POLL = 0.1  # seconds between looks at whether a busy model has finished its answers
+
 
 class NodeModels:
     """The models this node holds, as inference asks for them (built by the agent)."""
 
-    def __init__(self, sync: SyncWorker, library: ModelLibrary, engines: EngineManager) -> None:
+    def __init__(
+        self,
+        sync: SyncWorker,
+        library: ModelLibrary,
+        engines: EngineManager,
+        queue_wait: float = DEFAULT_QUEUE_WAIT,
+    ) -> None:
         self._sync = sync
         self._library = library
         self._engines = engines
+        # How long a load waits for busy models to finish before it gives up for lack of memory.
+        self.queue_wait = queue_wait
+        # One load decision at a time: two big models must not unload each other in turn.
+        self._loading = asyncio.Lock()
+
+    def retry(self, model: str) -> bool:
+        """Try a model in error again (the Retry button); False when it is not in error here."""
+        return self._sync.retry(model)
 
     def ready(self) -> list[str]:
         """The names of the models this node can run now."""
@@ -37,22 +58,33 @@ class NodeModels:
 
         Raises NotFound (not on this node), Unavailable (failed, or still downloading),
         BadRequest (an embedding model asked to generate, or the other way round), or
-        OutOfMemory (it does not fit now: tried again next time) or EngineError (it
-        failed to load: the model is marked failed)."""
+        OutOfMemory (it does not fit now, even with the idle models unloaded: tried again
+        next time) or EngineError (it failed to load: the model is marked failed, and its
+        next request tries again)."""
         state = self._sync.states.get(model)
         # Only a name the node holds reaches the disk (a request's name may be anything).
         path = self._library.model_path(model) if state is not None else None
-        if state is None or (path is None and state.state != ModelState.DOWNLOADING):
+        if state is None:
             raise NotFound(
                 f"the model '{model}' is not on this node", code="model_not_found", param="model"
             )
-        if state.state == ModelState.ERROR:
+        # A model whose complete files failed to load is tried again (the file may be fixed,
+        # or its settings); one whose download failed waits for its Retry.
+        retrying = (
+            state.state == ModelState.ERROR and model in self._sync.load_failed and path is not None
+        )
+        if state.state == ModelState.ERROR and not retrying:
             raise Unavailable(
-                f"the model '{model}' cannot run here: {state.error}", code="model_error"
+                f"the model '{model}' cannot run here: {state.error} (Retry it in the Model "
+                f"Hub, or POST /v0/models/{model}/retry)",
+                code="model_error",
             )
-        if (
-            path is None or state.state != ModelState.READY
-        ):  # not ready: its files are fetched or checked
+        if path is None and state.state != ModelState.DOWNLOADING:
+            raise NotFound(
+                f"the model '{model}' is not on this node", code="model_not_found", param="model"
+            )
+        if path is None or not (state.state == ModelState.READY or retrying):
+            # not ready: its files are fetched or checked
             percent = 100.0 * state.downloaded_bytes / state.total_bytes if state.total_bytes else 0
             raise Unavailable(
                 f"the model '{model}' is still downloading ({percent:.0f}%)",
@@ -76,16 +108,21 @@ class NodeModels:
         # runner, so the model loads again with it.
         gpu_layers = manifest.gpu_layers if manifest is not None else None
         context_size = manifest.context_size if manifest is not None else None
-        runner = self._engines.get(
-            model, path, is_embedding, gpu_layers=gpu_layers, context_size=context_size
-        )
-        try:
-            await runner.load()
-        except OutOfMemory:
-            raise  # memory may be free on the next request: the model is not marked failed
-        except EngineError as exc:
-            self._sync.mark_error(model, exc.message)
-            raise
+
+        def runner_now() -> Runner:
+            return self._engines.get(
+                model, path, is_embedding, gpu_layers=gpu_layers, context_size=context_size
+            )
+
+        runner = runner_now()
+        if not runner.loaded:
+            async with self._loading:
+                runner = runner_now()  # again: the settings may have changed while it waited
+                await self._load(model, path, runner)
+        if retrying:
+            self._sync.mark_ready(model)
+        # Handed to a request: not unloaded for another model before its stream starts.
+        runner.last_used = time.monotonic()
         return runner
 
     def projector(self, model: str) -> Path | None:
@@ -95,3 +132,39 @@ class NodeModels:
             return None
         folder = self._library.folder(model)
         return find_projector([folder / f.name for f in manifest.files[1:]])
+
+    async def _load(self, model: str, path: Path, runner: Runner) -> None:
+        """Load `runner`, unloading the least recently used idle models while memory is short;
+        while only busy models hold it, wait (up to `queue_wait`) for one to finish."""
+        deadline = time.monotonic() + self.queue_wait
+        while True:
+            self._engines.budget_for(model, path)
+            try:
+                await runner.load()
+                return
+            except OutOfMemory as exc:
+                # Memory may be free on the next request: the model is not marked failed.
+                if await self._engines.unload_idle_lru(model) is not None:
+                    continue
+                busy = self._engines.busy_besides(model)
+                if not busy:
+                    raise  # nothing else holds memory: it does not fit this node
+                if time.monotonic() >= deadline:
+                    raise OutOfMemory(
+                        f"{exc.message}; waited {self.queue_wait:g} s for "
+                        f"{', '.join(busy)} to finish answering so it could be unloaded"
+                    ) from exc
+                log.info("%s waits for %s to finish to have room", model, ", ".join(busy))
+                await self._idle_one(model, deadline)
+            except EngineError as exc:
+                self._sync.mark_error(model, exc.message)
+                raise
+
+    async def _idle_one(self, model: str, deadline: float) -> None:
+        """Wait until some other loaded model has finished its answers, or the deadline."""
+        while time.monotonic() < deadline:
+            busy = self._engines.busy_besides(model)
+            loaded = [n for n in self._engines.loaded() if n != model]
+            if len(busy) < len(loaded) or not busy:
+                return
+            await asyncio.sleep(BUSY_POLL)

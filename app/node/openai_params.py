@@ -6,15 +6,31 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.core.errors import BadRequest
 from app.core.wire import JsonObject, JsonValue
+from app.node import reasoning
 from app.node.engine.sampler import JSON_GRAMMAR
 from app.node.engine.types import Sampling
 from app.node.engine.vision import MARKER, MAX_IMAGES
 
 MAX_STOPS = 4
+# Names the chat template renderer sets itself: a request's template kwargs may not replace them.
+_TEMPLATE_NAMES = frozenset(
+    {
+        "messages",
+        "tools",
+        "tool_choice",
+        "functions",
+        "function_call",
+        "bos_token",
+        "eos_token",
+        "add_generation_prompt",
+        "raise_exception",
+        "strftime_now",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +44,8 @@ class ChatRequest:
     include_usage: bool
     tools: list[JsonValue] | None  # checked entry by entry in `tools.plan`
     tool_choice: JsonValue
+    reasoning_format: str = "auto"  # "none" keeps a model's reasoning inline in content
+    template_kwargs: JsonObject = field(default_factory=dict)  # extra chat template variables
     images: tuple[bytes, ...] = ()  # decoded image parts; each stands at a MARKER in the text
 
 
@@ -259,8 +277,43 @@ def chat_request(body: Mapping[str, JsonValue]) -> ChatRequest:
         include_usage,
         tools or None,
         body.get("tool_choice"),
-        tuple(images),
+        _reasoning_format(body),
+        _template_kwargs(body),
+        images=tuple(images),
     )
+
+
+def _reasoning_format(body: Mapping[str, JsonValue]) -> str:
+    """`reasoning_format` as llama.cpp's server takes it (default: split the reasoning out)."""
+    value = body.get("reasoning_format")
+    if value is None:
+        return "auto"
+    if not isinstance(value, str) or value not in reasoning.FORMATS:
+        raise BadRequest(
+            f"'reasoning_format' must be one of {', '.join(reasoning.FORMATS)}",
+            param="reasoning_format",
+        )
+    return value
+
+
+def _template_kwargs(body: Mapping[str, JsonValue]) -> JsonObject:
+    """`chat_template_kwargs`: extra variables for the model's chat template (Qwen3's
+    `enable_thinking`), as llama.cpp's server takes them."""
+    value = body.get("chat_template_kwargs")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest(
+            "'chat_template_kwargs' must be an object of template variables",
+            param="chat_template_kwargs",
+        )
+    taken = sorted(k for k in value if k in _TEMPLATE_NAMES)
+    if taken:
+        raise BadRequest(
+            f"'chat_template_kwargs' cannot set {', '.join(taken)}: the node sets it",
+            param="chat_template_kwargs",
+        )
+    return dict(value)
 
 
 def completion_request(body: Mapping[str, JsonValue]) -> CompletionRequest:

@@ -46,6 +46,9 @@ class SyncWorker:
         self.read_timeout = read_timeout
         self.max_backoff = max_backoff
         self.states: dict[str, ModelReport] = {}
+        # Models in error because llama.cpp could not load their complete files (not a failed
+        # download): their next request, or a Retry, loads them again.
+        self.load_failed: set[str] = set()
         self.desired: list[str] = []
         self.sync_state = SyncState.IDLE
         self.progress = Progress()
@@ -96,9 +99,40 @@ class SyncWorker:
         self._trigger.set()
 
     def mark_error(self, name: str, reason: str) -> None:
-        """Record that a model cannot run (e.g. llama.cpp refused to load it)."""
+        """Record that a model's complete files cannot run (llama.cpp refused to load them);
+        its next request, or a Retry, tries to load it again."""
         self.states[name] = ModelReport(name, ModelState.ERROR, error=reason)
+        self.load_failed.add(name)
         self._changed(name)
+
+    def mark_ready(self, name: str) -> None:
+        """A model that failed to load has loaded after all."""
+        state = self.states.get(name)
+        self.load_failed.discard(name)
+        if state is None or state.state != ModelState.ERROR:
+            return
+        manifest = self.library.manifest(name)
+        size = self.library.size_on_disk(name, manifest) if manifest is not None else 0
+        self.states[name] = ModelReport(
+            name, ModelState.READY, downloaded_bytes=size, total_bytes=size
+        )
+        self._changed(name)
+
+    def retry(self, name: str) -> bool:
+        """Try a model in error again (the Retry button): one that failed to load is ready for
+        a new load on its next request; one whose download failed is fetched again (a file
+        already whole is only checked). False when the model is not in error here."""
+        state = self.states.get(name)
+        if state is None or state.state != ModelState.ERROR:
+            return False
+        if name in self.load_failed and self.library.model_path(name) is not None:
+            self.mark_ready(name)
+            return True
+        self.load_failed.discard(name)
+        self.states[name] = self._state_on_disk(name)
+        self._changed(name)
+        self._trigger.set()  # the download pass takes it
+        return True
 
     def _changed(self, name: str) -> None:
         self.on_change(name)
@@ -127,6 +161,7 @@ class SyncWorker:
         for name in list(self.states):
             if name not in wanted:
                 del self.states[name]
+                self.load_failed.discard(name)
                 self._changed(name)
         for name in names:
             if name not in self.states:
@@ -142,7 +177,11 @@ class SyncWorker:
         loaded model reloads with them on its next use."""
         for name in names:
             state = self.states.get(name)
-            if state is None or state.state != ModelState.READY or name == self.current:
+            # A model that failed to load takes new settings too (they may be the fix).
+            settled = state is not None and (
+                state.state == ModelState.READY or name in self.load_failed
+            )
+            if not settled or name == self.current:
                 continue
             try:
                 manifest = parse_manifest(

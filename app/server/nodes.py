@@ -364,13 +364,17 @@ class NodeRegistry:
         return out
 
     def candidates(self, model: str) -> list[NodeView]:
-        """Live nodes with the model ready: least in flight first, then fastest."""
-        ready = [
+        """Live nodes with the model ready: least in flight first, then fastest. When none has
+        it ready, those holding it in error (a failed load is tried again on a request)."""
+        found = self._holding(model, ModelState.READY) or self._holding(model, ModelState.ERROR)
+        return sorted(found, key=lambda v: (v.inflight, v.ewma_ms or 0.0))
+
+    def _holding(self, model: str, state: ModelState) -> list[NodeView]:
+        return [
             v
             for v in self.nodes.values()
-            if v.live and (s := v.models.get(model)) is not None and s.state == ModelState.READY
+            if v.live and (s := v.models.get(model)) is not None and s.state == state
         ]
-        return sorted(ready, key=lambda v: (v.inflight, v.ewma_ms or 0.0))
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, ModelDeleted):

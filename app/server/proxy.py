@@ -137,7 +137,10 @@ async def _relay(request: web.Request, path: str, note: _Note) -> web.StreamResp
                 return web.Response(
                     status=last_answer[0], body=last_answer[1], content_type="application/json"
                 )
-            if tried:
+            # Nodes holding the model in error were tried (to load it again): their error
+            # says more than that they did not answer.
+            failed = b.registry.status_of(model).lifecycle_status == Lifecycle.ERROR
+            if tried and not failed:
                 raise Unavailable(last_error, code="node_unavailable", status=502) from None
             raise _why_no_node(b, model) from None
         tried.add(node.id)

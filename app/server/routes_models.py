@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from app.core.events import ModelRetried
 from app.server.http import read_object
+from app.server.model_retry import retry_on_nodes
 from app.server.state import balancer
 
 routes = web.RouteTableDef()
@@ -33,6 +35,17 @@ async def registered(request: web.Request) -> web.Response:
 async def manifest(request: web.Request) -> web.Response:
     """What a node downloads for a model."""
     return web.json_response(await balancer(request).registry.manifest(request.match_info["name"]))
+
+
+@routes.post("/v0/models/{name:.+}/retry")
+async def retry(request: web.Request) -> web.Response:
+    """Try a model in error again on every node holding it in error (its Retry button): a
+    failed load loads again on the next request, a failed download is fetched again."""
+    b = balancer(request)
+    record = await b.registry.require(request.match_info["name"])
+    retried = await retry_on_nodes(b.nodes, record.name)
+    b.bus.publish(ModelRetried(record.name))
+    return web.json_response({"name": record.name, "retried_nodes": retried})
 
 
 @routes.get("/v0/models/{name:.+}")

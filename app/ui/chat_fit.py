@@ -95,8 +95,9 @@ class FittingChat(ChatStream):
         self.fitting = fitting
         self.on_fit = on_fit
 
-    async def deltas(self) -> AsyncIterator[str]:
-        """Yield text as it arrives; raise ApiError with the reason on any failure."""
+    async def deltas(self) -> AsyncIterator[tuple[str, str]]:
+        """Yield (field, text) as text arrives; raise ApiError with the reason on any
+        failure."""
         model = str(self.body.get("model"))
         asked = self.body.get("max_tokens")
         max_tokens = asked if isinstance(asked, int) else 512

@@ -28,6 +28,7 @@ from app.ui import attachments
 from app.ui.asyncs import spawn
 from app.ui.chat_fit import Fitting, FittingChat, Marker
 from app.ui.chat_settings import ChatSettings
+from app.ui.chat_thinking import Thought
 from app.ui.chat_widgets import AttachmentChips, ChatKeys, MessageWidget
 from app.ui.client import ApiError
 from app.ui.i18n import tr
@@ -98,6 +99,7 @@ class ChatPanel(QWidget):
         self._repaint.setInterval(REPAINT_MS)
         self._repaint.timeout.connect(self._flush)
         self._streamed = ""
+        self._thought = Thought()  # the answer's reasoning: shown and saved, never resent
 
     # -- layout -----------------------------------------------------------------------
     def _input_row(self) -> QHBoxLayout:
@@ -158,7 +160,7 @@ class ChatPanel(QWidget):
             widget.retry.connect(self.retry_last)
             widget.retry_button.setVisible(regenerable(m["status"], m["content"]))
         if m["stats"]:
-            widget.stats.setText(stats_text(m["stats"], str(m["status"])))
+            widget.show_stats(m["stats"], str(m["status"]))  # with its thinking
 
     def reset(self) -> None:
         """Start over in a fresh conversation (created when the first message is sent)."""
@@ -296,7 +298,7 @@ class ChatPanel(QWidget):
         cid = self.conversation_id  # the answer is saved here even if another chat opens
         widget = self._add(str(Role.ASSISTANT), "")
         widget.retry.connect(self.retry_last)
-        self.current, self._streamed = widget, ""
+        self.current, self._streamed, self._thought = widget, "", Thought()
         messages: list[JsonValue] = list[JsonValue](self.history)
         if self.system.toPlainText().strip():
             messages.insert(0, {"role": str(Role.SYSTEM), "content": self.system.toPlainText()})
@@ -307,9 +309,9 @@ class ChatPanel(QWidget):
         status = MessageStatus.DONE
         self._repaint.start()
         try:
-            async for piece in chat.deltas():
+            async for field, piece in chat.deltas():
                 first = first or time.perf_counter()
-                self._streamed += piece
+                self._streamed += self._thought.take(field, piece)  # the answer's part
         except asyncio.CancelledError:
             status = MessageStatus.INTERRUPTED if self._quitting else MessageStatus.STOPPED
         except ApiError as exc:
@@ -327,6 +329,7 @@ class ChatPanel(QWidget):
             "tokens_per_s": round(tokens / (ended - first), 1)
             if tokens and first and ended > first
             else None,
+            **self._thought.stats(),
         }
         self.current = None
         if widget in self.widgets:  # still on screen (no other chat was opened meanwhile)
@@ -346,12 +349,14 @@ class ChatPanel(QWidget):
         else:
             widget.set_text(self._streamed if self._streamed.strip() else f"*{tr(EMPTY_ANSWER)}*")
             self.history.append({"role": str(Role.ASSISTANT), "content": self._streamed})
-        widget.stats.setText(stats_text(stats, str(status)))
+        widget.show_stats(stats, str(status))  # with its thinking
         widget.retry_button.setVisible(regenerable(status, self._streamed))
         # Failed, stopped or empty, the answer's end is where the user looks next.
         QTimer.singleShot(0, lambda: self.scroller.ensureWidgetVisible(widget))
 
     def _flush(self) -> None:
+        if self.current is not None:  # the reasoning streams into the Thinking block
+            self.current.thinking.follow(self._thought, done=bool(self._streamed))
         if self.current is not None and self.current.text != self._streamed:
             self.current.set_text(self._streamed)
             bar = self.scroller.verticalScrollBar()
@@ -380,17 +385,3 @@ class ChatPanel(QWidget):
     def say(self, text: str) -> None:
         """Show why something failed, under the transcript."""
         self.notice.setText(text)
-
-
-def stats_text(stats: JsonObject, status: str) -> str:
-    """'stopped · 24 tokens · first token 80 ms · 41.2 tok/s · node n1' for a message."""
-    parts = [] if status == MessageStatus.DONE else [status]
-    if stats.get("tokens") is not None:
-        parts.append(f"{stats['tokens']} tokens")
-    if stats.get("ttft_ms") is not None:
-        parts.append(f"first token {stats['ttft_ms']} ms")
-    if stats.get("tokens_per_s"):
-        parts.append(f"{stats['tokens_per_s']} tok/s")
-    if stats.get("node"):
-        parts.append(f"node {stats['node']}")
-    return " · ".join(parts)

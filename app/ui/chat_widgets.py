@@ -25,6 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.types import MessageStatus
+from app.core.wire import JsonObject
+from app.ui.chat_thinking import ThinkingBlock
 from app.ui.i18n import tr
 
 BLOCK_CHARS = 1500  # a paragraph longer than this is shown as several, cut at spaces
@@ -108,6 +111,20 @@ def split_blocks(text: str) -> list[str]:
     return out or [""]
 
 
+def stats_text(stats: JsonObject, status: str) -> str:
+    """'stopped · 24 tokens · first token 80 ms · 41.2 tok/s · node n1' for a message."""
+    parts = [] if status == MessageStatus.DONE else [status]
+    if stats.get("tokens") is not None:
+        parts.append(f"{stats['tokens']} tokens")
+    if stats.get("ttft_ms") is not None:
+        parts.append(f"first token {stats['ttft_ms']} ms")
+    if stats.get("tokens_per_s"):
+        parts.append(f"{stats['tokens_per_s']} tok/s")
+    if stats.get("node"):
+        parts.append(f"node {stats['node']}")
+    return " · ".join(parts)
+
+
 class MessageWidget(QFrame):
     """A chat message; streaming updates only this widget (the rest is never re-rendered)."""
 
@@ -130,6 +147,8 @@ class MessageWidget(QFrame):
         self.who = QLabel("You" if role == "user" else "Assistant")
         self.who.setStyleSheet("font-weight: 600;")
         layout.addWidget(self.who)
+        self.thinking = ThinkingBlock()  # a reasoning model's thought, collapsed
+        layout.addWidget(self.thinking)
         # The text is shown as a column of Markdown blocks (paragraphs, code blocks): while
         # an answer streams in, only the block that changed is rendered again.
         self.body = QVBoxLayout()
@@ -204,6 +223,11 @@ class MessageWidget(QFrame):
     def copy_code(self) -> None:
         """Put the code blocks on the clipboard."""
         QGuiApplication.clipboard().setText("\n".join(self.code_blocks()).strip("\n"))
+
+    def show_stats(self, stats: JsonObject, status: str) -> None:
+        """Show the answer's figures under it, and its reasoning (saved in the stats) above."""
+        self.stats.setText(stats_text(stats, status))
+        self.thinking.show_saved(stats)
 
     def show_error(self, reason: str) -> None:
         """A failed answer: the error replaces what had arrived, with a Retry button."""

@@ -162,6 +162,12 @@ class ApiClient:
         """Unregister a model (nodes delete its files)."""
         await self._call("DELETE", f"/v0/models/{_path(name)}")
 
+    async def retry_model(self, name: str) -> list[str]:
+        """Ask the nodes holding a model in error to try it again; the ids of those that do."""
+        answer = await self._call("POST", f"/v0/models/{_path(name)}/retry")
+        nodes = answer.get("retried_nodes") if isinstance(answer, dict) else None
+        return [str(n) for n in nodes] if isinstance(nodes, list) else []
+
     async def set_gpu_layers(self, name: str, gpu_layers: int | None) -> RegisteredModel:
         """Set how many layers a model offloads to the GPU: -1 all, 0 none (CPU only), N,
         or None for each node's own setting; the model's updated entry."""
@@ -332,8 +338,9 @@ class ChatStream:
         self.completion_tokens: int | None = None
         self.finish_reason: str | None = None
 
-    async def deltas(self) -> AsyncIterator[str]:
-        """Yield text as it arrives; raise ApiError with the reason on any failure."""
+    async def deltas(self) -> AsyncIterator[tuple[str, str]]:
+        """Yield (field, text) as text arrives: "content" for the answer, "reasoning_content"
+        for a reasoning model's thinking; raise ApiError with the reason on any failure."""
         http = self.client._http()
         timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
         try:
@@ -361,8 +368,9 @@ class ChatStream:
         except ValueError as exc:
             raise ApiError("the stream sent an unreadable event") from exc
 
-    def _chunk(self, event: object) -> list[str]:
-        """The text pieces of one chunk (OpenAI's shape); its usage and finish reason kept."""
+    def _chunk(self, event: object) -> list[tuple[str, str]]:
+        """The (field, text) pieces of one chunk (OpenAI's shape, with llama.cpp's and
+        DeepSeek's `reasoning_content`); its usage and finish reason kept."""
         if not isinstance(event, dict):
             raise ValueError("not an object")
         if "error" in event:
@@ -375,7 +383,8 @@ class ChatStream:
         for choice in event.get("choices") or []:
             if choice.get("finish_reason"):
                 self.finish_reason = str(choice["finish_reason"])
-            text = (choice.get("delta") or {}).get("content")
-            if text:
-                pieces.append(str(text))
+            delta = choice.get("delta") or {}
+            for field in ("reasoning_content", "content"):
+                if delta.get(field):
+                    pieces.append((field, str(delta[field])))
         return pieces

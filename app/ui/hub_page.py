@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 from app.core.system import Machine
 from app.ui.fit import fleet_of
 from app.ui.i18n import tr
-from app.ui.model_card import ModelCard
+from app.ui.model_card import ModelCard, retry_model
 from app.ui.register_dialog import RegisterDialog
 from app.ui.state import UiState
 from app.ui.widgets import confirm
@@ -125,6 +125,8 @@ class HubPage(QWidget):
         name = card.title.text()
         if verb == "register":
             self.state.register(model_id=model_id)
+        elif verb == "retry":
+            retry_model(self.state, model_id)
         elif verb == "cancel":
             box = confirm(
                 self,

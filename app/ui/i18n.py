@@ -6,6 +6,9 @@ from PySide6.QtCore import QLocale
 
 JA = {
     "Overview": "概要",
+    "Thinking…": "思考中…",
+    "Thought for {seconds} s": "{seconds} 秒間思考",
+    "Thought": "思考",
     "Models": "モデル",
     "Model Hub": "モデルハブ",
     "Local": "ローカル",
@@ -15,6 +18,7 @@ JA = {
     "Register a model from Hugging Face": "Hugging Face からモデルを登録",
     "Cancel": "キャンセル",
     "Delete": "削除",
+    "Retry": "再試行",
     "available": "未登録",
     "registered": "登録済み",
     "downloading": "ダウンロード中",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QMenu,
@@ -19,7 +20,7 @@ from app.core.types import ModelState
 from app.core.wire import NodeModelJson, RegisteredModel
 from app.ui.gpu_layers_dialog import GpuLayersDialog, describe
 from app.ui.i18n import tr
-from app.ui.model_card import card_state
+from app.ui.model_card import card_state, retry_model
 from app.ui.state import UiState
 from app.ui.widgets import CardState, confirm, human_bytes
 
@@ -96,7 +97,19 @@ class LocalPage(QWidget):
             button = QPushButton(tr("Delete"))
             button.setAccessibleName(f"{tr('Delete')} {values[0]}")
             button.clicked.connect(lambda _=False, m=model: self.ask_delete(m))
-            self.table.setCellWidget(r, len(COLUMNS) - 1, button)
+            if node and node["state"] == ModelState.ERROR:
+                # A model in error on this node: Retry beside Delete.
+                retry = QPushButton(tr("Retry"))
+                retry.setAccessibleName(f"{tr('Retry')} {values[0]}")
+                retry.clicked.connect(lambda _=False, m=model: retry_model(self.state, m["id"]))
+                cell = QWidget()
+                buttons = QHBoxLayout(cell)
+                buttons.setContentsMargins(0, 0, 0, 0)
+                buttons.addWidget(retry)
+                buttons.addWidget(button)
+                self.table.setCellWidget(r, len(COLUMNS) - 1, cell)
+            else:
+                self.table.setCellWidget(r, len(COLUMNS) - 1, button)
         self.empty.setVisible(not rows)
 
     def _menu(self, at: QPoint) -> None:

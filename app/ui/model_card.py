@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
@@ -17,8 +19,10 @@ from PySide6.QtWidgets import (
 from app.core.system import Fit, Machine
 from app.core.types import HubStatus, Lifecycle
 from app.core.wire import HubEntry
+from app.ui.asyncs import spawn
 from app.ui.fit import Fleet, verdict
 from app.ui.i18n import tr
+from app.ui.state import Part, UiState
 from app.ui.theme import colors
 from app.ui.widgets import Badge, CardState, human_bytes, human_count
 
@@ -35,6 +39,16 @@ def card_state(item: HubEntry) -> CardState:
     if item["status"] == HubStatus.DOWNLOADING:
         return CardState.DOWNLOADING
     return CardState.REGISTERED
+
+
+def retry_model(state: UiState, name: str) -> asyncio.Task[list[str]]:
+    """A Retry button's action: every node holding `name` in error tries it again; the
+    models are fetched again (their state is what the nodes now report)."""
+    return spawn(
+        state.client.retry_model(name),
+        on_error=state.failed.emit,
+        on_done=lambda _nodes: state.refresh(Part.MODELS),
+    )
 
 
 class ModelCard(QFrame):
@@ -65,9 +79,15 @@ class ModelCard(QFrame):
         self.status = Badge(CardState.AVAILABLE)
         self.button = QPushButton()
         self.button.clicked.connect(self._clicked)
+        # Only for a model in error: every node holding it in error tries it again.
+        self.retry_button = QPushButton(tr("Retry"))
+        self.retry_button.setProperty("verb", "retry")
+        self.retry_button.clicked.connect(lambda: self.action.emit("retry", self.model_id))
+        self.retry_button.hide()
         top.addWidget(self.title, 1)
         top.addWidget(self.fit_badge)
         top.addWidget(self.status)
+        top.addWidget(self.retry_button)
         top.addWidget(self.button)
         outer.addLayout(top)
         self.description = QLabel()
@@ -147,6 +167,8 @@ class ModelCard(QFrame):
         self.button.setText(tr(verb))
         self.button.setProperty("verb", verb.lower())
         self.button.setAccessibleName(f"{tr(verb)} {self.title.text()}")
+        self.retry_button.setAccessibleName(f"{tr('Retry')} {self.title.text()}")
+        self.retry_button.setVisible(state == CardState.ERROR)
         self.setAccessibleName(f"{self.title.text()}, {self.status.text()}")
 
     def set_fleet(self, fleet: Fleet) -> None:

@@ -229,24 +229,24 @@ async def test_usage_stops_and_eos_match_model_runner(
 ) -> None:
     chat = [[{"role": "user", "content": p}] for p in PROMPTS]
     rendered = [await runner.chat_prompt(m) for m in chat]
-    free = [Sampling(max_tokens=60, temperature=0.0, stop=stops) for _, stops in rendered]
+    free = [Sampling(max_tokens=60, temperature=0.0, stop=stops) for _, stops, _ in rendered]
     # A stop string taken from the middle of a known greedy output.
     plain, _ = await run(runner, rendered[0][0], GREEDY)
     cut = Sampling(**{**GREEDY.__dict__, "stop": (plain[20:24],)})
     generated = runner.generated_tokens
     results = await asyncio.gather(
-        *(run(runner, t, s) for (t, _), s in zip(rendered, free, strict=True)),
+        *(run(runner, t, s) for (t, _, _), s in zip(rendered, free, strict=True)),
         run(runner, rendered[0][0], cut),
     )
     single = ModelRunner("tiny", model_path, EngineOptions(n_ctx=1024, n_threads=2), False)
     try:
-        reference = [await run(single, t, s) for (t, _), s in zip(rendered, free, strict=True)] + [
-            await run(single, rendered[0][0], cut)
-        ]
+        reference = [
+            await run(single, t, s) for (t, _, _), s in zip(rendered, free, strict=True)
+        ] + [await run(single, rendered[0][0], cut)]
     finally:
         await single.close()
     assert results == reference
-    for (tokens, _), (_, done) in zip(rendered, results, strict=False):
+    for (tokens, _, _), (_, done) in zip(rendered, results, strict=False):
         assert done.prompt_tokens == len(tokens)
     assert runner.generated_tokens - generated == sum(d.completion_tokens for _, d in results)
     text, done = results[-1]

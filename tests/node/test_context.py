@@ -5,6 +5,7 @@ numbers."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
@@ -13,8 +14,9 @@ import pytest
 from app.core.errors import BadRequest
 from app.node.engine.batched import BatchedRunner
 from app.node.engine.gguf_header import read_header
+from app.node.engine.llama import set_memory_budget
 from app.node.engine.offload import ModelShape, size_context
-from app.node.engine.types import Delta, Finished, Sampling
+from app.node.engine.types import Delta, Finished, OutOfMemory, Sampling
 from tests.conftest import balancer_settings, run_balancer
 from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.node.conftest import hub_entry, register_ready
@@ -150,3 +152,35 @@ async def test_the_api_shows_the_effective_context_and_takes_a_long_prompt(
         status, entry = await b.patch(f"/v0/models/{name}", {"context_size": None})
         assert status == 200 and entry["context_size"] is None
         await eventually(lambda: effective_is(16384))
+
+
+async def test_a_memory_capped_cache_is_shared_by_the_conversations(tmp_path: Path) -> None:
+    model = write_llama_gguf(tmp_path / "m.gguf", context_length=4096, ends=False)
+    shape = shape_of(model)
+    # Memory for a KV cache of 4,096 tokens in all (half of what is left is offered).
+    room = shape.file_bytes + shape.overhead() + 2 * 4096 * sum(shape.kv_bytes_per_token)
+    set_memory_budget(model, room)
+    runner = BatchedRunner("m", model, n_slots=2, ctx_per_slot=None, n_threads=2)
+    try:
+        long_prompt = await prompt_of(runner, 3500)
+        assert runner.context is not None
+        assert (runner.context.total, runner.ctx_per_slot) == (4096, 4096)  # not 2 x 2,048
+        # One conversation uses most of the cache ...
+        _, end = await answer(runner, long_prompt, 16)
+        assert end.prompt_tokens == 3500 and end.completion_tokens == 16
+        # ... and its cached prompt gives way to another conversation that needs the cells.
+        _, end = await answer(runner, [7, *long_prompt[1:3000]], 16)
+        assert end.completion_tokens == 16 and runner._slots._cached[0] == []
+        # Two long conversations at once outgrow it: one is told, the other answers.
+        results = await asyncio.gather(
+            answer(runner, [5, *long_prompt[1:2500]], 64),
+            answer(runner, [6, *long_prompt[1:2500]], 64),
+            return_exceptions=True,
+        )
+        refused = [r for r in results if isinstance(r, OutOfMemory)]
+        answered = [r for r in results if isinstance(r, tuple)]
+        assert len(refused) == 1 and len(answered) == 1, results
+        assert "context is full" in refused[0].message and "ask again" in refused[0].message
+    finally:
+        set_memory_budget(model, None)
+        await runner.close()

@@ -36,7 +36,10 @@ __all__ = [
     "EOS_TOKEN",
     "IM_END_TOKEN",
     "IM_START_TOKEN",
+    "REASONING_CHAT_TEMPLATE",
     "REFERENCE_BENCH_CONFIG",
+    "THINK_END_TOKEN",
+    "THINK_TOKEN",
     "UNK_TOKEN",
     "build_vocab",
     "main",
@@ -52,6 +55,8 @@ BOS_TOKEN: Final = "<s>"
 EOS_TOKEN: Final = "</s>"
 IM_START_TOKEN: Final = "<|im_start|>"
 IM_END_TOKEN: Final = "<|im_end|>"
+THINK_TOKEN: Final = "<think>"
+THINK_END_TOKEN: Final = "</think>"
 
 #: ChatML template. It is deliberately *not* byte-identical to llama-cpp-python's built-in
 #: ``CHATML_CHAT_TEMPLATE``, so llama-cpp-python does not swap in its hard-coded "chatml"
@@ -70,6 +75,26 @@ DEFAULT_CHAT_TEMPLATE: Final = (
     "{{ '<|im_end|>' + '\n' }}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+#: A reasoning model's ChatML template, as Qwen3's and QwQ's: the generation prompt opens
+#: ``<think>\n`` (the model's first words are its reasoning) unless ``enable_thinking`` is
+#: false, when it renders an empty, closed block instead; earlier assistant turns keep only
+#: their answer (what follows ``</think>``).
+REASONING_CHAT_TEMPLATE: Final = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% set content = message['content'] if message['content'] is string else '' %}"
+    "{% if message['role'] == 'assistant' and '</think>' in content %}"
+    "{% set content = content.split('</think>')[-1].lstrip('\n') %}"
+    "{% endif %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + content + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
+    "{% if enable_thinking is defined and enable_thinking is false %}"
+    "{{ '<think>\n\n</think>\n\n' }}"
+    "{% else %}{{ '<think>\n' }}{% endif %}"
+    "{% endif %}"
 )
 
 #: Keyword arguments for :func:`write_llama_gguf` that produce the reference benchmark model:
@@ -99,12 +124,19 @@ _SUBWORDS: Final = (
     "ve co me de hi ri ro ic ne ea ra ce li ch ll be ma si om ur ing ion ent and the er. ly"
 ).split()
 
+_REASONING: Final = {
+    "think": ((THINK_TOKEN, THINK_END_TOKEN), gguf.TokenType.USER_DEFINED),
+    "magistral": (("[THINK]", "[/THINK]"), gguf.TokenType.CONTROL),
+}
+
 _WEIGHT_STD: Final = 0.02
 _RMS_EPS: Final = 1e-5
 _ROPE_FREQ_BASE: Final = 10000.0
 
 
-def build_vocab() -> tuple[list[str], list[float], list[gguf.TokenType]]:
+def build_vocab(
+    reasoning: str | None = None,
+) -> tuple[list[str], list[float], list[gguf.TokenType]]:
     """Return ``(tokens, scores, token_types)`` for the tiny SentencePiece-style vocabulary.
 
     Layout: ``<unk>`` (0, UNKNOWN), ``<s>`` (1, CONTROL), ``</s>`` (2, CONTROL), the 256 byte
@@ -113,6 +145,10 @@ def build_vocab() -> tuple[list[str], list[float], list[gguf.TokenType]]:
     common sub-words, and common English words with every ``▁``-prefixed prefix of each word so
     that SentencePiece's bigram merges can always build the whole word. Normal pieces get
     strictly decreasing scores (earlier = preferred), like a real SentencePiece model.
+    A reasoning model's markers follow, typed as real GGUFs have them: with ``reasoning="think"``
+    ``<think>`` and ``</think>`` as USER_DEFINED tokens (Qwen3, the DeepSeek-R1 distills: their
+    text shows in output), with ``reasoning="magistral"`` ``[THINK]`` and ``[/THINK]`` as
+    CONTROL tokens (Mistral's tokenizer: llama.cpp leaves their text out unless asked).
     """
     tokens: list[str] = [UNK_TOKEN, BOS_TOKEN, EOS_TOKEN]
     types: list[gguf.TokenType] = [
@@ -140,6 +176,13 @@ def build_vocab() -> tuple[list[str], list[float], list[gguf.TokenType]]:
         tokens.append(piece)
         scores.append(-float(rank))
         types.append(gguf.TokenType.NORMAL)
+    if reasoning is not None:
+        if reasoning not in _REASONING:
+            raise ValueError(f"reasoning must be one of {sorted(_REASONING)}, not {reasoning!r}")
+        markers, kind = _REASONING[reasoning]
+        tokens += list(markers)
+        scores += [0.0, 0.0]
+        types += [kind] * 2
     return tokens, scores, types
 
 
@@ -193,6 +236,7 @@ def _write_model(
     pooling: gguf.PoolingType | None,
     tie_embeddings: bool,
     ends: bool = True,
+    reasoning: str | None = None,
 ) -> Path:
     if dtype not in ("f32", "f16"):
         raise ValueError(f"dtype must be 'f32' or 'f16', not {dtype!r}")
@@ -204,7 +248,7 @@ def _write_model(
     head_dim = n_embd // n_head
     n_embd_kv = head_dim * kv_heads
 
-    tokens, scores, types = build_vocab()
+    tokens, scores, types = build_vocab(reasoning)
     n_vocab = len(tokens)
     matrix_dtype = np.float16 if dtype == "f16" else np.float32
     rng = np.random.default_rng(seed)
@@ -299,6 +343,7 @@ def write_llama_gguf(
     chat_template: str | None = DEFAULT_CHAT_TEMPLATE,
     name: str = "tiny-llama",
     ends: bool = True,
+    reasoning: str | None = None,
 ) -> Path:
     """Write a tiny random-weight ``llama`` chat model to ``path`` and return ``path``.
 
@@ -317,6 +362,9 @@ def write_llama_gguf(
         name: ``general.name`` metadata.
         ends: False for a model that practically never says its end token (answers run
             to ``max_tokens``), for tests that stop or break a long answer.
+        reasoning: ``"think"`` or ``"magistral"`` for a reasoning model's markers in the
+            vocabulary (see :func:`build_vocab`); pair ``"think"`` with
+            ``REASONING_CHAT_TEMPLATE``.
 
     The vocabulary is described in :func:`build_vocab`; BOS is ``<s>`` and EOS is
     ``<|im_end|>`` (llama.cpp also treats ``</s>`` as end-of-generation). Generated text is
@@ -337,6 +385,7 @@ def write_llama_gguf(
         pooling=None,
         tie_embeddings=False,
         ends=ends,
+        reasoning=reasoning,
     )
 
 

@@ -136,3 +136,61 @@ def test_a_large_file_is_cut_to_fit_with_a_notice(gui: App, tmp_path: Path) -> N
     (cut,) = page.fitting.last.cuts
     assert f"{cut.sent_chars:,} of {cut.total_chars:,} characters" in note
     assert 0 < cut.sent_chars < cut.total_chars
+
+
+def pdf_of(pages: list[list[str]]) -> bytes:
+    """A PDF whose pages hold these lines of text (Helvetica), built by hand."""
+    n = len(pages)
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(n))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode(),
+    ]
+    font = 3 + 2 * n
+    for i, lines in enumerate(pages):
+        text = " ".join(f"({line}) Tj 0 -14 Td" for line in lines)
+        stream = f"BT /F1 11 Tf 72 760 Td {text} ET".encode()
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
+            f"/Resources << /Font << /F1 {font} 0 R >> >> >>".encode()
+        )
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out, offsets = b"%PDF-1.4\n", []
+    for i, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return out
+
+
+def test_a_40_page_pdf_and_a_30_turn_conversation_answer_without_an_error(
+    gui: App, tmp_path: Path
+) -> None:
+    ready_chat(gui)
+    page = gui.desktop.window.playground.chat
+    page.max_tokens.setValue(4)
+    report = tmp_path / "report.pdf"
+    report.write_bytes(
+        pdf_of([[f"{WORDS}page {p} line {i}" for i in range(45)] for p in range(40)])
+    )
+    assert page.attach(report)
+    page.input.setPlainText("summarise the report")
+    page.send()
+    gui.wait(lambda: page.task.done(), timeout=60)
+    user, answer = page.widgets
+    assert not answer.text.startswith("**Error:**"), answer.text
+    assert user.stats.text().startswith("report.pdf is cut to fit the model's 4k context")
+    # Thirty more turns, short ones: the conversation goes on, oldest turns left out.
+    for i in range(30):
+        page.input.setPlainText(f"turn {i}: " + WORDS * 40)
+        page.send()
+        gui.wait(lambda: page.task.done(), timeout=60)
+        assert not page.widgets[-1].text.startswith("**Error:**"), page.widgets[-1].text
+    assert len(page.widgets) == 62

@@ -15,9 +15,10 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from app.core.errors import BadRequest
 from app.node.engine.channel import one_by_one
-from app.node.engine.llama import render_chat
+from app.node.engine.llama import control_tokens, render_chat
 from app.node.engine.offload import Plan
 from app.node.engine.types import Item, Sampling
+from app.node.reasoning import MARKER_TEXTS
 
 R = TypeVar("R")
 
@@ -58,6 +59,17 @@ class LlamaRunner(ABC):
         self.placement: Plan | None = None  # where the layers went, once loaded
         self._llm: llama_cpp.Llama | None = None
         self._formatter: Jinja2ChatFormatter | None = None
+        self._markers: tuple[llama_cpp.Llama, frozenset[int]] | None = None  # _token_bytes
+
+    def _token_bytes(self, token: int) -> bytes:
+        """A generated token's bytes as clients read them: control tokens say nothing, except
+        reasoning markers that are control tokens (Magistral's [THINK]), which the reasoning
+        split must see (llama.cpp's server keeps them too)."""
+        llm = self._llm
+        assert llm is not None
+        if self._markers is None or self._markers[0] is not llm:  # loaded (again)
+            self._markers = (llm, control_tokens(llm, MARKER_TEXTS))
+        return llm.detokenize([token], special=token in self._markers[1])
 
     @property
     def context_length(self) -> int | None:
@@ -108,16 +120,24 @@ class LlamaRunner(ABC):
         messages: list[dict[str, Any]],
         tools: list[Any] | None = None,
         tool_choice: Any = None,
-    ) -> tuple[list[int], tuple[str, ...]]:
-        """Render messages with the model's chat template; (prompt tokens, template stops)."""
-        return await self._run(self._chat_prompt, messages, tools, tool_choice)
+        template_kwargs: dict[str, Any] | None = None,
+    ) -> tuple[list[int], tuple[str, ...], str]:
+        """Render messages with the model's chat template; (prompt tokens, template stops,
+        prompt text)."""
+        return await self._run(self._chat_prompt, messages, tools, tool_choice, template_kwargs)
 
     def _chat_prompt(
-        self, messages: list[dict[str, Any]], tools: list[Any] | None, tool_choice: Any
-    ) -> tuple[list[int], tuple[str, ...]]:
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[Any] | None,
+        tool_choice: Any,
+        template_kwargs: dict[str, Any] | None,
+    ) -> tuple[list[int], tuple[str, ...], str]:
         self._load()
         assert self._llm is not None and self._formatter is not None
-        return render_chat(self._llm, self._formatter, messages, tools, tool_choice)
+        return render_chat(
+            self._llm, self._formatter, messages, tools, tool_choice, template_kwargs
+        )
 
     async def text_prompt(self, prompt: str) -> list[int]:
         """Tokenize a plain completion prompt (with BOS)."""

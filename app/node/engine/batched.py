@@ -397,4 +397,4 @@ class BatchedRunner(VisionMixin, LlamaRunner):
         assert self._llm is not None
         if llama_cpp.llama_vocab_is_eog(self._vocab, token):
             return _EOG
-        return self._llm.detokenize([token])
+        return self._token_bytes(token)

@@ -36,6 +36,9 @@ _LEVELS = {  # ggml.h: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5
 _recent: deque[str] = deque(maxlen=20)
 _lock = threading.Lock()
 _last_level = logging.INFO
+# The RAM a load of a model file may take, when its node caps its models' memory
+# (LLMLB_MODEL_MEMORY less what its other loaded models hold); set by the node's pool.
+_budgets: dict[Path, int] = {}
 
 
 @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
@@ -72,6 +75,14 @@ def check_gguf(path: Path) -> None:
     read_header(path)
 
 
+def set_memory_budget(path: Path, budget: int | None) -> None:
+    """Cap the RAM the next load of `path` may take (None: the machine's free memory only)."""
+    if budget is None:
+        _budgets.pop(path, None)
+    else:
+        _budgets[path] = max(0, budget)
+
+
 def place(
     name: str, path: Path, *, slots: int, asked_ctx: int | None, requested: int | None
 ) -> tuple[offload.Context, offload.Plan]:
@@ -84,6 +95,9 @@ def place(
     unified = any(d.unified for d in gpus)
     memory = memory_info()
     ram_free = memory.available_bytes if memory else None
+    budget = _budgets.get(path)
+    if budget is not None:  # the node's own cap on its models' memory
+        ram_free = budget if ram_free is None else min(ram_free, budget)
     room = offload.memory_room(ram_free, gpu_free, unified)
     context = offload.size_context(shape, shape.trained_context, slots, asked_ctx, room)
     placed = offload.plan(shape, context.total, gpu_free, requested)
@@ -238,17 +252,35 @@ def render_chat(
     messages: list[dict[str, Any]],
     tools: list[Any] | None,
     tool_choice: Any,
-) -> tuple[list[int], tuple[str, ...]]:
-    """Messages through the model's chat template: (prompt tokens, the template's stops)."""
+    template_kwargs: dict[str, Any] | None = None,
+) -> tuple[list[int], tuple[str, ...], str]:
+    """Messages through the model's chat template, with a request's extra template variables
+    (Qwen3's `enable_thinking`): (prompt tokens, the template's stops, the prompt text, whose
+    end says whether the template opened a reasoning block)."""
     try:
         rendered = formatter(
             messages=messages,  # type: ignore[arg-type]
             tools=tools,
             tool_choice=tool_choice,
+            **(template_kwargs or {}),
         )
     except Exception as exc:  # the model's own template rejected the conversation
         raise BadRequest(f"the model's chat template rejected the messages: {exc}") from exc
     tokens = llm.tokenize(
         rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
     )
-    return tokens, tuple(s for s in (rendered.stop or []) if isinstance(s, str) and s)
+    stops = tuple(s for s in (rendered.stop or []) if isinstance(s, str) and s)
+    return tokens, stops, rendered.prompt
+
+
+def control_tokens(llm: llama_cpp.Llama, texts: tuple[str, ...]) -> frozenset[int]:
+    """The tokens of `llm`'s vocabulary that are one of `texts` whole and a control token
+    (whose text llama.cpp leaves out of output unless asked for it)."""
+    vocab = llm._model.vocab
+    found = set()
+    for text in texts:
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        attr = llama_cpp.llama_vocab_get_attr(vocab, tokens[0]) if len(tokens) == 1 else 0
+        if attr & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL:
+            found.add(tokens[0])
+    return frozenset(found)

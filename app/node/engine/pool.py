@@ -10,12 +10,16 @@ from pathlib import Path
 
 from app.core.tasks import TaskSupervisor
 from app.node.engine.batched import BatchedRunner
+from app.node.engine.llama import set_memory_budget
 from app.node.engine.sequential import ModelRunner
 from app.node.engine.types import EngineOptions
 
 Runner = ModelRunner | BatchedRunner
 
 log = logging.getLogger(__name__)
+# A model just handed to a request counts as busy this long: its prompt is rendered on it
+# before its stream starts (and counts as active), so it must not be unloaded meanwhile.
+HANDOFF_GRACE = 1.0
 
 
 class EngineManager:
@@ -81,6 +85,41 @@ class EngineManager:
         if runner is not None:
             await runner.close()
 
+    def budget_for(self, name: str, path: Path) -> None:
+        """Before loading `name`: cap its load at the node's model memory (LLMLB_MODEL_MEMORY)
+        less what the other loaded models hold; no cap when the node sets none."""
+        limit = self.options.memory_limit
+        if limit is None:
+            set_memory_budget(path, None)
+            return
+        held = sum(
+            r.placement.cpu_bytes
+            for n, r in self.runners.items()
+            if n != name and r.loaded and r.placement is not None
+        )
+        set_memory_budget(path, limit - held)
+
+    async def unload_idle_lru(self, except_name: str) -> str | None:
+        """Unload the least recently used loaded model with nothing running or waiting (never
+        `except_name`) to make room; its name, or None when no other model is loaded and idle."""
+        now = time.monotonic()
+        idle = [
+            r
+            for n, r in self.runners.items()
+            if n != except_name and r.loaded and not _busy(r, now)
+        ]
+        if not idle:
+            return None
+        lru = min(idle, key=lambda r: r.last_used)
+        log.info("unloading %s (least recently used) to make room for %s", lru.name, except_name)
+        await lru.unload()
+        return lru.name
+
+    def busy_besides(self, name: str) -> list[str]:
+        """Loaded models other than `name` with a request running, waiting or just begun."""
+        now = time.monotonic()
+        return [n for n, r in self.runners.items() if n != name and r.loaded and _busy(r, now)]
+
     def loaded(self) -> list[str]:
         """Names of the models in memory."""
         return [n for n, r in self.runners.items() if r.loaded]
@@ -109,3 +148,8 @@ class EngineManager:
         """Unload everything."""
         for name in list(self.runners):
             await self.drop(name)
+
+
+def _busy(runner: Runner, now: float) -> bool:
+    """A request runs or waits on the runner, or it was just handed to one."""
+    return runner.active > 0 or now - runner.last_used < HANDOFF_GRACE

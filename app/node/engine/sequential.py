@@ -175,7 +175,7 @@ class ModelRunner(LlamaRunner):
                 finish = "stop"
                 break
             self.generated_tokens += 1
-            ended = tail.add(llm.detokenize([token]))
+            ended = tail.add(self._token_bytes(token))
             if ended is not None:
                 finish = ended
                 break

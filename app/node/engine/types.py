@@ -38,6 +38,7 @@ class EngineOptions:
     slots: int = DEFAULT_SLOTS  # sequences decoded together (continuous batching)
     flash_attn: bool = DEFAULT_FLASH_ATTN  # off: batched greedy output equals the output alone
     stream_interval: float = DEFAULT_STREAM_INTERVAL  # seconds tokens gather before sending
+    memory_limit: int | None = None  # bytes of RAM the loaded models may take in all
 
 
 @dataclass(frozen=True)

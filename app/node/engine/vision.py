@@ -162,11 +162,12 @@ class VisionMixin:
         projector: Path,
         tools: list[Any] | None = None,
         tool_choice: Any = None,
-    ) -> tuple[Media, tuple[str, ...]]:
+        template_kwargs: dict[str, Any] | None = None,
+    ) -> tuple[Media, tuple[str, ...], str]:
         """Render a chat whose text holds one MARKER per image and tokenize it with the images;
-        (the prompt, the template's stops)."""
-        result: tuple[Media, tuple[str, ...]] = await self._run(
-            self._media_prompt, messages, images, projector, tools, tool_choice
+        (the prompt, the template's stops, the prompt text)."""
+        result: tuple[Media, tuple[str, ...], str] = await self._run(
+            self._media_prompt, messages, images, projector, tools, tool_choice, template_kwargs
         )
         return result
 
@@ -177,12 +178,15 @@ class VisionMixin:
         path: Path,
         tools: list[Any] | None,
         tool_choice: Any,
-    ) -> tuple[Media, tuple[str, ...]]:
+        template_kwargs: dict[str, Any] | None,
+    ) -> tuple[Media, tuple[str, ...], str]:
         self._load()
         assert self._llm is not None and self._formatter is not None
         projector = self._projector_for(path)
         try:
-            rendered = self._formatter(messages=messages, tools=tools, tool_choice=tool_choice)
+            rendered = self._formatter(
+                messages=messages, tools=tools, tool_choice=tool_choice, **(template_kwargs or {})
+            )
         except Exception as exc:  # the model's own template rejected the conversation
             raise BadRequest(f"the model's chat template rejected the messages: {exc}") from exc
         media = projector.tokenize(rendered.prompt, not rendered.added_special, images)
@@ -192,7 +196,7 @@ class VisionMixin:
             media.close()
             raise
         stops = tuple(s for s in (rendered.stop or []) if isinstance(s, str) and s)
-        return media, stops
+        return media, stops, rendered.prompt
 
     def _projector_for(self, path: Path) -> Projector:
         with self._lock:

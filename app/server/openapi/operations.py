@@ -119,6 +119,29 @@ ROUTES: tuple[Route, ...] = (
         path_notes=_NAME_NOTE,
     ),
     Route(
+        "POST",
+        "/v0/models/{name}/retry",
+        "Try a model in error again: every live node holding it in error loads it again on "
+        "its next request (a failed load) or fetches it again (a failed download)",
+        "models",
+        Access.ADMIN,
+        (
+            json_reply(
+                200,
+                "The nodes told to try again (none when no node holds the model in error)",
+                obj(
+                    {
+                        "name": string("The model"),
+                        "retried_nodes": array(string(), "Ids of the nodes trying again"),
+                    },
+                    ("name", "retried_nodes"),
+                ),
+            ),
+        ),
+        errors=(400, 404),
+        path_notes=_NAME_NOTE,
+    ),
+    Route(
         "DELETE",
         "/v0/models/{name}",
         "Unregister a model; every node deletes its files at its next sync",
