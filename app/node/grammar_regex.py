@@ -11,6 +11,9 @@ backreferences, `\\b`, `\\p{...}`, flags) raises UnsupportedPattern naming it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+
+from app.node.grammar_text import ANY_CHAR, repeat
 
 MAX_CODE = 0x10FFFF
 _CLASSES = {
@@ -20,10 +23,6 @@ _CLASSES = {
 }
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\v", "0": "\0"}
 _QUOTED = {0x22, 0x5C} | set(range(0x20))  # what JSON must escape inside a string
-ANY_CHAR = (  # any JSON string character, as the grammar for `.*` around an unanchored pattern
-    '([^"\\\\\\x00-\\x1F] | "\\\\" (["\\\\/bfnrt] | "u" [0-9a-cA-Ce-fE-F] [0-9a-fA-F]{3} | '
-    '"u" [dD] [0-7] [0-9a-fA-F]{2}))'
-)
 
 FORMATS = {  # string formats the grammar spells; others are annotations
     "date": r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$",
@@ -79,7 +78,8 @@ def _class(ranges: list[tuple[int, int]]) -> str:
 class _Parser:
     """A recursive-descent reader of one pattern into GBNF."""
 
-    def __init__(self, pattern: str) -> None:
+    def __init__(self, pattern: str, add: Callable[[str, str], str]) -> None:
+        self.add = add  # names a rule (repeated groups get their own, as llama.cpp needs)
         self.text = pattern
         self.pos = 0
 
@@ -122,23 +122,26 @@ class _Parser:
         ch = self.peek()
         if ch in ("*", "+", "?"):
             self.pos += 1
-            suffix = ch
+            lo, hi = {"*": (0, None), "+": (1, None), "?": (0, 1)}[ch]
         elif ch == "{" and self.text[self.pos + 1 : self.pos + 2].isdigit():
             close = self.text.find("}", self.pos)
-            if close < 0:
-                raise UnsupportedPattern("an unclosed '{' repetition")
-            body = self.text[self.pos + 1 : close]
-            if not all(p.isdigit() for p in body.split(",", 1)[:1]) or body.count(",") > 1:
-                raise UnsupportedPattern(f"the repetition '{{{body}}}'")
+            body = self.text[self.pos + 1 : close] if close > 0 else ""
+            first, comma, last = body.partition(",")
+            if not first.isdigit() or not (last.isdigit() or not last):
+                raise UnsupportedPattern(f"the repetition '{{{body}'")
             self.pos = close + 1
-            suffix = "{" + body + "}"
+            lo, hi = int(first), int(last) if last else None if comma else int(first)
+            if hi is not None and hi < lo:
+                raise UnsupportedPattern(f"the repetition '{{{body}}}'")
         else:
             return atom
         if self.peek() == "?":  # lazy: the same set of strings
             self.pos += 1
         elif self.peek() == "+":
             raise UnsupportedPattern("possessive quantifiers")
-        return f"({atom}){suffix}"
+        if any(op in atom for op in "{*+?"):  # llama.cpp counts a group's inner rules
+            atom = self.add("group", atom)
+        return repeat(f"({atom})", lo, hi, self.add)
 
     def atom(self) -> str:
         ch = self.take()
@@ -216,10 +219,14 @@ class _Parser:
         return _complement(ranges) if negate else ranges
 
 
-def pattern_grammar(pattern: str) -> str:
+def _inline(hint: str, body: str) -> str:
+    return f"({body})"
+
+
+def pattern_grammar(pattern: str, add: Callable[[str, str], str] = _inline) -> str:
     """GBNF for the characters between a JSON string's quotes that match `pattern` (searched,
     as JSON Schema does: unanchored sides match anything)."""
-    parser = _Parser(pattern)
+    parser = _Parser(pattern, add)
     body = parser.alternation(top=True)
     if parser.pos < len(pattern):
         raise UnsupportedPattern(f"an unbalanced ')' at {parser.pos}")

@@ -17,43 +17,15 @@ import json
 from app.core.errors import BadRequest
 from app.core.wire import JsonValue
 from app.node.grammar_ranges import integer_range, number_range, read_bound, whole_bound
-from app.node.grammar_regex import ANY_CHAR, FORMATS, UnsupportedPattern, pattern_grammar
+from app.node.grammar_regex import FORMATS, UnsupportedPattern, pattern_grammar
+from app.node.grammar_text import DEPENDS, PRIMITIVES, json_literal, literal, repeat
 
 _REFUSED = (  # validation keywords the grammar cannot promise
     "not if then else patternProperties dependentRequired dependentSchemas dependencies "
     "contains minContains maxContains multipleOf propertyNames minProperties maxProperties "
     "prefixItems additionalItems unevaluatedItems $dynamicRef $recursiveRef"
 ).split()
-_PRIMITIVES = {
-    "ws": '( " " | "\\n" [ \\t]{0,20} )?',  # bounded, so a wild model cannot pad forever
-    "char": ANY_CHAR,  # no raw control character, no lone surrogate
-    "string": '"\\"" char* "\\""',
-    "integer": '"-"? ("0" | [1-9] [0-9]{0,15})',
-    "number": 'integer ("." [0-9]{1,15})? ([eE] [-+]? [0-9]{1,2})?',
-    "boolean": '"true" | "false"',
-    "null": '"null"',
-    "value": "object | array | string | number | boolean | null",
-    "object": '"{" ws ( string ws ":" ws value ( ws "," ws string ws ":" ws value )* ws )? "}"',
-    "array": '"[" ws ( value ( ws "," ws value )* ws )? "]"',
-}
-_DEPENDS = {
-    "string": ["char"],
-    "number": ["integer"],
-    "value": ["object", "array", "string", "number", "boolean", "null"],
-    "object": ["ws", "string", "value"],
-    "array": ["ws", "value"],
-}
 SchemaObject = dict[str, JsonValue]
-
-
-def literal(text: str) -> str:
-    """A GBNF string literal of `text` (which holds no control characters)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def json_literal(value: JsonValue) -> str:
-    """GBNF for exactly the compact JSON text of `value`."""
-    return literal(json.dumps(value, separators=(",", ":")))
 
 
 class _Builder:
@@ -71,8 +43,8 @@ class _Builder:
     def use(self, name: str) -> str:
         """Name a primitive rule (adding it and what it needs)."""
         if name not in self.rules:
-            self.rules[name] = _PRIMITIVES[name]
-            for dep in _DEPENDS.get(name, []):
+            self.rules[name] = PRIMITIVES[name]
+            for dep in DEPENDS.get(name, []):
                 self.use(dep)
         return name
 
@@ -80,7 +52,7 @@ class _Builder:
         """A new rule for `body`, named after `hint` (never `root` nor a primitive's name)."""
         base = "".join(c if c.isalnum() else "-" for c in hint).strip("-").lower() or "r"
         name, n = base, 1
-        while name in self.rules or name in _PRIMITIVES or name == "root":
+        while name in self.rules or name in PRIMITIVES or name == "root":
             n += 1
             name = f"{base}-{n}"
         self.rules[name] = body
@@ -266,7 +238,9 @@ class _Builder:
         if hi == 0:
             return '"[" ws "]"'
         item = self.visit(items, path + "/items")
-        more = f'( ws "," ws {item} ){{{max(lo - 1, 0)},{"" if hi is None else hi - 1}}}'
+        more = repeat(
+            f'( ws "," ws {item} )', max(lo - 1, 0), None if hi is None else hi - 1, self.add
+        )
         seq = f"{item} {more} ws"
         body = f'"[" ws {seq} "]"' if lo > 0 else f'"[" ws ( {seq} )? "]"'
         return self.add((path.rsplit("/", 1)[-1] or "root") + "-array", body)
@@ -284,7 +258,7 @@ class _Builder:
             if "minLength" in schema or "maxLength" in schema:
                 raise self.fail("'pattern' together with 'minLength'/'maxLength'", path)
             try:
-                inner = pattern_grammar(pattern)
+                inner = pattern_grammar(pattern, self.add)
             except UnsupportedPattern as exc:
                 raise self.fail(f"'pattern' uses {exc}, which is not supported", path) from None
             return self.add("pattern", f'"\\"" {inner} "\\""')
@@ -293,7 +267,7 @@ class _Builder:
         if lo == 0 and hi is None:
             return self.use("string")
         self.use("char")
-        return self.add("string", f'"\\"" char{{{lo},{"" if hi is None else hi}}} "\\""')
+        return self.add("string", f'"\\"" {repeat("char", lo, hi, self.add)} "\\""')
 
     def number(self, schema: SchemaObject, path: str, kind: str) -> str:
         try:

@@ -14,6 +14,7 @@ import pytest
 from app.core.errors import BadRequest
 from app.node.grammar_ranges import integer_range, number_range
 from app.node.grammar_regex import pattern_grammar
+from app.node.grammar_text import CHUNK, repeat
 from app.node.json_grammar import call_grammar, schema_grammar
 from tests.support.tiny_gguf import write_llama_gguf
 
@@ -160,6 +161,32 @@ def test_llama_cpp_accepts_every_grammar(schema: Any, parses: Any) -> None:
 def test_llama_cpp_accepts_every_pattern_grammar(parses: Any) -> None:
     for pattern in PATTERNS:
         assert parses(schema_grammar({"type": "string", "pattern": pattern[0]})), pattern
+
+
+def test_long_repetitions_keep_their_exact_counts() -> None:
+    # llama.cpp reads {m,n} past 2000 as unbounded and refuses {m,} past 2000: long runs are
+    # chained through rules, and must still mean exactly lo..hi.
+    def inline(hint: str, body: str) -> str:
+        return f"({body})"
+
+    for lo, hi in [(0, 3 * CHUNK + 7), (CHUNK + 1, 2 * CHUNK), (2 * CHUNK, 2 * CHUNK), (7, None)]:
+        spelled = as_regex(repeat('"a"', lo, hi, inline))
+        for n in range(0, 3 * CHUNK + 20, 3):
+            assert bool(spelled.fullmatch("a" * n)) == (lo <= n <= (hi or n)), (lo, hi, n)
+
+
+LONG: list[Any] = [
+    {"type": "string", "minLength": 2500, "maxLength": 5000},
+    {"type": "string", "maxLength": 100000},
+    {"type": "array", "items": {"type": "integer"}, "minItems": 2001, "maxItems": 3000},
+    {"type": "string", "pattern": "^(a{0,100}b?){0,100}$"},
+    {"type": "string", "pattern": "^\\d{3000}$"},
+]
+
+
+@pytest.mark.parametrize("schema", LONG)
+def test_llama_cpp_takes_long_and_nested_repetitions(schema: Any, parses: Any) -> None:
+    assert parses(schema_grammar(schema))
 
 
 def test_a_forced_call_grammar_keeps_each_tool_s_refs_to_its_own_defs(parses: Any) -> None:
