@@ -38,6 +38,16 @@ REPAINT_MS = 50  # streamed text is shown at most 20 times a second
 QUIT_WAIT_S = 5.0  # how long quitting waits for the partial answer to be saved
 REGENERABLE = {MessageStatus.ERROR, MessageStatus.STOPPED, MessageStatus.INTERRUPTED}
 EMPTY_ANSWER = "The model returned an empty answer."
+ONLY_THOUGHT = (
+    "The model spent its {n} tokens thinking and gave no answer: raise max and ask again."
+)
+
+
+def empty_text(stats: JsonObject) -> str:
+    """What an answer with no text says: it all went on thinking, or it was empty."""
+    if stats.get("reasoning"):
+        return tr(ONLY_THOUGHT).format(n=stats.get("tokens") or 0)
+    return tr(EMPTY_ANSWER)
 
 
 def regenerable(status: str, content: str) -> bool:
@@ -347,7 +357,7 @@ class ChatPanel(QWidget):
         if status == MessageStatus.ERROR:
             widget.show_error(self._streamed)
         else:
-            widget.set_text(self._streamed if self._streamed.strip() else f"*{tr(EMPTY_ANSWER)}*")
+            widget.set_text(self._streamed if self._streamed.strip() else f"*{empty_text(stats)}*")
             self.history.append({"role": str(Role.ASSISTANT), "content": self._streamed})
         widget.show_stats(stats, str(status))  # with its thinking
         widget.retry_button.setVisible(regenerable(status, self._streamed))

@@ -148,6 +148,10 @@ JA = {
     "Seed, stop": "シード・停止語",
     "Select all": "すべて選択",
     "The model returned an empty answer.": "モデルの回答は空でした。",
+    "The model spent its {n} tokens thinking and gave no answer: raise max and ask again.": (
+        "モデルは {n} トークンをすべて思考に使い、回答がありません。"
+        "max を増やして再試行してください。"
+    ),
     # GPU layers (per model)
     "GPU layers": "GPU レイヤー",
     "GPU layers and context…": "GPU レイヤーとコンテキスト…",

@@ -124,3 +124,26 @@ def test_thinking_streams_into_the_block(
     gui.wait(lambda: page.task.done(), timeout=10)
     assert widget.thinking.toggle.text().startswith("Thought for ")
     assert "stopped" in widget.stats.text()
+
+
+def test_an_answer_that_was_all_thinking_says_so(
+    gui: App, model_hub: FakeHub, thinking_model: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model_hub.add(FakeRepo(THINKING_REPO, {"tiny-thinking-F32.gguf": thinking_model}))
+    ready_chat(gui, THINKING_REPO)
+    page = gui.desktop.window.playground.chat
+    page.max_tokens.setValue(12)
+    send = ChatStream.deltas
+
+    async def never_closes(chat: ChatStream) -> AsyncIterator[tuple[str, str]]:
+        chat.body["logit_bias"] = {str(THINK_END): -100}  # the model thinks until the limit
+        async for piece in send(chat):
+            yield piece
+
+    monkeypatch.setattr(ChatStream, "deltas", never_closes)
+    page.input.setPlainText("think it over")
+    page.send()
+    gui.wait(lambda: page.task.done(), timeout=30)
+    answer = page.widgets[-1]
+    assert "spent its 12 tokens thinking and gave no answer: raise max" in answer.text
+    assert answer.retry_button.isVisibleTo(answer)
