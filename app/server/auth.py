@@ -135,7 +135,8 @@ class Auth:
         Returns the id of the API key the request used, if it used one."""
         if self.loopback_only and not self._key_hashes:
             return None
-        token = bearer(request)
+        # Anthropic's clients send their key as `x-api-key`.
+        token = bearer(request) or request.headers.get("x-api-key", "").strip()
         if token:
             if self.is_admin(token):
                 return None
