@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from app.core.errors import UpstreamError
 from app.server.api_anthropic_request import Asked
 
 _STOP_REASONS = {"length": "max_tokens", "tool_calls": "tool_use"}
@@ -85,10 +86,18 @@ class AnthropicAnswer:
         self.asked = asked
 
     def whole(self, body: bytes) -> bytes:
-        """A chat.completion as a `message`."""
-        data = json.loads(body)
-        choice = (data.get("choices") or [{}])[0]
-        message = choice.get("message") or {}
+        """A chat.completion as a `message`; UpstreamError when the node sent something else."""
+        try:
+            data = json.loads(body)
+            choice = data["choices"][0]
+            message = choice["message"]
+            return self._message(data, choice, message)
+        except (ValueError, LookupError, TypeError, AttributeError):
+            raise UpstreamError(
+                "the node's answer is not a chat completion", code="bad_node_answer"
+            ) from None
+
+    def _message(self, data: Any, choice: Any, message: Any) -> bytes:
         content: list[dict[str, Any]] = []
         thought = _reasoning(message)
         if self.asked.thinking and thought:

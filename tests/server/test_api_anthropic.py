@@ -176,7 +176,7 @@ async def test_a_tool_use_round_trip(served: RunningBalancer) -> None:
         tool_choice={"type": "none"},
     )
     assert after.stop_reason in {"end_turn", "max_tokens"}
-    assert [b.type for b in after.content] == ["text"] and after.content[0].text  # type: ignore[union-attr]
+    assert [b.type for b in after.content] == ["text"] and after.content[0].text
     # The tool result reached the prompt: it holds more tokens than the question alone.
     assert after.usage.input_tokens > answer.usage.input_tokens
 
