@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from app.core.types import Lifecycle
 from app.server.dispatch import affinity_key
 from app.server.http import INFERENCE_BODY_LIMIT, read_raw_json
 from app.server.nodes import NodeView
-from app.server.speed import completion_tokens
+from app.server.speed import TAIL, completion_tokens
 from app.server.state import BALANCER, Balancer, balancer
 from app.server.translate import CHAT_PATH, AnswerShape, Translate
 from app.server.upstream import UpstreamAnswer, UpstreamFailed, http_session
@@ -214,7 +215,16 @@ async def _stream(
 ) -> web.StreamResponse:
     """Relay a streamed answer as it comes (the caller closes it); `shape` translates it."""
     assert answer.stream is not None
-    chunks = answer.stream if shape is None else shape.stream(answer.stream)
+    chunks = answer.stream
+    tail = [b""]  # the end of a translated stream as the node sent it: its usage block
+    if shape is not None:
+
+        async def kept(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+            async for chunk in stream:
+                tail[0] = (tail[0] + chunk)[-TAIL:]
+                yield chunk
+
+        chunks = shape.stream(kept(answer.stream))
     response = web.StreamResponse(status=answer.status)
     response.headers["Content-Type"] = "text/event-stream"  # never the node's own type
     response.headers["Cache-Control"] = "no-cache"
@@ -260,7 +270,7 @@ async def _stream(
     except ConnectionError:
         return _client_left(response, note)
     if seconds:  # generation speed: the tokens after the first one, in the time since it came
-        tokens = completion_tokens(prev, last)
+        tokens = completion_tokens(prev, last) if shape is None else completion_tokens(tail[0])
         if tokens is not None:
             node.speed.observe(note.model, tokens - 1, seconds)
     return response

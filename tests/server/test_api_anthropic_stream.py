@@ -5,6 +5,7 @@ an answer that is not a chat completion is a 502 in Anthropic's shape."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -60,6 +61,7 @@ async def streamer(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     for at in range(0, len(WIRE), 7):
         await response.write(WIRE[at : at + 7])
+        await asyncio.sleep(0.001)  # a stream that takes time: its speed can be measured
     await response.write_eof()
     return response
 
@@ -85,6 +87,9 @@ async def test_a_stream_cut_anywhere_becomes_anthropic_blocks(balancer: RunningB
         async with api.messages.stream(model="m", max_tokens=64, messages=HI) as stream:
             final = await stream.get_final_message()
         assert [b.type for b in final.content] == ["text", "tool_use"]
+        # The node's speed is measured from translated streams too (dispatch prefers the fast).
+        _, nodes = await balancer.get("/v0/nodes")
+        assert [n["speed"].get("m") for n in nodes] != [None], nodes
 
 
 async def test_a_server_dying_mid_stream_is_an_error_event(balancer: RunningBalancer) -> None:
