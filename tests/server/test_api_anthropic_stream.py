@@ -124,3 +124,114 @@ async def test_an_answer_that_is_no_chat_completion_is_a_502(balancer: RunningBa
         status, answer = await balancer.post("/v1/messages", body, headers={})
         assert status == 502
         assert_anthropic_error(answer, "api_error")
+
+
+async def test_what_the_node_is_asked(balancer: RunningBalancer) -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def echo(request: web.Request) -> web.Response:
+        seen.append(await request.json())
+        message = {"role": "assistant", "content": "ok"}
+        return web.json_response(
+            {
+                "id": "chatcmpl-2",
+                "object": "chat.completion",
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1},
+            }
+        )
+
+    pixel = "iVBORw0KGgo="
+    # Shaped like what Claude Code sends: system blocks with cache_control, tools, thinking,
+    # metadata, context_management, on `?beta=true` with its beta header.
+    body = {
+        "model": "m",
+        "max_tokens": 32,
+        "system": [
+            {"type": "text", "text": "You are an agent."},
+            {"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}},
+        ],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": "image/png", "data": pixel},
+                    },
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "hmm", "signature": "s"},
+                    {"type": "text", "text": "Let me look."},
+                    {"type": "tool_use", "id": "t1", "name": "look", "input": {"at": "it"}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "t1", "content": "a pixel"},
+                    {"type": "text", "text": "and?", "cache_control": {"type": "ephemeral"}},
+                ],
+            },
+        ],
+        "tools": [
+            {
+                "name": "look",
+                "description": "look at a thing",
+                "input_schema": {"type": "object", "properties": {"at": {"type": "string"}}},
+                "cache_control": {"type": "ephemeral"},
+            },
+            {"type": "web_search_20250305", "name": "web_search"},  # hosted: dropped
+        ],
+        "tool_choice": {"type": "any"},
+        "stop_sequences": ["\n\nHuman:"],
+        "temperature": 0.5,
+        "top_k": 7,
+        "thinking": {"type": "enabled", "budget_tokens": 4000},
+        "metadata": {"user_id": "someone"},
+        "context_management": {"edits": []},
+    }
+    async with hostile_node(echo) as url:
+        await add_external(balancer, url)
+        headers = {"anthropic-version": "2023-06-01", "anthropic-beta": "interleaved-thinking"}
+        async with balancer.http.post(
+            balancer.url + "/v1/messages?beta=true", json=body, headers=headers
+        ) as r:
+            assert r.status == 200, await r.text()
+            answer = await r.json()
+    assert answer["content"] == [{"type": "text", "text": "ok"}]
+    assert answer["stop_reason"] == "end_turn"
+    assert answer["usage"] == {"input_tokens": 3, "output_tokens": 1}
+    [asked] = seen
+    assert asked["messages"] == [
+        {"role": "system", "content": "You are an agent.\nBe brief."},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{pixel}"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": "Let me look.",
+            "tool_calls": [
+                {
+                    "id": "t1",
+                    "type": "function",
+                    "function": {"name": "look", "arguments": '{"at": "it"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "t1", "content": "a pixel"},
+        {"role": "user", "content": "and?"},
+    ]
+    assert [t["function"]["name"] for t in asked["tools"]] == ["look"]
+    assert asked["tool_choice"] == "required"
+    assert asked["stop"] == ["\n\nHuman:"]
+    assert (asked["temperature"], asked["top_k"], asked["max_tokens"]) == (0.5, 7, 32)
+    assert "stream" not in asked and "metadata" not in asked
