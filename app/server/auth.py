@@ -145,7 +145,7 @@ class Auth:
                 return key_id
             raise Unauthorized("the API key is not valid (revoked, or mistyped)")
         raise Unauthorized(
-            "an API key is required: send 'Authorization: Bearer <key>' "
+            "an API key is required: send 'Authorization: Bearer <key>' (or 'x-api-key') "
             "(create keys in Settings or with POST /v0/api-keys)"
         )
 

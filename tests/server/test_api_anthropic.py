@@ -224,25 +224,31 @@ async def test_count_tokens_is_the_prompt_of_the_answer(served: RunningBalancer)
 
 async def test_errors_in_anthropic_shape(served: RunningBalancer) -> None:
     name = await register_ready(served)
-    hi = [{"role": "user", "content": "hi"}]
+    hi: Any = [{"role": "user", "content": "hi"}]
     status, body = await served.post("/v1/messages", {"model": name, "messages": hi})
     assert status == 400 and "max_tokens" in assert_anthropic_error(body, "invalid_request_error")
     status, body = await served.post(
         "/v1/messages", {"model": name, "messages": hi, "max_tokens": 4, "frequency": 1}
     )
     assert status == 400 and "frequency" in assert_anthropic_error(body, "invalid_request_error")
+    # The node's own refusal (a temperature past its range) reaches the client in this shape too.
+    with pytest.raises(anthropic.BadRequestError) as hot:
+        await client(served).messages.create(
+            model=name, max_tokens=4, messages=hi, extra_body={"temperature": 5}
+        )
+    assert "temperature" in assert_anthropic_error(hot.value.body, "invalid_request_error")
     with pytest.raises(anthropic.NotFoundError) as missing:
-        await client(served).messages.create(model="nope", max_tokens=4, messages=hi)  # type: ignore[arg-type]
+        await client(served).messages.create(model="nope", max_tokens=4, messages=hi)
     assert_anthropic_error(missing.value.body, "not_found_error")
     # With an API key in place, Anthropic's header carries it; a wrong one is refused.
     _, key = await served.post("/v0/api-keys", {"name": "claude"})
     with pytest.raises(anthropic.AuthenticationError) as refused:
-        await client(served, "sk-wrong").messages.create(model=name, max_tokens=4, messages=hi)  # type: ignore[arg-type]
+        await client(served, "sk-wrong").messages.create(model=name, max_tokens=4, messages=hi)
     assert_anthropic_error(refused.value.body, "authentication_error")
     answer = await client(served, key["key"]).messages.create(
         model=name,
         max_tokens=4,
-        messages=hi,  # type: ignore[arg-type]
+        messages=hi,
     )
     assert answer.content and answer.usage.output_tokens > 0
     async with aiohttp.ClientSession() as http:

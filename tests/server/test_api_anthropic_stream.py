@@ -235,3 +235,12 @@ async def test_what_the_node_is_asked(balancer: RunningBalancer) -> None:
     assert asked["stop"] == ["\n\nHuman:"]
     assert (asked["temperature"], asked["top_k"], asked["max_tokens"]) == (0.5, 7, 32)
     assert "stream" not in asked and "metadata" not in asked
+
+
+async def test_a_model_no_node_can_serve_is_overloaded(balancer: RunningBalancer) -> None:
+    status, _ = await balancer.post("/v0/models/register", {"model_id": "qwen3"})
+    assert status == 201
+    body = {"model": "qwen3", "max_tokens": 8, "messages": HI}
+    status, answer = await balancer.post("/v1/messages", body, headers={})
+    assert status == 503
+    assert "no online node" in assert_anthropic_error(answer, "overloaded_error")
