@@ -11,10 +11,12 @@ they are.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
+from app.core.errors import UpstreamError
 from app.server.api_anthropic_answer import AnthropicAnswer, error_body
 from app.server.api_anthropic_request import to_chat
 from app.server.proxy import relay_translated
@@ -34,14 +36,24 @@ class _Count:
     """count_tokens' answer: the prompt tokens the node counted for a one-token answer."""
 
     def whole(self, body: bytes) -> bytes:
-        usage = json.loads(body).get("usage") or {}
-        return json.dumps({"input_tokens": usage.get("prompt_tokens", 0)}).encode()
+        """`{"input_tokens": N}` from the answer's usage."""
+        try:
+            count = json.loads(body)["usage"]["prompt_tokens"]
+        except (ValueError, LookupError, TypeError):
+            count = None
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise UpstreamError(
+                "the node's answer did not count the prompt's tokens", code="bad_node_answer"
+            )
+        return json.dumps({"input_tokens": count}).encode()
 
-    async def stream(self, chunks: Any) -> Any:  # never asked for: count_tokens does not stream
+    async def stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """Never used: count_tokens asks for no stream."""
         async for chunk in chunks:
             yield chunk
 
     def failed(self, message: str) -> bytes:
+        """Never used (no stream)."""
         return b""
 
 

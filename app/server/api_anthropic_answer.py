@@ -205,10 +205,9 @@ class _Events:
             return []
         if isinstance(chunk.get("error"), dict):  # the node failed after it began
             self.over = True
-            body = error_body(500, chunk)
-            status = chunk["error"].get("code")
-            kind = "overloaded_error" if status == "insufficient_memory" else None
-            return [_sse("error", {"error": {**body["error"], **({"type": kind} if kind else {})}})]
+            # Out of memory is the node's 503 (try again later); anything else its failure.
+            busy = chunk["error"].get("code") == "insufficient_memory"
+            return [error_event(503 if busy else 500, error_body(500, chunk)["error"]["message"])]
         if chunk.get("usage"):
             self.usage = _usage(chunk["usage"])
         events: list[bytes] = []

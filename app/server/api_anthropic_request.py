@@ -55,7 +55,6 @@ class Asked:
 
     model: str
     thinking: bool  # the client asked for thinking blocks
-    stream: bool
 
 
 def _text_of(content: object, where: str) -> str:
@@ -275,4 +274,4 @@ def to_chat(body: dict[str, Any]) -> tuple[dict[str, Any], Asked]:
         choice = _tool_choice(body["tool_choice"])
         if "tools" in out:
             out["tool_choice"] = choice
-    return out, Asked(model, thinking, stream)
+    return out, Asked(model, thinking)

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import anthropic
+import pytest
 from aiohttp import web
 
 from tests.conftest import RunningBalancer
@@ -244,3 +245,25 @@ async def test_a_model_no_node_can_serve_is_overloaded(balancer: RunningBalancer
     status, answer = await balancer.post("/v1/messages", body, headers={})
     assert status == 503
     assert "no online node" in assert_anthropic_error(answer, "overloaded_error")
+
+
+async def test_a_node_error_inside_the_stream_is_an_error_event(balancer: RunningBalancer) -> None:
+    failure = {"error": {"message": "out of memory", "type": "server_error", "param": None,
+                         "code": "insufficient_memory"}}  # fmt: skip
+
+    async def fails(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for event in (CHUNKS[0], CHUNKS[3], failure):
+            await response.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+        await response.write_eof()
+        return response
+
+    async with hostile_node(fails) as url:
+        await add_external(balancer, url)
+        api = anthropic.AsyncAnthropic(base_url=balancer.url, api_key="x", max_retries=0)
+        with pytest.raises(anthropic.APIStatusError) as raised:
+            async with api.messages.stream(model="m", max_tokens=64, messages=HI) as stream:
+                async for _ in stream:
+                    pass
+        assert "out of memory" in assert_anthropic_error(raised.value.body, "overloaded_error")
