@@ -52,6 +52,18 @@ def error_event(status: int, message: str) -> bytes:
     return _sse("error", body)
 
 
+def _is_string(literal: bytes) -> bool:
+    """Whether `literal` is one JSON string literal: quoted, with no unescaped quote inside
+    and no escape left open at its end (so a node cannot slip other fields into the event
+    it is copied into)."""
+    if literal.count(b'"') == 2 and b"\\" not in literal:  # the usual case: no escapes
+        return literal[:1] == b'"' == literal[-1:]
+    if len(literal) < 2 or literal[:1] != b'"' or literal[-1:] != b'"':
+        return False
+    bare = literal[1:-1].replace(b"\\\\", b"")
+    return not bare.endswith(b"\\") and b'"' not in bare.replace(b'\\"', b"")
+
+
 def _message_id() -> str:
     return f"msg_{uuid.uuid4().hex[:24]}"
 
@@ -139,6 +151,11 @@ class AnthropicAnswer:
         yield events.start()
         buffer = b""
         async for chunk in chunks:
+            if not buffer:  # the usual case: one whole event of the node per buffer
+                quick = events.fast(chunk)
+                if quick is not None:
+                    yield quick
+                    continue
             buffer += chunk
             *complete, buffer = buffer.split(b"\n\n")
             out = [event for raw in complete for event in events.feed(raw)]
@@ -160,6 +177,8 @@ class _Events:
         self.finish: str | None = None
         self.usage: dict[str, int] = {"input_tokens": 0, "output_tokens": 0}
         self.over = False
+        # The node's text event around its text, and ours (see `_learn`); None until learnt.
+        self._known: tuple[bytes, bytes, bytes, bytes] | None = None
 
     def start(self) -> bytes:
         """The opening events: message_start (an empty message) and a ping."""
@@ -190,8 +209,24 @@ class _Events:
     def _delta(self, delta: dict[str, Any]) -> list[bytes]:
         return [_sse("content_block_delta", {"index": self.index, "delta": delta})]
 
+    def fast(self, chunk: bytes) -> bytes | None:
+        """Our event for a buffer that is one text event of the node like those before it
+        (see `_learn`), without decoding it; None for any other buffer."""
+        known = self._known
+        if known is None or self.kind != "text":
+            return None
+        head, tail, out_head, out_tail = known
+        if chunk.startswith(head) and chunk.endswith(tail):
+            text = chunk[len(head) : len(chunk) - len(tail)]
+            if _is_string(text):
+                return b"".join((out_head, text, out_tail))
+        return None
+
     def feed(self, raw: bytes) -> list[bytes]:
-        """The events for one SSE event of the node."""
+        """The events for one SSE event of the node (without its blank line)."""
+        out = self.fast(raw + b"\n\n")
+        if out is not None:
+            return [out]
         data = b"".join(line[5:].strip() for line in raw.split(b"\n") if line.startswith(b"data:"))
         if not data:
             return []
@@ -213,7 +248,35 @@ class _Events:
         events: list[bytes] = []
         for choice in chunk.get("choices") or []:
             events += self._choice(choice)
+        if self._known is None and self.kind == "text":
+            self._learn(raw, chunk)
         return events
+
+    def _learn(self, raw: bytes, chunk: dict[str, Any]) -> None:
+        """Learn the node's text event from this one, if it is one: the events that follow
+        differ only in their text, which goes to the client as the same JSON string, never
+        decoded and encoded again (the stream's hot path; a node's events are all alike:
+        ours encodes each from one template)."""
+        choices = chunk.get("choices")
+        if chunk.keys() - {"id", "object", "created", "model", "system_fingerprint", "choices"}:
+            return
+        if not isinstance(choices, list) or len(choices) != 1 or choices[0].get("finish_reason"):
+            return
+        delta = choices[0].get("delta")
+        if not isinstance(delta, dict) or delta.keys() != {"content"}:
+            return
+        text = json.dumps(delta["content"]).encode()
+        if raw.count(text) != 1:
+            return
+        head, tail = raw.split(text)
+        tail += b"\n\n"  # the whole event, as `fast` sees it
+        mark = "\x00llmlb\x00"
+        out = _sse(
+            "content_block_delta",
+            {"index": self.index, "delta": {"type": "text_delta", "text": mark}},
+        )
+        out_head, out_tail = out.split(json.dumps(mark).encode())
+        self._known = (head, tail, out_head, out_tail)
 
     def _choice(self, choice: dict[str, Any]) -> list[bytes]:
         events: list[bytes] = []
