@@ -236,6 +236,11 @@ async def test_what_the_node_is_asked(balancer: RunningBalancer) -> None:
     assert asked["stop"] == ["\n\nHuman:"]
     assert (asked["temperature"], asked["top_k"], asked["max_tokens"]) == (0.5, 7, 32)
     assert "stream" not in asked and "metadata" not in asked
+    # One history, as for Chat Completions: the request is there under its own endpoint.
+    _, rows = await balancer.get("/v0/requests")
+    [row] = rows
+    assert (row["endpoint"], row["model"], row["status"]) == ("/v1/messages", "m", 200), row
+    assert row["node_id"] is not None
 
 
 async def test_a_model_no_node_can_serve_is_overloaded(balancer: RunningBalancer) -> None:
