@@ -115,8 +115,10 @@ def _turn(message: object, i: int) -> list[dict[str, Any]]:
     if not isinstance(message, dict):
         raise BadRequest(f"{where} must be an object", param="messages")
     role = message.get("role")
+    if role == "system":  # a system message among the turns (Claude Code sends them)
+        return [{"role": "system", "content": _text_of(message.get("content"), where)}]
     if role not in ("user", "assistant"):
-        raise BadRequest(f"{where}.role must be 'user' or 'assistant'", param="messages")
+        raise BadRequest(f"{where}.role must be 'user', 'assistant' or 'system'", param="messages")
     content = message.get("content")
     if isinstance(content, str):
         return [{"role": role, "content": content}]

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from app.server.api_anthropic_answer import AnthropicAnswer, _is_string
-from app.server.api_anthropic_request import Asked
+from app.server.api_anthropic_request import Asked, to_chat
 
 TEXTS = [" plain", ' "quoted"', " back\\slash\\", " ünïcødé ✓", " tab\tnew\nline", "\\", '"']
 
@@ -63,3 +63,21 @@ async def test_an_event_that_would_slip_fields_in_is_read_the_slow_way() -> None
     assert all("injected" not in d.get("delta", {}) for _, d in events)
     assert not _is_string(b'"b", "injected": "x"') and not _is_string(b'"open\\"')
     assert _is_string(b'"esc \\\\ and \\" ok"') and not _is_string(b'"\\\\" "')
+
+
+def test_a_system_message_among_the_turns_is_kept() -> None:
+    # What Claude Code 2.1 sends: a system message after the user's (400 before it was read).
+    chat, _ = to_chat(
+        {
+            "model": "m",
+            "max_tokens": 8,
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "system", "content": [{"type": "text", "text": "be brief"}]},
+            ],
+        }
+    )
+    assert chat["messages"] == [
+        {"role": "user", "content": "hi"},
+        {"role": "system", "content": "be brief"},
+    ]
