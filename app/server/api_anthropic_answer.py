@@ -64,6 +64,15 @@ def _is_string(literal: bytes) -> bool:
     return not bare.endswith(b"\\") and b'"' not in bare.replace(b'\\"', b"")
 
 
+def _stop(asked: Asked, finish: object, stop: object) -> dict[str, Any]:
+    """`stop_reason` and `stop_sequence` from the node's finish reason and the stop string it
+    names (`choices[].stop_reason`, as vLLM and our node name it)."""
+    if finish == "stop" and isinstance(stop, str) and stop in asked.stops:
+        return {"stop_reason": "stop_sequence", "stop_sequence": stop}
+    reason = _STOP_REASONS.get(finish, "end_turn") if isinstance(finish, str) else "end_turn"
+    return {"stop_reason": reason, "stop_sequence": None}
+
+
 def _message_id() -> str:
     return f"msg_{uuid.uuid4().hex[:24]}"
 
@@ -135,8 +144,7 @@ class AnthropicAnswer:
             "role": "assistant",
             "model": self.asked.model,
             "content": content,
-            "stop_reason": _STOP_REASONS.get(choice.get("finish_reason"), "end_turn"),
-            "stop_sequence": None,
+            **_stop(self.asked, choice.get("finish_reason"), choice.get("stop_reason")),
             "usage": _usage(data.get("usage")),
         }
         return json.dumps(answer).encode()
@@ -175,6 +183,7 @@ class _Events:
         self.kind: str | None = None  # the open block's type
         self.calls: dict[int, int] = {}  # the node's tool call index → our block index
         self.finish: str | None = None
+        self.stop: object = None  # the stop string the node says ended the answer
         self.usage: dict[str, int] = {"input_tokens": 0, "output_tokens": 0}
         self.over = False
         # The node's text event around its text, and ours (see `_learn`); None until learnt.
@@ -310,6 +319,7 @@ class _Events:
                 events += self._delta({"type": "input_json_delta", "partial_json": arguments})
         if choice.get("finish_reason"):
             self.finish = choice["finish_reason"]
+            self.stop = choice.get("stop_reason")
         return events
 
     def end(self) -> list[bytes]:
@@ -318,8 +328,7 @@ class _Events:
         events = self._close() if self.index >= 0 else []
         if self.index < 0:  # never empty: clients read the first block
             events = [*self._open({"type": "text", "text": ""}), *self._close()]
-        stop = _STOP_REASONS.get(self.finish or "", "end_turn")
-        delta = {"stop_reason": stop, "stop_sequence": None}
+        delta = _stop(self.asked, self.finish, self.stop)
         events.append(_sse("message_delta", {"delta": delta, "usage": self.usage}))
         events.append(_sse("message_stop", {}))
         return events

@@ -55,6 +55,7 @@ class Asked:
 
     model: str
     thinking: bool  # the client asked for thinking blocks
+    stops: tuple[str, ...] = ()  # the client's stop_sequences
 
 
 def _text_of(content: object, where: str) -> str:
@@ -276,4 +277,4 @@ def to_chat(body: dict[str, Any]) -> tuple[dict[str, Any], Asked]:
         choice = _tool_choice(body["tool_choice"])
         if "tools" in out:
             out["tool_choice"] = choice
-    return out, Asked(model, thinking)
+    return out, Asked(model, thinking, tuple(out.get("stop", ())))

@@ -10,7 +10,7 @@ import aiohttp
 import anthropic
 import pytest
 
-from tests.conftest import RunningBalancer
+from tests.conftest import ENDLESS_REPO, RunningBalancer
 from tests.node.conftest import register_ready, served
 from tests.node.test_reasoning import thinker, thinking_model
 
@@ -127,6 +127,30 @@ async def test_text_whole_and_streamed_as_anthropic_sends_it(served: RunningBala
     delta = events[-2][1]
     assert delta["delta"]["stop_reason"] == answer.stop_reason
     assert delta["usage"]["output_tokens"] == answer.usage.output_tokens
+
+
+async def test_a_stop_sequence_is_named(served: RunningBalancer) -> None:
+    name = await register_ready(served, ENDLESS_REPO)
+    api = client(served)
+    hi: Any = [{"role": "user", "content": "tell me a story"}]
+    greedy: Any = {"temperature": 0}
+    free = await api.messages.create(model=name, max_tokens=24, messages=hi, extra_body=greedy)
+    text = free.content[0].text
+    stop = text[len(text) // 2 :][:3]  # a piece of the answer's second half
+    assert stop.strip(), text
+    cut = await api.messages.create(
+        model=name, max_tokens=24, messages=hi, stop_sequences=["\n\nHuman:", stop],
+        extra_body=greedy,
+    )  # fmt: skip
+    assert (cut.stop_reason, cut.stop_sequence) == ("stop_sequence", stop), cut
+    assert cut.content[0].text == text[: text.index(stop)]
+    async with api.messages.stream(
+        model=name, max_tokens=24, messages=hi, stop_sequences=[stop], extra_body=greedy
+    ) as stream:
+        final = await stream.get_final_message()
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", stop)
+    # Ended by the limit, or by the model's own end: no stop sequence named.
+    assert (free.stop_reason, free.stop_sequence) == ("max_tokens", None)
 
 
 async def test_a_tool_use_round_trip(served: RunningBalancer) -> None:

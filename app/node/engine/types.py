@@ -74,6 +74,7 @@ class Finished:
     finish_reason: str  # "stop" or "length"
     prompt_tokens: int
     completion_tokens: int
+    stop: str | None = None  # the stop string that ended it, when one did
 
 
 Item = Delta | Finished
