@@ -12,6 +12,7 @@ from typing import Any
 from app.core.errors import UpstreamError
 from app.server.api_anthropic_request import Asked
 
+EVENT_LIMIT = 16 * 1024 * 1024  # bytes of one event of a node's stream
 _STOP_REASONS = {"length": "max_tokens", "tool_calls": "tool_use"}
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -164,8 +165,10 @@ class AnthropicAnswer:
                 if quick is not None:
                     yield quick
                     continue
-            buffer += chunk
+            buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
             *complete, buffer = buffer.split(b"\n\n")
+            if len(buffer) > EVENT_LIMIT:  # a node's event without end: bounded, as answers
+                raise UpstreamError("the node sent an event over the size limit")
             out = [event for raw in complete for event in events.feed(raw)]
             if out:
                 yield b"".join(out)

@@ -52,6 +52,8 @@ async def test_every_text_arrives_exactly() -> None:
     assert text_of(await translated([whole[i : i + 5] for i in range(0, len(whole), 5)])) == (
         "".join(TEXTS)
     )
+    # A server that ends its lines with CRLF (SSE allows it): the same answer.
+    assert text_of(await translated([b.replace(b"\n", b"\r\n") for b in wire])) == ("".join(TEXTS))
 
 
 async def test_an_event_that_would_slip_fields_in_is_read_the_slow_way() -> None:
