@@ -36,10 +36,13 @@ class CatalogEntry:
     format: str
     engine: str
     platforms: tuple[str, ...]
+    # The image projector (llama.cpp's mmproj) a Vision model downloads beside its weights.
+    mmproj_filename: str | None = None
+    mmproj_size_bytes: int | None = None
 
     def as_json(self) -> CatalogJson:
         """The entry as the catalog file spells it."""
-        return {
+        entry: CatalogJson = {
             "id": self.id,
             "name": self.name,
             "description": self.description,
@@ -56,6 +59,10 @@ class CatalogEntry:
             "engine": self.engine,
             "platforms": list(self.platforms),
         }
+        if self.mmproj_filename is not None and self.mmproj_size_bytes is not None:
+            entry["mmproj_filename"] = self.mmproj_filename
+            entry["mmproj_size_bytes"] = self.mmproj_size_bytes
+        return entry
 
     def filename_for(self, quant: str) -> str:
         """The file name of another quantization of this model (same naming as the default)."""
@@ -73,6 +80,7 @@ class CatalogEntry:
         return self.recommended_filename[:start] + new + self.recommended_filename[end:]
 
 
+_OPTIONAL: dict[str, type] = {"mmproj_filename": str, "mmproj_size_bytes": int}
 _FIELDS: dict[str, type | tuple[type, ...]] = {
     "id": str,
     "name": str,
@@ -152,7 +160,19 @@ def _validate(item: Any, index: int, path: Path) -> CatalogEntry:
             raise fail(field, f"has the wrong type ({type(value).__name__})")
         if isinstance(value, list) and not all(isinstance(v, str) for v in value):
             raise fail(field, "must be a list of strings")
-    unknown = set(item) - set(_FIELDS)
+    for field, kind in _OPTIONAL.items():
+        value = item.get(field)
+        if field in item and (isinstance(value, bool) or not isinstance(value, kind)):
+            raise fail(field, f"has the wrong type ({type(value).__name__})")
+    if ("mmproj_filename" in item) != ("mmproj_size_bytes" in item):
+        raise fail("mmproj_filename", "and 'mmproj_size_bytes' come together")
+    if "mmproj_filename" in item and (
+        not item["mmproj_filename"].endswith(".gguf") or item["mmproj_size_bytes"] <= 0
+    ):
+        raise fail("mmproj_filename", "must name a .gguf file of a positive size")
+    if "mmproj_filename" in item and "Vision" not in item["capabilities"]:
+        raise fail("capabilities", "must include 'Vision' for an entry with a projector")
+    unknown = set(item) - set(_FIELDS) - set(_OPTIONAL)
     if unknown:
         raise fail(sorted(unknown)[0], "is not a catalog field")
     if not _ID_RE.match(item["id"]):

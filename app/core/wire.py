@@ -82,6 +82,8 @@ class CatalogJson(TypedDict):
     format: str
     engine: str
     platforms: list[str]
+    mmproj_filename: NotRequired[str]  # a Vision model's image projector, fetched beside it
+    mmproj_size_bytes: NotRequired[int]
 
 
 class HubEntry(CatalogJson):

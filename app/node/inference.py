@@ -23,9 +23,11 @@ from typing import Any
 from app.core.errors import BadRequest, NotFound, Unavailable, UserFacingError
 from app.node import openai_params as params
 from app.node import reasoning, tools
+from app.node.engine.batched import BatchedRunner
 from app.node.engine.pool import Runner
 from app.node.engine.sequential import ModelRunner
 from app.node.engine.types import Delta, Finished, Item, Sampling
+from app.node.engine.vision import Media
 from app.node.models import NodeModels
 
 log = logging.getLogger(__name__)
@@ -57,13 +59,14 @@ class StreamReply:
     sampling: Sampling
     opening: list[bytes]  # events before the first token
     encode: Callable[[Item], list[bytes]]  # the events of one generated item
+    media: Media | None = None  # a prompt with images (then `tokens` stand for its length)
 
     async def events(self) -> AsyncGenerator[bytes, None]:
         """The SSE bytes: `opening`, then everything generated since the last piece, then
         [DONE] once the generation has ended; an error event if it fails. Closing this early
         (the client left) cancels the generation."""
         cancel = threading.Event()
-        batches = self.runner.batches(self.tokens, self.sampling, cancel)
+        batches = self.runner.batches(self.tokens, self.sampling, cancel, self.media)
         try:
             if self.opening:
                 yield b"".join(self.opening)
@@ -107,10 +110,16 @@ async def chat(call: Call) -> Reply:
     """`/v1/chat/completions`."""
     req = params.chat_request(call.body)
     tool_plan = tools.plan(req.tools, req.tool_choice)
+    if req.images and req.model in call.models.ready() and not call.models.projector(req.model):
+        raise _not_vision(req.model)  # before loading a model only to refuse the request
     runner = await call.models.runner_for(req.model)
-    tokens, template_stops, prompt = await runner.chat_prompt(
-        req.messages, tool_plan.template_tools, req.tool_choice, req.template_kwargs
-    )
+    media: Media | None = None
+    if req.images:
+        tokens, template_stops, prompt, media = await _image_prompt(call, req, runner, tool_plan)
+    else:
+        tokens, template_stops, prompt = await runner.chat_prompt(
+            req.messages, tool_plan.template_tools, req.tool_choice, req.template_kwargs
+        )
     sampling = Sampling(
         **{
             **req.sampling.__dict__,
@@ -178,8 +187,8 @@ async def chat(call: Call) -> Reply:
             return events
 
         opening = [_event(chunk({"role": "assistant", "content": ""}, None))]
-        return StreamReply(runner, tokens, sampling, opening, encode)
-    whole, done = await _collect(call, runner, tokens, sampling)
+        return StreamReply(runner, tokens, sampling, opening, encode, media)
+    whole, done = await _collect(call, runner, tokens, sampling, media)
     think, text = reasoning.split_all(req.reasoning_format, prompt, whole)
     message: dict[str, Any] = {"role": "assistant", "content": text}
     finish = done.finish_reason
@@ -248,12 +257,41 @@ async def completions(call: Call) -> Reply:
     return JsonReply(body)
 
 
+async def _image_prompt(
+    call: Call, req: params.ChatRequest, runner: Runner, tool_plan: tools.ToolPlan
+) -> tuple[list[int], tuple[str, ...], str, Media]:
+    """A chat with images through the model's projector: (placeholder tokens as many as the
+    prompt takes, the template's stops, the prompt text, the prompt); 400 `model_not_vision`
+    without one."""
+    projector = call.models.projector(req.model)
+    if projector is None or not isinstance(runner, BatchedRunner):
+        raise _not_vision(req.model)
+    media, stops, prompt = await runner.media_prompt(
+        req.messages,
+        list(req.images),
+        projector,
+        tool_plan.template_tools,
+        req.tool_choice,
+        req.template_kwargs,
+    )
+    return [-1] * media.n_tokens, stops, prompt, media  # -1: no cached prompt shares a prefix
+
+
+def _not_vision(model: str) -> BadRequest:
+    return BadRequest(
+        f"the model '{model}' does not take images (it has no Vision capability: no image "
+        "projector); pick a model with Vision or send text only",
+        param="messages",
+        code="model_not_vision",
+    )
+
+
 async def _collect(
-    call: Call, runner: Runner, tokens: list[int], sampling: Sampling
+    call: Call, runner: Runner, tokens: list[int], sampling: Sampling, media: Media | None = None
 ) -> tuple[str, Finished]:
     cancel = threading.Event()
     parts: list[str] = []
-    pieces = runner.stream(tokens, sampling, cancel)
+    pieces = runner.stream(tokens, sampling, cancel, media)
     try:
         async for item in pieces:
             if isinstance(item, Finished):

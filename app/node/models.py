@@ -17,6 +17,7 @@ from app.core.settings import DEFAULT_QUEUE_WAIT
 from app.core.types import ModelState
 from app.node.engine.pool import EngineManager, Runner
 from app.node.engine.types import EngineError, OutOfMemory
+from app.node.engine.vision import find_projector
 from app.node.library import ModelLibrary
 from app.node.sync import SyncWorker
 
@@ -123,6 +124,14 @@ class NodeModels:
         # Handed to a request: not unloaded for another model before its stream starts.
         runner.last_used = time.monotonic()
         return runner
+
+    def projector(self, model: str) -> Path | None:
+        """The image projector among a complete model's files (None: the model is text only)."""
+        manifest = self._library.manifest(model)
+        if manifest is None:
+            return None
+        folder = self._library.folder(model)
+        return find_projector([folder / f.name for f in manifest.files[1:]])
 
     async def _load(self, model: str, path: Path, runner: Runner) -> None:
         """Load `runner`, unloading the least recently used idle models while memory is short;

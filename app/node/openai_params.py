@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,6 +13,7 @@ from app.core.wire import JsonObject, JsonValue
 from app.node import reasoning
 from app.node.engine.sampler import JSON_GRAMMAR
 from app.node.engine.types import Sampling
+from app.node.engine.vision import MARKER, MAX_IMAGES
 
 MAX_STOPS = 4
 # Names the chat template renderer sets itself: a request's template kwargs may not replace them.
@@ -43,6 +46,7 @@ class ChatRequest:
     tool_choice: JsonValue
     reasoning_format: str = "auto"  # "none" keeps a model's reasoning inline in content
     template_kwargs: JsonObject = field(default_factory=dict)  # extra chat template variables
+    images: tuple[bytes, ...] = ()  # decoded image parts; each stands at a MARKER in the text
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,8 @@ def _stream_options(body: Mapping[str, JsonValue]) -> tuple[bool, bool]:
     return stream, bool(options.get("include_usage"))
 
 
-def _message_text(content: object, index: int) -> str | None:
+def _message_text(content: object, index: int, images: list[bytes]) -> str | None:
+    """A message's text; each image part becomes MARKER there, its bytes added to `images`."""
     if content is None or isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -200,10 +205,12 @@ def _message_text(content: object, index: int) -> str | None:
                 )
             if part.get("type") == "text" and isinstance(part.get("text"), str):
                 texts.append(part["text"])
-            elif part.get("type") in {"image_url", "input_image", "input_audio"}:
+            elif part.get("type") in {"image_url", "input_image"}:
+                images.append(_image(part, index))
+                texts.append(MARKER)
+            elif part.get("type") == "input_audio":
                 raise BadRequest(
-                    "this model does not accept images or audio; "
-                    "pick a model with the Vision capability",
+                    "this node does not accept audio; send text or images",
                     param="messages",
                     code="unsupported_content",
                 )
@@ -217,12 +224,35 @@ def _message_text(content: object, index: int) -> str | None:
     )
 
 
+def _image(part: Mapping[str, JsonValue], index: int) -> bytes:
+    """The bytes of an image part (`image_url` as an object or a string, a data: URL)."""
+    value = part.get("image_url")
+    url = value.get("url") if isinstance(value, dict) else value
+    if not isinstance(url, str) or not url:
+        raise BadRequest(f"messages[{index}] has an image part without a URL", param="messages")
+    head, comma, data = url.partition(",")
+    if not (url.startswith("data:") and comma and head.endswith(";base64")):
+        raise BadRequest(
+            f"messages[{index}] has an image URL the node cannot use: send the image inline "
+            "as a data: URL (data:image/png;base64,...)",
+            param="messages",
+            code="unsupported_image_url",
+        )
+    try:
+        return base64.b64decode(data, validate=False)
+    except (binascii.Error, ValueError) as exc:
+        raise BadRequest(
+            f"messages[{index}] has an image whose base64 data is broken", param="messages"
+        ) from exc
+
+
 def chat_request(body: Mapping[str, JsonValue]) -> ChatRequest:
     """Validate a chat completion body."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequest("'messages' must be a non-empty list", param="messages")
     clean: list[JsonObject] = []
+    images: list[bytes] = []
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
             raise BadRequest(f"messages[{i}] must be an object", param="messages")
@@ -231,8 +261,10 @@ def chat_request(body: Mapping[str, JsonValue]) -> ChatRequest:
             raise BadRequest(f"messages[{i}].role {role!r} is not a chat role", param="messages")
         item = dict(message)
         item["role"] = "system" if role == "developer" else role
-        item["content"] = _message_text(message.get("content"), i)
+        item["content"] = _message_text(message.get("content"), i, images)
         clean.append(item)
+    if len(images) > MAX_IMAGES:
+        raise BadRequest(f"a request takes at most {MAX_IMAGES} images", param="messages")
     tools = body.get("tools")
     if tools is not None and not isinstance(tools, list):
         raise BadRequest("'tools' must be a list", param="tools")
@@ -247,6 +279,7 @@ def chat_request(body: Mapping[str, JsonValue]) -> ChatRequest:
         body.get("tool_choice"),
         _reasoning_format(body),
         _template_kwargs(body),
+        images=tuple(images),
     )
 
 

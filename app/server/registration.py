@@ -11,6 +11,7 @@ from app.core.errors import BadRequest
 from app.core.hf import HfClient, RepoFileInfo, endpoint_hosts
 from app.core.hf_refs import check_filename, parse_hf_reference
 from app.core.types import ModelFile, ModelRecord
+from app.server.gguf_probe import read_meta
 from app.server.http import optional_str
 
 MEMORY_FACTOR = 1.5  # required memory ≈ file size × 1.5 (weights + KV cache + buffers)
@@ -18,7 +19,9 @@ _SHARD_RE = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
 _QUANT_RE = re.compile(
     r"(?<![A-Za-z0-9])(I?Q\d(?:_K)?(?:_[A-Z0-9]+)*|BF16|F16|F32|MXFP4)(?=[-_.]|$)", re.IGNORECASE
 )
-_VISION_TAGS = {"image-text-to-text", "visual-question-answering"}
+# A projector's precision, best first: what llama.cpp's own repos publish as the default.
+_PROJECTOR_ORDER = ("F16", "BF16", "Q8_0", "F32")
+MAX_PROJECTOR_PROBES = 3
 
 
 def detect_quantization(filename: str) -> str | None:
@@ -95,7 +98,7 @@ async def _from_catalog(model_id: str, catalog: Catalog, hf: HfClient) -> ModelR
         sha256=file.sha256,
         context_length=entry.context_length,
         capabilities=entry.capabilities,
-        files=(ModelFile(file.name, file.size, file.sha256),),
+        files=(ModelFile(file.name, file.size, file.sha256), *_catalog_projector(entry)),
     )
 
 
@@ -119,16 +122,18 @@ async def _from_repo(
     ggufs = [f for f in listing.files if f.name.lower().endswith(".gguf")]
     chosen = _choose_gguf(ref.repo_id, ggufs, filename)
     files = _with_shards(chosen, ggufs)
-    size = sum(f.size for f in files)
     entry = _catalog_match(catalog, ref.repo_id, chosen.name)
     if entry is not None:
         return _catalog_record(entry)
+    capabilities = await _capabilities(hf, ref.repo_id, ref.revision, chosen, warnings)
+    if "TextGeneration" in capabilities:
+        projector = await _projector(hf, ref.repo_id, ref.revision, chosen, ggufs)
+        if projector is not None:  # downloaded beside the weights, like a shard
+            files.append(projector)
+            capabilities += ("Vision",)
+    size = sum(f.size for f in files)
     quant = detect_quantization(chosen.name)
     warnings.append("required memory is an estimate (1.5 × the file size)")
-    capabilities: tuple[str, ...] = ("TextGeneration",)
-    lowered = ref.repo_id.lower()
-    if "embed" in lowered or "bge-" in lowered or "e5-" in lowered:
-        capabilities = ("Embedding",)
     return ModelRecord(
         name=ref.repo_id.lower(),
         repo=ref.repo_id,
@@ -143,6 +148,56 @@ async def _from_repo(
         capabilities=capabilities,
         files=tuple(ModelFile(f.name, f.size, f.sha256) for f in files),
     )
+
+
+async def _capabilities(
+    hf: HfClient, repo: str, revision: str | None, chosen: RepoFileInfo, warnings: list[str]
+) -> tuple[str, ...]:
+    """What the model does, from its GGUF header (pooling type, architecture), read from the
+    Hub before any node has the file; not from words in its name."""
+    meta = await read_meta(hf, repo, chosen.name, revision)
+    if meta is not None and meta.architecture == "clip":
+        raise BadRequest(
+            f"'{chosen.name}' is an image projector (mmproj), not a model; register the "
+            "model's own GGUF and its projector comes with it",
+            param="filename",
+            code="projector_not_model",
+        )
+    found = meta.capabilities() if meta is not None else None
+    if found is None:
+        warnings.append(
+            f"the header of {chosen.name} could not be read; registered as a text model"
+        )
+        return ("TextGeneration",)
+    return found
+
+
+async def _projector(
+    hf: HfClient, repo: str, revision: str | None, chosen: RepoFileInfo, ggufs: list[RepoFileInfo]
+) -> RepoFileInfo | None:
+    """The repo's image projector (an `mmproj` GGUF whose header has a vision encoder), in the
+    precision llama.cpp's own repos default to; None when it has none."""
+
+    def rank(f: RepoFileInfo) -> tuple[bool, int, str]:
+        # A repo holding several models keeps each one's projector in its folder.
+        elsewhere = f.name.rpartition("/")[0] != chosen.name.rpartition("/")[0]
+        quant = detect_quantization(f.name)
+        order = _PROJECTOR_ORDER.index(quant) if quant in _PROJECTOR_ORDER else 9
+        return elsewhere, order, f.name
+
+    candidates = sorted((f for f in ggufs if "mmproj" in f.name.lower()), key=rank)
+    for f in candidates[:MAX_PROJECTOR_PROBES]:
+        meta = await read_meta(hf, repo, f.name, revision)
+        if meta is not None and meta.is_vision_projector():
+            return f
+    return None
+
+
+def _catalog_projector(entry: CatalogEntry) -> tuple[ModelFile, ...]:
+    """The catalog entry's projector file, when it has one."""
+    if entry.mmproj_filename is None or entry.mmproj_size_bytes is None:
+        return ()
+    return (ModelFile(entry.mmproj_filename, entry.mmproj_size_bytes),)
 
 
 def _catalog_match(catalog: Catalog, repo_id: str, filename: str) -> CatalogEntry | None:
@@ -165,7 +220,7 @@ def _catalog_record(entry: CatalogEntry) -> ModelRecord:
         quantization=entry.quantization,
         context_length=entry.context_length,
         capabilities=entry.capabilities,
-        files=(ModelFile(entry.recommended_filename, entry.size_bytes),),
+        files=(ModelFile(entry.recommended_filename, entry.size_bytes), *_catalog_projector(entry)),
     )
 
 

@@ -23,6 +23,10 @@ def test_the_shipped_catalog_is_valid_and_complete() -> None:
     assert catalog.get("qwen3") is not None and catalog.get("gpt-oss-20b") is None
 
 
+# Entries added here, checked against their Hub listings (issue 15: an embedding model).
+ADDED_HERE = {"nomic-embed-text-v1.5"}
+
+
 def test_the_catalog_keeps_the_upstream_facts() -> None:
     upstream_path = (
         Path(__file__).resolve().parents[3] / "shared/catalog/supported_models.upstream.json"
@@ -31,6 +35,9 @@ def test_the_catalog_keeps_the_upstream_facts() -> None:
         pytest.skip("shared/ is not beside this checkout")
     upstream = {e["id"]: e for e in json.loads(upstream_path.read_text())}
     for entry in load_catalog().entries:
+        if entry.id in ADDED_HERE:
+            assert entry.id not in upstream
+            continue
         source = upstream[entry.id]
         assert (entry.repo, entry.recommended_filename, entry.size_bytes) == (
             source["repo"],
@@ -89,3 +96,21 @@ def test_quantization_variants_follow_the_file_naming() -> None:
     assert catalog.get("qwq").filename_for("q5_k_m") == "qwq-32b-q5_k_m.gguf"
     with pytest.raises(BadRequest):
         catalog.get("qwen3").filename_for("../x")
+
+
+def test_a_vision_entry_names_its_projector(tmp_path: Path) -> None:
+    gemma = load_catalog().get("gemma3")
+    assert gemma is not None and "Vision" in gemma.capabilities
+    assert (gemma.mmproj_filename, gemma.mmproj_size_bytes) == ("mmproj-model-f16.gguf", 851251104)
+    assert gemma.as_json()["mmproj_filename"] == "mmproj-model-f16.gguf"
+    embed = load_catalog().get("nomic-embed-text-v1.5")
+    assert embed is not None and embed.capabilities == ("Embedding",)
+    projector = {"mmproj_filename": "mmproj.gguf", "mmproj_size_bytes": 10}
+    for change, message in (
+        ({**projector, "mmproj_size_bytes": "10"}, "'mmproj_size_bytes' has the wrong type"),
+        ({"mmproj_filename": "mmproj.gguf"}, "come together"),
+        ({**projector, "mmproj_filename": "mmproj.bin"}, "must name a .gguf file"),
+        (projector, "must include 'Vision'"),
+    ):
+        with pytest.raises(StartupError, match=message):
+            load_catalog(write(tmp_path, [{**good_entry(), **change}]))

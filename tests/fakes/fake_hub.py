@@ -23,6 +23,10 @@ from aiohttp import web
 _RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
 
+def _header_read(record: RequestRecord) -> bool:
+    return record.method == "GET" and bool(re.match(r"^bytes=0-\d+$", record.range or ""))
+
+
 @dataclass
 class FakeRepo:
     """A model repo: files by path, popularity, commit sha."""
@@ -77,9 +81,19 @@ class FakeHub:
         return repo
 
     def file_requests(self, name: str) -> list[RequestRecord]:
-        """Requests that fetched bytes of a file (GET on its resolve URL)."""
+        """Requests that downloaded a file (GET on its resolve URL), not header reads."""
         with self._lock:
-            return [r for r in self.requests if r.method == "GET" and r.path.endswith("/" + name)]
+            return [
+                r
+                for r in self.requests
+                if r.method == "GET" and r.path.endswith("/" + name) and not _header_read(r)
+            ]
+
+    def header_reads(self, name: str) -> list[RequestRecord]:
+        """Requests that read the start of a file (a closed Range from byte 0), as the
+        balancer does at registration to learn what a GGUF is."""
+        with self._lock:
+            return [r for r in self.requests if r.path.endswith("/" + name) and _header_read(r)]
 
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> FakeHub:

@@ -10,7 +10,7 @@ import aiohttp
 from app.context import AppContext
 from tests.conftest import RunningBalancer, balancer_settings
 from tests.fakes.fake_hub import FakeHub
-from tests.node.conftest import register_ready
+from tests.node.conftest import CHAT_FILE, register_ready
 from tests.support.waiting import eventually
 
 
@@ -145,7 +145,7 @@ async def test_a_restarted_balancer_knows_its_node_again(
         finally:
             await ctx.stop()
     assert ids[0] == ids[1]
-    assert sum(1 for r in model_hub.requests if r.method == "GET" and "resolve" in r.path) == 1
+    assert len(model_hub.file_requests(CHAT_FILE)) == 1  # one download (header reads aside)
 
 
 async def test_nodes_can_be_renamed_tagged_and_annotated(served: RunningBalancer) -> None:

@@ -45,6 +45,7 @@ __all__ = [
     "main",
     "write_embedding_gguf",
     "write_llama_gguf",
+    "write_mmproj_gguf",
 ]
 
 ARCH: Final = gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.LLAMA]  # "llama"
@@ -474,3 +475,107 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def write_mmproj_gguf(
+    path: Path,
+    *,
+    text_n_embd: int = 64,
+    n_embd: int = 32,
+    n_layer: int = 2,
+    n_head: int = 2,
+    n_ff: int = 64,
+    image_size: int = 28,
+    patch_size: int = 14,
+    seed: int = 0,
+    name: str = "tiny-mmproj",
+) -> Path:
+    """Write a tiny random-weight LLaVA-style image projector (``mmproj``) and return ``path``.
+
+    llama.cpp's clip loader (tools/mtmd/clip.cpp) reads it as a CLIP vision encoder with the
+    ``mlp`` projector: patch and position embeddings, ``n_layer`` pre-norm ViT blocks (the
+    last one is skipped, as LLaVA takes the second-to-last layer's features) and a two-layer
+    MLP (``mm.0``, ``mm.2``) whose output size ``text_n_embd`` must equal the text model's
+    ``n_embd``. An image becomes ``(image_size / patch_size) ** 2`` embeddings (4 by default).
+
+    Args:
+        path: Destination file (parent directories are created). Written atomically.
+        text_n_embd: The text model's hidden size (the projector's output size).
+        n_embd: The vision encoder's hidden size; must be divisible by ``n_head``.
+        n_layer: Vision transformer blocks (at least 2: the last one is not used).
+        n_head: Attention heads of the vision encoder.
+        n_ff: The vision encoder's feed-forward size.
+        image_size: The square size images are resized to.
+        patch_size: The side of one patch; ``image_size`` must be a multiple of it.
+        seed: Seed for the random weights; same arguments give a byte-identical file.
+        name: ``general.name`` metadata.
+    """
+    if n_embd % n_head or image_size % patch_size or n_layer < 2:
+        raise ValueError("n_embd % n_head, image_size % patch_size must be 0; n_layer >= 2")
+    rng = np.random.default_rng(seed)
+    n_patches = (image_size // patch_size) ** 2
+
+    def weights(*shape: int) -> npt.NDArray[np.float32]:
+        values = rng.standard_normal(shape, dtype=np.float32) * np.float32(_WEIGHT_STD)
+        return values.astype(np.float32)
+
+    def ones(n: int) -> npt.NDArray[np.float32]:
+        return np.ones(n, dtype=np.float32)
+
+    def zeros(n: int) -> npt.NDArray[np.float32]:
+        return np.zeros(n, dtype=np.float32)
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    writer = gguf.GGUFWriter(tmp_path, "clip")
+    try:
+        writer.add_name(name)
+        writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+        writer.add_bool("clip.has_vision_encoder", True)
+        writer.add_string("clip.projector_type", "mlp")
+        writer.add_bool("clip.use_gelu", True)
+        writer.add_uint32("clip.vision.image_size", image_size)
+        writer.add_uint32("clip.vision.patch_size", patch_size)
+        writer.add_uint32("clip.vision.embedding_length", n_embd)
+        writer.add_uint32("clip.vision.feed_forward_length", n_ff)
+        writer.add_uint32("clip.vision.projection_dim", text_n_embd)
+        writer.add_uint32("clip.vision.block_count", n_layer)
+        writer.add_uint32("clip.vision.attention.head_count", n_head)
+        writer.add_float32("clip.vision.attention.layer_norm_epsilon", 1e-6)
+        writer.add_array("clip.vision.image_mean", [0.5, 0.5, 0.5])
+        writer.add_array("clip.vision.image_std", [0.5, 0.5, 0.5])
+
+        # numpy shapes are (out, in); ggml's ne is the reverse. The patch embedding is a
+        # convolution kernel: ne = (patch, patch, 3 channels, n_embd).
+        writer.add_tensor("v.patch_embd.weight", weights(n_embd, 3, patch_size, patch_size))
+        writer.add_tensor("v.patch_embd.bias", zeros(n_embd))
+        writer.add_tensor("v.position_embd.weight", weights(n_patches, n_embd))
+        writer.add_tensor("v.pre_ln.weight", ones(n_embd))
+        writer.add_tensor("v.pre_ln.bias", zeros(n_embd))
+        for i in range(n_layer):
+            for part in ("attn_q", "attn_k", "attn_v", "attn_out"):
+                writer.add_tensor(f"v.blk.{i}.{part}.weight", weights(n_embd, n_embd))
+                writer.add_tensor(f"v.blk.{i}.{part}.bias", zeros(n_embd))
+            for part in ("ln1", "ln2"):
+                writer.add_tensor(f"v.blk.{i}.{part}.weight", ones(n_embd))
+                writer.add_tensor(f"v.blk.{i}.{part}.bias", zeros(n_embd))
+            writer.add_tensor(f"v.blk.{i}.ffn_up.weight", weights(n_ff, n_embd))
+            writer.add_tensor(f"v.blk.{i}.ffn_up.bias", zeros(n_ff))
+            writer.add_tensor(f"v.blk.{i}.ffn_down.weight", weights(n_embd, n_ff))
+            writer.add_tensor(f"v.blk.{i}.ffn_down.bias", zeros(n_embd))
+        writer.add_tensor("mm.0.weight", weights(text_n_embd, n_embd))
+        writer.add_tensor("mm.0.bias", zeros(text_n_embd))
+        writer.add_tensor("mm.2.weight", weights(text_n_embd, text_n_embd))
+        writer.add_tensor("mm.2.bias", zeros(text_n_embd))
+
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+    except BaseException:
+        writer.close()
+        tmp_path.unlink(missing_ok=True)
+        raise
+    writer.close()
+    os.replace(tmp_path, path)
+    return path

@@ -92,6 +92,8 @@ class LlamaRunner(ABC):
     async def load(self) -> None:
         """Load the model (no-op when loaded)."""
         await self._run(self._load)
+        # Just asked for: the idle reaper must not unload it before its request is queued.
+        self.last_used = time.monotonic()
 
     @abstractmethod
     async def unload(self) -> None:
@@ -103,9 +105,14 @@ class LlamaRunner(ABC):
 
     @abstractmethod
     def batches(
-        self, tokens: list[int], sampling: Sampling, cancel: threading.Event
+        self,
+        tokens: list[int],
+        sampling: Sampling,
+        cancel: threading.Event,
+        media: Any = None,
     ) -> AsyncGenerator[list[Item], None]:
-        """As `stream`, in batches: what was generated since the consumer last asked."""
+        """As `stream`, in batches: what was generated since the consumer last asked. `media`
+        (a `vision.Media`) is a prompt with images; `tokens` then only stand for its length."""
 
     # -- prompts ----------------------------------------------------------------
     async def chat_prompt(
@@ -143,7 +150,7 @@ class LlamaRunner(ABC):
 
     # -- generation -------------------------------------------------------------
     def stream(
-        self, tokens: list[int], sampling: Sampling, cancel: threading.Event
+        self, tokens: list[int], sampling: Sampling, cancel: threading.Event, media: Any = None
     ) -> AsyncGenerator[Item, None]:
         """Generate; yields deltas, then one Finished."""
-        return one_by_one(self.batches(tokens, sampling, cancel))
+        return one_by_one(self.batches(tokens, sampling, cancel, media))

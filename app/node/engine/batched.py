@@ -50,6 +50,7 @@ from app.node.engine.sampler import sampler_chain
 from app.node.engine.slots import Request, Sequence, Slots
 from app.node.engine.tail import TextTail
 from app.node.engine.types import EngineError, Finished, Item, Sampling
+from app.node.engine.vision import VisionMixin
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ R = TypeVar("R")
 _EOG = b"\x00<end of generation>"  # a token's cached piece: it ends the sequence
 
 
-class BatchedRunner(LlamaRunner):
+class BatchedRunner(VisionMixin, LlamaRunner):
     """One model, one llama.cpp context with `n_slots` sequences, one scheduler thread.
 
     Args:
@@ -216,6 +217,7 @@ class BatchedRunner(LlamaRunner):
             if self._batch is not None:
                 llama_cpp.llama_batch_free(self._batch)
                 self._batch = None
+            self._close_projector()
             if self._ctx is not None:
                 llama_cpp.llama_free(self._ctx)
                 self._ctx = None
@@ -226,7 +228,7 @@ class BatchedRunner(LlamaRunner):
 
     # -- generation -------------------------------------------------------------
     async def batches(
-        self, tokens: list[int], sampling: Sampling, cancel: threading.Event
+        self, tokens: list[int], sampling: Sampling, cancel: threading.Event, media: Any = None
     ) -> AsyncGenerator[list[Item], None]:
         """As `stream`, in batches: what was generated since the consumer last asked."""
         loop = asyncio.get_running_loop()
@@ -243,7 +245,7 @@ class BatchedRunner(LlamaRunner):
             with self._lock:
                 if self._closed:
                     raise EngineError(f"{self.name} is closed")
-                self._slots.waiting.append(Request(list(tokens), sampling, cancel, emit))
+                self._slots.waiting.append(Request(list(tokens), sampling, cancel, emit, media))
                 self._lock.notify_all()
             async with contextlib.aclosing(item_batches(channel)) as items:
                 async for batch in items:
@@ -322,6 +324,7 @@ class BatchedRunner(LlamaRunner):
             running = [(i, s) for i, s in enumerate(self._slots.running) if s is not None]
         if not running:
             return
+        self._prefill_media(running)
         n = 0
         outputs: list[tuple[int, Sequence, int]] = []  # (slot, sequence, batch index)
 

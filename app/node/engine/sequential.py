@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import llama_cpp
 
+from app.core.errors import BadRequest
 from app.node.engine.base import LlamaRunner, check_prompt, completion_limit
 from app.node.engine.channel import Emit, item_batches, item_channel
 from app.node.engine.llama import load_model
@@ -92,9 +93,16 @@ class ModelRunner(LlamaRunner):
 
     # -- generation -------------------------------------------------------------
     async def batches(
-        self, tokens: list[int], sampling: Sampling, cancel: threading.Event
+        self, tokens: list[int], sampling: Sampling, cancel: threading.Event, media: Any = None
     ) -> AsyncGenerator[list[Item], None]:
         """As `stream`, in batches: what was generated since the consumer last asked."""
+        if media is not None:  # images are prefilled through a slot of the batched engine
+            raise BadRequest(
+                "images need the batched engine; this node runs one request at a time "
+                "(LLMLB_SLOTS=0)",
+                param="messages",
+                code="model_not_vision",
+            )
         loop = asyncio.get_running_loop()
         channel, emit = item_channel(cancel, self.options.stream_interval)
         self.active += 1

@@ -30,6 +30,7 @@ class Request:
     sampling: Sampling
     cancel: threading.Event
     emit: Emit
+    media: Any = None  # vision.Media: a prompt with images, prefilled through libmtmd
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Sequence:
     n_past: int = 0  # tokens of this sequence in the KV cache
     history: list[int] = field(default_factory=list)  # those tokens, in order
     next_token: int | None = None  # sampled, to decode in the next step
+    reusable: bool = True  # False when the KV cells hold images: no later prompt shares them
 
 
 class Slots:
@@ -168,7 +170,7 @@ class Slots:
             return
         self.running[i] = None
         self._freed_at[i] = time.monotonic()
-        if keep and self.prompt_cache:
+        if keep and self.prompt_cache and seq.reusable:
             self._cached[i] = seq.history
         else:
             self._cached[i] = []
