@@ -4,6 +4,7 @@ in Anthropic's shape."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import aiohttp
@@ -13,8 +14,10 @@ import pytest
 from tests.conftest import ENDLESS_REPO, RunningBalancer
 from tests.node.conftest import register_ready, served
 from tests.node.test_reasoning import thinker, thinking_model
+from tests.node.test_vision import IMAGE_TOKENS, VISION_REPO, png, projector_bytes, vision_hub
 
-__all__ = ["served", "thinker", "thinking_model"]  # fixtures this module uses
+# Fixtures this module uses.
+__all__ = ["projector_bytes", "served", "thinker", "thinking_model", "vision_hub"]
 
 WEATHER: Any = {
     "name": "get_weather",
@@ -232,6 +235,25 @@ async def test_thinking_blocks_only_when_asked(served: RunningBalancer, thinker:
         model=thinker, max_tokens=3, extra_body={"temperature": 0}, messages=hi
     )
     assert [b.type for b in plain.content] == ["text"], plain
+
+
+async def test_an_image_block_reaches_a_vision_model(
+    served: RunningBalancer, vision_hub: Any
+) -> None:
+    name = await register_ready(served, VISION_REPO)
+    api = client(served)
+    picture = base64.b64encode(png(40, 30)).decode()
+    source = {"type": "base64", "media_type": "image/png", "data": picture}
+    image: Any = {"type": "image", "source": source}
+    seeing: Any = [{"role": "user", "content": [{"type": "text", "text": "what?"}, image]}]
+    blind: Any = [{"role": "user", "content": [{"type": "text", "text": "what?"}]}]
+    answer = await api.messages.create(model=name, max_tokens=4, messages=seeing)
+    plain = await api.messages.create(model=name, max_tokens=4, messages=blind)
+    # The image's embeddings are prompt tokens (plus the newline joining the two parts).
+    extra = answer.usage.input_tokens - plain.usage.input_tokens
+    assert IMAGE_TOKENS <= extra <= IMAGE_TOKENS + 2, (answer, plain)
+    count = await api.messages.count_tokens(model=name, messages=seeing)
+    assert count.input_tokens == answer.usage.input_tokens
 
 
 async def test_count_tokens_is_the_prompt_of_the_answer(served: RunningBalancer) -> None:
