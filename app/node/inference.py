@@ -178,7 +178,10 @@ async def chat(call: Call) -> Reply:
                     finish = "length" if finish == "length" else "tool_calls"
                 else:
                     events.append(content(held))
-            events.append(_event(chunk({}, finish)))
+            last = chunk({}, finish)
+            if finish == "stop" and item.stop in req.sampling.stop:
+                last["choices"][0]["stop_reason"] = item.stop  # which stop, as vLLM says it
+            events.append(_event(last))
             if req.include_usage:
                 usage = {
                     "id": ident,
@@ -203,6 +206,14 @@ async def chat(call: Call) -> Reply:
         finish = "length" if finish == "length" else "tool_calls"
     if think:  # as llama.cpp's server: the field only when the model reasoned
         message["reasoning_content"] = think
+    choice: dict[str, Any] = {
+        "index": 0,
+        "message": message,
+        "logprobs": None,
+        "finish_reason": finish,
+    }
+    if finish == "stop" and done.stop in req.sampling.stop:
+        choice["stop_reason"] = done.stop  # the client's stop string that ended it (vLLM's)
     return JsonReply(
         {
             "id": ident,
@@ -210,9 +221,7 @@ async def chat(call: Call) -> Reply:
             "created": created,
             "model": req.model,
             "system_fingerprint": None,
-            "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-            ],
+            "choices": [choice],
             "usage": _usage(done),
         }
     )

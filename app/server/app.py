@@ -6,6 +6,7 @@ from aiohttp import web
 
 from app import __version__
 from app.server import (
+    api_anthropic,
     events_ws,
     openapi,
     proxy,
@@ -16,7 +17,7 @@ from app.server import (
     routes_nodes,
     routes_openai,
 )
-from app.server.http import INFERENCE_BODY_LIMIT, error_middleware
+from app.server.http import ERROR_SHAPES, INFERENCE_BODY_LIMIT, error_middleware
 from app.server.metrics import response
 from app.server.origin import ORIGIN_POLICY, OriginPolicy, add_cors_headers, origin_middleware
 from app.server.state import BALANCER, Balancer
@@ -31,6 +32,7 @@ def create_app(state: Balancer) -> web.Application:
     )
     app[BALANCER] = state
     app[ORIGIN_POLICY] = policy
+    app[ERROR_SHAPES] = ((api_anthropic.PREFIX, api_anthropic.error_body),)
     app.on_response_prepare.append(add_cors_headers)
     app.router.add_get("/health", _health)
     app.router.add_get("/", _root)
@@ -39,6 +41,7 @@ def create_app(state: Balancer) -> web.Application:
         routes_models.routes,
         routes_keys.routes,
         routes_openai.routes,
+        api_anthropic.routes,
         routes_nodes.routes,
         proxy.routes,
         routes_conversations.routes,

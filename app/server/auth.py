@@ -135,7 +135,8 @@ class Auth:
         Returns the id of the API key the request used, if it used one."""
         if self.loopback_only and not self._key_hashes:
             return None
-        token = bearer(request)
+        # Anthropic's clients send their key as `x-api-key`.
+        token = bearer(request) or request.headers.get("x-api-key", "").strip()
         if token:
             if self.is_admin(token):
                 return None
@@ -144,7 +145,7 @@ class Auth:
                 return key_id
             raise Unauthorized("the API key is not valid (revoked, or mistyped)")
         raise Unauthorized(
-            "an API key is required: send 'Authorization: Bearer <key>' "
+            "an API key is required: send 'Authorization: Bearer <key>' (or 'x-api-key') "
             "(create keys in Settings or with POST /v0/api-keys)"
         )
 

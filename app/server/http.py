@@ -28,6 +28,10 @@ _BROWSER_SIMPLE_TYPES = frozenset(
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# An API with its own error shape (Anthropic's): the OpenAI-shaped body and its status in, the
+# API's body out. The app maps path prefixes to them (ERROR_SHAPES); the rest answer OpenAI's.
+ErrorShape = Callable[[int, dict[str, Any]], object]
+ERROR_SHAPES = web.AppKey("error_shapes", tuple[tuple[str, ErrorShape], ...])
 
 _STATUS_TYPES = {
     400: ("invalid_request_error", "invalid_request"),
@@ -63,7 +67,28 @@ def error_response(
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Catch at the edge: user errors, aiohttp's HTTP errors and bugs, all as OpenAI JSON."""
+    """Catch at the edge: user errors, aiohttp's HTTP errors and bugs, all as OpenAI JSON (or
+    in the error shape of the API the path belongs to, ERROR_SHAPES)."""
+    response = await _answer(request, handler)
+    if response.status < 400 or not isinstance(response, web.Response):
+        return response
+    for prefix, shape in request.app.get(ERROR_SHAPES, ()):
+        if request.path.startswith(prefix) and isinstance(response.body, bytes):
+            try:
+                body = json.loads(response.body)
+            except ValueError:
+                return response
+            if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+                return response
+            shaped = web.json_response(shape(response.status, body), status=response.status)
+            for key, value in response.headers.items():
+                if key.lower() not in {"content-type", "content-length"}:
+                    shaped.headers[key] = value
+            return shaped
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except UserFacingError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +25,9 @@ from app.core.types import Lifecycle
 from app.server.dispatch import affinity_key
 from app.server.http import INFERENCE_BODY_LIMIT, read_raw_json
 from app.server.nodes import NodeView
-from app.server.speed import completion_tokens
+from app.server.speed import TAIL, completion_tokens
 from app.server.state import BALANCER, Balancer, balancer
+from app.server.translate import CHAT_PATH, AnswerShape, Translate
 from app.server.upstream import UpstreamAnswer, UpstreamFailed, http_session
 
 log = logging.getLogger(__name__)
@@ -72,15 +74,18 @@ class _Note:
     known: bool = False  # the model exists: it may name a metrics series
 
 
-async def _handle(request: web.Request, path: str) -> web.StreamResponse:
-    """Relay, and leave a record of what happened (written later, in a batch)."""
+async def _handle(
+    request: web.Request, path: str, translate: Translate | None = None
+) -> web.StreamResponse:
+    """Relay, and leave a record of what happened (written later, in a batch). With
+    `translate`, the body is another API's, relayed as Chat Completions (app.server.translate)."""
     b = balancer(request)
     started = time.perf_counter()
     note = _Note()
     status: int = 500
     error: str | None = "internal error in the balancer"
     try:
-        response = await _relay(request, path, note)
+        response = await _relay(request, path, note, translate)
         status, error = response.status, note.error
         return response
     except UserFacingError as exc:
@@ -100,7 +105,16 @@ async def _handle(request: web.Request, path: str) -> web.StreamResponse:
         )
 
 
-async def _relay(request: web.Request, path: str, note: _Note) -> web.StreamResponse:
+async def relay_translated(
+    request: web.Request, path: str, translate: Translate
+) -> web.StreamResponse:
+    """Another API's request at `path`, relayed as Chat Completions and answered in its shape."""
+    return await _handle(request, path, translate)
+
+
+async def _relay(
+    request: web.Request, path: str, note: _Note, translate: Translate | None
+) -> web.StreamResponse:
     b = balancer(request)
     if b.paused:
         raise Unavailable(
@@ -110,6 +124,10 @@ async def _relay(request: web.Request, path: str, note: _Note) -> web.StreamResp
     raw, body = await read_raw_json(request, INFERENCE_BODY_LIMIT)
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    shape: AnswerShape | None = None
+    if translate is not None:
+        body, shape = translate(body)
+        raw, path = json.dumps(body).encode(), CHAT_PATH
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("'model' is required: the name of a model from /v1/models", param="model")
@@ -167,12 +185,15 @@ async def _relay(request: web.Request, path: str, note: _Note) -> web.StreamResp
             note.latency = (time.perf_counter() - started) * 1000
             node.record_latency(note.latency)
             if answer.stream is not None:
-                return await _stream(request, answer, node, note)
+                return await _stream(request, answer, node, note, shape)
             if answer.status == 200:  # generation speed: the whole answer's tokens, its time
                 node.speed.observe(model, completion_tokens(answer.body), note.latency / 1000)
+            body_out = answer.body
+            if shape is not None and answer.status == 200:
+                body_out = shape.whole(body_out)
             # Our API answers JSON, whatever type the node claims (never its HTML).
             response = web.Response(
-                body=answer.body, status=answer.status, content_type="application/json"
+                body=body_out, status=answer.status, content_type="application/json"
             )
             response.headers["x-llmlb-node"] = node.id
             return response
@@ -186,10 +207,24 @@ def _gone(request: web.Request) -> bool:
 
 
 async def _stream(
-    request: web.Request, answer: UpstreamAnswer, node: NodeView, note: _Note
+    request: web.Request,
+    answer: UpstreamAnswer,
+    node: NodeView,
+    note: _Note,
+    shape: AnswerShape | None = None,
 ) -> web.StreamResponse:
-    """Relay a streamed answer as it comes (the caller closes it)."""
+    """Relay a streamed answer as it comes (the caller closes it); `shape` translates it."""
     assert answer.stream is not None
+    chunks = answer.stream
+    tail = [b""]  # the end of a translated stream as the node sent it: its usage block
+    if shape is not None:
+
+        async def kept(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+            async for chunk in stream:
+                tail[0] = (tail[0] + chunk)[-TAIL:]
+                yield chunk
+
+        chunks = shape.stream(kept(answer.stream))
     response = web.StreamResponse(status=answer.status)
     response.headers["Content-Type"] = "text/event-stream"  # never the node's own type
     response.headers["Cache-Control"] = "no-cache"
@@ -201,14 +236,14 @@ async def _stream(
         prev = last = b""
         seconds = 0.0  # from the first buffer to the last: stays 0 unless the stream ends well
         try:
-            last = await anext(answer.stream, b"")
+            last = await anext(chunks, b"")
             first_at = time.perf_counter()
             try:
                 if last:
                     await response.write(last)
             except ConnectionError:
                 return _client_left(response, note)
-            async for chunk in answer.stream:
+            async for chunk in chunks:
                 try:  # free unless it raises: the per-chunk path stays one write
                     await response.write(chunk)
                 except ConnectionError:
@@ -227,12 +262,15 @@ async def _stream(
                     "code": "node_failed",
                 }
             }
-            await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
+            if shape is None:
+                await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
+            else:
+                await response.write(shape.failed(message))
         await response.write_eof()
     except ConnectionError:
         return _client_left(response, note)
     if seconds:  # generation speed: the tokens after the first one, in the time since it came
-        tokens = completion_tokens(prev, last)
+        tokens = completion_tokens(prev, last) if shape is None else completion_tokens(tail[0])
         if tokens is not None:
             node.speed.observe(note.model, tokens - 1, seconds)
     return response

@@ -164,11 +164,13 @@ def check_answer(case: schemathesis.Case[Any], response: schemathesis.Response) 
     """What a client or an attacker would notice: a crash, a traceback, an error of odd shape."""
     sent = f"{case.method} {case.formatted_path} {json.dumps(case.body, default=repr)[:1000]}"
     assert "Traceback" not in response.text, (sent, response.text[:2000])
-    if response.status_code >= 500:
+    if case.path.startswith("/v1/messages"):
+        _check_anthropic_error(sent, response)
+    elif response.status_code >= 500:
         assert (response.status_code, _error_code(response)) in UPSTREAM_ANSWERS, (
             f"{sent} -> {response.status_code}: {response.text[:2000]}"
         )
-    if response.status_code >= 400:
+    elif response.status_code >= 400:
         body = response.json()
         error = body["error"]
         assert set(error) == {"message", "type", "param", "code"}, (sent, body)
@@ -178,6 +180,23 @@ def check_answer(case: schemathesis.Case[Any], response: schemathesis.Response) 
         response,
         checks=[status_code_conformance, content_type_conformance, response_schema_conformance],
     )
+
+
+# Anthropic's shape has no `code`: its 5xx that are not bugs go by status and type.
+ANTHROPIC_UPSTREAM_ANSWERS = {(502, "api_error"), (503, "overloaded_error")}
+
+
+def _check_anthropic_error(sent: str, response: schemathesis.Response) -> None:
+    """/v1/messages errors: Anthropic's shape, and never a crash of ours (a 500)."""
+    if response.status_code < 400:
+        return
+    body = response.json()
+    assert body["type"] == "error" and set(body["error"]) == {"type", "message"}, (sent, body)
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"], (sent, body)
+    if response.status_code >= 500:
+        assert (response.status_code, body["error"]["type"]) in ANTHROPIC_UPSTREAM_ANSWERS, (
+            f"{sent} -> {response.status_code}: {response.text[:2000]}"
+        )
 
 
 @schema.parametrize()

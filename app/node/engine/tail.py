@@ -22,7 +22,7 @@ class TextTail:
     generation just stops calling it.
     """
 
-    __slots__ = ("_decoder", "_emit", "_holdback", "_stops", "count", "limit", "text")
+    __slots__ = ("_decoder", "_emit", "_holdback", "_stops", "count", "limit", "matched", "text")
 
     def __init__(self, stops: tuple[str, ...], limit: int, emit: Emit) -> None:
         self._stops = tuple(s for s in stops if s)
@@ -33,6 +33,7 @@ class TextTail:
         self.limit = limit  # completion tokens allowed
         self.count = 0  # completion tokens so far
         self.text = ""  # decoded, not yet emitted
+        self.matched: str | None = None  # the stop string found, if one was
 
     def add(self, piece: bytes) -> str | None:
         """Take one generated token's bytes and emit the text that is safe to show; the finish
@@ -43,6 +44,7 @@ class TextTail:
         if self._stops:
             hit = min((i for s in self._stops if (i := text.find(s)) >= 0), default=-1)
             if hit >= 0:
+                self.matched = next(s for s in self._stops if text.find(s) == hit)
                 self.text = text[:hit]
                 return "stop"
             safe = len(text) - self._holdback
@@ -62,4 +64,4 @@ class TextTail:
         self.text = ""
         if text:
             self._emit(Delta(text))
-        return Finished(reason, prompt_tokens, self.count)
+        return Finished(reason, prompt_tokens, self.count, self.matched)

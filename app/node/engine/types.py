@@ -74,6 +74,8 @@ class Finished:
     finish_reason: str  # "stop" or "length"
     prompt_tokens: int
     completion_tokens: int
+    # The stop string that ended it, when one did (what, not how: equal items stay equal).
+    stop: str | None = field(default=None, compare=False)
 
 
 Item = Delta | Finished

@@ -14,6 +14,7 @@ import functools
 from aiohttp import web
 
 from app import __version__
+from app.server.openapi.anthropic_schemas import ANTHROPIC
 from app.server.openapi.builders import (
     ERROR_TEXT,
     SECURITY,
@@ -22,6 +23,7 @@ from app.server.openapi.builders import (
     Route,
     Schema,
     error,
+    ref,
     string,
 )
 from app.server.openapi.components import MANAGEMENT
@@ -30,7 +32,8 @@ from app.server.openapi.operations import ROUTES
 
 routes = web.RouteTableDef()
 _SSE = "text/event-stream"
-_STREAMED = {"/v1/chat/completions", "/v1/completions"}
+_STREAMED = {"/v1/chat/completions", "/v1/completions", "/v1/messages"}
+_ANTHROPIC = "/v1/messages"  # paths whose errors are in Anthropic's shape
 
 
 # -- the document ---------------------------------------------------------------------------
@@ -69,7 +72,7 @@ def _operation(route: Route) -> Schema:
         if reply.schema is not None:
             content = {reply.media: {"schema": reply.schema}}
             if reply.status == 200 and route.path in _STREAMED:
-                content[_SSE] = {"schema": string("`data: {chunk}` lines, then `data: [DONE]`")}
+                content[_SSE] = {"schema": string(_sse_text(route.path))}
             answer["content"] = content
         responses[str(reply.status)] = answer
     statuses = set(route.errors) | {403}  # every route: the Host and Origin checks
@@ -80,9 +83,18 @@ def _operation(route: Route) -> Schema:
     if route.path.startswith("/v1/") and route.method == "POST":
         statuses.add(503)  # serving paused
     for status in sorted(statuses):
-        responses.setdefault(str(status), _reply(error(status, ERROR_TEXT[status])))
+        reply = error(status, ERROR_TEXT[status])
+        if route.path.startswith(_ANTHROPIC):
+            reply = Reply(status, reply.description, ref("AnthropicError"))
+        responses.setdefault(str(status), _reply(reply))
     op["responses"] = responses
     return op
+
+
+def _sse_text(path: str) -> str:
+    if path.startswith(_ANTHROPIC):
+        return "Anthropic's `event: {type}` / `data: {json}` events, message_start to message_stop"
+    return "`data: {chunk}` lines, then `data: [DONE]`"
 
 
 def _reply(reply: Reply) -> Schema:
@@ -121,7 +133,7 @@ def build_document() -> Schema:
         },
         "paths": paths,
         "components": {
-            "schemas": {**MANAGEMENT, **OPENAI},
+            "schemas": {**MANAGEMENT, **OPENAI, **ANTHROPIC},
             "securitySchemes": {
                 "adminToken": {
                     "type": "http",

@@ -294,4 +294,28 @@ ROUTES: tuple[Route, ...] = (
         body=ref("EmbeddingRequest"),
         errors=(404, 502, 503),
     ),
+    Route(
+        "POST",
+        "/v1/messages",
+        "Anthropic Messages, streamed or not (x-api-key or Bearer)",
+        "anthropic",
+        Access.INFERENCE,
+        (
+            json_reply(
+                200, "The message (JSON, or Anthropic's events with stream)", "AnthropicMessage"
+            ),
+        ),
+        body=ref("AnthropicMessagesRequest"),
+        errors=(404, 502, 503),
+    ),
+    Route(
+        "POST",
+        "/v1/messages/count_tokens",
+        "Anthropic count_tokens: the prompt's tokens, counted by the model's node",
+        "anthropic",
+        Access.INFERENCE,
+        (json_reply(200, "The count", "AnthropicTokenCount"),),
+        body=ref("AnthropicCountTokensRequest"),
+        errors=(404, 502, 503),
+    ),
 )
