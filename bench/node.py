@@ -1,9 +1,12 @@
 """Decode speed of the local node, against llama.cpp's own server, on the reference model.
 
-Run: `.venv/bin/python bench/node.py`. It generates the ~25M-parameter reference model
-(`tests/support/tiny_gguf.py`, f32, about 100 MB) into `~/.cache/llmlb-bench/`, builds or
-reuses `llama-server` (`bench/llama_server.py`, cached in the same folder), then measures,
-each with 2 threads and 4 slots, a prompt of a few tokens and 128 new greedy tokens:
+Run: `.venv/bin/python bench/node.py` (`make bench-node`): the decode round below, then the
+long-conversation round and the 0.5B Q8_0 round of `bench/node_rounds.py`; `--round decode`,
+`--round long` or `--round q8` runs one alone (repeatable). The decode round generates the
+~25M-parameter reference model (`tests/support/tiny_gguf.py`, f32, about 100 MB) into
+`~/.cache/llmlb-bench/`, builds or reuses `llama-server` (`bench/llama_server.py`, cached in
+the same folder), then measures, each with 2 threads and 4 slots, a prompt of a few tokens
+and 128 new greedy tokens:
 
   (a) `llama-server -m model -t 2 -np 4 -c 4096`, one stream;
   (b) llama-cpp-python's `Llama.create_completion`, in this process, one stream;
@@ -254,12 +257,13 @@ def llama_server(
     log: IO[bytes],
     ctx: int = SERVER_CTX,
     env: dict[str, str] | None = None,
+    threads: int = THREADS,
 ) -> Iterator[str]:
     """`llama-server` on a free port, waited for until its model is loaded; yields its /v1.
 
     `ctx` is its `-c` (all slots together); `env` is added to its environment."""
     port = free_port()
-    command = [str(binary), "-m", str(model), "-t", str(THREADS), "-np", str(STREAMS)]
+    command = [str(binary), "-m", str(model), "-t", str(threads), "-np", str(STREAMS)]
     command += ["-c", str(ctx), "--port", str(port)]
     say("$ " + " ".join(command))
     proc = subprocess.Popen(
@@ -867,14 +871,22 @@ def main(argv: list[str] | None = None) -> int:
         help="run only this round (repeatable): decode (the section above), long (a long "
         "conversation's follow-up, bench/node_rounds.py), q8 (a 0.5B Q8_0 model); default all",
     )
-    chosen = parser.parse_args(argv).round or ["decode", "long", "q8"]
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help=f"threads of each engine in the long and q8 rounds (default {THREADS}); on a "
+        "machine busy with other work, 1 spares them the stalls of a thread barrier",
+    )
+    args = parser.parse_args(argv)
+    chosen = args.round or ["decode", "long", "q8"]
     status = 0
     if "decode" in chosen:
         status |= decode_round()
     if "long" in chosen:
-        status |= node_rounds.long_round()
+        status |= node_rounds.long_round(args.threads)
     if "q8" in chosen:
-        status |= node_rounds.q8_round()
+        status |= node_rounds.q8_round(args.threads)
     return status
 
 

@@ -67,14 +67,14 @@ LONG_PROMPT_TOKENS = 8192  # the first user message
 LONG_SERVER_CTX = 65536  # llama-server -c with -np 4: 16k per slot
 FIRST_TOKENS = 16  # the first answer
 FOLLOW_TOKENS = 4  # the follow-up's answer (only its first token is timed)
-RUNS_LONG = 11
+RUNS_LONG = 7
 TARGET_LONG = 1.1  # llmlb follow-up TTFT / llama-server's, at most
 
 Q8_FILE = "ref-500m-Q8_0.gguf"
 Q8_REPO = "bench/ref-500m-q8"
 Q8_SERVER_CTX = 8192  # llama-server -c with -np 4: 2048 per slot, the model's trained context
-Q8_NEW_TOKENS = 64
-RUNS_Q8 = 5
+Q8_NEW_TOKENS = 32
+RUNS_Q8 = 3
 TARGET_Q8 = 1.0  # llmlb tok/s / llama-server's, at least
 NO_AMX_SOURCE = Path(__file__).with_name("no_amx.c")
 NO_AMX = CACHE_ROOT / "no_amx.so"
@@ -113,7 +113,9 @@ def load_note() -> str:
 
 
 @contextmanager
-def served_llmlb(model: Path, repo: str, env: dict[str, str]) -> Iterator[tuple[str, str]]:
+def served_llmlb(
+    model: Path, repo: str, env: dict[str, str], threads: int = THREADS
+) -> Iterator[tuple[str, str]]:
     """`llmlb serve` with its local node, `model` registered from a fake Hub as `repo` and
     listed; yields (base URL, model name)."""
     hub = FakeHub([FakeRepo(repo, {model.name: model.read_bytes()})]).start()
@@ -124,7 +126,7 @@ def served_llmlb(model: Path, repo: str, env: dict[str, str]) -> Iterator[tuple[
                 "LLMLB_ADMIN_TOKEN": "bench-node-admin-token",
                 "HF_HOME": str(Path(tmp) / "hf"),
                 "HF_HUB_DISABLE_TELEMETRY": "1",
-                "LLMLB_THREADS": str(THREADS),
+                "LLMLB_THREADS": str(threads),
                 "LLMLB_SLOTS": str(STREAMS),
                 **env,
             }
@@ -228,7 +230,7 @@ def long_text(model: Path, n_tokens: int) -> tuple[str, int]:
     return text, count
 
 
-def long_round() -> int:
+def long_round(threads: int = THREADS) -> int:
     """The long-conversation round: the `node-long` section of docs/benchmarks.md."""
     model = long_model()
     banned, _ = vocab_facts(model)
@@ -239,8 +241,10 @@ def long_round() -> int:
     with ExitStack() as stack:
         log = stack.enter_context(tempfile.TemporaryFile())
         binary = ensure_llama_server()
-        server = stack.enter_context(llama_server(binary, model, log, ctx=LONG_SERVER_CTX))
-        base, name = stack.enter_context(served_llmlb(model, LONG_REPO, {}))
+        server = stack.enter_context(
+            llama_server(binary, model, log, ctx=LONG_SERVER_CTX, threads=threads)
+        )
+        base, name = stack.enter_context(served_llmlb(model, LONG_REPO, {}, threads))
         ref = Conversation("llama-server", openai_client(server), "ref", bias, {}, [])
         ref.extra = {"cache_prompt": True}
         ours = Conversation("llmlb", openai_client(f"{base}/v1"), name, bias, {}, [])
@@ -274,8 +278,9 @@ def long_round() -> int:
         " answer, and a new short user message (a different one each time, about 12 tokens);"
         f" {FOLLOW_TOKENS} answer tokens, end-of-generation banned, greedy, chat completions"
         f" streamed through the `openai` client. A warm-up, then {RUNS_LONG} follow-ups per"
-        " engine, interleaved round-robin; median (min–max). 2 threads, 4 slots each:"
-        f" `llama-server -t 2 -np 4 -c {LONG_SERVER_CTX}` (each slot holds"
+        " engine, interleaved round-robin; median (min–max)."
+        f" {threads} thread{'s' if threads > 1 else ''}, 4 slots each:"
+        f" `llama-server -t {threads} -np 4 -c {LONG_SERVER_CTX}` (each slot holds"
         f" {LONG_SERVER_CTX // 4:,} tokens; its default prompt cache, `cache_prompt: true`"
         " sent); llmlb with `LLMLB_CONTEXT_SIZE` unset, its context sized to the model"
         f" ({context}).",
@@ -354,7 +359,7 @@ llm.create_completion("hello", max_tokens=1)
 """
 
 
-def q8_round() -> int:
+def q8_round(threads: int = THREADS) -> int:
     """The realistic-size round: the `node-q8` section of docs/benchmarks.md."""
     model = q8_model()
     banned, n_prompt = vocab_facts(model)
@@ -366,8 +371,8 @@ def q8_round() -> int:
     with ExitStack() as stack:
         log = stack.enter_context(tempfile.TemporaryFile())
         binary = ensure_llama_server()
-        server = stack.enter_context(llama_server(binary, model, log, Q8_SERVER_CTX, env))
-        base, name = stack.enter_context(served_llmlb(model, Q8_REPO, env))
+        server = stack.enter_context(llama_server(binary, model, log, Q8_SERVER_CTX, env, threads))
+        base, name = stack.enter_context(served_llmlb(model, Q8_REPO, env, threads))
         clients = {
             "llama-server": [openai_client(server) for _ in range(max(PARALLEL))],
             "llmlb": [openai_client(f"{base}/v1") for _ in range(max(PARALLEL))],
@@ -433,7 +438,8 @@ def q8_round() -> int:
         f" parameters, {size:.2f} GB, quantized with `gguf.quants`), {model.name}; every token"
         " reads all of it, so decode is memory-bound as with a real small model. Prompt"
         f' "hello, how are you" ({n_prompt} tokens), {Q8_NEW_TOKENS} new tokens, greedy,'
-        f" end-of-generation banned; 2 threads, 4 slots (`llama-server -t 2 -np 4 -c"
+        f" end-of-generation banned; {threads} thread{'s' if threads > 1 else ''}, 4 slots"
+        f" (`llama-server -t {threads} -np 4 -c"
         f" {Q8_SERVER_CTX}`, llmlb `LLMLB_SLOTS=4`); completions streamed through the `openai`"
         f" client. A warm-up, then {RUNS_Q8} runs per engine and stream count, interleaved"
         " round-robin; median (min–max); 1 stream: each timed answer right after a 2-token one.",
