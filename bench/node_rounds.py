@@ -2,7 +2,9 @@
 and a realistic-size Q8_0 model; llmlb against `llama-server`, interleaved, medians.
 
 Run one alone: `.venv/bin/python bench/node.py --round long` (or `--round q8`); plain
-`bench/node.py` (`make bench-node`) runs them after the decode round.
+`bench/node.py` (`make bench-node`) runs them after the decode round. `--threads N` sets
+each engine's threads here (default 2, as the decode round): on a machine busy with other
+work, 1 spares the engines the stalls of ggml's thread barrier (see docs/benchmarks.md).
 
 long: the reference model's shape with a 16,384-token trained context (f32, ~25M parameters).
   Each engine first answers one user message of about 8k tokens (16 tokens); then, RUNS_LONG
@@ -74,7 +76,7 @@ Q8_FILE = "ref-500m-Q8_0.gguf"
 Q8_REPO = "bench/ref-500m-q8"
 Q8_SERVER_CTX = 8192  # llama-server -c with -np 4: 2048 per slot, the model's trained context
 Q8_NEW_TOKENS = 32
-RUNS_Q8 = 3
+RUNS_Q8 = 5
 TARGET_Q8 = 1.0  # llmlb tok/s / llama-server's, at least
 NO_AMX_SOURCE = Path(__file__).with_name("no_amx.c")
 NO_AMX = CACHE_ROOT / "no_amx.so"
@@ -281,8 +283,9 @@ def long_round(threads: int = THREADS) -> int:
         " engine, interleaved round-robin; median (min–max)."
         f" {threads} thread{'s' if threads > 1 else ''}, 4 slots each:"
         f" `llama-server -t {threads} -np 4 -c {LONG_SERVER_CTX}` (each slot holds"
-        f" {LONG_SERVER_CTX // 4:,} tokens; its default prompt cache, `cache_prompt: true`"
-        " sent); llmlb with `LLMLB_CONTEXT_SIZE` unset, its context sized to the model"
+        f" {LONG_SERVER_CTX // 4:,} tokens in a KV stream of its own, no `--kv-unified`;"
+        " its default prompt cache, `cache_prompt: true` sent); llmlb with"
+        " `LLMLB_CONTEXT_SIZE` unset, its context sized to the model"
         f" ({context}).",
         "",
         "| engine | turn 1 TTFT (8k prompt, cold) | follow-up TTFT, median (min–max) |",
@@ -385,6 +388,7 @@ def q8_round(threads: int = THREADS) -> int:
                 done = openai_run(clients[label][0], models[label], bias, Q8_NEW_TOKENS)
                 if done.tokens != Q8_NEW_TOKENS:
                     raise RuntimeError(f"{label} answered {done.tokens} tokens")
+                detail[label].append((done.ttft, done.decode_tps))
                 return done.tps
 
             return run
@@ -401,17 +405,22 @@ def q8_round(threads: int = THREADS) -> int:
             return run
 
         figures: dict[int, dict[str, list[float]]] = {}
+        detail: dict[str, list[tuple[float, float]]] = {label: [] for label in models}
         with CpuWatch() as watch:
             for n in (1, *PARALLEL):
                 say(f"q8 round: {n} stream(s), interleaved")
                 engines = {label: single(label) if n == 1 else many(label, n) for label in models}
                 figures[n] = interleave(engines, RUNS_Q8)
                 for label, tps in figures[n].items():
-                    say(f"    {label}: {spread(tps, ' tok/s')}")
+                    say(f"    {label}: {spread(tps, ' tok/s', digits=1)}")
     size = model.stat().st_size / 1e9
     rows, ratios = [], []
     for label in ("llama-server", "llmlb"):
-        rows.append(f"| {label} | " + " | ".join(spread(figures[n][label]) for n in figures) + " |")
+        cells = [spread(figures[n][label], digits=1) for n in figures]
+        timed = detail[label][1:]  # the warm-up's left out, as in `interleave`
+        cells.append(spread([t[0] for t in timed], " ms", 1000))
+        cells.append(spread([t[1] for t in timed], digits=1))
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
     for n in figures:
         r = statistics.median(figures[n]["llmlb"]) / statistics.median(figures[n]["llama-server"])
         verdict = "met" if r >= TARGET_Q8 else f"missed by {1 - r / TARGET_Q8:.0%}"
@@ -446,13 +455,18 @@ def q8_round(threads: int = THREADS) -> int:
         "",
         amx,
         "",
-        "| engine | 1 stream tok/s | 4 streams total tok/s | 8 streams total tok/s |",
-        "|---|---|---|---|",
+        "| engine | 1 stream tok/s | 4 streams total tok/s | 8 streams total tok/s"
+        " | TTFT, 1 stream | decode only, 1 stream tok/s |",
+        "|---|---|---|---|---|---|",
         *rows,
         "",
         f"Ratios llmlb / llama-server (target ≥ {TARGET_Q8}):",
         "",
         *ratios,
+        "",
+        "tok/s = answer tokens / time from sending the request to the end of the answer;"
+        " n streams = all tokens / time from the first request to the last answer's end;"
+        " decode only = tokens after the first / time from the first to the last.",
     ]
     section = "\n".join(lines)
     record("node-q8", section)
