@@ -868,7 +868,7 @@ def main(argv: list[str] | None = None) -> int:
         "--round",
         action="append",
         choices=("decode", "long", "q8"),
-        help="run only this round (repeatable): decode (the section above), long (a long "
+        help="run only this round (repeatable): decode (the reference model), long (a long "
         "conversation's follow-up, bench/node_rounds.py), q8 (a 0.5B Q8_0 model); default all",
     )
     parser.add_argument(
