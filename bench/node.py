@@ -1,9 +1,12 @@
 """Decode speed of the local node, against llama.cpp's own server, on the reference model.
 
-Run: `.venv/bin/python bench/node.py`. It generates the ~25M-parameter reference model
-(`tests/support/tiny_gguf.py`, f32, about 100 MB) into `~/.cache/llmlb-bench/`, builds or
-reuses `llama-server` (`bench/llama_server.py`, cached in the same folder), then measures,
-each with 2 threads and 4 slots, a prompt of a few tokens and 128 new greedy tokens:
+Run: `.venv/bin/python bench/node.py` (`make bench-node`): the decode round below, then the
+long-conversation round and the 0.5B Q8_0 round of `bench/node_rounds.py`; `--round decode`,
+`--round long` or `--round q8` runs one alone (repeatable). The decode round generates the
+~25M-parameter reference model (`tests/support/tiny_gguf.py`, f32, about 100 MB) into
+`~/.cache/llmlb-bench/`, builds or reuses `llama-server` (`bench/llama_server.py`, cached in
+the same folder), then measures, each with 2 threads and 4 slots, a prompt of a few tokens
+and 128 new greedy tokens:
 
   (a) `llama-server -m model -t 2 -np 4 -c 4096`, one stream;
   (b) llama-cpp-python's `Llama.create_completion`, in this process, one stream;
@@ -189,7 +192,9 @@ def openai_run(
     return Run(tokens, pieces, first - started, ended - started, last - first, engine_tps)
 
 
-def parallel_round(clients: list[OpenAI], model: str, bias: dict[str, int]) -> Round:
+def parallel_round(
+    clients: list[OpenAI], model: str, bias: dict[str, int], max_tokens: int = NEW_TOKENS
+) -> Round:
     """len(clients) streams started together: (total tokens/s, tokens and first-token time of
     each answer)."""
     barrier = threading.Barrier(len(clients))
@@ -199,7 +204,7 @@ def parallel_round(clients: list[OpenAI], model: str, bias: dict[str, int]) -> R
         barrier.wait()
         began = time.perf_counter()
         try:
-            run = openai_run(clients[i], model, bias)
+            run = openai_run(clients[i], model, bias, max_tokens)
             spans[i] = (began, began + run.total, run.tokens, run.ttft)
         except BaseException as exc:  # reported below
             spans[i] = exc
@@ -246,20 +251,31 @@ def vocab_facts(path: Path) -> tuple[list[int], int]:
 
 
 @contextmanager
-def llama_server(binary: Path, model: Path, log: IO[bytes]) -> Iterator[str]:
-    """`llama-server` on a free port, waited for until its model is loaded; yields its /v1."""
+def llama_server(
+    binary: Path,
+    model: Path,
+    log: IO[bytes],
+    ctx: int = SERVER_CTX,
+    env: dict[str, str] | None = None,
+    threads: int = THREADS,
+) -> Iterator[str]:
+    """`llama-server` on a free port, waited for until its model is loaded; yields its /v1.
+
+    `ctx` is its `-c` (all slots together); `env` is added to its environment."""
     port = free_port()
-    command = [str(binary), "-m", str(model), "-t", str(THREADS), "-np", str(STREAMS)]
-    command += ["-c", str(SERVER_CTX), "--port", str(port)]
+    command = [str(binary), "-m", str(model), "-t", str(threads), "-np", str(STREAMS)]
+    command += ["-c", str(ctx), "--port", str(port)]
     say("$ " + " ".join(command))
-    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+    )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + READY_TIMEOUT
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"llama-server exited with {proc.returncode}")
             if time.monotonic() > deadline:
-                raise RuntimeError("llama-server did not load the model in 60 s")
+                raise RuntimeError(f"llama-server did not load the model in {READY_TIMEOUT:.0f} s")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
                     if r.status == 200:
@@ -641,12 +657,12 @@ def _served_engine(
     return lambda n: openai_run(client, name, BIAS, max_tokens=n)
 
 
-def _wait_until_listed(base: str, proc: subprocess.Popen[bytes]) -> str:
+def _wait_until_listed(base: str, proc: subprocess.Popen[bytes], repo: str = REPO) -> str:
     """Register the model and wait until `/v1/models` lists it; returns its name."""
-    status, answer = _http_json("POST", f"{base}/v0/models/register", {"repo": REPO})
+    status, answer = _http_json("POST", f"{base}/v0/models/register", {"repo": repo})
     if status != 201 or not isinstance(answer, dict):
         raise NotMeasured(f"registration answered HTTP {status}: {_short(answer)}")
-    name = str(answer.get("name") or REPO.lower())
+    name = str(answer.get("name") or repo.lower())
     say(f"    registered as '{name}', waiting until /v1/models lists it")
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
@@ -841,7 +857,41 @@ def undisturbed(label: str, measure: Callable[[], R]) -> tuple[R, tuple[float, f
     return best
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """The rounds asked for on the command line (all of them by default)."""
+    import argparse
+
+    from bench import node_rounds
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--round",
+        action="append",
+        choices=("decode", "long", "q8"),
+        help="run only this round (repeatable): decode (the reference model), long (a long "
+        "conversation's follow-up, bench/node_rounds.py), q8 (a 0.5B Q8_0 model); default all",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help=f"threads of each engine in the long and q8 rounds (default {THREADS}); on a "
+        "machine busy with other work, 1 spares them the stalls of a thread barrier",
+    )
+    args = parser.parse_args(argv)
+    chosen = args.round or ["decode", "long", "q8"]
+    status = 0
+    if "decode" in chosen:
+        status |= decode_round()
+    if "long" in chosen:
+        status |= node_rounds.long_round(args.threads)
+    if "q8" in chosen:
+        status |= node_rounds.q8_round(args.threads)
+    return status
+
+
+def decode_round() -> int:
+    """The decode round on the reference model: the `node-decode` section."""
     model = reference_model()
     banned, n_prompt = vocab_facts(model)
     BIAS.update({str(t): -100 for t in banned})

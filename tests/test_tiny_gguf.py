@@ -186,3 +186,15 @@ def test_a_model_that_never_ends_answers_up_to_max_tokens(tmp_path: Path) -> Non
 
     assert "stop" in finishes(write_llama_gguf(tmp_path / "plain.gguf"))  # it does end some
     assert set(finishes(write_llama_gguf(tmp_path / "endless.gguf", ends=False))) == {"length"}
+
+
+def test_q8_0_matrices_are_quantized_and_norms_stay_f32(tmp_path: Path) -> None:
+    """dtype="q8_0" (the realistic-size bench model) writes Q8_0 matrices a GGUF reader
+    sees as such; read from the header only: llama.cpp's AMX kernels trap on some VMs."""
+    path = write_llama_gguf(tmp_path / "q8.gguf", n_embd=64, n_ff=128, dtype="q8_0")
+    tensors = {t.name: t.tensor_type for t in gguf.GGUFReader(path).tensors}
+    assert tensors["blk.0.ffn_up.weight"] == gguf.GGMLQuantizationType.Q8_0
+    assert tensors["token_embd.weight"] == gguf.GGMLQuantizationType.Q8_0
+    assert tensors["blk.0.attn_norm.weight"] == gguf.GGMLQuantizationType.F32
+    f32 = write_llama_gguf(tmp_path / "f32.gguf", n_embd=64, n_ff=128)
+    assert path.stat().st_size < f32.stat().st_size / 3

@@ -36,6 +36,7 @@ __all__ = [
     "EOS_TOKEN",
     "IM_END_TOKEN",
     "IM_START_TOKEN",
+    "Q8_BENCH_CONFIG",
     "REASONING_CHAT_TEMPLATE",
     "REFERENCE_BENCH_CONFIG",
     "THINK_END_TOKEN",
@@ -106,6 +107,18 @@ REFERENCE_BENCH_CONFIG: Final[dict[str, Any]] = {
     "n_ff": 1408,
     "dtype": "f32",
     "name": "tiny-llama-bench",
+}
+
+#: Keyword arguments for :func:`write_llama_gguf` that produce the realistic-size benchmark
+#: model: about 0.52B parameters in Q8_0 (about 0.55 GB on disk), memory-bound like a real
+#: small model (the vocabulary is tiny, so the parameters are in the blocks).
+Q8_BENCH_CONFIG: Final[dict[str, Any]] = {
+    "n_embd": 1024,
+    "n_layer": 24,
+    "n_head": 16,
+    "n_ff": 5632,
+    "dtype": "q8_0",
+    "name": "tiny-llama-bench-q8",
 }
 
 _SPACE: Final = "\u2581"  # SentencePiece's "▁" word-boundary marker
@@ -238,8 +251,8 @@ def _write_model(
     ends: bool = True,
     reasoning: str | None = None,
 ) -> Path:
-    if dtype not in ("f32", "f16"):
-        raise ValueError(f"dtype must be 'f32' or 'f16', not {dtype!r}")
+    if dtype not in ("f32", "f16", "q8_0"):
+        raise ValueError(f"dtype must be 'f32', 'f16' or 'q8_0', not {dtype!r}")
     if min(n_embd, n_layer, n_head, n_ff, context_length) <= 0:
         raise ValueError("model dimensions must be positive")
     kv_heads = n_head if n_head_kv is None else n_head_kv
@@ -250,6 +263,7 @@ def _write_model(
 
     tokens, scores, types = build_vocab(reasoning)
     n_vocab = len(tokens)
+    # q8_0 matrices are made in f32 and quantized as they are added (see `add`).
     matrix_dtype = np.float16 if dtype == "f16" else np.float32
     rng = np.random.default_rng(seed)
 
@@ -265,11 +279,22 @@ def _write_model(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     writer = gguf.GGUFWriter(tmp_path, ARCH)
+
+    def add(tensor_name: str, values: npt.NDArray[Any]) -> None:
+        if dtype == "q8_0" and values.ndim == 2:
+            q8 = gguf.GGMLQuantizationType.Q8_0
+            writer.add_tensor(tensor_name, gguf.quants.quantize(values, q8), raw_dtype=q8)
+        else:
+            writer.add_tensor(tensor_name, values)
+
+    file_types = {
+        "f32": gguf.LlamaFileType.ALL_F32,
+        "f16": gguf.LlamaFileType.MOSTLY_F16,
+        "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+    }
     try:
         writer.add_name(name)
-        writer.add_file_type(
-            gguf.LlamaFileType.MOSTLY_F16 if dtype == "f16" else gguf.LlamaFileType.ALL_F32
-        )
+        writer.add_file_type(file_types[dtype])
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
         writer.add_vocab_size(n_vocab)
         writer.add_context_length(context_length)
@@ -302,20 +327,20 @@ def _write_model(
         output = None if tie_embeddings else matrix(n_vocab, n_embd)
         if output is not None:
             _add_text_bias(token_embd, output, tokens, types, ends)
-        writer.add_tensor(_tensor_name(t.TOKEN_EMBD), token_embd)
-        writer.add_tensor(_tensor_name(t.OUTPUT_NORM), norm())
+        add(_tensor_name(t.TOKEN_EMBD), token_embd)
+        add(_tensor_name(t.OUTPUT_NORM), norm())
         if output is not None:
-            writer.add_tensor(_tensor_name(t.OUTPUT), output)
+            add(_tensor_name(t.OUTPUT), output)
         for i in range(n_layer):
-            writer.add_tensor(_tensor_name(t.ATTN_NORM, i), norm())
-            writer.add_tensor(_tensor_name(t.ATTN_Q, i), matrix(n_embd, n_embd))
-            writer.add_tensor(_tensor_name(t.ATTN_K, i), matrix(n_embd_kv, n_embd))
-            writer.add_tensor(_tensor_name(t.ATTN_V, i), matrix(n_embd_kv, n_embd))
-            writer.add_tensor(_tensor_name(t.ATTN_OUT, i), matrix(n_embd, n_embd))
-            writer.add_tensor(_tensor_name(t.FFN_NORM, i), norm())
-            writer.add_tensor(_tensor_name(t.FFN_GATE, i), matrix(n_ff, n_embd))
-            writer.add_tensor(_tensor_name(t.FFN_UP, i), matrix(n_ff, n_embd))
-            writer.add_tensor(_tensor_name(t.FFN_DOWN, i), matrix(n_embd, n_ff))
+            add(_tensor_name(t.ATTN_NORM, i), norm())
+            add(_tensor_name(t.ATTN_Q, i), matrix(n_embd, n_embd))
+            add(_tensor_name(t.ATTN_K, i), matrix(n_embd_kv, n_embd))
+            add(_tensor_name(t.ATTN_V, i), matrix(n_embd_kv, n_embd))
+            add(_tensor_name(t.ATTN_OUT, i), matrix(n_embd, n_embd))
+            add(_tensor_name(t.FFN_NORM, i), norm())
+            add(_tensor_name(t.FFN_GATE, i), matrix(n_ff, n_embd))
+            add(_tensor_name(t.FFN_UP, i), matrix(n_ff, n_embd))
+            add(_tensor_name(t.FFN_DOWN, i), matrix(n_embd, n_ff))
 
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
@@ -356,7 +381,8 @@ def write_llama_gguf(
         n_ff: Feed-forward (SwiGLU) hidden size.
         context_length: Training context length stored in the metadata.
         seed: Seed for ``numpy.random.default_rng``; same arguments give a byte-identical file.
-        dtype: ``"f32"`` or ``"f16"`` for the 2-D weight matrices (norms are always f32).
+        dtype: ``"f32"``, ``"f16"`` or ``"q8_0"`` (quantized with ``gguf.quants``) for the
+            2-D weight matrices (norms are always f32).
         chat_template: Jinja chat template stored as ``tokenizer.chat_template``
             (``None`` stores no template).
         name: ``general.name`` metadata.
