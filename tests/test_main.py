@@ -9,6 +9,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -65,8 +66,13 @@ def test_serve_runs_until_a_signal_then_exits_cleanly(tmp_path: Path, sig: int) 
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")))
+    reader.start()
     try:
         wait_until_serving(proc, port)
+        # Started as a user sees it: the endpoint line (the admin token is printed before it).
+        eventually_sync(lambda: any("OpenAI endpoint" in line for line in lines), timeout=30)
         token = (data / "admin_token").read_text().strip()
         req = urllib.request.Request(
             f"http://127.0.0.1:{port}/v0/models/register",
@@ -77,9 +83,11 @@ def test_serve_runs_until_a_signal_then_exits_cleanly(tmp_path: Path, sig: int) 
         with urllib.request.urlopen(req, timeout=5) as r:
             assert r.status == 201
         proc.send_signal(sig)
-        _out, err = proc.communicate(timeout=15)
+        proc.wait(timeout=15)
     finally:
         proc.kill()
+        reader.join(timeout=10)
+    err = "".join(lines)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert f"http://127.0.0.1:{port}/v1" in err

@@ -160,7 +160,6 @@ class NodeAgent:
         scheme = "https" if self.certificate else "http"
         self.url = f"{scheme}://{host}:{port}"
         self.engines.start()
-        await self._attach_devices()
         self.supervisor.spawn(self._link(), "link")
         log.info("node listening on %s", self.url)
 
@@ -229,6 +228,9 @@ class NodeAgent:
 
     # -- link to the balancer ---------------------------------------------------
     async def _link(self) -> None:
+        # The devices first (RPC servers answer over the network), off the start's path: the
+        # registration names them, and the node listens already.
+        await self._attach_devices()
         delay = 0.5
         while True:
             try:
