@@ -45,8 +45,9 @@ def test_the_context_is_what_the_model_was_trained_for(long_model: Path) -> None
     shape = shape_of(long_model)
     assert shape.trained_context == 16384
     context = size_context(shape, shape.trained_context, 4, None, 16 * GB)
-    assert (context.per_sequence, context.total, context.unified) == (16384, 4 * 16384, True)
-    assert "16384 tokens, as trained" in context.reason
+    # The memory holds it for every slot: each slot its own KV stream, as llama-server's.
+    assert (context.per_sequence, context.total, context.unified) == (16384, 4 * 16384, False)
+    assert "16384 tokens, as trained, per slot" in context.reason
 
 
 def test_little_memory_caps_the_shared_cache_and_one_conversation_may_use_it_all(
@@ -59,6 +60,7 @@ def test_little_memory_caps_the_shared_cache_and_one_conversation_may_use_it_all
     context = size_context(shape, shape.trained_context, 4, None, free)
     assert context.total == 19968  # 20,000 rounded down to whole blocks of 256
     assert context.per_sequence == 16384  # one long conversation fits, others share the rest
+    assert context.unified
     assert "shared by 4 slots" in context.reason
     tight = size_context(shape, shape.trained_context, 4, None, free // 4)
     assert tight.per_sequence == tight.total < 16384
@@ -92,8 +94,7 @@ async def test_a_prompt_past_4096_tokens_runs_on_a_16k_model(long_model: Path) -
     runner = BatchedRunner("long", long_model, n_slots=2, ctx_per_slot=None, n_threads=2)
     try:
         text, end = await answer(runner, await prompt_of(runner, 6000), 8)
-        assert runner.context is not None and runner.context.unified
-        assert runner.ctx_per_slot == 16384
+        assert runner.context is not None and runner.ctx_per_slot == 16384
         assert end.prompt_tokens == 6000 and end.completion_tokens == 8 and text
         # Beyond the context: the 400 names both numbers.
         with pytest.raises(BadRequest) as caught:

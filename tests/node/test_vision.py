@@ -250,7 +250,7 @@ async def test_the_catalogs_vision_model_brings_its_projector(balancer: RunningB
     assert "Vision" in manifest["capabilities"]
 
 
-async def test_image_chats_share_the_unified_kv_cache_with_text_chats(
+async def test_image_chats_run_beside_text_chats_in_the_context_sized_to_the_model(
     tmp_path: Path, vision_hub: FakeHub
 ) -> None:
     settings = balancer_settings(tmp_path / "d", local_node=True)  # context sized to the model
@@ -269,7 +269,7 @@ async def test_image_chats_share_the_unified_kv_cache_with_text_chats(
         answers = await asyncio.gather(*chats)
         assert [status for status, _ in answers] == [200] * 4, answers
         runner = node.engines.runners[name]
-        assert runner.context is not None and runner.context.unified
+        assert runner.context is not None and runner.ctx_per_slot == runner.context.per_sequence
         assert all(a["usage"]["prompt_tokens"] > IMAGE_TOKENS for _, a in answers[:3])
 
 
