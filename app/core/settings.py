@@ -107,7 +107,7 @@ class Settings:
         default=DEFAULT_CONTEXT_SIZE,
         metadata={
             "help": "tokens of context per conversation (0: what each model was trained for, "
-            "within the memory left after its weights, the slots sharing it)",
+            "within the memory left after its weights)",
             "env": "LLMLB_CONTEXT_SIZE",
         },
     )

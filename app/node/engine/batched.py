@@ -21,7 +21,7 @@ batch is token-for-token the output alone.
 
 A finished sequence leaves its tokens in its slot's KV cache; a later prompt that starts with
 the same tokens (a chat continuing) is admitted into that slot and decodes only the rest. Sized
-to the model (no `ctx_per_slot`), the slots share one KV cache, whose cells cached prompts give
+to a memory that caps it, the slots share one KV cache, whose cells cached prompts give
 up first when a conversation needs them. Not done: embeddings; moving a prefix between slots.
 """
 
@@ -67,8 +67,8 @@ class BatchedRunner(VisionMixin, LlamaRunner):
         path: The GGUF file.
         n_slots: Sequences decoded together (llama.cpp `n_seq_max`).
         ctx_per_slot: Tokens (prompt + completion) one sequence may hold, each slot its own
-            cells; None: sized at load to the model's trained context and the memory left,
-            the slots sharing one KV cache (llama.cpp's unified cache).
+            cells; None: sized at load to the model's trained context and the memory left
+            (the slots share one KV cache when memory caps it: llama.cpp's unified cache).
         n_threads: CPU threads for decoding (default: all cores).
         n_gpu_layers: Layers to offload (-1: all, None: as many as fit the GPU's memory).
         prefill_chunk: At most this many prompt tokens go into one decode step.
