@@ -188,8 +188,8 @@ def size_context(
 ) -> Context:
     """The KV cache a model gets: `asked` tokens per conversation when set (each slot its own
     cells, as before), else the context it was trained for, capped by what the memory left
-    after its weights holds; the slots share those cells, so one long conversation can use
-    most of them while short ones run beside it.
+    after its weights holds. Capped, the slots share those cells, so one long conversation can
+    use most of them while short ones run beside it.
 
     memory_free: what the devices and RAM have free together (None: unknown, not capped).
     """
@@ -205,8 +205,8 @@ def size_context(
         room = max(MIN_CONTEXT, int(max(0, left) * KV_SHARE) // per_token)
     if room >= wanted * slots:
         # Every slot gets all it was trained for: each its own KV stream, as llama-server's
-        # slots (a shared cache attends over every slot's cells: measured 1.39x llama-server's
-        # follow-up time on an 8k conversation, bench/node.py --round long).
+        # slots. Sharing buys nothing here, and the follow-up on an 8k conversation measured
+        # 1.39x llama-server's time shared against 1.28x per slot (bench/node.py --round long).
         return Context(wanted * slots, wanted, False, f"{wanted} tokens, as trained, per slot")
     total = room // 256 * 256 or MIN_CONTEXT
     per_sequence = min(wanted, total)
