@@ -15,7 +15,8 @@ from dataclasses import dataclass
 MAGIC = b"GGUF"
 MAX_KEYS = 1 << 16
 MAX_STRING = 1 << 20  # a header string longer than this is not one we need
-_SCALARS = {
+# GGUF's value types: the struct format of each scalar; strings and arrays have their own.
+SCALAR_FORMATS = {
     0: "B",
     1: "b",
     2: "H",
@@ -28,7 +29,7 @@ _SCALARS = {
     11: "q",
     12: "d",
 }
-_STRING, _ARRAY = 8, 9
+STRING_TYPE, ARRAY_TYPE = 8, 9
 # llama.cpp's enum llama_pooling_type: what a model's output vector is.
 POOLING_RANK = 4  # a score per (query, document) pair: a reranker
 POOLING_EMBEDDING = {1, 2, 3}  # mean, cls, last: a sentence embedding
@@ -106,19 +107,19 @@ class _Reader:
         return self.take(self.count(MAX_STRING)).decode("utf-8", "replace")
 
     def value(self, kind: int) -> Scalar | None:
-        if kind in _SCALARS:
-            return self.unpack(_SCALARS[kind])
-        if kind == _STRING:
+        if kind in SCALAR_FORMATS:
+            return self.unpack(SCALAR_FORMATS[kind])
+        if kind == STRING_TYPE:
             return self.string()
-        if kind != _ARRAY:
+        if kind != ARRAY_TYPE:
             raise ValueError(f"value type {kind}")
         item = int(self.unpack("I"))
         n = self.count(1 << 40)
-        if item == _STRING:
+        if item == STRING_TYPE:
             for _ in range(n):
                 self.skip(self.count(MAX_STRING))
-        elif item in _SCALARS:
-            self.skip(struct.calcsize(_SCALARS[item]) * n)
+        elif item in SCALAR_FORMATS:
+            self.skip(struct.calcsize(SCALAR_FORMATS[item]) * n)
         else:
             raise ValueError(f"an array of type {item}")
         return None

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from tests.conftest import ENDLESS_REPO
 from tests.node.conftest import CHAT_REPO
+from tests.support.pdf import pdf_of
 from tests.ui.conftest import App
 
 
@@ -87,7 +88,7 @@ def test_attachments_text_and_pdf_in_image_refused(gui: App, tmp_path: Path) -> 
     page = gui.desktop.window.playground.chat
     (tmp_path / "notes.txt").write_text("the secret word is teapot")
     pdf = tmp_path / "doc.pdf"
-    pdf.write_bytes(_tiny_pdf("Quarterly report 42"))
+    pdf.write_bytes(pdf_of([["Quarterly report 42"]]))
     (tmp_path / "cat.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
     (tmp_path / "bin.dat").write_bytes(b"\0\1\2" * 100)
     assert page.attach(tmp_path / "notes.txt") and page.attach(pdf)
@@ -120,32 +121,6 @@ def test_a_stream_broken_by_a_dead_node_shows_the_error(gui: App) -> None:
     answer = page.widgets[-1]
     assert answer.text.startswith("**Error:**") and answer.retry_button.isVisibleTo(answer)
     assert "stopped answering" in answer.text or "cut off" in answer.text
-
-
-def _tiny_pdf(text: str) -> bytes:
-    """A one-page PDF with a line of text (Helvetica), built by hand."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for i, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return out
 
 
 def test_code_blocks_can_be_copied(qapp) -> None:

@@ -97,6 +97,19 @@ def post_to(gui: App) -> Any:
     return post
 
 
+def never_closing_its_thought(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Playground's requests ban the closing marker: the model thinks until it is stopped
+    or runs out of tokens."""
+    send = ChatStream.deltas
+
+    async def never_closes(chat: ChatStream) -> AsyncIterator[tuple[str, str]]:
+        chat.body["logit_bias"] = {str(THINK_END): -100}
+        async for piece in send(chat):
+            yield piece
+
+    monkeypatch.setattr(ChatStream, "deltas", never_closes)
+
+
 def test_thinking_streams_into_the_block(
     gui: App, model_hub: FakeHub, thinking_model: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -105,14 +118,7 @@ def test_thinking_streams_into_the_block(
     page = gui.desktop.window.playground.chat
     page.max_tokens.setValue(4000)
 
-    send = ChatStream.deltas
-
-    async def never_closes(chat: ChatStream) -> AsyncIterator[tuple[str, str]]:
-        chat.body["logit_bias"] = {str(THINK_END): -100}  # the model thinks until stopped
-        async for piece in send(chat):
-            yield piece
-
-    monkeypatch.setattr(ChatStream, "deltas", never_closes)
+    never_closing_its_thought(monkeypatch)
     page.input.setPlainText("think it over")
     page.send()
     gui.wait(lambda: page.current is not None and len(page.current.thinking.body.text()) > 20)
@@ -133,14 +139,7 @@ def test_an_answer_that_was_all_thinking_says_so(
     ready_chat(gui, THINKING_REPO)
     page = gui.desktop.window.playground.chat
     page.max_tokens.setValue(12)
-    send = ChatStream.deltas
-
-    async def never_closes(chat: ChatStream) -> AsyncIterator[tuple[str, str]]:
-        chat.body["logit_bias"] = {str(THINK_END): -100}  # the model thinks until the limit
-        async for piece in send(chat):
-            yield piece
-
-    monkeypatch.setattr(ChatStream, "deltas", never_closes)
+    never_closing_its_thought(monkeypatch)
     page.input.setPlainText("think it over")
     page.send()
     gui.wait(lambda: page.task.done(), timeout=30)

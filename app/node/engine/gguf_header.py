@@ -14,28 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from app.core.gguf_meta import ARRAY_TYPE, MAGIC, MAX_KEYS, SCALAR_FORMATS, STRING_TYPE
 from app.node.engine.types import EngineError
 
-MAGIC = b"GGUF"
 MAX_TENSORS = 1 << 20
-MAX_KEYS = 1 << 16
 MAX_STRING = 1 << 24  # 16 MB: a chat template is large, nothing in a header is larger
 KEEP_ARRAY = 4096  # numeric arrays up to this length are kept (per-layer head counts)
-# GGUF value types: their struct format (scalars), 8 = string, 9 = array.
-_SCALARS = {
-    0: "B",
-    1: "b",
-    2: "H",
-    3: "h",
-    4: "I",
-    5: "i",
-    6: "f",
-    7: "?",
-    10: "Q",
-    11: "q",
-    12: "d",
-}
-_STRING, _ARRAY = 8, 9
 Value = int | float | bool | str | list[int | float] | None
 
 
@@ -77,21 +61,21 @@ class _Reader:
         self.fh.seek(self.count(MAX_STRING, "bytes in a string"), 1)
 
     def value(self, kind: int) -> Value:
-        if kind in _SCALARS:
-            return self.unpack(_SCALARS[kind])
-        if kind == _STRING:
+        if kind in SCALAR_FORMATS:
+            return self.unpack(SCALAR_FORMATS[kind])
+        if kind == STRING_TYPE:
             return self.string()
-        if kind != _ARRAY:
+        if kind != ARRAY_TYPE:
             raise EngineError(f"{self.name} has a malformed GGUF header (value type {kind})")
         item = int(self.unpack("I"))
         n = self.count(1 << 32, "array items")
-        if item == _STRING:
+        if item == STRING_TYPE:
             for _ in range(n):
                 self.skip_string()
             return None
-        if item not in _SCALARS:
+        if item not in SCALAR_FORMATS:
             raise EngineError(f"{self.name} has a malformed GGUF header (array of {item})")
-        fmt = _SCALARS[item]
+        fmt = SCALAR_FORMATS[item]
         size = struct.calcsize(fmt) * n
         if n > KEEP_ARRAY:
             self.fh.seek(size, 1)
