@@ -298,3 +298,17 @@ async def completions(request: web.Request) -> web.StreamResponse:
 async def embeddings(request: web.Request) -> web.StreamResponse:
     """OpenAI embeddings."""
     return await _handle(request, "/v1/embeddings")
+
+
+# The Jina/Cohere rerank shape, at every path llama.cpp's server answers it on (the node and
+# an external llama-server take it at /v1/rerank).
+RERANK_PATHS = ("/v1/rerank", "/v1/reranking", "/rerank", "/reranking")
+
+
+async def rerank(request: web.Request) -> web.StreamResponse:
+    """Documents ordered by a reranking model's relevance score for a query."""
+    return await _handle(request, RERANK_PATHS[0])
+
+
+for _path in RERANK_PATHS:
+    routes.post(_path)(rerank)
