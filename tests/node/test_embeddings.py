@@ -197,3 +197,19 @@ async def test_rerank_refuses_what_it_cannot_score(node: RunningBalancer) -> Non
     assert status == 400 and "1024" in error["message"] and error["param"] == "documents"
     status, body = await node.post("/v1/embeddings", {"model": reranker, "input": "x"})
     assert status == 400 and assert_openai_error(body)["code"] == "model_not_embedding"
+
+
+async def test_rerank_aliases_need_an_api_key_like_v1(node: RunningBalancer) -> None:
+    """/rerank and /reranking sit outside /v1 (as llama.cpp's server has them): once a key
+    exists, they ask for one as every /v1 path does."""
+    model = await register_ready(node, RERANK_REPO)
+    status, key = await node.post("/v0/api-keys", {"name": "rag"})
+    assert status in (200, 201), key
+    request = {"model": model, "query": "hello", "documents": DOCS}
+    for path in ("/rerank", "/reranking", "/v1/rerank", "/v1/reranking"):
+        status, body = await node.post(path, request, headers={})
+        assert status == 401, (path, body)
+        status, body = await node.post(
+            path, request, headers={"Authorization": f"Bearer {key['key']}"}
+        )
+        assert status == 200 and len(body["results"]) == len(DOCS), (path, body)
