@@ -14,11 +14,13 @@ import llama_cpp
 import openai
 import pytest
 
+from app.node.engine.gguf_header import read_header
+from app.node.engine.offload import MIN_CONTEXT, ModelShape, size_context
 from tests.conftest import EMBED_FILE, RunningBalancer, balancer_settings, run_balancer
 from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.node.conftest import CHAT_REPO, EMBED_REPO, register_ready
 from tests.server.test_models_api import assert_openai_error
-from tests.support.tiny_gguf import write_rerank_gguf
+from tests.support.tiny_gguf import write_embedding_gguf, write_rerank_gguf
 
 RERANK_REPO = "tiny/rerank-gguf"
 RERANK_FILE = "tiny-rerank-F32.gguf"
@@ -95,6 +97,30 @@ async def test_long_inputs_are_embedded_whole(node: RunningBalancer) -> None:
     a, b = (item.embedding for item in answer.data)
     assert a != b
     assert sum(x * x for x in a) == pytest.approx(1.0, abs=1e-3)
+    status, listed = await node.get(f"/v1/models/{embed}")
+    assert status == 200 and listed["context_length"] == EMBED_CONTEXT
+
+
+def test_a_pooled_model_gets_its_trained_context_in_one_micro_batch(tmp_path: Path) -> None:
+    """Sized as trained, not per slot (one input at a time), never past what it was trained
+    for (its positions end there), and halved while its micro-batch's scratch (which grows as
+    the square of it) does not fit the memory."""
+    embed = ModelShape.of(
+        read_header(write_embedding_gguf(tmp_path / "e.gguf", context_length=8192))
+    )
+    rerank = ModelShape.of(read_header(write_rerank_gguf(tmp_path / "r.gguf")))
+    assert embed.pooled and rerank.pooled
+    roomy = size_context(embed, embed.trained_context, 4, None, 64 * 10**9)
+    assert (roomy.per_sequence, roomy.total) == (8192, 8192)
+    assert size_context(embed, 8192, 4, 100_000, 64 * 10**9).per_sequence == 8192
+    assert size_context(embed, 8192, 4, 1024, 64 * 10**9).per_sequence == 1024
+    assert size_context(rerank, rerank.trained_context, 1, None, None).per_sequence == 1024
+    need = embed.file_bytes + 2 * (
+        embed.pooled_scratch(2048) + sum(embed.kv_bytes_per_token) * 2048
+    )
+    tight = size_context(embed, 8192, 1, None, need)
+    assert tight.per_sequence == 2048 and "memory" in tight.reason
+    assert size_context(embed, 8192, 1, None, embed.file_bytes).per_sequence == MIN_CONTEXT
 
 
 async def test_an_input_beyond_the_context_is_refused_with_both_numbers(
@@ -197,6 +223,10 @@ async def test_rerank_refuses_what_it_cannot_score(node: RunningBalancer) -> Non
     assert status == 400 and "1024" in error["message"] and error["param"] == "documents"
     status, body = await node.post("/v1/embeddings", {"model": reranker, "input": "x"})
     assert status == 400 and assert_openai_error(body)["code"] == "model_not_embedding"
+    chat_body = {"model": reranker, "messages": [{"role": "user", "content": "hi"}]}
+    status, body = await node.post("/v1/chat/completions", chat_body)
+    error = assert_openai_error(body, "model_not_generative")
+    assert status == 400 and "rerank" in error["message"]
 
 
 async def test_rerank_aliases_need_an_api_key_like_v1(node: RunningBalancer) -> None:
