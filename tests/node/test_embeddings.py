@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import struct
 from collections.abc import AsyncIterator
@@ -15,7 +16,7 @@ import openai
 import pytest
 
 from app.node.engine.gguf_header import read_header
-from app.node.engine.offload import MIN_CONTEXT, ModelShape, size_context
+from app.node.engine.offload import MIN_CONTEXT, ModelShape, on_gpu, plan, size_context
 from tests.conftest import EMBED_FILE, RunningBalancer, balancer_settings, run_balancer
 from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.node.conftest import CHAT_REPO, EMBED_REPO, register_ready
@@ -121,6 +122,13 @@ def test_a_pooled_model_gets_its_trained_context_in_one_micro_batch(tmp_path: Pa
     tight = size_context(embed, 8192, 1, None, need)
     assert tight.per_sequence == 2048 and "memory" in tight.reason
     assert size_context(embed, 8192, 1, None, embed.file_bytes).per_sequence == MIN_CONTEXT
+    # On a GPU, the scratch of that one micro-batch needs room beside the layers.
+    generative = dataclasses.replace(embed, pooled=False)
+    free = generative.overhead() + on_gpu(generative, 8192, embed.n_layer + 1)
+    assert plan(generative, 8192, free, None).full
+    assert not plan(embed, 8192, free, None).full
+    roomy_gpu = free + embed.pooled_scratch(8192)
+    assert plan(embed, 8192, roomy_gpu, None).full
 
 
 async def test_an_input_beyond_the_context_is_refused_with_both_numbers(

@@ -107,7 +107,8 @@ class ModelShape:
     def pooled_scratch(self, n: int) -> int:
         """The compute buffer of a micro-batch of `n` tokens that all attend to each other (a
         pooled model takes a whole input in one): the attention scores of every head (n² each,
-        f32, as without flash attention), the activations and the rows of the output layer."""
+        f32, as without flash attention), the activations, and a row of the output layer per
+        token (llama-cpp-python also reserves that much for scores)."""
         return 128 * 2**20 + n * n * self.n_head * 4 + n * (self.n_vocab + 16 * self.n_embd) * 4
 
 
@@ -151,7 +152,8 @@ def plan(shape: ModelShape, n_ctx: int, gpu_free: int | None, requested: int | N
         k = total if requested < 0 or requested >= total else requested
         why = "all layers, as set" if k == total else f"{k} of {total} layers, as set"
         return _place(shape, n_ctx, k, why)
-    budget = gpu_free - shape.overhead()
+    # A pooled model's micro-batch is its whole context: its scratch on the GPU grows with it.
+    budget = gpu_free - (shape.pooled_scratch(n_ctx) if shape.pooled else shape.overhead())
     if on_gpu(shape, n_ctx, total) <= budget:
         return _place(shape, n_ctx, total, f"all {total} layers fit the GPU's {gb(gpu_free)} free")
     k = 0
