@@ -46,8 +46,13 @@ async def node(
         yield b
 
 
-def client(b: RunningBalancer) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=b.url + "/v1", api_key="unused", max_retries=0)
+@pytest.fixture
+async def api(node: RunningBalancer) -> AsyncIterator[openai.AsyncOpenAI]:
+    """The official openai client, at the balancer."""
+    async with openai.AsyncOpenAI(
+        base_url=node.url + "/v1", api_key="unused", max_retries=0
+    ) as client:
+        yield client
 
 
 def error_of(err: pytest.ExceptionInfo[openai.APIStatusError]) -> dict[str, Any]:
@@ -68,9 +73,10 @@ def tokens_of(model_file: Path, text: str) -> list[int]:
 LONG = " ".join(["hello world the user asked a question"] * 120)  # ~840 tokens
 
 
-async def test_base64_is_the_float_vector_little_endian(node: RunningBalancer) -> None:
+async def test_base64_is_the_float_vector_little_endian(
+    node: RunningBalancer, api: openai.AsyncOpenAI
+) -> None:
     embed = await register_ready(node, EMBED_REPO)
-    api = client(node)
     # The SDK asks for base64 by default and decodes it into floats.
     decoded = await api.embeddings.create(model=embed, input="hello world")
     floats = await api.embeddings.create(model=embed, input="hello world", encoding_format="float")
@@ -87,11 +93,12 @@ async def test_base64_is_the_float_vector_little_endian(node: RunningBalancer) -
     assert status == 400 and assert_openai_error(body)["param"] == "encoding_format"
 
 
-async def test_long_inputs_are_embedded_whole(node: RunningBalancer) -> None:
+async def test_long_inputs_are_embedded_whole(
+    node: RunningBalancer, api: openai.AsyncOpenAI
+) -> None:
     """Two inputs that differ only after their first 512 tokens are different texts: they
     were cut at 512 tokens and came back as one vector."""
     embed = await register_ready(node, EMBED_REPO)
-    api = client(node)
     first, second = LONG + " yes thanks", LONG + " what time is it now"
     answer = await api.embeddings.create(model=embed, input=[first, second])
     assert answer.usage.prompt_tokens > 2 * 512
@@ -133,9 +140,9 @@ def test_a_pooled_model_gets_its_trained_context_in_one_micro_batch(tmp_path: Pa
 
 async def test_an_input_beyond_the_context_is_refused_with_both_numbers(
     node: RunningBalancer,
+    api: openai.AsyncOpenAI,
 ) -> None:
     embed = await register_ready(node, EMBED_REPO)
-    api = client(node)
     too_long = " ".join(["hello world the user asked a question"] * 400)  # ~2800 tokens
     with pytest.raises(openai.BadRequestError) as err:
         await api.embeddings.create(model=embed, input=["hi", too_long])
@@ -146,9 +153,10 @@ async def test_an_input_beyond_the_context_is_refused_with_both_numbers(
     assert "input[1]" in error["message"]
 
 
-async def test_dimensions_only_as_the_model_has_them(node: RunningBalancer) -> None:
+async def test_dimensions_only_as_the_model_has_them(
+    node: RunningBalancer, api: openai.AsyncOpenAI
+) -> None:
     embed = await register_ready(node, EMBED_REPO)
-    api = client(node)
     same = await api.embeddings.create(model=embed, input="hello world", dimensions=64)
     plain = await api.embeddings.create(model=embed, input="hello world")
     assert same.data[0].embedding == plain.data[0].embedding
@@ -158,9 +166,10 @@ async def test_dimensions_only_as_the_model_has_them(node: RunningBalancer) -> N
     assert error["param"] == "dimensions" and "64" in error["message"]
 
 
-async def test_token_ids_embed_as_their_text(node: RunningBalancer) -> None:
+async def test_token_ids_embed_as_their_text(
+    node: RunningBalancer, api: openai.AsyncOpenAI
+) -> None:
     embed = await register_ready(node, EMBED_REPO)
-    api = client(node)
     path = node.ctx.local_node.library.model_path(embed) if node.ctx.local_node else None
     assert path is not None and path.name == EMBED_FILE
     texts = ["hello world", "the user asked a question"]
