@@ -300,15 +300,11 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     return await _handle(request, "/v1/embeddings")
 
 
-# The Jina/Cohere rerank shape, at every path llama.cpp's server answers it on (the node and
-# an external llama-server take it at /v1/rerank).
-RERANK_PATHS = ("/v1/rerank", "/v1/reranking", "/rerank", "/reranking")
-
-
+@routes.post("/v1/rerank")
+@routes.post("/v1/reranking")  # and the other paths llama.cpp's server answers rerank on
+@routes.post("/rerank")
+@routes.post("/reranking")
 async def rerank(request: web.Request) -> web.StreamResponse:
-    """Documents ordered by a reranking model's relevance score for a query."""
-    return await _handle(request, RERANK_PATHS[0])
-
-
-for _path in RERANK_PATHS:
-    routes.post(_path)(rerank)
+    """Documents ordered by a reranking model's relevance to a query (the Jina/Cohere shape);
+    the node, or an external llama-server, takes it at /v1/rerank."""
+    return await _handle(request, "/v1/rerank")
