@@ -70,6 +70,27 @@ def tokens_of(model_file: Path, text: str) -> list[int]:
         llm.close()
 
 
+def direct_score(model_file: Path, query: str, document: str) -> float:
+    """What llama.cpp itself gives the pair, read from the model's head without our node:
+    the pair as XLM-RoBERTa's tokenizer makes it, <s> query </s> </s> document </s>."""
+    llm = llama_cpp.Llama(
+        model_path=str(model_file),
+        embedding=True,
+        n_ctx=512,
+        n_batch=512,
+        n_ubatch=512,
+        verbose=False,
+    )
+    try:
+        tokens = [1, *llm.tokenize(query.encode(), add_bos=False), 2, 2]
+        tokens += [*llm.tokenize(document.encode(), add_bos=False), 2]
+        llm._batch.add_sequence(tokens, 0, True)
+        assert llama_cpp.llama_decode(llm._ctx.ctx, llm._batch.batch) == 0
+        return float(llama_cpp.llama_get_embeddings_seq(llm._ctx.ctx, 0)[0])
+    finally:
+        llm.close()
+
+
 LONG = " ".join(["hello world the user asked a question"] * 120)  # ~840 tokens
 
 
@@ -215,6 +236,15 @@ async def test_rerank_scores_and_orders_documents(node: RunningBalancer) -> None
     assert best["document"] == {"text": [DOCS[3], DOCS[0]][best["index"]]}
     status, alias = await node.post("/rerank", {**request, "top_n": 2})
     assert status == 200 and alias["results"] == results[:2]
+    # The score is the model's own: what llama.cpp computes for the pair on its own.
+    assert node.ctx.local_node is not None
+    path = node.ctx.local_node.library.model_path(model)
+    assert path is not None
+    assert by_index[1] == pytest.approx(direct_score(path, "hello", DOCS[1]), abs=1e-5)
+    # Documents may come as objects with a text (Jina's and Cohere's other form).
+    objects = {**request, "documents": [{"text": d} for d in DOCS]}
+    status, same = await node.post("/v1/rerank", objects)
+    assert status == 200 and same["results"] == results
 
 
 async def test_rerank_refuses_what_it_cannot_score(node: RunningBalancer) -> None:
