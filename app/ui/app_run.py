@@ -1,0 +1,132 @@
+"""The window's life on the one qasync loop (shown, run until quit, closed), and the window on
+a remote balancer (`llmlb --connect URL`), which starts nothing on this computer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import qasync
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app import __version__
+from app.core.desktop_config import DesktopConfig
+from app.core.errors import StartupError
+from app.core.instance import RESTART, SWITCH, describe, running_instance
+from app.core.logs import setup_logging
+from app.core.remote import RemoteTokens, normalize_url
+from app.core.secrets import TOKEN_FILE
+from app.ui.client import ApiError
+from app.ui.connect_dialog import check_server
+from app.ui.desktop import Desktop
+from app.ui.i18n import tr
+from app.ui.instance import hand_over_to_window_on
+
+log = logging.getLogger("llmlb")
+
+
+async def run_window(
+    app: QApplication, desktop: Desktop, shutdown: asyncio.Event, announce: str
+) -> int:
+    """Show the window, run until Quit/SIGTERM/SIGINT sets `shutdown`, close it; 0, RESTART
+    or SWITCH."""
+    app.aboutToQuit.connect(shutdown.set)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: shutdown.set())
+    wake = QTimer()  # lets Python run its signal handlers while Qt waits
+    wake.start(200)
+    desktop.start()
+    print(announce, file=sys.stderr, flush=True)
+    await shutdown.wait()
+    log.info("quitting")
+    wake.stop()
+    await desktop.close()
+    if desktop.switch_requested:
+        return SWITCH
+    return RESTART if desktop.restart_requested else 0
+
+
+async def remote_main(
+    app: QApplication,
+    url: str,
+    token: str,
+    config: DesktopConfig,
+    data_dir: Path,
+    keep: RemoteTokens | None = None,
+) -> int:
+    """The window on the balancer at `url`: checked first (a wrong token or a refused
+    connection is one readable message), the token kept in `keep` once it worked."""
+    setup_logging(None)  # nothing of this computer's data folder is used
+    try:
+        await check_server(url, token)
+    except ApiError as exc:
+        print(f"llmlb: {exc.message}", file=sys.stderr, flush=True)
+        QMessageBox.critical(None, tr("llmlb cannot connect"), exc.message)
+        return 2
+    if keep is not None:
+        keep.set(url, token)
+    shutdown = asyncio.Event()
+    desktop = Desktop(app, url, token, config, str(data_dir), shutdown.set, remote=True)
+    return await run_window(
+        app, desktop, shutdown, f"llmlb {__version__}: managing the balancer at {url}"
+    )
+
+
+def run_remote(
+    app: QApplication, server: str, token: str | None, config: DesktopConfig, data_dir: Path
+) -> int:
+    """`llmlb --connect URL [--token T]`, or the server saved in Settings: one window per
+    server (a second launch shows it), the token from the command line or the OS keyring."""
+    url = normalize_url(server)
+    if hand_over_to_window_on(url):
+        return 0
+    tokens = RemoteTokens(DesktopConfig.path().parent)
+    known = token or tokens.get(url)
+    if not known:
+        raise StartupError(
+            f"no admin token is kept for {url}: give it once with --token, and it is kept in "
+            f"{tokens.vault.where} (it is in the file {TOKEN_FILE} in that server's data folder)"
+        )
+    return int(
+        qasync.run(remote_main(app, url, known, config, data_dir, tokens if token else None))
+    )
+
+
+def _headless_token(data_dir: Path) -> str | None:
+    """The admin token a headless `llmlb serve` on `data_dir` takes (same user: same files)."""
+    env = os.environ.get("LLMLB_ADMIN_TOKEN", "").strip()
+    if env:
+        return env
+    try:
+        return (data_dir / TOKEN_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+async def manage_headless(app: QApplication, data_dir: Path, config: DesktopConfig) -> int | None:
+    """A window started while a headless `llmlb serve` holds `data_dir`: the window manages
+    that balancer, as with --connect (None when it cannot be reached: the caller says why)."""
+    info = running_instance(data_dir)
+    token = _headless_token(data_dir)
+    if "port" not in info or token is None:
+        return None
+    url = f"http://127.0.0.1:{info['port']}"
+    if hand_over_to_window_on(url):  # a window already manages it
+        return 0
+    try:
+        await check_server(url, token)
+    except ApiError as exc:  # TLS, another address, another token: the caller's message
+        log.info("cannot manage the balancer running on %s: %s", data_dir, exc.message)
+        return None
+    print(
+        f"llmlb: `llmlb serve` already runs on the data folder {data_dir} ({describe(info)}); "
+        f"this window manages it",
+        file=sys.stderr,
+        flush=True,
+    )
+    return await remote_main(app, url, token, config, data_dir)
