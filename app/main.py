@@ -351,7 +351,7 @@ async def _gui_main(app: object, settings: Settings, config: object) -> int:
 
     from app.context import AppContext
     from app.core.desktop_config import DesktopConfig
-    from app.ui.app_run import manage_headless, run_window
+    from app.ui.app_run import folder_in_use, run_window
     from app.ui.desktop import Desktop
 
     assert isinstance(app, QApplication) and isinstance(config, DesktopConfig)
@@ -361,16 +361,11 @@ async def _gui_main(app: object, settings: Settings, config: object) -> int:
         await ctx.start()
     except StartupError as exc:
         from app.core.instance import DataDirInUse
-        from app.ui.instance import hand_over_to_running
 
-        if isinstance(exc, DataDirInUse):
-            # Launched twice at once: the other one holds the folder and is about to listen.
-            if hand_over_to_running(settings.data_dir, wait=3.0):
-                return 0
-            # No window answers: a headless `llmlb serve` holds it; manage that one.
-            managed = await manage_headless(app, settings.data_dir, config)
-            if managed is not None:
-                return managed
+        if isinstance(exc, DataDirInUse):  # another window, or a headless serve, holds it
+            code = await folder_in_use(app, settings.data_dir, config)
+            if code is not None:
+                return code
         print(f"llmlb: {exc}", file=sys.stderr)
         QMessageBox.critical(None, "llmlb cannot start", str(exc))
         return 2

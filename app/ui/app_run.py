@@ -25,7 +25,7 @@ from app.ui.client import ApiError
 from app.ui.connect_dialog import check_server
 from app.ui.desktop import Desktop
 from app.ui.i18n import tr
-from app.ui.instance import hand_over_to_window_on
+from app.ui.instance import hand_over_to_running, hand_over_to_window_on
 
 log = logging.getLogger("llmlb")
 
@@ -108,24 +108,40 @@ def _headless_token(data_dir: Path) -> str | None:
         return None
 
 
-async def manage_headless(app: QApplication, data_dir: Path, config: DesktopConfig) -> int | None:
-    """A window started while a headless `llmlb serve` holds `data_dir`: the window manages
-    that balancer, as with --connect (None when it cannot be reached: the caller says why)."""
-    info = running_instance(data_dir)
-    token = _headless_token(data_dir)
-    if "port" not in info or token is None:
-        return None
-    url = f"http://127.0.0.1:{info['port']}"
-    if hand_over_to_window_on(url):  # a window already manages it
+def _headless_url(data_dir: Path) -> str | None:
+    """Where the balancer holding `data_dir` listens, as this machine reaches it."""
+    port = running_instance(data_dir).get("port")
+    return None if port is None else f"http://127.0.0.1:{port}"
+
+
+async def folder_in_use(app: QApplication, data_dir: Path, config: DesktopConfig) -> int | None:
+    """A window started while another llmlb holds `data_dir`: show that one's window, or
+    manage the headless `llmlb serve` that holds it; None when neither can be done (the
+    caller shows why the folder is taken)."""
+    url = _headless_url(data_dir)
+    if url is not None and hand_over_to_window_on(url):  # a window already manages that serve
         return 0
+    # Launched twice at once: the other window holds the folder and is about to listen.
+    if hand_over_to_running(data_dir, wait=3.0):
+        return 0
+    return await manage_headless(app, data_dir, config)
+
+
+async def manage_headless(app: QApplication, data_dir: Path, config: DesktopConfig) -> int | None:
+    """The window on the headless `llmlb serve` that holds `data_dir`, as with --connect
+    (None when it cannot be reached: TLS, another address, another token)."""
+    url = _headless_url(data_dir)
+    token = _headless_token(data_dir)
+    if url is None or token is None:
+        return None
     try:
         await check_server(url, token)
-    except ApiError as exc:  # TLS, another address, another token: the caller's message
+    except ApiError as exc:
         log.info("cannot manage the balancer running on %s: %s", data_dir, exc.message)
         return None
     print(
-        f"llmlb: `llmlb serve` already runs on the data folder {data_dir} ({describe(info)}); "
-        f"this window manages it",
+        f"llmlb: `llmlb serve` already runs on the data folder {data_dir} "
+        f"({describe(running_instance(data_dir))}); this window manages it",
         file=sys.stderr,
         flush=True,
     )

@@ -63,18 +63,30 @@ def hand_over_to_window_on(url: str) -> bool:
     return True
 
 
+def _answers(name: str) -> bool:
+    """Whether an app listens on the socket `name` (a connection, nothing asked of it)."""
+    probe = QLocalSocket()
+    probe.connectToServer(name)
+    answered = probe.waitForConnected(WAIT_MS)
+    probe.abort()
+    return answered
+
+
 class InstanceServer:
     """Listens for later launches on the same data folder (or server) and shows the window."""
 
     def __init__(self, name: str, show: Callable[[], None]) -> None:
         self.show = show
         self.server = QLocalServer()
-        # Only the holder of the data-dir lock (or, for a server, the launch nobody answered)
-        # gets here, so a leftover socket is a crashed run's, never a live one's: removing it
-        # is safe, and without it listen() fails on Unix after a crash.
-        QLocalServer.removeServer(name)
         self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
-        self.listening = self.server.listen(name)
+        # Qt replaces whatever file bears the name (its user-only socket is renamed over it):
+        # a live window's socket must not be taken, a crashed run's file must not be in the way.
+        self.listening = False
+        if _answers(name):
+            log.warning("another window on the same folder or server listens as %s", name)
+        else:
+            QLocalServer.removeServer(name)
+            self.listening = self.server.listen(name)
         if not self.listening:
             log.warning("later launches cannot find this window: %s", self.server.errorString())
         self.server.newConnection.connect(self._accept)
