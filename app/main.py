@@ -273,10 +273,8 @@ def _has_display() -> bool:
 
 def _run_gui(args: argparse.Namespace) -> int:
     """The desktop app: Qt and the balancer share one qasync loop."""
-    import qasync
-    from PySide6.QtWidgets import QApplication
-
     from app.core.desktop_config import DesktopConfig
+    from app.ui.instance import hand_over_to_running, hand_over_to_window_on
 
     config = DesktopConfig.load()
     # The saved server, unless this launch asks for a local balancer by its port or folder.
@@ -287,24 +285,25 @@ def _run_gui(args: argparse.Namespace) -> int:
         data_dir=args.data_dir or (Path(config.data_dir) if config.data_dir else None),
         idle_unload_ttl=config.idle_unload_ttl,
     )
+    # One window per data folder (or server): a later launch shows it and leaves, before it
+    # pays for a QApplication and the window's modules (bench/ui.py times it).
+    if hand_over_to_window_on(server) if server else hand_over_to_running(settings.data_dir):
+        return 0
+    import qasync
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from app.core.paths import resource_root
+
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     app.setApplicationName("llmlb")
     app.setQuitOnLastWindowClosed(False)
-    from PySide6.QtGui import QIcon
-
-    from app.core.paths import resource_root
-
     app.setWindowIcon(QIcon(str(resource_root() / "resources" / "icon.png")))
     if server:
         from app.ui.app_run import run_remote
 
         return _after_gui(run_remote(app, server, args.token, config, settings.data_dir))
-    from app.ui.instance import hand_over_to_running
-
-    # One app per data folder: a second launch shows the first's window and leaves.
-    if hand_over_to_running(settings.data_dir):
-        return 0
     return _after_gui(int(qasync.run(_gui_main(app, settings, config))))
 
 

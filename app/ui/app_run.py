@@ -80,11 +80,9 @@ async def remote_main(
 def run_remote(
     app: QApplication, server: str, token: str | None, config: DesktopConfig, data_dir: Path
 ) -> int:
-    """`llmlb --connect URL [--token T]`, or the server saved in Settings: one window per
-    server (a second launch shows it), the token from the command line or the OS keyring."""
-    url = normalize_url(server)
-    if hand_over_to_window_on(url):
-        return 0
+    """`llmlb --connect URL [--token T]`, or the server saved in Settings, the token from the
+    command line or the OS keyring."""
+    url = normalize_url(server)  # the caller found no window on it already
     tokens = RemoteTokens(DesktopConfig.path().parent)
     known = token or tokens.get(url)
     if not known:

@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from app.core.instance import describe, instance_key, running_instance
-from app.core.remote import remote_instance_key
+from app.core.remote import normalize_url, remote_instance_key
 
 log = logging.getLogger(__name__)
 SHOW = b"show\n"
@@ -57,6 +57,7 @@ def hand_over_to_running(data_dir: Path, wait: float = 0.0) -> bool:
 def hand_over_to_window_on(url: str) -> bool:
     """Hand over to the window already open on the remote server `url`, saying so on stderr;
     False when none answers."""
+    url = normalize_url(url)
     if not hand_over_to(remote_instance_key(url)):
         return False
     print(f"llmlb: a window on {url} is already open; showed it", file=sys.stderr, flush=True)
