@@ -84,7 +84,11 @@ class ConnectDialog(QDialog):
     URL in the settings file, the token in the OS keyring)."""
 
     def __init__(
-        self, config: DesktopConfig, tokens: RemoteTokens, parent: QWidget | None = None
+        self,
+        config: DesktopConfig,
+        tokens: RemoteTokens,
+        parent: QWidget | None = None,
+        current: str = "",
     ) -> None:
         super().__init__(parent)
         self.config = config
@@ -100,7 +104,7 @@ class ConnectDialog(QDialog):
         intro.setWordWrap(True)
         layout.addWidget(intro)
         form = QFormLayout()
-        self.url = QLineEdit(config.server_url)
+        self.url = QLineEdit(config.server_url or current)  # `current`: the --connect one
         self.url.setPlaceholderText("http://192.168.1.20:8080")
         self.url.setAccessibleName(tr("server address"))
         self.token = QLineEdit()
@@ -183,6 +187,7 @@ class ServerBox(QGroupBox):
         super().__init__(tr("Server"), parent)
         self.config = config
         self.switch_app = switch_app
+        self.current_url, self.remote = current_url, remote
         layout = QVBoxLayout(self)
         if remote:
             text = tr(
@@ -210,7 +215,8 @@ class ServerBox(QGroupBox):
     def choose_server(self) -> None:
         """Open the dialog; once it connected, start again on that server."""
         tokens = RemoteTokens(DesktopConfig.path().parent)
-        self.dialog = ConnectDialog(self.config, tokens, self)
+        current = self.current_url if self.remote else ""
+        self.dialog = ConnectDialog(self.config, tokens, self, current)
         self.dialog.accepted.connect(self._switch)
         self.dialog.open()
 

@@ -197,6 +197,9 @@ def test_connect_to_a_server_tests_remembers_and_switches(
     assert again.token.text() == server.token
     back = ServerBox(DesktopConfig.load(), server.url, True, lambda: switched.append(True))
     assert back.local_button.isVisibleTo(back)
+    back.connect_button.click()  # opened from a window on a server: that server is filled in
+    assert back.dialog is not None and back.dialog.url.text() == server.url
+    back.dialog.reject()
     back.local_button.click()
     assert switched == [True, True] and DesktopConfig.load().server_url == ""
 
