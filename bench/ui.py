@@ -215,7 +215,7 @@ async def stall_main(app: QApplication, tmp: Path) -> dict[str, Any]:
 async def playground(app: QApplication, desktop: Desktop, model: str) -> dict[str, Any]:
     """Stalls while the Playground streams an answer, and what repainting the last message
     costs at 10 and at 200 messages (appending must not re-render the conversation)."""
-    page = desktop.window.playground
+    page = desktop.window.playground.chat  # the chat panel beside the conversation list
     desktop.window.show_page("Playground")
     page.refresh_models()
     page.model.setCurrentIndex(max(0, page.model.findData(model)))
@@ -226,7 +226,7 @@ async def playground(app: QApplication, desktop: Desktop, model: str) -> dict[st
     assert page.task is not None
     await asyncio.wait_for(page.task, 60)
     out: dict[str, Any] = {"pg_busy": await probe.stop(), "pg_text": len(page.widgets[-1].text)}
-    page.new_chat()
+    page.reset()
     sample = "Some **bold** text, a list:\n\n- one\n- two\n\n```python\nprint('x')\n```\n" * 3
 
     def repaint_ms() -> float:
@@ -245,7 +245,7 @@ async def playground(app: QApplication, desktop: Desktop, model: str) -> dict[st
             page._add("user" if len(page.widgets) % 2 == 0 else "assistant", sample)
         await asyncio.sleep(0.2)  # let Qt lay the new messages out
         out[key] = repaint_ms()
-    page.new_chat()
+    page.reset()
     return out
 
 
@@ -280,17 +280,19 @@ def main() -> None:
     raises = ", ".join(f"{r['raise']:.2f}" for r in runs)
     text = f"""## Desktop app (`bench/ui.py`)
 
-{today()}, {machine()}, offscreen Qt; the machine is shared with other engineers running tests at
-the same time. Load average {load:.1f} at the start: on a busy
-machine the stalls and tok/s below vary from run to run.
+{today()}, {machine()}, offscreen Qt.
+The machine is shared with other engineers running their tests at the same time: load average
+{load:.1f} at the start; on a busy machine the start, the stalls and tok/s below vary from run
+to run.
 
 Method. *Start*: `python -m app --port P --data-dir <fresh tmp>` ({RUNS} runs, Hub unreachable),
 from spawn until the window is shown and the endpoint line printed (`_gui_main` prints it right
 after `desktop.start()` shows the window). *Memory*: that process's VmRSS and PSS
-{IDLE_AFTER:.0f} s after spawn, no model loaded. *Second launch*: then `python -m app --port
-<another> --data-dir <the same>`, from its spawn until the first app's log line "{RAISED}"
-reaches the bench (the first shows, un-minimises, raises and activates its window, then logs);
-the second exits 0 without starting a balancer. *Quit*: SIGTERM to exit. *Stalls*: the real app
+{IDLE_AFTER:.0f} s after spawn, no model loaded. *Second launch*: then `python -m app
+--port <another> --data-dir <the same>`, from its spawn until the first app's log line
+"{RAISED}" reaches the bench (the first shows, un-minimises, raises
+and activates its window, then logs); the second exits 0 without starting a balancer.
+*Quit*: SIGTERM to exit. *Stalls*: the real app
 in one process and one qasync loop (balancer, local node, `Desktop`), a random-weight llama GGUF
 (n_embd 256, 4 layers) from the fake Hub, registered, ready and loaded; {STREAM_S:.0f} s of
 streamed chat completions (EOS banned) through the balancer by aiohttp on that loop while
