@@ -4,6 +4,7 @@ readable refusals (wrong token, nobody listening)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -133,6 +134,22 @@ def test_the_window_on_a_remote_server_lists_its_nodes_and_models(
     assert not (tmp_path / "unused-local-data").exists()
 
 
+@pytest.fixture
+def own_logging() -> Iterator[None]:
+    """remote_main sets the app's logging up on this test's captured stderr: undone after, so
+    later tests do not log to a closed stream."""
+    root = logging.getLogger()
+    before = list(root.handlers)
+    yield
+    for handler in list(root.handlers):
+        if handler not in before:
+            root.removeHandler(handler)
+            handler.close()
+    for handler in before:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+
+
 def _connect_fails(gui: App, url: str, token: str, monkeypatch: pytest.MonkeyPatch) -> str:
     shown: list[str] = []
     monkeypatch.setattr(QMessageBox, "critical", lambda *a: shown.append(str(a[2])))
@@ -144,6 +161,7 @@ def _connect_fails(gui: App, url: str, token: str, monkeypatch: pytest.MonkeyPat
 
 
 def test_a_wrong_token_or_nobody_listening_is_one_readable_message(
+    own_logging: None,
     qloop: qasync.QEventLoop,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
