@@ -39,6 +39,23 @@ def completion_limit(n_prompt: int, n_ctx: int, max_tokens: int | None) -> int:
     return limit if max_tokens is None else min(limit, max_tokens)
 
 
+def split_prefill(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """A conversation that ends with an assistant message is a prefill: that message is the
+    start of the answer, to be continued, not a turn to close and answer anew: (the messages
+    before it, its text); (all messages, "") otherwise. The template renders the messages
+    before it with its generation prompt, and the text follows: the prompt ends inside the
+    assistant's turn, as llama.cpp's server does it. A message with tool calls is a turn."""
+    last = messages[-1] if len(messages) > 1 else None
+    if (
+        last is None
+        or last.get("role") != "assistant"
+        or last.get("tool_calls")
+        or not isinstance(last.get("content"), str)
+    ):
+        return messages, ""
+    return messages[:-1], last["content"]
+
+
 class LlamaRunner(ABC):
     """What both runners share: a llama-cpp-python model, loaded on first use, that renders
     chat prompts and tokenizes text on the runner's executor; `stream` over `batches`.
@@ -135,8 +152,9 @@ class LlamaRunner(ABC):
     ) -> tuple[list[int], tuple[str, ...], str]:
         self._load()
         assert self._llm is not None and self._formatter is not None
+        messages, prefill = split_prefill(messages)
         return render_chat(
-            self._llm, self._formatter, messages, tools, tool_choice, template_kwargs
+            self._llm, self._formatter, messages, tools, tool_choice, template_kwargs, prefill
         )
 
     async def text_prompt(self, prompt: str) -> list[int]:

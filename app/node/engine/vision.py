@@ -26,8 +26,9 @@ from app.core.errors import BadRequest
 from app.node.engine.base import check_prompt
 from app.node.engine.gguf_header import read_header
 from app.node.engine.llama import _log_callback, decode_error
+from app.node.engine.sampler import logprob_at
 from app.node.engine.slots import Sequence, Slots
-from app.node.engine.types import EngineError
+from app.node.engine.types import EngineError, Logprob
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ class VisionMixin:
 
         async def _run(self, fn: Any, *args: Any) -> Any: ...
 
-        def _accept(self, seq: Sequence, token: int) -> Any: ...
+        def _accept(self, seq: Sequence, token: int, logprob: Logprob = None) -> Any: ...
 
     async def media_prompt(
         self,
@@ -250,7 +251,7 @@ class VisionMixin:
             seq.n_past = n_past
             seq.history = [-1] * n_tokens  # its KV cells, images too (the shared cache counts)
             token = llama_cpp.llama_sampler_sample(seq.sampler, self._ctx, -1)
-            finished = self._accept(seq, token)
+            finished = self._accept(seq, token, logprob_at(self, seq, -1, token))
             if finished is not None:
                 self._end(slot, seq, finished)
 
