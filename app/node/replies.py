@@ -143,9 +143,15 @@ class Collected:
 
 
 async def collect(call: Call, runner: Runner, generations: list[Generation]) -> list[Collected]:
-    """Every generation whole, run side by side; the first failure cancels the rest."""
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(_collect_one(call, runner, g)) for g in generations]
+    """Every generation whole, run side by side; the first failure cancels the rest and is
+    raised as it was (a UserFacingError stays one)."""
+    if len(generations) == 1:
+        return [await _collect_one(call, runner, generations[0])]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_collect_one(call, runner, g)) for g in generations]
+    except* Exception as failed:  # the first failure, not the group of them
+        raise failed.exceptions[0] from None
     return [task.result() for task in tasks]
 
 
