@@ -10,19 +10,17 @@ same cores. Chat completions are `app.node.chat`'s; the replies' shapes are
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import struct
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.core.errors import BadRequest, NotFound, UserFacingError
+from app.node import embedding
 from app.node import openai_params as params
 from app.node.chat import chat
-from app.node.engine.sequential import ModelRunner
 from app.node.engine.types import Delta, Finished, Item, TokenLogprob
 from app.node.logprobs import legacy
 from app.node.models import NodeModels
@@ -113,33 +111,19 @@ async def completions(call: Call) -> Reply:
     return JsonReply({**body(choices), "usage": usage([r.done for r in results])})
 
 
-async def embeddings(call: Call) -> Reply:
-    """`/v1/embeddings`."""
-    model = params.model_name(call.body)
-    inputs, encoding = params.embedding_inputs(call.body)
-    runner = await call.models.runner_for(model, embedding=True)
-    assert isinstance(runner, ModelRunner)  # embeddings keep their own one-sequence path
-    vectors, count = await runner.embed(inputs)
-    data = []
-    for i, vector in enumerate(vectors):
-        value: Any = vector
-        if encoding == "base64":
-            value = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
-        data.append({"object": "embedding", "index": i, "embedding": value})
-    return JsonReply(
-        {
-            "object": "list",
-            "data": data,
-            "model": model,
-            "usage": {"prompt_tokens": count, "total_tokens": count},
-        }
-    )
+def _whole(handler: embedding.Handler) -> Callable[[Call], Awaitable[Reply]]:
+    """A handler of app.node.embedding (a body in, a JSON answer out) as a route."""
+
+    async def route(call: Call) -> Reply:
+        return JsonReply(await handler(call.models, call.body))
+
+    return route
 
 
 ROUTES: dict[str, Callable[[Call], Awaitable[Reply]]] = {
     "/v1/chat/completions": chat,
     "/v1/completions": completions,
-    "/v1/embeddings": embeddings,
+    **{path: _whole(handler) for path, handler in embedding.ROUTES.items()},
 }
 
 
