@@ -5,7 +5,8 @@ A client that sends `audio` or `web_search_options` expects an answer they shape
 them would hand back something else without a word, so they are a 400 naming the field.
 Fields that leave the answer as it is (`metadata`, `user`, `store: false`, `service_tier`,
 `prompt_cache_key`, `safety_identifier`, `prediction`, which only speeds up an answer that is
-the same) are accepted and have no effect here. Fields OpenAI does not define (llama.cpp's
+the same) are accepted and have no effect here; so is `reasoning_effort`, which agents send by
+default: a model here reasons as its chat template says (`chat_template_kwargs` sets that). Fields OpenAI does not define (llama.cpp's
 `top_k`, `min_p`, `cache_prompt`...) are not judged here.
 """
 

@@ -15,6 +15,13 @@ import pytest
 
 from tests.conftest import ENDLESS_REPO, RunningBalancer
 from tests.node.conftest import register_ready
+from tests.node.test_vision import (  # noqa: F401  (fixtures used by name)
+    VISION_REPO,
+    image_message,
+    png,
+    projector_bytes,
+    vision_hub,
+)
 from tests.support.tiny_gguf import DEFAULT_CHAT_TEMPLATE, write_llama_gguf
 
 HELLO: Any = [{"role": "user", "content": "Tell me a story"}]
@@ -276,3 +283,23 @@ async def test_an_assistant_message_last_is_continued(
     closed_answer = await api.chat.completions.create(model=model, messages=turn, max_tokens=1)
     assert closed_answer.usage is not None
     assert closed_answer.usage.prompt_tokens > answer.usage.prompt_tokens
+
+
+@pytest.mark.usefixtures("vision_hub")
+async def test_n_choices_of_a_chat_with_an_image_each_read_the_image(
+    served: RunningBalancer,
+) -> None:
+    model = await register_ready(served, VISION_REPO)
+    api = client(served)
+    messages: Any = [image_message("what?", png(40, 30))]
+    answer = await api.chat.completions.create(
+        model=model, messages=messages, n=2, max_tokens=4, temperature=1.0, seed=3
+    )
+    one = await api.chat.completions.create(
+        model=model, messages=messages, max_tokens=4, temperature=1.0, seed=3
+    )
+    assert [c.index for c in answer.choices] == [0, 1]
+    assert answer.usage is not None and one.usage is not None
+    assert answer.usage.prompt_tokens == one.usage.prompt_tokens  # the image in each, once
+    counted = answer.usage.completion_tokens
+    assert counted >= 2 and all(c.finish_reason for c in answer.choices)
