@@ -109,11 +109,11 @@ async def test_text_whole_and_streamed(served: RunningBalancer) -> None:
     async with api.responses.stream(
         instructions="You are brief.", input=CONVERSATION, **options
     ) as stream:
-        events = [event async for event in stream]
-    final = last_response(events)
+        sdk_events = [event async for event in stream]
+    final = last_response(sdk_events)
     assert final.output_text == answer.output_text and final.usage == answer.usage
-    assert [e.type for e in events[:2]] == ["response.created", "response.in_progress"]
-    assert events[-1].type == f"response.{answer.status}"
+    assert [e.type for e in sdk_events[:2]] == ["response.created", "response.in_progress"]
+    assert sdk_events[-1].type == f"response.{answer.status}"
     # Off the wire: the documented sequence, numbered.
     events = await raw_events(
         served, {"instructions": "You are brief.", "input": CONVERSATION, **options}
