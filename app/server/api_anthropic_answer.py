@@ -137,15 +137,10 @@ class AnthropicAnswer:
         """The node stopped answering mid-stream: an `error` event."""
         return error_event(500, message)
 
-    async def stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    def stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """The node's chat.completion.chunk events as Anthropic's events."""
         events = _Events(self.asked)
-        yield events.start()
-        async for out in node_events(events, chunks):
-            yield out
-        end = events.end_of_stream()
-        if end:
-            yield end
+        return node_events(events, chunks, events.start(), events.end_of_stream)
 
 
 class _Events:

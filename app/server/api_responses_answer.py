@@ -149,17 +149,10 @@ class ResponsesAnswer:
         events = self._events or _Events(self)
         return b"".join(events.fail(message))
 
-    async def stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    def stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """The node's chat.completion.chunk events as the Responses events."""
         events = self._events = _Events(self)
-        yield events.start()
-        async for out in node_events(events, chunks):
-            yield out
-        if not events.over:
-            if events.finish is not None:
-                yield b"".join(events.end())
-            else:
-                yield b"".join(events.fail("the node's stream ended before the answer did"))
+        return node_events(events, chunks, events.start(), events.end_of_stream)
 
 
 class _Events:
@@ -363,6 +356,14 @@ class _Events:
         self.answer.keep(response, reply)
         events.append(self._event(f"response.{status}", response=response))
         return events
+
+    def end_of_stream(self) -> bytes:
+        """The node's stream ended: closed properly, or cut short (a failure)."""
+        if self.over:
+            return b""
+        if self.finish is not None:
+            return b"".join(self.end())
+        return b"".join(self.fail("the node's stream ended before the answer did"))
 
     def fail(self, message: str) -> list[bytes]:
         """An `error` event and response.failed: the answer ends unfinished."""

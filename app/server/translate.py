@@ -59,10 +59,14 @@ class EventFeed(Protocol):
         ...
 
 
-async def node_events(feed: EventFeed, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The API's events for a node's stream, buffer by buffer: each buffer is split into the
-    node's events (cut anywhere, bounded in size), which `feed` translates. Ends when the
-    stream does or `feed` is over."""
+async def node_events(
+    feed: EventFeed, chunks: AsyncIterator[bytes], first: bytes, last: Callable[[], bytes]
+) -> AsyncIterator[bytes]:
+    """The API's events for a node's stream: `first`, then for each buffer the events of the
+    node's events in it (split out of buffers cut anywhere, bounded in size) as `feed`
+    translates them, until the stream ends or `feed` is over; then `last()` (if not empty).
+    One generator for the whole stream: each buffer costs one hop, as an untranslated one."""
+    yield first
     buffer = b""
     async for chunk in chunks:
         if not buffer:  # the usual case: one whole event of the node per buffer
@@ -78,7 +82,10 @@ async def node_events(feed: EventFeed, chunks: AsyncIterator[bytes]) -> AsyncIte
         if out:
             yield b"".join(out)
         if feed.over:
-            return
+            break
+    end = last()
+    if end:
+        yield end
 
 
 def event_data(raw: bytes) -> bytes:
