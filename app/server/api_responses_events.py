@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from app.server.translate import chunk_of, event_data, is_string, reasoning_of
-
-if TYPE_CHECKING:
-    from app.server.api_responses_answer import ResponsesAnswer
 
 _TEXT_DELTA = "response.output_text.delta"
 
@@ -60,10 +57,26 @@ def message_item(ident: str, text: str, status: str) -> dict[str, Any]:
     }
 
 
+class Answer(Protocol):
+    """What the stream needs of its answer (api_responses_answer.ResponsesAnswer)."""
+
+    def response(self, status: str, output: list[Any], usage: object = None) -> dict[str, Any]:
+        """The response object in this state."""
+        ...
+
+    def function_call(self, call_id: str, name: str, arguments: str, status: str) -> dict[str, Any]:
+        """A function_call item."""
+        ...
+
+    def keep(self, response: dict[str, Any], reply: dict[str, Any] | None) -> None:
+        """Store the finished response (and the assistant's chat message)."""
+        ...
+
+
 class Events:
     """The state of one translated stream: the items so far, the open one, the node's usage."""
 
-    def __init__(self, answer: ResponsesAnswer) -> None:
+    def __init__(self, answer: Answer) -> None:
         self.answer = answer
         self.sequence = 0
         self.output: list[dict[str, Any]] = []  # finished items
