@@ -18,7 +18,7 @@ from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE, Jinja2ChatFormatte
 from app.core.errors import BadRequest
 from app.core.system import memory_info
 from app.node.devices import list_devices
-from app.node.engine import offload
+from app.node.engine import amx, offload
 from app.node.engine.gguf_header import read_header
 from app.node.engine.types import EngineError, OutOfMemory
 
@@ -175,6 +175,7 @@ def open_llama(
     chat formatter from its template (ChatML when it has none). EngineError (llama.cpp's own
     reason, or OutOfMemory) when it cannot load."""
     install_log()
+    amx.guard()  # before llama.cpp's first quantized matrix product in this process
     recent_problems()
     try:
         llm = llama_cpp.Llama(

@@ -26,7 +26,7 @@ class TextTail:
 
     def __init__(self, stops: tuple[str, ...], limit: int, emit: Emit) -> None:
         self._stops = tuple(s for s in stops if s)
-        # Text that could still be the start of a stop string stays until it cannot.
+        # The most text that could still be the start of a stop string.
         self._holdback = max((len(s) for s in self._stops), default=1) - 1
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._emit = emit
@@ -47,7 +47,7 @@ class TextTail:
                 self.matched = next(s for s in self._stops if text.find(s) == hit)
                 self.text = text[:hit]
                 return "stop"
-            safe = len(text) - self._holdback
+            safe = len(text) - self._open_stop(text)
             if safe > 0:
                 self._emit(Delta(text[:safe]))
                 text = text[safe:]
@@ -56,6 +56,17 @@ class TextTail:
             text = ""
         self.text = text
         return "length" if self.count >= self.limit else None
+
+    def _open_stop(self, text: str) -> int:
+        """How much of the end of `text` begins a stop string, so is held back until the next
+        token says (as llama-server's partial stop match). Only that: a fixed holdback of the
+        longest stop's length kept a chat's first words (its template's `<|im_end|>`) a token
+        or two behind, and the first token's time with them."""
+        for n in range(min(self._holdback, len(text)), 0, -1):
+            end = text[-n:]
+            if any(stop.startswith(end) for stop in self._stops):
+                return n
+        return 0
 
     def finish(self, reason: str, prompt_tokens: int) -> Finished:
         """Emit the text held back (an incomplete UTF-8 tail as U+FFFD) and return the
