@@ -296,6 +296,13 @@ async def test_errors_in_openai_shape(served: RunningBalancer) -> None:
     with pytest.raises(openai.BadRequestError) as hot:
         await api.responses.create(model=name, input="hi", temperature=5)
     assert "temperature" in assert_openai_error(hot.value.body)
+    # Streamed, the same refusal comes before any event: a 400, not a failed stream.
+    for bad in ({"temperature": 5}, {"input": 5}):
+        async with served.http.post(
+            served.url + "/v1/responses", json={"model": name, "input": "hi", "stream": True, **bad}
+        ) as r:
+            assert r.status == 400 and r.content_type == "application/json", await r.text()
+            assert_openai_error(await r.json())
     with pytest.raises(openai.NotFoundError) as unknown:
         await api.responses.create(model="nope", input="hi")
     assert_openai_error(unknown.value.body, "model")
