@@ -9,10 +9,8 @@ same cores.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import struct
 import threading
 import time
 import uuid
@@ -21,11 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.errors import BadRequest, NotFound, Unavailable, UserFacingError
+from app.node import embedding, reasoning, tools
 from app.node import openai_params as params
-from app.node import reasoning, tools
 from app.node.engine.batched import BatchedRunner
 from app.node.engine.pool import Runner
-from app.node.engine.sequential import ModelRunner
 from app.node.engine.types import Delta, Finished, Item, Sampling
 from app.node.engine.vision import Media
 from app.node.models import NodeModels
@@ -335,33 +332,19 @@ def _text_events(template: dict[str, Any]) -> Callable[[str], bytes]:
     return lambda text: head + json.dumps(text).encode() + tail
 
 
-async def embeddings(call: Call) -> Reply:
-    """`/v1/embeddings`."""
-    model = params.model_name(call.body)
-    inputs, encoding = params.embedding_inputs(call.body)
-    runner = await call.models.runner_for(model, embedding=True)
-    assert isinstance(runner, ModelRunner)  # embeddings keep their own one-sequence path
-    vectors, count = await runner.embed(inputs)
-    data = []
-    for i, vector in enumerate(vectors):
-        value: Any = vector
-        if encoding == "base64":
-            value = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
-        data.append({"object": "embedding", "index": i, "embedding": value})
-    return JsonReply(
-        {
-            "object": "list",
-            "data": data,
-            "model": model,
-            "usage": {"prompt_tokens": count, "total_tokens": count},
-        }
-    )
+def _whole(handler: embedding.Handler) -> Callable[[Call], Awaitable[Reply]]:
+    """A handler of app.node.embedding (a body in, a JSON answer out) as a route."""
+
+    async def route(call: Call) -> Reply:
+        return JsonReply(await handler(call.models, call.body))
+
+    return route
 
 
 ROUTES: dict[str, Callable[[Call], Awaitable[Reply]]] = {
     "/v1/chat/completions": chat,
     "/v1/completions": completions,
-    "/v1/embeddings": embeddings,
+    **{path: _whole(handler) for path, handler in embedding.ROUTES.items()},
 }
 
 

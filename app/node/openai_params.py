@@ -329,21 +329,3 @@ def completion_request(body: Mapping[str, JsonValue]) -> CompletionRequest:
     return CompletionRequest(
         model_name(body), prompt, sampling(body), stream, include_usage, _flag(body, "echo")
     )
-
-
-def embedding_inputs(body: Mapping[str, JsonValue]) -> tuple[list[str], str]:
-    """The texts to embed and the encoding ("float" or "base64")."""
-    value = body.get("input")
-    if isinstance(value, str):
-        inputs = [value]
-    else:
-        texts = [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-        if not texts or not isinstance(value, list) or len(texts) != len(value):
-            raise BadRequest(
-                "'input' must be a string or a non-empty list of strings", param="input"
-            )
-        inputs = texts
-    encoding = body.get("encoding_format") or "float"
-    if not isinstance(encoding, str) or encoding not in {"float", "base64"}:
-        raise BadRequest("'encoding_format' must be 'float' or 'base64'", param="encoding_format")
-    return inputs, encoding

@@ -4,6 +4,7 @@ llama.cpp's own log into Python logging (keeping its recent errors to explain fa
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 import logging
 import re
@@ -84,12 +85,21 @@ def set_memory_budget(path: Path, budget: int | None) -> None:
 
 
 def place(
-    name: str, path: Path, *, slots: int, asked_ctx: int | None, requested: int | None
+    name: str,
+    path: Path,
+    *,
+    slots: int,
+    asked_ctx: int | None,
+    requested: int | None,
+    pooled: bool = False,
 ) -> tuple[offload.Context, offload.Plan]:
     """How big `name`'s KV cache is (`asked_ctx` tokens per conversation, else what it was
     trained for within the memory left after its weights) and where its layers go, given the
-    devices' free memory now; OutOfMemory when what stays on the CPU does not fit the RAM."""
+    devices' free memory now; OutOfMemory when what stays on the CPU does not fit the RAM.
+    `pooled`: loaded for embeddings or reranking, whatever its header says."""
     shape = offload.ModelShape.of(read_header(path))
+    if pooled:
+        shape = dataclasses.replace(shape, pooled=True)
     gpus = list_devices() if llama_cpp.llama_supports_gpu_offload() else []
     gpu_free = sum(d.free_bytes for d in gpus) if gpus else None
     unified = any(d.unified for d in gpus)
@@ -201,12 +211,19 @@ def load_model(
 ) -> tuple[offload.Context, offload.Plan, llama_cpp.Llama, Jinja2ChatFormatter]:
     """`place` then `open_llama`: the KV cache's size, the layers' placement, the model and its
     chat formatter. The high-level object's own context holds `own_ctx` tokens when given (a
-    batched runner makes its own context and keeps that one small), else a conversation's."""
-    context, placed = place(name, path, slots=slots, asked_ctx=asked_ctx, requested=requested)
+    batched runner makes its own context and keeps that one small), else a conversation's.
+    Loaded for embeddings (`embedding=True`), a batch and a micro-batch hold a whole context:
+    llama.cpp pools a sequence within one micro-batch, so an input must fit one."""
+    pooled = bool(kwargs.get("embedding"))
+    context, placed = place(
+        name, path, slots=slots, asked_ctx=asked_ctx, requested=requested, pooled=pooled
+    )
     log.info("loading %s: %s; %s", name, placed.reason, context.reason)
     n_ctx = min(own_ctx, context.per_sequence) if own_ctx else context.per_sequence
     if own_ctx:
         kwargs["n_batch"] = n_ctx
+    if pooled:  # without this, llama-cpp-python's 512 cut every input at 512 tokens
+        kwargs["n_batch"] = kwargs["n_ubatch"] = n_ctx
     llm, formatter = open_llama(name, path, placed, n_ctx=n_ctx, **kwargs)
     return context, placed, llm, formatter
 

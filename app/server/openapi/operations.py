@@ -294,6 +294,20 @@ ROUTES: tuple[Route, ...] = (
         body=ref("EmbeddingRequest"),
         errors=(404, 502, 503),
     ),
+    *(
+        Route(
+            "POST",
+            path,
+            "Rerank: documents by a reranking model's relevance to a query (Jina/Cohere shape)"
+            + ("" if path == "/v1/rerank" else "; an alias of /v1/rerank, as llama.cpp's"),
+            "openai",
+            Access.INFERENCE,
+            (json_reply(200, "The results, best first", "RerankList"),),
+            body=ref("RerankRequest"),
+            errors=(404, 502, 503),
+        )
+        for path in ("/v1/rerank", "/v1/reranking", "/rerank", "/reranking")
+    ),
     Route(
         "POST",
         "/v1/messages",
