@@ -6,8 +6,9 @@ them would hand back something else without a word, so they are a 400 naming the
 Fields that leave the answer as it is (`metadata`, `user`, `store: false`, `service_tier`,
 `prompt_cache_key`, `safety_identifier`, `prediction`, which only speeds up an answer that is
 the same) are accepted and have no effect here; so is `reasoning_effort`, which agents send by
-default: a model here reasons as its chat template says (`chat_template_kwargs` sets that). Fields OpenAI does not define (llama.cpp's
-`top_k`, `min_p`, `cache_prompt`...) are not judged here.
+default: a model here reasons as its chat template says (`chat_template_kwargs` sets that).
+Fields OpenAI does not define (llama.cpp's `top_k`, `min_p`, `cache_prompt`...) are not
+judged here.
 """
 
 from __future__ import annotations
