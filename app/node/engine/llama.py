@@ -10,6 +10,7 @@ import logging
 import re
 import threading
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -272,11 +273,13 @@ def render_chat(
     tool_choice: Any,
     template_kwargs: dict[str, Any] | None = None,
     prefill: str = "",
+    check_size: Callable[[int], None] | None = None,
 ) -> tuple[list[int], tuple[str, ...], str]:
     """Messages through the model's chat template, with a request's extra template variables
     (Qwen3's `enable_thinking`): (prompt tokens, the template's stops, the prompt text, whose
     end says whether the template opened a reasoning block). `prefill`, the start of the
-    answer, follows the generation prompt (see `base.split_prefill`)."""
+    answer, follows the generation prompt (see `base.split_prefill`). `check_size` sees the
+    prompt's length in bytes before it is tokenized (and may refuse it)."""
     try:
         rendered = formatter(
             messages=messages,  # type: ignore[arg-type]
@@ -287,7 +290,10 @@ def render_chat(
     except Exception as exc:  # the model's own template rejected the conversation
         raise BadRequest(f"the model's chat template rejected the messages: {exc}") from exc
     prompt = rendered.prompt + prefill
-    tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
+    encoded = prompt.encode("utf-8")
+    if check_size is not None:
+        check_size(len(encoded))
+    tokens = llm.tokenize(encoded, add_bos=not rendered.added_special, special=True)
     stops = tuple(s for s in (rendered.stop or []) if isinstance(s, str) and s)
     return tokens, stops, prompt
 
