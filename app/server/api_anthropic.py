@@ -27,7 +27,7 @@ routes = web.RouteTableDef()
 __all__ = ["PREFIX", "error_body", "routes"]
 
 
-def _messages(body: dict[str, Any]) -> tuple[dict[str, Any], AnswerShape]:
+async def _messages(body: dict[str, Any]) -> tuple[dict[str, Any], AnswerShape]:
     chat, asked = to_chat(body)
     return chat, AnthropicAnswer(asked)
 
@@ -57,7 +57,7 @@ class _Count:
         return b""
 
 
-def _count(body: dict[str, Any]) -> tuple[dict[str, Any], AnswerShape]:
+async def _count(body: dict[str, Any]) -> tuple[dict[str, Any], AnswerShape]:
     """The prompt of a count_tokens body, as a chat request for one token (at temperature 0).
 
     Every OpenAI-compatible node (ours, llama-server, vLLM, an external API) reports the

@@ -11,8 +11,8 @@ from typing import Any
 
 from app.core.errors import UpstreamError
 from app.server.api_anthropic_request import Asked
+from app.server.translate import chunk_of, event_data, is_string, node_events, reasoning_of
 
-EVENT_LIMIT = 16 * 1024 * 1024  # bytes of one event of a node's stream
 _STOP_REASONS = {"length": "max_tokens", "tool_calls": "tool_use"}
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -53,18 +53,6 @@ def error_event(status: int, message: str) -> bytes:
     return _sse("error", body)
 
 
-def _is_string(literal: bytes) -> bool:
-    """Whether `literal` is one JSON string literal: quoted, with no unescaped quote inside
-    and no escape left open at its end (so a node cannot slip other fields into the event
-    it is copied into)."""
-    if literal.count(b'"') == 2 and b"\\" not in literal:  # the usual case: no escapes
-        return literal[:1] == b'"' == literal[-1:]
-    if len(literal) < 2 or literal[:1] != b'"' or literal[-1:] != b'"':
-        return False
-    bare = literal[1:-1].replace(b"\\\\", b"")
-    return not bare.endswith(b"\\") and b'"' not in bare.replace(b'\\"', b"")
-
-
 def _stop(asked: Asked, finish: object, stop: object) -> dict[str, Any]:
     """`stop_reason` and `stop_sequence` from the node's finish reason and the stop string it
     names (`choices[].stop_reason`, as vLLM and our node name it)."""
@@ -85,11 +73,6 @@ def _input(arguments: object) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _reasoning(fields: dict[str, Any]) -> str:
-    value = fields.get("reasoning_content") or fields.get("reasoning")  # llama.cpp's or vLLM's
-    return value if isinstance(value, str) else ""
 
 
 def _usage(usage: object) -> dict[str, int]:
@@ -121,7 +104,7 @@ class AnthropicAnswer:
 
     def _message(self, data: Any, choice: Any, message: Any) -> bytes:
         content: list[dict[str, Any]] = []
-        thought = _reasoning(message)
+        thought = reasoning_of(message)
         if self.asked.thinking and thought:
             content.append({"type": "thinking", "thinking": thought, "signature": ""})
         text = message.get("content")
@@ -154,27 +137,10 @@ class AnthropicAnswer:
         """The node stopped answering mid-stream: an `error` event."""
         return error_event(500, message)
 
-    async def stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    def stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """The node's chat.completion.chunk events as Anthropic's events."""
         events = _Events(self.asked)
-        yield events.start()
-        buffer = b""
-        async for chunk in chunks:
-            if not buffer:  # the usual case: one whole event of the node per buffer
-                quick = events.fast(chunk)
-                if quick is not None:
-                    yield quick
-                    continue
-            buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
-            *complete, buffer = buffer.split(b"\n\n")
-            if len(buffer) > EVENT_LIMIT:  # a node's event without end: bounded, as answers
-                raise UpstreamError("the node sent an event over the size limit")
-            out = [event for raw in complete for event in events.feed(raw)]
-            if out:
-                yield b"".join(out)
-            if events.over:
-                return
-        yield events.end_of_stream()
+        return node_events(events, chunks, events.start(), events.end_of_stream)
 
 
 class _Events:
@@ -230,7 +196,7 @@ class _Events:
         head, tail, out_head, out_tail = known
         if chunk.startswith(head) and chunk.endswith(tail):
             text = chunk[len(head) : len(chunk) - len(tail)]
-            if _is_string(text):
+            if is_string(text):
                 return b"".join((out_head, text, out_tail))
         return None
 
@@ -239,16 +205,11 @@ class _Events:
         out = self.fast(raw + b"\n\n")
         if out is not None:
             return [out]
-        data = b"".join(line[5:].strip() for line in raw.split(b"\n") if line.startswith(b"data:"))
-        if not data:
-            return []
+        data = event_data(raw)
         if data == b"[DONE]":
             return self.end()
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            return []
-        if not isinstance(chunk, dict):
+        chunk = chunk_of(data) if data else None
+        if chunk is None:
             return []
         if isinstance(chunk.get("error"), dict):  # the node failed after it began
             self.over = True
@@ -293,7 +254,7 @@ class _Events:
     def _choice(self, choice: dict[str, Any]) -> list[bytes]:
         events: list[bytes] = []
         delta = choice.get("delta") or {}
-        thought = _reasoning(delta)
+        thought = reasoning_of(delta)
         if thought and self.asked.thinking:
             if self.kind != "thinking":
                 events += self._open({"type": "thinking", "thinking": "", "signature": ""})

@@ -126,7 +126,7 @@ async def _relay(
         raise BadRequest("request body must be a JSON object")
     shape: AnswerShape | None = None
     if translate is not None:
-        body, shape = translate(body)
+        body, shape = await translate(body)
         raw, path = json.dumps(body).encode(), CHAT_PATH
     model = body.get("model")
     if not isinstance(model, str) or not model:

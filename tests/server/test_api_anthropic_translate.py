@@ -8,8 +8,9 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from app.server.api_anthropic_answer import AnthropicAnswer, _is_string
+from app.server.api_anthropic_answer import AnthropicAnswer
 from app.server.api_anthropic_request import Asked, to_chat
+from app.server.translate import is_string
 
 TEXTS = [" plain", ' "quoted"', " back\\slash\\", " ünïcødé ✓", " tab\tnew\nline", "\\", '"']
 
@@ -63,8 +64,8 @@ async def test_an_event_that_would_slip_fields_in_is_read_the_slow_way() -> None
     events = await translated([first, sly, event({}, "stop"), b"data: [DONE]\n\n"])
     assert text_of(events) == "ab"
     assert all("injected" not in d.get("delta", {}) for _, d in events)
-    assert not _is_string(b'"b", "injected": "x"') and not _is_string(b'"open\\"')
-    assert _is_string(b'"esc \\\\ and \\" ok"') and not _is_string(b'"\\\\" "')
+    assert not is_string(b'"b", "injected": "x"') and not is_string(b'"open\\"')
+    assert is_string(b'"esc \\\\ and \\" ok"') and not is_string(b'"\\\\" "')
 
 
 def test_a_system_message_among_the_turns_is_kept() -> None:
