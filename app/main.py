@@ -49,9 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--token",
-        default=None,
         help="with --connect: that balancer's admin token (kept in the OS keyring, so the "
         "next --connect URL needs none)",
+    )
+    parser.add_argument(
+        "--fingerprint",
+        metavar="HEX",
+        help="with --connect https://…: the sha256 `llmlb serve --tls` prints (kept too)",
     )
     _common(parser)
     sub = parser.add_subparsers(dest="command")
@@ -106,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is not None and args.connect is not None:
         parser.error("--connect opens the window on a server; it goes with no command")
-    if args.token is not None and args.connect is None:
-        parser.error("--token goes with --connect URL")
+    if (args.token or args.fingerprint) and args.connect is None:
+        parser.error("--token and --fingerprint go with --connect URL")
     try:
         if args.self_test:
             from app.self_test import self_test
@@ -303,7 +307,8 @@ def _run_gui(args: argparse.Namespace) -> int:
     if server:
         from app.ui.app_run import run_remote
 
-        return _after_gui(run_remote(app, server, args.token, config, settings.data_dir))
+        given = (args.token, args.fingerprint)
+        return _after_gui(run_remote(app, server, given, config, settings.data_dir))
     return _after_gui(int(qasync.run(_gui_main(app, settings, config))))
 
 

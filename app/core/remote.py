@@ -12,11 +12,22 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from app.core.errors import StartupError
+from app.core.tls import normalize_fingerprint
 from app.core.vault import Vault
 
 
 class BadServerUrl(StartupError):
-    """A server address that is not an http(s) URL with a host."""
+    """A server address that is not an http(s) URL with a host (or a bad fingerprint)."""
+
+
+def pinned(fingerprint: str | None) -> str | None:
+    """A fingerprint as typed, in our form (None for none given)."""
+    if not fingerprint or not fingerprint.strip():
+        return None
+    try:
+        return normalize_fingerprint(fingerprint)
+    except ValueError as exc:
+        raise BadServerUrl(str(exc)) from exc
 
 
 def normalize_url(url: str) -> str:
@@ -63,3 +74,11 @@ class RemoteTokens:
     def forget(self, url: str) -> None:
         """Drop the token kept for `url`."""
         self.vault.delete(self._name(url))
+
+    def pin(self, url: str) -> str | None:
+        """The TLS certificate fingerprint kept for an https `url` (its self-made one)."""
+        return self.vault.get("remote-tls:" + normalize_url(url))
+
+    def set_pin(self, url: str, fingerprint: str) -> None:
+        """Keep the fingerprint the server's certificate must have."""
+        self.vault.set("remote-tls:" + normalize_url(url), fingerprint)

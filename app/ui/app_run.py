@@ -19,7 +19,7 @@ from app.core.desktop_config import DesktopConfig
 from app.core.errors import StartupError
 from app.core.instance import RESTART, SWITCH, describe, running_instance
 from app.core.logs import setup_logging
-from app.core.remote import RemoteTokens, normalize_url
+from app.core.remote import RemoteTokens, normalize_url, pinned
 from app.core.secrets import TOKEN_FILE
 from app.ui.client import ApiError
 from app.ui.connect_dialog import check_server
@@ -58,41 +58,53 @@ async def remote_main(
     config: DesktopConfig,
     data_dir: Path,
     keep: RemoteTokens | None = None,
+    fingerprint: str | None = None,
 ) -> int:
     """The window on the balancer at `url`: checked first (a wrong token or a refused
-    connection is one readable message), the token kept in `keep` once it worked."""
+    connection is one readable message), the token (and https pin) kept in `keep` once it
+    worked."""
     setup_logging(None)  # nothing of this computer's data folder is used
     try:
-        await check_server(url, token)
+        await check_server(url, token, fingerprint)
     except ApiError as exc:
         print(f"llmlb: {exc.message}", file=sys.stderr, flush=True)
         QMessageBox.critical(None, tr("llmlb cannot connect"), exc.message)
         return 2
     if keep is not None:
         keep.set(url, token)
+        if fingerprint:
+            keep.set_pin(url, fingerprint)
     shutdown = asyncio.Event()
-    desktop = Desktop(app, url, token, config, str(data_dir), shutdown.set, remote=True)
+    desktop = Desktop(
+        app, url, token, config, str(data_dir), shutdown.set, tls_fingerprint=fingerprint,
+        remote=True,
+    )  # fmt: skip
     return await run_window(
         app, desktop, shutdown, f"llmlb {__version__}: managing the balancer at {url}"
     )
 
 
 def run_remote(
-    app: QApplication, server: str, token: str | None, config: DesktopConfig, data_dir: Path
+    app: QApplication,
+    server: str,
+    given: tuple[str | None, str | None],
+    config: DesktopConfig,
+    data_dir: Path,
 ) -> int:
-    """`llmlb --connect URL [--token T]`, or the server saved in Settings, the token from the
-    command line or the OS keyring."""
+    """`llmlb --connect URL [--token T] [--fingerprint HEX]`, or the server saved in Settings:
+    the token and pin from the command line, else those kept in the OS keyring."""
+    token, fingerprint = given[0], pinned(given[1])
     url = normalize_url(server)  # the caller found no window on it already
     tokens = RemoteTokens(DesktopConfig.path().parent)
     known = token or tokens.get(url)
+    pin = fingerprint or tokens.pin(url)
     if not known:
         raise StartupError(
             f"no admin token is kept for {url}: give it once with --token, and it is kept in "
             f"{tokens.vault.where} (it is in the file {TOKEN_FILE} in that server's data folder)"
         )
-    return int(
-        qasync.run(remote_main(app, url, known, config, data_dir, tokens if token else None))
-    )
+    keep = tokens if token or fingerprint else None  # what is given now is kept once it worked
+    return int(qasync.run(remote_main(app, url, known, config, data_dir, keep, pin)))
 
 
 def _headless_token(data_dir: Path) -> str | None:

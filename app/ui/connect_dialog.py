@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 from collections.abc import Callable
 
 import aiohttp
@@ -22,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.desktop_config import DesktopConfig
-from app.core.remote import BadServerUrl, RemoteTokens, normalize_url
+from app.core.remote import BadServerUrl, RemoteTokens, normalize_url, pinned
 from app.ui.asyncs import spawn
 from app.ui.client import ApiClient, ApiError
 from app.ui.i18n import tr
@@ -33,8 +34,10 @@ CHECK_TIMEOUT = 5.0
 def _unreachable(url: str, exc: BaseException | None) -> str:
     """Why `url` could not be reached, in words ("connection refused", "timed out", …)."""
     cause = getattr(exc, "os_error", None) or exc
-    if isinstance(cause, aiohttp.ClientSSLError):
-        why = tr("its TLS certificate is not trusted")
+    if isinstance(exc, aiohttp.ServerFingerprintMismatch):
+        why = tr("its TLS certificate is not the one the fingerprint names")
+    elif isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):  # before its OSError cause
+        why = tr("its TLS certificate is not trusted (give its fingerprint)")
     elif isinstance(cause, OSError) and (cause.errno or cause.strerror):
         # asyncio's refusal reads "Connect call failed (...)"; the errno's words read better.
         why = (os.strerror(cause.errno) if cause.errno else str(cause.strerror)).lower()
@@ -45,10 +48,11 @@ def _unreachable(url: str, exc: BaseException | None) -> str:
     return tr("Could not reach {url}: {why}.").format(url=url, why=why)
 
 
-async def check_server(url: str, token: str) -> None:
-    """Return when `url` is an llmlb balancer that takes `token` as its admin token; raise
-    ApiError with the reason in words otherwise (wrong token, refused, not llmlb)."""
-    client = ApiClient(url, token, timeout=CHECK_TIMEOUT)
+async def check_server(url: str, token: str, fingerprint: str | None = None) -> None:
+    """Return when `url` is an llmlb balancer that takes `token` as its admin token (and, for
+    https, shows the certificate `fingerprint` pins); raise ApiError with the reason in words
+    otherwise (wrong token, refused, untrusted certificate, not llmlb)."""
+    client = ApiClient(url, token, timeout=CHECK_TIMEOUT, fingerprint=fingerprint)
     try:
         await client.cluster()  # needs the admin token: a wrong one answers 401
     except ApiError as exc:
@@ -111,10 +115,16 @@ class ConnectDialog(QDialog):
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
         self.token.setPlaceholderText(tr("the server's admin token (llmlb-admin-…)"))
         self.token.setAccessibleName(tr("admin token"))
+        self.fingerprint = QLineEdit()
+        self.fingerprint.setPlaceholderText(
+            tr("https only: the sha256 `llmlb serve --tls` prints for its certificate")
+        )
+        self.fingerprint.setAccessibleName(tr("TLS certificate fingerprint"))
         self.url.editingFinished.connect(self._fill_token)
         self._fill_token()
         form.addRow(tr("Server"), self.url)
         form.addRow(tr("Admin token"), self.token)
+        form.addRow(tr("Certificate"), self.fingerprint)
         layout.addLayout(form)
         self.outcome = QLabel()
         self.outcome.setWordWrap(True)
@@ -142,11 +152,15 @@ class ConnectDialog(QDialog):
             return
         if kept and not self.token.text():
             self.token.setText(kept)
+        pin = self.tokens.pin(self.url.text()) if kept else None
+        if pin and not self.fingerprint.text():
+            self.fingerprint.setText(pin)
 
     def test(self, remember: bool) -> None:
         """Check the server answers and takes the token; with `remember`, keep it and accept."""
         try:
             url = normalize_url(self.url.text())
+            fingerprint = pinned(self.fingerprint.text())
         except BadServerUrl as exc:
             self.outcome.setText(str(exc))
             return
@@ -162,6 +176,8 @@ class ConnectDialog(QDialog):
             self.outcome.setText(tr("Connected: {url} took the admin token.").format(url=url))
             if remember:
                 self.tokens.set(url, token)
+                if fingerprint:
+                    self.tokens.set_pin(url, fingerprint)
                 self.config.server_url = url
                 self.config.save()
                 self.accept()
@@ -170,7 +186,8 @@ class ConnectDialog(QDialog):
             self.buttons.setEnabled(True)
             self.outcome.setText(reason)
 
-        self.task = spawn(check_server(url, token), on_error=failed, on_done=done)
+        check = check_server(url, token, fingerprint)
+        self.task = spawn(check, on_error=failed, on_done=done)
 
 
 class ServerBox(QGroupBox):

@@ -191,7 +191,17 @@ JA = {
         "短くしてもう一度送信してください。"
     ),
     # Managing a remote server (Settings → Server, llmlb --connect)
-    "its TLS certificate is not trusted": "TLS 証明書が信頼されていません",
+    "its TLS certificate is not the one the fingerprint names": (
+        "TLS 証明書がフィンガープリントの示すものと異なります"
+    ),
+    "its TLS certificate is not trusted (give its fingerprint)": (
+        "TLS 証明書が信頼されていません（フィンガープリントを指定してください）"
+    ),
+    "https only: the sha256 `llmlb serve --tls` prints for its certificate": (
+        "https のみ: `llmlb serve --tls` が表示する証明書の sha256"
+    ),
+    "TLS certificate fingerprint": "TLS 証明書のフィンガープリント",
+    "Certificate": "証明書",
     "Could not reach {url}: {why}.": "{url} に接続できませんでした: {why}。",
     "Connect to a server": "サーバーに接続",
     "Manage a balancer that runs on another machine (`llmlb serve`). Nothing runs on this "

@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -24,8 +26,10 @@ from app import main as entry
 from app.core.desktop_config import DesktopConfig
 from app.core.instance import RESTART, SWITCH
 from app.core.remote import RemoteTokens
+from app.core.tls import fingerprint_of
 from app.ui.app_run import remote_main
-from app.ui.connect_dialog import ConnectDialog, ServerBox
+from app.ui.client import ApiError
+from app.ui.connect_dialog import ConnectDialog, ServerBox, check_server
 from app.ui.desktop import Desktop
 from tests.support.waiting import eventually_sync
 from tests.test_main import free_port, llmlb, wait_until_serving
@@ -56,11 +60,17 @@ class Served:
             return int(r.status)
 
 
+def _listening(proc: subprocess.Popen[str], port: int) -> bool:
+    assert proc.poll() is None, "llmlb serve exited early"
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 @contextmanager
-def served(tmp_path: Path, local_node: bool = True) -> Iterator[Served]:
+def served(tmp_path: Path, local_node: bool = True, tls: bool = False) -> Iterator[Served]:
     """`llmlb serve` in its own process (with its local node unless told otherwise)."""
     port, data = free_port(), tmp_path / "server-data"
-    args = ["serve", "--port", str(port), "--data-dir", str(data)]
+    args = ["serve", "--port", str(port), "--data-dir", str(data), *(["--tls"] if tls else [])]
     proc = subprocess.Popen(
         llmlb(*args, *([] if local_node else ["--no-local-node"])),
         env={**os.environ, **QUIET_HUB},
@@ -69,9 +79,13 @@ def served(tmp_path: Path, local_node: bool = True) -> Iterator[Served]:
         text=True,
     )
     try:
-        wait_until_serving(proc, port, timeout=60)
+        if tls:
+            eventually_sync(lambda: _listening(proc, port), timeout=60)
+        else:
+            wait_until_serving(proc, port, timeout=60)
         token = (data / "admin_token").read_text().strip()
-        yield Served(proc, f"http://127.0.0.1:{port}", token, data)
+        scheme = "https" if tls else "http"
+        yield Served(proc, f"{scheme}://127.0.0.1:{port}", token, data)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     finally:
@@ -179,6 +193,37 @@ def test_a_wrong_token_or_nobody_listening_is_one_readable_message(
     assert message == f"Could not reach {nobody}: connection refused."
     err = capsys.readouterr().err
     assert f"llmlb: {message}" in err and "Traceback" not in err
+
+
+def test_an_https_server_is_managed_once_its_certificate_is_pinned(
+    own_logging: None,
+    qloop: qasync.QEventLoop,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LLMLB_CONFIG_DIR", str(tmp_path / "config"))
+    gui = App(qloop, None, None, [])  # type: ignore[arg-type]
+    with served(tmp_path, local_node=False, tls=True) as server:
+        pem = (server.data / "tls" / "cert.pem").read_text()
+        fingerprint = fingerprint_of(ssl.PEM_cert_to_DER_cert(pem))
+        # Nobody signed its certificate: without the fingerprint, a readable refusal.
+        message = _connect_fails(gui, server.url, server.token, monkeypatch)
+        assert message == (
+            f"Could not reach {server.url}: its TLS certificate is not trusted (give its "
+            "fingerprint)."
+        )
+        wrong = fingerprint[::-1]
+        with pytest.raises(ApiError, match="not the one the fingerprint names"):
+            gui.run(check_server(server.url, server.token, wrong))
+        # Typed as people copy it (colons, capitals), tested, and kept with the token.
+        dialog = ConnectDialog(DesktopConfig(), RemoteTokens(tmp_path / "config"))
+        dialog.url.setText(server.url)
+        dialog.token.setText(server.token)
+        typed = ":".join(fingerprint[i : i + 2] for i in range(0, 64, 2)).upper()
+        dialog.fingerprint.setText(typed)
+        dialog.connect_button.click()
+        gui.wait(lambda: dialog.outcome.text().startswith("Connected"))
+    assert RemoteTokens(tmp_path / "config").pin(server.url) == fingerprint
 
 
 def test_connect_to_a_server_tests_remembers_and_switches(
