@@ -47,6 +47,12 @@ def normalize_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
+def in_clear(url: str) -> bool:
+    """Whether the admin token would cross a network unencrypted (http beyond this machine)."""
+    parts = urlsplit(normalize_url(url))
+    return parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1")
+
+
 def remote_instance_key(url: str) -> str:
     """The hand-over socket's name for a window on this server (one window per server)."""
     return "llmlb-remote-" + hashlib.sha256(normalize_url(url).encode()).hexdigest()[:16]

@@ -19,10 +19,10 @@ from app.core.desktop_config import DesktopConfig
 from app.core.errors import StartupError
 from app.core.instance import RESTART, SWITCH, describe, running_instance
 from app.core.logs import setup_logging
-from app.core.remote import RemoteTokens, normalize_url, pinned
+from app.core.remote import RemoteTokens, in_clear, normalize_url, pinned
 from app.core.secrets import TOKEN_FILE
 from app.ui.client import ApiError
-from app.ui.connect_dialog import check_server
+from app.ui.connect_dialog import check_server, clear_warning
 from app.ui.desktop import Desktop
 from app.ui.i18n import tr
 from app.ui.instance import hand_over_to_running, hand_over_to_window_on
@@ -70,6 +70,8 @@ async def remote_main(
         print(f"llmlb: {exc.message}", file=sys.stderr, flush=True)
         QMessageBox.critical(None, tr("llmlb cannot connect"), exc.message)
         return 2
+    if in_clear(url):
+        print(f"llmlb: {clear_warning()}", file=sys.stderr, flush=True)
     if keep is not None:
         keep.set(url, token)
         if fingerprint:

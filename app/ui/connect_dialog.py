@@ -23,12 +23,20 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.desktop_config import DesktopConfig
-from app.core.remote import BadServerUrl, RemoteTokens, normalize_url, pinned
+from app.core.remote import BadServerUrl, RemoteTokens, in_clear, normalize_url, pinned
 from app.ui.asyncs import spawn
 from app.ui.client import ApiClient, ApiError
 from app.ui.i18n import tr
 
 CHECK_TIMEOUT = 5.0
+
+
+def clear_warning() -> str:
+    """What sending the admin token over plain http across a network means."""
+    return tr(
+        "Over http the admin token crosses the network unencrypted: on a network you do not "
+        "trust, run the server with `llmlb serve --tls` and connect with https."
+    )
 
 
 def _unreachable(url: str, exc: BaseException | None) -> str:
@@ -173,7 +181,10 @@ class ConnectDialog(QDialog):
 
         def done(_: None) -> None:
             self.buttons.setEnabled(True)
-            self.outcome.setText(tr("Connected: {url} took the admin token.").format(url=url))
+            said = tr("Connected: {url} took the admin token.").format(url=url)
+            if in_clear(url):
+                said += " " + clear_warning()
+            self.outcome.setText(said)
             if remember:
                 self.tokens.set(url, token)
                 if fingerprint:

@@ -202,6 +202,12 @@ JA = {
     ),
     "TLS certificate fingerprint": "TLS 証明書のフィンガープリント",
     "Certificate": "証明書",
+    "Over http the admin token crosses the network unencrypted: on a network you do not "
+    "trust, run the server with `llmlb serve --tls` and connect with https.": (
+        "http では管理トークンが暗号化されずにネットワークを通ります。"
+        "信頼できないネットワークでは、サーバーを `llmlb serve --tls` で起動し、"
+        "https で接続してください。"
+    ),
     "Could not reach {url}: {why}.": "{url} に接続できませんでした: {why}。",
     "Connect to a server": "サーバーに接続",
     "Manage a balancer that runs on another machine (`llmlb serve`). Nothing runs on this "

@@ -128,6 +128,7 @@ def test_the_window_on_a_remote_server_lists_its_nodes_and_models(
     state = gui.desktop.state
     gui.wait(lambda: state.nodes and any(m["id"] == "qwen3" for m in state.models))
     assert [n["kind"] for n in state.nodes] == ["local"]  # the server's own node, over there
+    gui.wait(lambda: state.connected)  # its event socket too, with the admin token
     assert server.url in window.windowTitle()
     window.show_page("Nodes")  # the pages show what the server holds
     nodes = window.nodes.table.model()
