@@ -59,15 +59,19 @@ async def remote_main(
     data_dir: Path,
     keep: RemoteTokens | None = None,
     fingerprint: str | None = None,
+    saved: bool = False,
 ) -> int:
     """The window on the balancer at `url`: checked first (a wrong token or a refused
     connection is one readable message), the token (and https pin) kept in `keep` once it
-    worked."""
+    worked. A server `saved` in Settings that fails offers this computer instead: launched
+    from a menu, the user has no other way back."""
     setup_logging(None)  # nothing of this computer's data folder is used
     try:
         await check_server(url, token, fingerprint)
     except ApiError as exc:
         print(f"llmlb: {exc.message}", file=sys.stderr, flush=True)
+        if saved:
+            return await _offer_this_computer(exc.message, config)
         QMessageBox.critical(None, tr("llmlb cannot connect"), exc.message)
         return 2
     if in_clear(url):
@@ -86,6 +90,29 @@ async def remote_main(
     )
 
 
+async def _offer_this_computer(reason: str, config: DesktopConfig) -> int:
+    """Say why the saved server cannot be managed; SWITCH to this computer if the user asks."""
+    box = QMessageBox(QMessageBox.Icon.Warning, tr("llmlb cannot connect"), reason)
+    box.setInformativeText(tr("Run llmlb on this computer instead? Settings → Server connects "
+                              "to a server again."))  # fmt: skip
+    local = box.addButton(tr("Use this computer"), QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(tr("Quit"), QMessageBox.ButtonRole.RejectRole)
+    answered: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def finished(code: int) -> None:
+        if not answered.done():
+            answered.set_result(code)
+
+    box.finished.connect(finished)
+    box.open()  # not exec(): the loop keeps running while it is shown
+    await answered
+    if box.clickedButton() is not local:
+        return 2
+    config.server_url = ""
+    config.save()
+    return SWITCH
+
+
 def run_remote(
     app: QApplication,
     server: str,
@@ -100,13 +127,17 @@ def run_remote(
     tokens = RemoteTokens(DesktopConfig.path().parent)
     known = token or tokens.get(url)
     pin = fingerprint or tokens.pin(url)
-    if not known:
+    saved = bool(config.server_url) and normalize_url(config.server_url) == url
+    if not known and saved:  # the keyring lost it: the server refuses, the box offers a way
+        known = ""
+    elif not known:
         raise StartupError(
             f"no admin token is kept for {url}: give it once with --token, and it is kept in "
             f"{tokens.vault.where} (it is in the file {TOKEN_FILE} in that server's data folder)"
         )
     keep = tokens if token or fingerprint else None  # what is given now is kept once it worked
-    return int(qasync.run(remote_main(app, url, known, config, data_dir, keep, pin)))
+    main = remote_main(app, url, known, config, data_dir, keep, pin, saved)
+    return int(qasync.run(main))
 
 
 def _headless_token(data_dir: Path) -> str | None:

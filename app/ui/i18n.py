@@ -202,6 +202,10 @@ JA = {
     ),
     "TLS certificate fingerprint": "TLS 証明書のフィンガープリント",
     "Certificate": "証明書",
+    "Run llmlb on this computer instead? Settings → Server connects to a server again.": (
+        "代わりにこのコンピューターで llmlb を動かしますか？"
+        "設定 → サーバーから再びサーバーに接続できます。"
+    ),
     "Over http the admin token crosses the network unencrypted: on a network you do not "
     "trust, run the server with `llmlb serve --tls` and connect with https.": (
         "http では管理トークンが暗号化されずにネットワークを通ります。"

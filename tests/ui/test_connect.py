@@ -3,6 +3,7 @@ readable refusals (wrong token, nobody listening)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -194,6 +195,32 @@ def test_a_wrong_token_or_nobody_listening_is_one_readable_message(
     assert message == f"Could not reach {nobody}: connection refused."
     err = capsys.readouterr().err
     assert f"llmlb: {message}" in err and "Traceback" not in err
+
+
+def test_a_saved_server_that_is_gone_offers_this_computer(
+    own_logging: None, qloop: qasync.QEventLoop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Launched from a menu on a saved server that no longer answers: no dead end.
+    monkeypatch.setenv("LLMLB_CONFIG_DIR", str(tmp_path / "config"))
+    gui = App(qloop, None, None, [])  # type: ignore[arg-type]
+    nobody = f"http://127.0.0.1:{free_port()}"
+    config = DesktopConfig(server_url=nobody)
+    config.save()
+    main = remote_main(qt_app(), nobody, "llmlb-admin-kept", config, tmp_path, saved=True)
+    task = asyncio.ensure_future(main, loop=qloop)
+
+    def box() -> QMessageBox | None:
+        shown = [w for w in qt_app().topLevelWidgets() if isinstance(w, QMessageBox)]
+        return next((w for w in shown if w.isVisible()), None)
+
+    asked = gui.wait(box)
+    assert asked.text() == f"Could not reach {nobody}: connection refused."
+    [local] = [b for b in asked.buttons() if b.text() == "Use this computer"]
+    gui.screenshot(asked, "connect-saved-server-gone")
+    local.click()
+    assert gui.run(task) == SWITCH  # started again, on this computer
+    assert DesktopConfig.load().server_url == ""
+    asked.deleteLater()
 
 
 def test_an_https_server_is_managed_once_its_certificate_is_pinned(
