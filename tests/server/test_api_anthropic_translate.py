@@ -1,15 +1,19 @@
-"""The stream translation's fast path (a node's text events copied without decoding them):
-whatever the text holds, the client reads exactly the node's text, and an event shaped to
-slip fields into ours is read the slow way."""
+"""The stream translation's fast paths (a node's text events copied without decoding them,
+one by one or a buffer of them at once): whatever the text holds and however the node's
+bytes are cut, the client reads exactly the node's text in the same events, and an event
+shaped to slip fields into ours is read the slow way."""
 
 from __future__ import annotations
 
 import json
+import random
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from app.server.api_anthropic_answer import AnthropicAnswer, _is_string
+from app.server.api_anthropic_answer import AnthropicAnswer
 from app.server.api_anthropic_request import Asked, to_chat
+from app.server.api_anthropic_stream import _STRING, _is_string, _strings
 
 TEXTS = [" plain", ' "quoted"', " back\\slash\\", " ünïcødé ✓", " tab\tnew\nline", "\\", '"']
 
@@ -65,6 +69,50 @@ async def test_an_event_that_would_slip_fields_in_is_read_the_slow_way() -> None
     assert all("injected" not in d.get("delta", {}) for _, d in events)
     assert not _is_string(b'"b", "injected": "x"') and not _is_string(b'"open\\"')
     assert _is_string(b'"esc \\\\ and \\" ok"') and not _is_string(b'"\\\\" "')
+
+
+def without_ids(events: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    for _, data in events:
+        data.get("message", {}).pop("id", None)
+    return events
+
+
+async def test_a_buffer_of_many_events_reads_as_the_same_events_one_by_one() -> None:
+    # A fast upstream's whole answer can arrive in one buffer (the proxy bench's nginx).
+    texts = [f" {i}" for i in range(300)] + TEXTS + ["\\u00e9 \\n", "a\\"] * 3
+    wire = [event({"content": "", "role": "assistant"})]
+    wire += [event({"content": t}) for t in texts] + [event({}, "stop"), b"data: [DONE]\n\n"]
+    one_by_one = await translated(wire)
+    assert text_of(one_by_one) == "".join(texts)
+    whole = b"".join(wire)
+    assert without_ids(await translated([whole])) == without_ids(one_by_one)
+    for size in (997, 4096, 65536):  # cut anywhere, as TCP reads come
+        cuts = [whole[i : i + size] for i in range(0, len(whole), size)]
+        assert without_ids(await translated(cuts)) == without_ids(one_by_one)
+
+
+async def test_a_sly_event_among_many_in_one_buffer_is_read_the_slow_way() -> None:
+    first = event({"content": "a"})
+    head, tail = first.split(b'"a"')
+    plain = [event({"content": f"{i}"}) for i in range(20)]
+    for sly_text in (b'"b", "injected": "x"', b'"b\\"', b'"b\n"', b'"b"\n\ndata: {}'):
+        sly = head + sly_text + tail
+        events = await translated([first, b"".join([*plain, sly, *plain, event({}, "stop")])])
+        assert all("injected" not in d.get("delta", {}) for _, d in events)
+        assert text_of(events).startswith("a" + "".join(f"{i}" for i in range(20)))
+        assert text_of(events).endswith("".join(f"{i}" for i in range(20)))
+
+
+def test_the_check_of_many_texts_at_once_agrees_with_the_check_of_each() -> None:
+    one = re.compile(_STRING)
+    alphabet = [b'"', b"\\", b"a", b"\n", b"\x01", "é".encode(), b" ", b"u"]
+    rng = random.Random(16)
+    for _ in range(20000):
+        texts = []
+        for _ in range(rng.randint(1, 4)):
+            middle = b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+            texts.append(b'"' + middle + b'"' if rng.random() < 0.7 else middle)
+        assert _strings(texts) == all(one.fullmatch(s) for s in texts), texts
 
 
 def test_a_system_message_among_the_turns_is_kept() -> None:
