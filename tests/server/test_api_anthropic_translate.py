@@ -5,11 +5,15 @@ shaped to slip fields into ours is read the slow way."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any
+
+import pytest
 
 from app.server.api_anthropic_answer import AnthropicAnswer
 from app.server.api_anthropic_request import Asked, to_chat
@@ -113,6 +117,37 @@ def test_the_check_of_many_texts_at_once_agrees_with_the_check_of_each() -> None
             middle = b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
             texts.append(b'"' + middle + b'"' if rng.random() < 0.7 else middle)
         assert _strings(texts) == all(one.fullmatch(s) for s in texts), texts
+
+
+async def test_message_start_goes_with_a_quick_node_and_before_a_slow_one() -> None:
+    wire = [event({"content": "hi"}), event({}, "stop"), b"data: [DONE]\n\n"]
+
+    async def node(delay: float) -> AsyncIterator[bytes]:
+        await asyncio.sleep(delay)
+        for buffer in wire:
+            yield buffer
+
+    # A node that answers at once: one write carries message_start and its first event.
+    writes = [b async for b in AnthropicAnswer(Asked("m", False)).stream(node(0))]
+    assert writes[0].startswith(b"event: message_start") and b"text_delta" in writes[0]
+    # A node that thinks first: the client hears message_start (and ping) meanwhile.
+    stream = AnthropicAnswer(Asked("m", False)).stream(node(2.0))
+    started = time.monotonic()
+    first = await anext(stream)
+    assert time.monotonic() - started < 1.0
+    assert first.startswith(b"event: message_start") and b"text_delta" not in first
+    assert b"text_delta" in b"".join([b async for b in stream])
+
+
+async def test_a_node_failing_before_its_first_event_still_opens_the_message() -> None:
+    async def node() -> AsyncIterator[bytes]:
+        raise ConnectionResetError("the node died")
+        yield b""  # an async generator
+
+    stream = AnthropicAnswer(Asked("m", False)).stream(node())
+    assert (await anext(stream)).startswith(b"event: message_start")
+    with pytest.raises(ConnectionResetError):  # the proxy ends the stream with an error event
+        await anext(stream)
 
 
 def test_a_system_message_among_the_turns_is_kept() -> None:
