@@ -14,7 +14,7 @@ from app.core.node_protocol import DeviceJson
 from app.core.settings import Settings, parse_gpu_layers
 from app.core.system import memory_info
 from app.node.devices import add_rpc_server, built_backend, compiled_backends, list_devices
-from app.node.engine import offload
+from app.node.engine import amx, offload
 from app.node.engine.gguf_header import read_header
 from app.node.engine.types import EngineError
 from app.node.library import ModelLibrary
@@ -49,6 +49,7 @@ class DoctorJson(TypedDict):
     memory_available_bytes: int | None
     gpu_layers_setting: str
     context_setting: str
+    cpu_amx: str  # "not advertised", "works" or "trapped: off" (app/node/engine/amx.py)
     models: list[ModelPlanJson]
     problems: list[str]
 
@@ -86,9 +87,17 @@ def examine(settings: Settings) -> DoctorJson:
         "memory_available_bytes": ram_free,
         "gpu_layers_setting": settings.gpu_layers,
         "context_setting": str(asked or "auto"),
+        "cpu_amx": _amx(),
         "models": models,
         "problems": problems,
     }
+
+
+def _amx() -> str:
+    if not amx.advertised():
+        return "not advertised"
+    amx.guard()
+    return "trapped: off" if amx.trapped() else "works"
 
 
 def _model_files(root: Path) -> dict[str, Path]:
@@ -162,6 +171,12 @@ def render(report: DoctorJson) -> str:
         lines.append(
             f"device: {d['name']} [{d['backend']}]: {gb(d['free_bytes'])} free of "
             f"{gb(d['total_bytes'])}{use}"
+        )
+    if report["cpu_amx"] != "not advertised":
+        lines.append(
+            "CPU AMX: works"
+            if report["cpu_amx"] == "works"
+            else "CPU AMX: advertised but trapped by this machine: llama.cpp uses AVX-512 instead"
         )
     lines.append(
         f"GPU layers: {report['gpu_layers_setting']} (LLMLB_GPU_LAYERS); "

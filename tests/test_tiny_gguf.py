@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import gguf
+import llama_cpp
 import pytest
 from llama_cpp import Llama
 
@@ -18,6 +19,7 @@ from tests.support.tiny_gguf import (
     main,
     write_embedding_gguf,
     write_llama_gguf,
+    write_rerank_gguf,
 )
 
 HELLO: Any = [{"role": "user", "content": "hello"}]
@@ -132,6 +134,33 @@ def test_embedding_model_returns_one_vector(tmp_path: Path) -> None:
         assert all(isinstance(x, float) for x in vector)
         batch: Any = model.create_embedding(["hello world", "the user"])
         assert [len(item["embedding"]) for item in batch["data"]] == [64, 64]
+    finally:
+        model.close()
+
+
+def test_rerank_model_scores_a_pair_with_its_classifier_head(tmp_path: Path) -> None:
+    path = write_rerank_gguf(tmp_path / "rerank.gguf")
+    assert path.read_bytes() == write_rerank_gguf(tmp_path / "again.gguf").read_bytes()
+    reader = gguf.GGUFReader(path)
+    arch, pooling = (reader.get_field(k) for k in ("general.architecture", "bert.pooling_type"))
+    assert arch is not None and arch.contents() == "bert"
+    assert pooling is not None and pooling.contents() == gguf.PoolingType.RANK
+    assert {"cls.weight", "cls.output.weight"} <= {t.name for t in reader.tensors}
+    model = _load(path, embedding=True, n_ctx=1024, n_batch=1024, n_ubatch=1024)
+    try:
+        assert model._ctx.pooling_type() == llama_cpp.LLAMA_POOLING_TYPE_RANK
+        assert llama_cpp.llama_model_n_cls_out(model._model.model) == 1
+
+        def score(document: str) -> float:
+            tokens = [1, *model.tokenize(b"hello", add_bos=False), 2, 2]
+            tokens += [*model.tokenize(document.encode(), add_bos=False), 2]
+            model._batch.batch.n_tokens = 0
+            model._batch.add_sequence(tokens, 0, True)
+            assert llama_cpp.llama_decode(model._ctx.ctx, model._batch.batch) == 0
+            return float(llama_cpp.llama_get_embeddings_seq(model._ctx.ctx, 0)[0])
+
+        scores = [score(d) for d in ("hello world", "thanks", "hello world")]
+        assert scores[0] == scores[2] != scores[1]  # a function of the pair, and of the pair only
     finally:
         model.close()
 

@@ -53,11 +53,12 @@ class NodeModels:
             name for name, state in self._sync.states.items() if state.state == ModelState.READY
         ]
 
-    async def runner_for(self, model: str, embedding: bool = False) -> Runner:
-        """A loaded runner for `model`.
+    async def runner_for(self, model: str, embedding: bool = False, rerank: bool = False) -> Runner:
+        """A loaded runner for `model`: to generate, to embed (`embedding`) or to score
+        documents (`rerank`); embedding and reranking models run loaded for embeddings.
 
         Raises NotFound (not on this node), Unavailable (failed, or still downloading),
-        BadRequest (an embedding model asked to generate, or the other way round), or
+        BadRequest (a model asked for what its capabilities do not include), or
         OutOfMemory (it does not fit now, even with the idle models unloaded: tried again
         next time) or EngineError (it failed to load: the model is marked failed, and its
         next request tries again)."""
@@ -91,19 +92,30 @@ class NodeModels:
                 code="model_downloading",
             )
         manifest = self._library.manifest(model)
-        is_embedding = manifest is not None and "Embedding" in manifest.capabilities
+        capabilities = manifest.capabilities if manifest is not None else ()
+        is_embedding = "Embedding" in capabilities
+        is_reranker = "Reranking" in capabilities
         if embedding and not is_embedding:
             raise BadRequest(
                 f"the model '{model}' is not an embedding model",
                 param="model",
                 code="model_not_embedding",
             )
-        if not embedding and is_embedding:
+        if rerank and not is_reranker:
             raise BadRequest(
-                f"the model '{model}' only computes embeddings",
+                f"the model '{model}' does not rerank (it has no Reranking capability: its "
+                "GGUF's pooling type is not rank); pick a reranking model",
+                param="model",
+                code="model_not_reranker",
+            )
+        if not (embedding or rerank) and (is_embedding or is_reranker):
+            raise BadRequest(
+                f"the model '{model}' only computes "
+                + ("embeddings" if is_embedding else "relevance scores (POST /v1/rerank)"),
                 param="model",
                 code="model_not_generative",
             )
+        is_embedding = is_embedding or is_reranker  # both load for pooled outputs
         # The model's own GPU layers (None: the node's setting); a changed value makes a new
         # runner, so the model loads again with it.
         gpu_layers = manifest.gpu_layers if manifest is not None else None

@@ -20,15 +20,16 @@ from app.core.wire import JsonObject, JsonValue
 from app.server.api_anthropic_answer import AnthropicAnswer
 from app.server.api_anthropic_request import to_chat
 from app.server.api_anthropic_shapes import error_body
+from app.server.chat_body import ChatBody
 from app.server.proxy import relay_translated
-from app.server.translate import AnswerShape, ChatBody
+from app.server.translate import AnswerShape
 
 PREFIX = "/v1/messages"  # every path whose errors are in Anthropic's shape
 routes = web.RouteTableDef()
 __all__ = ["PREFIX", "error_body", "routes"]
 
 
-def _messages(body: JsonObject) -> tuple[ChatBody, AnswerShape]:
+async def _messages(body: JsonObject) -> tuple[ChatBody, AnswerShape]:
     chat, asked = to_chat(body)
     return chat, AnthropicAnswer(asked)
 
@@ -60,7 +61,7 @@ class _Count:
         return b""
 
 
-def _count(body: JsonObject) -> tuple[ChatBody, AnswerShape]:
+async def _count(body: JsonObject) -> tuple[ChatBody, AnswerShape]:
     """The prompt of a count_tokens body, as a chat request for one token (at temperature 0).
 
     Every OpenAI-compatible node (ours, llama-server, vLLM, an external API) reports the

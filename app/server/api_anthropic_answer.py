@@ -5,7 +5,6 @@ shape (`api_anthropic_shapes`)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -20,20 +19,19 @@ from app.server.api_anthropic_shapes import (
     error_event,
     message_id,
     objects,
-    reasoning,
     stop_info,
     tool_input,
     tool_use_id,
     usage,
 )
 from app.server.api_anthropic_stream import Events
+from app.server.translate import node_events, reasoning_of
 
-EVENT_LIMIT = 16 * 1024 * 1024  # bytes of one event of a node's stream
 # message_start waits this long (seconds) for the node's first events, to go out in one write
 # with them: a write less per stream when the node answers at once (the proxy bench: about a
 # third of the translation's cost), and no wait a client would notice when it thinks first.
 START_WAIT = 0.005
-__all__ = ["EVENT_LIMIT", "AnthropicAnswer", "error_body", "error_event"]
+__all__ = ["AnthropicAnswer", "error_body", "error_event"]
 
 
 def _not_a_completion() -> UpstreamError:
@@ -63,7 +61,7 @@ class AnthropicAnswer:
 
     def _message(self, data: JsonObject, choice: JsonObject, message: JsonObject) -> MessageJson:
         content: list[Block] = []
-        thought = reasoning(message)
+        thought = reasoning_of(message)
         if self.asked.thinking and thought:
             content.append({"type": "thinking", "thinking": thought, "signature": ""})
         text = message.get("content")
@@ -98,40 +96,14 @@ class AnthropicAnswer:
         """The node stopped answering mid-stream: an `error` event."""
         return error_event(500, message)
 
-    async def stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    def stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """The node's chat.completion.chunk events as Anthropic's events."""
         events = Events(self.asked)
-        pending = events.start()  # sent with the node's first events if they come at once
-        first: asyncio.Future[bytes | None] = asyncio.ensure_future(anext(chunks, None))
-        try:
-            await asyncio.wait((first,), timeout=START_WAIT)
-            if not first.done():  # the node is thinking: the client hears from us meanwhile
-                yield pending
-                pending = b""
-            chunk = await first
-        except Exception:
-            if pending:  # the node failed at once: the error event follows message_start
-                yield pending
-            raise
-        finally:
-            first.cancel()  # no-op once done; a client that left stops the read
-        buffer = b""
-        while chunk is not None:
-            quick = events.fast(chunk) if not buffer else None
-            if quick is not None:  # the usual case with our node: one whole event per buffer
-                yield pending + quick if pending else quick
-                pending = b""
-            else:
-                buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
-                end = buffer.rfind(b"\n\n") + 2
-                complete, buffer = (buffer[:end], buffer[end:]) if end >= 2 else (b"", buffer)
-                if len(buffer) > EVENT_LIMIT:  # a node's event without end: bounded, as answers
-                    raise UpstreamError("the node sent an event over the size limit")
-                out = events.feed_all(complete) if complete else b""
-                if out or pending:
-                    yield pending + out
-                    pending = b""
-                if events.over:
-                    return
-            chunk = await anext(chunks, None)
-        yield pending + events.end_of_stream()
+        return node_events(
+            events,
+            chunks,
+            events.start(),
+            events.end_of_stream,
+            bulk=events.feed_all,
+            first_wait=START_WAIT,
+        )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from app.core.errors import BadRequest
 from app.core.wire import JsonObject, JsonValue
-from app.server.translate import (
+from app.server.chat_body import (
     ChatAssistantMessage,
     ChatBody,
     ChatImagePart,

@@ -238,12 +238,6 @@ def tool_input(arguments: JsonValue) -> JsonObject:
     return value if isinstance(value, dict) else {}
 
 
-def reasoning(fields: JsonObject) -> str:
-    """The reasoning text of a message or delta: llama.cpp's field, or vLLM's."""
-    value = fields.get("reasoning_content") or fields.get("reasoning")
-    return value if isinstance(value, str) else ""
-
-
 def usage(value: JsonValue) -> Usage:
     """The node's usage block (prompt and completion tokens) as Anthropic's."""
     fields = value if isinstance(value, dict) else {}

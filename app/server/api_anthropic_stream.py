@@ -22,45 +22,14 @@ from app.server.api_anthropic_shapes import (
     error_event,
     message_id,
     objects,
-    reasoning,
     sse,
     stop_info,
     tool_use_id,
     usage,
 )
+from app.server.translate import JSON_STRING, are_strings, event_data, is_string, reasoning_of
 
-# One JSON string literal as a node's encoder writes it: no unescaped quote, no raw control
-# character (so no line break that would end an SSE event), every escape closed.
-_STRING = rb'"[^"\\\x00-\x1f]*(?:\\[^\x00-\x1f][^"\\\x00-\x1f]*)*"'
-_ONE_STRING = re.compile(_STRING)
-_NOT_IN_STRING = re.compile(rb'["\x00-\x1f]')
 _CHUNK_FIELDS = frozenset({"id", "object", "created", "model", "system_fingerprint", "choices"})
-
-
-def _strings(texts: list[bytes]) -> bool:
-    """Whether each of `texts` is one JSON string literal (as `_STRING` matches one), checked
-    over all of them at once: joined by line breaks (no string holds a raw one), with the
-    escaped backslashes and quotes made plain, what is left must be quote, separator, quote
-    between the texts, and no other quote or control character anywhere."""
-    joined = b"\n".join(texts)
-    if len(joined) < 2 or joined[:1] != b'"' or joined[-1:] != b'"':
-        return False
-    inner = joined[1:-1]
-    if b"\\" in inner:  # JSON escapes pair from the left: `\\\\` first, then `\\"`
-        # Each becomes one plain byte, so no quote comes to stand next to a line break.
-        inner = inner.replace(b"\\\\", b"_").replace(b'\\"', b"_")
-        if inner.endswith(b"\\"):  # the closing quote was escaped
-            return False
-    if inner.count(b'"\n"') != len(texts) - 1:
-        return False
-    return _NOT_IN_STRING.search(inner.replace(b'"\n"', b"")) is None
-
-
-def _is_string(literal: bytes) -> bool:
-    """Whether `literal` is one JSON string literal: quoted, with no unescaped quote inside,
-    no raw control character (a line break would end our event early) and no escape left
-    open at its end (so a node cannot slip other fields into the event it is copied into)."""
-    return _ONE_STRING.fullmatch(literal) is not None
 
 
 class _Learnt:
@@ -73,7 +42,7 @@ class _Learnt:
         self.index = index  # the text block's index in our events
         joint = re.escape(tail + head)  # what lies between two texts of a run
         self.run = re.compile(
-            re.escape(head) + _STRING + b"(?:" + joint + _STRING + b")*" + re.escape(tail)
+            re.escape(head) + JSON_STRING + b"(?:" + joint + JSON_STRING + b")*" + re.escape(tail)
         )
         self.joint = re.compile(joint)
         # A literal replacement (no backslash in it): substituted in C, not per match.
@@ -144,7 +113,7 @@ class Events:
         head, tail = learnt.head, learnt.tail
         if chunk.startswith(head) and chunk.endswith(tail):
             text = chunk[len(head) : len(chunk) - len(tail)]
-            if _is_string(text):
+            if is_string(text):
                 return b"".join((learnt.out_head, text, learnt.out_tail))
         return None
 
@@ -183,7 +152,7 @@ class Events:
     def _bulk(learnt: _Learnt, complete: bytes, at: int, end: int) -> bytes | None:
         """Our events for `complete[at:end]` when it holds only text events like the learnt
         one, else None. The texts are cut at the known offsets; the bytes rebuilt from them
-        must be the node's exactly, and each text one JSON string (`_strings`)."""
+        must be the node's exactly, and each text one JSON string (`are_strings`)."""
         head, tail = learnt.head, learnt.tail
         if not complete.startswith(head, at):
             return None
@@ -194,7 +163,7 @@ class Events:
         rebuilt = (tail + head).join(texts)
         if len(rebuilt) != end - len(tail) - at - start:
             return None
-        if not complete.startswith(rebuilt, at + start) or not _strings(texts):
+        if not complete.startswith(rebuilt, at + start) or not are_strings(texts):
             return None
         out_head, out_tail = learnt.out_head, learnt.out_tail
         return out_head + (out_tail + out_head).join(texts) + out_tail
@@ -204,7 +173,7 @@ class Events:
         out = self.fast(raw + b"\n\n")
         if out is not None:
             return [out]
-        data = b"".join(line[5:].strip() for line in raw.split(b"\n") if line.startswith(b"data:"))
+        data = event_data(raw)
         if not data:
             return []
         if data == b"[DONE]":
@@ -265,7 +234,7 @@ class Events:
     def _choice(self, choice: JsonObject) -> list[bytes]:
         events: list[bytes] = []
         delta = as_object(choice.get("delta"))
-        thought = reasoning(delta)
+        thought = reasoning_of(delta)
         if thought and self.asked.thinking:
             if self.kind != "thinking":
                 events += self._open({"type": "thinking", "thinking": "", "signature": ""})

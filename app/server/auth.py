@@ -24,6 +24,8 @@ SELF_AUTHENTICATED = {
     ("POST", "/v0/nodes/challenge"),
     ("GET", "/v0/openapi.json"),  # the API's description holds no secrets
 }
+# Inference outside /v1 (llama.cpp's server answers rerank there too): the /v1 policy applies.
+INFERENCE_ALIASES = frozenset({"/rerank", "/reranking"})
 EVENTS_PATH = "/v0/events"
 TICKET_TTL = 30.0  # seconds a WebSocket ticket stays valid (used once)
 MAX_TICKETS = 256
@@ -153,7 +155,7 @@ class Auth:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Apply the policy by path prefix."""
         path = request.path
-        if path.startswith("/v1/") or path == "/v1":
+        if path.startswith("/v1/") or path == "/v1" or path in INFERENCE_ALIASES:
             key_id = self.check_inference(request)
             if key_id is not None:
                 await self._record_use(key_id)

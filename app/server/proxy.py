@@ -127,7 +127,7 @@ async def _relay(
         raise BadRequest("request body must be a JSON object")
     shape: AnswerShape | None = None
     if translate is not None:
-        body, shape = translate(body)
+        body, shape = await translate(body)
         raw, path = json.dumps(body).encode(), CHAT_PATH
     model = body.get("model")
     if not isinstance(model, str) or not model:
@@ -306,3 +306,13 @@ async def completions(request: web.Request) -> web.StreamResponse:
 async def embeddings(request: web.Request) -> web.StreamResponse:
     """OpenAI embeddings."""
     return await _handle(request, "/v1/embeddings")
+
+
+@routes.post("/v1/rerank")
+@routes.post("/v1/reranking")  # and the other paths llama.cpp's server answers rerank on
+@routes.post("/rerank")
+@routes.post("/reranking")
+async def rerank(request: web.Request) -> web.StreamResponse:
+    """Documents ordered by a reranking model's relevance to a query (the Jina/Cohere shape);
+    the node, or an external llama-server, takes it at /v1/rerank."""
+    return await _handle(request, "/v1/rerank")

@@ -50,11 +50,25 @@ def test_held_back_text_is_released_when_the_stop_string_does_not_complete() -> 
     tail = TextTail(("STOP",), 100, client.emit)
     tail.add(b"a S")
     tail.add(b"T")
-    assert client.text == "a"  # " ST" may still become "STOP"
+    assert client.text == "a "  # "ST" may still become "STOP"
     assert tail.add(b"ORM and rain") is None
     assert client.text.startswith("a STORM")  # not a stop after all: shown, nothing lost
     tail.finish("length", 3)
     assert client.text == "a STORM and rain"
+
+
+def test_text_that_cannot_begin_a_stop_string_shows_at_once() -> None:
+    # A chat's template stop ("<|im_end|>", 10 characters) held the first words back until
+    # 9 more characters came: the first token's time was a token or two late.
+    client = Client()
+    tail = TextTail(("<|im_end|>", "</s>"), 100, client.emit)
+    tail.add(b"Hi")
+    assert client.text == "Hi"
+    tail.add(b" there<|")
+    assert client.text == "Hi there"  # "<|" may begin "<|im_end|>": held
+    assert tail.add(b"im_end|>") == "stop"
+    tail.finish("stop", 3)
+    assert client.text == "Hi there"
 
 
 def test_the_earliest_of_several_stop_strings_wins() -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from app.server.api_anthropic_answer import AnthropicAnswer
 from app.server.api_anthropic_request import Asked, to_chat
-from app.server.api_anthropic_stream import _STRING, _is_string, _strings
+from app.server.translate import JSON_STRING, are_strings, is_string
 
 TEXTS = [" plain", ' "quoted"', " back\\slash\\", " ünïcødé ✓", " tab\tnew\nline", "\\", '"']
 
@@ -71,8 +71,8 @@ async def test_an_event_that_would_slip_fields_in_is_read_the_slow_way() -> None
     events = await translated([first, sly, event({}, "stop"), b"data: [DONE]\n\n"])
     assert text_of(events) == "ab"
     assert all("injected" not in d.get("delta", {}) for _, d in events)
-    assert not _is_string(b'"b", "injected": "x"') and not _is_string(b'"open\\"')
-    assert _is_string(b'"esc \\\\ and \\" ok"') and not _is_string(b'"\\\\" "')
+    assert not is_string(b'"b", "injected": "x"') and not is_string(b'"open\\"')
+    assert is_string(b'"esc \\\\ and \\" ok"') and not is_string(b'"\\\\" "')
 
 
 def without_ids(events: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
@@ -108,7 +108,7 @@ async def test_a_sly_event_among_many_in_one_buffer_is_read_the_slow_way() -> No
 
 
 def test_the_check_of_many_texts_at_once_agrees_with_the_check_of_each() -> None:
-    one = re.compile(_STRING)
+    one = re.compile(JSON_STRING)
     alphabet = [b'"', b"\\", b"a", b"\n", b"\x01", "é".encode(), b" ", b"u"]
     rng = random.Random(16)
     for _ in range(20000):
@@ -116,7 +116,7 @@ def test_the_check_of_many_texts_at_once_agrees_with_the_check_of_each() -> None
         for _ in range(rng.randint(1, 4)):
             middle = b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
             texts.append(b'"' + middle + b'"' if rng.random() < 0.7 else middle)
-        assert _strings(texts) == all(one.fullmatch(s) for s in texts), texts
+        assert are_strings(texts) == all(one.fullmatch(s) for s in texts), texts
 
 
 async def test_message_start_goes_with_a_quick_node_and_before_a_slow_one() -> None:

@@ -94,3 +94,19 @@ def test_the_openai_bodies_name_their_main_fields() -> None:
     assert [c["type"] for c in content] == ["string", "array"]  # a string or content parts
     assert schemas["EmbeddingRequest"]["required"] == ["model", "input"]
     assert schemas["CompletionRequest"]["required"] == ["model", "prompt"]
+
+
+def test_rerank_is_documented_where_llama_cpp_answers_it() -> None:
+    doc = build_document()
+    for path in ("/v1/rerank", "/v1/reranking", "/rerank", "/reranking"):
+        op = doc["paths"][path]["post"]
+        body = op["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": "#/components/schemas/RerankRequest"}, path
+        assert "401" in op["responses"], path  # API keys apply off /v1 too
+    schemas = doc["components"]["schemas"]
+    assert schemas["RerankRequest"]["required"] == ["model", "query", "documents"]
+    result = schemas["RerankList"]["properties"]["results"]["items"]
+    assert result["required"] == ["index", "relevance_score"]
+    embedding = schemas["EmbeddingRequest"]["properties"]
+    assert embedding["encoding_format"]["enum"] == ["float", "base64"]
+    assert "model's own size" in embedding["dimensions"]["description"]

@@ -16,6 +16,7 @@ Usage from the command line::
     python -m tests.support.tiny_gguf OUT.gguf            # default tiny chat model (~0.7 MB)
     python -m tests.support.tiny_gguf OUT.gguf --bench    # ~26M-parameter benchmark model
     python -m tests.support.tiny_gguf OUT.gguf --embedding
+    python -m tests.support.tiny_gguf OUT.gguf --rerank
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ __all__ = [
     "write_embedding_gguf",
     "write_llama_gguf",
     "write_mmproj_gguf",
+    "write_rerank_gguf",
 ]
 
 ARCH: Final = gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.LLAMA]  # "llama"
@@ -471,6 +473,133 @@ def write_embedding_gguf(
     )
 
 
+def write_rerank_gguf(
+    path: Path,
+    *,
+    n_embd: int = 64,
+    n_layer: int = 2,
+    n_head: int = 4,
+    n_ff: int = 128,
+    context_length: int = 1024,
+    seed: int = 0,
+    dtype: str = "f32",
+    name: str = "tiny-rerank",
+) -> Path:
+    """Write a tiny random-weight reranking model (a cross-encoder) and return ``path``.
+
+    It is llama.cpp's ``bert`` architecture, as the rerankers people run are (bge-reranker,
+    jina-reranker): non-causal attention, ``bert.pooling_type`` 4 (``LLAMA_POOLING_TYPE_RANK``)
+    and the classification head llama.cpp builds for it (``cls`` with its bias, then a
+    ``cls.output`` row: one score per sequence, read from its first token). The vocabulary is
+    :func:`build_vocab`'s (SentencePiece); as XLM-RoBERTa's, a pair is tokenized
+    ``<s> query </s> </s> document </s>``: BOS, EOS and SEP (``</s>``) are added.
+    Load it with ``Llama(model_path=..., embedding=True)``; ``llama_get_embeddings_seq``
+    then holds the pair's score.
+
+    Args:
+        path: Destination file (parent directories are created). Written atomically.
+        n_embd: Hidden size; must be divisible by ``n_head``.
+        n_layer: Number of encoder blocks.
+        n_head: Attention heads.
+        n_ff: Feed-forward (GELU) hidden size.
+        context_length: Positions the model has (its learned position embeddings).
+        seed: Seed for the random weights; same arguments give a byte-identical file.
+        dtype: ``"f32"`` or ``"f16"`` for the 2-D weight matrices.
+        name: ``general.name`` metadata.
+    """
+    if dtype not in ("f32", "f16"):
+        raise ValueError(f"dtype must be 'f32' or 'f16', not {dtype!r}")
+    if min(n_embd, n_layer, n_head, n_ff, context_length) <= 0 or n_embd % n_head:
+        raise ValueError("model dimensions must be positive, n_embd divisible by n_head")
+    arch = gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.BERT]
+    tokens, scores, types = build_vocab()
+    rng = np.random.default_rng(seed)
+    matrix_dtype = np.float16 if dtype == "f16" else np.float32
+
+    def matrix(rows: int, cols: int) -> npt.NDArray[Any]:
+        values = rng.standard_normal((rows, cols), dtype=np.float32) * np.float32(_WEIGHT_STD)
+        return values.astype(matrix_dtype)
+
+    def vector(n: int, value: float) -> npt.NDArray[np.float32]:
+        return np.full(n, value, dtype=np.float32)
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    writer = gguf.GGUFWriter(tmp_path, arch)
+    t = gguf.MODEL_TENSOR
+    try:
+        writer.add_name(name)
+        writer.add_file_type(
+            gguf.LlamaFileType.MOSTLY_F16 if dtype == "f16" else gguf.LlamaFileType.ALL_F32
+        )
+        writer.add_vocab_size(len(tokens))
+        writer.add_context_length(context_length)
+        writer.add_embedding_length(n_embd)
+        writer.add_block_count(n_layer)
+        writer.add_feed_forward_length(n_ff)
+        writer.add_head_count(n_head)
+        writer.add_layer_norm_eps(1e-12)
+        writer.add_causal_attention(False)
+        writer.add_pooling_type(gguf.PoolingType.RANK)
+        writer.add_classifier_output_labels(["score"])
+
+        writer.add_tokenizer_model("llama")
+        writer.add_token_list(tokens)
+        writer.add_token_scores(scores)
+        writer.add_token_types(types)
+        writer.add_token_type_count(2)
+        writer.add_unk_token_id(tokens.index(UNK_TOKEN))
+        writer.add_bos_token_id(tokens.index(BOS_TOKEN))
+        writer.add_eos_token_id(tokens.index(EOS_TOKEN))
+        writer.add_sep_token_id(tokens.index(EOS_TOKEN))
+        writer.add_add_bos_token(True)
+        writer.add_add_eos_token(True)
+        writer.add_add_sep_token(True)
+        writer.add_add_space_prefix(True)
+
+        writer.add_tensor(_tensor_name(t.TOKEN_EMBD), matrix(len(tokens), n_embd))
+        writer.add_tensor(_tensor_name(t.TOKEN_TYPES), matrix(2, n_embd))
+        writer.add_tensor(_tensor_name(t.POS_EMBD), matrix(context_length, n_embd))
+        writer.add_tensor(_tensor_name(t.TOKEN_EMBD_NORM), vector(n_embd, 1.0))
+        writer.add_tensor(f"{gguf.TENSOR_NAMES[t.TOKEN_EMBD_NORM]}.bias", vector(n_embd, 0.0))
+        for i in range(n_layer):
+            for kind, rows, cols in (
+                (t.ATTN_Q, n_embd, n_embd),
+                (t.ATTN_K, n_embd, n_embd),
+                (t.ATTN_V, n_embd, n_embd),
+                (t.ATTN_OUT, n_embd, n_embd),
+                (t.FFN_UP, n_ff, n_embd),
+                (t.FFN_DOWN, n_embd, n_ff),
+            ):
+                writer.add_tensor(_tensor_name(kind, i), matrix(rows, cols))
+                writer.add_tensor(_tensor_name(kind, i)[: -len("weight")] + "bias", vector(rows, 0))
+            for kind in (t.ATTN_OUT_NORM, t.LAYER_OUT_NORM):
+                writer.add_tensor(_tensor_name(kind, i), vector(n_embd, 1.0))
+                writer.add_tensor(
+                    _tensor_name(kind, i)[: -len("weight")] + "bias", vector(n_embd, 0)
+                )
+        # The head: tanh(cls · x + b), then one row to a score. Its weights are larger than
+        # the blocks' so that scores differ visibly between documents.
+        cls = (rng.standard_normal((n_embd, n_embd), dtype=np.float32) * 0.2).astype(np.float32)
+        writer.add_tensor(_tensor_name(t.CLS), cls)
+        writer.add_tensor(f"{gguf.TENSOR_NAMES[t.CLS]}.bias", vector(n_embd, 0.0))
+        out = rng.standard_normal((1, n_embd), dtype=np.float32).astype(np.float32)
+        writer.add_tensor(_tensor_name(t.CLS_OUT), out)
+        writer.add_tensor(f"{gguf.TENSOR_NAMES[t.CLS_OUT]}.bias", vector(1, 0.0))
+
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+    except BaseException:
+        writer.close()
+        tmp_path.unlink(missing_ok=True)
+        raise
+    writer.close()
+    os.replace(tmp_path, path)
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: write one model and return the exit status."""
     parser = argparse.ArgumentParser(
@@ -483,6 +612,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--bench", action="store_true", help="write the ~26M-parameter benchmark model"
     )
     kind.add_argument("--embedding", action="store_true", help="write an embedding model")
+    kind.add_argument("--rerank", action="store_true", help="write a reranking model")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--dtype", choices=("f32", "f16"), default=None, help="weight type")
     args = parser.parse_args(argv)
@@ -492,6 +622,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         options["dtype"] = args.dtype
     if args.embedding:
         write_embedding_gguf(args.out, **options)
+    elif args.rerank:
+        write_rerank_gguf(args.out, **options)
     elif args.bench:
         write_llama_gguf(args.out, **{**REFERENCE_BENCH_CONFIG, **options})
     else:

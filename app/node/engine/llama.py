@@ -4,11 +4,13 @@ llama.cpp's own log into Python logging (keeping its recent errors to explain fa
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 import logging
 import re
 import threading
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE, Jinja2ChatFormatte
 from app.core.errors import BadRequest
 from app.core.system import memory_info
 from app.node.devices import list_devices
-from app.node.engine import offload
+from app.node.engine import amx, offload
 from app.node.engine.gguf_header import read_header
 from app.node.engine.types import EngineError, OutOfMemory
 
@@ -84,12 +86,21 @@ def set_memory_budget(path: Path, budget: int | None) -> None:
 
 
 def place(
-    name: str, path: Path, *, slots: int, asked_ctx: int | None, requested: int | None
+    name: str,
+    path: Path,
+    *,
+    slots: int,
+    asked_ctx: int | None,
+    requested: int | None,
+    pooled: bool = False,
 ) -> tuple[offload.Context, offload.Plan]:
     """How big `name`'s KV cache is (`asked_ctx` tokens per conversation, else what it was
     trained for within the memory left after its weights) and where its layers go, given the
-    devices' free memory now; OutOfMemory when what stays on the CPU does not fit the RAM."""
+    devices' free memory now; OutOfMemory when what stays on the CPU does not fit the RAM.
+    `pooled`: loaded for embeddings or reranking, whatever its header says."""
     shape = offload.ModelShape.of(read_header(path))
+    if pooled:
+        shape = dataclasses.replace(shape, pooled=True)
     gpus = list_devices() if llama_cpp.llama_supports_gpu_offload() else []
     gpu_free = sum(d.free_bytes for d in gpus) if gpus else None
     unified = any(d.unified for d in gpus)
@@ -175,6 +186,7 @@ def open_llama(
     chat formatter from its template (ChatML when it has none). EngineError (llama.cpp's own
     reason, or OutOfMemory) when it cannot load."""
     install_log()
+    amx.guard()  # before llama.cpp's first quantized matrix product in this process
     recent_problems()
     try:
         llm = llama_cpp.Llama(
@@ -200,12 +212,19 @@ def load_model(
 ) -> tuple[offload.Context, offload.Plan, llama_cpp.Llama, Jinja2ChatFormatter]:
     """`place` then `open_llama`: the KV cache's size, the layers' placement, the model and its
     chat formatter. The high-level object's own context holds `own_ctx` tokens when given (a
-    batched runner makes its own context and keeps that one small), else a conversation's."""
-    context, placed = place(name, path, slots=slots, asked_ctx=asked_ctx, requested=requested)
+    batched runner makes its own context and keeps that one small), else a conversation's.
+    Loaded for embeddings (`embedding=True`), a batch and a micro-batch hold a whole context:
+    llama.cpp pools a sequence within one micro-batch, so an input must fit one."""
+    pooled = bool(kwargs.get("embedding"))
+    context, placed = place(
+        name, path, slots=slots, asked_ctx=asked_ctx, requested=requested, pooled=pooled
+    )
     log.info("loading %s: %s; %s", name, placed.reason, context.reason)
     n_ctx = min(own_ctx, context.per_sequence) if own_ctx else context.per_sequence
     if own_ctx:
         kwargs["n_batch"] = n_ctx
+    if pooled:  # without this, llama-cpp-python's 512 cut every input at 512 tokens
+        kwargs["n_batch"] = kwargs["n_ubatch"] = n_ctx
     llm, formatter = open_llama(name, path, placed, n_ctx=n_ctx, **kwargs)
     return context, placed, llm, formatter
 
@@ -253,10 +272,14 @@ def render_chat(
     tools: list[Any] | None,
     tool_choice: Any,
     template_kwargs: dict[str, Any] | None = None,
+    prefill: str = "",
+    check_size: Callable[[int], None] | None = None,
 ) -> tuple[list[int], tuple[str, ...], str]:
     """Messages through the model's chat template, with a request's extra template variables
     (Qwen3's `enable_thinking`): (prompt tokens, the template's stops, the prompt text, whose
-    end says whether the template opened a reasoning block)."""
+    end says whether the template opened a reasoning block). `prefill`, the start of the
+    answer, follows the generation prompt (see `base.split_prefill`). `check_size` sees the
+    prompt's length in bytes before it is tokenized (and may refuse it)."""
     try:
         rendered = formatter(
             messages=messages,  # type: ignore[arg-type]
@@ -266,11 +289,13 @@ def render_chat(
         )
     except Exception as exc:  # the model's own template rejected the conversation
         raise BadRequest(f"the model's chat template rejected the messages: {exc}") from exc
-    tokens = llm.tokenize(
-        rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
-    )
+    prompt = rendered.prompt + prefill
+    encoded = prompt.encode("utf-8")
+    if check_size is not None:
+        check_size(len(encoded))
+    tokens = llm.tokenize(encoded, add_bos=not rendered.added_special, special=True)
     stops = tuple(s for s in (rendered.stop or []) if isinstance(s, str) and s)
-    return tokens, stops, rendered.prompt
+    return tokens, stops, prompt
 
 
 def control_tokens(llm: llama_cpp.Llama, texts: tuple[str, ...]) -> frozenset[int]:

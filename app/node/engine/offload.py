@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from app.core.gguf_meta import ENCODERS, POOLING_EMBEDDING, POOLING_RANK
 from app.node.engine.gguf_header import Header
 from app.node.engine.types import OutOfMemory
 
@@ -37,6 +38,9 @@ class ModelShape:
     n_vocab: int
     file_bytes: int
     trained_context: int | None = None  # the context length it was trained for
+    n_head: int = 1
+    n_embd: int = 0
+    pooled: bool = False  # an embedding or reranking model: one pooled vector per input
 
     @classmethod
     def of(cls, header: Header) -> ModelShape:
@@ -81,6 +85,10 @@ class ModelShape:
             n_vocab=embd[1] if len(embd) == 2 else 0,
             file_bytes=header.file_bytes,
             trained_context=num("context_length", 0)[0] or None,
+            n_head=max(1, heads[0]),
+            n_embd=n_embd,
+            pooled=num("pooling_type", 0)[0] in {POOLING_RANK, *POOLING_EMBEDDING}
+            or arch in ENCODERS,
         )
 
     def layer_need(self, i: int, n_ctx: int) -> int:
@@ -95,6 +103,13 @@ class ModelShape:
         """Compute buffers a device needs beside the weights (llama.cpp's scratch for one
         micro-batch: activations and logits), a safe margin rather than an exact figure."""
         return 128 * 2**20 + N_UBATCH * self.n_vocab * 4
+
+    def pooled_scratch(self, n: int) -> int:
+        """The compute buffer of a micro-batch of `n` tokens that all attend to each other (a
+        pooled model takes a whole input in one): the attention scores of every head (n² each,
+        f32, as without flash attention), the activations, and a row of the output layer per
+        token (llama-cpp-python also reserves that much for scores)."""
+        return 128 * 2**20 + n * n * self.n_head * 4 + n * (self.n_vocab + 16 * self.n_embd) * 4
 
 
 @dataclass(frozen=True)
@@ -137,7 +152,8 @@ def plan(shape: ModelShape, n_ctx: int, gpu_free: int | None, requested: int | N
         k = total if requested < 0 or requested >= total else requested
         why = "all layers, as set" if k == total else f"{k} of {total} layers, as set"
         return _place(shape, n_ctx, k, why)
-    budget = gpu_free - shape.overhead()
+    # A pooled model's micro-batch is its whole context: its scratch on the GPU grows with it.
+    budget = gpu_free - (shape.pooled_scratch(n_ctx) if shape.pooled else shape.overhead())
     if on_gpu(shape, n_ctx, total) <= budget:
         return _place(shape, n_ctx, total, f"all {total} layers fit the GPU's {gb(gpu_free)} free")
     k = 0
@@ -189,10 +205,13 @@ def size_context(
     """The KV cache a model gets: `asked` tokens per conversation when set (each slot its own
     cells, as before), else the context it was trained for, capped by what the memory left
     after its weights holds. Capped, the slots share those cells, so one long conversation can
-    use most of them while short ones run beside it.
+    use most of them while short ones run beside it. A pooled model (embeddings, reranking)
+    gets `_pooled_context`.
 
     memory_free: what the devices and RAM have free together (None: unknown, not capped).
     """
+    if shape.pooled:
+        return _pooled_context(shape, trained, asked, memory_free)
     slots = max(1, slots)
     if asked:
         return Context(asked * slots, asked, False, f"{asked} tokens per conversation, as set")
@@ -216,6 +235,24 @@ def size_context(
         else f"{per_sequence} of the {wanted} it was trained for: the KV cache the memory holds"
     )
     return Context(total, per_sequence, True, f"{why}; {total} shared by {slots} slots")
+
+
+def _pooled_context(
+    shape: ModelShape, trained: int | None, asked: int | None, memory_free: int | None
+) -> Context:
+    """An embedding or reranking model's context: what it was trained for (no more: a
+    position past it has no learned embedding), or `asked` when smaller. llama.cpp pools a
+    sequence within one micro-batch (mean, CLS, rank), so the micro-batch holds the whole
+    context, and its scratch grows as the square of it: halved until it fits the memory."""
+    wanted = min(asked or trained or MIN_CONTEXT, trained or asked or MIN_CONTEXT)
+    n = max(1, wanted)
+    if memory_free is not None:
+        left = int(max(0, memory_free - shape.file_bytes) * KV_SHARE)
+        per_token = sum(shape.kv_bytes_per_token)
+        while n > MIN_CONTEXT and shape.pooled_scratch(n) + per_token * n > left:
+            n = max(MIN_CONTEXT, n // 2)
+    why = "as set" if asked and n == asked else "as trained" if n == trained else "memory holds"
+    return Context(n, n, False, f"{n} tokens per input in one micro-batch ({why})")
 
 
 def check_fits(

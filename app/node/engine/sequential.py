@@ -22,10 +22,16 @@ from typing import Any, TypeVar
 import llama_cpp
 
 from app.core.errors import BadRequest
+from app.node.engine import pooling
 from app.node.engine.base import LlamaRunner, check_prompt, completion_limit
 from app.node.engine.channel import Emit, item_batches, item_channel
 from app.node.engine.llama import load_model
-from app.node.engine.sampler import llama_grammar, logit_bias_processors, random_seed
+from app.node.engine.sampler import (
+    llama_grammar,
+    logit_bias_processors,
+    random_seed,
+    token_logprob,
+)
 from app.node.engine.tail import TextTail
 from app.node.engine.types import EngineOptions, Finished, Item, Sampling
 
@@ -175,19 +181,32 @@ class ModelRunner(LlamaRunner):
                 finish = "stop"
                 break
             self.generated_tokens += 1
-            ended = tail.add(self._token_bytes(token))
+            logprob = None
+            if s.logprobs is not None:  # the logits it was sampled from are the last decoded
+                logits = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+                logprob = token_logprob(logits, llm.n_vocab(), token, s.logprobs, self._token_bytes)
+            ended = tail.add(self._token_bytes(token), logprob)
             if ended is not None:
                 finish = ended
                 break
         emit(tail.finish(finish, len(tokens)))
 
-    # -- embeddings -------------------------------------------------------------
-    async def embed(self, inputs: list[str]) -> tuple[list[list[float]], int]:
-        """Normalized embeddings for each input, and the tokens they took."""
-        return await self._run(self._embed, inputs)
+    # -- pooled outputs: embeddings, reranking ----------------------------------
+    @property
+    def embedding_size(self) -> int | None:
+        """The length of the model's embeddings, once loaded."""
+        return self._llm.n_embd() if self._llm is not None else None
 
-    def _embed(self, inputs: list[str]) -> tuple[list[list[float]], int]:
+    async def embed(self, inputs: list[str | list[int]]) -> tuple[list[list[float]], int]:
+        """Unit-length embeddings of texts or token lists, and the tokens they took;
+        BadRequest for an input beyond the context (never cut)."""
+        return await self._run(self._pooled, pooling.embed, inputs)
+
+    async def rerank(self, query: str, documents: list[str]) -> tuple[list[float], int]:
+        """The score of each (query, document) pair, and the tokens they took."""
+        return await self._run(self._pooled, pooling.rerank, query, documents)
+
+    def _pooled(self, fn: Callable[..., R], *args: Any) -> R:
         self._load()
         assert self._llm is not None
-        vectors, count = self._llm.embed(inputs, normalize=True, return_count=True)
-        return [list(map(float, v)) for v in vectors], int(count)
+        return fn(self._llm, *args)

@@ -155,9 +155,23 @@ OPENAI: dict[str, Schema] = {
     "EmbeddingRequest": obj(
         {
             "model": string("A model from GET /v1/models", minLength=1),
-            "input": one_of(string(), array(string()), array(integer()), array(array(integer()))),
-            "encoding_format": string(enum=["float", "base64"]),
-            "dimensions": integer(minimum=1),
+            "input": one_of(
+                string(),
+                array(string()),
+                array(integer()),
+                array(array(integer())),
+                description="Texts, or token ids (within the model's vocabulary); each "
+                "input whole within the model's context (/v1/models `context_length`), "
+                "else 400 context_length_exceeded",
+            ),
+            "encoding_format": string(
+                "base64: the little-endian float32 values", enum=["float", "base64"]
+            ),
+            "dimensions": integer(
+                "Only the model's own size: shortening a vector is right only for models "
+                "trained for it, which a GGUF does not declare (else 400)",
+                minimum=1,
+            ),
             "user": string(),
         },
         ("model", "input"),
@@ -178,6 +192,40 @@ OPENAI: dict[str, Schema] = {
                 )
             ),
             "model": string(),
+            "usage": free_object(),
+        },
+        description="The node's answer, relayed unchanged",
+    ),
+    "RerankRequest": obj(
+        {
+            "model": string("A model from GET /v1/models with the Reranking capability"),
+            "query": string(),
+            "documents": array(
+                one_of(string(), obj({"text": string()}, ("text",))),
+                "Each scored with the query, whole within the model's context",
+                minItems=1,
+            ),
+            "top_n": integer("How many results, best first (default: all)", minimum=1),
+            "return_documents": boolean("Each result carries its document's text"),
+        },
+        ("model", "query", "documents"),
+        description="The Jina/Cohere rerank request, as llama.cpp's server takes it",
+    ),
+    "RerankList": obj(
+        {
+            "model": string(),
+            "object": string(),
+            "results": array(
+                obj(
+                    {
+                        "index": integer("The document's place in the request"),
+                        "relevance_score": number("The model's score: higher is more relevant"),
+                        "document": obj({"text": string()}),
+                    },
+                    ("index", "relevance_score"),
+                ),
+                "Best first",
+            ),
             "usage": free_object(),
         },
         description="The node's answer, relayed unchanged",

@@ -294,6 +294,20 @@ ROUTES: tuple[Route, ...] = (
         body=ref("EmbeddingRequest"),
         errors=(404, 502, 503),
     ),
+    *(
+        Route(
+            "POST",
+            path,
+            "Rerank: documents by a reranking model's relevance to a query (Jina/Cohere shape)"
+            + ("" if path == "/v1/rerank" else "; an alias of /v1/rerank, as llama.cpp's"),
+            "openai",
+            Access.INFERENCE,
+            (json_reply(200, "The results, best first", "RerankList"),),
+            body=ref("RerankRequest"),
+            errors=(404, 502, 503),
+        )
+        for path in ("/v1/rerank", "/v1/reranking", "/rerank", "/reranking")
+    ),
     Route(
         "POST",
         "/v1/messages",
@@ -317,5 +331,33 @@ ROUTES: tuple[Route, ...] = (
         (json_reply(200, "The count", "AnthropicTokenCount"),),
         body=ref("AnthropicCountTokensRequest"),
         errors=(404, 502, 503),
+    ),
+    Route(
+        "POST",
+        "/v1/responses",
+        "OpenAI Responses, streamed or not; stored unless store is false",
+        "openai",
+        Access.INFERENCE,
+        (json_reply(200, "The response (JSON, or its events with stream)", "Response"),),
+        body=ref("ResponsesRequest"),
+        errors=(404, 502, 503),
+    ),
+    Route(
+        "GET",
+        "/v1/responses/{response_id}",
+        "A stored response (only the API key that created it reads it)",
+        "openai",
+        Access.INFERENCE,
+        (json_reply(200, "The response", "Response"),),
+        errors=(404,),
+    ),
+    Route(
+        "DELETE",
+        "/v1/responses/{response_id}",
+        "Forget a stored response",
+        "openai",
+        Access.INFERENCE,
+        (json_reply(200, "Deleted", "ResponseDeleted"),),
+        errors=(404,),
     ),
 )
