@@ -9,7 +9,6 @@ into our events). Anything else is decoded and read through isinstance checks.
 from __future__ import annotations
 
 import json
-import re
 
 from app.core.wire import JsonObject, JsonValue
 from app.server.api_anthropic_request import Asked
@@ -27,26 +26,19 @@ from app.server.api_anthropic_shapes import (
     tool_use_id,
     usage,
 )
-from app.server.translate import JSON_STRING, are_strings, event_data, is_string, reasoning_of
+from app.server.translate import are_strings, event_data, is_string, reasoning_of
 
 _CHUNK_FIELDS = frozenset({"id", "object", "created", "model", "system_fingerprint", "choices"})
 
 
 class _Learnt:
-    """A node's text event around its text, and ours around the same text (see `learn`)."""
+    """A node's text event around its text, and ours around the same text (see `_learn`)."""
 
-    __slots__ = ("head", "index", "joint", "out_head", "out_joint", "out_tail", "run", "tail")
+    __slots__ = ("head", "index", "out_head", "out_tail", "tail")
 
     def __init__(self, head: bytes, tail: bytes, out_head: bytes, out_tail: bytes, index: int):
         self.head, self.tail, self.out_head, self.out_tail = head, tail, out_head, out_tail
         self.index = index  # the text block's index in our events
-        joint = re.escape(tail + head)  # what lies between two texts of a run
-        self.run = re.compile(
-            re.escape(head) + JSON_STRING + b"(?:" + joint + JSON_STRING + b")*" + re.escape(tail)
-        )
-        self.joint = re.compile(joint)
-        # A literal replacement (no backslash in it): substituted in C, not per match.
-        self.out_joint = (out_tail + out_head).replace(b"\\", b"\\\\")
 
 
 class Events:
@@ -119,29 +111,22 @@ class Events:
 
     def feed_all(self, complete: bytes) -> bytes:
         """Our events for whole events of the node (ending with their blank line). Text events
-        like the learnt one are translated in bulk, without Python per event: up to the last
-        of them by `_bulk` when nothing else lies between, else a run of them by one regular
-        expression that checks each text and finds where the run ends, and one substitution."""
+        like the learnt one, up to the last of them, are translated at once by `_bulk` when
+        nothing else lies between (the stream's hot path: no Python per event); anything
+        else one event at a time."""
         out: list[bytes] = []
         at, size = 0, len(complete)
         tried = False  # `_bulk` is tried once a buffer: it reads all the buffer holds
         while at < size and not self.over:
-            learnt = self._in_learnt_block()
+            learnt = None if tried else self._in_learnt_block()
             if learnt is not None:
-                last = -1 if tried else complete.rfind(learnt.tail, at)
                 tried = True
+                last = complete.rfind(learnt.tail, at)
                 end = last + len(learnt.tail)
                 bulk = None if last < at else self._bulk(learnt, complete, at, end)
                 if bulk is not None:
                     out.append(bulk)
                     at = end
-                    continue
-                found = learnt.run.match(complete, at)
-                if found is not None:
-                    inner = complete[at + len(learnt.head) : found.end() - len(learnt.tail)]
-                    out += (learnt.out_head, learnt.joint.sub(learnt.out_joint, inner))
-                    out.append(learnt.out_tail)
-                    at = found.end()
                     continue
             end = complete.find(b"\n\n", at)
             out += self.feed(complete[at:end])
