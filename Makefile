@@ -76,4 +76,4 @@ bundle: $(STAMP)
 	bash packaging/build_bundle.sh
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) $(AGENTS) build dist *.egg-info
