@@ -5,19 +5,28 @@ Such an API turns its request into the internal Chat Completions body, which tak
 path as `/v1/chat/completions` (auth, dispatch, queue, failover, history, metrics: the proxy),
 and turns the node's Chat Completions answer, whole or streamed, back into its own shape. The
 node never learns which API a client spoke. What every such API needs of the node's stream
-(its events split out of buffers cut anywhere, a chunk's reasoning) is here, once.
+(its events split out of buffers cut anywhere, a chunk's reasoning) is here, once; the
+internal body's shape is `app.server.chat_body.ChatBody`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from app.core.errors import UpstreamError
+from app.core.wire import JsonObject
 
 CHAT_PATH = "/v1/chat/completions"
 EVENT_LIMIT = 16 * 1024 * 1024  # bytes of one event of a node's stream
+# One JSON string literal as a node's encoder writes it: no unescaped quote, no raw control
+# character (so no line break that would end an SSE event), every escape closed.
+JSON_STRING = rb'"[^"\\\x00-\x1f]*(?:\\[^\x00-\x1f][^"\\\x00-\x1f]*)*"'
+_ONE_STRING = re.compile(JSON_STRING)
+_NOT_IN_STRING = re.compile(rb'["\x00-\x1f]')
 
 
 class AnswerShape(Protocol):
@@ -38,10 +47,11 @@ class AnswerShape(Protocol):
         ...
 
 
-# The API's request body in, the internal chat body and the answer's shape out; a
+# The API's request body in (JSON as the client sent it, to be checked), the internal chat
+# body (a `ChatBody`, or any mapping of that shape) and the answer's shape out; a
 # UserFacingError names what is wrong with the request. Awaited: a translation may read what
 # the balancer keeps (a stored response that a request continues).
-Translate = Callable[[dict[str, Any]], Awaitable[tuple[dict[str, Any], AnswerShape]]]
+Translate = Callable[[JsonObject], Awaitable[tuple[Mapping[str, object], AnswerShape]]]
 
 
 class EventFeed(Protocol):
@@ -60,32 +70,68 @@ class EventFeed(Protocol):
 
 
 async def node_events(
-    feed: EventFeed, chunks: AsyncIterator[bytes], first: bytes, last: Callable[[], bytes]
+    feed: EventFeed,
+    chunks: AsyncIterator[bytes],
+    first: bytes,
+    last: Callable[[], bytes],
+    *,
+    bulk: Callable[[bytes], bytes] | None = None,
+    first_wait: float = 0.0,
 ) -> AsyncIterator[bytes]:
     """The API's events for a node's stream: `first`, then for each buffer the events of the
     node's events in it (split out of buffers cut anywhere, bounded in size) as `feed`
     translates them, until the stream ends or `feed` is over; then `last()` (if not empty).
-    One generator for the whole stream: each buffer costs one hop, as an untranslated one."""
-    yield first
+    One generator for the whole stream: each buffer costs one hop, as an untranslated one.
+
+    `bulk`, when given, translates all the whole events of a buffer at once (their bytes,
+    each ending with its blank line) instead of `feed.feed` one by one. With `first_wait`
+    (seconds), `first` waits that long for the node's first events and goes out in one write
+    with them: a write less per stream when the node answers at once; a node that thinks
+    longer has `first` sent at `first_wait`."""
+    pending = first
+    if first_wait <= 0:
+        yield first
+        pending = b""
+        chunk = await anext(chunks, None)
+    else:
+        ahead: asyncio.Future[bytes | None] = asyncio.ensure_future(anext(chunks, None))
+        try:
+            await asyncio.wait((ahead,), timeout=first_wait)
+            if not ahead.done():  # the node is thinking: the client hears from us meanwhile
+                yield pending
+                pending = b""
+            chunk = await ahead
+        except Exception:
+            if pending:  # the node failed at once: its error follows `first`
+                yield pending
+            raise
+        finally:
+            ahead.cancel()  # a no-op once done; a client that left stops the read
     buffer = b""
-    async for chunk in chunks:
-        if not buffer:  # the usual case: one whole event of the node per buffer
-            quick = feed.fast(chunk)
-            if quick is not None:
-                yield quick
-                continue
-        buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
-        *complete, buffer = buffer.split(b"\n\n")
-        if len(buffer) > EVENT_LIMIT:  # a node's event without end: bounded, as answers
-            raise UpstreamError("the node sent an event over the size limit")
-        out = [event for raw in complete for event in feed.feed(raw)]
-        if out:
-            yield b"".join(out)
+    while chunk is not None:
+        quick = feed.fast(chunk) if not buffer else None
+        if quick is not None:  # the usual case: one whole event of the node per buffer
+            out = quick
+        else:
+            buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
+            if bulk is None:
+                *complete, buffer = buffer.split(b"\n\n")
+                out = b"".join([event for raw in complete for event in feed.feed(raw)])
+            else:
+                end = buffer.rfind(b"\n\n") + 2
+                whole, buffer = (buffer[:end], buffer[end:]) if end >= 2 else (b"", buffer)
+                out = bulk(whole) if whole else b""
+            if len(buffer) > EVENT_LIMIT:  # a node's event without end: bounded, as answers
+                raise UpstreamError("the node sent an event over the size limit")
+        if out or pending:
+            yield pending + out if pending else out
+            pending = b""
         if feed.over:
             break
-    end = last()
-    if end:
-        yield end
+        chunk = await anext(chunks, None)
+    end_events = pending + last()
+    if end_events:
+        yield end_events
 
 
 def event_data(raw: bytes) -> bytes:
@@ -102,7 +148,7 @@ def chunk_of(data: bytes) -> dict[str, Any] | None:
     return chunk if isinstance(chunk, dict) else None
 
 
-def reasoning_of(fields: dict[str, Any]) -> str:
+def reasoning_of(fields: Mapping[str, object]) -> str:
     """The reasoning text of a message or delta: llama.cpp's `reasoning_content`, vLLM's
     `reasoning`; empty when there is none."""
     value = fields.get("reasoning_content") or fields.get("reasoning")
@@ -110,12 +156,26 @@ def reasoning_of(fields: dict[str, Any]) -> str:
 
 
 def is_string(literal: bytes) -> bool:
-    """Whether `literal` is one JSON string literal: quoted, with no unescaped quote inside
-    and no escape left open at its end (so a node cannot slip other fields into the event
-    it is copied into)."""
-    if literal.count(b'"') == 2 and b"\\" not in literal:  # the usual case: no escapes
-        return literal[:1] == b'"' == literal[-1:]
-    if len(literal) < 2 or literal[:1] != b'"' or literal[-1:] != b'"':
+    """Whether `literal` is one JSON string literal: quoted, with no unescaped quote inside,
+    no raw control character (a line break would end the event it is copied into) and no
+    escape left open at its end (so a node cannot slip other fields into that event)."""
+    return _ONE_STRING.fullmatch(literal) is not None
+
+
+def are_strings(texts: list[bytes]) -> bool:
+    """Whether each of `texts` is one JSON string literal (as `is_string` has it), checked
+    over all of them at once: joined by line breaks (no string holds a raw one), with the
+    escaped backslashes and quotes made plain, what is left must be quote, separator, quote
+    between the texts, and no other quote or control character anywhere."""
+    joined = b"\n".join(texts)
+    if len(joined) < 2 or joined[:1] != b'"' or joined[-1:] != b'"':
         return False
-    bare = literal[1:-1].replace(b"\\\\", b"")
-    return not bare.endswith(b"\\") and b'"' not in bare.replace(b'\\"', b"")
+    inner = joined[1:-1]
+    if b"\\" in inner:  # JSON escapes pair from the left: `\\\\` first, then `\\"`
+        # Each becomes one plain byte, so no quote comes to stand next to a line break.
+        inner = inner.replace(b"\\\\", b"_").replace(b'\\"', b"_")
+        if inner.endswith(b"\\"):  # the closing quote was escaped
+            return False
+    if inner.count(b'"\n"') != len(texts) - 1:
+        return False
+    return _NOT_IN_STRING.search(inner.replace(b'"\n"', b"")) is None

@@ -1,8 +1,8 @@
 """OpenAI's Codex CLI itself (the npm package, `codex exec`) against the balancer and its local
 node on a generated model with a large declared context: one non-interactive prompt completes
 without a protocol error, through a custom provider at our /v1 (`wire_api = "responses"`).
-Skipped where Codex is not installed (set LLMLB_CODEX to its binary, or put `codex` on the
-PATH, or install it under /work/tools/npm).
+Codex comes from `make agents` (pinned in tools/agents), or LLMLB_CODEX names its binary, or
+`codex` is on the PATH; skipped without one (failed on CI, which installs it).
 
 What Codex 0.171 sent here: one streamed `POST /v1/responses` of about 40 KB with `model`,
 `input` (two `developer` messages, the environment and the prompt as `user` messages, each
@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +32,10 @@ from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.node.conftest import register_ready
 from tests.server.test_api_anthropic_stream import chunk
 from tests.server.test_edge import add_external, hostile_node
+from tests.support.agents import need_cli
 from tests.support.tiny_gguf import write_llama_gguf
 
-
-def _codex() -> str | None:
-    installed = Path("/work/tools/npm/node_modules/.bin/codex")
-    found = os.environ.get("LLMLB_CODEX") or shutil.which("codex")
-    return found or (str(installed) if installed.exists() else None)
-
-
-CODEX = _codex()
 LONG_REPO = "tiny/long-context-gguf"
-pytestmark = pytest.mark.skipif(CODEX is None, reason="the Codex CLI is not installed")
 
 
 def config(base_url: str, model: str) -> str:
@@ -66,7 +57,7 @@ stream_max_retries = 0
 async def test_codex_completes_a_prompt(
     tmp_path: Path, model_hub: FakeHub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert CODEX is not None
+    codex = need_cli("codex", "LLMLB_CODEX", "the Codex CLI")
     # Codex's prompt is tens of thousands of tokens: a model that declares room for it.
     model = write_llama_gguf(tmp_path / "long.gguf", context_length=65536)
     model_hub.add(FakeRepo(LONG_REPO, {"tiny-long-F32.gguf": model.read_bytes()}))
@@ -95,7 +86,7 @@ async def test_codex_completes_a_prompt(
             "NO_COLOR": "1",
         }
         proc = await asyncio.create_subprocess_exec(
-            CODEX,
+            codex,
             "exec",
             "--skip-git-repo-check",
             "say hello",
@@ -130,7 +121,7 @@ async def test_codex_runs_a_tool_and_reads_its_output(
     """A scripted server behind the balancer (outside our product) asks Codex to run a
     command, then answers: Codex reads the function_call, runs it, and sends its output back
     as a function_call_output in the next request."""
-    assert CODEX is not None
+    codex = need_cli("codex", "LLMLB_CODEX", "the Codex CLI")
     asked: list[dict[str, Any]] = []
     sent: list[dict[str, Any]] = []  # what Codex sent to /v1/responses
 
@@ -170,7 +161,7 @@ async def test_codex_runs_a_tool_and_reads_its_output(
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(home), "CODEX_HOME": str(home),
                "LLMLB_API_KEY": "unused", "NO_COLOR": "1"}  # fmt: skip
         proc = await asyncio.create_subprocess_exec(
-            CODEX, "exec", "--skip-git-repo-check", "run it", cwd=work, env=env,
+            codex, "exec", "--skip-git-repo-check", "run it", cwd=work, env=env,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
