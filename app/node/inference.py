@@ -103,6 +103,21 @@ def _usage(done: Finished) -> dict[str, int]:
     }
 
 
+def timings(done: Finished) -> dict[str, Any]:
+    """llama-server's `timings` of an answer, as the node measured them (a client's tokens/s,
+    which chunk arrival cannot give once tokens travel gathered)."""
+    predicted = round(done.predicted_ms, 3)  # the speed as figured from the numbers sent
+    return {
+        "prompt_n": done.prompt_tokens,
+        "prompt_ms": round(done.prompt_ms, 3),
+        "predicted_n": done.completion_tokens,
+        "predicted_ms": predicted,
+        "predicted_per_second": (
+            round(done.completion_tokens * 1000 / predicted, 3) if predicted > 0 else None
+        ),
+    }
+
+
 async def chat(call: Call) -> Reply:
     """`/v1/chat/completions`."""
     req = params.chat_request(call.body)
@@ -175,7 +190,7 @@ async def chat(call: Call) -> Reply:
                     finish = "length" if finish == "length" else "tool_calls"
                 else:
                     events.append(content(held))
-            last = chunk({}, finish)
+            last = chunk({}, finish) | {"timings": timings(item)}  # where llama-server puts it
             if finish == "stop" and item.stop in req.sampling.stop:
                 last["choices"][0]["stop_reason"] = item.stop  # which stop, as vLLM says it
             events.append(_event(last))
@@ -220,6 +235,7 @@ async def chat(call: Call) -> Reply:
             "system_fingerprint": None,
             "choices": [choice],
             "usage": _usage(done),
+            "timings": timings(done),
         }
     )
 

@@ -111,6 +111,22 @@ def split_blocks(text: str) -> list[str]:
     return out or [""]
 
 
+def figures(timings: JsonObject | None, arrival_ms: int | None) -> JsonObject:
+    """An answer's time to first token and tokens/s as the node measured them (its
+    `timings`): tokens arrive gathered, so their arrival times say nothing of the speed.
+    Without timings (a server that sends none) no speed, and the first token as it came."""
+    if not timings:
+        return {"ttft_ms": arrival_ms, "tokens_per_s": None}
+    n, ms, prompt_ms = (timings.get(k) for k in ("predicted_n", "predicted_ms", "prompt_ms"))
+    # One token has no generation time to speak of (it ends the prompt's evaluation).
+    fast = isinstance(n, int) and n > 1 and isinstance(ms, int | float) and ms > 0
+    return {
+        "ttft_ms": round(prompt_ms) if isinstance(prompt_ms, int | float) else arrival_ms,
+        "tokens_per_s": round(n * 1000 / ms, 1) if fast else None,  # type: ignore[operator]
+        "timings": timings,
+    }
+
+
 def stats_text(stats: JsonObject, status: str) -> str:
     """'stopped · 24 tokens · first token 80 ms · 41.2 tok/s · node n1' for a message."""
     parts = [] if status == MessageStatus.DONE else [status]

@@ -9,6 +9,7 @@ rest goes out as a Delta, and the completion is counted against its token limit.
 from __future__ import annotations
 
 import codecs
+import time
 
 from app.node.engine.channel import Emit
 from app.node.engine.types import Delta, Finished
@@ -22,7 +23,18 @@ class TextTail:
     generation just stops calling it.
     """
 
-    __slots__ = ("_decoder", "_emit", "_holdback", "_stops", "count", "limit", "matched", "text")
+    __slots__ = (
+        "_decoder",
+        "_emit",
+        "_first",
+        "_holdback",
+        "_started",
+        "_stops",
+        "count",
+        "limit",
+        "matched",
+        "text",
+    )
 
     def __init__(self, stops: tuple[str, ...], limit: int, emit: Emit) -> None:
         self._stops = tuple(s for s in stops if s)
@@ -34,12 +46,18 @@ class TextTail:
         self.count = 0  # completion tokens so far
         self.text = ""  # decoded, not yet emitted
         self.matched: str | None = None  # the stop string found, if one was
+        # Made as the prompt's evaluation begins; the first token ends it (the answer's
+        # timings: what a client shows as speed, whatever way the tokens travel).
+        self._started = time.perf_counter()
+        self._first: float | None = None
 
     def add(self, piece: bytes) -> str | None:
         """Take one generated token's bytes and emit the text that is safe to show; the finish
         reason when the generation ends here ("stop": a stop string, cut off; "length": the
         limit), else None."""
         self.count += 1
+        if self._first is None:
+            self._first = time.perf_counter()
         text = self.text + self._decoder.decode(piece)
         if self._stops:
             hit = min((i for s in self._stops if (i := text.find(s)) >= 0), default=-1)
@@ -75,4 +93,13 @@ class TextTail:
         self.text = ""
         if text:
             self._emit(Delta(text))
-        return Finished(reason, prompt_tokens, self.count, self.matched)
+        end = time.perf_counter()
+        first = self._first or end
+        return Finished(
+            reason,
+            prompt_tokens,
+            self.count,
+            self.matched,
+            prompt_ms=(first - self._started) * 1000,
+            predicted_ms=(end - first) * 1000,
+        )
