@@ -97,7 +97,7 @@ class ChatPanel(QWidget):
         layout.addWidget(self.scroller, 1)
         self.notice = QLabel()
         self.notice.setWordWrap(True)
-        self.notice.setStyleSheet("color: #b3261e;")
+        self.notice.setProperty("tone", "error")
         layout.addWidget(self.notice)
         self.files = AttachmentChips(removable=True)
         self.files.removed.connect(self._unattach)

@@ -80,11 +80,14 @@ def test_stats_show_the_nodes_speed_and_first_token_time(gui: App) -> None:
     answer = page.widgets[-1]
     shown = answer.stats.text()
     # The figures the answer carried, as the Playground saved them with the message.
+    assert page.conversation_id is not None
     detail = gui.run(gui.desktop.client.conversation(page.conversation_id))
     timings = detail["messages"][-1]["stats"]["timings"]
     n, ms = timings["predicted_n"], timings["predicted_ms"]
     assert n > 1 and f"{n} tokens" in shown
-    speed = float(re.search(r"([\d.]+) tok/s", shown).group(1))  # type: ignore[union-attr]
+    figure = re.search(r"([\d.]+) tok/s", shown)
+    assert figure is not None
+    speed = float(figure.group(1))
     assert speed == round(n * 1000 / ms, 1)
     assert 0 < speed < PLAUSIBLE_FACTOR * gui.run(_speed_by_the_clock(gui))
     assert f"first token {round(timings['prompt_ms'])} ms" in shown
