@@ -128,10 +128,10 @@ def text_rects(widget: QWidget) -> Iterator[tuple[QRect, str, float]]:
     elif isinstance(widget, QComboBox) and widget.currentText():
         yield widget.rect().adjusted(4, 4, -24, -4), widget.currentText(), AA
     elif isinstance(widget, QGroupBox) and widget.title():
-        option = QStyleOptionGroupBox()
-        widget.initStyleOption(option)
+        group = QStyleOptionGroupBox()
+        widget.initStyleOption(group)
         label = QStyle.SubControl.SC_GroupBoxLabel
-        rect = style.subControlRect(QStyle.ComplexControl.CC_GroupBox, option, label, widget)
+        rect = style.subControlRect(QStyle.ComplexControl.CC_GroupBox, group, label, widget)
         yield rect, widget.title(), AA
     elif isinstance(widget, QTabBar):
         for i in range(widget.count()):
