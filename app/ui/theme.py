@@ -85,6 +85,7 @@ DARK_STATES = {
 }
 
 _scheme = Qt.ColorScheme.Unknown
+_following: list[bool] = []
 _style: list[QStyle] = []  # the style installed once for the app (kept alive here)
 
 
@@ -118,6 +119,10 @@ def style_sheet() -> str:
         f'QLabel[tone="warning"] {{ color: {c["warning"]}; }}'
         "QLabel[badge] { border-radius: 9px; padding: 2px 9px; font-weight: 600; }"
         f"{badges}"
+        # Any app sheet widens spin boxes by their buttons' width again (Qt's sheet style adds
+        # it to what the base style counted); this gives most of it back, keeping the
+        # Playground's settings within an 800 px window.
+        "QAbstractSpinBox { padding-right: -16px; }"
         "QListWidget#sidebar { border: none; font-size: 11pt; }"
         "QListWidget#sidebar::item { padding: 9px 14px; }"
         f"QFrame#banner {{ background: {c['banner']}; }}"
@@ -209,7 +214,10 @@ class ReadableStyle(QProxyStyle):
 def apply(app: QApplication, scheme: Qt.ColorScheme | None = None) -> None:
     """Set the palette and style sheet for `scheme` (default: what the OS says now)."""
     global _scheme
-    _scheme = scheme if scheme is not None else QGuiApplication.styleHints().colorScheme()
+    scheme = scheme if scheme is not None else QGuiApplication.styleHints().colorScheme()
+    if _style and scheme == _scheme and app.styleSheet():
+        return  # restyling every widget costs: only on a change
+    _scheme = scheme
     if not _style:  # once: later, app.style() is the sheet's style wrapping it
         _style.append(ReadableStyle(app.style().name()))
         app.setStyle(_style[0])
@@ -244,4 +252,6 @@ def apply(app: QApplication, scheme: Qt.ColorScheme | None = None) -> None:
 def follow_os(app: QApplication) -> None:
     """Apply now and again whenever the OS scheme changes."""
     apply(app)
-    QGuiApplication.styleHints().colorSchemeChanged.connect(lambda scheme: apply(app, scheme))
+    if not _following:  # once per app, however many windows it makes
+        _following.append(True)
+        QGuiApplication.styleHints().colorSchemeChanged.connect(lambda s: apply(app, s))

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QLabel,
     QLineEdit,
-    QListWidget,
     QPushButton,
     QRadioButton,
     QStyle,
@@ -227,7 +226,24 @@ def pages_shown(gui: App) -> Iterator[App]:
         switch(gui, "light")
 
 
-def test_every_page_reads_in_light_and_dark(pages_shown: App) -> None:
+def backgrounds_follow(gui: App, scheme: str) -> None:
+    """The sidebar and the user's own message have the scheme's colours (a widget that kept
+    the palette it was styled in, as the sidebar did, shows the other scheme's)."""
+    window = gui.desktop.window
+    colours = theme.DARK if scheme == "dark" else theme.LIGHT
+    shot = pixels(window.grab().toImage())
+    sidebar = window.sidebar
+    below_items = sidebar.mapTo(window, QPoint(sidebar.width() // 2, sidebar.height() - 5))
+    assert hex_of(shot[below_items.y(), below_items.x()]) == colours["base"], scheme
+    if window.pages.currentWidget() is window.playground:
+        user = window.playground.chat.widgets[0]
+        inside = user.mapTo(window, QPoint(3, user.height() // 2))
+        assert hex_of(shot[inside.y(), inside.x()]) == colours["user"], scheme
+
+
+def test_every_page_reads_in_light_and_dark_and_follows_a_live_switch(
+    pages_shown: App,
+) -> None:
     gui = pages_shown
     window = gui.desktop.window
     failures: list[str] = []
@@ -235,6 +251,7 @@ def test_every_page_reads_in_light_and_dark(pages_shown: App) -> None:
         switch(gui, scheme)
         for page in PAGES:
             show(gui, page)
+            backgrounds_follow(gui, scheme)
             gui.screenshot(window, f"{page}-{scheme}")
             measured = readings(window)
             assert len(measured) > 5, f"{page} ({scheme}): no text found to measure"
@@ -244,24 +261,10 @@ def test_every_page_reads_in_light_and_dark(pages_shown: App) -> None:
                 # The user's message, the answer, the code and the error are all measured.
                 assert len(bodies) >= 4, [str(r) for r in bodies]
     assert not failures, "\n".join(failures)
-
-
-def test_a_live_switch_restyles_every_page_and_the_sidebar(pages_shown: App) -> None:
-    gui = pages_shown
-    window = gui.desktop.window
-    sidebar: QListWidget = window.sidebar
-    for scheme, colours in (("dark", theme.DARK), ("light", theme.LIGHT), ("dark", theme.DARK)):
-        switch(gui, scheme)
-        for page in PAGES:
-            show(gui, page)
-            shot = pixels(window.grab().toImage())
-            # The sidebar's background, below its items, and the page's, at its bottom right.
-            x = sidebar.mapTo(window, QPoint(sidebar.width() // 2, sidebar.height() - 5))
-            assert hex_of(shot[x.y(), x.x()]) == colours["base"], (page, scheme)
-            user = window.playground.chat.widgets[0]
-            if page == "playground":
-                corner = user.mapTo(window, QPoint(3, user.height() // 2))
-                assert hex_of(shot[corner.y(), corner.x()]) == colours["user"], scheme
+    switch(gui, "light")  # and back, live
+    for page in ("playground", "nodes"):
+        show(gui, page)
+        backgrounds_follow(gui, "light")
 
 
 def test_checkboxes_and_focus_rings_are_visible_in_both_schemes(pages_shown: App) -> None:
