@@ -213,12 +213,10 @@ def fill_the_playground(gui: App) -> None:
 
 @pytest.fixture
 def pages_shown(gui: App) -> Iterator[App]:
-    """The app with content on every page and a message in each banner."""
+    """The app with content on every page."""
     window = gui.desktop.window
     window.resize(QSize(1280, 1000))
     fill_the_playground(gui)
-    gui.desktop.window.banner.show_message("Lost connection to the balancer: test.")
-    window.paused.show()
     gui.wait(lambda: window.nodes.table.model().rowCount() > 0)
     try:
         yield gui
@@ -260,6 +258,15 @@ def test_every_page_reads_in_light_and_dark_and_follows_a_live_switch(
                 bodies = [r for r in measured if r.needed == AAA]
                 # The user's message, the answer, the code and the error are all measured.
                 assert len(bodies) >= 4, [str(r) for r in bodies]
+        # The banners: a problem, and serving paused.
+        window.banner.show_message("Lost connection to the balancer: test.")
+        window.paused.show()
+        gui.settle(0.1)
+        banners = [r for r in readings(window) if "Lost connection" in r.what or "paused" in r.what]
+        assert len(banners) == 2, [str(r) for r in banners]
+        failures += [f"banner ({scheme}) {r}" for r in banners if r.ratio < r.needed]
+        window.banner.hide()
+        window.paused.hide()
     assert not failures, "\n".join(failures)
     switch(gui, "light")  # and back, live
     for page in ("playground", "nodes"):
