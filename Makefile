@@ -6,7 +6,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run serve test lint llama gpu-check bench-hub bench-node bench-ui bundle screenshots clean
+.PHONY: run serve test lint llama agents gpu-check bench-hub bench-node bench-ui bundle screenshots clean
+
+# The agent CLIs the tests drive (Claude Code, the Codex CLI), pinned in tools/agents and
+# installed by `make agents` (npm and the npm registry) into a git-ignored folder; `make test`
+# hands them to the tests when they are there, and the tests skip without them.
+AGENTS := .cache/agents
+AGENT_BIN := $(CURDIR)/$(AGENTS)/node_modules/.bin
+AGENT_ENV = $(if $(wildcard $(AGENT_BIN)/claude),LLMLB_CLAUDE=$(AGENT_BIN)/claude) \
+	$(if $(wildcard $(AGENT_BIN)/codex),LLMLB_CODEX=$(AGENT_BIN)/codex)
 
 $(STAMP): pyproject.toml packaging/llama_build.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,8 +36,19 @@ serve: llama
 
 # The tests use llama.cpp's RPC server on loopback as a GPU (built once from the same source).
 test: lint
-	LLMLB_TEST_RPC_SERVER=$$($(PY) packaging/llama_build.py rpc-server) \
+	$(AGENT_ENV) LLMLB_TEST_RPC_SERVER=$$($(PY) packaging/llama_build.py rpc-server) \
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+# `npm ci` from the lock file (exact versions, checked hashes); the CLIs must then start.
+$(AGENTS)/.installed: tools/agents/package.json tools/agents/package-lock.json
+	mkdir -p $(AGENTS)
+	cp tools/agents/package.json tools/agents/package-lock.json $(AGENTS)/
+	cd $(AGENTS) && npm ci --no-audit --no-fund
+	$(AGENT_BIN)/claude --version
+	$(AGENT_BIN)/codex --version
+	touch $@
+
+agents: $(AGENTS)/.installed
 
 # Only the GPU path: the probe, the planner and offload through an RPC device on loopback.
 gpu-check: llama
@@ -57,4 +76,4 @@ bundle: $(STAMP)
 	bash packaging/build_bundle.sh
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) $(AGENTS) build dist *.egg-info

@@ -24,6 +24,7 @@ from app.core.vault import Vault
 from app.db.store import NodeStore, RequestStore, Store
 from app.local_upstream import LocalUpstream
 from app.node.agent import NodeAgent, node_config
+from app.server.aliases import parse_aliases
 from app.server.app import create_app
 from app.server.auth import Auth, is_loopback
 from app.server.connections import ConnectionGuard, GuardedAppRunner
@@ -103,6 +104,10 @@ class AppContext:
         lock.acquire()
         self.lock = lock
         catalog = load_catalog(s.catalog_path)
+        try:
+            parse_aliases(s.model_aliases)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
         self.admin_token, self.admin_token_created = load_admin_token(data_dir)
         if s.tls:
             self.certificate = load_or_create(data_dir, [self._lan_address()])

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from app import __version__
 from app.core.errors import StartupError
+from app.core.instance import RESTART as RESTART
+from app.core.instance import SWITCH
 from app.core.logs import setup_logging
 from app.core.settings import (
     ALL_INTERFACES,
@@ -37,6 +39,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--self-test",
         action="store_true",
         help="start the embedded server headless, check it, print ok",
+    )
+    parser.add_argument(
+        "--connect",
+        metavar="URL",
+        default=None,
+        help="open the window on the balancer at URL (another machine's `llmlb serve`) "
+        "instead of starting one here",
+    )
+    parser.add_argument(
+        "--token",
+        help="with --connect: that balancer's admin token (kept in the OS keyring, so the "
+        "next --connect URL needs none)",
+    )
+    parser.add_argument(
+        "--fingerprint",
+        metavar="HEX",
+        help="with --connect https://…: the sha256 `llmlb serve --tls` prints (kept too)",
     )
     _common(parser)
     sub = parser.add_subparsers(dest="command")
@@ -87,7 +106,12 @@ def _common(
 
 def main(argv: list[str] | None = None) -> int:
     """Run llmlb; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is not None and args.connect is not None:
+        parser.error("--connect opens the window on a server; it goes with no command")
+    if (args.token or args.fingerprint) and args.connect is None:
+        parser.error("--token and --fingerprint go with --connect URL")
     try:
         if args.self_test:
             from app.self_test import self_test
@@ -111,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return run(settings, args.json)
         if args.command is None:
+            if args.connect is not None and not _has_display():
+                raise StartupError("--connect opens a window, and no display was found")
             if not _has_display():
                 print(
                     "llmlb: no display found; serving headless (as `llmlb serve`)", file=sys.stderr
@@ -251,50 +277,67 @@ def _has_display() -> bool:
 
 def _run_gui(args: argparse.Namespace) -> int:
     """The desktop app: Qt and the balancer share one qasync loop."""
-    import qasync
-    from PySide6.QtWidgets import QApplication
-
     from app.core.desktop_config import DesktopConfig
+    from app.ui.instance import hand_over_to_running, hand_over_to_window_on
 
     config = DesktopConfig.load()
+    # The saved server, unless this launch asks for a local balancer by its port or folder.
+    server = args.connect or ("" if args.port or args.data_dir else config.server_url)
     settings = Settings.from_env(
         host=ALL_INTERFACES if config.serve_lan else None,
         port=args.port or config.port,
         data_dir=args.data_dir or (Path(config.data_dir) if config.data_dir else None),
         idle_unload_ttl=config.idle_unload_ttl,
     )
+    # One window per data folder (or server): a later launch shows it and leaves, before it
+    # pays for a QApplication and the window's modules (bench/ui.py times it).
+    if hand_over_to_window_on(server) if server else hand_over_to_running(settings.data_dir):
+        return 0
+    import qasync
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from app.core.paths import resource_root
+
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     app.setApplicationName("llmlb")
     app.setQuitOnLastWindowClosed(False)
-    from PySide6.QtGui import QIcon
-
-    from app.core.paths import resource_root
-
     app.setWindowIcon(QIcon(str(resource_root() / "resources" / "icon.png")))
-    from app.ui.instance import hand_over_to_running
+    if server:
+        from app.ui.app_run import run_remote
 
-    # One app per data folder: a second launch shows the first's window and leaves.
-    if hand_over_to_running(settings.data_dir):
-        return 0
+        given = (args.token, args.fingerprint)
+        return _after_gui(run_remote(app, server, given, config, settings.data_dir))
     return _after_gui(int(qasync.run(_gui_main(app, settings, config))))
 
 
-RESTART = 75  # what _gui_main returns when the user asked for a restart (never an exit code)
-
-
-def restart_command() -> list[str]:
-    """The command line this process was started with: what "Restart now" runs again."""
+def restart_command(drop_connect: bool = False) -> list[str]:
+    """The command line this process was started with: what "Restart now" runs again
+    (without --connect/--token when the user chose another server in Settings)."""
     if getattr(sys, "frozen", False):  # the bundle: the program itself
-        return [sys.executable, *sys.argv[1:]]
-    return [sys.executable, *sys.orig_argv[1:]]
+        command = [sys.executable, *sys.argv[1:]]
+    else:
+        command = [sys.executable, *sys.orig_argv[1:]]
+    if not drop_connect:
+        return command
+    kept: list[str] = []
+    skip = False
+    for arg in command:
+        if skip:
+            skip = False
+        elif arg in ("--connect", "--token"):
+            skip = True  # and its value
+        elif not arg.startswith(("--connect=", "--token=")):
+            kept.append(arg)
+    return kept
 
 
 def _after_gui(code: int) -> int:
     """The GUI has stopped cleanly: exit, or run the same command line again."""
-    if code != RESTART:
+    if code not in (RESTART, SWITCH):
         return code
-    command = restart_command()
+    command = restart_command(drop_connect=code == SWITCH)
     log.info("restarting: %s", command)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -308,11 +351,11 @@ def _after_gui(code: int) -> int:
 
 
 async def _gui_main(app: object, settings: Settings, config: object) -> int:
-    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from app.context import AppContext
     from app.core.desktop_config import DesktopConfig
+    from app.ui.app_run import folder_in_use, run_window
     from app.ui.desktop import Desktop
 
     assert isinstance(app, QApplication) and isinstance(config, DesktopConfig)
@@ -322,11 +365,11 @@ async def _gui_main(app: object, settings: Settings, config: object) -> int:
         await ctx.start()
     except StartupError as exc:
         from app.core.instance import DataDirInUse
-        from app.ui.instance import hand_over_to_running
 
-        # Launched twice at once: the other one holds the folder and is about to listen.
-        if isinstance(exc, DataDirInUse) and hand_over_to_running(settings.data_dir, wait=3.0):
-            return 0
+        if isinstance(exc, DataDirInUse):  # another window, or a headless serve, holds it
+            code = await folder_in_use(app, settings.data_dir, config)
+            if code is not None:
+                return code
         print(f"llmlb: {exc}", file=sys.stderr)
         QMessageBox.critical(None, "llmlb cannot start", str(exc))
         return 2
@@ -341,23 +384,15 @@ async def _gui_main(app: object, settings: Settings, config: object) -> int:
         shutdown.set,
         tls_fingerprint=ctx.tls_fingerprint,
     )
-    app.aboutToQuit.connect(shutdown.set)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: shutdown.set())
-    wake = QTimer()  # lets Python run its signal handlers while Qt waits
-    wake.start(200)
-    desktop.start()
-    print(f"llmlb {__version__}: OpenAI endpoint {ctx.base_url}/v1", file=sys.stderr, flush=True)
-    await shutdown.wait()
-    log.info("quitting")
-    wake.stop()
-    await desktop.close()
+    code = await run_window(
+        app, desktop, shutdown, f"llmlb {__version__}: OpenAI endpoint {ctx.base_url}/v1"
+    )
     try:
         async with asyncio.timeout(5.0):
             await ctx.stop()
     except TimeoutError:
         log.warning("shutdown took longer than 5 s")
-    return RESTART if desktop.restart_requested else 0
+    return code
 
 
 if __name__ == "__main__":

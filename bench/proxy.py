@@ -67,6 +67,7 @@ MODELS_TIMEOUT = 30.0
 TARGET_ADDED_P50_MS = 1.0  # llmlb p50 − direct p50 at c=1
 TARGET_SHARE_OF_DIRECT = 0.50  # llmlb req/s at c=64 / direct
 TARGET_TIMES_LITELLM = 5.0  # llmlb req/s at c=64 / LiteLLM
+TARGET_TRANSLATION_MS = 1.0  # /v1/messages p50 − /v1/chat/completions p50, 1,000-chunk stream
 QUIET_SHARE = 0.10  # other work may use this much of the cores when we start
 QUIET_WAIT = 60.0
 EXTERNAL_MISSING = "not measured yet (external nodes missing)"
@@ -138,14 +139,16 @@ class Wrk:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def wrk(url: str, conns: int, seconds: int, env: dict[str, str], stream: bool = False) -> Wrk:
-    """`wrk -t1 -cC -dNs --latency -s chat.lua url` (a streaming request if `stream`), parsed
-    from the script's BENCH line."""
+def wrk(
+    url: str, conns: int, seconds: int, env: dict[str, str], stream: bool = False, api: str = ""
+) -> Wrk:
+    """`wrk -t1 -cC -dNs --latency -s chat.lua url` (a streaming request if `stream`; an
+    Anthropic Messages body if `api` is "messages"), parsed from the script's BENCH line."""
     command = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "30s"]
     command += ["-s", str(CHAT_LUA), url]
     done = subprocess.run(
         command,
-        env={**os.environ, **env, "BENCH_STREAM": "1" if stream else "0"},
+        env={**os.environ, **env, "BENCH_STREAM": "1" if stream else "0", "BENCH_API": api},
         capture_output=True,
         text=True,
         timeout=seconds + 60,
@@ -356,6 +359,7 @@ class Route:
     label: str
     chat_url: str = ""
     stream_url: str = ""
+    messages_url: str = ""  # the same stream through /v1/messages (llmlb only)
     env: dict[str, str] = field(default_factory=dict)  # BENCH_AUTH / BENCH_MODEL for wrk
     note: str = ""  # why it was not measured
     checked: str = ""  # the pre-flight check of the answers
@@ -392,6 +396,27 @@ def check(route: Route) -> None:
         f"events, {len(raw):,} bytes, {len(set(texts))} distinct texts, "
         f"{'ends' if done else 'does NOT end'} with [DONE]"
     )
+    if route.messages_url:
+        route.checked += "; " + check_messages(route, stream_body, "".join(texts))
+
+
+def check_messages(route: Route, body: dict[str, object], text: str) -> str:
+    """The same stream through /v1/messages: Anthropic's events, the same text."""
+    status, _, raw = request(
+        route.messages_url, {**body, "max_tokens": CHUNKS, "stream": True}, route.headers()
+    )
+    if status != 200:
+        raise RuntimeError(f"/v1/messages answered {status}: {raw[:300]!r}")
+    kinds = [x[7:] for x in raw.split(b"\n") if x.startswith(b"event: ")]
+    data = [json.loads(x[6:]) for x in raw.split(b"\n") if x.startswith(b"data: ")]
+    deltas = [d["delta"]["text"] for d in data if d["type"] == "content_block_delta"]
+    if "".join(deltas) != text:
+        raise RuntimeError("/v1/messages did not carry the stream's text exactly")
+    last = kinds[-1].decode() if kinds else "nothing"
+    return (
+        f"/v1/messages {len(kinds)} events ({len(deltas)} text deltas, the same text), "
+        f"{len(raw):,} bytes, ends with {last}"
+    )
 
 
 def measure(route: Route) -> None:
@@ -410,6 +435,10 @@ def measure(route: Route) -> None:
         run = wrk(route.stream_url, c, SECONDS, route.env, stream=True)
         route.runs[f"stream-{c}"] = run
         say(f"{route.label} stream c={c}: {run.rate:,.1f}/s, p50 {us(run.p50_us)}")
+        if route.messages_url:
+            run = wrk(route.messages_url, c, SECONDS, route.env, stream=True, api="messages")
+            route.runs[f"messages-{c}"] = run
+            say(f"{route.label} /v1/messages c={c}: {run.rate:,.1f}/s, p50 {us(run.p50_us)}")
     busy_end, ours_end = cpu_seconds()
     cores = (time.monotonic() - started) * (os.cpu_count() or 1)
     route.other_cpu = max(0.0, (busy_end - busy) - (ours_end - ours)) / cores
@@ -448,6 +477,7 @@ def add_llmlb(stack: ExitStack, work: Path, upstream: str, route: Route) -> None
         route.note = f"not measured: /v1/models did not list {MODEL} within {MODELS_TIMEOUT:.0f} s"
         return
     route.chat_url = route.stream_url = f"{base}/v1/chat/completions"
+    route.messages_url = f"{base}/v1/messages"
 
 
 def add_litellm(stack: ExitStack, work: Path, upstream: str, route: Route) -> float:
@@ -559,6 +589,11 @@ def report(routes: list[Route], notes: list[str]) -> str:
         one, eight = r.runs["stream-1"], r.runs["stream-8"]
         size = one.bytes / one.requests if one.requests else 0
         lines.append(f"| {r.label} | {cell(one, False)} | {cell(eight)} | {size:,.0f} |")
+        if "messages-1" in r.runs:
+            one, eight = r.runs["messages-1"], r.runs["messages-8"]
+            size = one.bytes / one.requests if one.requests else 0
+            label = "llmlb `/v1/messages` (the same stream as Anthropic events, translated)"
+            lines.append(f"| {label} | {cell(one, False)} | {cell(eight)} | {size:,.0f} |")
     lines += ["", "Answers checked before each path was loaded:", ""]
     lines += [f"- {r.label}: {r.checked or r.note}" for r in routes]
     others = ", ".join(f"{r.label.split(' (')[0]} {r.other_cpu:.0%}" for r in routes if r.runs)
@@ -623,7 +658,20 @@ def ratios(direct: Route, proxy: Route, ours: Route, litellm: Route) -> list[str
         if ls:
             text += f"; LiteLLM takes {ls.p50_us / os_.p50_us:,.0f}× llmlb's time per stream"
         out.append(text + ".")
+    ms = run(ours, "messages-1")
+    if os_ and ms:
+        out.append(translation_line(os_.p50_us, ms.p50_us))
     return out
+
+
+def translation_line(chat_us: float, messages_us: float) -> str:
+    """The Anthropic translation's cost per stream against its target."""
+    extra = (messages_us - chat_us) / 1000
+    return (
+        f"- `/v1/messages` translation, c=1: {extra:+.2f} ms per {CHUNKS:,}-chunk stream over "
+        f"`/v1/chat/completions` ({us(messages_us)} − {us(chat_us)}); target ≤ "
+        f"{TARGET_TRANSLATION_MS:g} ms: **{verdict(extra <= TARGET_TRANSLATION_MS)}**."
+    )
 
 
 # -- main ---------------------------------------------------------------------------------

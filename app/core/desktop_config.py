@@ -25,6 +25,7 @@ class DesktopConfig:
     idle_unload_ttl: float = DEFAULT_IDLE_UNLOAD_TTL
     language: str = "system"  # system / en / ja
     start_at_login: bool = False
+    server_url: str = ""  # empty: this computer; else the remote balancer the app manages
 
     @staticmethod
     def path() -> Path:

@@ -106,3 +106,9 @@ class DataDirLock:
             handle.seek(0)
             handle.truncate()
             handle.close()
+
+
+# What the GUI's main coroutine returns instead of an exit code when it must start again:
+# with the same command line ("Restart now"), or without --connect (another server chosen).
+RESTART = 75
+SWITCH = 76

@@ -204,6 +204,15 @@ class Settings:
             "env": "LLMLB_UPSTREAM_DEADLINE",
         },
     )
+    model_aliases: str = field(
+        default="",
+        metadata={
+            "help": "other names for models served here, as comma-separated pattern=model "
+            "(`*` matches anything), e.g. `claude-*=qwen3-8b` so that Claude Code's own model "
+            "names reach a local model; a name that is a model here is never aliased",
+            "env": "LLMLB_MODEL_ALIASES",
+        },
+    )
     catalog_path: Path | None = field(
         default=None,
         metadata={

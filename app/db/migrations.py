@@ -56,6 +56,10 @@ def _v6(db: peewee.SqliteDatabase, tables: Tables) -> None:
         db.execute_sql("ALTER TABLE models ADD COLUMN context_size INTEGER")
 
 
+def _v7(db: peewee.SqliteDatabase, tables: Tables) -> None:
+    db.create_tables([tables.Response], safe=True)  # the Responses API's stored answers
+
+
 MIGRATIONS: list[Callable[[peewee.SqliteDatabase, Tables], None]] = [
     _v1,
     _v2,
@@ -63,6 +67,7 @@ MIGRATIONS: list[Callable[[peewee.SqliteDatabase, Tables], None]] = [
     _v4,
     _v5,
     _v6,
+    _v7,
 ]
 LATEST = len(MIGRATIONS)
 

@@ -23,6 +23,7 @@ class Tables:
     Request: Any
     Conversation: Any
     Message: Any
+    Response: Any
 
     def all(self) -> list[Any]:
         """Every table of schema 1, in creation order (later versions add their own)."""
@@ -153,4 +154,15 @@ def build_tables(database: peewee.Database) -> Tables:
         class Meta:
             table_name = "messages"
 
-    return Tables(Model, Node, NodeModel, ApiKey, Setting, Request, Conversation, Message)
+    class Response(Base):  # schema 7: stored Responses API answers (previous_response_id)
+        id = peewee.TextField(primary_key=True)
+        owner = peewee.TextField(null=True)  # the API key that created it; null: none used
+        model = peewee.TextField()
+        created_at = peewee.FloatField(index=True)
+        body = peewee.TextField()  # the response object, as GET /v1/responses/{id} answers
+        context = peewee.TextField()  # the chat messages a continuation starts from (JSON)
+
+        class Meta:
+            table_name = "responses"
+
+    return Tables(Model, Node, NodeModel, ApiKey, Setting, Request, Conversation, Message, Response)

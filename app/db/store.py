@@ -309,7 +309,10 @@ class RequestStore:
             # Raw executemany: building peewee's INSERT for thousands of rows held the GIL
             # ~130 ms a second under load (bench/proxy.py), executemany takes ~16 ms.
             self.db.peewee.connection().executemany(sql, values)
-            self.t.Request.delete().where(self.t.Request.at < time.time() - keep_seconds).execute()
+            cutoff = time.time() - keep_seconds
+            self.t.Request.delete().where(self.t.Request.at < cutoff).execute()
+            # Stored Responses API answers are kept as long as the history of their requests.
+            self.t.Response.delete().where(self.t.Response.created_at < cutoff).execute()
 
         await self.db.transaction(insert)
 

@@ -6,17 +6,19 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from app.core.errors import BadRequest
 from app.core.wire import JsonObject, JsonValue
 from app.node import reasoning
-from app.node.engine.sampler import JSON_GRAMMAR
+from app.node.engine.sampler import JSON_GRAMMAR, MAX_TOP_LOGPROBS
 from app.node.engine.types import Sampling
 from app.node.engine.vision import MARKER, MAX_IMAGES
 from app.node.json_grammar import schema_grammar
+from app.node.openai_fields import refuse_unsupported
 
 MAX_STOPS = 4
+MAX_CHOICES = 8  # `n`: choices run as sequences side by side, each holding a slot
 # Names the chat template renderer sets itself: a request's template kwargs may not replace them.
 _TEMPLATE_NAMES = frozenset(
     {
@@ -48,6 +50,8 @@ class ChatRequest:
     reasoning_format: str = "auto"  # "none" keeps a model's reasoning inline in content
     template_kwargs: JsonObject = field(default_factory=dict)  # extra chat template variables
     images: tuple[bytes, ...] = ()  # decoded image parts; each stands at a MARKER in the text
+    n: int = 1  # choices
+    parallel_tool_calls: bool | None = None  # None: not said
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class CompletionRequest:
     stream: bool
     include_usage: bool
     echo: bool
+    n: int = 1  # choices
 
 
 def _number(body: Mapping[str, JsonValue], key: str, default: float, lo: float, hi: float) -> float:
@@ -103,9 +108,6 @@ def model_name(body: Mapping[str, JsonValue]) -> str:
 
 def sampling(body: Mapping[str, JsonValue]) -> Sampling:
     """Sampling parameters common to chat and completions."""
-    n = _integer(body, "n", 1, 128)
-    if n not in (None, 1):
-        raise BadRequest("'n' greater than 1 is not supported; send several requests", param="n")
     max_tokens = _integer(body, "max_completion_tokens", 1, 1 << 24)
     if max_tokens is None:
         max_tokens = _integer(body, "max_tokens", 1, 1 << 24)
@@ -271,10 +273,14 @@ def chat_request(body: Mapping[str, JsonValue]) -> ChatRequest:
     if tools is not None and not isinstance(tools, list):
         raise BadRequest("'tools' must be a list", param="tools")
     stream, include_usage = _stream_options(body)
+    refuse_unsupported(body, chat=True)
+    parallel = body.get("parallel_tool_calls")
+    if parallel is not None and not isinstance(parallel, bool):
+        raise BadRequest("'parallel_tool_calls' must be true or false", param="parallel_tool_calls")
     return ChatRequest(
         model_name(body),
         clean,
-        sampling(body),
+        replace(sampling(body), logprobs=_chat_logprobs(body)),
         stream,
         include_usage,
         tools or None,
@@ -282,7 +288,24 @@ def chat_request(body: Mapping[str, JsonValue]) -> ChatRequest:
         _reasoning_format(body),
         _template_kwargs(body),
         images=tuple(images),
+        n=_choices(body),
+        parallel_tool_calls=parallel,
     )
+
+
+def _choices(body: Mapping[str, JsonValue]) -> int:
+    """`n`: how many choices to generate."""
+    return _integer(body, "n", 1, MAX_CHOICES) or 1
+
+
+def _chat_logprobs(body: Mapping[str, JsonValue]) -> int | None:
+    """`logprobs` + `top_logprobs` of a chat body: None, or how many alternatives per token."""
+    top = _integer(body, "top_logprobs", 0, MAX_TOP_LOGPROBS)
+    if not _flag(body, "logprobs"):
+        if top:
+            raise BadRequest("'top_logprobs' needs 'logprobs': true", param="top_logprobs")
+        return None
+    return top or 0
 
 
 def _reasoning_format(body: Mapping[str, JsonValue]) -> str:
@@ -326,6 +349,19 @@ def completion_request(body: Mapping[str, JsonValue]) -> CompletionRequest:
     if not isinstance(prompt, str):
         raise BadRequest("'prompt' must be a string", param="prompt")
     stream, include_usage = _stream_options(body)
+    refuse_unsupported(body, chat=False)
+    top = _integer(body, "logprobs", 0, MAX_TOP_LOGPROBS)
+    echo = _flag(body, "echo")
+    if echo and top is not None:
+        raise BadRequest(
+            "'logprobs' with 'echo' (the prompt's logprobs) is not supported", param="logprobs"
+        )
     return CompletionRequest(
-        model_name(body), prompt, sampling(body), stream, include_usage, _flag(body, "echo")
+        model_name(body),
+        prompt,
+        replace(sampling(body), logprobs=top),
+        stream,
+        include_usage,
+        echo,
+        n=_choices(body),
     )

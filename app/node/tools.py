@@ -20,6 +20,7 @@ from app.core.wire import JsonObject, JsonValue
 from app.node.json_grammar import call_grammar, call_prefix
 
 MARKERS = ("<tool_call>", "[TOOL_CALLS]", "{")
+_DECODER = json.JSONDecoder()
 _TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
 
 
@@ -45,12 +46,27 @@ class ToolPlan:
     template_tools: list[JsonObject] | None  # handed to the chat template
     schema: str | None  # a JSON schema that forces a call, when the call is required
     expect_calls: bool  # read the answer for calls
-    grammar: str | None = None  # GBNF forcing one call to `forced` (built from their schemas)
+    grammar: str | None = None  # GBNF forcing a call to `forced` (built from their schemas)
     forced: tuple[str, ...] = ()  # the functions a forced call may name
+    several: bool = True  # an answer may hold several calls (`parallel_tool_calls`)
+
+    def calls(self, text: str) -> list[ToolCall] | None:
+        """The tool calls in an answer (None: it is text); a forced call is one even when
+        cut short; only the first when the request asked for no parallel calls."""
+        if self.forced and text:
+            found: list[ToolCall] | None = forced_calls(text, self.forced, self.several)
+        else:
+            found = parse_calls(text)
+        return found if self.several or not found else found[:1]
 
 
-def plan(tools: list[JsonValue] | None, choice: JsonValue) -> ToolPlan:
-    """Validate `tools` / `tool_choice` and decide how to honour them."""
+def plan(
+    tools: list[JsonValue] | None, choice: JsonValue, parallel: bool | None = None
+) -> ToolPlan:
+    """Validate `tools` / `tool_choice` and decide how to honour them. `parallel`
+    (`parallel_tool_calls`): False, at most one call; else a model that writes several (in
+    its template's format) gives several. A forced call's grammar allows several only when
+    asked with True: as llama.cpp's server, since a model forced to call keeps calling."""
     if not tools:
         if choice not in (None, "none", "auto"):
             raise BadRequest("'tool_choice' needs 'tools'", param="tool_choice")
@@ -72,11 +88,11 @@ def plan(tools: list[JsonValue] | None, choice: JsonValue) -> ToolPlan:
             raise BadRequest(f"tools[{i}].function.parameters must be a JSON schema", param="tools")
         functions[name] = params
     if choice in (None, "auto"):
-        return ToolPlan(checked, None, True)
+        return ToolPlan(checked, None, True, several=parallel is not False)
     if choice == "none":
         return ToolPlan(None, None, False)
     if choice == "required":
-        return _forced(checked, functions)
+        return _forced(checked, functions, several=parallel is True)
     chosen = choice.get("function") if isinstance(choice, dict) else None
     if isinstance(chosen, dict):
         name = chosen.get("name")
@@ -90,15 +106,46 @@ def plan(tools: list[JsonValue] | None, choice: JsonValue) -> ToolPlan:
     )
 
 
-def _forced(checked: list[JsonObject], functions: dict[str, JsonObject]) -> ToolPlan:
-    """A plan whose grammar makes the answer one call to one of `functions`."""
+def _forced(
+    checked: list[JsonObject], functions: dict[str, JsonObject], several: bool = False
+) -> ToolPlan:
+    """A plan whose grammar makes the answer a call to one of `functions` (or several calls,
+    one a line, when `several`)."""
     grammar = call_grammar(dict(functions))  # a schema it cannot honour is a 400 here, early
-    return ToolPlan(checked, _schema(functions), True, grammar, tuple(functions))
+    if several:
+        grammar = _repeated(grammar)
+    return ToolPlan(checked, _schema(functions), True, grammar, tuple(functions), several)
 
 
-def forced_calls(text: str, names: tuple[str, ...]) -> list[ToolCall]:
-    """The call in a forced answer (see `json_grammar.call_grammar`): whole, or cut short by
-    `max_tokens`, when its arguments are the JSON text written so far."""
+def _repeated(grammar: str) -> str:
+    """A GBNF whose root is one or more of `grammar`'s root, a newline apart."""
+    name = "call"
+    while re.search(rf"^{name}\b", grammar, re.MULTILINE):
+        name += "-x"
+    body = re.sub(r"^root ::=", f"{name} ::=", grammar, count=1, flags=re.MULTILINE)
+    return f'root ::= {name} ( "\\n" {name} )*\n' + body
+
+
+def forced_calls(text: str, names: tuple[str, ...], several: bool = False) -> list[ToolCall]:
+    """The calls in a forced answer (see `json_grammar.call_grammar`): one, or (`several`)
+    each JSON object in turn, the last whole or cut short by `max_tokens`."""
+    if not several:
+        return _forced_call(text, names)
+    calls: list[ToolCall] = []
+    rest = text.lstrip()
+    while rest:
+        try:
+            _, end = _DECODER.raw_decode(rest)
+        except ValueError:
+            return calls + _forced_call(rest, names)  # the last one, cut short
+        calls += _forced_call(rest[:end], names)
+        rest = rest[end:].lstrip()
+    return calls
+
+
+def _forced_call(text: str, names: tuple[str, ...]) -> list[ToolCall]:
+    """The call in a forced answer: whole, or cut short by `max_tokens`, when its arguments
+    are the JSON text written so far."""
     whole = parse_calls(text)
     if whole:
         return whole

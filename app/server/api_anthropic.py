@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 
 from app.core.errors import UpstreamError
-from app.server.api_anthropic_answer import AnthropicAnswer, error_body
+from app.core.wire import JsonObject, JsonValue
+from app.server.api_anthropic_answer import AnthropicAnswer
 from app.server.api_anthropic_request import to_chat
+from app.server.api_anthropic_shapes import error_body
+from app.server.chat_body import ChatBody
 from app.server.proxy import relay_translated
 from app.server.translate import AnswerShape
 
@@ -27,7 +29,7 @@ routes = web.RouteTableDef()
 __all__ = ["PREFIX", "error_body", "routes"]
 
 
-def _messages(body: dict[str, Any]) -> tuple[dict[str, Any], AnswerShape]:
+async def _messages(body: JsonObject) -> tuple[ChatBody, AnswerShape]:
     chat, asked = to_chat(body)
     return chat, AnthropicAnswer(asked)
 
@@ -38,9 +40,11 @@ class _Count:
     def whole(self, body: bytes) -> bytes:
         """`{"input_tokens": N}` from the answer's usage."""
         try:
-            count = json.loads(body)["usage"]["prompt_tokens"]
-        except (ValueError, LookupError, TypeError):
-            count = None
+            data: JsonValue = json.loads(body)
+        except ValueError:
+            data = None
+        usage = data.get("usage") if isinstance(data, dict) else None
+        count = usage.get("prompt_tokens") if isinstance(usage, dict) else None
         if isinstance(count, bool) or not isinstance(count, int):
             raise UpstreamError(
                 "the node's answer did not count the prompt's tokens", code="bad_node_answer"
@@ -57,7 +61,7 @@ class _Count:
         return b""
 
 
-def _count(body: dict[str, Any]) -> tuple[dict[str, Any], AnswerShape]:
+async def _count(body: JsonObject) -> tuple[ChatBody, AnswerShape]:
     """The prompt of a count_tokens body, as a chat request for one token (at temperature 0).
 
     Every OpenAI-compatible node (ours, llama-server, vLLM, an external API) reports the
@@ -67,7 +71,8 @@ def _count(body: dict[str, Any]) -> tuple[dict[str, Any], AnswerShape]:
     body = {k: v for k, v in body.items() if k not in ("max_tokens", "stream")}
     chat, _ = to_chat({**body, "max_tokens": 1})
     chat.pop("tool_choice", None)  # a forced call would only constrain the one token
-    return {**chat, "temperature": 0}, _Count()
+    chat["temperature"] = 0
+    return chat, _Count()
 
 
 @routes.post("/v1/messages")

@@ -11,9 +11,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from app.core.errors import BadRequest
+from app.core.wire import JsonObject, JsonValue
+from app.server.chat_body import (
+    ChatAssistantMessage,
+    ChatBody,
+    ChatImagePart,
+    ChatMessage,
+    ChatPart,
+    ChatResponseFormat,
+    ChatTool,
+    ChatToolCall,
+    ChatToolChoice,
+    ChatToolMessage,
+)
 
 # Accepted and dropped: metadata and client hints that do not change the answer.
 HINTS = frozenset(
@@ -58,7 +70,7 @@ class Asked:
     stops: tuple[str, ...] = ()  # the client's stop_sequences
 
 
-def _text_of(content: object, where: str) -> str:
+def _text_of(content: JsonValue, where: str) -> str:
     """A string, or text blocks joined (a system prompt, a tool result)."""
     if isinstance(content, str):
         return content
@@ -75,21 +87,22 @@ def _text_of(content: object, where: str) -> str:
     return "\n".join(texts)
 
 
-def _image(block: dict[str, Any], where: str) -> dict[str, Any]:
+def _image(block: JsonObject, where: str) -> ChatImagePart:
     source = block.get("source")
     if isinstance(source, dict) and source.get("type") == "base64":
         media, data = source.get("media_type"), source.get("data")
         if isinstance(media, str) and isinstance(data, str):
             return {"type": "image_url", "image_url": {"url": f"data:{media};base64,{data}"}}
     if isinstance(source, dict) and source.get("type") == "url":
-        if isinstance(source.get("url"), str):
-            return {"type": "image_url", "image_url": {"url": source["url"]}}
+        url = source.get("url")
+        if isinstance(url, str):
+            return {"type": "image_url", "image_url": {"url": url}}
     raise BadRequest(
         f"{where}.source must be a base64 source (media_type, data) or a url source", param=where
     )
 
 
-def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
+def _tool_result(block: JsonObject, where: str) -> ChatToolMessage:
     ident = block.get("tool_use_id")
     if not isinstance(ident, str) or not ident:
         raise BadRequest(f"{where}.tool_use_id must be a string", param=where)
@@ -102,15 +115,18 @@ def _tool_result(block: dict[str, Any], where: str) -> dict[str, Any]:
     return {"role": "tool", "tool_call_id": ident, "content": text}
 
 
-def _tool_call(block: dict[str, Any], where: str) -> dict[str, Any]:
+def _tool_call(block: JsonObject, where: str) -> ChatToolCall:
     ident, name, args = block.get("id"), block.get("name"), block.get("input", {})
     if not isinstance(ident, str) or not isinstance(name, str) or not isinstance(args, dict):
         raise BadRequest(f"{where} needs an id, a name and an input object", param=where)
-    function = {"name": name, "arguments": json.dumps(args)}
-    return {"id": ident, "type": "function", "function": function}
+    return {
+        "id": ident,
+        "type": "function",
+        "function": {"name": name, "arguments": json.dumps(args)},
+    }
 
 
-def _turn(message: object, i: int) -> list[dict[str, Any]]:
+def _turn(message: JsonValue, i: int) -> list[ChatMessage]:
     """One Anthropic message as one or more chat messages."""
     where = f"messages[{i}]"
     if not isinstance(message, dict):
@@ -122,21 +138,26 @@ def _turn(message: object, i: int) -> list[dict[str, Any]]:
         raise BadRequest(f"{where}.role must be 'user', 'assistant' or 'system'", param="messages")
     content = message.get("content")
     if isinstance(content, str):
-        return [{"role": role, "content": content}]
+        if role == "user":
+            return [{"role": "user", "content": content}]
+        return [{"role": "assistant", "content": content}]
     if not isinstance(content, list):
         raise BadRequest(f"{where}.content must be a string or a list of blocks", param="messages")
-    parts: list[dict[str, Any]] = []
-    calls: list[dict[str, Any]] = []
-    results: list[dict[str, Any]] = []
+    parts: list[ChatPart] = []
+    texts: list[str] = []
+    calls: list[ChatToolCall] = []
+    results: list[ChatMessage] = []
     for j, block in enumerate(content):
         at = f"{where}.content[{j}]"
         kind = block.get("type") if isinstance(block, dict) else None
         if not isinstance(block, dict) or not isinstance(kind, str):
             raise BadRequest(f"{at} must be a block with a 'type'", param="messages")
         if kind == "text":
-            if not isinstance(block.get("text"), str):
+            text = block.get("text")
+            if not isinstance(text, str):
                 raise BadRequest(f"{at}.text must be a string", param="messages")
-            parts.append({"type": "text", "text": block["text"]})
+            parts.append({"type": "text", "text": text})
+            texts.append(text)
         elif kind == "image" and role == "user":
             parts.append(_image(block, at))
         elif kind == "tool_use" and role == "assistant":
@@ -149,42 +170,42 @@ def _turn(message: object, i: int) -> list[dict[str, Any]]:
             raise BadRequest(
                 f"{at}: a '{kind}' block is not supported in a {role} message", param="messages"
             )
-    turns = list(results)
+    turns = results
     if role == "assistant":
-        text = "".join(p["text"] for p in parts)
-        turn: dict[str, Any] = {"role": "assistant", "content": text or None}
+        text = "".join(texts)
+        turn: ChatAssistantMessage = {"role": "assistant", "content": text or None}
         if calls:
             turn["tool_calls"] = calls
         if text or calls:
             turns.append(turn)
     elif parts:
-        plain = all(p["type"] == "text" for p in parts)
-        turns.append(
-            {"role": "user", "content": "\n".join(p["text"] for p in parts) if plain else parts}
-        )
+        plain = len(texts) == len(parts)
+        turns.append({"role": "user", "content": "\n".join(texts) if plain else parts})
     return turns
 
 
-def _tools(value: object) -> list[dict[str, Any]]:
+def _tools(value: JsonValue) -> list[ChatTool]:
     if not isinstance(value, list):
         raise BadRequest("'tools' must be a list", param="tools")
-    out = []
+    out: list[ChatTool] = []
     for i, tool in enumerate(value):
-        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+        name = tool.get("name") if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or not isinstance(name, str):
             raise BadRequest(f"tools[{i}] must be an object with a name", param="tools")
         if tool.get("type") not in (None, "custom"):
             continue  # a tool Anthropic hosts (web search, code execution): we cannot run it
         schema = tool.get("input_schema")
         if not isinstance(schema, dict):
             raise BadRequest(f"tools[{i}].input_schema must be a JSON schema", param="tools")
-        function: dict[str, Any] = {"name": tool["name"], "parameters": schema}
-        if isinstance(tool.get("description"), str):
-            function["description"] = tool["description"]
-        out.append({"type": "function", "function": function})
+        tool_out: ChatTool = {"type": "function", "function": {"name": name, "parameters": schema}}
+        description = tool.get("description")
+        if isinstance(description, str):
+            tool_out["function"]["description"] = description
+        out.append(tool_out)
     return out
 
 
-def _tool_choice(value: object) -> object:
+def _tool_choice(value: JsonValue) -> ChatToolChoice:
     kind = value.get("type") if isinstance(value, dict) else None
     if kind == "auto":
         return "auto"
@@ -192,14 +213,15 @@ def _tool_choice(value: object) -> object:
         return "required"
     if kind == "none":
         return "none"
-    if kind == "tool" and isinstance(value, dict) and isinstance(value.get("name"), str):
-        return {"type": "function", "function": {"name": value["name"]}}
+    name = value.get("name") if isinstance(value, dict) else None
+    if kind == "tool" and isinstance(name, str):
+        return {"type": "function", "function": {"name": name}}
     raise BadRequest(
         "'tool_choice' must be {type: auto|any|none} or {type: tool, name}", param="tool_choice"
     )
 
 
-def _thinking(value: object) -> bool:
+def _thinking(value: JsonValue) -> bool:
     if value is None:
         return False
     kind = value.get("type") if isinstance(value, dict) else None
@@ -208,7 +230,7 @@ def _thinking(value: object) -> bool:
     return bool(kind != "disabled")
 
 
-def _output_format(value: object) -> dict[str, Any] | None:
+def _output_format(value: JsonValue) -> ChatResponseFormat | None:
     """`output_config.format` (a JSON schema) as `response_format`; `effort` is a hint."""
     if not isinstance(value, dict):
         raise BadRequest("'output_config' must be an object", param="output_config")
@@ -225,7 +247,7 @@ def _output_format(value: object) -> dict[str, Any] | None:
     return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
 
 
-def to_chat(body: dict[str, Any]) -> tuple[dict[str, Any], Asked]:
+def to_chat(body: JsonObject) -> tuple[ChatBody, Asked]:
     """The chat body for an Anthropic Messages body, and what its answer needs to know."""
     unknown = sorted(k for k in body if k not in FIELDS and k not in HINTS)
     if unknown:
@@ -239,14 +261,14 @@ def to_chat(body: dict[str, Any]) -> tuple[dict[str, Any], Asked]:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequest("'messages' must be a non-empty list", param="messages")
-    chat: list[dict[str, Any]] = []
+    chat: list[ChatMessage] = []
     if body.get("system") is not None:
         chat.append({"role": "system", "content": _text_of(body["system"], "system")})
     for i, message in enumerate(messages):
         chat.extend(_turn(message, i))
     thinking = _thinking(body.get("thinking"))
     stream = body.get("stream") is True
-    out: dict[str, Any] = {
+    out: ChatBody = {
         "model": model,
         "messages": chat,
         "max_tokens": max_tokens,
@@ -260,11 +282,16 @@ def to_chat(body: dict[str, Any]) -> tuple[dict[str, Any], Asked]:
     if stops is not None:
         if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
             raise BadRequest("'stop_sequences' must be a list of strings", param="stop_sequences")
-        if stops:
-            out["stop"] = stops
-    for key in ("temperature", "top_p", "top_k"):
-        if body.get(key) is not None:
-            out[key] = body[key]  # the node checks the ranges and names the field
+        strings = [s for s in stops if isinstance(s, str)]  # all of them
+        if strings:
+            out["stop"] = strings
+    # The node checks the sampling values' ranges and names the field.
+    if body.get("temperature") is not None:
+        out["temperature"] = body["temperature"]
+    if body.get("top_p") is not None:
+        out["top_p"] = body["top_p"]
+    if body.get("top_k") is not None:
+        out["top_k"] = body["top_k"]
     if body.get("output_config") is not None:
         form = _output_format(body["output_config"])
         if form is not None:
@@ -277,4 +304,4 @@ def to_chat(body: dict[str, Any]) -> tuple[dict[str, Any], Asked]:
         choice = _tool_choice(body["tool_choice"])
         if "tools" in out:
             out["tool_choice"] = choice
-    return out, Asked(model, thinking, tuple(out.get("stop", ())))
+    return out, Asked(model, thinking, tuple(out.get("stop", [])))

@@ -7,6 +7,7 @@ from aiohttp import web
 from app import __version__
 from app.server import (
     api_anthropic,
+    api_responses,
     events_ws,
     openapi,
     proxy,
@@ -42,6 +43,7 @@ def create_app(state: Balancer) -> web.Application:
         routes_keys.routes,
         routes_openai.routes,
         api_anthropic.routes,
+        api_responses.routes,
         routes_nodes.routes,
         proxy.routes,
         routes_conversations.routes,
@@ -50,6 +52,7 @@ def create_app(state: Balancer) -> web.Application:
     ):
         app.router.add_routes(table)
     app.cleanup_ctx.append(proxy.http_pool)
+    app.cleanup_ctx.append(api_responses.response_store)
     events_ws.setup(app)
     return app
 

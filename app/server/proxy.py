@@ -22,6 +22,7 @@ from aiohttp import web
 
 from app.core.errors import BadRequest, NotFound, Unavailable, UserFacingError
 from app.core.types import Lifecycle
+from app.server.aliases import resolve
 from app.server.dispatch import affinity_key
 from app.server.http import INFERENCE_BODY_LIMIT, read_raw_json
 from app.server.nodes import NodeView
@@ -126,14 +127,21 @@ async def _relay(
         raise BadRequest("request body must be a JSON object")
     shape: AnswerShape | None = None
     if translate is not None:
-        body, shape = translate(body)
+        body, shape = await translate(body)
         raw, path = json.dumps(body).encode(), CHAT_PATH
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("'model' is required: the name of a model from /v1/models", param="model")
     # A client's made-up name is kept bounded in the history, and never names a metrics series.
     note.model = model
-    if model not in b.registry.records and model not in b.external.served_elsewhere():
+    known = model in b.registry.records or model in b.external.served_elsewhere()
+    if not known and b.settings.model_aliases:
+        alias = resolve(model, b.settings.model_aliases)
+        if alias is not None:  # the node is asked for the model by its own name
+            model, body = alias, {**body, "model": alias}
+            raw = json.dumps(body).encode()
+            known = model in b.registry.records or model in b.external.served_elsewhere()
+    if not known:
         raise NotFound(
             f"the model '{model[:_MODEL_IN_MESSAGES]}' does not exist; see GET /v1/models",
             code="model_not_found",

@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 
 from app.core.catalog import Catalog, CatalogEntry
-from app.core.errors import BadRequest
+from app.core.errors import BadRequest, UserFacingError
 from app.core.hf import HfClient, RepoFileInfo, endpoint_hosts
 from app.core.hf_refs import check_filename, parse_hf_reference
 from app.core.types import ModelFile, ModelRecord
 from app.server.gguf_probe import read_meta
 from app.server.http import optional_str
+
+log = logging.getLogger(__name__)
 
 MEMORY_FACTOR = 1.5  # required memory ≈ file size × 1.5 (weights + KV cache + buffers)
 _SHARD_RE = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.IGNORECASE)
@@ -66,7 +69,7 @@ async def _from_catalog(model_id: str, catalog: Catalog, hf: HfClient) -> ModelR
             code="model_not_found",
         )
     if not quant or (entry.quantization and quant.upper() == entry.quantization.upper()):
-        return _catalog_record(entry)
+        return _catalog_record(entry, await _hub_files(hf, entry.repo))
     filename = entry.filename_for(quant)
     listing = await hf.repo_listing(entry.repo)
     found = {f.name: f for f in listing.files}
@@ -98,7 +101,7 @@ async def _from_catalog(model_id: str, catalog: Catalog, hf: HfClient) -> ModelR
         sha256=file.sha256,
         context_length=entry.context_length,
         capabilities=entry.capabilities,
-        files=(ModelFile(file.name, file.size, file.sha256), *_catalog_projector(entry)),
+        files=(ModelFile(file.name, file.size, file.sha256), *_catalog_projector(entry, found)),
     )
 
 
@@ -124,7 +127,7 @@ async def _from_repo(
     files = _with_shards(chosen, ggufs)
     entry = _catalog_match(catalog, ref.repo_id, chosen.name)
     if entry is not None:
-        return _catalog_record(entry)
+        return _catalog_record(entry, {f.name: f for f in listing.files if f.size > 0})
     capabilities = await _capabilities(hf, ref.repo_id, ref.revision, chosen, warnings)
     if "TextGeneration" in capabilities:
         projector = await _projector(hf, ref.repo_id, ref.revision, chosen, ggufs)
@@ -193,10 +196,15 @@ async def _projector(
     return None
 
 
-def _catalog_projector(entry: CatalogEntry) -> tuple[ModelFile, ...]:
-    """The catalog entry's projector file, when it has one."""
+def _catalog_projector(
+    entry: CatalogEntry, hub: Mapping[str, RepoFileInfo]
+) -> tuple[ModelFile, ...]:
+    """The catalog entry's projector file, when it has one (as the Hub lists it, if it does)."""
     if entry.mmproj_filename is None or entry.mmproj_size_bytes is None:
         return ()
+    listed = hub.get(entry.mmproj_filename)
+    if listed is not None:
+        return (ModelFile(listed.name, listed.size, listed.sha256),)
     return (ModelFile(entry.mmproj_filename, entry.mmproj_size_bytes),)
 
 
@@ -207,20 +215,42 @@ def _catalog_match(catalog: Catalog, repo_id: str, filename: str) -> CatalogEntr
     return None
 
 
-def _catalog_record(entry: CatalogEntry) -> ModelRecord:
+async def _hub_files(hf: HfClient, repo: str) -> dict[str, RepoFileInfo]:
+    """The repo's files as the Hub lists them now (exact sizes and sha256), by name; none
+    when the Hub cannot say, and the catalog's own figures then stand."""
+    try:
+        listing = await hf.repo_listing(repo)
+    except UserFacingError as exc:
+        log.info("registering %s with the catalog's figures: %s", repo, exc.message)
+        return {}
+    return {f.name: f for f in listing.files if f.size > 0}
+
+
+def _catalog_record(entry: CatalogEntry, hub: Mapping[str, RepoFileInfo]) -> ModelRecord:
+    """A catalog model's record. Some entries' sizes are rounded (4,920,000,000), and the
+    node checks a download's size exactly, so the Hub's size and sha256 win when known; the
+    memory estimate scales with the size."""
+    listed = hub.get(entry.recommended_filename)
+    size = listed.size if listed is not None else entry.size_bytes
+    memory = int(entry.required_memory_bytes * size / entry.size_bytes)
+    sha256 = listed.sha256 if listed is not None else None
     return ModelRecord(
         name=entry.id,
         repo=entry.repo,
         filename=entry.recommended_filename,
         source="catalog",
         display_name=entry.name,
-        size_bytes=entry.size_bytes,
-        required_memory_bytes=entry.required_memory_bytes,
+        size_bytes=size,
+        required_memory_bytes=memory,
         catalog_id=entry.id,
         quantization=entry.quantization,
+        sha256=sha256,
         context_length=entry.context_length,
         capabilities=entry.capabilities,
-        files=(ModelFile(entry.recommended_filename, entry.size_bytes), *_catalog_projector(entry)),
+        files=(
+            ModelFile(entry.recommended_filename, size, sha256),
+            *_catalog_projector(entry, hub),
+        ),
     )
 
 

@@ -190,6 +190,76 @@ JA = {
         "このメッセージはモデルの {context} コンテキストには長すぎます。"
         "短くしてもう一度送信してください。"
     ),
+    # Managing a remote server (Settings → Server, llmlb --connect)
+    "its TLS certificate is not the one the fingerprint names": (
+        "TLS 証明書がフィンガープリントの示すものと異なります"
+    ),
+    "its TLS certificate is not trusted (give its fingerprint)": (
+        "TLS 証明書が信頼されていません（フィンガープリントを指定してください）"
+    ),
+    "https only: the sha256 `llmlb serve --tls` prints for its certificate": (
+        "https のみ: `llmlb serve --tls` が表示する証明書の sha256"
+    ),
+    "TLS certificate fingerprint": "TLS 証明書のフィンガープリント",
+    "Certificate": "証明書",
+    "Run llmlb on this computer instead? Settings → Server connects to a server again.": (
+        "代わりにこのコンピューターで llmlb を動かしますか？"
+        "設定 → サーバーから再びサーバーに接続できます。"
+    ),
+    "Over http the admin token crosses the network unencrypted: on a network you do not "
+    "trust, run the server with `llmlb serve --tls` and connect with https.": (
+        "http では管理トークンが暗号化されずにネットワークを通ります。"
+        "信頼できないネットワークでは、サーバーを `llmlb serve --tls` で起動し、"
+        "https で接続してください。"
+    ),
+    "Could not reach {url}: {why}.": "{url} に接続できませんでした: {why}。",
+    "Connect to a server": "サーバーに接続",
+    "Manage a balancer that runs on another machine (`llmlb serve`). Nothing runs on this "
+    "computer while this window manages it.": (
+        "別のマシンで動いているバランサー（`llmlb serve`）を管理します。"
+        "このウィンドウが管理している間、このコンピューターでは何も動作しません。"
+    ),
+    "server address": "サーバーのアドレス",
+    "the server's admin token (llmlb-admin-…)": "サーバーの管理トークン（llmlb-admin-…）",
+    "admin token": "管理トークン",
+    "Server": "サーバー",
+    "Admin token": "管理トークン",
+    "connection test result": "接続テストの結果",
+    "Test the connection": "接続をテスト",
+    "Connect": "接続",
+    "This window manages the balancer on this computer.": (
+        "このウィンドウはこのコンピューターのバランサーを管理しています。"
+    ),
+    "Connect to a server…": "サーバーに接続…",
+    "Use this computer": "このコンピューターを使う",
+    "Run the balancer and its node on this computer again": (
+        "このコンピューターでバランサーとノードを再び動かします"
+    ),
+    "no answer in time": "時間内に応答がありません",
+    "Enter the server's admin token.": "サーバーの管理トークンを入力してください。",
+    "no answer": "応答がありません",
+    "Connecting to {url}…": "{url} に接続中…",
+    "This window manages the balancer at {url}. The settings above are this computer's and "
+    "do not change that server.": (
+        "このウィンドウは {url} のバランサーを管理しています。"
+        "上の設定はこのコンピューターのもので、そのサーバーには影響しません。"
+    ),
+    "{url} answered {status}: {reason}": "{url} が {status} を返しました: {reason}",
+    "Connected: {url} took the admin token.": (
+        "接続しました: {url} は管理トークンを受け付けました。"
+    ),
+    "{url} refused the admin token: check it (it is in the file admin_token in that server's "
+    "data folder).": (
+        "{url} は管理トークンを拒否しました。トークンを確認してください"
+        "（そのサーバーのデータフォルダーの admin_token ファイルにあります）。"
+    ),
+    "{url} answered, but it is not an llmlb balancer (check the port).": (
+        "{url} は応答しましたが、llmlb のバランサーではありません（ポートを確認してください）。"
+    ),
+    "llmlb cannot connect": "llmlb は接続できません",
+    "This computer's balancer only (not running now)": (
+        "このコンピューターのバランサー専用です（現在は動作していません）"
+    ),
 }
 
 _language = "en"

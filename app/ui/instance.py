@@ -1,7 +1,9 @@
-"""The GUI's single instance per data folder: a second launch asks the first to show itself."""
+"""The GUI's single instance per data folder (or per remote server): a second launch asks the
+first to show itself, over Qt's local socket."""
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -10,21 +12,28 @@ from pathlib import Path
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from app.core.instance import describe, instance_key, running_instance
+from app.core.remote import normalize_url, remote_instance_key
 
+log = logging.getLogger(__name__)
 SHOW = b"show\n"
 WAIT_MS = 1000
 
 
-def hand_over(data_dir: Path) -> bool:
-    """Ask the app already running on `data_dir` to show its window; False when none answers."""
+def hand_over_to(name: str) -> bool:
+    """Ask the app listening on the socket `name` to show its window; False when none answers."""
     socket = QLocalSocket()
-    socket.connectToServer(instance_key(data_dir))
+    socket.connectToServer(name)
     if not socket.waitForConnected(WAIT_MS):
         return False
     socket.write(SHOW)
     sent = socket.waitForBytesWritten(WAIT_MS)
     socket.disconnectFromServer()
     return sent
+
+
+def hand_over(data_dir: Path) -> bool:
+    """Ask the app already running on `data_dir` to show its window; False when none answers."""
+    return hand_over_to(instance_key(data_dir))
 
 
 def hand_over_to_running(data_dir: Path, wait: float = 0.0) -> bool:
@@ -45,18 +54,42 @@ def hand_over_to_running(data_dir: Path, wait: float = 0.0) -> bool:
     return True
 
 
-class InstanceServer:
-    """Listens for later launches on the same data folder and shows the window for them."""
+def hand_over_to_window_on(url: str) -> bool:
+    """Hand over to the window already open on the remote server `url`, saying so on stderr;
+    False when none answers."""
+    url = normalize_url(url)
+    if not hand_over_to(remote_instance_key(url)):
+        return False
+    print(f"llmlb: a window on {url} is already open; showed it", file=sys.stderr, flush=True)
+    return True
 
-    def __init__(self, data_dir: Path, show: Callable[[], None]) -> None:
+
+def _answers(name: str) -> bool:
+    """Whether an app listens on the socket `name` (a connection, nothing asked of it)."""
+    probe = QLocalSocket()
+    probe.connectToServer(name)
+    answered = probe.waitForConnected(WAIT_MS)
+    probe.abort()
+    return answered
+
+
+class InstanceServer:
+    """Listens for later launches on the same data folder (or server) and shows the window."""
+
+    def __init__(self, name: str, show: Callable[[], None]) -> None:
         self.show = show
         self.server = QLocalServer()
-        name = instance_key(data_dir)
-        # Only the holder of the data-dir lock gets here, so a leftover socket is a crashed
-        # run's, never a live one's: removing it is safe.
-        QLocalServer.removeServer(name)
         self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
-        self.listening = self.server.listen(name)
+        # Qt replaces whatever file bears the name (its user-only socket is renamed over it):
+        # a live window's socket must not be taken, a crashed run's file must not be in the way.
+        self.listening = False
+        if _answers(name):
+            log.warning("another window on the same folder or server listens as %s", name)
+        else:
+            QLocalServer.removeServer(name)
+            self.listening = self.server.listen(name)
+        if not self.listening:
+            log.warning("later launches cannot find this window: %s", self.server.errorString())
         self.server.newConnection.connect(self._accept)
 
     def _accept(self) -> None:

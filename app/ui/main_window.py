@@ -44,11 +44,14 @@ class MainWindow(QMainWindow):
         quit_app: Callable[[], None],
         port_in_use: int | None = None,
         restart_app: Callable[[], None] | None = None,
+        remote: bool = False,
+        switch_app: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self.state = state
         self.quit_app = quit_app
-        self.setWindowTitle("llmlb")
+        # A window on another machine's balancer says which one, in the title bar.
+        self.setWindowTitle(f"llmlb — {state.client.base_url}" if remote else "llmlb")
         self.resize(QSize(1100, 760))
         root = QWidget()
         outer = QVBoxLayout(root)
@@ -84,7 +87,13 @@ class MainWindow(QMainWindow):
         self.playground = PlaygroundPage(state)
         self.nodes = NodesPage(state)
         self.settings = SettingsPage(
-            config, data_dir, state, port_in_use=port_in_use, restart_app=restart_app
+            config,
+            data_dir,
+            state,
+            port_in_use=port_in_use,
+            restart_app=restart_app,
+            remote=remote,
+            switch_app=switch_app,
         )
         for page in (self.overview, self.models, self.playground, self.nodes, self.settings):
             self.pages.addWidget(page)

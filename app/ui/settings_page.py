@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from app.core.desktop_config import DesktopConfig, set_start_at_login
 from app.core.settings import Settings
 from app.core.wire import NewApiKey
+from app.ui.connect_dialog import ServerBox
 from app.ui.i18n import set_language, tr
 from app.ui.state import UiState
 from app.ui.widgets import confirm
@@ -56,6 +57,8 @@ class SettingsPage(QWidget):
         parent: QWidget | None = None,
         port_in_use: int | None = None,
         restart_app: Callable[[], None] | None = None,
+        remote: bool = False,
+        switch_app: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(parent)
         self.config = config
@@ -133,6 +136,12 @@ class SettingsPage(QWidget):
         self.restart_button.hide()
         result_row.addWidget(self.restart_button)
         layout.addLayout(result_row)
+        self.server = ServerBox(config, state.client.base_url, remote, switch_app)
+        layout.addWidget(self.server)
+        if remote:  # the port, LAN, folder and idle unload are the embedded balancer's
+            for local_only in (self.port, self.lan, self.data_dir, self.idle):
+                local_only.setEnabled(False)
+                local_only.setToolTip(tr("This computer's balancer only (not running now)"))
         layout.addWidget(self._cluster_box())
         layout.addWidget(self._keys_box())
         layout.addStretch(1)

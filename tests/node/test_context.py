@@ -185,3 +185,23 @@ async def test_a_memory_capped_cache_is_shared_by_the_conversations(tmp_path: Pa
     finally:
         set_memory_budget(model, None)
         await runner.close()
+
+
+async def test_a_prompt_too_many_bytes_for_any_tokens_is_refused_before_tokenizing(
+    long_model: Path,
+) -> None:
+    # 32 MB of text cannot fit 512 tokens whatever they are: refused by its size, the
+    # vocabulary's longest piece times the context, not after tokenizing 32 MB.
+    runner = BatchedRunner("long", long_model, n_slots=1, ctx_per_slot=512, n_threads=1)
+    try:
+        huge = [{"role": "user", "content": "sea " * (8 * 1024 * 1024)}]
+        with pytest.raises(BadRequest) as caught:
+            await runner.chat_prompt(huge)
+        assert caught.value.code == "context_length_exceeded"
+        message = str(caught.value.message)
+        assert "bytes, more than 512 tokens of this model" in message, message
+        # A prompt that fits still renders and tokenizes as before.
+        tokens, _, _ = await runner.chat_prompt([{"role": "user", "content": "sea " * 100}])
+        assert 100 <= len(tokens) < 512
+    finally:
+        await runner.close()

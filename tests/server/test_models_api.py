@@ -110,6 +110,20 @@ async def test_manifest_names_the_files_a_node_fetches(
     assert_openai_error(body, "model_not_found")
 
 
+async def test_a_catalog_model_takes_the_hubs_exact_size_and_sha256_when_it_answers(
+    balancer: RunningBalancer, fake_hub: FakeHub
+) -> None:
+    # Some catalog sizes are rounded (4,920,000,000 bytes), and a node checks a download's
+    # size exactly: the Hub's own listing wins (with the refused Hub of the test above, the
+    # catalog's figures stand).
+    status, body = await balancer.post("/v0/models/register", {"model_id": "qwen3"})
+    assert status == 201, body
+    assert body["size_bytes"] == len(GGUF_BYTES) != 484220320
+    _, manifest = await balancer.get("/v0/models/registry/qwen3/manifest.json")
+    [file] = manifest["files"]
+    assert file["size"] == len(GGUF_BYTES) and file["sha256"]
+
+
 async def test_register_another_quantization_of_a_catalog_model(
     balancer: RunningBalancer, fake_hub: FakeHub
 ) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +21,10 @@ from app.node.engine.types import Item, Sampling
 from app.node.reasoning import MARKER_TEXTS
 
 R = TypeVar("R")
+# Up to this many bytes per context token a prompt is tokenized without the size check (only
+# a vocabulary whose longest piece is shorter could refuse it by size, and then the token
+# count refuses it anyway): the vocabulary is measured only for a very large prompt.
+_CHEAP_TOKEN_BYTES = 16
 
 
 def check_prompt(n_tokens: int, n_ctx: int) -> None:
@@ -37,6 +41,23 @@ def completion_limit(n_prompt: int, n_ctx: int, max_tokens: int | None) -> int:
     """How many tokens a completion may have: what the context has left, at most max_tokens."""
     limit = n_ctx - n_prompt
     return limit if max_tokens is None else min(limit, max_tokens)
+
+
+def split_prefill(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """A conversation that ends with an assistant message is a prefill: that message is the
+    start of the answer, to be continued, not a turn to close and answer anew: (the messages
+    before it, its text); (all messages, "") otherwise. The template renders the messages
+    before it with its generation prompt, and the text follows: the prompt ends inside the
+    assistant's turn, as llama.cpp's server does it. A message with tool calls is a turn."""
+    last = messages[-1] if len(messages) > 1 else None
+    if (
+        last is None
+        or last.get("role") != "assistant"
+        or last.get("tool_calls")
+        or not isinstance(last.get("content"), str)
+    ):
+        return messages, ""
+    return messages[:-1], last["content"]
 
 
 class LlamaRunner(ABC):
@@ -60,6 +81,7 @@ class LlamaRunner(ABC):
         self._llm: llama_cpp.Llama | None = None
         self._formatter: Jinja2ChatFormatter | None = None
         self._markers: tuple[llama_cpp.Llama, frozenset[int]] | None = None  # _token_bytes
+        self._longest: tuple[llama_cpp.Llama, int] | None = None  # the longest token, bytes
 
     def _token_bytes(self, token: int) -> bytes:
         """A generated token's bytes as clients read them: control tokens say nothing, except
@@ -135,9 +157,44 @@ class LlamaRunner(ABC):
     ) -> tuple[list[int], tuple[str, ...], str]:
         self._load()
         assert self._llm is not None and self._formatter is not None
+        messages, prefill = split_prefill(messages)
         return render_chat(
-            self._llm, self._formatter, messages, tools, tool_choice, template_kwargs
+            self._llm,
+            self._formatter,
+            messages,
+            tools,
+            tool_choice,
+            template_kwargs,
+            prefill,
+            self._check_size,
         )
+
+    def _check_size(self, n_bytes: int) -> None:
+        """BadRequest, before tokenizing, for a prompt of `n_bytes` that cannot fit the
+        context whatever its tokens: one token is at most the vocabulary's longest piece.
+        A body of tens of megabytes is refused at once, not after seconds of tokenizing."""
+        n_ctx = self.context_length
+        if not n_ctx or n_bytes <= n_ctx * _CHEAP_TOKEN_BYTES:
+            return  # the usual case: nothing to measure
+        llm = self._llm
+        assert llm is not None
+        if self._longest is None or self._longest[0] is not llm:  # loaded (again)
+            self._longest = (llm, max(map(len, self._vocab_pieces())))
+        longest = self._longest[1]
+        if n_bytes > n_ctx * longest:
+            raise BadRequest(
+                f"the prompt is {n_bytes} bytes, more than {n_ctx} tokens of this model "
+                f"(each at most {longest} bytes) can hold; this model's context "
+                f"holds {n_ctx}",
+                code="context_length_exceeded",
+                param="messages",
+            )
+
+    def _vocab_pieces(self) -> Iterator[bytes]:
+        llm = self._llm
+        assert llm is not None
+        for token in range(llm.n_vocab()):
+            yield llm.detokenize([token], special=True)
 
     async def text_prompt(self, prompt: str) -> list[int]:
         """Tokenize a plain completion prompt (with BOS)."""

@@ -46,10 +46,10 @@ from app.node.engine.base import LlamaRunner, check_prompt, completion_limit
 from app.node.engine.channel import item_batches, item_channel
 from app.node.engine.llama import decode_error, load_model, open_batch_context
 from app.node.engine.offload import Context
-from app.node.engine.sampler import sampler_chain
+from app.node.engine.sampler import logprob_at, sampler_chain
 from app.node.engine.slots import Request, Sequence, Slots
 from app.node.engine.tail import TextTail
-from app.node.engine.types import EngineError, Finished, Item, Sampling
+from app.node.engine.types import EngineError, Finished, Item, Logprob, Sampling
 from app.node.engine.vision import VisionMixin
 
 log = logging.getLogger(__name__)
@@ -369,13 +369,13 @@ class BatchedRunner(VisionMixin, LlamaRunner):
             if seq.request.cancel.is_set():
                 continue  # freed at the start of the next step
             token = llama_cpp.llama_sampler_sample(seq.sampler, self._ctx, index)
-            finished = self._accept(seq, token)
+            finished = self._accept(seq, token, logprob_at(self, seq, index, token))
             if finished is not None:
                 with self._lock:
                     self._slots.free(i)  # before Finished goes out: its consumer sees a free slot
                 seq.request.emit(finished)
 
-    def _accept(self, seq: Sequence, token: int) -> Finished | None:
+    def _accept(self, seq: Sequence, token: int, logprob: Logprob = None) -> Finished | None:
         """Handle one sampled token; the Finished item (not yet sent) when the sequence ends."""
         piece = self._pieces.get(token)
         if piece is None:  # first time this token is generated: ask llama.cpp once
@@ -384,7 +384,7 @@ class BatchedRunner(VisionMixin, LlamaRunner):
             finish = "stop"
         else:
             self.generated_tokens += 1
-            ended = seq.tail.add(piece)
+            ended = seq.tail.add(piece, logprob)
             if ended is None:
                 seq.next_token = token
                 return None

@@ -134,7 +134,7 @@ async def item_batches(
                     yield batch
                 raise item
             if batch and isinstance(item, Delta) and isinstance(batch[-1], Delta):
-                batch[-1] = Delta(batch[-1].text + item.text)
+                batch[-1] = Delta(batch[-1].text + item.text, batch[-1].logprobs + item.logprobs)
             else:
                 batch.append(item)
             if isinstance(item, Finished):

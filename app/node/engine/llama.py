@@ -10,6 +10,7 @@ import logging
 import re
 import threading
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -271,10 +272,14 @@ def render_chat(
     tools: list[Any] | None,
     tool_choice: Any,
     template_kwargs: dict[str, Any] | None = None,
+    prefill: str = "",
+    check_size: Callable[[int], None] | None = None,
 ) -> tuple[list[int], tuple[str, ...], str]:
     """Messages through the model's chat template, with a request's extra template variables
     (Qwen3's `enable_thinking`): (prompt tokens, the template's stops, the prompt text, whose
-    end says whether the template opened a reasoning block)."""
+    end says whether the template opened a reasoning block). `prefill`, the start of the
+    answer, follows the generation prompt (see `base.split_prefill`). `check_size` sees the
+    prompt's length in bytes before it is tokenized (and may refuse it)."""
     try:
         rendered = formatter(
             messages=messages,  # type: ignore[arg-type]
@@ -284,11 +289,13 @@ def render_chat(
         )
     except Exception as exc:  # the model's own template rejected the conversation
         raise BadRequest(f"the model's chat template rejected the messages: {exc}") from exc
-    tokens = llm.tokenize(
-        rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
-    )
+    prompt = rendered.prompt + prefill
+    encoded = prompt.encode("utf-8")
+    if check_size is not None:
+        check_size(len(encoded))
+    tokens = llm.tokenize(encoded, add_bos=not rendered.added_special, special=True)
     stops = tuple(s for s in (rendered.stop or []) if isinstance(s, str) and s)
-    return tokens, stops, rendered.prompt
+    return tokens, stops, prompt
 
 
 def control_tokens(llm: llama_cpp.Llama, texts: tuple[str, ...]) -> frozenset[int]:

@@ -1,10 +1,20 @@
 """How a request's Sampling becomes llama.cpp sampling: a sampler chain for the batched runner,
-a grammar and logit processors for the sequential one, and the JSON grammar of json_object."""
+a grammar and logit processors for the sequential one, the JSON grammar of json_object, and
+the logprobs of sampled tokens.
+
+Logprobs are the model's own distribution at that step: the log-softmax of the raw logits
+llama.cpp computed, BEFORE the request's logit bias, penalties, grammar, top-k/top-p/min-p and
+temperature. That is what OpenAI reports (a token's logprob does not change with
+`temperature`), and what llama.cpp's server reports unless asked for post-sampling
+probabilities. So a greedy answer's token is the most likely one (`top[0]`) unless a bias,
+penalty or grammar moved the choice, and every logprob is <= 0.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 import llama_cpp
@@ -12,12 +22,13 @@ import numpy as np
 from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 
 from app.core.errors import BadRequest
-from app.node.engine.types import Sampling
+from app.node.engine.types import Logprob, Sampling, TokenLogprob
 from app.node.json_grammar import schema_grammar
 
 JSON_GRAMMAR = JSON_GBNF
 """GBNF for any JSON value (`response_format: json_object`)."""
 
+MAX_TOP_LOGPROBS = 20  # alternatives per token, as OpenAI's top_logprobs
 PENALTY_LAST_N = 64  # what llama_cpp.Llama uses (last_n_tokens_size), for the same results
 
 
@@ -100,3 +111,31 @@ def logit_bias_processors(bias: dict[int, float]) -> llama_cpp.LogitsProcessorLi
         return scores
 
     return llama_cpp.LogitsProcessorList([apply_bias])
+
+
+def token_logprob(
+    logits: Any, n_vocab: int, token: int, top_n: int, piece: Callable[[int], bytes]
+) -> TokenLogprob:
+    """`token`'s entry from one row of raw logits (a ctypes float pointer of `n_vocab`
+    values, as `llama_get_logits_ith` gives it): its logprob and the `top_n` most likely
+    tokens (bytes via `piece`) with theirs, most likely first."""
+    row = np.ctypeslib.as_array(logits, shape=(n_vocab,)).astype(np.float64)
+    shifted = row - row.max()
+    logp = shifted - np.log(np.exp(shifted).sum())
+    top: tuple[tuple[bytes, float], ...] = ()
+    n = min(max(top_n, 0), MAX_TOP_LOGPROBS, n_vocab)
+    if n:
+        best = np.argpartition(-logp, n - 1)[:n]
+        best = best[np.argsort(-logp[best], kind="stable")]
+        top = tuple((piece(int(t)), float(logp[t])) for t in best)
+    return TokenLogprob(piece(token), float(logp[token]), top)
+
+
+def logprob_at(runner: Any, seq: Any, index: int, token: int) -> Logprob:
+    """The logprob of `token`, sampled for `seq` (a `slots.Sequence`) from the logits at batch
+    `index` of `runner`'s context (a BatchedRunner), when its request asked for logprobs."""
+    top = seq.request.sampling.logprobs
+    if top is None:
+        return None
+    logits = llama_cpp.llama_get_logits_ith(runner._ctx, index)
+    return token_logprob(logits, runner._n_vocab, token, top, runner._token_bytes)

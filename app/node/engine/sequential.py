@@ -26,7 +26,12 @@ from app.node.engine import pooling
 from app.node.engine.base import LlamaRunner, check_prompt, completion_limit
 from app.node.engine.channel import Emit, item_batches, item_channel
 from app.node.engine.llama import load_model
-from app.node.engine.sampler import llama_grammar, logit_bias_processors, random_seed
+from app.node.engine.sampler import (
+    llama_grammar,
+    logit_bias_processors,
+    random_seed,
+    token_logprob,
+)
 from app.node.engine.tail import TextTail
 from app.node.engine.types import EngineOptions, Finished, Item, Sampling
 
@@ -176,7 +181,11 @@ class ModelRunner(LlamaRunner):
                 finish = "stop"
                 break
             self.generated_tokens += 1
-            ended = tail.add(self._token_bytes(token))
+            logprob = None
+            if s.logprobs is not None:  # the logits it was sampled from are the last decoded
+                logits = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+                logprob = token_logprob(logits, llm.n_vocab(), token, s.logprobs, self._token_bytes)
+            ended = tail.add(self._token_bytes(token), logprob)
             if ended is not None:
                 finish = ended
                 break

@@ -12,7 +12,7 @@ import codecs
 import time
 
 from app.node.engine.channel import Emit
-from app.node.engine.types import Delta, Finished
+from app.node.engine.types import Delta, Finished, TokenLogprob
 
 
 class TextTail:
@@ -28,6 +28,7 @@ class TextTail:
         "_emit",
         "_first",
         "_holdback",
+        "_logprobs",
         "_started",
         "_stops",
         "count",
@@ -46,31 +47,37 @@ class TextTail:
         self.count = 0  # completion tokens so far
         self.text = ""  # decoded, not yet emitted
         self.matched: str | None = None  # the stop string found, if one was
+        self._logprobs: list[TokenLogprob] = []  # of tokens whose text is not out yet
         # Made as the prompt's evaluation begins; the first token ends it (the answer's
         # timings: what a client shows as speed, whatever way the tokens travel).
         self._started = time.perf_counter()
         self._first: float | None = None
 
-    def add(self, piece: bytes) -> str | None:
-        """Take one generated token's bytes and emit the text that is safe to show; the finish
-        reason when the generation ends here ("stop": a stop string, cut off; "length": the
-        limit), else None."""
+    def add(self, piece: bytes, logprob: TokenLogprob | None = None) -> str | None:
+        """Take one generated token's bytes (and its logprob, when asked for) and emit the
+        text that is safe to show; the finish reason when the generation ends here ("stop":
+        a stop string, cut off; "length": the limit), else None. A token's logprob goes out
+        with the first delta that carries (some of) its text."""
         self.count += 1
         if self._first is None:
             self._first = time.perf_counter()
+        if logprob is not None:
+            self._logprobs.append(logprob)
         text = self.text + self._decoder.decode(piece)
         if self._stops:
             hit = min((i for s in self._stops if (i := text.find(s)) >= 0), default=-1)
             if hit >= 0:
                 self.matched = next(s for s in self._stops if text.find(s) == hit)
                 self.text = text[:hit]
+                if logprob is not None:  # the token that completed the stop is not text
+                    self._logprobs.pop()
                 return "stop"
             safe = len(text) - self._open_stop(text)
             if safe > 0:
-                self._emit(Delta(text[:safe]))
+                self._send(text[:safe])
                 text = text[safe:]
         elif text:
-            self._emit(Delta(text))
+            self._send(text)
             text = ""
         self.text = text
         return "length" if self.count >= self.limit else None
@@ -92,7 +99,7 @@ class TextTail:
         text = self.text + self._decoder.decode(b"", final=True)
         self.text = ""
         if text:
-            self._emit(Delta(text))
+            self._send(text)
         end = time.perf_counter()
         first = self._first or end
         return Finished(
@@ -103,3 +110,8 @@ class TextTail:
             prompt_ms=(first - self._started) * 1000,
             predicted_ms=(end - first) * 1000,
         )
+
+    def _send(self, text: str) -> None:
+        logprobs = tuple(self._logprobs)
+        self._logprobs.clear()
+        self._emit(Delta(text, logprobs) if logprobs else Delta(text))

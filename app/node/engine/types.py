@@ -58,6 +58,17 @@ class Sampling:
     grammar: str | None = None  # GBNF text
     json_schema: str | None = None
     logit_bias: dict[int, float] = field(default_factory=dict)
+    logprobs: int | None = None  # None: none; else each token's, with this many alternatives
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """A generated token's log-probability and its `top` most likely alternatives (bytes,
+    logprob), most likely first: the model's own distribution (see `engine.logprobs`)."""
+
+    token: bytes
+    logprob: float
+    top: tuple[tuple[bytes, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,7 @@ class Delta:
     """Text generated since the last delta."""
 
     text: str
+    logprobs: tuple[TokenLogprob, ...] = ()  # its tokens', when the request asked for them
 
 
 @dataclass(frozen=True)
@@ -83,3 +95,4 @@ class Finished:
 
 
 Item = Delta | Finished
+Logprob = TokenLogprob | None  # a sampled token's, when its request asked for logprobs

@@ -23,11 +23,12 @@ import llama_cpp
 from llama_cpp import mtmd_cpp
 
 from app.core.errors import BadRequest
-from app.node.engine.base import check_prompt
+from app.node.engine.base import check_prompt, split_prefill
 from app.node.engine.gguf_header import read_header
 from app.node.engine.llama import _log_callback, decode_error
+from app.node.engine.sampler import logprob_at
 from app.node.engine.slots import Sequence, Slots
-from app.node.engine.types import EngineError
+from app.node.engine.types import EngineError, Logprob
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ class VisionMixin:
 
         async def _run(self, fn: Any, *args: Any) -> Any: ...
 
-        def _accept(self, seq: Sequence, token: int) -> Any: ...
+        def _accept(self, seq: Sequence, token: int, logprob: Logprob = None) -> Any: ...
 
     async def media_prompt(
         self,
@@ -183,20 +184,22 @@ class VisionMixin:
         self._load()
         assert self._llm is not None and self._formatter is not None
         projector = self._projector_for(path)
+        messages, prefill = split_prefill(messages)  # a last assistant message is continued
         try:
             rendered = self._formatter(
                 messages=messages, tools=tools, tool_choice=tool_choice, **(template_kwargs or {})
             )
         except Exception as exc:  # the model's own template rejected the conversation
             raise BadRequest(f"the model's chat template rejected the messages: {exc}") from exc
-        media = projector.tokenize(rendered.prompt, not rendered.added_special, images)
+        prompt = rendered.prompt + prefill
+        media = projector.tokenize(prompt, not rendered.added_special, images)
         try:
             check_prompt(media.n_tokens, self.ctx_per_slot)
         except BadRequest:
             media.close()
             raise
         stops = tuple(s for s in (rendered.stop or []) if isinstance(s, str) and s)
-        return media, stops, rendered.prompt
+        return media, stops, prompt
 
     def _projector_for(self, path: Path) -> Projector:
         with self._lock:
@@ -250,7 +253,7 @@ class VisionMixin:
             seq.n_past = n_past
             seq.history = [-1] * n_tokens  # its KV cells, images too (the shared cache counts)
             token = llama_cpp.llama_sampler_sample(seq.sampler, self._ctx, -1)
-            finished = self._accept(seq, token)
+            finished = self._accept(seq, token, logprob_at(self, seq, -1, token))
             if finished is not None:
                 self._end(slot, seq, finished)
 

@@ -29,10 +29,11 @@ from app.server.openapi.builders import (
 from app.server.openapi.components import MANAGEMENT
 from app.server.openapi.openai_schemas import OPENAI
 from app.server.openapi.operations import ROUTES
+from app.server.openapi.responses_schemas import RESPONSES
 
 routes = web.RouteTableDef()
 _SSE = "text/event-stream"
-_STREAMED = {"/v1/chat/completions", "/v1/completions", "/v1/messages"}
+_STREAMED = {"/v1/chat/completions", "/v1/completions", "/v1/messages", "/v1/responses"}
 _ANTHROPIC = "/v1/messages"  # paths whose errors are in Anthropic's shape
 
 
@@ -94,6 +95,8 @@ def _operation(route: Route) -> Schema:
 def _sse_text(path: str) -> str:
     if path.startswith(_ANTHROPIC):
         return "Anthropic's `event: {type}` / `data: {json}` events, message_start to message_stop"
+    if path == "/v1/responses":
+        return "`event: {type}` / `data: {json}` events, response.created to response.completed"
     return "`data: {chunk}` lines, then `data: [DONE]`"
 
 
@@ -133,7 +136,7 @@ def build_document() -> Schema:
         },
         "paths": paths,
         "components": {
-            "schemas": {**MANAGEMENT, **OPENAI, **ANTHROPIC},
+            "schemas": {**MANAGEMENT, **OPENAI, **ANTHROPIC, **RESPONSES},
             "securitySchemes": {
                 "adminToken": {
                     "type": "http",
