@@ -147,6 +147,8 @@ def set_property(widget: QWidget, name: str, value: object) -> None:
     if widget.property(name) == value:
         return  # restyling costs a little per widget: only on a change
     widget.setProperty(name, value)
+    if not widget.testAttribute(Qt.WidgetAttribute.WA_WState_Polished):
+        return  # styled when first shown, with the property as it is then
     style = widget.style()
     style.unpolish(widget)
     style.polish(widget)
