@@ -32,6 +32,7 @@ from app.node.replies import (
     collect,
     event,
     text_events,
+    timings,
     usage,
 )
 
@@ -95,6 +96,7 @@ async def chat(call: Call) -> Reply:
             "system_fingerprint": None,
             "choices": choices,
             "usage": usage([r.done for r in results]),
+            "timings": timings(results[0].done),  # llama-server's, of the (first) choice
         }
     )
 
@@ -229,7 +231,7 @@ class _ChoiceStream:
                 finish = "length" if finish == "length" else "tool_calls"
             else:
                 events.append(self._text("content", self.held))
-        last = self.chunk({}, finish)
+        last = self.chunk({}, finish) | {"timings": timings(done)}  # where llama-server has it
         if self.answer.logprobs and self.entries:
             last["choices"][0]["logprobs"] = {"content": chat_content(self.entries)}
         if finish == "stop" and done.stop in self.answer.req.sampling.stop:

@@ -206,6 +206,21 @@ def usage(done: list[Finished]) -> dict[str, int]:
     }
 
 
+def timings(done: Finished) -> dict[str, Any]:
+    """llama-server's `timings` of a generation, as the node measured them (a client's
+    tokens/s, which chunk arrival cannot give once tokens travel gathered)."""
+    predicted = round(done.predicted_ms, 3)  # the speed as figured from the numbers sent
+    return {
+        "prompt_n": done.prompt_tokens,
+        "prompt_ms": round(done.prompt_ms, 3),
+        "predicted_n": done.completion_tokens,
+        "predicted_ms": predicted,
+        "predicted_per_second": (
+            round(done.completion_tokens * 1000 / predicted, 3) if predicted > 0 else None
+        ),
+    }
+
+
 MARK = "\x00llmlb-text\x00"  # where the text goes in a pre-encoded event
 
 

@@ -149,7 +149,7 @@ class Marker(QLabel):
         self.setObjectName("omitted")
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setWordWrap(True)
-        self.setStyleSheet("color: #5f6368; font-style: italic; padding: 4px;")
+        self.setProperty("tone", "muted")  # in italics (app/ui/theme.py)
         self.noted: list[MessageWidget] = []  # messages whose stats line notes a cut file
         self.hide()
 

@@ -29,7 +29,7 @@ from app.ui.asyncs import spawn
 from app.ui.chat_fit import Fitting, FittingChat, Marker
 from app.ui.chat_settings import ChatSettings
 from app.ui.chat_thinking import Thought
-from app.ui.chat_widgets import AttachmentChips, ChatKeys, MessageWidget
+from app.ui.chat_widgets import AttachmentChips, ChatKeys, MessageWidget, figures
 from app.ui.client import ApiError
 from app.ui.i18n import tr
 from app.ui.state import UiState
@@ -97,7 +97,7 @@ class ChatPanel(QWidget):
         layout.addWidget(self.scroller, 1)
         self.notice = QLabel()
         self.notice.setWordWrap(True)
-        self.notice.setStyleSheet("color: #b3261e;")
+        self.notice.setProperty("tone", "error")
         layout.addWidget(self.notice)
         self.files = AttachmentChips(removable=True)
         self.files.removed.connect(self._unattach)
@@ -330,15 +330,10 @@ class ChatPanel(QWidget):
         finally:
             self._repaint.stop()
             self.send_button.setText(tr("Send"))
-        ended = time.perf_counter()
-        tokens = chat.completion_tokens
         stats: JsonObject = {
-            "tokens": tokens,
+            "tokens": chat.completion_tokens,
             "node": chat.node,
-            "ttft_ms": round((first - started) * 1000) if first else None,
-            "tokens_per_s": round(tokens / (ended - first), 1)
-            if tokens and first and ended > first
-            else None,
+            **figures(chat.timings, round((first - started) * 1000) if first else None),
             **self._thought.stats(),
         }
         self.current = None

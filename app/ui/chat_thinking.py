@@ -69,7 +69,7 @@ class ThinkingBlock(QWidget):
         self.toggle.setAutoRaise(True)
         self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.toggle.setArrowType(Qt.ArrowType.RightArrow)
-        self.toggle.setStyleSheet("color: #5f6368;")
+        self.toggle.setProperty("tone", "muted")
         self.toggle.toggled.connect(self._expand)
         self.body = QLabel()
         self.body.setWordWrap(True)
@@ -77,9 +77,8 @@ class ThinkingBlock(QWidget):
         self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # Never wider than the transcript: the text wraps instead.
         self.body.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.body.setStyleSheet(
-            "color: #5f6368; border-left: 3px solid #dadce0; padding-left: 8px;"
-        )
+        self.body.setObjectName("thought")  # a line at its left (app/ui/theme.py)
+        self.body.setProperty("tone", "muted")
         self.body.hide()
         layout.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.body)

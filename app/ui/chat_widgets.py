@@ -29,6 +29,7 @@ from app.core.types import MessageStatus
 from app.core.wire import JsonObject
 from app.ui.chat_thinking import ThinkingBlock
 from app.ui.i18n import tr
+from app.ui.theme import set_property
 
 BLOCK_CHARS = 1500  # a paragraph longer than this is shown as several, cut at spaces
 BREAK_EVERY = 24  # a run of text with no space may wrap after this many characters
@@ -111,6 +112,22 @@ def split_blocks(text: str) -> list[str]:
     return out or [""]
 
 
+def figures(timings: JsonObject | None, arrival_ms: int | None) -> JsonObject:
+    """An answer's time to first token and tokens/s as the node measured them (its
+    `timings`): tokens arrive gathered, so their arrival times say nothing of the speed.
+    Without timings (a server that sends none) no speed, and the first token as it came."""
+    if not timings:
+        return {"ttft_ms": arrival_ms, "tokens_per_s": None}
+    n, ms, prompt_ms = (timings.get(k) for k in ("predicted_n", "predicted_ms", "prompt_ms"))
+    # One token has no generation time to speak of (it ends the prompt's evaluation).
+    fast = isinstance(n, int) and n > 1 and isinstance(ms, int | float) and ms > 0
+    return {
+        "ttft_ms": round(prompt_ms) if isinstance(prompt_ms, int | float) else arrival_ms,
+        "tokens_per_s": round(n * 1000 / ms, 1) if fast else None,  # type: ignore[operator]
+        "timings": timings,
+    }
+
+
 def stats_text(stats: JsonObject, status: str) -> str:
     """'stopped · 24 tokens · first token 80 ms · 41.2 tok/s · node n1' for a message."""
     parts = [] if status == MessageStatus.DONE else [status]
@@ -140,12 +157,11 @@ class MessageWidget(QFrame):
         super().__init__(parent)
         self.role = role
         self.setObjectName("message")
-        tint = "#e8f0fe" if role == "user" else "transparent"
-        self.setStyleSheet(f"#message {{ background: {tint}; border-radius: 8px; }}")
+        self.setProperty("role", role)  # the user's own messages are tinted (app/ui/theme.py)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
         self.who = QLabel("You" if role == "user" else "Assistant")
-        self.who.setStyleSheet("font-weight: 600;")
+        self.who.setObjectName("who")
         layout.addWidget(self.who)
         self.thinking = ThinkingBlock()  # a reasoning model's thought, collapsed
         layout.addWidget(self.thinking)
@@ -161,7 +177,7 @@ class MessageWidget(QFrame):
         self._error = False
         bottom = QHBoxLayout()
         self.stats = QLabel()
-        self.stats.setStyleSheet("color: #5f6368;")
+        self.stats.setProperty("tone", "muted")
         self.retry_button = QPushButton("Retry")
         self.retry_button.setAccessibleName("retry this answer")
         self.retry_button.clicked.connect(self.retry.emit)
@@ -189,7 +205,7 @@ class MessageWidget(QFrame):
                 # Never wider than the transcript: the text wraps instead (at BREAK_EVERY).
                 label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
                 if self._error:
-                    label.setStyleSheet("color: #b3261e;")
+                    label.setProperty("tone", "error")
                 self.body.addWidget(label)
                 self.blocks.append(label)
             self._show_block(self.blocks[i], part)
@@ -209,9 +225,7 @@ class MessageWidget(QFrame):
             label.setTextFormat(fmt)
             mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
             label.setFont(mono if code is not None else self.font())
-            label.setStyleSheet(
-                "background: rgba(127,127,127,0.12); padding: 4px;" if code is not None else ""
-            )
+            set_property(label, "code", code is not None)
         if label.text() != shown:
             label.setText(shown)
 
@@ -234,7 +248,7 @@ class MessageWidget(QFrame):
         self._error = True
         self.set_text(f"**Error:** {reason}")
         for label in self.blocks:
-            label.setStyleSheet("color: #b3261e;")
+            set_property(label, "tone", "error")
         self.retry_button.show()
 
 
@@ -263,7 +277,6 @@ class AttachmentChips(QWidget):
         for i, name in enumerate(names):
             chip = QFrame()
             chip.setObjectName("chip")
-            chip.setStyleSheet("#chip { border: 1px solid #9aa0a6; border-radius: 6px; }")
             chip.setAccessibleName(f"{tr('attached file')} {name}")
             line = QHBoxLayout(chip)
             line.setContentsMargins(6, 2, 6, 2)

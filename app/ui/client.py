@@ -337,6 +337,7 @@ class ChatStream:
         self.node: str | None = None
         self.completion_tokens: int | None = None
         self.finish_reason: str | None = None
+        self.timings: JsonObject | None = None  # the node's own figures (llama-server's)
 
     async def deltas(self) -> AsyncIterator[tuple[str, str]]:
         """Yield (field, text) as text arrives: "content" for the answer, "reasoning_content"
@@ -379,6 +380,8 @@ class ChatStream:
         usage = event.get("usage")
         if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
             self.completion_tokens = usage["completion_tokens"]
+        if isinstance(event.get("timings"), dict):
+            self.timings = event["timings"]
         pieces = []
         for choice in event.get("choices") or []:
             if choice.get("finish_reason"):

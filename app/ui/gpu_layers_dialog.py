@@ -98,7 +98,7 @@ class GpuLayersDialog(QDialog):
         self._sync_spin()
         self.error = QLabel()
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #b3261e;")
+        self.error.setProperty("tone", "error")
         self.error.hide()
         layout.addWidget(self.error)
         self.buttons = QDialogButtonBox(

@@ -61,7 +61,7 @@ class MainWindow(QMainWindow):
         paused_text = tr("Serving is paused — /v1 requests are refused until you resume.")
         # Pausing is a state the user chose, not a problem: shown while it lasts, with the way
         # back, in a calmer colour than errors.
-        self.paused = Banner(color="#6b3f00", action=tr("Resume"), dismissible=False)
+        self.paused = Banner(kind="paused", action=tr("Resume"), dismissible=False)
         self.paused.label.setText(paused_text)
         self.paused.setAccessibleName(tr("Serving is paused"))
         assert self.paused.action is not None
@@ -72,10 +72,9 @@ class MainWindow(QMainWindow):
         self.sidebar = QListWidget()
         self.sidebar.setAccessibleName("sections")
         self.sidebar.setFixedWidth(170)
-        self.sidebar.setStyleSheet(
-            "QListWidget { border: none; font-size: 11pt; }"
-            " QListWidget::item { padding: 9px 14px; }"
-        )
+        # Styled by the app's sheet (app/ui/theme.py): a sheet of its own would keep the
+        # palette of the scheme it was styled in, and stay light after a switch to dark.
+        self.sidebar.setObjectName("sidebar")
         for name in PAGES:
             self.sidebar.addItem(tr(name))
         self.pages = QStackedWidget()

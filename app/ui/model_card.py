@@ -23,7 +23,7 @@ from app.ui.asyncs import spawn
 from app.ui.fit import Fleet, verdict
 from app.ui.i18n import tr
 from app.ui.state import Part, UiState
-from app.ui.theme import colors
+from app.ui.theme import set_property
 from app.ui.widgets import Badge, CardState, human_bytes, human_count
 
 
@@ -105,7 +105,7 @@ class ModelCard(QFrame):
         outer.addWidget(self.progress)
         self.error = QLabel()
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #b3261e;")
+        self.error.setProperty("tone", "error")
         self.error.hide()
         outer.addWidget(self.error)
         self.update_item(item)
@@ -155,9 +155,7 @@ class ModelCard(QFrame):
             self.progress.hide()
         # An error, or while downloading why the download waits to retry (the Hub unreachable).
         self.error.setText(str(item.get("error") or ""))
-        self.error.setStyleSheet(
-            "color: #b3261e;" if state == CardState.ERROR else "color: #6b3f00;"
-        )
+        set_property(self.error, "tone", "error" if state == CardState.ERROR else "warning")
         self.error.setVisible(
             state in (CardState.ERROR, CardState.DOWNLOADING) and bool(item.get("error"))
         )
@@ -204,9 +202,4 @@ class ModelCard(QFrame):
 
     def set_highlighted(self, on: bool) -> None:
         """Outline the card (the model just registered) so the eye finds it in the list."""
-        self.setProperty("highlighted", on)
-        self.setStyleSheet(
-            f"QFrame#card {{ border: 2px solid {colors()['accent']}; border-radius: 6px; }}"
-            if on
-            else ""
-        )
+        set_property(self, "highlighted", on)  # outlined in the accent (app/ui/theme.py)

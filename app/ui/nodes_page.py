@@ -31,6 +31,7 @@ from app.ui.endpoint import public_url
 from app.ui.fit import device_lines, metrics_of
 from app.ui.i18n import tr
 from app.ui.state import LIVE, UiState
+from app.ui.theme import state_colors
 from app.ui.widgets import confirm, human_bytes
 
 COLUMNS = ["Name", "Status", "Machine", "GPU", "Models", "Requests", "Uptime", "Tags"]
@@ -56,13 +57,10 @@ def load_level(node: NodeJson) -> str:
     return "full" if share >= 1 else "high" if share >= 0.5 else "ok"
 
 
-STATUS_COLORS: dict[str, str] = {
-    NodeStatus.ONLINE: "#d3f5df",
-    NodeStatus.REGISTERING: "#d6e4ff",
-    NodeStatus.PENDING: "#ffe8c2",
-    NodeStatus.OFFLINE: "#e8eaef",
-}
-LOAD_COLORS = {"high": "#fff1a8", "full": "#ffd9d9"}
+def cell_state(node: NodeJson) -> str:
+    """What the status cell's colours show: an online node's load when high, else its status."""
+    level = load_level(node)
+    return level if node["status"] == NodeStatus.ONLINE and level != "ok" else str(node["status"])
 
 
 def row_values(node: NodeJson) -> list[str | int | float]:
@@ -151,11 +149,9 @@ class NodesModel(QAbstractTableModel):
                 return human_uptime(float(value))
             return str(value)
         if role == Qt.ItemDataRole.BackgroundRole and index.column() == 1:
-            level = load_level(node)
-            color = LOAD_COLORS.get(level) if node["status"] == NodeStatus.ONLINE else None
-            return QColor(color or STATUS_COLORS.get(node["status"], "#e8eaef"))
+            return QColor(state_colors(cell_state(node))[1])  # asked at each paint: live
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == 1:
-            return QColor("#111418")
+            return QColor(state_colors(cell_state(node))[0])
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 1:
             return f"{value}, load {load_level(node)}"
         return None

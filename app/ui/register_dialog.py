@@ -43,7 +43,7 @@ class RegisterDialog(QDialog):
         layout.addLayout(form)
         self.error = QLabel()
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #b3261e;")
+        self.error.setProperty("tone", "error")
         self.error.hide()
         layout.addWidget(self.error)
         self.buttons = QDialogButtonBox(

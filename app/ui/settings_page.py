@@ -194,7 +194,7 @@ class SettingsPage(QWidget):
             )
         )
         text.setWordWrap(True)
-        text.setStyleSheet("color: #b45309;")
+        text.setProperty("tone", "warning")
         self.lan_create_key = QPushButton(tr("Create an API key"))
         self.lan_create_key.clicked.connect(self._create_key_for_lan)
         row.addWidget(text, 1)

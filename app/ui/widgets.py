@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMessageBox, QPushBut
 
 from app.core.system import Fit
 from app.ui.i18n import tr
+from app.ui.theme import set_property
 
 
 class CardState(StrEnum):
@@ -22,16 +23,6 @@ class CardState(StrEnum):
     ERROR = "error"
 
 
-BADGE_COLORS: dict[str, tuple[str, str]] = {
-    CardState.AVAILABLE: ("#3d4450", "#e8eaef"),
-    CardState.REGISTERED: ("#6b3f00", "#ffe8c2"),
-    CardState.DOWNLOADING: ("#0b3d91", "#d6e4ff"),
-    CardState.READY: ("#0b5c2a", "#d3f5df"),
-    CardState.ERROR: ("#8a1010", "#ffd9d9"),
-    Fit.FITS: ("#0b5c2a", "#d3f5df"),
-    Fit.SLOW: ("#6b3f00", "#ffe8c2"),
-    Fit.TOO_BIG: ("#8a1010", "#ffd9d9"),
-}
 FIT_TEXT: dict[str, str] = {Fit.FITS: "fits", Fit.SLOW: "may be slow", Fit.TOO_BIG: "won't fit"}
 
 
@@ -49,17 +40,13 @@ class Badge(QLabel):
         if (state, text) == self._shown:
             return  # restyling costs milliseconds per badge: only on a change
         self._shown = (state, text)
-        fg, bg = BADGE_COLORS.get(state, BADGE_COLORS[CardState.AVAILABLE])
         self.state = state
         label = text or tr(FIT_TEXT.get(state, state))
         if state == CardState.READY:
             label = "✓ " + label
         self.setText(label)
         self.setAccessibleName(f"status: {label}")
-        self.setStyleSheet(
-            f"QLabel {{ color: {fg}; background: {bg}; border-radius: 9px;"
-            " padding: 2px 9px; font-weight: 600; }"
-        )
+        set_property(self, "badge", str(state))  # its colours: app/ui/theme.py
 
 
 class Banner(QFrame):
@@ -69,13 +56,13 @@ class Banner(QFrame):
     def __init__(
         self,
         parent: QWidget | None = None,
-        color: str = "#8a1010",
+        kind: str = "error",
         action: str | None = None,
         dismissible: bool = True,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("banner")
-        self.setStyleSheet(f"#banner {{ background: {color}; }} QLabel {{ color: white; }}")
+        self.setProperty("kind", kind)  # its colours: app/ui/theme.py
         layout = QHBoxLayout(self)
         layout.setContentsMargins(12, 6, 12, 6)
         self.label = QLabel()
@@ -90,7 +77,6 @@ class Banner(QFrame):
             close = QPushButton("✕")
             close.setAccessibleName("dismiss message")
             close.setFlat(True)
-            close.setStyleSheet("color: white;")
             close.clicked.connect(self.hide)
             layout.addWidget(close)
         self.hide()

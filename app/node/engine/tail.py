@@ -9,6 +9,7 @@ rest goes out as a Delta, and the completion is counted against its token limit.
 from __future__ import annotations
 
 import codecs
+import time
 
 from app.node.engine.channel import Emit
 from app.node.engine.types import Delta, Finished, TokenLogprob
@@ -25,8 +26,10 @@ class TextTail:
     __slots__ = (
         "_decoder",
         "_emit",
+        "_first",
         "_holdback",
         "_logprobs",
+        "_started",
         "_stops",
         "count",
         "limit",
@@ -45,6 +48,10 @@ class TextTail:
         self.text = ""  # decoded, not yet emitted
         self.matched: str | None = None  # the stop string found, if one was
         self._logprobs: list[TokenLogprob] = []  # of tokens whose text is not out yet
+        # Made as the prompt's evaluation begins; the first token ends it (the answer's
+        # timings: what a client shows as speed, whatever way the tokens travel).
+        self._started = time.perf_counter()
+        self._first: float | None = None
 
     def add(self, piece: bytes, logprob: TokenLogprob | None = None) -> str | None:
         """Take one generated token's bytes (and its logprob, when asked for) and emit the
@@ -52,6 +59,8 @@ class TextTail:
         a stop string, cut off; "length": the limit), else None. A token's logprob goes out
         with the first delta that carries (some of) its text."""
         self.count += 1
+        if self._first is None:
+            self._first = time.perf_counter()
         if logprob is not None:
             self._logprobs.append(logprob)
         text = self.text + self._decoder.decode(piece)
@@ -91,7 +100,16 @@ class TextTail:
         self.text = ""
         if text:
             self._send(text)
-        return Finished(reason, prompt_tokens, self.count, self.matched)
+        end = time.perf_counter()
+        first = self._first or end
+        return Finished(
+            reason,
+            prompt_tokens,
+            self.count,
+            self.matched,
+            prompt_ms=(first - self._started) * 1000,
+            predicted_ms=(end - first) * 1000,
+        )
 
     def _send(self, text: str) -> None:
         logprobs = tuple(self._logprobs)

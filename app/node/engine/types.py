@@ -88,6 +88,10 @@ class Finished:
     completion_tokens: int
     # The stop string that ended it, when one did (what, not how: equal items stay equal).
     stop: str | None = field(default=None, compare=False)
+    # As the node measured them (llama-server's `timings`): the prompt's evaluation up to the
+    # first token, then the generation after it.
+    prompt_ms: float = field(default=0.0, compare=False)
+    predicted_ms: float = field(default=0.0, compare=False)
 
 
 Item = Delta | Finished
