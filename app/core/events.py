@@ -84,6 +84,8 @@ class ModelProgressed(Event):
     total_bytes: int
     error: str | None = None
     path: str | None = None  # where the node keeps the file, once it has it
+    bytes_per_second: int = 0  # while downloading (the node's moving average)
+    retry_at: float | None = None  # when a download waiting to retry tries again (time.time())
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ _WIRE_TYPES: dict[str, type | tuple[type, ...]] = {
     "str": str,
     "int": int,
     "str | None": (str, type(None)),
+    "float | None": (int, float, type(None)),
     "ModelState": str,
 }
 _ENUMS: dict[str, type[ModelState]] = {"ModelState": ModelState}

@@ -56,6 +56,8 @@ class ModelReportJson(TypedDict):
     error: str | None
     path: str | None
     context_length: NotRequired[int | None]  # tokens one conversation may hold (when ready)
+    bytes_per_second: NotRequired[int]  # while downloading, averaged over a few seconds
+    retry_in: NotRequired[float | None]  # seconds until a waiting download tries again
 
 
 class SyncProgressJson(TypedDict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypedDict, TypeGuard, TypeVar
+from typing import NotRequired, TypedDict, TypeGuard, TypeVar
 
 from app.core.errors import BadRequest
 
@@ -189,6 +189,11 @@ class ModelReport:
     # The most tokens one conversation may hold there (its context sized to the node's memory;
     # not part of `same_report`: it may move with free memory, and is no progress).
     context_length: int | None = None
+    # While downloading: bytes per second, averaged on the node over a few seconds; and while a
+    # download waits to retry (the reason in `error`), when the next attempt starts (time.time()
+    # on the machine that holds this report).
+    bytes_per_second: int = 0
+    retry_at: float | None = None
 
     def same_report(self, other: ModelReport | None) -> bool:
         """Whether `other` says the same about the model (what a progress event would show)."""
@@ -198,7 +203,17 @@ class ModelReport:
             self.total_bytes,
             self.error,
             self.path,
-        ) == (other.state, other.downloaded_bytes, other.total_bytes, other.error, other.path)
+            self.bytes_per_second,
+            self.retry_at,
+        ) == (
+            other.state,
+            other.downloaded_bytes,
+            other.total_bytes,
+            other.error,
+            other.path,
+            other.bytes_per_second,
+            other.retry_at,
+        )
 
 
 @dataclass
@@ -215,6 +230,9 @@ class DownloadProgress(TypedDict):
     percent: float
     bytes_downloaded: int
     bytes_total: int
+    bytes_per_second: NotRequired[int]  # summed over the nodes, each averaged on its node
+    seconds_left: NotRequired[int | None]  # at that speed; None while nothing flows
+    retry_at: NotRequired[float | None]  # the earliest next try of a download waiting to retry
 
 
 @dataclass
@@ -238,10 +256,15 @@ def derive_status(states: list[NodeModelState]) -> ModelStatus:
     if downloading:
         done = sum(s.downloaded_bytes for s in downloading)
         total = sum(s.total_bytes for s in downloading)
+        speed = sum(s.bytes_per_second for s in downloading)
+        retries = [s.retry_at for s in downloading if s.retry_at is not None]
         progress = {
             "percent": round(100.0 * done / total, 1) if total else 0.0,
             "bytes_downloaded": done,
             "bytes_total": total,
+            "bytes_per_second": speed,
+            "seconds_left": -(-max(total - done, 0) // speed) if speed and total else None,
+            "retry_at": min(retries) if retries else None,
         }
     if ready:
         contexts = [

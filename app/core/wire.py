@@ -111,6 +111,8 @@ class NodeModelJson(TypedDict):
     error: str | None
     node_online: bool
     path: str | None
+    bytes_per_second: NotRequired[int]  # while downloading, averaged on the node
+    retry_at: NotRequired[float | None]  # when a download waiting to retry tries again
 
 
 class RegisteredModel(HubEntry):

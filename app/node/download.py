@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from pathlib import Path
 
 import httpx2
@@ -83,7 +84,7 @@ def download_file(
             before = transfer.hashed_len
             try:
                 if transfer.attempt(client):
-                    progress.retrying = None
+                    progress.retrying = progress.retry_at = None
                     return
                 failures = 0  # the partial was reset: go again at once
             except Transient as exc:
@@ -91,9 +92,22 @@ def download_file(
                 failures = 0 if transfer.hashed_len > before else failures + 1
                 delay = _backoff(failures, max_backoff, exc.retry_after)
                 log.warning("download of %s: %s; retrying in %.1f s", dest.name, exc, delay)
-                progress.retrying = f"download interrupted ({exc}); retrying in {delay:.0f} s"
+                progress.retry_at = time.time() + delay
+                progress.retrying = retry_reason(exc)
                 if cancel.wait(delay):
                     raise DownloadCancelled(f"download of {dest.name} cancelled") from None
+
+
+def retry_reason(exc: Transient) -> str:
+    """Why a download waits, in words a user can act on, the technical detail after it."""
+    cause = exc.__cause__
+    if isinstance(cause, httpx2.TimeoutException) and not isinstance(cause, httpx2.ConnectTimeout):
+        return f"the download stalled ({exc})"
+    if isinstance(cause, httpx2.ConnectError | httpx2.ConnectTimeout):
+        return f"Hugging Face could not be reached ({exc})"
+    if cause is not None:
+        return f"the connection to Hugging Face broke ({exc})"
+    return f"Hugging Face answered {exc}; it may be busy"
 
 
 def _backoff(failures: int, cap: float, retry_after: float | None) -> float:

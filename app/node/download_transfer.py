@@ -52,6 +52,10 @@ class Progress:
     # Why the transfer is waiting to try again (the Hub unreachable, a 5xx...), for the user to
     # see; None while bytes flow.
     retrying: str | None = None
+    # Bytes that came over the network (never a resumed partial): what the speed is made of.
+    received_bytes: int = 0
+    # When the next attempt starts (time.time()), while `retrying` says why it waits.
+    retry_at: float | None = None
 
 
 class DownloadError(LlmlbError):
@@ -320,6 +324,7 @@ class Transfer:
             self.hasher.update(chunk)
             self.hashed_len += len(chunk)
             self.progress.downloaded_bytes = self.hashed_len
+            self.progress.received_bytes += len(chunk)
 
     def _finish(self) -> bool:
         """Check the partial's size and sha256, then move it into place atomically."""

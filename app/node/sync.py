@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,6 +26,8 @@ from app.node.library import ModelLibrary
 from app.node.manifest import ManifestError, parse_manifest
 
 log = logging.getLogger(__name__)
+
+SPEED_WINDOW = 3.0  # seconds the download speed is averaged over
 
 
 class SyncWorker:
@@ -288,18 +292,32 @@ class SyncWorker:
 
     async def _watch(self, state: ModelReport, base: int, progress: Progress) -> None:
         """Copy the download thread's byte counts into the model state, a few times a second,
-        and why it waits to retry (a note in `error` while still downloading), until bytes flow."""
-        seen = progress.downloaded_bytes
-        while True:
-            if progress.downloaded_bytes != seen:
-                seen, progress.retrying = progress.downloaded_bytes, None
-            if state.error != progress.retrying:
-                state.error = progress.retrying
-                self._changed(state.model)
-            state.downloaded_bytes = base + progress.downloaded_bytes
-            if progress.total_bytes and state.total_bytes < base + progress.total_bytes:
-                state.total_bytes = base + progress.total_bytes  # the manifest had no size
-            await asyncio.sleep(0.2)
+        with the speed (a moving average) and why it waits to retry (a note in `error` while
+        still downloading, and when the next attempt starts), until bytes flow."""
+        seen, received = progress.downloaded_bytes, progress.received_bytes
+        clock = time.monotonic()
+        speed = 0.0
+        try:
+            while True:
+                now = time.monotonic()
+                if progress.downloaded_bytes != seen:
+                    progress.retrying = progress.retry_at = None
+                moved = progress.received_bytes - received
+                # Smoothed over about SPEED_WINDOW seconds: one slow chunk does not swing it.
+                weight = 1.0 - math.exp(-(now - clock) / SPEED_WINDOW) if now > clock else 0.0
+                speed += (moved / max(now - clock, 1e-3) - speed) * weight
+                seen, received, clock = progress.downloaded_bytes, progress.received_bytes, now
+                retrying = progress.retrying is not None
+                state.bytes_per_second = 0 if retrying else int(speed)
+                if state.error != progress.retrying or state.retry_at != progress.retry_at:
+                    state.error, state.retry_at = progress.retrying, progress.retry_at
+                    self._changed(state.model)
+                state.downloaded_bytes = base + progress.downloaded_bytes
+                if progress.total_bytes and state.total_bytes < base + progress.total_bytes:
+                    state.total_bytes = base + progress.total_bytes  # the manifest had no size
+                await asyncio.sleep(0.2)
+        finally:
+            state.bytes_per_second, state.retry_at = 0, None
 
     def report(self) -> list[ModelReportJson]:
         """Per-model states for the heartbeat."""
@@ -314,6 +332,8 @@ class SyncWorker:
                     "total_bytes": s.total_bytes,
                     "error": s.error,
                     "path": str(path) if path else None,
+                    "bytes_per_second": s.bytes_per_second,
+                    "retry_in": None if s.retry_at is None else max(0.0, s.retry_at - time.time()),
                 }
             )
         return out

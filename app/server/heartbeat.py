@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+import time
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -172,6 +173,8 @@ def _fingerprint(value: object) -> str | None:
 
 # -- heartbeats ---------------------------------------------------------------------
 MAX_CONTEXT = 1 << 24  # tokens: far past any model's context, and bounded
+MAX_SPEED = 1 << 40  # bytes per second: far past any link, and bounded
+MAX_RETRY_IN = 3600.0  # seconds: a node waits at most a minute between tries; bounded anyway
 
 
 def parse_report(item: object) -> ModelReport:
@@ -190,7 +193,17 @@ def parse_report(item: object) -> ModelReport:
         error=clean_text(item.get("error"), ERROR_LIMIT) or None,
         path=clean_text(item.get("path"), PATH_LIMIT) or None,
         context_length=min(clean_int(item.get("context_length")), MAX_CONTEXT) or None,
+        bytes_per_second=min(clean_int(item.get("bytes_per_second")), MAX_SPEED),
+        retry_at=_retry_at(item.get("retry_in")),
     )
+
+
+def _retry_at(value: object) -> float | None:
+    """A node's "next try in N seconds" on this machine's clock (the node's may differ)."""
+    seconds = clean_float(value)
+    if seconds is None or seconds < 0:
+        return None
+    return time.time() + min(seconds, MAX_RETRY_IN)
 
 
 @dataclass(frozen=True)

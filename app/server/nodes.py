@@ -278,17 +278,7 @@ class NodeRegistry:
         if beat.node_id not in (None, view.id):
             raise Unauthorized("this token belongs to another node", code="unknown_node")
         new_states = {
-            m.model: NodeModelState(
-                model=m.model,
-                state=m.state,
-                downloaded_bytes=m.downloaded_bytes,
-                total_bytes=m.total_bytes,
-                error=m.error,
-                path=m.path,
-                context_length=m.context_length,
-                node_id=view.id,
-                node_online=True,
-            )
+            m.model: NodeModelState(**vars(m), node_id=view.id, node_online=True)
             for m in beat.models
             if m.model not in self._deleted
         }
@@ -314,7 +304,15 @@ class NodeRegistry:
                 continue
             self.bus.publish(
                 ModelProgressed(
-                    s.model, view.id, s.state, s.downloaded_bytes, s.total_bytes, s.error, s.path
+                    s.model,
+                    view.id,
+                    s.state,
+                    s.downloaded_bytes,
+                    s.total_bytes,
+                    s.error,
+                    s.path,
+                    s.bytes_per_second,
+                    s.retry_at,
                 )
             )
         if old_status != view.status:

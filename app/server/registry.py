@@ -196,6 +196,8 @@ class ModelRegistry:
                 "error": s.error,
                 "node_online": s.node_online,
                 "path": s.path,
+                "bytes_per_second": s.bytes_per_second,
+                "retry_at": s.retry_at,
             }
             for s in node_states
         ]

@@ -260,6 +260,13 @@ JA = {
     "This computer's balancer only (not running now)": (
         "このコンピューターのバランサー専用です（現在は動作していません）"
     ),
+    "{n} s": "{n} 秒",
+    "{n} min": "{n} 分",
+    "{h} h {m} min": "{h} 時間 {m} 分",
+    "{percent}% of {total}": "{total} 中 {percent}%",
+    "{time} left": "残り {time}",
+    "retrying now: {reason}": "まもなく再試行: {reason}",
+    "retrying in {time}: {reason}": "{time}後に再試行: {reason}",
 }
 
 _language = "en"

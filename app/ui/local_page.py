@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from app.core.types import ModelState
 from app.core.wire import NodeModelJson, RegisteredModel
+from app.ui.download_text import node_progress, progress_text, retry_text
 from app.ui.gpu_layers_dialog import GpuLayersDialog, describe
 from app.ui.i18n import tr
 from app.ui.model_card import card_state, retry_model
@@ -50,6 +51,10 @@ class LocalPage(QWidget):
         self.table.customContextMenuRequested.connect(self._menu)
         layout.addWidget(self.table, 1)
         self.dialog: GpuLayersDialog | None = None  # the one open, if any
+        # While a download waits to retry, its row's "retrying in N s" counts down.
+        self.countdown = QTimer(self)
+        self.countdown.setInterval(1000)
+        self.countdown.timeout.connect(self._show_statuses)
         state.hubChanged.connect(self.refresh)
 
     def rows(self) -> list[tuple[RegisteredModel, NodeModelJson | None]]:
@@ -71,14 +76,10 @@ class LocalPage(QWidget):
                 state = CardState.DOWNLOADING
             progress = "—"
             if node and node["total_bytes"]:
-                pct = 100.0 * node["downloaded_bytes"] / node["total_bytes"]
-                progress = f"{pct:.0f}% of {human_bytes(node['total_bytes'])}"
-            status = tr(state)
-            if node and node["error"]:
-                status = f"{status}: {node['error']}"
+                progress = progress_text(node_progress(node))
             values = [
                 model.get("name") or model["id"],
-                status,
+                self._status(state, node),
                 progress,
                 human_bytes(model.get("size_bytes")),
                 human_bytes(model.get("required_memory_bytes")),
@@ -111,6 +112,31 @@ class LocalPage(QWidget):
             else:
                 self.table.setCellWidget(r, len(COLUMNS) - 1, button)
         self.empty.setVisible(not rows)
+        waiting = any(n and n.get("retry_at") is not None for _, n in rows)
+        if waiting and not self.countdown.isActive():
+            self.countdown.start()
+        elif not waiting:
+            self.countdown.stop()
+
+    @staticmethod
+    def _status(state: str, node: NodeModelJson | None) -> str:
+        """The row's state in words; with an error, or why and when a download tries again."""
+        status = tr(state)
+        if node and node["error"]:
+            reason = node["error"]
+            if node["state"] in (ModelState.PENDING, ModelState.DOWNLOADING):
+                reason = retry_text(reason, node.get("retry_at"))
+            status = f"{status}: {reason}"
+        return status
+
+    def _show_statuses(self) -> None:
+        """Count the retry waits down in place (no rebuild: focus and selection stay)."""
+        for r, (_, node) in enumerate(self.rows()):
+            item = self.table.item(r, 1)
+            if node and node.get("retry_at") is not None and item is not None:
+                text = self._status(CardState.DOWNLOADING, node)
+                item.setText(text)
+                item.setToolTip(text)
 
     def _menu(self, at: QPoint) -> None:
         row = self.table.rowAt(at.y())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QFrame,
@@ -20,6 +20,7 @@ from app.core.system import Fit, Machine
 from app.core.types import HubStatus, Lifecycle
 from app.core.wire import HubEntry
 from app.ui.asyncs import spawn
+from app.ui.download_text import progress_text, retry_text
 from app.ui.fit import Fleet, verdict
 from app.ui.i18n import tr
 from app.ui.state import Part, UiState
@@ -108,6 +109,10 @@ class ModelCard(QFrame):
         self.error.setProperty("tone", "error")
         self.error.hide()
         outer.addWidget(self.error)
+        # While a download waits to retry, its "retrying in N s" counts down.
+        self.countdown = QTimer(self)
+        self.countdown.setInterval(1000)
+        self.countdown.timeout.connect(self._show_error)
         self.update_item(item)
 
     def update_item(self, item: HubEntry) -> None:
@@ -146,19 +151,11 @@ class ModelCard(QFrame):
         progress = item.get("download_progress")
         if state == CardState.DOWNLOADING and progress:
             self.progress.setValue(int(progress["percent"] * 10))
-            self.progress.setFormat(
-                f"{human_bytes(progress['bytes_downloaded'])} of "
-                f"{human_bytes(progress['bytes_total'])} (%p%)"
-            )
+            self.progress.setFormat(progress_text(progress))
             self.progress.show()
         else:
             self.progress.hide()
-        # An error, or while downloading why the download waits to retry (the Hub unreachable).
-        self.error.setText(str(item.get("error") or ""))
-        set_property(self.error, "tone", "error" if state == CardState.ERROR else "warning")
-        self.error.setVisible(
-            state in (CardState.ERROR, CardState.DOWNLOADING) and bool(item.get("error"))
-        )
+        self._show_error()
         verb = {CardState.AVAILABLE: "Register", CardState.DOWNLOADING: "Cancel"}.get(
             state, "Delete"
         )
@@ -168,6 +165,22 @@ class ModelCard(QFrame):
         self.retry_button.setAccessibleName(f"{tr('Retry')} {self.title.text()}")
         self.retry_button.setVisible(state == CardState.ERROR)
         self.setAccessibleName(f"{self.title.text()}, {self.status.text()}")
+
+    def _show_error(self) -> None:
+        """An error, or while downloading why the download waits and when it tries again."""
+        item = self.item
+        state = card_state(item)
+        progress = item.get("download_progress")
+        retry_at = progress.get("retry_at") if progress else None
+        waiting = state == CardState.DOWNLOADING and retry_at is not None
+        text = str(item.get("error") or "")
+        self.error.setText(retry_text(text, retry_at) if waiting and text else text)
+        set_property(self.error, "tone", "error" if state == CardState.ERROR else "warning")
+        self.error.setVisible(state in (CardState.ERROR, CardState.DOWNLOADING) and bool(text))
+        if waiting and text and not self.countdown.isActive():
+            self.countdown.start()
+        elif not (waiting and text):
+            self.countdown.stop()
 
     def set_fleet(self, fleet: Fleet) -> None:
         """Judge the fit again on the machines as the nodes now report them."""

@@ -42,6 +42,8 @@ def apply_progress(
     report["total_bytes"] = event.total_bytes
     report["error"] = event.error
     report["path"] = event.path
+    report["bytes_per_second"] = event.bytes_per_second
+    report["retry_at"] = event.retry_at
     status = derive(
         [
             NodeModelState(
@@ -52,6 +54,8 @@ def apply_progress(
                 total_bytes=n["total_bytes"],
                 error=n["error"],
                 node_online=n["node_online"],
+                bytes_per_second=n.get("bytes_per_second", 0),
+                retry_at=n.get("retry_at"),
             )
             for n in model["nodes"]
         ]

@@ -6,6 +6,7 @@ import hashlib
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -182,12 +183,45 @@ def test_while_the_hub_fails_the_progress_says_why_and_when_it_retries(
     worker.start()
     try:
         why = eventually_sync(lambda: progress.retrying, timeout=10, interval=0.01)
-        assert "503" in why and "retrying in" in why
+        assert "503" in why and "busy" in why
+        retry_at = progress.retry_at
+        assert retry_at is not None and time.time() - 1 < retry_at < time.time() + 1
     finally:
         hub.mode = "ok"
         worker.join(10)
     assert done.is_set() and (tmp_path / NAME).read_bytes() == DATA
-    assert progress.retrying is None  # the download went through: no note left
+    assert progress.retrying is None and progress.retry_at is None  # it went through: no note
+    assert progress.received_bytes == len(DATA)
+
+
+def test_an_unreachable_hub_is_named_as_such_with_the_next_try(tmp_path: Path) -> None:
+    """Nothing listens on the Hub's port: the note says it could not be reached, not 0 %."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    progress, cancel = Progress(), threading.Event()
+
+    def run() -> None:
+        with pytest.raises(DownloadCancelled):
+            download_file(
+                f"http://127.0.0.1:{port}/{REPO}/resolve/main/{NAME}",
+                tmp_path / NAME,
+                expected_size=len(DATA),
+                expected_sha256=SHA,
+                progress=progress,
+                cancel=cancel,
+                max_backoff=30.0,
+            )
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        why = eventually_sync(lambda: progress.retrying, timeout=10, interval=0.01)
+        assert why.startswith("Hugging Face could not be reached")
+        assert progress.retry_at is not None and progress.retry_at > time.time() - 1
+    finally:
+        cancel.set()
+        worker.join(10)
 
 
 def test_a_stall_is_retried_and_cancel_stops_it_keeping_the_partial(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.core.events import ModelProgressed
+from app.core.events import ModelProgressed, decode
 from app.core.types import HubStatus, Lifecycle, ModelState
 from app.ui.progress import apply_progress
 
@@ -39,6 +39,9 @@ def test_progress_then_ready_then_error_patch_the_model_and_its_hub_entry() -> N
             "percent": 40.0,
             "bytes_downloaded": 40,
             "bytes_total": 100,
+            "bytes_per_second": 0,
+            "seconds_left": None,
+            "retry_at": None,
         }
     assert hub[1]["status"] == HubStatus.AVAILABLE  # only the model the event names
     change = apply_progress(progress(ModelState.READY, 100), models, hub, {"n1"})
@@ -57,3 +60,21 @@ def test_ready_on_a_node_that_is_not_live_does_not_make_the_model_ready() -> Non
 
 def test_a_model_the_gui_does_not_know_is_left_to_a_fetch() -> None:
     assert apply_progress(progress(ModelState.DOWNLOADING, 1), [], [], {"n1"}) is None
+
+
+def test_the_speed_and_the_next_try_of_an_event_reach_the_card() -> None:
+    """A progress event's speed and retry time fold in as a refetch would show them."""
+    model = registered("m")
+    models: Any = [model]
+    flowing = ModelProgressed("m", "n1", ModelState.DOWNLOADING, 40, 100, None, None, 20)
+    apply_progress(flowing, models, [], {"n1"})
+    assert model["download_progress"]["bytes_per_second"] == 20
+    assert model["download_progress"]["seconds_left"] == 3  # 60 bytes at 20 B/s
+    waiting = ModelProgressed(
+        "m", "n1", ModelState.DOWNLOADING, 40, 100, "HTTP 503", None, 0, 1234.5
+    )
+    wire = decode({"type": waiting.topic, "data": waiting.payload(), "seq": 1})
+    assert wire == waiting  # the speed and the time survive the events websocket
+    apply_progress(waiting, models, [], {"n1"})
+    assert model["download_progress"]["retry_at"] == 1234.5
+    assert model["error"] == "HTTP 503" and model["nodes"][0]["retry_at"] == 1234.5

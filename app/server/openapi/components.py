@@ -42,6 +42,9 @@ _PROGRESS = nullable(
             "percent": number(),
             "bytes_downloaded": integer(),
             "bytes_total": integer(),
+            "bytes_per_second": integer("summed over the nodes, averaged on each"),
+            "seconds_left": nullable(integer("at that speed; null while nothing flows")),
+            "retry_at": nullable(number("Unix time of the next try of a waiting download")),
         }
     )
 )
@@ -128,6 +131,8 @@ MANAGEMENT: dict[str, Schema] = {
                         "error": nullable(string()),
                         "node_online": boolean(),
                         "path": nullable(string()),
+                        "bytes_per_second": integer(),
+                        "retry_at": nullable(number()),
                     }
                 )
             ),
