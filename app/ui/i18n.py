@@ -267,6 +267,7 @@ JA = {
     "{time} left": "残り {time}",
     "retrying now: {reason}": "まもなく再試行: {reason}",
     "retrying in {time}: {reason}": "{time}後に再試行: {reason}",
+    "Help: open the README": "ヘルプ: README を開く",
 }
 
 _language = "en"

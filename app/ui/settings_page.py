@@ -31,6 +31,7 @@ from app.core.desktop_config import DesktopConfig, set_start_at_login
 from app.core.settings import Settings
 from app.core.wire import NewApiKey
 from app.ui.connect_dialog import ServerBox
+from app.ui.help import open_readme
 from app.ui.i18n import set_language, tr
 from app.ui.state import UiState
 from app.ui.widgets import confirm
@@ -144,6 +145,11 @@ class SettingsPage(QWidget):
                 local_only.setToolTip(tr("This computer's balancer only (not running now)"))
         layout.addWidget(self._cluster_box())
         layout.addWidget(self._keys_box())
+        # Help: the README (setup, nodes, the API), in the desktop's viewer.
+        self.help_button = QPushButton(tr("Help: open the README"))
+        self.help_button.setAccessibleName(tr("Help: open the README"))
+        self.help_button.clicked.connect(lambda: open_readme())
+        layout.addWidget(self.help_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addStretch(1)
         state.nodesChanged.connect(self.refresh_cluster)
         self._shown_key: str | None = None  # the id of the new key whose secret is on screen
