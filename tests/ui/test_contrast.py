@@ -258,6 +258,7 @@ def test_every_page_reads_in_light_and_dark_and_follows_a_live_switch(
                 bodies = [r for r in measured if r.needed == AAA]
                 # The user's message, the answer, the code and the error are all measured.
                 assert len(bodies) >= 4, [str(r) for r in bodies]
+
         # The banners: a problem, and serving paused.
         def both_banners() -> list[Reading] | None:
             # Shown again at each try: the window's own state refresh (serving, not paused)
