@@ -9,6 +9,7 @@ into our events). Anything else is decoded and read through isinstance checks.
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 
 from app.core.wire import JsonObject, JsonValue
 from app.server.api_anthropic_request import Asked
@@ -26,7 +27,7 @@ from app.server.api_anthropic_shapes import (
     tool_use_id,
     usage,
 )
-from app.server.translate import are_strings, event_data, is_string, reasoning_of
+from app.server.translate import event_data, is_string, joined_strings, reasoning_of
 
 _CHUNK_FIELDS = frozenset({"id", "object", "created", "model", "system_fingerprint", "choices"})
 
@@ -144,14 +145,19 @@ class Events:
         events = complete[at:end].split(b"\n\n")
         events.pop()  # after the last blank line
         start, cut = len(head), len(tail) - 2  # the tail ends with the blank line
-        texts = [event[start:-cut] for event in events]
+        texts = list(map(itemgetter(slice(start, -cut)), events))  # in C: no Python per event
         rebuilt = (tail + head).join(texts)
         if len(rebuilt) != end - len(tail) - at - start:
             return None
-        if not complete.startswith(rebuilt, at + start) or not are_strings(texts):
+        if not complete.startswith(rebuilt, at + start):
             return None
-        out_head, out_tail = learnt.out_head, learnt.out_tail
-        return out_head + (out_tail + out_head).join(texts) + out_tail
+        joined = b"\n".join(texts)
+        if not joined_strings(joined, len(texts)):
+            return None
+        # One text delta for the buffer's texts: the literals joined by line breaks (which
+        # none holds raw) become one literal by dropping each `"\n"` between them. The text
+        # and when it arrives are the node's; one event instead of hundreds to write and read.
+        return learnt.out_head + joined.replace(b'"\n"', b"") + learnt.out_tail
 
     def feed(self, raw: bytes) -> list[bytes]:
         """The events for one SSE event of the node (without its blank line)."""

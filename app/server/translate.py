@@ -167,7 +167,11 @@ def are_strings(texts: list[bytes]) -> bool:
     over all of them at once: joined by line breaks (no string holds a raw one), with the
     escaped backslashes and quotes made plain, what is left must be quote, separator, quote
     between the texts, and no other quote or control character anywhere."""
-    joined = b"\n".join(texts)
+    return joined_strings(b"\n".join(texts), len(texts))
+
+
+def joined_strings(joined: bytes, count: int) -> bool:
+    """`are_strings` of `count` texts already joined by line breaks."""
     if len(joined) < 2 or joined[:1] != b'"' or joined[-1:] != b'"':
         return False
     inner = joined[1:-1]
@@ -176,6 +180,6 @@ def are_strings(texts: list[bytes]) -> bool:
         inner = inner.replace(b"\\\\", b"_").replace(b'\\"', b"_")
         if inner.endswith(b"\\"):  # the closing quote was escaped
             return False
-    if inner.count(b'"\n"') != len(texts) - 1:
+    if inner.count(b'"\n"') != count - 1:
         return False
     return _NOT_IN_STRING.search(inner.replace(b'"\n"', b"")) is None
