@@ -4,8 +4,8 @@ ggml runs quantized matrix products (Q4_0, Q4_K, Q8_0, ...) with AMX tile instru
 CPU lists `amx_tile` and the kernel grants the permission. Some hypervisors grant it and still
 trap the instructions, and llama.cpp then dies of SIGILL at the first token of any quantized
 model: the whole node, and the desktop app with it. Before this process loads its first model,
-`guard` runs one token of a tiny Q8_0 model in a child process; when the child dies of a
-signal, every model this process loads skips llama.cpp's extra buffer types (the AMX buffer
+`guard` runs one token of a tiny Q8_0 model in a child process; when the child dies of
+SIGILL, every model this process loads skips llama.cpp's extra buffer types (the AMX buffer
 and the weight repacking, as llama-server's `--no-repack`), so ggml uses its AVX-512 kernels.
 """
 
@@ -61,9 +61,9 @@ def advertised(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
 
 def probe_dies(command: list[str] | None = None) -> bool:
-    """Whether one token of the probe model kills a child process with a signal (SIGILL where
-    AMX traps). A child that fails otherwise (no memory, a broken install) proves nothing
-    about AMX and is logged, not counted."""
+    """Whether one token of the probe model kills a child process with SIGILL (where AMX
+    traps). A child that fails otherwise (another signal, no memory, a broken install)
+    proves nothing about AMX and is logged, not counted."""
     env = {**os.environ, PROBE_ENV: str(PROBE_MODEL)}
     if command is None:
         frozen = getattr(sys, "frozen", False)
@@ -75,11 +75,10 @@ def probe_dies(command: list[str] | None = None) -> bool:
     except (OSError, subprocess.TimeoutExpired) as exc:
         log.warning("the AMX check could not run (%s); AMX stays as llama.cpp chooses", exc)
         return False
-    if done.returncode < 0:
-        name = signal.Signals(-done.returncode).name
-        log.warning("a tiny quantized model died of %s in llama.cpp's AMX code", name)
+    if done.returncode == -signal.SIGILL:
+        log.warning("a tiny quantized model died of SIGILL in llama.cpp's AMX code")
         return True
-    if done.returncode != 0:
+    if done.returncode != 0:  # another signal (the OOM killer's SIGKILL) is not AMX's doing
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
         log.warning("the AMX check failed (%s); AMX stays as llama.cpp chooses", tail[0])
     return False
