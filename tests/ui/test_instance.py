@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -47,7 +48,17 @@ def test_a_launch_that_loses_the_race_for_the_folder_hands_over_too(
     window = gui.desktop.window
     window.hide()
     settings = balancer_settings(gui.ctx.settings.data_dir)
-    assert gui.run(entry._gui_main(qt_app(), settings, DesktopConfig())) == 0
+    # The app sets up logging on this test's captured stderr: put the handlers back after, or
+    # later tests' log lines go to a closed stream ("--- Logging error ---").
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        assert gui.run(entry._gui_main(qt_app(), settings, DesktopConfig())) == 0
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
     assert errors == []
     assert "showed its window" in capsys.readouterr().err
     gui.wait(window.isVisible)
