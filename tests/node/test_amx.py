@@ -16,9 +16,8 @@ import pytest
 
 from app.node.engine import amx
 from tests.fakes.fake_hub import FakeHub, FakeRepo
-from tests.node.test_rpc_device import TOKEN, call, doctor, serve
+from tests.node.test_rpc_device import TOKEN, call, doctor, registered_and_ready, serve
 from tests.support.tiny_gguf import write_llama_gguf
-from tests.support.waiting import eventually_sync
 
 pytestmark = pytest.mark.slow
 REPO = "tiny/q8-gguf"
@@ -45,14 +44,7 @@ def test_a_quantized_model_answers_and_the_doctor_says_what_amx_does(tmp_path: P
     data = tmp_path / "d"
     proc = serve(data, hub, tmp_path / "serve.log")
     try:
-        call(proc, "/v0/models/register", {"repo": REPO})
-
-        def ready() -> bool:
-            entry = next(m for m in call(proc, "/v0/models") if m["id"] == REPO)
-            assert entry["lifecycle_status"] != "error", entry
-            return bool(entry["lifecycle_status"] == "ready")
-
-        eventually_sync(ready, timeout=60)
+        registered_and_ready(proc, REPO, timeout=60)
         body = {"model": REPO, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
         answer = call(proc, "/v1/chat/completions", body)
         assert answer["choices"][0]["message"]["content"]

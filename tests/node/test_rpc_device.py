@@ -136,19 +136,25 @@ def call(proc: subprocess.Popen[str], path: str, body: object = None) -> Any:
         return json.loads(r.read())
 
 
+def registered_and_ready(proc: subprocess.Popen[str], repo: str, timeout: float = 30) -> None:
+    """Register `repo` from the fake Hub (unless it is already) and wait until it is ready; a
+    model in `error` fails at once."""
+    if not any(m["id"] == repo for m in call(proc, "/v0/models")):
+        call(proc, "/v0/models/register", {"repo": repo})
+
+    def ready() -> bool:
+        entry = next(m for m in call(proc, "/v0/models") if m["id"] == repo)
+        assert entry["lifecycle_status"] != "error", entry
+        return bool(entry["lifecycle_status"] == "ready")
+
+    eventually_sync(ready, timeout=timeout)
+
+
 def answer_with(data: Path, hub: FakeHub, log: Path, **env: str) -> tuple[str, list[Any]]:
     """Serve, make sure the tiny model is there, ask it greedily: (text, the local devices)."""
     proc = serve(data, hub, log, **env)
     try:
-        if not any(m["id"] == CHAT_REPO for m in call(proc, "/v0/models")):
-            call(proc, "/v0/models/register", {"repo": CHAT_REPO})
-
-        def ready() -> bool:
-            entry = next(m for m in call(proc, "/v0/models") if m["id"] == CHAT_REPO)
-            assert entry["lifecycle_status"] != "error", entry
-            return bool(entry["lifecycle_status"] == "ready")
-
-        eventually_sync(ready, timeout=30)
+        registered_and_ready(proc, CHAT_REPO)
         text = call(proc, "/v1/chat/completions", {"model": CHAT_REPO, **GREEDY})
         nodes = call(proc, "/v0/nodes")
         devices = next(n for n in nodes if n["kind"] == "local")["metrics"]["devices"]
