@@ -27,7 +27,7 @@ from app.server.api_anthropic_shapes import (
     tool_use_id,
     usage,
 )
-from app.server.translate import event_data, is_string, joined_strings, reasoning_of
+from app.server.translate import event_data, is_string, merged_string, reasoning_of
 
 _CHUNK_FIELDS = frozenset({"id", "object", "created", "model", "system_fingerprint", "choices"})
 
@@ -138,7 +138,7 @@ class Events:
     def _bulk(learnt: _Learnt, complete: bytes, at: int, end: int) -> bytes | None:
         """Our events for `complete[at:end]` when it holds only text events like the learnt
         one, else None. The texts are cut at the known offsets; the bytes rebuilt from them
-        must be the node's exactly, and each text one JSON string (`are_strings`)."""
+        must be the node's exactly, and each text one JSON string (`merged_string`)."""
         head, tail = learnt.head, learnt.tail
         if not complete.startswith(head, at):
             return None
@@ -151,13 +151,10 @@ class Events:
             return None
         if not complete.startswith(rebuilt, at + start):
             return None
-        joined = b"\n".join(texts)
-        if not joined_strings(joined, len(texts)):
-            return None
-        # One text delta for the buffer's texts: the literals joined by line breaks (which
-        # none holds raw) become one literal by dropping each `"\n"` between them. The text
-        # and when it arrives are the node's; one event instead of hundreds to write and read.
-        return learnt.out_head + joined.replace(b'"\n"', b"") + learnt.out_tail
+        # One text delta for the buffer's texts: the text and when it arrives are the node's;
+        # one event instead of hundreds to write and read.
+        merged = merged_string(texts)
+        return None if merged is None else learnt.out_head + merged + learnt.out_tail
 
     def feed(self, raw: bytes) -> list[bytes]:
         """The events for one SSE event of the node (without its blank line)."""

@@ -162,24 +162,25 @@ def is_string(literal: bytes) -> bool:
     return _ONE_STRING.fullmatch(literal) is not None
 
 
-def are_strings(texts: list[bytes]) -> bool:
-    """Whether each of `texts` is one JSON string literal (as `is_string` has it), checked
-    over all of them at once: joined by line breaks (no string holds a raw one), with the
-    escaped backslashes and quotes made plain, what is left must be quote, separator, quote
-    between the texts, and no other quote or control character anywhere."""
-    return joined_strings(b"\n".join(texts), len(texts))
-
-
-def joined_strings(joined: bytes, count: int) -> bool:
-    """`are_strings` of `count` texts already joined by line breaks."""
+def merged_string(texts: list[bytes]) -> bytes | None:
+    """`texts` as one JSON string literal (their contents one after another), or None unless
+    each is one JSON string literal (as `is_string` has it). Checked over all of them at once:
+    joined by line breaks (no string holds a raw one), with the escaped backslashes and quotes
+    made plain, what is left must be quote, separator, quote between the texts, and no other
+    quote or control character anywhere; then dropping each separating `"\n"` merges them."""
+    joined = b"\n".join(texts)
     if len(joined) < 2 or joined[:1] != b'"' or joined[-1:] != b'"':
-        return False
-    inner = joined[1:-1]
+        return None
+    inner = plain = joined[1:-1]
     if b"\\" in inner:  # JSON escapes pair from the left: `\\\\` first, then `\\"`
         # Each becomes one plain byte, so no quote comes to stand next to a line break.
-        inner = inner.replace(b"\\\\", b"_").replace(b'\\"', b"_")
-        if inner.endswith(b"\\"):  # the closing quote was escaped
-            return False
-    if inner.count(b'"\n"') != count - 1:
-        return False
-    return _NOT_IN_STRING.search(inner.replace(b'"\n"', b"")) is None
+        plain = inner.replace(b"\\\\", b"_").replace(b'\\"', b"_")
+        if plain.endswith(b"\\"):  # the closing quote was escaped
+            return None
+    if plain.count(b'"\n"') != len(texts) - 1:
+        return None
+    flat = plain.replace(b'"\n"', b"")
+    if _NOT_IN_STRING.search(flat) is not None:
+        return None
+    # Raw line breaks stand only between the texts now, so the same drop merges the original.
+    return b'"' + (flat if plain is inner else inner.replace(b'"\n"', b"")) + b'"'

@@ -18,7 +18,7 @@ import pytest
 
 from app.server.api_anthropic_answer import AnthropicAnswer
 from app.server.api_anthropic_request import Asked, to_chat
-from app.server.translate import JSON_STRING, are_strings, is_string
+from app.server.translate import JSON_STRING, is_string, merged_string
 
 TEXTS = [" plain", ' "quoted"', " back\\slash\\", " ünïcødé ✓", " tab\tnew\nline", "\\", '"']
 
@@ -141,7 +141,10 @@ def test_the_check_of_many_texts_at_once_agrees_with_the_check_of_each() -> None
         for _ in range(rng.randint(1, 4)):
             middle = b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
             texts.append(b'"' + middle + b'"' if rng.random() < 0.7 else middle)
-        assert are_strings(texts) == all(one.fullmatch(s) for s in texts), texts
+        merged = merged_string(texts)
+        assert (merged is not None) == all(one.fullmatch(s) for s in texts), texts
+        if merged is not None:  # one literal of the texts' contents, one after another
+            assert merged == b'"' + b"".join(s[1:-1] for s in texts) + b'"', texts
 
 
 async def test_message_start_goes_with_a_quick_node_and_before_a_slow_one() -> None:
