@@ -89,6 +89,8 @@ class ChatPanel(QWidget):
         self.scroller.setWidgetResizable(True)
         # Messages wrap to the transcript's width; they never scroll sideways.
         self.scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # The messages' text takes focus (and scrolls into view); the area would be a silent stop.
+        self.scroller.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         holder = QWidget()
         self.messages = QVBoxLayout(holder)
         self.messages.addStretch(1)
@@ -372,6 +374,11 @@ class ChatPanel(QWidget):
             older.retry_button.hide()
         widget = MessageWidget(role, text, files)
         self.messages.insertWidget(self.messages.count() - 1, widget)
+        # Tab reads the transcript in order, before the input (else a new message comes last).
+        anchor = self.widgets[-1].tab_stops()[-1] if self.widgets else self.stop_words
+        for stop in widget.tab_stops():
+            QWidget.setTabOrder(anchor, stop)
+            anchor = stop
         self.widgets.append(widget)
         return widget
 

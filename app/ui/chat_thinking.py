@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWi
 
 from app.core.wire import JsonObject
 from app.ui.i18n import tr
+from app.ui.widgets import selectable_by_keyboard
 
 REASONING = "reasoning_content"  # the delta field a reasoning model's thinking arrives in
 
@@ -74,7 +75,7 @@ class ThinkingBlock(QWidget):
         self.body = QLabel()
         self.body.setWordWrap(True)
         self.body.setTextFormat(Qt.TextFormat.PlainText)
-        self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        selectable_by_keyboard(self.body)
         # Never wider than the transcript: the text wraps instead.
         self.body.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.body.setObjectName("thought")  # a line at its left (app/ui/theme.py)

@@ -30,6 +30,7 @@ from app.core.wire import JsonObject
 from app.ui.chat_thinking import ThinkingBlock
 from app.ui.i18n import tr
 from app.ui.theme import set_property
+from app.ui.widgets import selectable_by_keyboard
 
 BLOCK_CHARS = 1500  # a paragraph longer than this is shown as several, cut at spaces
 BREAK_EVERY = 24  # a run of text with no space may wrap after this many characters
@@ -201,13 +202,18 @@ class MessageWidget(QFrame):
             if i == len(self.blocks):
                 label = TextBlock()
                 label.setWordWrap(True)
-                label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+                selectable_by_keyboard(label)
                 # Never wider than the transcript: the text wraps instead (at BREAK_EVERY).
                 label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
                 if self._error:
                     label.setProperty("tone", "error")
                 self.body.addWidget(label)
+                # Tab reads the message in order: its thinking, its blocks, then its buttons
+                # (a block added as the answer streams would otherwise come last).
+                QWidget.setTabOrder(self.blocks[-1] if self.blocks else self.thinking.body, label)
                 self.blocks.append(label)
+                QWidget.setTabOrder(label, self.copy_button)
+                QWidget.setTabOrder(self.copy_button, self.retry_button)
             self._show_block(self.blocks[i], part)
         while len(self.blocks) > len(parts):
             label = self.blocks.pop()
@@ -215,6 +221,11 @@ class MessageWidget(QFrame):
             label.deleteLater()
         self.copy_button.setVisible("```" in text)
         self.setAccessibleName(f"{self.who.text()}: {text[:200]}")
+
+    def tab_stops(self) -> list[QWidget]:
+        """What Tab visits in this message, in order (shown or not)."""
+        thinking = [self.thinking.toggle, self.thinking.body]
+        return [*thinking, *self.blocks, self.copy_button, self.retry_button]
 
     def _show_block(self, label: QLabel, part: str) -> None:
         # A code block as plain monospaced text (Markdown's <pre> would not wrap at all).

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSize
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QListWidget,
@@ -75,8 +75,13 @@ class MainWindow(QMainWindow):
         # Styled by the app's sheet (app/ui/theme.py): a sheet of its own would keep the
         # palette of the scheme it was styled in, and stay light after a switch to dark.
         self.sidebar.setObjectName("sidebar")
-        for name in PAGES:
+        for i, name in enumerate(PAGES):
             self.sidebar.addItem(tr(name))
+            # Ctrl+1…5 opens a section from anywhere in the window; its tooltip says so.
+            keys = QKeySequence(f"Ctrl+{i + 1}")
+            shown = keys.toString(QKeySequence.SequenceFormat.NativeText)
+            self.sidebar.item(i).setToolTip(f"{tr(name)} ({shown})")
+            QShortcut(keys, self).activated.connect(lambda i=i: self.open_section(i))
         self.pages = QStackedWidget()
         self.overview = OverviewPage(state)
         self.hub = HubPage(state, machine)
@@ -112,6 +117,11 @@ class MainWindow(QMainWindow):
     def show_page(self, name: str) -> None:
         """Switch to a page by its English name (Overview, Models, Settings)."""
         self.sidebar.setCurrentRow(PAGES.index(name))
+
+    def open_section(self, row: int) -> None:
+        """Show a section and put focus on the sidebar: Tab goes on into the page."""
+        self.sidebar.setCurrentRow(row)
+        self.sidebar.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def show_hub(self) -> None:
         """The Model Hub, where a model is found and registered."""

@@ -32,7 +32,7 @@ from app.ui.fit import device_lines, metrics_of
 from app.ui.i18n import tr
 from app.ui.state import LIVE, UiState
 from app.ui.theme import state_colors
-from app.ui.widgets import confirm, human_bytes
+from app.ui.widgets import confirm, human_bytes, selectable_by_keyboard
 
 COLUMNS = ["Name", "Status", "Machine", "GPU", "Models", "Requests", "Uptime", "Tags"]
 PAGE_SIZE = 25
@@ -147,6 +147,9 @@ class NodesModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             if index.column() == 6:
                 return human_uptime(float(value))
+            load = cell_state(node)  # a busy node's load in words, not by its colour alone
+            if index.column() == 1 and load in ("high", "full"):
+                return f"{value}, {tr('load high') if load == 'high' else tr('load full')}"
             return str(value)
         if role == Qt.ItemDataRole.BackgroundRole and index.column() == 1:
             return QColor(state_colors(cell_state(node))[1])  # asked at each paint: live
@@ -183,7 +186,7 @@ class NodesPage(QWidget):
         self.join = QLabel()
         self.join.setTextFormat(Qt.TextFormat.RichText)
         self.join.setWordWrap(True)
-        self.join.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        selectable_by_keyboard(self.join)  # the command is copied from the keyboard too
         layout.addWidget(self.join)
         self.model = NodesModel()
         self.table = QTableView()
@@ -192,12 +195,16 @@ class NodesPage(QWidget):
         self.table.setSortingEnabled(True)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Tab leaves the table (arrows move in it): else Tab walks its cells and never out.
+        self.table.setTabKeyNavigation(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().hide()
         layout.addWidget(self.table, 2)
         bar = QHBoxLayout()
         self.prev_button = QPushButton("◀ Previous")
         self.next_button = QPushButton("Next ▶")
+        self.prev_button.setAccessibleName(tr("previous page"))
+        self.next_button.setAccessibleName(tr("next page"))
         self.page_label = QLabel()
         self.prev_button.clicked.connect(lambda: self._go(-1))
         self.next_button.clicked.connect(lambda: self._go(1))

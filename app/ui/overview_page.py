@@ -18,6 +18,7 @@ from app.core.types import HubStatus, Lifecycle
 from app.ui.endpoint import client_snippet, keys_required, public_url
 from app.ui.i18n import tr
 from app.ui.state import LIVE, UiState
+from app.ui.widgets import selectable_by_keyboard
 
 
 class OverviewPage(QWidget):
@@ -64,7 +65,7 @@ class OverviewPage(QWidget):
         layout.addWidget(self._first_model())
         self.hint = QLabel()
         self.hint.setWordWrap(True)
-        self.hint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        selectable_by_keyboard(self.hint)  # the example is copied from the keyboard too
         self.hint.setAccessibleName(tr("how to call the endpoint"))
         layout.addWidget(self.hint)
         self.keys_button = QPushButton(tr("API keys…"))

@@ -72,6 +72,8 @@ class SettingsPage(QWidget):
         scroller = QScrollArea()
         scroller.setWidgetResizable(True)
         scroller.setFrameShape(QFrame.Shape.NoFrame)
+        # Its fields take focus (and scroll into view); the area itself would be a silent stop.
+        scroller.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         content = QWidget()
         scroller.setWidget(content)
         outer = QVBoxLayout(self)

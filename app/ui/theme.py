@@ -135,6 +135,9 @@ def style_sheet() -> str:
         f'QLabel[code="true"] {{ background: {c["code"]}; padding: 4px; }}'
         f"QLabel#thought {{ border-left: 3px solid {c['edge']}; padding-left: 8px; }}"
         "QLabel#omitted { font-style: italic; padding: 4px; }"
+        # Text selected from the keyboard (messages, commands): a ring while it has focus.
+        'QLabel[keyboard="true"] { border: 2px solid transparent; border-radius: 3px; }'
+        f'QLabel[keyboard="true"]:focus {{ border-color: {c["accent"]}; }}'
         f"QFrame#chip {{ border: 1px solid {c['edge']}; border-radius: 6px; }}"
         f'QFrame#card[highlighted="true"] {{ border: 2px solid {c["accent"]}; '
         "border-radius: 6px; }"
@@ -159,6 +162,7 @@ _FOCUS_RING = (
     QStyle.PrimitiveElement.PE_PanelButtonBevel,
     QStyle.PrimitiveElement.PE_FrameLineEdit,
     QStyle.PrimitiveElement.PE_PanelButtonTool,
+    QStyle.PrimitiveElement.PE_Frame,  # lists, tables, text boxes: the base style marks none
 )
 
 
@@ -191,6 +195,19 @@ class ReadableStyle(QProxyStyle):
             painter.restore()
         elif element in _FOCUS_RING and focused:
             self._ring(painter, option, c["accent"])
+
+    def drawControl(
+        self,
+        element: QStyle.ControlElement,
+        option: QStyleOption,
+        painter: QPainter,
+        widget: QWidget | None = None,
+    ) -> None:
+        """Draw as the base style does, and ring a focused tab, which it leaves unmarked."""
+        super().drawControl(element, option, painter, widget)
+        focused = bool(option.state & QStyle.StateFlag.State_HasFocus)
+        if element == QStyle.ControlElement.CE_TabBarTabLabel and focused:
+            self._ring(painter, option, colors()["accent"])
 
     @staticmethod
     def _box(painter: QPainter, option: QStyleOption, color: str, radius: float) -> None:

@@ -88,6 +88,17 @@ class Banner(QFrame):
         self.show()
 
 
+def selectable_by_keyboard(label: QLabel) -> None:
+    """Text a user copies (a message, a command): a Tab stop, selected with Shift+arrows and
+    copied with Ctrl+C, with a focus ring (app/ui/theme.py), as well as by mouse."""
+    label.setTextInteractionFlags(
+        Qt.TextInteractionFlag.TextSelectableByMouse
+        | Qt.TextInteractionFlag.TextSelectableByKeyboard
+    )
+    label.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Qt gives such a label click focus only
+    set_property(label, "keyboard", True)
+
+
 def confirm(
     parent: QWidget, title: str, text: str, on_yes: Callable[[], object], action: str = "Delete"
 ) -> QMessageBox:
