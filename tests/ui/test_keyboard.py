@@ -304,6 +304,10 @@ def test_space_and_enter_act_escape_closes(shown: App) -> None:
     focus_on(gui, copy)
     QTest.keyClick(copy, Qt.Key.Key_Space)
     gui.wait(lambda: QGuiApplication.clipboard().text() == window.overview.endpoint_url())
+    # …and so does Enter, as in a dialog.
+    QGuiApplication.clipboard().clear()
+    QTest.keyClick(copy, Qt.Key.Key_Return)
+    gui.wait(lambda: QGuiApplication.clipboard().text() == window.overview.endpoint_url())
     # The Hub's Register button opens the dialog; Enter there registers (an empty repo is
     # refused in words); Escape closes it.
     show(gui, "model-hub")
@@ -318,10 +322,10 @@ def test_space_and_enter_act_escape_closes(shown: App) -> None:
     QTest.keyClick(dialog.repo, Qt.Key.Key_Escape)
     gui.wait(lambda: not dialog.isVisible(), timeout=5)
     assert dialog.result() == QDialog.DialogCode.Rejected
-    # Settings: Space on Save saves.
+    # Settings: Enter on Save saves.
     show(gui, "settings")
     focus_on(gui, window.settings.save_button)
-    QTest.keyClick(window.settings.save_button, Qt.Key.Key_Space)
+    QTest.keyClick(window.settings.save_button, Qt.Key.Key_Enter)
     gui.wait(lambda: window.settings.result.text().startswith("Saved"))
 
 
