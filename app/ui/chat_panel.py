@@ -29,7 +29,7 @@ from app.ui.asyncs import spawn
 from app.ui.chat_fit import Fitting, FittingChat, Marker
 from app.ui.chat_settings import ChatSettings
 from app.ui.chat_thinking import Thought
-from app.ui.chat_widgets import AttachmentChips, ChatKeys, MessageWidget, figures
+from app.ui.chat_widgets import AttachmentChips, ChatKeys, MessageWidget, figures, tab_after
 from app.ui.client import ApiError
 from app.ui.i18n import tr
 from app.ui.state import UiState
@@ -89,8 +89,7 @@ class ChatPanel(QWidget):
         self.scroller.setWidgetResizable(True)
         # Messages wrap to the transcript's width; they never scroll sideways.
         self.scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        # The messages' text takes focus (and scrolls into view); the area would be a silent stop.
-        self.scroller.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.scroller.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # not a stop: its messages are
         holder = QWidget()
         self.messages = QVBoxLayout(holder)
         self.messages.addStretch(1)
@@ -217,11 +216,13 @@ class ChatPanel(QWidget):
             return False
         self.pending.append(item)
         self.files.set_names([a.name for a in self.pending])
+        tab_after(self.widgets, self.stop_words, self.files.tab_stops())
         return True
 
     def _unattach(self, index: int) -> None:
         del self.pending[index]
         self.files.set_names([a.name for a in self.pending])
+        tab_after(self.widgets, self.stop_words, self.files.tab_stops())
 
     # -- sending ------------------------------------------------------------------------
     def send_or_stop(self) -> None:
@@ -374,11 +375,7 @@ class ChatPanel(QWidget):
             older.retry_button.hide()
         widget = MessageWidget(role, text, files)
         self.messages.insertWidget(self.messages.count() - 1, widget)
-        # Tab reads the transcript in order, before the input (else a new message comes last).
-        anchor = self.widgets[-1].tab_stops()[-1] if self.widgets else self.stop_words
-        for stop in widget.tab_stops():
-            QWidget.setTabOrder(anchor, stop)
-            anchor = stop
+        tab_after(self.widgets, self.stop_words, widget.tab_stops())
         self.widgets.append(widget)
         return widget
 

@@ -263,6 +263,16 @@ class MessageWidget(QFrame):
         self.retry_button.show()
 
 
+def tab_after(messages: list[MessageWidget], first: QWidget, stops: list[QWidget]) -> None:
+    """Put `stops` (a new message's, the files to send's) after the messages' own in the Tab
+    order, or after `first` before any message, as the page reads: a widget added to a built
+    window comes last otherwise."""
+    anchor = messages[-1].tab_stops()[-1] if messages else first
+    for stop in stops:
+        QWidget.setTabOrder(anchor, stop)
+        anchor = stop
+
+
 class AttachmentChips(QWidget):
     """Files as chips: a file icon (a standard one, so no font can lack it) and the name;
     pending files also get a button that takes them off the message."""
@@ -311,6 +321,10 @@ class AttachmentChips(QWidget):
     def names(self) -> list[str]:
         """The files shown, in order."""
         return list(self._names)
+
+    def tab_stops(self) -> list[QWidget]:
+        """The remove buttons, in order (what Tab visits here)."""
+        return list(self.findChildren(QToolButton))
 
 
 class ChatKeys(QObject):

@@ -123,7 +123,9 @@ def style_sheet() -> str:
         # it to what the base style counted); this gives most of it back, keeping the
         # Playground's settings within an 800 px window.
         "QAbstractSpinBox { padding-right: -16px; }"
-        "QListWidget#sidebar { border: none; font-size: 11pt; }"
+        # A ring while the sidebar has focus (arrows switch sections), in a border kept clear.
+        "QListWidget#sidebar { border: 2px solid transparent; font-size: 11pt; }"
+        f"QListWidget#sidebar:focus {{ border-color: {c['accent']}; }}"
         "QListWidget#sidebar::item { padding: 9px 14px; }"
         f"QFrame#banner {{ background: {c['banner']}; }}"
         f'QFrame#banner[kind="paused"] {{ background: {c["banner_paused"]}; }}'

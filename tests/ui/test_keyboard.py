@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import unicodedata
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import cast
 
 import numpy as np
@@ -187,8 +188,10 @@ def focus_shows(gui: App, widget: QWidget, away: QWidget) -> str | None:
 
 
 @pytest.fixture
-def shown(gui: App) -> Iterator[App]:
-    """The window shown and active, with a conversation in the Playground and the nodes in."""
+def shown(gui: App, tmp_path: Path) -> Iterator[App]:
+    """The window shown and active, with a conversation in the Playground (and a file to send
+    with the next message), a node selected (its actions enabled) and LAN serving ticked
+    without an API key (its warning's button shown)."""
     window = gui.desktop.window
     window.resize(QSize(1280, 1000))
     window.show()
@@ -197,6 +200,13 @@ def shown(gui: App) -> Iterator[App]:
     fill_the_playground(gui)
     gui.wait(lambda: window.nodes.table.model().rowCount() > 0)
     gui.wait(lambda: window.local.table.rowCount() > 0)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("to read", encoding="utf-8")
+    assert window.playground.chat.attach(notes)
+    window.nodes.table.selectRow(0)
+    gui.wait(window.nodes.edit_button.isEnabled)
+    window.settings.lan.setChecked(True)
+    assert window.settings.lan_create_key.isVisibleTo(window.settings)
     try:
         yield gui
     finally:
@@ -264,6 +274,19 @@ def test_every_page_by_tab_reaches_each_control_in_reading_order_named_and_focus
             # The tab bar that chose the tab is part of the walk too.
             assert window.models.tabBar() in tab_walk(gui, window.sidebar)
         failures += check_walk(gui, root, window.sidebar, page)
+    assert not failures, "\n".join(failures)
+
+
+def test_the_banners_come_first_then_the_sidebar_and_the_page(shown: App) -> None:
+    gui = shown
+    window = gui.desktop.window
+    show(gui, "overview")
+    window.banner.show_message("Lost connection to the balancer: test.")
+    window.paused.show()
+    dismiss = next(b for b in window.banner.findChildren(QPushButton) if b.text() == "✕")
+    root = window.centralWidget()
+    assert root is not None
+    failures = check_walk(gui, root, dismiss, "banners")
     assert not failures, "\n".join(failures)
 
 
