@@ -48,7 +48,7 @@ KEPT = {
     "hugging", "face", "gguf", "json", "csv", "readme", "tok", "http", "https", "bearer",
     "ok", "mb", "gb", "kb", "tb", "ms", "id", "cuda", "metal", "vulkan", "rocm", "mmproj",
     "tokens", "top", "p", "max", "seed", "min", "ja", "en", "english", "enter", "shift", "esc",
-    "tls", "sha",
+    "tls", "sha", "ctrl",
 }  # fmt: skip
 WORD = re.compile(r"[A-Za-z][A-Za-z']+")
 # Code shown as code: rich-text code, backticks, the OpenAI client snippet, key prefixes,
