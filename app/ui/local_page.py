@@ -108,22 +108,27 @@ class LocalPage(QWidget):
                         )
                     )
                 self.table.setItem(r, c, item)
+            # The same buttons are kept: new ones would take the keyboard's focus away each poll.
+            buttons_for = (model["id"], values[0], bool(node and node["state"] == ModelState.ERROR))
+            shown = self.table.cellWidget(r, len(COLUMNS) - 1)
+            if shown is not None and shown.property("buttons_for") == repr(buttons_for):
+                continue
             button = QPushButton(tr("Delete"))
             button.setAccessibleName(tr("Delete {name}").format(name=values[0]))
             button.clicked.connect(lambda _=False, m=model: self.ask_delete(m))
+            widget: QWidget = button
             if node and node["state"] == ModelState.ERROR:
                 # A model in error on this node: Retry beside Delete.
                 retry = QPushButton(tr("Retry"))
                 retry.setAccessibleName(tr("Retry {name}").format(name=values[0]))
                 retry.clicked.connect(lambda _=False, m=model: retry_model(self.state, m["id"]))
-                cell = QWidget()
-                buttons = QHBoxLayout(cell)
+                widget = QWidget()
+                buttons = QHBoxLayout(widget)
                 buttons.setContentsMargins(0, 0, 0, 0)
                 buttons.addWidget(retry)
                 buttons.addWidget(button)
-                self.table.setCellWidget(r, len(COLUMNS) - 1, cell)
-            else:
-                self.table.setCellWidget(r, len(COLUMNS) - 1, button)
+            widget.setProperty("buttons_for", repr(buttons_for))
+            self.table.setCellWidget(r, len(COLUMNS) - 1, widget)
         self.empty.setVisible(not rows)
         waiting = any(n and n.get("retry_at") is not None for _, n in rows)
         if waiting and not self.countdown.isActive():

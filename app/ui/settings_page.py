@@ -262,6 +262,8 @@ class SettingsPage(QWidget):
         """Show the join token and the keys (never their secrets)."""
         cluster = self.state.cluster
         self.join_token.setText(cluster["join_token"] if cluster else "…")
+        chosen = self.keys.currentItem()  # kept: a refresh must not lose the key picked to revoke
+        chosen_id = chosen.data(Qt.ItemDataRole.UserRole) if chosen is not None else None
         self.keys.clear()
         for key in self.state.api_keys:
             item = QListWidgetItem(
@@ -269,6 +271,8 @@ class SettingsPage(QWidget):
             )
             item.setData(Qt.ItemDataRole.UserRole, key["id"])
             self.keys.addItem(item)
+            if key["id"] == chosen_id:
+                self.keys.setCurrentItem(item)
         listed = any(k["id"] == self._shown_key for k in self.state.api_keys)
         if listed:
             self._shown_key_listed = True

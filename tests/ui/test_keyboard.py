@@ -290,6 +290,37 @@ def test_the_banners_come_first_then_the_sidebar_and_the_page(shown: App) -> Non
     assert not failures, "\n".join(failures)
 
 
+def test_a_refresh_leaves_the_keyboard_where_it_was(shown: App) -> None:
+    gui = shown
+    window = gui.desktop.window
+    show(gui, "local")
+    delete = window.local.table.cellWidget(0, window.local.table.columnCount() - 1)
+    assert isinstance(delete, QPushButton)
+    focus_on(gui, delete)
+    refreshed: list[bool] = []
+    gui.desktop.state.hubChanged.connect(lambda: refreshed.append(True))
+    gui.desktop.state.refresh()  # as the poll does every few seconds
+    gui.wait(lambda: refreshed)
+    assert QApplication.focusWidget() is delete, describe(QApplication.focusWidget())
+
+
+def test_a_refresh_keeps_the_api_key_picked_by_arrow_keys(shown: App) -> None:
+    gui = shown
+    window = gui.desktop.window
+    show(gui, "settings")
+    keys = window.settings.keys
+    gui.desktop.state.create_key("my editor", lambda _key: None)
+    gui.wait(lambda: keys.count() == 1)
+    focus_on(gui, keys)
+    QTest.keyClick(keys, Qt.Key.Key_Home)
+    assert keys.currentRow() == 0
+    refreshed: list[bool] = []
+    gui.desktop.state.nodesChanged.connect(lambda: refreshed.append(True))
+    gui.desktop.state.refresh()  # as the poll does every few seconds
+    gui.wait(lambda: refreshed)
+    assert keys.currentRow() == 0 and keys.hasFocus()
+
+
 def test_the_register_and_connect_dialogs_by_tab(shown: App) -> None:
     gui = shown
     window = gui.desktop.window
