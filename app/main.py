@@ -304,6 +304,9 @@ def _run_gui(args: argparse.Namespace) -> int:
     app.setApplicationName("llmlb")
     app.setQuitOnLastWindowClosed(False)
     app.setWindowIcon(QIcon(str(resource_root() / "resources" / "icon.png")))
+    from app.ui.i18n import set_language
+
+    set_language(config.language)  # before any message box: "cannot connect" is read too
     if server:
         from app.ui.app_run import run_remote
 
