@@ -1,6 +1,7 @@
 """`llmlb --self-test`: start the embedded balancer in a temporary data dir, check that it
 answers and that llama.cpp's libraries load, then open the real window (offscreen without a
-display) and render each page, and check Japanese text has glyphs: a broken bundle fails."""
+display) and render each page, and check that Japanese text has glyphs and that the Japanese
+translation loads: a broken bundle fails."""
 
 from __future__ import annotations
 
@@ -54,9 +55,9 @@ def _check_llama() -> None:
 async def _serve_and_render(app: object) -> int:
     """The balancer headless, its API, then the window on it; 1 when anything failed."""
     from app.context import AppContext
-    from app.ui.render_check import japanese_problem, window_problems
+    from app.ui.render_check import japanese_problem, translation_problem, window_problems
 
-    problems = [p for p in [japanese_problem(app)] if p]
+    problems = [p for p in [japanese_problem(app), translation_problem()] if p]
     with tempfile.TemporaryDirectory(prefix="llmlb-self-test-") as tmp:
         settings = Settings.from_env(data_dir=Path(tmp), port=0, local_node=False)
         ctx = AppContext(settings)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from app.core.desktop_config import DesktopConfig
 from app.ui.desktop import Desktop
 from app.ui.fonts import SAMPLE, ensure_japanese, missing_glyphs
+from app.ui.i18n import language, set_language, tr
 
 FAILED = 1
 # The offscreen platform's own notes (it has no window manager and no tray): not problems.
@@ -77,6 +78,19 @@ def japanese_problem(app: object) -> str | None:
     painter.drawText(image.rect(), Qt.AlignmentFlag.AlignCenter, SAMPLE)
     painter.end()
     return "Japanese text draws nothing" if _blank(image) else None
+
+
+def translation_problem() -> str | None:
+    """Why the Japanese UI would show English (its translation did not load), or None."""
+    before = language()
+    try:
+        set_language("ja")
+        shown = tr("Overview")
+    finally:
+        set_language(before)
+    if shown != "Overview":
+        return None
+    return "the Japanese translation (app/ui/translations/llmlb_ja.qm) did not load"
 
 
 def _blank(image: QImage) -> bool:
