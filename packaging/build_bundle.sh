@@ -29,6 +29,9 @@ if [[ ! -f resources/icon.png ]]; then
     QT_QPA_PLATFORM=offscreen "$PYTHON" packaging/make_icon.py
 fi
 
+# The Japanese UI's .qm, compiled from the .ts kept in the repo (build.spec ships what is there).
+"$PYTHON" packaging/translations.py build
+
 start=$(date +%s)
 "$PYINSTALLER" --noconfirm --clean --log-level WARN build.spec
 build_seconds=$(( $(date +%s) - start ))
