@@ -301,7 +301,8 @@ def _run_gui(args: argparse.Namespace) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
-    app.setApplicationName("llmlb")
+    app.setApplicationName("llmlb")  # X11's WM_CLASS: llmlb.desktop's StartupWMClass
+    app.setDesktopFileName("llmlb")  # Wayland's app id: the desktop entry's icon and name
     app.setQuitOnLastWindowClosed(False)
     app.setWindowIcon(QIcon(str(resource_root() / "resources" / "icon.png")))
     from app.ui.i18n import set_language
