@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run serve test lint llama agents translations gpu-check bench-hub bench-node bench-ui bundle screenshots clean
+.PHONY: run serve test lint llama agents translations gpu-check bench-hub bench-node bench-ui bundle wheel-check screenshots clean
 
 # The agent CLIs the tests drive (Claude Code, the Codex CLI), pinned in tools/agents and
 # installed by `make agents` (npm and the npm registry) into a git-ignored folder; `make test`
@@ -83,6 +83,10 @@ screenshots: $(STAMP)
 
 bundle: $(STAMP) $(QM)
 	bash packaging/build_bundle.sh
+
+# The wheel `pipx install .` installs, in a fresh venv: --version and --self-test.
+wheel-check: $(STAMP) $(QM)
+	bash packaging/check_wheel.sh
 
 clean:
 	rm -rf $(VENV) $(AGENTS) build dist *.egg-info
