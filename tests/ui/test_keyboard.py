@@ -40,6 +40,7 @@ from pytestqt.qtbot import QtBot
 from app.core.catalog import load_catalog
 from app.core.types import HubStatus, Lifecycle, NodeStatus
 from app.core.wire import HubEntry, NodeJson
+from app.ui import theme
 from app.ui.chat_widgets import TextBlock
 from app.ui.main_window import PAGES, MainWindow
 from app.ui.model_card import ModelCard
@@ -225,7 +226,9 @@ def page_widget(window: MainWindow, page: str) -> QWidget:
 
 
 def check_walk(gui: App, root: QWidget, start: QWidget, where: str) -> list[str]:
-    """Walk `root`'s controls by Tab from `start`; what a keyboard user would miss."""
+    """Walk `root`'s controls by Tab from `start`; what a keyboard user would miss (focus as
+    the scheme in force shows it: callers walk in each scheme, switched once for all, as a
+    switch restyles every widget)."""
     chain = tab_walk(gui, start)
     if root.isAncestorOf(start):
         chain.insert(0, start)  # a dialog's walk starts on its first field
@@ -251,14 +254,22 @@ def check_walk(gui: App, root: QWidget, start: QWidget, where: str) -> list[str]
         for w in chain
         if any(unicodedata.category(c) == "So" for c in name_of(w))
     ]
+    scheme = "dark" if theme.is_dark() else "light"
+    for i, w in enumerate(chain):
+        why = focus_shows(gui, w, chain[i - 1] if len(chain) > 1 else start)
+        if why:
+            failures.append(f"{where} ({scheme}): {describe(w)}: {why}")
+    return failures
+
+
+def in_both_schemes(gui: App, walk: Callable[[], list[str]]) -> list[str]:
+    """What `walk` finds in light and in dark (each finding once)."""
+    failures: list[str] = []
     for scheme in ("light", "dark"):
         switch(gui, scheme)
-        for i, w in enumerate(chain):
-            why = focus_shows(gui, w, chain[i - 1] if len(chain) > 1 else start)
-            if why:
-                failures.append(f"{where} ({scheme}): {describe(w)}: {why}")
+        failures += walk()
     switch(gui, "light")
-    return failures
+    return list(dict.fromkeys(failures))
 
 
 def test_every_page_by_tab_reaches_each_control_in_reading_order_named_and_focus_visible(
@@ -266,14 +277,19 @@ def test_every_page_by_tab_reaches_each_control_in_reading_order_named_and_focus
 ) -> None:
     gui = shown
     window = gui.desktop.window
-    failures: list[str] = []
-    for page in WALKED:
-        show(gui, page)
-        root = page_widget(window, page)
-        if page in ("model-hub", "local"):
-            # The tab bar that chose the tab is part of the walk too.
-            assert window.models.tabBar() in tab_walk(gui, window.sidebar)
-        failures += check_walk(gui, root, window.sidebar, page)
+
+    def every_page() -> list[str]:
+        failures: list[str] = []
+        for page in WALKED:
+            show(gui, page)
+            root = page_widget(window, page)
+            if page in ("model-hub", "local"):
+                # The tab bar that chose the tab is part of the walk too.
+                assert window.models.tabBar() in tab_walk(gui, window.sidebar)
+            failures += check_walk(gui, root, window.sidebar, page)
+        return failures
+
+    failures = in_both_schemes(gui, every_page)
     assert not failures, "\n".join(failures)
 
 
@@ -286,7 +302,7 @@ def test_the_banners_come_first_then_the_sidebar_and_the_page(shown: App) -> Non
     dismiss = next(b for b in window.banner.findChildren(QPushButton) if b.text() == "✕")
     root = window.centralWidget()
     assert root is not None
-    failures = check_walk(gui, root, dismiss, "banners")
+    failures = in_both_schemes(gui, lambda: check_walk(gui, root, dismiss, "banners"))
     assert not failures, "\n".join(failures)
 
 
@@ -324,19 +340,23 @@ def test_a_refresh_keeps_the_api_key_picked_by_arrow_keys(shown: App) -> None:
 def test_the_register_and_connect_dialogs_by_tab(shown: App) -> None:
     gui = shown
     window = gui.desktop.window
-    show(gui, "model-hub")
-    failures: list[str] = []
-    register = window.hub.open_register_dialog()
-    gui.wait(register.isVisible, timeout=5)
-    failures += check_walk(gui, register, register.repo, "register dialog")
-    register.reject()
-    show(gui, "settings")
-    window.settings.server.choose_server()
-    connect = window.settings.server.dialog
-    assert connect is not None
-    gui.wait(connect.isVisible, timeout=5)
-    failures += check_walk(gui, connect, connect.url, "connect dialog")
-    connect.reject()
+
+    def both_dialogs() -> list[str]:
+        show(gui, "model-hub")
+        register = window.hub.open_register_dialog()
+        gui.wait(register.isVisible, timeout=5)
+        failures = check_walk(gui, register, register.repo, "register dialog")
+        register.reject()
+        show(gui, "settings")
+        window.settings.server.choose_server()
+        connect = window.settings.server.dialog
+        assert connect is not None
+        gui.wait(connect.isVisible, timeout=5)
+        failures += check_walk(gui, connect, connect.url, "connect dialog")
+        connect.reject()
+        return failures
+
+    failures = in_both_schemes(gui, both_dialogs)
     assert not failures, "\n".join(failures)
 
 
