@@ -1012,6 +1012,14 @@ Copy it now: it is not shown again.</source>
         <translation>次へ ▶</translation>
     </message>
     <message>
+        <source>previous page</source>
+        <translation>前のページ</translation>
+    </message>
+    <message>
+        <source>next page</source>
+        <translation>次のページ</translation>
+    </message>
+    <message>
         <source>Approve</source>
         <translation>承認</translation>
     </message>
