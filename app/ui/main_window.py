@@ -79,7 +79,7 @@ class MainWindow(QMainWindow):
             self.sidebar.addItem(tr(name))
         self.pages = QStackedWidget()
         self.overview = OverviewPage(state)
-        self.hub = HubPage(state, machine)
+        self.hub = HubPage(state, machine, remote=remote)
         self.local = LocalPage(state)
         self.models = QTabWidget()
         self.models.addTab(self.hub, tr("Model Hub"))

@@ -7,6 +7,7 @@ import asyncio
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
+    QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -18,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from app.core.system import Fit, Machine
 from app.core.types import HubStatus, Lifecycle
-from app.core.wire import HubEntry
+from app.core.wire import HubEntry, Quantization
 from app.ui.asyncs import spawn
 from app.ui.download_text import progress_text, retry_text
 from app.ui.fit import Fleet, verdict
@@ -85,7 +86,18 @@ class ModelCard(QFrame):
         self.retry_button.setProperty("verb", "retry")
         self.retry_button.clicked.connect(lambda: self.action.emit("retry", self.model_id))
         self.retry_button.hide()
+        # Only for a catalog model not registered yet whose repo offers other quantizations:
+        # Register registers the chosen one, and the sizes and fit follow it.
+        self.quants: list[Quantization] = []
+        self.quant = QComboBox()
+        self.quant.setAccessibleName(tr("Quantization"))
+        self.quant.setToolTip(
+            tr("Smaller quantizations need less memory; larger ones answer better.")
+        )
+        self.quant.currentIndexChanged.connect(self._quant_chosen)
+        self.quant.hide()
         top.addWidget(self.title, 1)
+        top.addWidget(self.quant)
         top.addWidget(self.fit_badge)
         top.addWidget(self.status)
         top.addWidget(self.retry_button)
@@ -115,17 +127,17 @@ class ModelCard(QFrame):
         self.countdown.timeout.connect(self._show_error)
         self.update_item(item)
 
-    def update_item(self, item: HubEntry) -> None:
+    def update_item(self, item: HubEntry, force: bool = False) -> None:
         """Show the item's current values (called on every refresh: cheap, in place)."""
-        if getattr(self, "item", None) == item:
+        if not force and getattr(self, "item", None) == item:
             return
         self.item = item.copy()  # the state patches its entries in place: keep what is shown
         self.title.setText(item.get("name") or self.model_id)
         self.description.setText(item.get("description") or item.get("repo", ""))
-        parts = [
-            f"{human_bytes(item.get('size_bytes'))} file",
-            f"{human_bytes(item.get('required_memory_bytes'))} memory",
-        ]
+        chosen = self.chosen()
+        size = chosen["size_bytes"] if chosen else item.get("size_bytes")
+        memory = chosen["required_memory_bytes"] if chosen else item.get("required_memory_bytes")
+        parts = [f"{human_bytes(size)} file", f"{human_bytes(memory)} memory"]
         context = item.get("context_length")
         here = item.get("effective_context_length")
         if context:
@@ -133,7 +145,7 @@ class ModelCard(QFrame):
             if here and here < context:  # what this cluster's memory gives a conversation
                 text += " " + tr("({n}k here)").format(n=max(1, here // 1024))
             parts.append(text)
-        quantization = item.get("quantization")
+        quantization = chosen["quantization"] if chosen else item.get("quantization")
         if quantization:
             parts.append(quantization)
         info = item.get("hf_info")
@@ -164,6 +176,7 @@ class ModelCard(QFrame):
         self.button.setAccessibleName(f"{tr(verb)} {self.title.text()}")
         self.retry_button.setAccessibleName(f"{tr('Retry')} {self.title.text()}")
         self.retry_button.setVisible(state == CardState.ERROR)
+        self.quant.setVisible(state == CardState.AVAILABLE and len(self.quants) > 1)
         self.setAccessibleName(f"{self.title.text()}, {self.status.text()}")
 
     def _show_error(self) -> None:
@@ -189,9 +202,49 @@ class ModelCard(QFrame):
             self._show_fit()
 
     def _show_fit(self) -> None:
-        judged = verdict(int(self.item.get("required_memory_bytes") or 0), self.fleet)
+        chosen = self.chosen()
+        need = chosen["required_memory_bytes"] if chosen else self.item.get("required_memory_bytes")
+        judged = verdict(int(need or 0), self.fleet)
         self.fit_badge.set_state(judged.fit, judged.label)
         self.fit_badge.setToolTip(judged.tooltip)
+        self._label_quants()
+
+    def set_quantizations(self, quants: list[Quantization]) -> None:
+        """Offer the quantizations the model's repo holds (the catalog's own first, chosen)."""
+        self.quants = list(quants)
+        self.quant.blockSignals(True)
+        self.quant.clear()
+        for q in self.quants:
+            self.quant.addItem(q["quantization"], q["quantization"])
+        self.quant.setCurrentIndex(next((i for i, q in enumerate(quants) if q["default"]), 0))
+        self.quant.blockSignals(False)
+        self._label_quants()
+        self._refresh_shown()
+
+    def _label_quants(self) -> None:
+        """Each choice with its file size and whether it fits, judged as the badge judges."""
+        for i, q in enumerate(self.quants[: self.quant.count()]):
+            judged = verdict(q["required_memory_bytes"], self.fleet)
+            text = f"{q['quantization']} · {human_bytes(q['size_bytes'])} · {judged.label}"
+            self.quant.setItemText(i, text)
+
+    def chosen(self) -> Quantization | None:
+        """The quantization picked on the card; None when the card offers no choice."""
+        index = self.quant.currentIndex() if len(self.quants) > 1 else -1
+        return self.quants[index] if 0 <= index < len(self.quants) else None
+
+    def register_id(self) -> str:
+        """What Register registers: the model, or `<id>:<QUANT>` for another quantization."""
+        chosen = self.chosen()
+        if chosen is None or chosen["default"]:
+            return self.model_id
+        return f"{self.model_id}:{chosen['quantization']}"
+
+    def _quant_chosen(self) -> None:
+        self._refresh_shown()
+
+    def _refresh_shown(self) -> None:
+        self.update_item(self.item, force=True)
 
     def _clicked(self) -> None:
         self.action.emit(str(self.button.property("verb")), self.model_id)
