@@ -30,6 +30,7 @@ from app.core.wire import NodeJson
 from app.ui.endpoint import public_url
 from app.ui.fit import device_lines, metrics_of
 from app.ui.i18n import tr
+from app.ui.server_dialog import ServerDialog
 from app.ui.state import LIVE, UiState
 from app.ui.theme import state_colors
 from app.ui.widgets import confirm, human_bytes
@@ -219,6 +220,9 @@ class NodesPage(QWidget):
         bar.addWidget(self.export_csv)
         layout.addLayout(bar)
         actions = QHBoxLayout()
+        self.add_server_button = QPushButton(tr("Add a server…"))  # external OpenAI-compatible
+        self.add_server_button.clicked.connect(self.open_server_dialog)
+        actions.addWidget(self.add_server_button)
         for w in (self.approve_button, self.edit_button, self.delete_button):
             actions.addWidget(w)
         actions.addStretch(1)
@@ -328,6 +332,12 @@ class NodesPage(QWidget):
                 f"{human_bytes(m['total_bytes'])}" + (f" — {m['error']}" if m["error"] else "")
             )
         self.detail.setPlainText("\n".join(lines))
+
+    def open_server_dialog(self) -> ServerDialog:
+        """The dialog that adds an external OpenAI-compatible server as a node."""
+        self.server_dialog = ServerDialog(self.state, self)
+        self.server_dialog.open()
+        return self.server_dialog
 
     def approve(self) -> None:
         """Let the selected pending node in."""
