@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run serve test lint llama agents gpu-check bench-hub bench-node bench-ui bundle screenshots clean
+.PHONY: run serve test lint llama agents translations gpu-check bench-hub bench-node bench-ui bundle wheel-check screenshots clean
 
 # The agent CLIs the tests drive (Claude Code, the Codex CLI), pinned in tools/agents and
 # installed by `make agents` (npm and the npm registry) into a git-ignored folder; `make test`
@@ -28,14 +28,23 @@ $(STAMP): pyproject.toml packaging/llama_build.py
 llama: $(STAMP)
 	$(PY) packaging/llama_build.py install
 
-run: llama
+# The UI's translations: the .ts sources are kept in the repo, the .qm the app loads is built
+# from them with Qt's lrelease. `make translations` runs lupdate after UI strings change.
+QM := app/ui/translations/llmlb_ja.qm
+$(QM): app/ui/translations/llmlb_ja.ts $(STAMP)
+	$(PY) packaging/translations.py build
+
+translations: $(STAMP)
+	$(PY) packaging/translations.py update
+
+run: llama $(QM)
 	$(VENV)/bin/llmlb
 
-serve: llama
+serve: llama $(QM)
 	$(VENV)/bin/llmlb serve
 
 # The tests use llama.cpp's RPC server on loopback as a GPU (built once from the same source).
-test: lint
+test: lint $(QM)
 	$(AGENT_ENV) LLMLB_TEST_RPC_SERVER=$$($(PY) packaging/llama_build.py rpc-server) \
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
 
@@ -72,8 +81,12 @@ bench-ui: $(STAMP)
 screenshots: $(STAMP)
 	LLMLB_SCREENSHOTS=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest tests/ui -q
 
-bundle: $(STAMP)
+bundle: $(STAMP) $(QM)
 	bash packaging/build_bundle.sh
+
+# The wheel `pipx install .` installs, in a fresh venv: --version and --self-test.
+wheel-check: $(STAMP) $(QM)
+	bash packaging/check_wheel.sh
 
 clean:
 	rm -rf $(VENV) $(AGENTS) build dist *.egg-info

@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--self-test",
         action="store_true",
-        help="start the embedded server headless, check it, print ok",
+        help="start the embedded server, check it, render the window offscreen, print ok",
     )
     parser.add_argument(
         "--connect",
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.self_test:
             from app.self_test import self_test
 
-            return asyncio.run(self_test())
+            return self_test()
         settings = Settings.from_env(
             host=getattr(args, "host", None),
             port=args.port,
@@ -301,9 +301,13 @@ def _run_gui(args: argparse.Namespace) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
-    app.setApplicationName("llmlb")
+    app.setApplicationName("llmlb")  # X11's WM_CLASS: llmlb.desktop's StartupWMClass
+    app.setDesktopFileName("llmlb")  # Wayland's app id: the desktop entry's icon and name
     app.setQuitOnLastWindowClosed(False)
     app.setWindowIcon(QIcon(str(resource_root() / "resources" / "icon.png")))
+    from app.ui.i18n import set_language
+
+    set_language(config.language)  # before any message box: "cannot connect" is read too
     if server:
         from app.ui.app_run import run_remote
 

@@ -1,23 +1,44 @@
-"""`llmlb --self-test`: start the embedded balancer headless in a temporary data dir, check
-that it answers and that llama.cpp's libraries load (a broken bundle fails here), print ok."""
+"""`llmlb --self-test`: start the embedded balancer in a temporary data dir, check that it
+answers and that llama.cpp's libraries load, then open the real window (offscreen without a
+display) and render each page, and check that Japanese text has glyphs and that the Japanese
+translation loads: a broken bundle fails."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import tempfile
+import time
+import traceback
 import urllib.request
 from pathlib import Path
 
 from app.core.settings import Settings
 
 
-async def self_test() -> int:
-    """Start the embedded server headless, check its answers, print the backend and ok."""
+def self_test() -> int:
+    """Run every check; print ok and return 0, or say what failed and return 1."""
+    started = time.monotonic()
+    _check_llama()
+    if sys.platform.startswith("linux") and not any(
+        os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    ):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a server or CI box: no screen, same widgets
+    from app.ui import render_check  # Qt's libraries load here: a bundle without them fails
+
+    app = render_check.start_qt()
+    code = render_check.run(app, _serve_and_render(app))
+    print(f"self-test took {time.monotonic() - started:.1f} s", file=sys.stderr)
+    if code == 0:
+        print("ok")
+    return code
+
+
+def _check_llama() -> None:
     import llama_cpp  # loads llama.cpp's shared libraries: a broken bundle fails here
 
-    from app.context import AppContext
     from app.node.devices import built_backend, list_devices
 
     llama_cpp.llama_backend_init()
@@ -30,26 +51,43 @@ async def self_test() -> int:
         file=sys.stderr,
     )
 
+
+async def _serve_and_render(app: object) -> int:
+    """The balancer headless, its API, then the window on it; 1 when anything failed."""
+    from app.context import AppContext
+    from app.ui.render_check import japanese_problem, translation_problem, window_problems
+
+    problems = [p for p in [japanese_problem(app), translation_problem()] if p]
     with tempfile.TemporaryDirectory(prefix="llmlb-self-test-") as tmp:
         settings = Settings.from_env(data_dir=Path(tmp), port=0, local_node=False)
         ctx = AppContext(settings)
         await ctx.start()
         try:
-            base, token = ctx.base_url, ctx.admin_token
-
-            def get(path: str) -> object:
-                req = urllib.request.Request(
-                    base + path, headers={"Authorization": f"Bearer {token}"}
-                )
-                with urllib.request.urlopen(req, timeout=10) as resp:
-                    return json.loads(resp.read())
-
-            models = await asyncio.to_thread(get, "/v1/models")
-            hub = await asyncio.to_thread(get, "/v0/models/hub")
-            assert isinstance(models, dict) and models.get("object") == "list", models
-            assert ctx.balancer is not None
-            assert isinstance(hub, list) and len(hub) == len(ctx.balancer.catalog), "catalog"
+            await _check_api(ctx)
+            problems += await window_problems(app, ctx.base_url, ctx.admin_token, tmp)
+        except Exception as exc:
+            traceback.print_exc()
+            problems.append(f"{type(exc).__name__}: {exc}")
         finally:
             await ctx.stop()
-    print("ok")
-    return 0
+    for problem in problems:
+        print(f"llmlb self-test FAILED: {problem}", file=sys.stderr, flush=True)
+    return 1 if problems else 0
+
+
+async def _check_api(ctx: object) -> None:
+    from app.context import AppContext
+
+    assert isinstance(ctx, AppContext)
+    base, token = ctx.base_url, ctx.admin_token
+
+    def get(path: str) -> object:
+        req = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    models = await asyncio.to_thread(get, "/v1/models")
+    hub = await asyncio.to_thread(get, "/v0/models/hub")
+    assert isinstance(models, dict) and models.get("object") == "list", models
+    assert ctx.balancer is not None
+    assert isinstance(hub, list) and len(hub) == len(ctx.balancer.catalog), "catalog"

@@ -50,8 +50,10 @@ def ensure_data_dir(path: Path) -> Path:
 
 
 def resource_root() -> Path:
-    """The folder holding catalog/ and resources/: the bundle's, or the source tree's."""
+    """The folder holding catalog/ and resources/: the bundle's, an installed wheel's
+    (app/_data/, copied by setup.py), or the source tree's."""
     bundled = getattr(sys, "_MEIPASS", None)
     if bundled:
         return Path(bundled)
-    return Path(__file__).resolve().parents[2]
+    installed = Path(__file__).resolve().parents[1] / "_data"
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[2]

@@ -24,6 +24,7 @@ from app.core.secrets import TOKEN_FILE
 from app.ui.client import ApiError
 from app.ui.connect_dialog import check_server, clear_warning
 from app.ui.desktop import Desktop
+from app.ui.fonts import ensure_japanese
 from app.ui.i18n import tr
 from app.ui.instance import hand_over_to_running, hand_over_to_window_on
 
@@ -35,6 +36,7 @@ async def run_window(
 ) -> int:
     """Show the window, run until Quit/SIGTERM/SIGINT sets `shutdown`, close it; 0, RESTART
     or SWITCH."""
+    ensure_japanese(app)  # no installed Japanese font: the bundle's, so no text shows as boxes
     app.aboutToQuit.connect(shutdown.set)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: shutdown.set())

@@ -23,16 +23,18 @@ from app.ui.chat_window import (
     window,
 )
 from app.ui.client import ApiClient, ApiError, ChatStream
-from app.ui.i18n import tr
+from app.ui.i18n import QT_TR_NOOP, tr
 
 RESENDS = 2  # after a context_length_exceeded, trimmed further and sent again at most twice
 EXCEEDED = "context_length_exceeded"
-EARLIER = "Earlier messages are not sent: they do not fit the model's {context} context"
-CUT = (
+EARLIER = QT_TR_NOOP("Earlier messages are not sent: they do not fit the model's {context} context")
+CUT = QT_TR_NOOP(
     "{name} is cut to fit the model's {context} context: its first {sent} of {total} "
     "characters are sent"
 )
-TOO_LONG = "This message is too long for the model's {context} context: shorten it and send again."
+TOO_LONG = QT_TR_NOOP(
+    "This message is too long for the model's {context} context: shorten it and send again."
+)
 
 
 def size(tokens: int) -> str:

@@ -31,14 +31,14 @@ from app.ui.chat_settings import ChatSettings
 from app.ui.chat_thinking import Thought
 from app.ui.chat_widgets import AttachmentChips, ChatKeys, MessageWidget, figures
 from app.ui.client import ApiError
-from app.ui.i18n import tr
+from app.ui.i18n import QT_TR_NOOP, tr
 from app.ui.state import UiState
 
 REPAINT_MS = 50  # streamed text is shown at most 20 times a second
 QUIT_WAIT_S = 5.0  # how long quitting waits for the partial answer to be saved
 REGENERABLE = {MessageStatus.ERROR, MessageStatus.STOPPED, MessageStatus.INTERRUPTED}
-EMPTY_ANSWER = "The model returned an empty answer."
-ONLY_THOUGHT = (
+EMPTY_ANSWER = QT_TR_NOOP("The model returned an empty answer.")
+ONLY_THOUGHT = QT_TR_NOOP(
     "The model spent its {n} tokens thinking and gave no answer: raise max and ask again."
 )
 
@@ -116,7 +116,7 @@ class ChatPanel(QWidget):
     def _input_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
         self.input = QPlainTextEdit()
-        self.input.setAccessibleName("message")
+        self.input.setAccessibleName(tr("message"))
         self.input.setPlaceholderText(tr("Message (Enter sends, Shift+Enter new line, Esc stops)"))
         self.input.setMaximumHeight(90)
         self.input.setTabChangesFocus(True)  # Tab moves on, as everywhere else on the page

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from app.core.types import MessageStatus
 from app.core.wire import JsonObject
 from app.ui.chat_thinking import ThinkingBlock
-from app.ui.i18n import tr
+from app.ui.i18n import QT_TR_NOOP, tr
 from app.ui.theme import set_property
 
 BLOCK_CHARS = 1500  # a paragraph longer than this is shown as several, cut at spaces
@@ -51,6 +51,37 @@ def breakable(text: str) -> str:
 class TextBlock(QLabel):
     """One block of a message: selectable, and copied as written (without the invisible wrap
     points `breakable` adds, which would break a copied URL or command)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        # Its height at each width, until its text, font or style changes. Qt's label lays its
+        # whole text out again each time the layout asks, and while an answer streams the
+        # layout asks every block of the message at each repaint: 7,000 characters cost
+        # 20 ms a repaint without this, 4 ms with it (bench/ui.py's Playground stall).
+        self._heights: dict[int, int] = {}
+
+    def setText(self, text: str) -> None:
+        """As QLabel's; the heights it had are forgotten."""
+        self._heights.clear()
+        super().setText(text)
+
+    def setTextFormat(self, fmt: Qt.TextFormat) -> None:
+        """As QLabel's; the heights it had are forgotten."""
+        self._heights.clear()
+        super().setTextFormat(fmt)
+
+    def heightForWidth(self, width: int) -> int:
+        """QLabel's answer, remembered per width."""
+        height = self._heights.get(width)
+        if height is None:
+            height = self._heights[width] = super().heightForWidth(width)
+        return height
+
+    def changeEvent(self, event: QEvent) -> None:
+        """A new font or style lays the text out differently: forget the heights."""
+        if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._heights.clear()
+        super().changeEvent(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """Ctrl+C (the platform's Copy) puts the clean selection on the clipboard."""
@@ -128,17 +159,24 @@ def figures(timings: JsonObject | None, arrival_ms: int | None) -> JsonObject:
     }
 
 
+ENDED: dict[str, str] = {  # how a message ended, in words (a finished one says nothing)
+    MessageStatus.STOPPED: QT_TR_NOOP("stopped"),
+    MessageStatus.ERROR: QT_TR_NOOP("error"),
+    MessageStatus.INTERRUPTED: QT_TR_NOOP("interrupted"),
+}
+
+
 def stats_text(stats: JsonObject, status: str) -> str:
     """'stopped · 24 tokens · first token 80 ms · 41.2 tok/s · node n1' for a message."""
-    parts = [] if status == MessageStatus.DONE else [status]
+    parts = [] if status == MessageStatus.DONE else [tr(ENDED.get(status, status))]
     if stats.get("tokens") is not None:
-        parts.append(f"{stats['tokens']} tokens")
+        parts.append(tr("{n} tokens").format(n=stats["tokens"]))
     if stats.get("ttft_ms") is not None:
-        parts.append(f"first token {stats['ttft_ms']} ms")
+        parts.append(tr("first token {ms} ms").format(ms=stats["ttft_ms"]))
     if stats.get("tokens_per_s"):
         parts.append(f"{stats['tokens_per_s']} tok/s")
     if stats.get("node"):
-        parts.append(f"node {stats['node']}")
+        parts.append(tr("node {node}").format(node=stats["node"]))
     return " · ".join(parts)
 
 
@@ -160,7 +198,7 @@ class MessageWidget(QFrame):
         self.setProperty("role", role)  # the user's own messages are tinted (app/ui/theme.py)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
-        self.who = QLabel("You" if role == "user" else "Assistant")
+        self.who = QLabel(tr("You") if role == "user" else tr("Assistant"))
         self.who.setObjectName("who")
         layout.addWidget(self.who)
         self.thinking = ThinkingBlock()  # a reasoning model's thought, collapsed
@@ -178,12 +216,12 @@ class MessageWidget(QFrame):
         bottom = QHBoxLayout()
         self.stats = QLabel()
         self.stats.setProperty("tone", "muted")
-        self.retry_button = QPushButton("Retry")
-        self.retry_button.setAccessibleName("retry this answer")
+        self.retry_button = QPushButton(tr("Retry"))
+        self.retry_button.setAccessibleName(tr("retry this answer"))
         self.retry_button.clicked.connect(self.retry.emit)
         self.retry_button.hide()
-        self.copy_button = QPushButton("Copy code")
-        self.copy_button.setAccessibleName("copy the code blocks of this message")
+        self.copy_button = QPushButton(tr("Copy code"))
+        self.copy_button.setAccessibleName(tr("copy the code blocks of this message"))
         self.copy_button.clicked.connect(self.copy_code)
         self.copy_button.hide()
         bottom.addWidget(self.stats, 1)
@@ -277,7 +315,7 @@ class AttachmentChips(QWidget):
         for i, name in enumerate(names):
             chip = QFrame()
             chip.setObjectName("chip")
-            chip.setAccessibleName(f"{tr('attached file')} {name}")
+            chip.setAccessibleName(tr("attached file {name}").format(name=name))
             line = QHBoxLayout(chip)
             line.setContentsMargins(6, 2, 6, 2)
             icon = QLabel()
@@ -287,7 +325,7 @@ class AttachmentChips(QWidget):
             if self.removable:
                 remove = QToolButton()
                 remove.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_DialogCloseButton))
-                remove.setAccessibleName(f"{tr('remove')} {name}")
+                remove.setAccessibleName(tr("remove {name}").format(name=name))
                 remove.setToolTip(tr("Remove this file"))
                 remove.setAutoRaise(True)
                 remove.clicked.connect(lambda _c=False, i=i: self.removed.emit(i))

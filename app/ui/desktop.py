@@ -15,6 +15,7 @@ from app.core.instance import instance_key
 from app.core.remote import remote_instance_key
 from app.core.system import Machine, probe
 from app.ui import theme
+from app.ui.asyncs import spawn
 from app.ui.client import ApiClient
 from app.ui.i18n import set_language
 from app.ui.instance import InstanceServer
@@ -60,6 +61,7 @@ class Desktop:
             remote=remote,
             switch_app=self.switch,
         )
+        self.window.languageChosen.connect(self.change_language)
         self.tray = Tray(self.state, self.open_window, quit_app)
         self.data_dir = Path(data_dir)
         # One window per data folder, or per server: what a later launch asks to show.
@@ -79,6 +81,20 @@ class Desktop:
         # collector's full passes, which otherwise stall the event loop for tens of ms.
         gc.collect()
         gc.freeze()
+
+    def change_language(self, choice: str, restart: list[str] | None = None) -> None:
+        """Switch the UI's language live (Settings): a streaming answer is saved first, then
+        the window and the tray are built again in the new language."""
+
+        async def switch() -> None:
+            await self.window.playground.chat.interrupt()
+            set_language(choice)
+            self.window.retranslate()
+            self.tray.retranslate()
+            self.window.settings.show_saved(restart or [])
+            log.info("switched the UI's language to %s", choice)
+
+        spawn(switch(), on_error=self.window.banner.show_message)
 
     def open_window(self) -> None:
         """Bring the window up."""

@@ -16,7 +16,7 @@ from typing import cast
 from app.core.node_protocol import DeviceJson
 from app.core.system import Fit, Machine, Placement, fit, place
 from app.core.wire import NodeJson, NodeMetrics
-from app.ui.i18n import tr
+from app.ui.i18n import QT_TR_NOOP, tr
 from app.ui.state import LIVE
 from app.ui.widgets import human_bytes
 
@@ -183,13 +183,13 @@ def verdict(required_bytes: int, fleet: Fleet) -> Verdict:
     state = fit(required_bytes, here)
     where = place(required_bytes, here)
     if where == Placement.GPU:
-        label = "fits on GPU"
+        label = QT_TR_NOOP("fits on GPU")
     elif state == Fit.FITS:
-        label = "fits"  # a small model on the CPU: fine as it is
+        label = QT_TR_NOOP("fits")  # a small model on the CPU: fine as it is
     elif state == Fit.SLOW:
-        label = "fits in RAM, slower"
+        label = QT_TR_NOOP("fits in RAM, slower")
     else:
-        label = "won't fit"
+        label = QT_TR_NOOP("won't fit")
     if here.gpu_bytes:
         have = tr("{device} ({memory}) and {ram} of RAM").format(
             device=here.gpu_name,

@@ -67,7 +67,7 @@ class HubPage(QWidget):
         self.notice.setAccessibleName(tr("Status"))
         self.notice.hide()
         layout.addWidget(self.notice)
-        self.empty = QLabel("Loading the catalog…")
+        self.empty = QLabel(tr("Loading the catalog…"))
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.empty)
         self.scroller = QScrollArea()
@@ -159,7 +159,7 @@ class HubPage(QWidget):
             card.setVisible(visible)
             shown += visible
         if self.cards:
-            self.empty.setText("No model matches your search." if not shown else "")
+            self.empty.setText(tr("No model matches your search.") if not shown else "")
             self.empty.setVisible(not shown)
 
     def _act(self, verb: str, model_id: str) -> None:
@@ -180,15 +180,15 @@ class HubPage(QWidget):
                 tr("Stop download"),
                 tr("Stop downloading {name}? Its partial files are deleted.").format(name=name),
                 lambda: self.state.delete(model_id),
-                action="Stop download",
+                action=tr("Stop download"),
             )
             # Two buttons both starting "Cancel" read as the same choice.
             box.button(QMessageBox.StandardButton.Cancel).setText(tr("Keep downloading"))
         else:
             confirm(
                 self,
-                "Delete model",
-                f"Delete {name}? Every node deletes its files.",
+                tr("Delete model"),
+                tr("Delete {name}? Every node deletes its files.").format(name=name),
                 lambda: self.state.delete(model_id),
             )
 

@@ -20,12 +20,21 @@ from app.core.types import ModelState
 from app.core.wire import NodeModelJson, RegisteredModel
 from app.ui.download_text import node_progress, progress_text, retry_text
 from app.ui.gpu_layers_dialog import GpuLayersDialog, describe
-from app.ui.i18n import tr
+from app.ui.i18n import QT_TR_NOOP, tr
 from app.ui.model_card import card_state, retry_model
 from app.ui.state import UiState
-from app.ui.widgets import CardState, confirm, human_bytes
+from app.ui.widgets import CardState, confirm, human_bytes, state_text
 
-COLUMNS = ["Model", "Status", "Progress", "Size", "Memory", "Node", "Path", ""]
+COLUMNS = [
+    QT_TR_NOOP("Model"),
+    QT_TR_NOOP("Status"),
+    QT_TR_NOOP("Progress"),
+    QT_TR_NOOP("Size"),
+    QT_TR_NOOP("Memory"),
+    QT_TR_NOOP("Node"),
+    QT_TR_NOOP("Path"),
+    "",
+]
 
 
 class LocalPage(QWidget):
@@ -35,11 +44,11 @@ class LocalPage(QWidget):
         super().__init__(parent)
         self.state = state
         layout = QVBoxLayout(self)
-        self.empty = QLabel("No model registered yet: pick one in the Model Hub.")
+        self.empty = QLabel(tr("No model registered yet: pick one in the Model Hub."))
         layout.addWidget(self.empty)
         self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setAccessibleName("registered models")
+        self.table.setHorizontalHeaderLabels([tr(c) if c else "" for c in COLUMNS])
+        self.table.setAccessibleName(tr("registered models"))
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         header = self.table.horizontalHeader()
@@ -92,16 +101,18 @@ class LocalPage(QWidget):
                 item.setToolTip(str(value))
                 if c == 0:  # where the model's own settings show
                     item.setToolTip(
-                        f"{value}\n{tr('GPU layers')}: {gpu} ({tr('right-click to change')})"
+                        tr("{name}\nGPU layers: {layers} (right-click to change)").format(
+                            name=value, layers=gpu
+                        )
                     )
                 self.table.setItem(r, c, item)
             button = QPushButton(tr("Delete"))
-            button.setAccessibleName(f"{tr('Delete')} {values[0]}")
+            button.setAccessibleName(tr("Delete {name}").format(name=values[0]))
             button.clicked.connect(lambda _=False, m=model: self.ask_delete(m))
             if node and node["state"] == ModelState.ERROR:
                 # A model in error on this node: Retry beside Delete.
                 retry = QPushButton(tr("Retry"))
-                retry.setAccessibleName(f"{tr('Retry')} {values[0]}")
+                retry.setAccessibleName(tr("Retry {name}").format(name=values[0]))
                 retry.clicked.connect(lambda _=False, m=model: retry_model(self.state, m["id"]))
                 cell = QWidget()
                 buttons = QHBoxLayout(cell)
@@ -121,7 +132,7 @@ class LocalPage(QWidget):
     @staticmethod
     def _status(state: str, node: NodeModelJson | None) -> str:
         """The row's state in words; with an error, or why and when a download tries again."""
-        status = tr(state)
+        status = state_text(state)
         if node and node["error"]:
             reason = node["error"]
             if node["state"] in (ModelState.PENDING, ModelState.DOWNLOADING):
@@ -162,7 +173,7 @@ class LocalPage(QWidget):
         name = model.get("name") or model["id"]
         confirm(
             self,
-            "Delete model",
-            f"Delete {name}? Every node deletes its files.",
+            tr("Delete model"),
+            tr("Delete {name}? Every node deletes its files.").format(name=name),
             lambda: self.state.delete(model["id"]),
         )

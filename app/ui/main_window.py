@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QSize, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from app.core.desktop_config import DesktopConfig
 from app.core.system import Machine
 from app.ui.hub_page import HubPage
-from app.ui.i18n import tr
+from app.ui.i18n import QT_TR_NOOP, tr
 from app.ui.local_page import LocalPage
 from app.ui.nodes_page import NodesPage
 from app.ui.overview_page import OverviewPage
@@ -30,10 +30,19 @@ from app.ui.state import UiState
 from app.ui.widgets import Banner
 
 PAGES = ("Overview", "Models", "Playground", "Nodes", "Settings")
+PAGE_NAMES = (  # the sidebar's words for PAGES
+    QT_TR_NOOP("Overview"),
+    QT_TR_NOOP("Models"),
+    QT_TR_NOOP("Playground"),
+    QT_TR_NOOP("Nodes"),
+    QT_TR_NOOP("Settings"),
+)
 
 
 class MainWindow(QMainWindow):
     """Sidebar + stacked pages; closing hides to the tray when there is one."""
+
+    languageChosen = Signal(str, list)  # Settings saved a new language (and what needs a restart)
 
     def __init__(
         self,
@@ -53,6 +62,16 @@ class MainWindow(QMainWindow):
         # A window on another machine's balancer says which one, in the title bar.
         self.setWindowTitle(f"llmlb — {state.client.base_url}" if remote else "llmlb")
         self.resize(QSize(1100, 760))
+        self._page_args = (machine, config, data_dir, port_in_use, restart_app, remote, switch_app)
+        self._build()
+        state.failed.connect(self._failed)
+        state.connectionChanged.connect(self._connection)
+        state.hubChanged.connect(self._serving)  # what the pause state arrives with
+
+    def _build(self) -> None:
+        """The banners, sidebar and pages, in the language in force."""
+        state = self.state
+        machine, config, data_dir, port_in_use, restart_app, remote, switch_app = self._page_args
         root = QWidget()
         outer = QVBoxLayout(root)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -70,12 +89,12 @@ class MainWindow(QMainWindow):
         outer.addWidget(self.paused)
         body = QHBoxLayout()
         self.sidebar = QListWidget()
-        self.sidebar.setAccessibleName("sections")
+        self.sidebar.setAccessibleName(tr("sections"))
         self.sidebar.setFixedWidth(170)
         # Styled by the app's sheet (app/ui/theme.py): a sheet of its own would keep the
         # palette of the scheme it was styled in, and stay light after a switch to dark.
         self.sidebar.setObjectName("sidebar")
-        for name in PAGES:
+        for name in PAGE_NAMES:
             self.sidebar.addItem(tr(name))
         self.pages = QStackedWidget()
         self.overview = OverviewPage(state)
@@ -105,9 +124,28 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(root)
         self.overview.wantsHub.connect(self.show_hub)
         self.overview.wantsKeys.connect(self.show_keys)
-        state.failed.connect(self.banner.show_message)
-        state.connectionChanged.connect(self._connection)
-        state.hubChanged.connect(self._serving)  # what the pause state arrives with
+        self.settings.languageChosen.connect(self.languageChosen)
+        self._serving()
+
+    def retranslate(self) -> None:
+        """Build the window's content again in the language now installed (Settings switches
+        it live): every page reads the new language, on the same page and chat as before."""
+        row = self.sidebar.currentRow()
+        models_tab = self.models.currentIndex()
+        chat = self.playground.chat.conversation_id
+        self._build()
+        self.sidebar.setCurrentRow(row)
+        self.models.setCurrentIndex(models_tab)
+        self.playground.load_chats()
+        if chat is not None:
+            self.playground.open_chat(chat)
+        # The new pages draw what the app already knows now, not at the next change.
+        self.state.hubChanged.emit()
+        self.state.nodesChanged.emit()
+
+    def _failed(self, text: str) -> None:
+        self.banner.setProperty("lost", False)  # a connection coming back leaves this shown
+        self.banner.show_message(text)
 
     def show_page(self, name: str) -> None:
         """Switch to a page by its English name (Overview, Models, Settings)."""
@@ -129,12 +167,15 @@ class MainWindow(QMainWindow):
 
     def _connection(self, connected: bool, reason: str) -> None:
         if connected:
-            if self.banner.label.text().startswith("Lost connection"):
+            if self.banner.property("lost"):
                 self.banner.hide()
         else:
             self.banner.show_message(
-                f"Lost connection to the balancer: {reason}. Retrying in the background…"
+                tr("Lost connection to the balancer: {reason}. Retrying in the background…").format(
+                    reason=reason
+                )
             )
+        self.banner.setProperty("lost", not connected)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Keep serving from the tray; without a tray, closing quits."""

@@ -23,7 +23,7 @@ from app.core.wire import HubEntry, Quantization
 from app.ui.asyncs import spawn
 from app.ui.download_text import progress_text, retry_text
 from app.ui.fit import Fleet, verdict
-from app.ui.i18n import tr
+from app.ui.i18n import QT_TR_NOOP, tr
 from app.ui.state import Part, UiState
 from app.ui.theme import set_property
 from app.ui.widgets import Badge, CardState, human_bytes, human_count
@@ -51,6 +51,18 @@ def retry_model(state: UiState, name: str) -> asyncio.Task[list[str]]:
         on_error=state.failed.emit,
         on_done=lambda _nodes: state.refresh(Part.MODELS),
     )
+
+
+VERBS = {
+    "register": QT_TR_NOOP("Register"),
+    "cancel": QT_TR_NOOP("Cancel"),
+    "delete": QT_TR_NOOP("Delete"),
+}
+VERB_NAMES = {  # what a screen reader says for the card's button
+    "register": QT_TR_NOOP("Register {name}"),
+    "cancel": QT_TR_NOOP("Cancel {name}"),
+    "delete": QT_TR_NOOP("Delete {name}"),
+}
 
 
 class ModelCard(QFrame):
@@ -137,11 +149,14 @@ class ModelCard(QFrame):
         chosen = self.chosen()
         size = chosen["size_bytes"] if chosen else item.get("size_bytes")
         memory = chosen["required_memory_bytes"] if chosen else item.get("required_memory_bytes")
-        parts = [f"{human_bytes(size)} file", f"{human_bytes(memory)} memory"]
+        parts = [
+            tr("{size} file").format(size=human_bytes(size)),
+            tr("{size} memory").format(size=human_bytes(memory)),
+        ]
         context = item.get("context_length")
         here = item.get("effective_context_length")
         if context:
-            text = f"{context // 1024}k context"
+            text = tr("{n}k context").format(n=context // 1024)
             if here and here < context:  # what this cluster's memory gives a conversation
                 text += " " + tr("({n}k here)").format(n=max(1, here // 1024))
             parts.append(text)
@@ -168,13 +183,13 @@ class ModelCard(QFrame):
         else:
             self.progress.hide()
         self._show_error()
-        verb = {CardState.AVAILABLE: "Register", CardState.DOWNLOADING: "Cancel"}.get(
-            state, "Delete"
+        verb = {CardState.AVAILABLE: "register", CardState.DOWNLOADING: "cancel"}.get(
+            state, "delete"
         )
-        self.button.setText(tr(verb))
-        self.button.setProperty("verb", verb.lower())
-        self.button.setAccessibleName(f"{tr(verb)} {self.title.text()}")
-        self.retry_button.setAccessibleName(f"{tr('Retry')} {self.title.text()}")
+        self.button.setText(tr(VERBS[verb]))
+        self.button.setProperty("verb", verb)
+        self.button.setAccessibleName(tr(VERB_NAMES[verb]).format(name=self.title.text()))
+        self.retry_button.setAccessibleName(tr("Retry {name}").format(name=self.title.text()))
         self.retry_button.setVisible(state == CardState.ERROR)
         self.quant.setVisible(state == CardState.AVAILABLE and len(self.quants) > 1)
         self.setAccessibleName(f"{self.title.text()}, {self.status.text()}")

@@ -28,19 +28,27 @@ from PySide6.QtWidgets import (
 from app.core.types import NodeStatus
 from app.core.wire import NodeJson
 from app.ui.endpoint import public_url
-from app.ui.fit import device_lines, metrics_of
-from app.ui.i18n import tr
+from app.ui.fit import metrics_of
+from app.ui.i18n import QT_TR_NOOP, tr
+from app.ui.node_detail import LOCAL_NODE_STAYS, detail_lines, words
 from app.ui.server_dialog import ServerDialog
 from app.ui.state import LIVE, UiState
 from app.ui.theme import state_colors
-from app.ui.widgets import confirm, human_bytes
+from app.ui.widgets import confirm
 
 COLUMNS = ["Name", "Status", "Machine", "GPU", "Models", "Requests", "Uptime", "Tags"]
+# The headers as the table shows them (COLUMNS stay English: they head the CSV export).
+HEADERS = [
+    QT_TR_NOOP("Name"),
+    QT_TR_NOOP("Status"),
+    QT_TR_NOOP("Machine"),
+    QT_TR_NOOP("GPU"),
+    QT_TR_NOOP("Models"),
+    QT_TR_NOOP("Requests"),
+    QT_TR_NOOP("Uptime"),
+    QT_TR_NOOP("Tags"),
+]
 PAGE_SIZE = 25
-LOCAL_NODE_STAYS = (
-    "This computer's node is part of llmlb: it cannot be deleted while llmlb runs. "
-    "To stop it serving, pause serving or delete its models."
-)
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -91,7 +99,9 @@ def human_uptime(seconds: float) -> str:
     if seconds < 0:
         return "—"
     minutes = int(seconds // 60)
-    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+    if minutes >= 60:
+        return tr("{h} h {m} min").format(h=minutes // 60, m=minutes % 60)
+    return tr("{n} min").format(n=minutes)
 
 
 class NodesModel(QAbstractTableModel):
@@ -139,7 +149,7 @@ class NodesModel(QAbstractTableModel):
         role: int = Qt.ItemDataRole.DisplayRole,
     ) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
+            return tr(HEADERS[section])
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -148,13 +158,17 @@ class NodesModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             if index.column() == 6:
                 return human_uptime(float(value))
+            if index.column() == 1:
+                return words(str(value))
             return str(value)
         if role == Qt.ItemDataRole.BackgroundRole and index.column() == 1:
             return QColor(state_colors(cell_state(node))[1])  # asked at each paint: live
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == 1:
             return QColor(state_colors(cell_state(node))[0])
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 1:
-            return f"{value}, load {load_level(node)}"
+            return tr("{status}, load {load}").format(
+                status=words(str(value)), load=words(load_level(node))
+            )
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
@@ -189,7 +203,7 @@ class NodesPage(QWidget):
         self.model = NodesModel()
         self.table = QTableView()
         self.table.setModel(self.model)
-        self.table.setAccessibleName("nodes")
+        self.table.setAccessibleName(tr("nodes"))
         self.table.setSortingEnabled(True)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -197,16 +211,16 @@ class NodesPage(QWidget):
         self.table.verticalHeader().hide()
         layout.addWidget(self.table, 2)
         bar = QHBoxLayout()
-        self.prev_button = QPushButton("◀ Previous")
-        self.next_button = QPushButton("Next ▶")
+        self.prev_button = QPushButton(tr("◀ Previous"))
+        self.next_button = QPushButton(tr("Next ▶"))
         self.page_label = QLabel()
         self.prev_button.clicked.connect(lambda: self._go(-1))
         self.next_button.clicked.connect(lambda: self._go(1))
-        self.approve_button = QPushButton("Approve")
-        self.edit_button = QPushButton("Rename / tags…")
-        self.delete_button = QPushButton("Delete")
-        self.export_json = QPushButton("Export JSON")
-        self.export_csv = QPushButton("Export CSV")
+        self.approve_button = QPushButton(tr("Approve"))
+        self.edit_button = QPushButton(tr("Rename / tags…"))
+        self.delete_button = QPushButton(tr("Delete"))
+        self.export_json = QPushButton(tr("Export JSON"))
+        self.export_csv = QPushButton(tr("Export CSV"))
         self.approve_button.clicked.connect(self.approve)
         self.edit_button.clicked.connect(self.edit)
         self.delete_button.clicked.connect(self.delete)
@@ -228,7 +242,7 @@ class NodesPage(QWidget):
         actions.addStretch(1)
         layout.addLayout(actions)
         self.detail = QTextBrowser()
-        self.detail.setAccessibleName("node details")
+        self.detail.setAccessibleName(tr("node details"))
         layout.addWidget(self.detail, 1)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._show_detail())
         # Sorting and paging reset the model, which clears the selection without a signal:
@@ -242,22 +256,27 @@ class NodesPage(QWidget):
     def refresh(self) -> None:
         """Reload rows, keeping the selected node selected."""
         self.model.set_nodes(list(self.state.nodes))
-        self.page_label.setText(f"page {self.model.page + 1} of {self.model.pages()}")
+        self.page_label.setText(
+            tr("page {page} of {pages}").format(page=self.model.page + 1, pages=self.model.pages())
+        )
         cluster = self.state.cluster
         token = cluster["join_token"] if cluster else "…"
         discovered = cluster["discovered"] if cluster else []
         # Rich text for <code>: everything the balancer or a node sent is escaped first.
         # The token goes in the environment, not on the command line, where `ps` shows it.
         # The address the balancer announces on the LAN: 127.0.0.1 is another machine itself.
-        text = (
-            f"Join another machine: <code>LLMLB_JOIN_TOKEN={html.escape(str(token))} "
+        command = (
+            f"<code>LLMLB_JOIN_TOKEN={html.escape(str(token))} "
             f"llmlb node --balancer {html.escape(public_url(self.state))}</code>"
         )
+        text = html.escape(tr("Join another machine: {command}")).format(command=command)
         if discovered:
             names = ", ".join(
                 f"{html.escape(d['name'])} ({html.escape(str(d['url']))})" for d in discovered
             )
-            text += f"<br>On the LAN, not joined yet: {names}"
+            text += "<br>" + html.escape(tr("On the LAN, not joined yet: {names}")).format(
+                names=names
+            )
         self.join.setText(text)
         self._show_detail()
 
@@ -274,7 +293,9 @@ class NodesPage(QWidget):
 
     def _go(self, step: int) -> None:
         self.model.set_page(self.model.page + step)
-        self.page_label.setText(f"page {self.model.page + 1} of {self.model.pages()}")
+        self.page_label.setText(
+            tr("page {page} of {pages}").format(page=self.model.page + 1, pages=self.model.pages())
+        )
 
     def selected(self) -> NodeJson | None:
         """The selected node, if any."""
@@ -295,43 +316,9 @@ class NodesPage(QWidget):
         self.delete_button.setEnabled(node is not None and not local)
         self.delete_button.setToolTip(tr(LOCAL_NODE_STAYS) if local else "")
         if node is None:
-            self.detail.setPlainText("Select a node to see its details.")
+            self.detail.setPlainText(tr("Select a node to see its details."))
             return
-        metrics = metrics_of(node)
-        system = metrics["system"] if metrics else {}
-        lines = [
-            f"{node['name']}  ({node['id']}, {node['kind']})",
-            f"status: {node['status']}"
-            + ("  — metrics are stale" if node["metrics_stale"] else ""),
-            f"address: {node['url']}",
-            f"runtime: {node.get('runtime_version') or '—'}",
-            *(f"GPU: {line}" for line in device_lines(node)),
-            f"memory: {human_bytes(system.get('memory_available_bytes'))} free of "
-            f"{human_bytes(system.get('memory_total_bytes'))}",
-            f"loaded models: {', '.join(metrics['loaded_models'] if metrics else []) or 'none'}",
-            f"requests in flight: {metrics['active_requests'] if metrics else 0} of "
-            f"{metrics['slots'] if metrics else '?'} slots",
-        ]
-        speeds = node.get("speed") or {}
-        if speeds:  # measured from its answers: what dispatch prefers
-            lines.append(
-                "speed: " + ", ".join(f"{m} {rate:.0f} tokens/s" for m, rate in speeds.items())
-            )
-        progress = metrics["sync_progress"] if metrics else None
-        if progress:
-            lines.append(
-                f"downloading {progress['model_id']}: "
-                f"{human_bytes(progress['downloaded_bytes'])} of "
-                f"{human_bytes(progress['total_bytes'])}"
-            )
-        if local:
-            lines.append(tr(LOCAL_NODE_STAYS))
-        for m in node["models"]:
-            lines.append(
-                f"  • {m['name']}: {m['state']}, {human_bytes(m['downloaded_bytes'])} of "
-                f"{human_bytes(m['total_bytes'])}" + (f" — {m['error']}" if m["error"] else "")
-            )
-        self.detail.setPlainText("\n".join(lines))
+        self.detail.setPlainText("\n".join(detail_lines(node, local)))
 
     def open_server_dialog(self) -> ServerDialog:
         """The dialog that adds an external OpenAI-compatible server as a node."""
@@ -350,11 +337,11 @@ class NodesPage(QWidget):
         node = self.selected()
         if node is None:
             return
-        name, ok = QInputDialog.getText(self, "Rename node", "Name:", text=node["name"])
+        name, ok = QInputDialog.getText(self, tr("Rename node"), tr("Name:"), text=node["name"])
         if not ok:
             return
         tags, ok = QInputDialog.getText(
-            self, "Tags", "Tags (comma-separated):", text=", ".join(node["tags"])
+            self, tr("Tags"), tr("Tags (comma-separated):"), text=", ".join(node["tags"])
         )
         if ok:
             self.state.update_node(node["id"], name, [t.strip() for t in tags.split(",")])
@@ -365,14 +352,14 @@ class NodesPage(QWidget):
         if node is not None:
             box = confirm(
                 self,
-                "Delete node",
-                f"Delete {node['name']}? It must join again to serve.",
+                tr("Delete node"),
+                tr("Delete {name}? It must join again to serve.").format(name=node["name"]),
                 lambda: self.state.delete_node(node["id"]),
             )
             box.setTextFormat(Qt.TextFormat.PlainText)  # the name is the node's own text
 
     def _ask_export(self, kind: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export nodes", f"nodes.{kind}")
+        path, _ = QFileDialog.getSaveFileName(self, tr("Export nodes"), f"nodes.{kind}")
         if path:
             self.export(Path(path), kind)
 

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 
 from app.core.types import HubStatus, Lifecycle
 from app.ui.endpoint import client_snippet, keys_required, public_url
-from app.ui.i18n import tr
+from app.ui.i18n import QT_TR_NOOP, tr
 from app.ui.state import LIVE, UiState
 
 
@@ -33,7 +33,7 @@ class OverviewPage(QWidget):
         endpoint = QHBoxLayout()
         self.url = QLabel(self.endpoint_url())
         self.url.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.url.setAccessibleName("OpenAI endpoint URL")
+        self.url.setAccessibleName(tr("OpenAI endpoint URL"))
         font = QFont(self.url.font())
         font.setPointSizeF(font.pointSizeF() * 1.3)
         self.url.setFont(font)
@@ -46,15 +46,19 @@ class OverviewPage(QWidget):
         layout.addLayout(endpoint)
         grid = QGridLayout()
         self.numbers: dict[str, QLabel] = {}
-        for i, key in enumerate(
-            ("Nodes online", "Models registered", "Models ready", "Downloading")
-        ):
+        captions = (
+            QT_TR_NOOP("Nodes online"),
+            QT_TR_NOOP("Models registered"),
+            QT_TR_NOOP("Models ready"),
+            QT_TR_NOOP("Downloading"),
+        )
+        for i, key in enumerate(captions):
             value = QLabel("—")
             big = QFont(value.font())
             big.setPointSizeF(big.pointSizeF() * 2.2)
             big.setBold(True)
             value.setFont(big)
-            value.setAccessibleName(key)
+            value.setAccessibleName(tr(key))
             caption = QLabel(tr(key))
             caption.setWordWrap(True)  # four captions side by side at 800 px, in any language
             grid.addWidget(value, 0, i)

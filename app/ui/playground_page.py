@@ -22,6 +22,7 @@ from app.core.wire import Conversation
 from app.ui.asyncs import spawn
 from app.ui.chat_panel import ChatPanel
 from app.ui.chat_widgets import breakable
+from app.ui.i18n import tr
 from app.ui.state import UiState
 from app.ui.widgets import confirm
 
@@ -49,15 +50,15 @@ class PlaygroundPage(QWidget):
         box = QWidget()
         box.setMinimumWidth(SIDEBAR_PX * 3 // 4)  # titles stay readable
         layout = QVBoxLayout(box)
-        self.new_button = QPushButton("New chat")
+        self.new_button = QPushButton(tr("New chat"))
         self.new_button.clicked.connect(self.new_chat)
         self.chats = QListWidget()
-        self.chats.setAccessibleName("conversations")
+        self.chats.setAccessibleName(tr("conversations"))
         # Titles wrap (anywhere, if they must) instead of running out of the list.
         self.chats.setWordWrap(True)
         self.chats.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.chats.currentItemChanged.connect(lambda item, _old: self._open(item))
-        self.delete_button = QPushButton("Delete chat")
+        self.delete_button = QPushButton(tr("Delete chat"))
         self.delete_button.clicked.connect(self.delete_chat)
         for w in (self.new_button, self.chats, self.delete_button):
             layout.addWidget(w)
@@ -92,7 +93,10 @@ class PlaygroundPage(QWidget):
     def _open(self, item: QListWidgetItem | None) -> None:
         if item is None:
             return
-        cid = str(item.data(Qt.ItemDataRole.UserRole))
+        self.open_chat(str(item.data(Qt.ItemDataRole.UserRole)))
+
+    def open_chat(self, cid: str) -> None:
+        """Show a stored conversation."""
         spawn(
             self.state.client.conversation(cid),
             on_error=self.chat.say,
@@ -112,8 +116,8 @@ class PlaygroundPage(QWidget):
 
         confirm(
             self,
-            "Delete chat",
-            f"Delete “{item.data(TITLE_ROLE)}” and all its messages?",
+            tr("Delete chat"),
+            tr("Delete “{title}” and all its messages?").format(title=item.data(TITLE_ROLE)),
             lambda: spawn(
                 self.state.client.delete_conversation(cid), on_error=self.chat.say, on_done=gone
             ),

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 
 from app.core.wire import RegisterAnswer
 from app.ui.asyncs import spawn
+from app.ui.i18n import tr
 from app.ui.state import Part, UiState
 
 
@@ -26,20 +27,20 @@ class RegisterDialog(QDialog):
     def __init__(self, state: UiState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.setWindowTitle("Register a model")
+        self.setWindowTitle(tr("Register a model"))
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.repo = QLineEdit()
-        self.repo.setPlaceholderText("org/repo or https://huggingface.co/org/repo")
-        self.repo.setAccessibleName("Hugging Face repo or URL")
+        self.repo.setPlaceholderText(tr("org/repo or https://huggingface.co/org/repo"))
+        self.repo.setAccessibleName(tr("Hugging Face repo or URL"))
         self.filename = QLineEdit()
-        self.filename.setPlaceholderText("only when the repo has several GGUF files")
-        self.filename.setAccessibleName("file name")
+        self.filename.setPlaceholderText(tr("only when the repo has several GGUF files"))
+        self.filename.setAccessibleName(tr("file name"))
         self.display_name = QLineEdit()
-        self.display_name.setAccessibleName("display name")
-        form.addRow("Repo or URL", self.repo)
-        form.addRow("File (optional)", self.filename)
-        form.addRow("Display name (optional)", self.display_name)
+        self.display_name.setAccessibleName(tr("display name"))
+        form.addRow(tr("Repo or URL"), self.repo)
+        form.addRow(tr("File (optional)"), self.filename)
+        form.addRow(tr("Display name (optional)"), self.display_name)
         layout.addLayout(form)
         self.error = QLabel()
         self.error.setWordWrap(True)
@@ -50,7 +51,7 @@ class RegisterDialog(QDialog):
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        ok.setText("Register")
+        ok.setText(tr("Register"))
         self.buttons.accepted.connect(self.submit)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)

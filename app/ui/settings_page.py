@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -28,27 +28,30 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.desktop_config import DesktopConfig, set_start_at_login
-from app.core.settings import Settings
 from app.core.wire import NewApiKey
 from app.ui.connect_dialog import ServerBox
 from app.ui.help import open_readme
-from app.ui.i18n import set_language, tr
+from app.ui.i18n import QT_TR_NOOP, tr
 from app.ui.state import UiState
 from app.ui.widgets import confirm
 
-LANGUAGES = [("system", "Follow the system"), ("en", "English"), ("ja", "日本語")]
+# Each language by its own name; "Follow the system" in the language in force.
+LANGUAGES = [("system", QT_TR_NOOP("Follow the system")), ("en", "English"), ("ja", "日本語")]
 # What the user reads for the settings that need a restart (the config file's names are ours).
 NEEDS_RESTART = {
-    "port": "Port",
-    "serve_lan": "Serve on the LAN",
-    "data_dir": "Data folder",
-    "idle_unload_ttl": "Unload idle models after",
-    "language": "Language",
+    "port": QT_TR_NOOP("Port"),
+    "serve_lan": QT_TR_NOOP("Serve on the LAN"),
+    "data_dir": QT_TR_NOOP("Data folder"),
+    "idle_unload_ttl": QT_TR_NOOP("Unload idle models after"),
 }
 
 
 class SettingsPage(QWidget):
-    """Edits the desktop settings file; what needs a restart says so."""
+    """Edits the desktop settings file; what needs a restart says so. A new language applies
+    at once: the page asks for it (languageChosen, with the saved settings that still need a
+    restart) and the window is built again in it."""
+
+    languageChosen = Signal(str, list)
 
     def __init__(
         self,
@@ -83,30 +86,30 @@ class SettingsPage(QWidget):
         self.port.setRange(1024, 65535)
         self.port.setValue(self.port_in_use)
         self._shown_port = self.port.value()  # as the field shows it (clamped to its range)
-        self.port.setToolTip(Settings.help("port"))
-        self.port.setAccessibleName("port")
+        self.port.setToolTip(tr("The port of the OpenAI-compatible endpoint"))
+        self.port.setAccessibleName(tr("Port"))
         self.lan = QCheckBox(tr("Serve on the LAN (other machines may connect)"))
         self.lan.setToolTip(tr("On the LAN, /v1 needs an API key."))
         self.lan.setChecked(config.serve_lan)
         self.lan.toggled.connect(self._warn_lan)
         self._default_dir = data_dir
         self.data_dir = QLineEdit(config.data_dir or data_dir)
-        self.data_dir.setToolTip(Settings.help("data_dir"))
-        self.data_dir.setAccessibleName("data folder")
+        self.data_dir.setToolTip(tr("The folder for the database, logs and model files"))
+        self.data_dir.setAccessibleName(tr("Data folder"))
         self.idle = QSpinBox()
         self.idle.setRange(1, 24 * 60)
-        self.idle.setSuffix(" min")
+        self.idle.setSuffix(tr(" min"))
         self.idle.setValue(max(1, int(config.idle_unload_ttl // 60)))
-        self.idle.setToolTip(Settings.help("idle_unload_ttl"))
-        self.idle.setAccessibleName("unload idle models after")
+        self.idle.setToolTip(tr("How long an unused model stays loaded in memory"))
+        self.idle.setAccessibleName(tr("Unload idle models after"))
         self.language = QComboBox()
         for code, label in LANGUAGES:
-            self.language.addItem(label, code)
+            self.language.addItem(tr(label), code)
         self.language.setCurrentIndex(
             next((i for i, (c, _) in enumerate(LANGUAGES) if c == config.language), 0)
         )
         self.language.setAccessibleName(tr("Language"))
-        self.login = QCheckBox("Start llmlb when I log in")
+        self.login = QCheckBox(tr("Start llmlb when I log in"))
         self.login.setChecked(config.start_at_login)
         port_row = QHBoxLayout()
         port_row.addWidget(self.port)
@@ -117,12 +120,12 @@ class SettingsPage(QWidget):
             )
         port_row.addWidget(self.port_note, 1)
         form.addRow(tr("Port"), port_row)
-        form.addRow("Network", self.lan)
+        form.addRow(tr("Network"), self.lan)
         form.addRow("", self._lan_warning())
-        form.addRow("Data folder", self.data_dir)
-        form.addRow("Unload idle models after", self.idle)
+        form.addRow(tr("Data folder"), self.data_dir)
+        form.addRow(tr("Unload idle models after"), self.idle)
         form.addRow(tr("Language"), self.language)
-        form.addRow("Start at login", self.login)
+        form.addRow(tr("Start at login"), self.login)
         layout.addLayout(form)
         self.save_button = QPushButton(tr("Save"))
         self.save_button.clicked.connect(self.save)
@@ -158,29 +161,31 @@ class SettingsPage(QWidget):
         self._warn_lan()
 
     def _cluster_box(self) -> QGroupBox:
-        box = QGroupBox("Cluster")
+        box = QGroupBox(tr("Cluster"))
         rows = QVBoxLayout(box)
         row, buttons = QHBoxLayout(), QHBoxLayout()
         rows.addLayout(row)
         rows.addLayout(buttons)  # below the token, so the box fits an 800 px window
         self.join_token = QLabel("…")
         self.join_token.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.join_token.setAccessibleName("join token")
-        copy = QPushButton("Copy")
-        copy.setAccessibleName("copy the join token")
+        self.join_token.setAccessibleName(tr("join token"))
+        copy = QPushButton(tr("Copy"))
+        copy.setAccessibleName(tr("copy the join token"))
         copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.join_token.text()))
-        self.rotate = QPushButton("New token")
+        self.rotate = QPushButton(tr("New token"))
         self.rotate.clicked.connect(
             lambda: confirm(
                 self,
-                "New join token",
-                "Make a new join token? Nodes that already joined keep working; new ones "
-                "need the new token.",
+                tr("New join token"),
+                tr(
+                    "Make a new join token? Nodes that already joined keep working; new ones "
+                    "need the new token."
+                ),
                 self.state.rotate_join_token,
-                action="New token",
+                action=tr("New token"),
             )
         )
-        row.addWidget(QLabel("Join token:"))
+        row.addWidget(QLabel(tr("Join token:")))
         row.addWidget(self.join_token, 1)
         buttons.addStretch(1)
         buttons.addWidget(copy)
@@ -222,16 +227,16 @@ class SettingsPage(QWidget):
         box = QGroupBox(tr("API keys (needed by /v1 once one exists, or on the LAN)"))
         layout = QVBoxLayout(box)
         self.keys = QListWidget()
-        self.keys.setAccessibleName("API keys")
+        self.keys.setAccessibleName(tr("API keys"))
         self.keys.setMaximumHeight(120)
         layout.addWidget(self.keys)
         row = QHBoxLayout()
         self.key_name = QLineEdit()
-        self.key_name.setPlaceholderText("name of the new key (e.g. my editor)")
-        self.key_name.setAccessibleName("new API key name")
-        self.create_key = QPushButton("Create key")
+        self.key_name.setPlaceholderText(tr("name of the new key (e.g. my editor)"))
+        self.key_name.setAccessibleName(tr("new API key name"))
+        self.create_key = QPushButton(tr("Create key"))
         self.create_key.clicked.connect(self._create_key)
-        self.revoke_key = QPushButton("Revoke")
+        self.revoke_key = QPushButton(tr("Revoke"))
         self.revoke_key.clicked.connect(self._revoke_key)
         row.addWidget(self.key_name, 1)
         row.addWidget(self.create_key)
@@ -272,14 +277,16 @@ class SettingsPage(QWidget):
     def _create_key(self) -> None:
         name = self.key_name.text().strip()
         if not name:
-            self.new_key.setText("Give the key a name first.")
+            self.new_key.setText(tr("Give the key a name first."))
             return
 
         def shown(key: NewApiKey) -> None:
             self.key_name.clear()
             self._shown_key, self._shown_key_listed = key["id"], False
             self.new_key.setText(
-                f"New key “{key['name']}”: {key['key']}\nCopy it now: it is not shown again."
+                tr("New key “{name}”: {key}\nCopy it now: it is not shown again.").format(
+                    name=key["name"], key=key["key"]
+                )
             )
             self._secret = key["key"]
             self.copy_key.show()
@@ -299,10 +306,10 @@ class SettingsPage(QWidget):
 
         confirm(
             self,
-            "Revoke API key",
-            f"Revoke {item.text()}? Tools using it stop working.",
+            tr("Revoke API key"),
+            tr("Revoke {key}? Tools using it stop working.").format(key=item.text()),
             revoke,
-            action="Revoke",
+            action=tr("Revoke"),
         )
 
     def _hide_secret(self) -> None:
@@ -331,16 +338,25 @@ class SettingsPage(QWidget):
                     command = shutil.which("llmlb") or f"{sys.executable} -m app"
                 set_start_at_login(self.config.start_at_login, command)
         except OSError as exc:
-            self.result.setText(f"Could not save the settings: {exc.strerror}")
+            self.result.setText(
+                tr("Could not save the settings: {reason}").format(reason=exc.strerror)
+            )
             return
-        set_language(self.config.language)
-        restart = [
-            tr(label) for k, label in NEEDS_RESTART.items() if before[k] != self.config.as_dict()[k]
-        ]
+        after = self.config.as_dict()
+        restart = [key for key in NEEDS_RESTART if before[key] != after[key]]
+        if before["language"] != after["language"]:
+            self.languageChosen.emit(self.config.language, restart)  # the window is rebuilt
+            return
+        self.show_saved(restart)
+
+    def show_saved(self, restart: list[str]) -> None:
+        """Say the settings were saved, and which of them (NEEDS_RESTART's keys) wait for a
+        restart, with the button that restarts."""
         if not restart:
             self.result.setText(tr("Saved."))
             return
-        self.result.setText(tr("Saved. Restart llmlb to apply: ") + ", ".join(restart))
+        labels = ", ".join(tr(NEEDS_RESTART[key]) for key in restart)
+        self.result.setText(tr("Saved. Restart llmlb to apply: {settings}").format(settings=labels))
         self.restart_button.setVisible(self.restart_app is not None)
 
     def _restart(self) -> None:

@@ -32,6 +32,7 @@ from app.core.types import Lifecycle, NodeStatus
 from app.core.wire import ApiKey, Cluster, HubEntry, NewApiKey, NodeJson, RegisteredModel
 from app.ui.asyncs import spawn
 from app.ui.client import ApiClient
+from app.ui.i18n import tr
 from app.ui.progress import apply_progress
 
 log = logging.getLogger(__name__)
@@ -140,15 +141,20 @@ class UiState(QObject):
     def _announce(self, event: ModelProgressed, before: Lifecycle | None, after: Lifecycle) -> None:
         name = next((m["name"] for m in self.models if m["id"] == event.name), event.name)
         if after == Lifecycle.READY and before != Lifecycle.READY:
-            self.notify.emit("Download finished", f"{name} is ready to use")
+            self.notify.emit(
+                tr("Download finished"), tr("{name} is ready to use").format(name=name)
+            )
         elif after == Lifecycle.ERROR and before != Lifecycle.ERROR:
-            self.notify.emit("Download failed", f"{name}: {event.error or 'error'}")
+            reason = event.error or tr("error")
+            self.notify.emit(tr("Download failed"), f"{name}: {reason}")
 
     def _node_changed(self, event: NodeChanged) -> None:
         node = next((n for n in self.nodes if n["id"] == event.node_id), None)
         was_live = node is not None and node["status"] in LIVE
         if was_live and node is not None and event.status == NodeStatus.OFFLINE:
-            self.notify.emit("Node offline", f"{node['name']} stopped answering")
+            self.notify.emit(
+                tr("Node offline"), tr("{name} stopped answering").format(name=node["name"])
+            )
         # A node's models are servable only while it is live: when that changes, so does
         # their status (online ⇄ registering changes nothing for them).
         liveness_changed = was_live != (event.status in LIVE)

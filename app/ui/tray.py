@@ -9,10 +9,10 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QColor, QGuiApplication, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from app.ui.i18n import tr
+from app.ui.i18n import QT_TR_NOOP, tr
 from app.ui.model_card import card_state
 from app.ui.state import UiState
-from app.ui.widgets import CardState
+from app.ui.widgets import CardState, state_text
 
 
 class TrayState(StrEnum):
@@ -31,6 +31,15 @@ STATE_COLORS = {
     TrayState.ERROR: "#d93025",
     TrayState.PAUSED: "#80868b",
     TrayState.IDLE: "#80868b",
+}
+
+
+STATE_WORDS = {
+    TrayState.SERVING: QT_TR_NOOP("serving"),
+    TrayState.DOWNLOADING: QT_TR_NOOP("downloading"),
+    TrayState.ERROR: QT_TR_NOOP("a model failed"),
+    TrayState.PAUSED: QT_TR_NOOP("paused"),
+    TrayState.IDLE: QT_TR_NOOP("idle"),
 }
 
 
@@ -93,6 +102,15 @@ class Tray(QObject):
         self.refresh()
         self.icon.show()
 
+    def retranslate(self) -> None:
+        """Its menu in the language now installed."""
+        self.open_action.setText(tr("Open"))
+        self.copy_action.setText(tr("Copy endpoint URL"))
+        self.models_menu.setTitle(tr("Models"))
+        self.quit_action.setText(tr("Quit"))
+        self._menu_entries = None  # the models submenu and tooltip, redone
+        self.refresh()
+
     def overall_state(self) -> TrayState:
         """The worst news first: paused, a model failed, downloads under way, else serving."""
         if self.state.serving_paused:
@@ -110,7 +128,8 @@ class Tray(QObject):
         if state != self.current or self._menu_entries is None:
             self.current = state
             self.icon.setIcon(state_icon(state))
-            self.icon.setToolTip(f"llmlb — {state}\n{self.state.client.openai_url}")
+            words = tr(STATE_WORDS[state])
+            self.icon.setToolTip(f"llmlb — {words}\n{self.state.client.openai_url}")
         self.pause_action.setText(
             tr("Resume serving") if self.state.serving_paused else tr("Pause serving")
         )
@@ -120,9 +139,9 @@ class Tray(QObject):
         self._menu_entries = entries
         self.models_menu.clear()
         for name, model_state in entries:
-            self.models_menu.addAction(f"{name} — {tr(model_state)}").setEnabled(False)
+            self.models_menu.addAction(f"{name} — {state_text(model_state)}").setEnabled(False)
         if not entries:
-            self.models_menu.addAction("No model registered").setEnabled(False)
+            self.models_menu.addAction(tr("No model registered")).setEnabled(False)
 
     def toggle_pause(self) -> None:
         """Pause or resume /v1."""

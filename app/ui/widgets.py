@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
 from app.core.system import Fit
-from app.ui.i18n import tr
+from app.ui.i18n import QT_TR_NOOP, tr
 from app.ui.theme import set_property
 
 
@@ -23,7 +23,24 @@ class CardState(StrEnum):
     ERROR = "error"
 
 
-FIT_TEXT: dict[str, str] = {Fit.FITS: "fits", Fit.SLOW: "may be slow", Fit.TOO_BIG: "won't fit"}
+# What a badge says, marked for Qt's lupdate (tr() looks the words up when they are shown).
+STATE_TEXT: dict[str, str] = {
+    CardState.AVAILABLE: QT_TR_NOOP("available"),
+    CardState.REGISTERED: QT_TR_NOOP("registered"),
+    CardState.DOWNLOADING: QT_TR_NOOP("downloading"),
+    CardState.READY: QT_TR_NOOP("ready"),
+    CardState.ERROR: QT_TR_NOOP("error"),
+}
+FIT_TEXT: dict[str, str] = {
+    Fit.FITS: QT_TR_NOOP("fits"),
+    Fit.SLOW: QT_TR_NOOP("may be slow"),
+    Fit.TOO_BIG: QT_TR_NOOP("won't fit"),
+}
+
+
+def state_text(state: str) -> str:
+    """A model's or a fit's state in words, in the language in force."""
+    return tr(STATE_TEXT.get(state) or FIT_TEXT.get(state) or state)
 
 
 class Badge(QLabel):
@@ -41,11 +58,11 @@ class Badge(QLabel):
             return  # restyling costs milliseconds per badge: only on a change
         self._shown = (state, text)
         self.state = state
-        label = text or tr(FIT_TEXT.get(state, state))
+        label = text or state_text(state)
         if state == CardState.READY:
             label = "✓ " + label
         self.setText(label)
-        self.setAccessibleName(f"status: {label}")
+        self.setAccessibleName(tr("status: {state}").format(state=label))
         set_property(self, "badge", str(state))  # its colours: app/ui/theme.py
 
 
@@ -75,7 +92,7 @@ class Banner(QFrame):
             layout.addWidget(self.action)
         if dismissible:
             close = QPushButton("✕")
-            close.setAccessibleName("dismiss message")
+            close.setAccessibleName(tr("dismiss message"))
             close.setFlat(True)
             close.clicked.connect(self.hide)
             layout.addWidget(close)
@@ -89,13 +106,18 @@ class Banner(QFrame):
 
 
 def confirm(
-    parent: QWidget, title: str, text: str, on_yes: Callable[[], object], action: str = "Delete"
+    parent: QWidget,
+    title: str,
+    text: str,
+    on_yes: Callable[[], object],
+    action: str | None = None,
 ) -> QMessageBox:
-    """Ask before a destructive action, without blocking the event loop."""
+    """Ask before a destructive action (`action` names its button: Delete by default), without
+    blocking the event loop."""
     box = QMessageBox(
         QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Cancel, parent
     )
-    yes = box.addButton(tr(action), QMessageBox.ButtonRole.DestructiveRole)
+    yes = box.addButton(action or tr("Delete"), QMessageBox.ButtonRole.DestructiveRole)
     box.setDefaultButton(QMessageBox.StandardButton.Cancel)
 
     def done(_result: int) -> None:

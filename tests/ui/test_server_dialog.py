@@ -60,8 +60,14 @@ def test_an_added_server_lists_its_models_and_answers_in_the_playground(
         names = [table.index(r, 0).data() for r in range(table.rowCount())]
         return names.index("outside-box") if "outside-box" in names else None
 
-    gui.wait(lambda: row() is not None and table.index(row(), 4).data() == "1/1")
-    page.table.selectRow(row())
+    def ready_row() -> int | None:
+        at = row()
+        return at if at is not None and table.index(at, 4).data() == "1/1" else None
+
+    gui.wait(lambda: ready_row() is not None)  # listed, with its one model ready
+    at = ready_row()
+    assert at is not None
+    page.table.selectRow(at)
     assert "outside-model: ready" in page.detail.toPlainText()
     gui.screenshot(window, "nodes-external-server")
     # The Playground offers the server's model and a chat through the balancer answers.
@@ -78,9 +84,11 @@ def test_an_added_server_lists_its_models_and_answers_in_the_playground(
     assert outside.calls == 1
     # Deleted like any node: gone from the list, its model from the picker.
     window.show_page("Nodes")
-    page.table.selectRow(row())
+    page.table.selectRow(row() or 0)
+    selected = page.selected()
+    assert selected is not None and selected["name"] == "outside-box"
     assert page.delete_button.isEnabled()
-    page.state.delete_node(page.selected()["id"])  # what the confirmation's Delete does
+    page.state.delete_node(selected["id"])  # what the confirmation's Delete does
     gui.wait(lambda: row() is None)
     gui.wait(lambda: chat.model.findData("outside-model") < 0)
 

@@ -1,0 +1,1227 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="ja_JP">
+<context>
+    <name></name>
+    <message>
+        <source>llmlb cannot connect</source>
+        <translation>llmlb は接続できません</translation>
+    </message>
+    <message>
+        <source>Run llmlb on this computer instead? Settings → Server connects to a server again.</source>
+        <translation>代わりにこのコンピューターで llmlb を動かしますか？設定 → サーバーから再びサーバーに接続できます。</translation>
+    </message>
+    <message>
+        <source>Use this computer</source>
+        <translation>このコンピューターを使う</translation>
+    </message>
+    <message>
+        <source>Quit</source>
+        <translation>終了</translation>
+    </message>
+    <message>
+        <source>The model returned an empty answer.</source>
+        <translation>モデルの回答は空でした。</translation>
+    </message>
+    <message>
+        <source>The model spent its {n} tokens thinking and gave no answer: raise max and ask again.</source>
+        <translation>モデルは {n} トークンをすべて思考に使い、回答がありません。max を増やして再試行してください。</translation>
+    </message>
+    <message>
+        <source>message</source>
+        <translation>メッセージ</translation>
+    </message>
+    <message>
+        <source>Message (Enter sends, Shift+Enter new line, Esc stops)</source>
+        <translation>メッセージ（Enter で送信、Shift+Enter で改行、Esc で停止）</translation>
+    </message>
+    <message>
+        <source>Attach…</source>
+        <translation>添付…</translation>
+    </message>
+    <message>
+        <source>Send</source>
+        <translation>送信</translation>
+    </message>
+    <message>
+        <source>No model is ready yet: register one in the Model Hub.</source>
+        <translation>準備完了のモデルがありません。モデルハブで登録してください。</translation>
+    </message>
+    <message>
+        <source>Stop</source>
+        <translation>停止</translation>
+    </message>
+    <message>
+        <source>System prompt (optional)</source>
+        <translation>システムプロンプト（任意）</translation>
+    </message>
+    <message>
+        <source>seed</source>
+        <translation>シード</translation>
+    </message>
+    <message>
+        <source>stop words, comma-separated</source>
+        <translation>停止語（カンマ区切り）</translation>
+    </message>
+    <message>
+        <source>temp</source>
+        <translation>温度</translation>
+    </message>
+    <message>
+        <source>top p</source>
+        <translation>top p</translation>
+    </message>
+    <message>
+        <source>conversation title</source>
+        <translation>会話のタイトル</translation>
+    </message>
+    <message>
+        <source>model</source>
+        <translation>モデル</translation>
+    </message>
+    <message>
+        <source>system prompt</source>
+        <translation>システムプロンプト</translation>
+    </message>
+    <message>
+        <source>temperature</source>
+        <translation>温度</translation>
+    </message>
+    <message>
+        <source>max tokens</source>
+        <translation>最大トークン数</translation>
+    </message>
+    <message>
+        <source>stop sequences</source>
+        <translation>停止シーケンス</translation>
+    </message>
+    <message>
+        <source>max</source>
+        <translation>最大</translation>
+    </message>
+    <message>
+        <source>Title</source>
+        <translation>タイトル</translation>
+    </message>
+    <message>
+        <source>Model</source>
+        <translation>モデル</translation>
+    </message>
+    <message>
+        <source>System</source>
+        <translation>システム</translation>
+    </message>
+    <message>
+        <source>Parameters</source>
+        <translation>パラメーター</translation>
+    </message>
+    <message>
+        <source>Seed, stop</source>
+        <translation>シード・停止語</translation>
+    </message>
+    <message>
+        <source>1 node</source>
+        <translation>1 ノード</translation>
+    </message>
+    <message>
+        <source>{n} nodes</source>
+        <translation>{n} ノード</translation>
+    </message>
+    <message>
+        <source>Thinking…</source>
+        <translation>思考中…</translation>
+    </message>
+    <message>
+        <source>Thought for {seconds} s</source>
+        <translation>{seconds} 秒間思考</translation>
+    </message>
+    <message>
+        <source>Thought</source>
+        <translation>思考</translation>
+    </message>
+    <message>
+        <source>Copy</source>
+        <translation>コピー</translation>
+    </message>
+    <message>
+        <source>Select all</source>
+        <translation>すべて選択</translation>
+    </message>
+    <message>
+        <source>stopped</source>
+        <translation>停止</translation>
+    </message>
+    <message>
+        <source>interrupted</source>
+        <translation>中断</translation>
+    </message>
+    <message>
+        <source>{n} tokens</source>
+        <translation>{n} トークン</translation>
+    </message>
+    <message>
+        <source>first token {ms} ms</source>
+        <translation>最初のトークンまで {ms} ms</translation>
+    </message>
+    <message>
+        <source>node {node}</source>
+        <translation>ノード {node}</translation>
+    </message>
+    <message>
+        <source>You</source>
+        <translation>あなた</translation>
+    </message>
+    <message>
+        <source>Assistant</source>
+        <translation>アシスタント</translation>
+    </message>
+    <message>
+        <source>retry this answer</source>
+        <translation>この回答を再生成</translation>
+    </message>
+    <message>
+        <source>Copy code</source>
+        <translation>コードをコピー</translation>
+    </message>
+    <message>
+        <source>copy the code blocks of this message</source>
+        <translation>このメッセージのコードブロックをコピー</translation>
+    </message>
+    <message>
+        <source>attached file {name}</source>
+        <translation>添付ファイル {name}</translation>
+    </message>
+    <message>
+        <source>remove {name}</source>
+        <translation>{name} を外す</translation>
+    </message>
+    <message>
+        <source>Remove this file</source>
+        <translation>このファイルを外す</translation>
+    </message>
+    <message>
+        <source>Over http the admin token crosses the network unencrypted: on a network you do not trust, run the server with `llmlb serve --tls` and connect with https.</source>
+        <translation>http では管理トークンが暗号化されずにネットワークを通ります。信頼できないネットワークでは、サーバーを `llmlb serve --tls` で起動し、https で接続してください。</translation>
+    </message>
+    <message>
+        <source>its TLS certificate is not the one the fingerprint names</source>
+        <translation>TLS 証明書がフィンガープリントの示すものと異なります</translation>
+    </message>
+    <message>
+        <source>its TLS certificate is not trusted (give its fingerprint)</source>
+        <translation>TLS 証明書が信頼されていません（フィンガープリントを指定してください）</translation>
+    </message>
+    <message>
+        <source>no answer in time</source>
+        <translation>時間内に応答がありません</translation>
+    </message>
+    <message>
+        <source>no answer</source>
+        <translation>応答がありません</translation>
+    </message>
+    <message>
+        <source>Could not reach {url}: {why}.</source>
+        <translation>{url} に接続できませんでした: {why}。</translation>
+    </message>
+    <message>
+        <source>{url} refused the admin token: check it (it is in the file admin_token in that server&apos;s data folder).</source>
+        <translation>{url} は管理トークンを拒否しました。トークンを確認してください（そのサーバーのデータフォルダーの admin_token ファイルにあります）。</translation>
+    </message>
+    <message>
+        <source>{url} answered, but it is not an llmlb balancer (check the port).</source>
+        <translation>{url} は応答しましたが、llmlb のバランサーではありません（ポートを確認してください）。</translation>
+    </message>
+    <message>
+        <source>{url} answered {status}: {reason}</source>
+        <translation>{url} が {status} を返しました: {reason}</translation>
+    </message>
+    <message>
+        <source>Connect to a server</source>
+        <translation>サーバーに接続</translation>
+    </message>
+    <message>
+        <source>Manage a balancer that runs on another machine (`llmlb serve`). Nothing runs on this computer while this window manages it.</source>
+        <translation>別のマシンで動いているバランサー（`llmlb serve`）を管理します。このウィンドウが管理している間、このコンピューターでは何も動作しません。</translation>
+    </message>
+    <message>
+        <source>server address</source>
+        <translation>サーバーのアドレス</translation>
+    </message>
+    <message>
+        <source>the server&apos;s admin token (llmlb-admin-…)</source>
+        <translation>サーバーの管理トークン（llmlb-admin-…）</translation>
+    </message>
+    <message>
+        <source>admin token</source>
+        <translation>管理トークン</translation>
+    </message>
+    <message>
+        <source>https only: the sha256 `llmlb serve --tls` prints for its certificate</source>
+        <translation>https のみ: `llmlb serve --tls` が表示する証明書の sha256</translation>
+    </message>
+    <message>
+        <source>TLS certificate fingerprint</source>
+        <translation>TLS 証明書のフィンガープリント</translation>
+    </message>
+    <message>
+        <source>Server</source>
+        <translation>サーバー</translation>
+    </message>
+    <message>
+        <source>Admin token</source>
+        <translation>管理トークン</translation>
+    </message>
+    <message>
+        <source>Certificate</source>
+        <translation>証明書</translation>
+    </message>
+    <message>
+        <source>connection test result</source>
+        <translation>接続テストの結果</translation>
+    </message>
+    <message>
+        <source>Test the connection</source>
+        <translation>接続をテスト</translation>
+    </message>
+    <message>
+        <source>Connect</source>
+        <translation>接続</translation>
+    </message>
+    <message>
+        <source>Enter the server&apos;s admin token.</source>
+        <translation>サーバーの管理トークンを入力してください。</translation>
+    </message>
+    <message>
+        <source>Connecting to {url}…</source>
+        <translation>{url} に接続中…</translation>
+    </message>
+    <message>
+        <source>Connected: {url} took the admin token.</source>
+        <translation>接続しました: {url} は管理トークンを受け付けました。</translation>
+    </message>
+    <message>
+        <source>This window manages the balancer at {url}. The settings above are this computer&apos;s and do not change that server.</source>
+        <translation>このウィンドウは {url} のバランサーを管理しています。上の設定はこのコンピューターのもので、そのサーバーには影響しません。</translation>
+    </message>
+    <message>
+        <source>This window manages the balancer on this computer.</source>
+        <translation>このウィンドウはこのコンピューターのバランサーを管理しています。</translation>
+    </message>
+    <message>
+        <source>Connect to a server…</source>
+        <translation>サーバーに接続…</translation>
+    </message>
+    <message>
+        <source>Run the balancer and its node on this computer again</source>
+        <translation>このコンピューターでバランサーとノードを再び動かします</translation>
+    </message>
+    <message>
+        <source>{n} s</source>
+        <translation>{n} 秒</translation>
+    </message>
+    <message>
+        <source>{n} min</source>
+        <translation>{n} 分</translation>
+    </message>
+    <message>
+        <source>{h} h {m} min</source>
+        <translation>{h} 時間 {m} 分</translation>
+    </message>
+    <message>
+        <source>{percent}% of {total}</source>
+        <translation>{total} 中 {percent}%</translation>
+    </message>
+    <message>
+        <source>{time} left</source>
+        <translation>残り {time}</translation>
+    </message>
+    <message>
+        <source>retrying now: {reason}</source>
+        <translation>まもなく再試行: {reason}</translation>
+    </message>
+    <message>
+        <source>retrying in {time}: {reason}</source>
+        <translation>{time}後に再試行: {reason}</translation>
+    </message>
+    <message>
+        <source>Point any OpenAI client at the endpoint above, for example:</source>
+        <translation>OpenAI 互換クライアントで上のエンドポイントを指定してください。例:</translation>
+    </message>
+    <message>
+        <source>/v1 needs an API key: use one of your API keys (Settings → API keys), for example:</source>
+        <translation>/v1 には API キーが必要です。お持ちの API キー（設定 → API キー）を使ってください。例:</translation>
+    </message>
+    <message>
+        <source>/v1 needs an API key and none exists yet: create one in Settings → API keys, then for example:</source>
+        <translation>/v1 には API キーが必要ですが、まだありません。設定 → API キーで作成してから、例:</translation>
+    </message>
+    <message>
+        <source>{free} free of {total}</source>
+        <translation>{total} 中 {free} 空き</translation>
+    </message>
+    <message>
+        <source>{n}% busy</source>
+        <translation>使用率 {n}%</translation>
+    </message>
+    <message>
+        <source>none (CPU)</source>
+        <translation>なし（CPU）</translation>
+    </message>
+    <message>
+        <source>fits on GPU</source>
+        <translation>GPU で動作可</translation>
+    </message>
+    <message>
+        <source>fits in RAM, slower</source>
+        <translation>RAM で動作（低速）</translation>
+    </message>
+    <message>
+        <source>{device} ({memory}) and {ram} of RAM</source>
+        <translation>{device}（{memory}）と RAM {ram}</translation>
+    </message>
+    <message>
+        <source>{ram} of memory</source>
+        <translation>メモリ {ram}</translation>
+    </message>
+    <message>
+        <source>needs {need} of memory; this machine has {have}</source>
+        <translation>必要なメモリ {need}、このマシンには {have}</translation>
+    </message>
+    <message>
+        <source>Fits on no node</source>
+        <translation>どのノードにも収まりません</translation>
+    </message>
+    <message>
+        <source>Fits on: {hosts}</source>
+        <translation>動作するノード: {hosts}</translation>
+    </message>
+    <message>
+        <source>Auto</source>
+        <translation>自動</translation>
+    </message>
+    <message>
+        <source>All layers</source>
+        <translation>全レイヤー</translation>
+    </message>
+    <message>
+        <source>CPU only</source>
+        <translation>CPU のみ</translation>
+    </message>
+    <message>
+        <source>1 layer</source>
+        <translation>1 レイヤー</translation>
+    </message>
+    <message>
+        <source>{n} layers</source>
+        <translation>{n} レイヤー</translation>
+    </message>
+    <message>
+        <source>GPU layers — {name}</source>
+        <translation>GPU レイヤー — {name}</translation>
+    </message>
+    <message>
+        <source>How many of {name}&apos;s layers every node offloads to its GPU. The model loads again with the new value on its next use.</source>
+        <translation>{name} のレイヤーのうち、各ノードが GPU に載せる数です。新しい値は次に使うときにモデルを読み込み直して反映されます。</translation>
+    </message>
+    <message>
+        <source>Auto: as many as fit the GPU&apos;s free memory (the node&apos;s setting)</source>
+        <translation>自動: GPU の空きメモリに収まるだけ（ノードの設定）</translation>
+    </message>
+    <message>
+        <source>All layers on the GPU</source>
+        <translation>全レイヤーを GPU に</translation>
+    </message>
+    <message>
+        <source>This many layers:</source>
+        <translation>レイヤー数を指定:</translation>
+    </message>
+    <message>
+        <source>number of GPU layers</source>
+        <translation>GPU レイヤー数</translation>
+    </message>
+    <message>
+        <source>Context: what the model was trained for, within the memory (the node&apos;s setting)</source>
+        <translation>コンテキスト: モデルの学習時の長さ (メモリの範囲内、ノードの設定)</translation>
+    </message>
+    <message>
+        <source>tokens per conversation</source>
+        <translation>トークン / 会話</translation>
+    </message>
+    <message>
+        <source>context size in tokens</source>
+        <translation>コンテキストのトークン数</translation>
+    </message>
+    <message>
+        <source>Save</source>
+        <translation>保存</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>キャンセル</translation>
+    </message>
+    <message>
+        <source>Search models</source>
+        <translation>モデルを検索</translation>
+    </message>
+    <message>
+        <source>Register a model from Hugging Face</source>
+        <translation>Hugging Face からモデルを登録</translation>
+    </message>
+    <message>
+        <source>Status</source>
+        <translation>状態</translation>
+    </message>
+    <message>
+        <source>Loading the catalog…</source>
+        <translation>カタログを読み込み中…</translation>
+    </message>
+    <message>
+        <source>No model matches your search.</source>
+        <translation>検索に一致するモデルはありません。</translation>
+    </message>
+    <message>
+        <source>Stop download</source>
+        <translation>ダウンロードを中止</translation>
+    </message>
+    <message>
+        <source>Stop downloading {name}? Its partial files are deleted.</source>
+        <translation>{name} のダウンロードを中止しますか？途中までのファイルは削除されます。</translation>
+    </message>
+    <message>
+        <source>Keep downloading</source>
+        <translation>ダウンロードを続ける</translation>
+    </message>
+    <message>
+        <source>Delete model</source>
+        <translation>モデルを削除</translation>
+    </message>
+    <message>
+        <source>Delete {name}? Every node deletes its files.</source>
+        <translation>{name} を削除しますか？すべてのノードがそのファイルを削除します。</translation>
+    </message>
+    <message>
+        <source>Registered {name}.</source>
+        <translation>{name} を登録しました。</translation>
+    </message>
+    <message>
+        <source>Registered {name}: its download starts now.</source>
+        <translation>{name} を登録しました。ダウンロードを開始します。</translation>
+    </message>
+    <message>
+        <source>Progress</source>
+        <translation>進捗</translation>
+    </message>
+    <message>
+        <source>Size</source>
+        <translation>サイズ</translation>
+    </message>
+    <message>
+        <source>Memory</source>
+        <translation>メモリ</translation>
+    </message>
+    <message>
+        <source>Node</source>
+        <translation>ノード</translation>
+    </message>
+    <message>
+        <source>Path</source>
+        <translation>パス</translation>
+    </message>
+    <message>
+        <source>No model registered yet: pick one in the Model Hub.</source>
+        <translation>まだモデルが登録されていません。モデルハブから選んでください。</translation>
+    </message>
+    <message>
+        <source>registered models</source>
+        <translation>登録済みモデル</translation>
+    </message>
+    <message>
+        <source>{name}
+GPU layers: {layers} (right-click to change)</source>
+        <translation>{name}
+GPU レイヤー: {layers}（右クリックで変更）</translation>
+    </message>
+    <message>
+        <source>Delete</source>
+        <translation>削除</translation>
+    </message>
+    <message>
+        <source>Delete {name}</source>
+        <translation>{name} を削除</translation>
+    </message>
+    <message>
+        <source>Retry {name}</source>
+        <translation>{name} を再試行</translation>
+    </message>
+    <message>
+        <source>Retry</source>
+        <translation>再試行</translation>
+    </message>
+    <message>
+        <source>GPU layers and context…</source>
+        <translation>GPU レイヤーとコンテキスト…</translation>
+    </message>
+    <message>
+        <source>Overview</source>
+        <translation>概要</translation>
+    </message>
+    <message>
+        <source>Playground</source>
+        <translation>プレイグラウンド</translation>
+    </message>
+    <message>
+        <source>Nodes</source>
+        <translation>ノード</translation>
+    </message>
+    <message>
+        <source>Settings</source>
+        <translation>設定</translation>
+    </message>
+    <message>
+        <source>Serving is paused — /v1 requests are refused until you resume.</source>
+        <translation>提供は一時停止中です — 再開するまで /v1 へのリクエストは拒否されます。</translation>
+    </message>
+    <message>
+        <source>Resume</source>
+        <translation>再開</translation>
+    </message>
+    <message>
+        <source>Serving is paused</source>
+        <translation>提供は一時停止中です</translation>
+    </message>
+    <message>
+        <source>Resume serving</source>
+        <translation>提供を再開</translation>
+    </message>
+    <message>
+        <source>sections</source>
+        <translation>セクション</translation>
+    </message>
+    <message>
+        <source>Model Hub</source>
+        <translation>モデルハブ</translation>
+    </message>
+    <message>
+        <source>Local</source>
+        <translation>ローカル</translation>
+    </message>
+    <message>
+        <source>Lost connection to the balancer: {reason}. Retrying in the background…</source>
+        <translation>バランサーとの接続が切れました: {reason}。バックグラウンドで再接続しています…</translation>
+    </message>
+    <message>
+        <source>Register</source>
+        <translation>登録</translation>
+    </message>
+    <message>
+        <source>Register {name}</source>
+        <translation>{name} を登録</translation>
+    </message>
+    <message>
+        <source>Cancel {name}</source>
+        <translation>{name} をキャンセル</translation>
+    </message>
+    <message>
+        <source>{size} file</source>
+        <translation>ファイル {size}</translation>
+    </message>
+    <message>
+        <source>{size} memory</source>
+        <translation>メモリ {size}</translation>
+    </message>
+    <message>
+        <source>{n}k context</source>
+        <translation>コンテキスト {n}k</translation>
+    </message>
+    <message>
+        <source>({n}k here)</source>
+        <translation>(ここでは {n}k)</translation>
+    </message>
+    <message>
+        <source>OpenAI endpoint URL</source>
+        <translation>OpenAI エンドポイント URL</translation>
+    </message>
+    <message>
+        <source>Copy endpoint URL</source>
+        <translation>エンドポイント URL をコピー</translation>
+    </message>
+    <message>
+        <source>Endpoint</source>
+        <translation>エンドポイント</translation>
+    </message>
+    <message>
+        <source>Nodes online</source>
+        <translation>オンラインのノード</translation>
+    </message>
+    <message>
+        <source>Models registered</source>
+        <translation>登録済みモデル</translation>
+    </message>
+    <message>
+        <source>Models ready</source>
+        <translation>準備完了のモデル</translation>
+    </message>
+    <message>
+        <source>Downloading</source>
+        <translation>ダウンロード中</translation>
+    </message>
+    <message>
+        <source>how to call the endpoint</source>
+        <translation>エンドポイントの呼び出し方</translation>
+    </message>
+    <message>
+        <source>API keys…</source>
+        <translation>API キー…</translation>
+    </message>
+    <message>
+        <source>No model yet. Pick one in the Model Hub: it downloads and is ready to use here.</source>
+        <translation>モデルがまだありません。モデルハブで選ぶとダウンロードされ、ここで使えるようになります。</translation>
+    </message>
+    <message>
+        <source>Get a model…</source>
+        <translation>モデルを入手…</translation>
+    </message>
+    <message>
+        <source>Serve on the LAN (other machines may connect)</source>
+        <translation>LAN で提供する（他のマシンから接続可能）</translation>
+    </message>
+    <message>
+        <source>On the LAN, /v1 needs an API key.</source>
+        <translation>LAN では /v1 に API キーが必要です。</translation>
+    </message>
+    <message>
+        <source>Language</source>
+        <translation>言語</translation>
+    </message>
+    <message>
+        <source>In use now (set for this run); saved: {port}</source>
+        <translation>現在使用中（今回の起動で指定）; 保存値: {port}</translation>
+    </message>
+    <message>
+        <source>Port</source>
+        <translation>ポート</translation>
+    </message>
+    <message>
+        <source>Follow the system</source>
+        <translation>システムに従う</translation>
+    </message>
+    <message>
+        <source>Serve on the LAN</source>
+        <translation>LAN で提供</translation>
+    </message>
+    <message>
+        <source>Data folder</source>
+        <translation>データフォルダー</translation>
+    </message>
+    <message>
+        <source>Unload idle models after</source>
+        <translation>未使用モデルのアンロードまで</translation>
+    </message>
+    <message>
+        <source>The port of the OpenAI-compatible endpoint</source>
+        <translation>OpenAI 互換エンドポイントのポート</translation>
+    </message>
+    <message>
+        <source>The folder for the database, logs and model files</source>
+        <translation>データベース、ログ、モデルファイルを置くフォルダー</translation>
+    </message>
+    <message>
+        <source> min</source>
+        <translation> 分</translation>
+    </message>
+    <message>
+        <source>How long an unused model stays loaded in memory</source>
+        <translation>使われていないモデルをメモリに残しておく時間</translation>
+    </message>
+    <message>
+        <source>Start llmlb when I log in</source>
+        <translation>ログイン時に llmlb を起動する</translation>
+    </message>
+    <message>
+        <source>Network</source>
+        <translation>ネットワーク</translation>
+    </message>
+    <message>
+        <source>Start at login</source>
+        <translation>ログイン時に起動</translation>
+    </message>
+    <message>
+        <source>Restart now</source>
+        <translation>今すぐ再起動</translation>
+    </message>
+    <message>
+        <source>This computer&apos;s balancer only (not running now)</source>
+        <translation>このコンピューターのバランサー専用です（現在は動作していません）</translation>
+    </message>
+    <message>
+        <source>Help: open the README</source>
+        <translation>ヘルプ: README を開く</translation>
+    </message>
+    <message>
+        <source>Cluster</source>
+        <translation>クラスター</translation>
+    </message>
+    <message>
+        <source>join token</source>
+        <translation>参加トークン</translation>
+    </message>
+    <message>
+        <source>copy the join token</source>
+        <translation>参加トークンをコピー</translation>
+    </message>
+    <message>
+        <source>New token</source>
+        <translation>新しいトークン</translation>
+    </message>
+    <message>
+        <source>New join token</source>
+        <translation>新しい参加トークン</translation>
+    </message>
+    <message>
+        <source>Make a new join token? Nodes that already joined keep working; new ones need the new token.</source>
+        <translation>新しい参加トークンを作りますか？参加済みのノードはそのまま動きますが、新しいノードには新しいトークンが必要です。</translation>
+    </message>
+    <message>
+        <source>Join token:</source>
+        <translation>参加トークン:</translation>
+    </message>
+    <message>
+        <source>On the LAN, /v1 is locked to API keys and none exists yet: every tool gets 401 until it sends one.</source>
+        <translation>LAN では /v1 は API キー必須ですが、キーがまだありません。キーを送るまで、どのツールも 401 になります。</translation>
+    </message>
+    <message>
+        <source>Create an API key</source>
+        <translation>API キーを作成</translation>
+    </message>
+    <message>
+        <source>LAN clients</source>
+        <translation>LAN クライアント</translation>
+    </message>
+    <message>
+        <source>API keys (needed by /v1 once one exists, or on the LAN)</source>
+        <translation>API キー（1 つでもあるか LAN で提供中なら /v1 に必要）</translation>
+    </message>
+    <message>
+        <source>API keys</source>
+        <translation>API キー</translation>
+    </message>
+    <message>
+        <source>name of the new key (e.g. my editor)</source>
+        <translation>新しいキーの名前（例: エディター用）</translation>
+    </message>
+    <message>
+        <source>new API key name</source>
+        <translation>新しい API キーの名前</translation>
+    </message>
+    <message>
+        <source>Create key</source>
+        <translation>キーを作成</translation>
+    </message>
+    <message>
+        <source>Revoke</source>
+        <translation>無効化</translation>
+    </message>
+    <message>
+        <source>new API key</source>
+        <translation>新しい API キー</translation>
+    </message>
+    <message>
+        <source>copy the new API key</source>
+        <translation>新しい API キーをコピー</translation>
+    </message>
+    <message>
+        <source>Give the key a name first.</source>
+        <translation>先にキーの名前を入力してください。</translation>
+    </message>
+    <message>
+        <source>New key “{name}”: {key}
+Copy it now: it is not shown again.</source>
+        <translation>新しいキー「{name}」: {key}
+今すぐコピーしてください。再表示はされません。</translation>
+    </message>
+    <message>
+        <source>Revoke API key</source>
+        <translation>API キーを無効化</translation>
+    </message>
+    <message>
+        <source>Revoke {key}? Tools using it stop working.</source>
+        <translation>{key} を無効にしますか？このキーを使うツールは動かなくなります。</translation>
+    </message>
+    <message>
+        <source>Could not save the settings: {reason}</source>
+        <translation>設定を保存できませんでした: {reason}</translation>
+    </message>
+    <message>
+        <source>Saved.</source>
+        <translation>保存しました。</translation>
+    </message>
+    <message>
+        <source>Saved. Restart llmlb to apply: {settings}</source>
+        <translation>保存しました。反映するには llmlb を再起動してください: {settings}</translation>
+    </message>
+    <message>
+        <source>never used</source>
+        <translation>未使用</translation>
+    </message>
+    <message>
+        <source>used just now</source>
+        <translation>たった今使用</translation>
+    </message>
+    <message>
+        <source>used {n} min ago</source>
+        <translation>{n} 分前に使用</translation>
+    </message>
+    <message>
+        <source>used {n} h ago</source>
+        <translation>{n} 時間前に使用</translation>
+    </message>
+    <message>
+        <source>used on {date}</source>
+        <translation>{date} に使用</translation>
+    </message>
+    <message>
+        <source>serving</source>
+        <translation>提供中</translation>
+    </message>
+    <message>
+        <source>a model failed</source>
+        <translation>モデルにエラー</translation>
+    </message>
+    <message>
+        <source>paused</source>
+        <translation>一時停止中</translation>
+    </message>
+    <message>
+        <source>idle</source>
+        <translation>待機中</translation>
+    </message>
+    <message>
+        <source>Open</source>
+        <translation>開く</translation>
+    </message>
+    <message>
+        <source>No model registered</source>
+        <translation>登録済みのモデルはありません</translation>
+    </message>
+    <message>
+        <source>Models</source>
+        <translation>モデル</translation>
+    </message>
+    <message>
+        <source>Pause serving</source>
+        <translation>提供を一時停止</translation>
+    </message>
+    <message>
+        <source>Earlier messages are not sent: they do not fit the model&apos;s {context} context</source>
+        <translation>以前のメッセージは送信されません: モデルの {context} コンテキストに収まりません</translation>
+    </message>
+    <message>
+        <source>{name} is cut to fit the model&apos;s {context} context: its first {sent} of {total} characters are sent</source>
+        <translation>{name} はモデルの {context} コンテキストに収まるよう切り詰められました: {total} 文字のうち最初の {sent} 文字を送信します</translation>
+    </message>
+    <message>
+        <source>This message is too long for the model&apos;s {context} context: shorten it and send again.</source>
+        <translation>このメッセージはモデルの {context} コンテキストには長すぎます。短くしてもう一度送信してください。</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>名前</translation>
+    </message>
+    <message>
+        <source>Machine</source>
+        <translation>マシン</translation>
+    </message>
+    <message>
+        <source>GPU</source>
+        <translation>GPU</translation>
+    </message>
+    <message>
+        <source>Requests</source>
+        <translation>リクエスト</translation>
+    </message>
+    <message>
+        <source>Uptime</source>
+        <translation>稼働時間</translation>
+    </message>
+    <message>
+        <source>Tags</source>
+        <translation>タグ</translation>
+    </message>
+    <message>
+        <source>online</source>
+        <translation>オンライン</translation>
+    </message>
+    <message>
+        <source>offline</source>
+        <translation>オフライン</translation>
+    </message>
+    <message>
+        <source>pending</source>
+        <translation>承認待ち</translation>
+    </message>
+    <message>
+        <source>registering</source>
+        <translation>登録中</translation>
+    </message>
+    <message>
+        <source>ok</source>
+        <translation>通常</translation>
+    </message>
+    <message>
+        <source>high</source>
+        <translation>高負荷</translation>
+    </message>
+    <message>
+        <source>full</source>
+        <translation>満杯</translation>
+    </message>
+    <message>
+        <source>waiting</source>
+        <translation>待機中</translation>
+    </message>
+    <message>
+        <source>downloading</source>
+        <translation>ダウンロード中</translation>
+    </message>
+    <message>
+        <source>ready</source>
+        <translation>準備完了</translation>
+    </message>
+    <message>
+        <source>error</source>
+        <translation>エラー</translation>
+    </message>
+    <message>
+        <source>This computer&apos;s node is part of llmlb: it cannot be deleted while llmlb runs. To stop it serving, pause serving or delete its models.</source>
+        <translation>このコンピューターのノードは llmlb の一部のため、llmlb の実行中は削除できません。提供を止めるには、提供を一時停止するかモデルを削除してください。</translation>
+    </message>
+    <message>
+        <source>{status}, load {load}</source>
+        <translation>{status}、負荷 {load}</translation>
+    </message>
+    <message>
+        <source>nodes</source>
+        <translation>ノード</translation>
+    </message>
+    <message>
+        <source>◀ Previous</source>
+        <translation>◀ 前へ</translation>
+    </message>
+    <message>
+        <source>Next ▶</source>
+        <translation>次へ ▶</translation>
+    </message>
+    <message>
+        <source>Approve</source>
+        <translation>承認</translation>
+    </message>
+    <message>
+        <source>Rename / tags…</source>
+        <translation>名前 / タグ…</translation>
+    </message>
+    <message>
+        <source>Export JSON</source>
+        <translation>JSON で書き出す</translation>
+    </message>
+    <message>
+        <source>Export CSV</source>
+        <translation>CSV で書き出す</translation>
+    </message>
+    <message>
+        <source>node details</source>
+        <translation>ノードの詳細</translation>
+    </message>
+    <message>
+        <source>page {page} of {pages}</source>
+        <translation>{pages} ページ中 {page} ページ目</translation>
+    </message>
+    <message>
+        <source>Join another machine: {command}</source>
+        <translation>別のマシンを参加させる: {command}</translation>
+    </message>
+    <message>
+        <source>On the LAN, not joined yet: {names}</source>
+        <translation>LAN 上で未参加: {names}</translation>
+    </message>
+    <message>
+        <source>Select a node to see its details.</source>
+        <translation>ノードを選ぶと詳細が表示されます。</translation>
+    </message>
+    <message>
+        <source>status: {status}</source>
+        <translation>状態: {status}</translation>
+    </message>
+    <message>
+        <source>none</source>
+        <translation>なし</translation>
+    </message>
+    <message>
+        <source>  — metrics are stale</source>
+        <translation>  — 計測値が古くなっています</translation>
+    </message>
+    <message>
+        <source>address: {url}</source>
+        <translation>アドレス: {url}</translation>
+    </message>
+    <message>
+        <source>runtime: {version}</source>
+        <translation>ランタイム: {version}</translation>
+    </message>
+    <message>
+        <source>GPU: {device}</source>
+        <translation>GPU: {device}</translation>
+    </message>
+    <message>
+        <source>memory: {free} free of {total}</source>
+        <translation>メモリ: {total} 中 {free} 空き</translation>
+    </message>
+    <message>
+        <source>loaded models: {models}</source>
+        <translation>読み込み済みモデル: {models}</translation>
+    </message>
+    <message>
+        <source>requests in flight: {active} of {slots} slots</source>
+        <translation>処理中のリクエスト: {slots} スロット中 {active}</translation>
+    </message>
+    <message>
+        <source>{model} {rate} tokens/s</source>
+        <translation>{model} {rate} トークン/秒</translation>
+    </message>
+    <message>
+        <source>speed: {rates}</source>
+        <translation>速度: {rates}</translation>
+    </message>
+    <message>
+        <source>downloading {model}: {done} of {total}</source>
+        <translation>{model} をダウンロード中: {total} 中 {done}</translation>
+    </message>
+    <message>
+        <source>  • {name}: {state}, {done} of {total}</source>
+        <translation>  • {name}: {state}、{total} 中 {done}</translation>
+    </message>
+    <message>
+        <source>Rename node</source>
+        <translation>ノード名を変更</translation>
+    </message>
+    <message>
+        <source>Name:</source>
+        <translation>名前:</translation>
+    </message>
+    <message>
+        <source>Tags (comma-separated):</source>
+        <translation>タグ（カンマ区切り）:</translation>
+    </message>
+    <message>
+        <source>Delete node</source>
+        <translation>ノードを削除</translation>
+    </message>
+    <message>
+        <source>Delete {name}? It must join again to serve.</source>
+        <translation>{name} を削除しますか？提供するには再び参加する必要があります。</translation>
+    </message>
+    <message>
+        <source>Export nodes</source>
+        <translation>ノードを書き出す</translation>
+    </message>
+    <message>
+        <source>New chat</source>
+        <translation>新しいチャット</translation>
+    </message>
+    <message>
+        <source>conversations</source>
+        <translation>会話</translation>
+    </message>
+    <message>
+        <source>Delete chat</source>
+        <translation>チャットを削除</translation>
+    </message>
+    <message>
+        <source>Delete “{title}” and all its messages?</source>
+        <translation>「{title}」とそのすべてのメッセージを削除しますか？</translation>
+    </message>
+    <message>
+        <source>Download finished</source>
+        <translation>ダウンロード完了</translation>
+    </message>
+    <message>
+        <source>{name} is ready to use</source>
+        <translation>{name} を使えるようになりました</translation>
+    </message>
+    <message>
+        <source>Download failed</source>
+        <translation>ダウンロード失敗</translation>
+    </message>
+    <message>
+        <source>Node offline</source>
+        <translation>ノードがオフライン</translation>
+    </message>
+    <message>
+        <source>{name} stopped answering</source>
+        <translation>{name} が応答しなくなりました</translation>
+    </message>
+    <message>
+        <source>available</source>
+        <translation>未登録</translation>
+    </message>
+    <message>
+        <source>registered</source>
+        <translation>登録済み</translation>
+    </message>
+    <message>
+        <source>fits</source>
+        <translation>動作可</translation>
+    </message>
+    <message>
+        <source>may be slow</source>
+        <translation>低速の可能性</translation>
+    </message>
+    <message>
+        <source>won&apos;t fit</source>
+        <translation>メモリ不足</translation>
+    </message>
+    <message>
+        <source>status: {state}</source>
+        <translation>状態: {state}</translation>
+    </message>
+    <message>
+        <source>dismiss message</source>
+        <translation>メッセージを閉じる</translation>
+    </message>
+    <message>
+        <source>Register a model</source>
+        <translation>モデルを登録</translation>
+    </message>
+    <message>
+        <source>org/repo or https://huggingface.co/org/repo</source>
+        <translation>org/repo または https://huggingface.co/org/repo</translation>
+    </message>
+    <message>
+        <source>Hugging Face repo or URL</source>
+        <translation>Hugging Face のリポジトリまたは URL</translation>
+    </message>
+    <message>
+        <source>only when the repo has several GGUF files</source>
+        <translation>リポジトリに GGUF ファイルが複数ある場合のみ</translation>
+    </message>
+    <message>
+        <source>file name</source>
+        <translation>ファイル名</translation>
+    </message>
+    <message>
+        <source>display name</source>
+        <translation>表示名</translation>
+    </message>
+    <message>
+        <source>Repo or URL</source>
+        <translation>リポジトリまたは URL</translation>
+    </message>
+    <message>
+        <source>File (optional)</source>
+        <translation>ファイル（任意）</translation>
+    </message>
+    <message>
+        <source>Display name (optional)</source>
+        <translation>表示名（任意）</translation>
+    </message>
+</context>
+</TS>
