@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.system import Machine
-from app.core.wire import HubEntry, RegisterAnswer
+from app.core.wire import RegisterAnswer
 from app.ui.asyncs import spawn
 from app.ui.client import ApiError
 from app.ui.fit import fleet_of
@@ -47,7 +47,6 @@ class HubPage(QWidget):
         self.machine = machine  # this machine's RAM until the local node reports its own
         self.remote = remote  # a remote balancer's window: fit is judged on its nodes
         self.fleet = fleet_of(state.nodes, machine, remote)
-        self._quants_asked: set[str] = set()  # cards whose quantizations were asked for
         self.cards: dict[str, ModelCard] = {}
         layout = QVBoxLayout(self)
         bar = QHBoxLayout()
@@ -114,36 +113,21 @@ class HubPage(QWidget):
                 self.list_layout.removeWidget(card)
                 card.deleteLater()
         self.empty.setVisible(not items)
-        self._ask_quantizations(items)
         self._filter(self.search.text())
         if self.reveal is not None and self.reveal in self.cards:
             self._reveal(self.reveal)
 
-    def _ask_quantizations(self, items: list[HubEntry]) -> None:
-        """Ask the balancer once per catalog card what quantizations its repo offers: one
-        after another, so the Hub is not asked two dozen times at once."""
-        wanted = [
-            str(item["id"])
-            for item in items
-            if item.get("quantization")
-            and ":" not in str(item["id"])
-            and item.get("source", "catalog") == "catalog"
-            and str(item["id"]) not in self._quants_asked
-        ]
-        if wanted:
-            self._quants_asked.update(wanted)
-            spawn(self._fetch_quantizations(wanted))
-
-    async def _fetch_quantizations(self, keys: list[str]) -> None:
-        for key in keys:
-            try:
-                quants = await self.state.client.quantizations(key)
-            except ApiError as exc:  # the Hub unreachable: the card offers its own file only
-                log.info("no quantizations for %s: %s", key, exc.message)
-                continue
-            card = self.cards.get(key)
-            if card is not None:
-                card.set_quantizations(quants)
+    async def _fetch_quantizations(self, key: str) -> None:
+        card = self.cards.get(key)
+        try:
+            quants = await self.state.client.quantizations(key)
+        except ApiError as exc:  # the Hub unreachable: the card offers its own file only
+            log.info("no quantizations for %s: %s", key, exc.message)
+            if card is not None and self.cards.get(key) is card:
+                card.quantizations_failed()
+            return
+        if card is not None and self.cards.get(key) is card:
+            card.set_quantizations(quants)
 
     def _nodes_changed(self) -> None:
         fleet = fleet_of(self.state.nodes, self.machine, self.remote)
@@ -172,6 +156,8 @@ class HubPage(QWidget):
                 on_error=self.state.failed.emit,
                 on_done=self._registered,
             )
+        elif verb == "quantizations":  # its list was opened: what the repo offers
+            spawn(self._fetch_quantizations(model_id))
         elif verb == "retry":
             retry_model(self.state, model_id)
         elif verb == "cancel":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFocusEvent, QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -65,6 +65,36 @@ VERB_NAMES = {  # what a screen reader says for the card's button
 }
 
 
+class QuantBox(QComboBox):
+    """The quantization list; `opened` when it is opened or focused (by mouse or keyboard)."""
+
+    opened = Signal()
+
+    def showPopup(self) -> None:
+        self.opened.emit()
+        super().showPopup()
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        self.opened.emit()
+        super().focusInEvent(event)
+
+
+def _own_quantization(item: HubEntry) -> list[Quantization]:
+    """The catalog's own file as the first choice; none for a model that offers no other (a
+    Hugging Face repo registered by URL, a quantization registered already)."""
+    quant = item.get("quantization")
+    if not quant or ":" in str(item["id"]) or item.get("source", "catalog") != "catalog":
+        return []
+    size, memory = item.get("size_bytes") or 0, item.get("required_memory_bytes") or 0
+    own: Quantization = {
+        "quantization": quant,
+        "size_bytes": size,
+        "required_memory_bytes": memory,
+        "default": True,
+    }
+    return [own]
+
+
 class ModelCard(QFrame):
     """A card; `action` is emitted with (verb, model id) when its button is pressed."""
 
@@ -98,15 +128,20 @@ class ModelCard(QFrame):
         self.retry_button.setProperty("verb", "retry")
         self.retry_button.clicked.connect(lambda: self.action.emit("retry", self.model_id))
         self.retry_button.hide()
-        # Only for a catalog model not registered yet whose repo offers other quantizations:
-        # Register registers the chosen one, and the sizes and fit follow it.
-        self.quants: list[Quantization] = []
-        self.quant = QComboBox()
+        # A catalog model not registered yet: its repo's other quantizations, asked for the
+        # first time the list is opened or focused (not for every card of the Hub at once);
+        # Register registers the one chosen, and the sizes and fit follow it.
+        self.quants: list[Quantization] = _own_quantization(item)
+        self.quants_state = "" if self.quants else "none"  # "", "asking" or "known"
+        self.quant = QuantBox()
         self.quant.setAccessibleName(tr("Quantization"))
         self.quant.setToolTip(
             tr("Smaller quantizations need less memory; larger ones answer better.")
         )
+        for q in self.quants:
+            self.quant.addItem(q["quantization"], q["quantization"])
         self.quant.currentIndexChanged.connect(self._quant_chosen)
+        self.quant.opened.connect(self._want_quantizations)
         self.quant.hide()
         top.addWidget(self.title, 1)
         top.addWidget(self.quant)
@@ -191,7 +226,7 @@ class ModelCard(QFrame):
         self.button.setAccessibleName(tr(VERB_NAMES[verb]).format(name=self.title.text()))
         self.retry_button.setAccessibleName(tr("Retry {name}").format(name=self.title.text()))
         self.retry_button.setVisible(state == CardState.ERROR)
-        self.quant.setVisible(state == CardState.AVAILABLE and len(self.quants) > 1)
+        self.quant.setVisible(state == CardState.AVAILABLE and bool(self.quants))
         self.setAccessibleName(f"{self.title.text()}, {self.status.text()}")
 
     def _show_error(self) -> None:
@@ -224,9 +259,24 @@ class ModelCard(QFrame):
         self.fit_badge.setToolTip(judged.tooltip)
         self._label_quants()
 
+    def _want_quantizations(self) -> None:
+        if not self.quants_state:
+            self.quants_state = "asking"
+            self.action.emit("quantizations", self.model_id)
+
+    def quantizations_failed(self) -> None:
+        """The balancer could not say (the Hub unreachable): ask again at the next opening."""
+        self.quants_state = ""
+
     def set_quantizations(self, quants: list[Quantization]) -> None:
         """Offer the quantizations the model's repo holds (the catalog's own first, chosen)."""
+        if not quants:
+            return
+        self.quants_state = "known"
         self.quants = list(quants)
+        popup = self.quant.view().isVisible()  # opened while asking: shown again, complete
+        if popup:
+            self.quant.hidePopup()
         self.quant.blockSignals(True)
         self.quant.clear()
         for q in self.quants:
@@ -235,6 +285,8 @@ class ModelCard(QFrame):
         self.quant.blockSignals(False)
         self._label_quants()
         self._refresh_shown()
+        if popup:
+            self.quant.showPopup()
 
     def _label_quants(self) -> None:
         """Each choice with its file size and whether it fits, judged as the badge judges."""
@@ -244,8 +296,8 @@ class ModelCard(QFrame):
             self.quant.setItemText(i, text)
 
     def chosen(self) -> Quantization | None:
-        """The quantization picked on the card; None when the card offers no choice."""
-        index = self.quant.currentIndex() if len(self.quants) > 1 else -1
+        """The quantization picked on the card; None when the card offers none."""
+        index = self.quant.currentIndex()
         return self.quants[index] if 0 <= index < len(self.quants) else None
 
     def register_id(self) -> str:

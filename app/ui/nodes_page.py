@@ -353,7 +353,11 @@ class NodesPage(QWidget):
             box = confirm(
                 self,
                 tr("Delete node"),
-                tr("Delete {name}? It must join again to serve.").format(name=node["name"]),
+                (
+                    tr("Delete {name}? llmlb stops sending it requests; add it again to use it.")
+                    if node["kind"] == "external"  # an added server never joins by itself
+                    else tr("Delete {name}? It must join again to serve.")
+                ).format(name=node["name"]),
                 lambda: self.state.delete_node(node["id"]),
             )
             box.setTextFormat(Qt.TextFormat.PlainText)  # the name is the node's own text

@@ -88,7 +88,10 @@ def test_an_added_server_lists_its_models_and_answers_in_the_playground(
     selected = page.selected()
     assert selected is not None and selected["name"] == "outside-box"
     assert page.delete_button.isEnabled()
-    page.state.delete_node(selected["id"])  # what the confirmation's Delete does
+    page.delete_button.click()
+    box = page.property("confirmation")
+    assert "add it again" in box.text()
+    next(b for b in box.buttons() if b.text() == "Delete").click()
     gui.wait(lambda: row() is None)
     gui.wait(lambda: chat.model.findData("outside-model") < 0)
 
