@@ -142,9 +142,17 @@ class ModelCard(QFrame):
             self.quant.addItem(q["quantization"], q["quantization"])
         self.quant.currentIndexChanged.connect(self._quant_chosen)
         self.quant.opened.connect(self._want_quantizations)
-        self.quant.hide()
+        # A row of its own under the sizes: beside the title it would widen a narrow window.
+        self.quant_row = QWidget()
+        row = QHBoxLayout(self.quant_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        label = QLabel(tr("Quantization"))
+        label.setBuddy(self.quant)
+        row.addWidget(label)
+        row.addWidget(self.quant)
+        row.addStretch(1)
+        self.quant_row.hide()
         top.addWidget(self.title, 1)
-        top.addWidget(self.quant)
         top.addWidget(self.fit_badge)
         top.addWidget(self.status)
         top.addWidget(self.retry_button)
@@ -158,6 +166,7 @@ class ModelCard(QFrame):
         self.meta.setWordWrap(True)  # sizes, context, tags: a second line in a narrow window
         self.meta.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         outer.addWidget(self.meta)
+        outer.addWidget(self.quant_row)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
@@ -226,7 +235,7 @@ class ModelCard(QFrame):
         self.button.setAccessibleName(tr(VERB_NAMES[verb]).format(name=self.title.text()))
         self.retry_button.setAccessibleName(tr("Retry {name}").format(name=self.title.text()))
         self.retry_button.setVisible(state == CardState.ERROR)
-        self.quant.setVisible(state == CardState.AVAILABLE and bool(self.quants))
+        self.quant_row.setVisible(state == CardState.AVAILABLE and bool(self.quants))
         self.setAccessibleName(f"{self.title.text()}, {self.status.text()}")
 
     def _show_error(self) -> None:
