@@ -10,7 +10,7 @@ import pytest
 
 from app.core.system import Fit, Machine
 from app.core.wire import HubEntry, Quantization
-from app.ui.fit import Fleet
+from app.ui.fit import Fleet, fleet_of, verdict
 from app.ui.model_card import ModelCard
 from app.ui.widgets import human_bytes
 from tests.conftest import GGUF_BYTES
@@ -126,3 +126,12 @@ def test_on_a_remote_server_the_fit_is_judged_on_its_nodes(
     # Not this computer (the window's MACHINE claims 16 GB), the server's node and its RAM.
     assert "this machine" not in tip
     assert "the server's node has" in tip and human_bytes(ram) in tip
+
+
+def test_a_remote_server_without_node_figures_says_the_fit_is_unknown() -> None:
+    # `llmlb serve --no-local-node` before any node reported: not this computer's RAM.
+    here = Machine(ram_bytes=64 * GB, available_bytes=60 * GB)
+    judged = verdict(GB, fleet_of([], here, remote=True))
+    assert judged.label == "fit unknown"
+    assert "no node of the server has reported its memory" in judged.tooltip
+    assert verdict(GB, fleet_of([], here)).label == "fits"  # this computer's own balancer
