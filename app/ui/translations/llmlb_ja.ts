@@ -1323,5 +1323,9 @@ Copy it now: it is not shown again.</source>
         <source>The balancer refused the server: {reason}</source>
         <translation>バランサーがサーバーを拒否しました: {reason}</translation>
     </message>
+    <message>
+        <source>llmlb cannot start</source>
+        <translation>llmlb を起動できません</translation>
+    </message>
 </context>
 </TS>
