@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from app import __version__
 from app.core.errors import StartupError
 from app.core.instance import RESTART as RESTART
-from app.core.instance import SWITCH
+from app.core.instance import SWITCH, DataDirInUse
 from app.core.logs import setup_logging
 from app.core.settings import (
     ALL_INTERFACES,
@@ -155,9 +155,8 @@ def _run_headless(main: Coroutine[Any, Any, int]) -> int:
     """Run a headless mode on uvloop where it is installed, else on asyncio's own loop.
 
     uvloop's event loop costs less per wake-up and per socket write; while llama.cpp keeps
-    every core busy, that is about 4 % more streamed tokens/s (bench/node.py). The GUI's loop is
-    qasync's and cannot be uvloop.
-    """
+    every core busy, that is about 4 % more streamed tokens/s (bench/node.py). (The GUI's loop
+    is qasync's and cannot be uvloop.)"""
     try:
         import uvloop
     except ImportError:  # Windows, or a build without it
@@ -298,6 +297,7 @@ def _run_gui(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.core.paths import resource_root
+    from app.ui.i18n import set_language
 
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
@@ -305,8 +305,6 @@ def _run_gui(args: argparse.Namespace) -> int:
     app.setDesktopFileName("llmlb")  # Wayland's app id: the desktop entry's icon and name
     app.setQuitOnLastWindowClosed(False)
     app.setWindowIcon(QIcon(str(resource_root() / "resources" / "icon.png")))
-    from app.ui.i18n import set_language
-
     set_language(config.language)  # before any message box: "cannot connect" is read too
     if server:
         from app.ui.app_run import run_remote
@@ -361,6 +359,7 @@ async def _gui_main(app: object, settings: Settings, config: object) -> int:
     from app.core.desktop_config import DesktopConfig
     from app.ui.app_run import folder_in_use, run_window
     from app.ui.desktop import Desktop
+    from app.ui.i18n import tr
 
     assert isinstance(app, QApplication) and isinstance(config, DesktopConfig)
     setup_logging(None)
@@ -368,14 +367,12 @@ async def _gui_main(app: object, settings: Settings, config: object) -> int:
     try:
         await ctx.start()
     except StartupError as exc:
-        from app.core.instance import DataDirInUse
-
         if isinstance(exc, DataDirInUse):  # another window, or a headless serve, holds it
             code = await folder_in_use(app, settings.data_dir, config)
             if code is not None:
                 return code
         print(f"llmlb: {exc}", file=sys.stderr)
-        QMessageBox.critical(None, "llmlb cannot start", str(exc))
+        QMessageBox.critical(None, tr("llmlb cannot start"), str(exc))
         return 2
     setup_logging(settings.data_dir.expanduser().resolve())
     shutdown = asyncio.Event()

@@ -48,8 +48,9 @@ def qt_tool(name: str) -> str:
 
 
 def sources() -> list[Path]:
-    """Every UI module: lupdate finds the tr("...") and QT_TR_NOOP("...") literals in them."""
-    return sorted(UI.glob("*.py"))
+    """Every UI module and the entry point (its startup errors): lupdate finds the tr("...")
+    and QT_TR_NOOP("...") literals in them."""
+    return [*sorted(UI.glob("*.py")), ROOT / "app" / "main.py"]
 
 
 def lupdate(target: Path) -> None:

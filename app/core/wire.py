@@ -134,6 +134,15 @@ class RegisterAnswer(TypedDict):
     warnings: list[str]
 
 
+class Quantization(TypedDict):
+    """One `GET /v0/models/hub/{id}/quantizations` entry."""
+
+    quantization: str
+    size_bytes: int
+    required_memory_bytes: int
+    default: bool  # the catalog's own choice
+
+
 class OpenAIModel(TypedDict):
     """An OpenAI `model` object (`GET /v1/models`) with our extension fields."""
 

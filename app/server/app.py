@@ -11,6 +11,7 @@ from app.server import (
     events_ws,
     openapi,
     proxy,
+    quantizations,
     routes_conversations,
     routes_join,
     routes_keys,
@@ -39,6 +40,7 @@ def create_app(state: Balancer) -> web.Application:
     app.router.add_get("/", _root)
     app.router.add_get("/metrics", _metrics)
     for table in (
+        quantizations.routes,  # before /v0/models/{name:.+}, which would take its path
         routes_models.routes,
         routes_keys.routes,
         routes_openai.routes,

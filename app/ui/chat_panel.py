@@ -106,6 +106,7 @@ class ChatPanel(QWidget):
         layout.addWidget(self.files)
         layout.addLayout(self._input_row())
         state.hubChanged.connect(self.refresh_models)
+        state.nodesChanged.connect(self.refresh_models)  # external servers' models come and go
         self._repaint = QTimer(self)
         self._repaint.setInterval(REPAINT_MS)
         self._repaint.timeout.connect(self._flush)
@@ -136,7 +137,7 @@ class ChatPanel(QWidget):
     # -- models and the open conversation ----------------------------------------------
     def refresh_models(self) -> None:
         """The picker lists ready models, with the nodes that will serve them."""
-        self.settings.refresh_models(self.state.models)
+        self.settings.refresh_models(self.state.models, self.state.nodes)
 
     def _vision(self, model_id: str) -> bool:
         return any(m["id"] == model_id and "Vision" in m["capabilities"] for m in self.state.models)

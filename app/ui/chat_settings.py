@@ -6,6 +6,7 @@ box being scrolled is saved once)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import QTimer, Signal
@@ -21,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.types import Lifecycle
-from app.core.wire import ConversationDetail, JsonObject, JsonValue, RegisteredModel
+from app.core.types import Lifecycle, ModelState, NodeStatus
+from app.core.wire import ConversationDetail, JsonObject, JsonValue, NodeJson, RegisteredModel
 from app.ui.i18n import tr
 
 DEFAULTS: JsonObject = {"temperature": 0.7, "top_p": 1.0, "max_tokens": 512}
@@ -146,18 +147,45 @@ class ChatSettings(QWidget):
             "params": self.params(),
         }
 
-    def refresh_models(self, models: list[RegisteredModel]) -> None:
-        """The picker lists ready models, with how many nodes will serve each."""
+    def refresh_models(
+        self, models: list[RegisteredModel], servers: Sequence[NodeJson] = ()
+    ) -> None:
+        """The picker lists ready models, with how many nodes will serve each, then the
+        models of live external servers (they need no registration: the balancer serves
+        them by the name the server gives them)."""
+        items = [
+            (f"{m['name'] or m['id']}  ({nodes(len(m['ready_nodes']))})", m["id"])
+            for m in models
+            if m.get("lifecycle_status") == Lifecycle.READY
+        ]
+        for name, hosts in external_models(servers, {m["id"] for m in models}).items():
+            items.append((f"{name}  ({', '.join(hosts)})", name))
+        shown = [
+            (self.model.itemText(i), self.model.itemData(i)) for i in range(self.model.count())
+        ]
+        if items == shown:
+            return  # the nodes' poll changed nothing here: an open list stays open
         chosen = self.model.currentData()
         self.model.blockSignals(True)
         self.model.clear()
-        for m in models:
-            if m.get("lifecycle_status") == Lifecycle.READY:
-                serving = nodes(len(m["ready_nodes"]))
-                self.model.addItem(f"{m['name'] or m['id']}  ({serving})", m["id"])
+        for text, data in items:
+            self.model.addItem(text, data)
         index = self.model.findData(chosen)
         self.model.setCurrentIndex(max(0, index))
         self.model.blockSignals(False)
+
+
+def external_models(servers: Sequence[NodeJson], registered: set[str]) -> dict[str, list[str]]:
+    """Each ready model of a live external server by name, with the servers holding it
+    (a registered model of the same name is listed as registered already)."""
+    out: dict[str, list[str]] = {}
+    for node in servers:
+        if node["kind"] != "external" or node["status"] != NodeStatus.ONLINE:
+            continue
+        for m in node["models"]:
+            if m["state"] == ModelState.READY and m["name"] not in registered:
+                out.setdefault(m["name"], []).append(node["name"] or node["id"])
+    return out
 
 
 def nodes(count: int) -> str:

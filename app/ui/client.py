@@ -32,6 +32,7 @@ from app.core.wire import (
     NewApiKey,
     NodeJson,
     OpenAIModel,
+    Quantization,
     RegisterAnswer,
     RegisteredModel,
     Serving,
@@ -149,14 +150,14 @@ class ApiClient:
         display_name: str | None = None,
     ) -> RegisterAnswer:
         """Register a model: a catalog id (`model_id`) or a Hugging Face repo or URL."""
-        given = {
-            "model_id": model_id,
-            "repo": repo,
-            "filename": filename,
-            "display_name": display_name,
-        }
+        given = dict(model_id=model_id, repo=repo, filename=filename, display_name=display_name)
         body: JsonObject = {k: v for k, v in given.items() if v is not None}
         return cast(RegisterAnswer, await self._call("POST", "/v0/models/register", body))
+
+    async def quantizations(self, model_id: str) -> list[Quantization]:
+        """The quantizations a catalog model offers, the catalog's own first."""
+        path = f"/v0/models/hub/{_path(model_id)}/quantizations"
+        return cast(list[Quantization], await self._call("GET", path))
 
     async def delete_model(self, name: str) -> None:
         """Unregister a model (nodes delete its files)."""
@@ -183,6 +184,11 @@ class ApiClient:
     async def nodes(self) -> list[NodeJson]:
         """Nodes with status."""
         return cast(list[NodeJson], await self._call("GET", "/v0/nodes"))
+
+    async def add_external_node(self, name: str, base_url: str, api_key: str | None) -> NodeJson:
+        """Add an OpenAI-compatible server as a node; the balancer polls it for its models."""
+        body: JsonObject = {"name": name, "base_url": base_url, "api_key": api_key or None}
+        return cast(NodeJson, await self._call("POST", "/v0/nodes/external", body))
 
     async def approve_node(self, node_id: str) -> NodeJson:
         """Let a pending node in."""

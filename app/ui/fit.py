@@ -2,7 +2,9 @@
 
 Pure functions from `GET /v0/nodes` entries: the Hub's fit badge judges this machine (the
 local node's devices and RAM, or `probe()`'s RAM before its first heartbeat) and, with other
-nodes on the LAN, its tooltip names the nodes the model would fit on.
+nodes on the LAN, its tooltip names the nodes the model would fit on. A window managing a
+remote balancer (`llmlb --connect`) judges the server's nodes instead: the computer it runs on
+serves nothing.
 """
 
 from __future__ import annotations
@@ -108,15 +110,22 @@ class Host:
 
 @dataclass(frozen=True)
 class Fleet:
-    """This machine, and every live node with figures when other nodes are on the LAN."""
+    """This machine, and every live node with figures when other nodes are on the LAN.
 
-    here: Machine
+    `remote`: the window manages another computer's balancer, so `here` is the server's best
+    node (None until one reported its memory), never the computer the window runs on."""
+
+    here: Machine | None
     hosts: tuple[Host, ...] = ()
+    remote: bool = False
 
 
-def fleet_of(nodes: Sequence[NodeJson], fallback: Machine) -> Fleet:
+def fleet_of(nodes: Sequence[NodeJson], fallback: Machine, remote: bool = False) -> Fleet:
     """From `GET /v0/nodes`: the local node's machine (`fallback` until it has reported) and,
-    when at least one other node is live, all live nodes' machines."""
+    when at least one other node is live, all live nodes' machines. With `remote`, the
+    server's own node, else its live node with the most memory, and every live node."""
+    if remote:
+        return _server_fleet(nodes)
     here: Machine | None = None
     hosts: list[Host] = []
     # A live local node's figures first; an offline one's last figures are still this machine's.
@@ -133,19 +142,44 @@ def fleet_of(nodes: Sequence[NodeJson], fallback: Machine) -> Fleet:
     return Fleet(here or fallback, tuple(hosts) if lan else ())
 
 
+def _server_fleet(nodes: Sequence[NodeJson]) -> Fleet:
+    """A remote balancer's nodes: `fallback` (this computer) plays no part."""
+    hosts = tuple(
+        Host(n["name"] or n["id"], m, n["kind"] == "local")
+        for n in nodes
+        if n["status"] in LIVE and (m := machine_of(n)) is not None
+    )
+    own = [h for h in hosts if h.local]  # the server computer's own node, when it runs one
+    biggest = max(hosts, key=lambda h: (h.machine.gpu_bytes, h.machine.ram_bytes), default=None)
+    here = own[0] if own else biggest
+    return Fleet(here.machine if here else None, hosts, remote=True)
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What the badge shows: its state (colour), its words and its tooltip."""
 
-    fit: Fit
+    fit: str  # a Fit, or "available" (neutral) when nothing can be judged
     label: str
     tooltip: str
 
 
+UNKNOWN = "available"  # the badge's neutral colours
+
+
 def verdict(required_bytes: int, fleet: Fleet) -> Verdict:
-    """The badge for a model needing `required_bytes`: judged on this machine, with the LAN's
-    nodes it would fit on in the tooltip."""
+    """The badge for a model needing `required_bytes`: judged on this machine (on a remote
+    server: its node), with the nodes it would fit on in the tooltip."""
     here = fleet.here
+    need = human_bytes(required_bytes)
+    if here is None:
+        return Verdict(
+            UNKNOWN,
+            tr("fit unknown"),
+            tr("needs {need} of memory; no node of the server has reported its memory yet").format(
+                need=need
+            ),
+        )
     state = fit(required_bytes, here)
     where = place(required_bytes, here)
     if where == Placement.GPU:
@@ -164,11 +198,11 @@ def verdict(required_bytes: int, fleet: Fleet) -> Verdict:
         )
     else:
         have = tr("{ram} of memory").format(ram=human_bytes(here.ram_bytes))
-    lines = [
-        tr("needs {need} of memory; this machine has {have}").format(
-            need=human_bytes(required_bytes), have=have
-        )
-    ]
+    if fleet.remote:
+        said = tr("needs {need} of memory; the server's node has {have}")
+    else:
+        said = tr("needs {need} of memory; this machine has {have}")
+    lines = [said.format(need=need, have=have)]
     if fleet.hosts:
         lines.append(fits_on(required_bytes, fleet.hosts))
     return Verdict(state, tr(label), "\n".join(lines))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -15,12 +17,17 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.system import Machine
+from app.core.wire import RegisterAnswer
+from app.ui.asyncs import spawn
+from app.ui.client import ApiError
 from app.ui.fit import fleet_of
 from app.ui.i18n import tr
 from app.ui.model_card import ModelCard, retry_model
 from app.ui.register_dialog import RegisterDialog
-from app.ui.state import UiState
+from app.ui.state import Part, UiState
 from app.ui.widgets import confirm
+
+log = logging.getLogger(__name__)
 
 HIGHLIGHT_MS = 6000  # how long a card just registered stays outlined
 
@@ -28,11 +35,18 @@ HIGHLIGHT_MS = 6000  # how long a card just registered stays outlined
 class HubPage(QWidget):
     """The catalog as cards; updates in place from the state's refreshes."""
 
-    def __init__(self, state: UiState, machine: Machine, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        state: UiState,
+        machine: Machine,
+        parent: QWidget | None = None,
+        remote: bool = False,
+    ) -> None:
         super().__init__(parent)
         self.state = state
         self.machine = machine  # this machine's RAM until the local node reports its own
-        self.fleet = fleet_of(state.nodes, machine)
+        self.remote = remote  # a remote balancer's window: fit is judged on its nodes
+        self.fleet = fleet_of(state.nodes, machine, remote)
         self.cards: dict[str, ModelCard] = {}
         layout = QVBoxLayout(self)
         bar = QHBoxLayout()
@@ -103,8 +117,20 @@ class HubPage(QWidget):
         if self.reveal is not None and self.reveal in self.cards:
             self._reveal(self.reveal)
 
+    async def _fetch_quantizations(self, key: str) -> None:
+        card = self.cards.get(key)
+        try:
+            quants = await self.state.client.quantizations(key)
+        except ApiError as exc:  # the Hub unreachable: the card offers its own file only
+            log.info("no quantizations for %s: %s", key, exc.message)
+            if card is not None and self.cards.get(key) is card:
+                card.quantizations_failed()
+            return
+        if card is not None and self.cards.get(key) is card:
+            card.set_quantizations(quants)
+
     def _nodes_changed(self) -> None:
-        fleet = fleet_of(self.state.nodes, self.machine)
+        fleet = fleet_of(self.state.nodes, self.machine, self.remote)
         if fleet != self.fleet:
             self.fleet = fleet
             for card in self.cards.values():
@@ -124,7 +150,14 @@ class HubPage(QWidget):
         card = self.cards[model_id]
         name = card.title.text()
         if verb == "register":
-            self.state.register(model_id=model_id)
+            chosen = card.register_id()  # `<id>:<QUANT>` for a quantization picked on the card
+            spawn(
+                self.state.client.register(model_id=chosen),
+                on_error=self.state.failed.emit,
+                on_done=self._registered,
+            )
+        elif verb == "quantizations":  # its list was opened: what the repo offers
+            spawn(self._fetch_quantizations(model_id))
         elif verb == "retry":
             retry_model(self.state, model_id)
         elif verb == "cancel":
@@ -144,6 +177,10 @@ class HubPage(QWidget):
                 tr("Delete {name}? Every node deletes its files.").format(name=name),
                 lambda: self.state.delete(model_id),
             )
+
+    def _registered(self, answer: RegisterAnswer) -> None:
+        self.state.refresh(Part.MODELS)
+        self.show_registered(answer["name"])
 
     def open_register_dialog(self) -> RegisterDialog:
         """The dialog that registers any Hugging Face repo or URL."""

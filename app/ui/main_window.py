@@ -108,7 +108,7 @@ class MainWindow(QMainWindow):
             self.sidebar.item(i).setToolTip(f"{tr(name)} ({keys})")
         self.pages = QStackedWidget()
         self.overview = OverviewPage(state)
-        self.hub = HubPage(state, machine)
+        self.hub = HubPage(state, machine, remote=remote)
         self.local = LocalPage(state)
         self.models = QTabWidget()
         self.models.addTab(self.hub, tr("Model Hub"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFocusEvent, QFont
 from PySide6.QtWidgets import (
+    QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -18,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from app.core.system import Fit, Machine
 from app.core.types import HubStatus, Lifecycle
-from app.core.wire import HubEntry
+from app.core.wire import HubEntry, Quantization
 from app.ui.asyncs import spawn
 from app.ui.download_text import progress_text, retry_text
 from app.ui.fit import Fleet, verdict
@@ -64,6 +65,36 @@ VERB_NAMES = {  # what a screen reader says for the card's button
 }
 
 
+class QuantBox(QComboBox):
+    """The quantization list; `opened` when it is opened or focused (by mouse or keyboard)."""
+
+    opened = Signal()
+
+    def showPopup(self) -> None:
+        self.opened.emit()
+        super().showPopup()
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        self.opened.emit()
+        super().focusInEvent(event)
+
+
+def _own_quantization(item: HubEntry) -> list[Quantization]:
+    """The catalog's own file as the first choice; none for a model that offers no other (a
+    Hugging Face repo registered by URL, a quantization registered already)."""
+    quant = item.get("quantization")
+    if not quant or ":" in str(item["id"]) or item.get("source", "catalog") != "catalog":
+        return []
+    size, memory = item.get("size_bytes") or 0, item.get("required_memory_bytes") or 0
+    own: Quantization = {
+        "quantization": quant,
+        "size_bytes": size,
+        "required_memory_bytes": memory,
+        "default": True,
+    }
+    return [own]
+
+
 class ModelCard(QFrame):
     """A card; `action` is emitted with (verb, model id) when its button is pressed."""
 
@@ -97,6 +128,30 @@ class ModelCard(QFrame):
         self.retry_button.setProperty("verb", "retry")
         self.retry_button.clicked.connect(lambda: self.action.emit("retry", self.model_id))
         self.retry_button.hide()
+        # A catalog model not registered yet: its repo's other quantizations, asked for the
+        # first time the list is opened or focused (not for every card of the Hub at once);
+        # Register registers the one chosen, and the sizes and fit follow it.
+        self.quants: list[Quantization] = _own_quantization(item)
+        self.quants_state = "" if self.quants else "none"  # "", "asking" or "known"
+        self.quant = QuantBox()
+        self.quant.setAccessibleName(tr("Quantization"))
+        self.quant.setToolTip(
+            tr("Smaller quantizations need less memory; larger ones answer better.")
+        )
+        for q in self.quants:
+            self.quant.addItem(q["quantization"], q["quantization"])
+        self.quant.currentIndexChanged.connect(self._quant_chosen)
+        self.quant.opened.connect(self._want_quantizations)
+        # A row of its own under the sizes: beside the title it would widen a narrow window.
+        self.quant_row = QWidget()
+        row = QHBoxLayout(self.quant_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        label = QLabel(tr("Quantization"))
+        label.setBuddy(self.quant)
+        row.addWidget(label)
+        row.addWidget(self.quant)
+        row.addStretch(1)
+        self.quant_row.hide()
         top.addWidget(self.title, 1)
         top.addWidget(self.fit_badge)
         top.addWidget(self.status)
@@ -111,6 +166,7 @@ class ModelCard(QFrame):
         self.meta.setWordWrap(True)  # sizes, context, tags: a second line in a narrow window
         self.meta.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         outer.addWidget(self.meta)
+        outer.addWidget(self.quant_row)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
@@ -127,16 +183,19 @@ class ModelCard(QFrame):
         self.countdown.timeout.connect(self._show_error)
         self.update_item(item)
 
-    def update_item(self, item: HubEntry) -> None:
+    def update_item(self, item: HubEntry, force: bool = False) -> None:
         """Show the item's current values (called on every refresh: cheap, in place)."""
-        if getattr(self, "item", None) == item:
+        if not force and getattr(self, "item", None) == item:
             return
         self.item = item.copy()  # the state patches its entries in place: keep what is shown
         self.title.setText(item.get("name") or self.model_id)
         self.description.setText(item.get("description") or item.get("repo", ""))
+        chosen = self.chosen()
+        size = chosen["size_bytes"] if chosen else item.get("size_bytes")
+        memory = chosen["required_memory_bytes"] if chosen else item.get("required_memory_bytes")
         parts = [
-            tr("{size} file").format(size=human_bytes(item.get("size_bytes"))),
-            tr("{size} memory").format(size=human_bytes(item.get("required_memory_bytes"))),
+            tr("{size} file").format(size=human_bytes(size)),
+            tr("{size} memory").format(size=human_bytes(memory)),
         ]
         context = item.get("context_length")
         here = item.get("effective_context_length")
@@ -145,7 +204,7 @@ class ModelCard(QFrame):
             if here and here < context:  # what this cluster's memory gives a conversation
                 text += " " + tr("({n}k here)").format(n=max(1, here // 1024))
             parts.append(text)
-        quantization = item.get("quantization")
+        quantization = chosen["quantization"] if chosen else item.get("quantization")
         if quantization:
             parts.append(quantization)
         info = item.get("hf_info")
@@ -176,6 +235,7 @@ class ModelCard(QFrame):
         self.button.setAccessibleName(tr(VERB_NAMES[verb]).format(name=self.title.text()))
         self.retry_button.setAccessibleName(tr("Retry {name}").format(name=self.title.text()))
         self.retry_button.setVisible(state == CardState.ERROR)
+        self.quant_row.setVisible(state == CardState.AVAILABLE and bool(self.quants))
         self.setAccessibleName(f"{self.title.text()}, {self.status.text()}")
 
     def _show_error(self) -> None:
@@ -201,9 +261,66 @@ class ModelCard(QFrame):
             self._show_fit()
 
     def _show_fit(self) -> None:
-        judged = verdict(int(self.item.get("required_memory_bytes") or 0), self.fleet)
+        chosen = self.chosen()
+        need = chosen["required_memory_bytes"] if chosen else self.item.get("required_memory_bytes")
+        judged = verdict(int(need or 0), self.fleet)
         self.fit_badge.set_state(judged.fit, judged.label)
         self.fit_badge.setToolTip(judged.tooltip)
+        self._label_quants()
+
+    def _want_quantizations(self) -> None:
+        if not self.quants_state:
+            self.quants_state = "asking"
+            self.action.emit("quantizations", self.model_id)
+
+    def quantizations_failed(self) -> None:
+        """The balancer could not say (the Hub unreachable): ask again at the next opening."""
+        self.quants_state = ""
+
+    def set_quantizations(self, quants: list[Quantization]) -> None:
+        """Offer the quantizations the model's repo holds (the catalog's own first, chosen)."""
+        if not quants:
+            return
+        self.quants_state = "known"
+        self.quants = list(quants)
+        popup = self.quant.view().isVisible()  # opened while asking: shown again, complete
+        if popup:
+            self.quant.hidePopup()
+        self.quant.blockSignals(True)
+        self.quant.clear()
+        for q in self.quants:
+            self.quant.addItem(q["quantization"], q["quantization"])
+        self.quant.setCurrentIndex(next((i for i, q in enumerate(quants) if q["default"]), 0))
+        self.quant.blockSignals(False)
+        self._label_quants()
+        self._refresh_shown()
+        if popup:
+            self.quant.showPopup()
+
+    def _label_quants(self) -> None:
+        """Each choice with its file size and whether it fits, judged as the badge judges."""
+        for i, q in enumerate(self.quants[: self.quant.count()]):
+            judged = verdict(q["required_memory_bytes"], self.fleet)
+            text = f"{q['quantization']} · {human_bytes(q['size_bytes'])} · {judged.label}"
+            self.quant.setItemText(i, text)
+
+    def chosen(self) -> Quantization | None:
+        """The quantization picked on the card; None when the card offers none."""
+        index = self.quant.currentIndex()
+        return self.quants[index] if 0 <= index < len(self.quants) else None
+
+    def register_id(self) -> str:
+        """What Register registers: the model, or `<id>:<QUANT>` for another quantization."""
+        chosen = self.chosen()
+        if chosen is None or chosen["default"]:
+            return self.model_id
+        return f"{self.model_id}:{chosen['quantization']}"
+
+    def _quant_chosen(self) -> None:
+        self._refresh_shown()
+
+    def _refresh_shown(self) -> None:
+        self.update_item(self.item, force=True)
 
     def _clicked(self) -> None:
         self.action.emit(str(self.button.property("verb")), self.model_id)

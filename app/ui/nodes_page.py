@@ -31,6 +31,7 @@ from app.ui.endpoint import public_url
 from app.ui.fit import metrics_of
 from app.ui.i18n import QT_TR_NOOP, tr
 from app.ui.node_detail import LOCAL_NODE_STAYS, detail_lines, words
+from app.ui.server_dialog import ServerDialog
 from app.ui.state import LIVE, UiState
 from app.ui.theme import state_colors
 from app.ui.widgets import confirm, selectable_by_keyboard
@@ -240,6 +241,9 @@ class NodesPage(QWidget):
         bar.addWidget(self.export_csv)
         layout.addLayout(bar)
         actions = QHBoxLayout()
+        self.add_server_button = QPushButton(tr("Add a server…"))  # external OpenAI-compatible
+        self.add_server_button.clicked.connect(self.open_server_dialog)
+        actions.addWidget(self.add_server_button)
         for w in (self.approve_button, self.edit_button, self.delete_button):
             actions.addWidget(w)
         actions.addStretch(1)
@@ -323,6 +327,12 @@ class NodesPage(QWidget):
             return
         self.detail.setPlainText("\n".join(detail_lines(node, local)))
 
+    def open_server_dialog(self) -> ServerDialog:
+        """The dialog that adds an external OpenAI-compatible server as a node."""
+        self.server_dialog = ServerDialog(self.state, self)
+        self.server_dialog.open()
+        return self.server_dialog
+
     def approve(self) -> None:
         """Let the selected pending node in."""
         node = self.selected()
@@ -350,7 +360,11 @@ class NodesPage(QWidget):
             box = confirm(
                 self,
                 tr("Delete node"),
-                tr("Delete {name}? It must join again to serve.").format(name=node["name"]),
+                (
+                    tr("Delete {name}? llmlb stops sending it requests; add it again to use it.")
+                    if node["kind"] == "external"  # an added server never joins by itself
+                    else tr("Delete {name}? It must join again to serve.")
+                ).format(name=node["name"]),
                 lambda: self.state.delete_node(node["id"]),
             )
             box.setTextFormat(Qt.TextFormat.PlainText)  # the name is the node's own text

@@ -8,7 +8,9 @@ from app.server.openapi.builders import (
     Reply,
     Route,
     array,
+    boolean,
     free_object,
+    integer,
     json_reply,
     obj,
     ref,
@@ -67,6 +69,32 @@ ROUTES: tuple[Route, ...] = (
         "models",
         Access.ADMIN,
         (json_reply(200, "Hub entries", array(ref("HubEntry"))),),
+    ),
+    Route(
+        "GET",
+        "/v0/models/hub/{model_id}/quantizations",
+        "The quantizations a catalog model's repo offers (register one as `<id>:<QUANT>`), "
+        "the catalog's own first",
+        "models",
+        Access.ADMIN,
+        (
+            json_reply(
+                200,
+                "Quantizations with their file size and memory estimate",
+                array(
+                    obj(
+                        {
+                            "quantization": string(),
+                            "size_bytes": integer(),
+                            "required_memory_bytes": integer(),
+                            "default": boolean("The catalog's own choice"),
+                        },
+                        ("quantization", "size_bytes", "required_memory_bytes", "default"),
+                    )
+                ),
+            ),
+        ),
+        errors=(404, 502),
     ),
     Route(
         "POST",

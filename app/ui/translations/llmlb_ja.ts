@@ -368,6 +368,14 @@
         <translation>なし（CPU）</translation>
     </message>
     <message>
+        <source>fit unknown</source>
+        <translation>適合不明</translation>
+    </message>
+    <message>
+        <source>needs {need} of memory; no node of the server has reported its memory yet</source>
+        <translation>{need} のメモリーが必要です。サーバーのノードはまだメモリーを報告していません</translation>
+    </message>
+    <message>
         <source>fits on GPU</source>
         <translation>GPU で動作可</translation>
     </message>
@@ -382,6 +390,10 @@
     <message>
         <source>{ram} of memory</source>
         <translation>メモリ {ram}</translation>
+    </message>
+    <message>
+        <source>needs {need} of memory; the server&apos;s node has {have}</source>
+        <translation>{need} のメモリーが必要です。サーバーのノードには {have} があります</translation>
     </message>
     <message>
         <source>needs {need} of memory; this machine has {have}</source>
@@ -620,6 +632,14 @@ GPU レイヤー: {layers}（右クリックで変更）</translation>
     <message>
         <source>Cancel {name}</source>
         <translation>{name} をキャンセル</translation>
+    </message>
+    <message>
+        <source>Quantization</source>
+        <translation>量子化</translation>
+    </message>
+    <message>
+        <source>Smaller quantizations need less memory; larger ones answer better.</source>
+        <translation>小さい量子化はメモリーが少なくて済み、大きい量子化はより良い回答をします。</translation>
     </message>
     <message>
         <source>{size} file</source>
@@ -1012,6 +1032,14 @@ Copy it now: it is not shown again.</source>
         <translation>次へ ▶</translation>
     </message>
     <message>
+        <source>previous page</source>
+        <translation>前のページ</translation>
+    </message>
+    <message>
+        <source>next page</source>
+        <translation>次のページ</translation>
+    </message>
+    <message>
         <source>Approve</source>
         <translation>承認</translation>
     </message>
@@ -1026,6 +1054,10 @@ Copy it now: it is not shown again.</source>
     <message>
         <source>Export CSV</source>
         <translation>CSV で書き出す</translation>
+    </message>
+    <message>
+        <source>Add a server…</source>
+        <translation>サーバーを追加…</translation>
     </message>
     <message>
         <source>node details</source>
@@ -1114,6 +1146,10 @@ Copy it now: it is not shown again.</source>
     <message>
         <source>Delete node</source>
         <translation>ノードを削除</translation>
+    </message>
+    <message>
+        <source>Delete {name}? llmlb stops sending it requests; add it again to use it.</source>
+        <translation>{name} を削除しますか？ llmlb はこのサーバーへのリクエスト送信をやめます。再び使うには追加し直してください。</translation>
     </message>
     <message>
         <source>Delete {name}? It must join again to serve.</source>
@@ -1222,6 +1258,74 @@ Copy it now: it is not shown again.</source>
     <message>
         <source>Display name (optional)</source>
         <translation>表示名（任意）</translation>
+    </message>
+    <message>
+        <source>Enter the server&apos;s address, e.g. http://192.168.1.20:8080.</source>
+        <translation>サーバーのアドレスを入力してください（例: http://192.168.1.20:8080）。</translation>
+    </message>
+    <message>
+        <source>&apos;{url}&apos; is not a valid address.</source>
+        <translation>「{url}」は有効なアドレスではありません。</translation>
+    </message>
+    <message>
+        <source>The address must start with http:// or https:// and name a host.</source>
+        <translation>アドレスは http:// または https:// で始まり、ホストを含む必要があります。</translation>
+    </message>
+    <message>
+        <source>The address must not have a query (?…) or a fragment (#…).</source>
+        <translation>アドレスにクエリ（?…）やフラグメント（#…）を含めることはできません。</translation>
+    </message>
+    <message>
+        <source>Add a server</source>
+        <translation>サーバーを追加</translation>
+    </message>
+    <message>
+        <source>Any OpenAI-compatible server (llama-server, vLLM, Ollama, LM Studio): its models are served through llmlb like the nodes&apos; own.</source>
+        <translation>OpenAI 互換のサーバー（llama-server、vLLM、Ollama、LM Studio）なら何でも追加できます。そのモデルはノードのモデルと同じように llmlb を通して提供されます。</translation>
+    </message>
+    <message>
+        <source>Server address</source>
+        <translation>サーバーのアドレス</translation>
+    </message>
+    <message>
+        <source>only when the server asks for one</source>
+        <translation>サーバーが求める場合のみ</translation>
+    </message>
+    <message>
+        <source>API key</source>
+        <translation>API キー</translation>
+    </message>
+    <message>
+        <source>e.g. vllm-box</source>
+        <translation>例: vllm-box</translation>
+    </message>
+    <message>
+        <source>Address</source>
+        <translation>アドレス</translation>
+    </message>
+    <message>
+        <source>API key (optional)</source>
+        <translation>API キー（任意）</translation>
+    </message>
+    <message>
+        <source>Error</source>
+        <translation>エラー</translation>
+    </message>
+    <message>
+        <source>Add</source>
+        <translation>追加</translation>
+    </message>
+    <message>
+        <source>Give the server a name (how the Nodes list shows it).</source>
+        <translation>サーバーに名前を付けてください（ノード一覧での表示名です）。</translation>
+    </message>
+    <message>
+        <source>The balancer refused the server: {reason}</source>
+        <translation>バランサーがサーバーを拒否しました: {reason}</translation>
+    </message>
+    <message>
+        <source>llmlb cannot start</source>
+        <translation>llmlb を起動できません</translation>
     </message>
 </context>
 </TS>
