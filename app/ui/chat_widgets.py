@@ -217,6 +217,9 @@ class MessageWidget(QFrame):
         bottom = QHBoxLayout()
         self.stats = QLabel()
         self.stats.setProperty("tone", "muted")
+        # Wraps: on one line the figures and the node's id made the message wider than a narrow
+        # transcript, which then scrolled sideways and cut every message's start.
+        self.stats.setWordWrap(True)
         self.retry_button = QPushButton(tr("Retry"))
         self.retry_button.setAccessibleName(tr("retry this answer"))
         self.retry_button.clicked.connect(self.retry.emit)

@@ -13,6 +13,7 @@ from app.ui.main_window import PAGES
 from tests.conftest import CHAT_REPO
 from tests.ui.conftest import App
 from tests.ui.test_desktop import click_confirm
+from tests.ui.test_playground import ready_chat
 
 
 async def _v1_models(app: App, key: str | None = None) -> int:
@@ -157,6 +158,14 @@ def test_every_page_fits_a_window_of_800_by_600(gui: App) -> None:
     assert (window.width(), window.height()) == (800, 600)
     chat = window.playground.chat
     window.settings.lan.setChecked(True)  # its warning shown too
+    # An answer with its figures (tokens, speed, the node's id) and Retry: one line of them
+    # was once wider than the transcript, which then scrolled sideways, cutting every message.
+    ready_chat(gui)
+    chat.max_tokens.setValue(8)
+    chat.input.setPlainText("Hello there")
+    chat.send()
+    gui.wait(lambda: chat.task is not None and chat.task.done(), timeout=30)
+    chat.widgets[-1].show_error("the node went away before it answered")
     for name in PAGES:
         window.show_page(name)
         gui.settle(0.1)
