@@ -161,7 +161,7 @@ class ChatPanel(QWidget):
         files = attachments.names(m["attachments"])
         shown = attachments.typed_text(m["content"], m["attachments"]) if files else m["content"]
         if m["role"] == Role.ASSISTANT and not shown.strip():
-            shown = f"*{tr(EMPTY_ANSWER)}*"  # not "…", which reads as still coming
+            shown = f"*{empty_text(m['stats'] or {})}*"  # not "…", which reads as still coming
         widget = self._add(str(m["role"]), shown, files)
         if m["status"] == MessageStatus.ERROR:
             widget.show_error(m["content"])

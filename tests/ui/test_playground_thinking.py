@@ -146,3 +146,10 @@ def test_an_answer_that_was_all_thinking_says_so(
     answer = page.widgets[-1]
     assert "spent its 12 tokens thinking and gave no answer: raise max" in answer.text
     assert answer.retry_button.isVisibleTo(answer)
+    # Opened again later (or after a language switch rebuilt the window): the same words.
+    chat = page.conversation_id
+    assert chat is not None
+    page.reset()
+    gui.desktop.window.playground.open_chat(chat)
+    gui.wait(lambda: len(page.widgets) >= 2)
+    assert "spent its 12 tokens thinking and gave no answer" in page.widgets[-1].text
