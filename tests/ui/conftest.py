@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import qasync
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QEvent, QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.context import AppContext
@@ -153,3 +153,9 @@ def gui(
         app.run(desktop.close())
         app.run(ctx.stop())
         desktop.window.deleteLater()
+        desktop.tray.menu.deleteLater()
+        # Deleted now: the loop these tests pump never gets back to the level where Qt runs
+        # deferred deletes, so every window stayed alive until the module ended, and each
+        # new window's style sheet (app/ui/theme.py) was applied to all of them: minutes a
+        # test by the end of tests/ui in one run.
+        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
