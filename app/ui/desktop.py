@@ -94,7 +94,8 @@ class Desktop:
             self.window.settings.show_saved(restart or [])
             log.info("switched the UI's language to %s", choice)
 
-        spawn(switch(), on_error=self.window.banner.show_message)
+        # The banner of the window as it is when the error comes (rebuilt by then, maybe).
+        spawn(switch(), on_error=lambda text: self.window.banner.show_message(text))
 
     def open_window(self) -> None:
         """Bring the window up."""

@@ -33,6 +33,7 @@ def set_language(choice: str) -> str:
     if app is not None:
         for old in _installed:
             app.removeTranslator(old)
+            old.deleteLater()
         _installed.clear()
         if language != "en":
             # Ours, and Qt's own for the standard buttons and dialogs (OK, Cancel, Yes…).
