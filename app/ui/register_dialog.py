@@ -61,7 +61,7 @@ class RegisterDialog(QDialog):
         """Send the registration; close on success, show the reason on failure."""
         repo = self.repo.text().strip()
         if not repo:
-            self._show("Enter a Hugging Face repo id (org/name) or a model URL.")
+            self._show(tr("Enter a Hugging Face repo id (org/name) or a model URL."))
             return
         self.buttons.setEnabled(False)
         self.error.hide()

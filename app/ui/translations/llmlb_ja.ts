@@ -1260,6 +1260,10 @@ Copy it now: it is not shown again.</source>
         <translation>表示名（任意）</translation>
     </message>
     <message>
+        <source>Enter a Hugging Face repo id (org/name) or a model URL.</source>
+        <translation>Hugging Face のリポジトリ ID（org/name）またはモデルの URL を入力してください。</translation>
+    </message>
+    <message>
         <source>Enter the server&apos;s address, e.g. http://192.168.1.20:8080.</source>
         <translation>サーバーのアドレスを入力してください（例: http://192.168.1.20:8080）。</translation>
     </message>
