@@ -3,32 +3,23 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
-    QLabel,
-    QLineEdit,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFormLayout, QLineEdit, QWidget
 
 from app.core.wire import RegisterAnswer
 from app.ui.asyncs import spawn
 from app.ui.i18n import tr
 from app.ui.state import Part, UiState
+from app.ui.widgets import FormDialog
 
 
-class RegisterDialog(QDialog):
+class RegisterDialog(FormDialog):
     """Repo or URL, optional file and display name; `registered` carries the new model's id."""
 
     registered = Signal(str)
 
     def __init__(self, state: UiState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(tr("Register a model"), parent)
         self.state = state
-        self.setWindowTitle(tr("Register a model"))
-        layout = QVBoxLayout(self)
         form = QFormLayout()
         self.repo = QLineEdit()
         self.repo.setPlaceholderText(tr("org/repo or https://huggingface.co/org/repo"))
@@ -41,47 +32,25 @@ class RegisterDialog(QDialog):
         form.addRow(tr("Repo or URL"), self.repo)
         form.addRow(tr("File (optional)"), self.filename)
         form.addRow(tr("Display name (optional)"), self.display_name)
-        layout.addLayout(form)
-        self.error = QLabel()
-        self.error.setWordWrap(True)
-        self.error.setProperty("tone", "error")
-        self.error.hide()
-        layout.addWidget(self.error)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        ok.setText(tr("Register"))
-        self.buttons.accepted.connect(self.submit)
-        self.buttons.rejected.connect(self.reject)
-        layout.addWidget(self.buttons)
-        self.resize(560, self.sizeHint().height())
+        self.body.addLayout(form)
+        self.finish(tr("Register"), 560)
 
     def submit(self) -> None:
         """Send the registration; close on success, show the reason on failure."""
         repo = self.repo.text().strip()
         if not repo:
-            self._show(tr("Enter a Hugging Face repo id (org/name) or a model URL."))
+            self.show_error(tr("Enter a Hugging Face repo id (org/name) or a model URL."))
             return
-        self.buttons.setEnabled(False)
-        self.error.hide()
+        self.busy()
 
         def done(result: RegisterAnswer) -> None:
             self.state.refresh(Part.MODELS)
             self.registered.emit(result["name"])
             self.accept()
 
-        def failed(reason: str) -> None:
-            self.buttons.setEnabled(True)
-            self._show(reason)
-
         call = self.state.client.register(
             repo=repo,
             filename=self.filename.text().strip() or None,
             display_name=self.display_name.text().strip() or None,
         )
-        spawn(call, on_error=failed, on_done=done)
-
-    def _show(self, text: str) -> None:
-        self.error.setText(text)
-        self.error.show()
+        spawn(call, on_error=self.show_error, on_done=done)

@@ -7,20 +7,13 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
-    QLabel,
-    QLineEdit,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QWidget
 
 from app.core.wire import NodeJson
 from app.ui.asyncs import spawn
 from app.ui.i18n import tr
 from app.ui.state import Part, UiState
+from app.ui.widgets import FormDialog
 
 
 def check_url(text: str) -> str | None:
@@ -39,16 +32,14 @@ def check_url(text: str) -> str | None:
     return None
 
 
-class ServerDialog(QDialog):
+class ServerDialog(FormDialog):
     """URL, optional API key and name; `added` carries the new node's id."""
 
     added = Signal(str)
 
     def __init__(self, state: UiState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(tr("Add a server"), parent)
         self.state = state
-        self.setWindowTitle(tr("Add a server"))
-        layout = QVBoxLayout(self)
         intro = QLabel(
             tr(
                 "Any OpenAI-compatible server (llama-server, vLLM, Ollama, LM Studio): its "
@@ -56,7 +47,7 @@ class ServerDialog(QDialog):
             )
         )
         intro.setWordWrap(True)
-        layout.addWidget(intro)
+        self.body.addWidget(intro)
         form = QFormLayout()
         self.url = QLineEdit()
         self.url.setPlaceholderText("http://192.168.1.20:8080")
@@ -71,21 +62,8 @@ class ServerDialog(QDialog):
         form.addRow(tr("Address"), self.url)
         form.addRow(tr("API key (optional)"), self.api_key)
         form.addRow(tr("Name"), self.name)
-        layout.addLayout(form)
-        self.error = QLabel()
-        self.error.setWordWrap(True)
-        self.error.setProperty("tone", "error")
-        self.error.setAccessibleName(tr("Error"))
-        self.error.hide()
-        layout.addWidget(self.error)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText(tr("Add"))
-        self.buttons.accepted.connect(self.submit)
-        self.buttons.rejected.connect(self.reject)
-        layout.addWidget(self.buttons)
-        self.resize(520, self.sizeHint().height())
+        self.body.addLayout(form)
+        self.finish(tr("Add"), 520)
 
     def submit(self) -> None:
         """Check the fields, then add the server; close on success, say why on failure."""
@@ -95,10 +73,9 @@ class ServerDialog(QDialog):
         if problem is None and not name:
             problem = tr("Give the server a name (how the Nodes list shows it).")
         if problem is not None:
-            self._show(problem)
+            self.show_error(problem)
             return
-        self.buttons.setEnabled(False)
-        self.error.hide()
+        self.busy()
 
         def done(node: NodeJson) -> None:
             self.state.refresh(Part.NODES | Part.MODELS)
@@ -106,12 +83,7 @@ class ServerDialog(QDialog):
             self.accept()
 
         def failed(reason: str) -> None:
-            self.buttons.setEnabled(True)
-            self._show(tr("The balancer refused the server: {reason}").format(reason=reason))
+            self.show_error(tr("The balancer refused the server: {reason}").format(reason=reason))
 
         call = self.state.client.add_external_node(name, url, self.api_key.text().strip() or None)
         spawn(call, on_error=failed, on_done=done)
-
-    def _show(self, text: str) -> None:
-        self.error.setText(text)
-        self.error.show()

@@ -6,7 +6,17 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.core.system import Fit
 from app.ui.i18n import QT_TR_NOOP, tr
@@ -114,6 +124,48 @@ def selectable_by_keyboard(label: QLabel) -> None:
     )
     label.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Qt gives such a label click focus only
     set_property(label, "keyboard", True)
+
+
+class FormDialog(QDialog):
+    """A dialog of fields above an error line and OK (named by the subclass) / Cancel; OK
+    runs submit(), which sends and calls busy(), then accept() or show_error()."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.body = QVBoxLayout(self)  # the subclass adds its fields, then calls finish()
+
+    def finish(self, ok_text: str, width: int) -> None:
+        """The error line (hidden until needed) and the buttons, below the fields."""
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setProperty("tone", "error")
+        self.error.setAccessibleName(tr("Error"))
+        self.error.hide()
+        self.body.addWidget(self.error)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
+        self.buttons.accepted.connect(self.submit)
+        self.buttons.rejected.connect(self.reject)
+        self.body.addWidget(self.buttons)
+        self.resize(width, self.sizeHint().height())
+
+    def submit(self) -> None:
+        """Check the fields and send them (the subclass's)."""
+        raise NotImplementedError
+
+    def busy(self) -> None:
+        """Sent: the buttons wait for the answer, the old error goes."""
+        self.buttons.setEnabled(False)
+        self.error.hide()
+
+    def show_error(self, text: str) -> None:
+        """Why it did not work, in words; the buttons work again."""
+        self.buttons.setEnabled(True)
+        self.error.setText(text)
+        self.error.show()
 
 
 def confirm(
