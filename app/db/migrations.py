@@ -60,6 +60,20 @@ def _v7(db: peewee.SqliteDatabase, tables: Tables) -> None:
     db.create_tables([tables.Response], safe=True)  # the Responses API's stored answers
 
 
+def _v8(db: peewee.SqliteDatabase, tables: Tables) -> None:
+    # The dashboard: tokens, generation time and client of each request, and its bodies.
+    columns = {c.name for c in db.get_columns("requests")}
+    for name, kind in (
+        ("tokens_in", "INTEGER"),
+        ("tokens_out", "INTEGER"),
+        ("generation_ms", "REAL"),
+        ("client", "TEXT"),
+    ):
+        if name not in columns:
+            db.execute_sql(f"ALTER TABLE requests ADD COLUMN {name} {kind}")
+    db.create_tables([tables.RequestBody], safe=True)
+
+
 MIGRATIONS: list[Callable[[peewee.SqliteDatabase, Tables], None]] = [
     _v1,
     _v2,
@@ -68,6 +82,7 @@ MIGRATIONS: list[Callable[[peewee.SqliteDatabase, Tables], None]] = [
     _v5,
     _v6,
     _v7,
+    _v8,
 ]
 LATEST = len(MIGRATIONS)
 

@@ -24,6 +24,7 @@ class Tables:
     Conversation: Any
     Message: Any
     Response: Any
+    RequestBody: Any
 
     def all(self) -> list[Any]:
         """Every table of schema 1, in creation order (later versions add their own)."""
@@ -123,9 +124,24 @@ def build_tables(database: peewee.Database) -> Tables:
         latency_ms = peewee.FloatField(null=True)  # until the node's first byte
         duration_ms = peewee.FloatField()
         error = peewee.TextField(null=True)
+        tokens_in = peewee.IntegerField(null=True)  # schema 8: the answer's usage
+        tokens_out = peewee.IntegerField(null=True)
+        generation_ms = peewee.FloatField(null=True)  # time spent generating tokens_out
+        client = peewee.TextField(null=True)  # the API key's name ("admin": the admin token)
 
         class Meta:
             table_name = "requests"
+
+    class RequestBody(Base):  # schema 8: the bodies of a request, capped, kept as long
+        request_id = peewee.IntegerField(primary_key=True)  # requests.id
+        at = peewee.FloatField(index=True)
+        request = peewee.TextField(null=True)
+        request_truncated = peewee.BooleanField(default=False)
+        response = peewee.TextField(null=True)  # a stream: assembled as one answer
+        response_truncated = peewee.BooleanField(default=False)
+
+        class Meta:
+            table_name = "request_bodies"
 
     class Conversation(Base):
         id = peewee.TextField(primary_key=True)
@@ -165,4 +181,15 @@ def build_tables(database: peewee.Database) -> Tables:
         class Meta:
             table_name = "responses"
 
-    return Tables(Model, Node, NodeModel, ApiKey, Setting, Request, Conversation, Message, Response)
+    return Tables(
+        Model,
+        Node,
+        NodeModel,
+        ApiKey,
+        Setting,
+        Request,
+        Conversation,
+        Message,
+        Response,
+        RequestBody,
+    )

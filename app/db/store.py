@@ -298,6 +298,10 @@ class RequestStore:
             "latency_ms",
             "duration_ms",
             "error",
+            "tokens_in",
+            "tokens_out",
+            "generation_ms",
+            "client",
         )
         sql = (
             f"INSERT INTO requests ({', '.join(columns)}) "
@@ -333,6 +337,10 @@ class RequestStore:
                     "latency_ms": r.latency_ms,
                     "duration_ms": r.duration_ms,
                     "error": r.error,
+                    "tokens_in": r.tokens_in,
+                    "tokens_out": r.tokens_out,
+                    "generation_ms": r.generation_ms,
+                    "client": r.client,
                 }
                 for r in query
             ]

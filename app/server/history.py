@@ -46,6 +46,10 @@ class RequestHistory:
         latency_ms: float | None,
         error: str | None = None,
         known_model: bool = True,
+        tokens_in: int | None = None,
+        tokens_out: int | None = None,
+        generation_ms: float | None = None,
+        client: str | None = None,
     ) -> None:
         """Note one finished request (cheap: a dict appended to a list). Only a model that
         exists names a metrics series: series are never freed."""
@@ -65,6 +69,10 @@ class RequestHistory:
                 "latency_ms": latency_ms,
                 "duration_ms": (time.perf_counter() - started) * 1000,
                 "error": None if error is None else _storable(error, MAX_ERROR_CHARS),
+                "tokens_in": tokens_in,
+                "tokens_out": tokens_out,
+                "generation_ms": generation_ms,
+                "client": client,
             }
         )
 

@@ -26,7 +26,8 @@ def stored(ident: str, owner: str | None, at: float | None = None) -> StoredResp
 def history_row() -> HistoryRow:
     return {"at": time.time(), "endpoint": "/v1/responses", "model": "m", "node_id": None,
             "status": 200, "stream": False, "latency_ms": 1.0, "duration_ms": 2.0,
-            "error": None}  # fmt: skip
+            "error": None, "tokens_in": None, "tokens_out": None, "generation_ms": None,
+            "client": None}  # fmt: skip
 
 
 async def test_kept_responses_are_read_back_by_their_owner_only(tmp_path: Path) -> None:
