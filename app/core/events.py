@@ -97,6 +97,18 @@ class NodeChanged(Event):
     status: str
 
 
+@dataclass(frozen=True)
+class TrafficRecorded(Event):
+    """Requests finished since the last one of these (published at most once a second, and
+    only while there is traffic): dashboards redraw from it instead of polling."""
+
+    topic: ClassVar[str] = "stats.updated"
+    at: float  # when the batch was recorded
+    requests: int  # finished in the batch
+    errors: int
+    waiting: int  # requests queued for a slot, over every model, now
+
+
 Subscriber = Callable[[Event], None]
 
 
@@ -150,6 +162,7 @@ _WIRE_TYPES: dict[str, type | tuple[type, ...]] = {
     "int": int,
     "str | None": (str, type(None)),
     "float | None": (int, float, type(None)),
+    "float": (int, float),
     "ModelState": str,
 }
 _ENUMS: dict[str, type[ModelState]] = {"ModelState": ModelState}
@@ -162,6 +175,7 @@ _MODEL_CHANGES: dict[str, type[Event]] = {
 _BY_TOPIC: dict[str, type[Event]] = {
     ModelProgressed.topic: ModelProgressed,
     NodeChanged.topic: NodeChanged,
+    TrafficRecorded.topic: TrafficRecorded,
 }
 
 
