@@ -36,9 +36,9 @@ MAX_SERIES = 4096  # (node, model) pairs counted for Prometheus: bounded whateve
 
 # Latency histograms: bin 0 holds [0, 0.1 ms); bin i >= 1 holds [0.1 * 2^((i-1)/4),
 # 0.1 * 2^(i/4)) ms, so each bin is 19% wide and a percentile read from its geometric middle
-# is within ±9% of the true value. Bins add exactly, so p50/p95 of any merge of buckets
-# (models, nodes, minutes into hours) is as good as one bucket's. 112 bins reach 6 hours; the
-# last one takes everything longer.
+# is within 9.1% (2^(1/8) - 1) of the true value. Bins add exactly, so p50/p95 of any merge
+# of buckets (models, nodes, minutes into hours) is as good as one bucket's. 112 bins reach
+# 6 hours; the last one takes everything longer.
 LOW_MS = 0.1
 PER_DOUBLING = 4
 BINS = 112

@@ -20,7 +20,7 @@ from app.server.stats import RANGES
 _PERCENTILES = obj(
     {"p50": nullable(number()), "p95": nullable(number())},
     ("p50", "p95"),
-    description="Milliseconds, to ±9% (log-scale bins); null when nothing was measured",
+    description="Milliseconds, to within 9.1% (log-scale bins); null when nothing was measured",
 )
 _BUCKET_FIELDS: dict[str, Schema] = {
     "at": number("The bucket's start (Unix seconds)"),
