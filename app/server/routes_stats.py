@@ -34,15 +34,6 @@ def _filter(request: web.Request, name: str, limit: int) -> str | None:
     value = request.query.get(name)
     if value is None:
         return None
-    if not value or len(value) > limit or clean_text(value, limit) != value or not _utf8(value):
+    if not value or len(value) > limit or clean_text(value, limit) != value:
         raise BadRequest(f"'{name}' must be a {name} name of 1 to {limit} characters", param=name)
     return value
-
-
-def _utf8(text: str) -> bool:
-    """False for a lone surrogate (from a percent-encoded half character)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
