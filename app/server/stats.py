@@ -48,7 +48,12 @@ def bin_of(ms: float) -> int:
     """The histogram bin of a duration in milliseconds."""
     if not ms >= LOW_MS:  # also NaN
         return 0
-    return min(BINS - 1, 1 + int(math.log2(ms / LOW_MS) * PER_DOUBLING))
+    b = 1 + int(_log2(ms * _PER_LOW) * PER_DOUBLING)
+    return b if b < BINS else BINS - 1
+
+
+_log2 = math.log2
+_PER_LOW = 1 / LOW_MS
 
 
 def bin_value(b: int) -> float:
@@ -228,6 +233,7 @@ class Stats:
         """Add the rows to the open buckets; how many were errors. The hot loop of a flush."""
         errors = 0
         traffic, generated, tokens = self._traffic, self._generated, self._tokens
+        bin_ = bin_of
         for r in rows:
             minute = int(r["at"] // MINUTE) * MINUTE
             model = r["model"] if r["model"] in known else ""
@@ -237,7 +243,12 @@ class Stats:
             if c is None:
                 c = traffic[key] = TrafficCounts()
             c.requests += 1
-            if is_error(r):
+            status = r["status"]
+            if (
+                status >= 500
+                or status == 429
+                or (200 <= status < 300 and r["error"] is not None and r["error"] != CLIENT_LEFT)
+            ):  # as is_error says, inline: this loop runs for every request
                 c.errors += 1
                 errors += 1
             tin, tout, gen_ms = r["tokens_in"] or 0, r["tokens_out"] or 0, r["generation_ms"]
@@ -258,9 +269,9 @@ class Stats:
                     acc[1] += gen_ms
             latency = r["latency_ms"]
             if latency is not None:
-                b = bin_of(latency)
+                b = bin_(latency)
                 c.ttft[b] = c.ttft.get(b, 0) + 1
-            b = bin_of(r["duration_ms"])
+            b = bin_(r["duration_ms"])
             c.latency[b] = c.latency.get(b, 0) + 1
         return errors
 
