@@ -35,10 +35,11 @@ from app.server.external_nodes import ExternalServers
 from app.server.history import RequestHistory
 from app.server.hub_info import HubInfoCache
 from app.server.metrics import Metrics
+from app.server.node_samples import NodeSamples
 from app.server.nodes import NodeRegistry
 from app.server.registry import ModelRegistry
 from app.server.state import Balancer
-from app.server.stats import NodeSamples, Stats
+from app.server.stats import Stats
 
 log = logging.getLogger(__name__)
 DB_FILE = "llmlb.db"

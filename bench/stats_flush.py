@@ -18,7 +18,8 @@ from app.core.wire import HistoryRow
 from app.db.stats import StatsStore
 from app.db.store import RequestStore, Store
 from app.server.history import KEEP_SECONDS, RequestHistory
-from app.server.stats import NodeSamples, Stats
+from app.server.node_samples import NodeSamples
+from app.server.stats import Stats
 
 ROWS = 1000
 RUNS = 20

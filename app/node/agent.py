@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import random
-import shutil
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,6 @@ from app.core.node_protocol import (
     HeartbeatBody,
     ModelReportJson,
     RegistrationBody,
-    SystemJson,
 )
 from app.core.settings import (
     DEFAULT_DOWNLOAD_READ_TIMEOUT,
@@ -33,7 +31,7 @@ from app.core.settings import (
     Settings,
     parse_gpu_layers,
 )
-from app.core.system import memory_info
+from app.core.system import system_metrics
 from app.core.tasks import TaskSupervisor
 from app.core.tls import Certificate, load_or_create, normalize_fingerprint
 from app.core.types import ModelState, NodeStatus
@@ -345,7 +343,7 @@ class NodeAgent:
             }
             if self.sync.current
             else None,
-            "system": _system_metrics(self.library.root),
+            "system": system_metrics(self.library.root),
             "devices": list(self.devices),
             "slots": max(1, self.config.engine.slots),  # sequences a model decodes together
             "free_slots": self.engines.free_slots(),
@@ -387,20 +385,3 @@ class NodeAgent:
                 for name, r in self.engines.runners.items()
             },
         }
-
-
-def _system_metrics(models: Path) -> SystemJson:
-    """The heartbeat's `system` block: CPUs, load, memory and the models folder's disk, each
-    where the OS reports it."""
-    metrics: SystemJson = {"cpu_count": os.cpu_count() or 0}
-    with contextlib.suppress(OSError):
-        metrics["load_average"] = os.getloadavg()[0]
-    with contextlib.suppress(OSError):  # one statvfs: microseconds, fine on the loop
-        disk = shutil.disk_usage(models)
-        metrics["disk_total_bytes"] = disk.total
-        metrics["disk_free_bytes"] = disk.free
-    memory = memory_info()
-    if memory is not None:
-        metrics["memory_total_bytes"] = memory.total_bytes
-        metrics["memory_available_bytes"] = memory.available_bytes or 0  # unknown reads as 0
-    return metrics

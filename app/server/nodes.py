@@ -33,18 +33,12 @@ from app.core.vault import Vault
 from app.core.wire import JsonObject
 from app.db.hashing import hash_secret
 from app.db.store import NodeStore
-from app.server.heartbeat import (
-    Heartbeat,
-    check_origin,
-    clean_text,
-    node_name,
-    registration_info,
-)
+from app.server.heartbeat import Heartbeat, check_origin, clean_text, node_name, registration_info
 from app.server.join_limit import MAX_PENDING, PENDING_TTL, JoinLimiter, TooManyPending
 from app.server.join_token import JoinToken
 from app.server.node_rows import EXTERNAL_KEY, view_from_row
+from app.server.node_samples import NodeSamples
 from app.server.node_view import NodeView as NodeView  # re-exported: dispatch and proxy use it
-from app.server.stats import NodeSamples
 from app.server.sync_notice import notify_sync
 
 log = logging.getLogger(__name__)
