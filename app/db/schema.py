@@ -194,8 +194,8 @@ def build_tables(database: peewee.Database) -> Tables:
         tokens_out = peewee.IntegerField(default=0)
         gen_tokens = peewee.IntegerField(default=0)  # tokens_out of the rows with generation_ms
         gen_ms = peewee.FloatField(default=0.0)
-        ttft = peewee.TextField(default="{}")  # log-scale histogram: {"bin": count}
-        latency = peewee.TextField(default="{}")
+        ttft = peewee.BlobField(null=True)  # log-scale histogram: uint32 counts by bin (LE)
+        latency = peewee.BlobField(null=True)
 
         class Meta:
             table_name = "stats_traffic"

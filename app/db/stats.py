@@ -7,10 +7,11 @@ the transaction `run` opens: the balancer's `app.server.stats` does its folding 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
+
+import numpy as np
 
 from app.db.database import Database
 from app.db.store import Store
@@ -28,18 +29,25 @@ def merge_histogram(into: Histogram, other: Histogram) -> None:
         into[b] = into.get(b, 0) + n
 
 
-def _dump(h: Histogram) -> str:
-    return json.dumps({str(b): n for b, n in sorted(h.items())}, separators=(",", ":"))
+COUNT = np.dtype("<u4")  # a histogram on disk: little-endian uint32 counts, bin 0 first
 
 
-def _load(text: str | None) -> Histogram:
-    try:
-        raw = json.loads(text or "{}")
-    except ValueError:
+def dump_histogram(h: Histogram) -> bytes | None:
+    """The stored form: dense up to the last bin used (a read sums thousands with numpy)."""
+    if not h:
+        return None
+    dense = np.zeros(max(h) + 1, COUNT)
+    dense[list(h)] = list(h.values())
+    return dense.tobytes()
+
+
+def load_histogram(blob: bytes | None) -> Histogram:
+    """A stored histogram as bins and counts."""
+    if not blob:
         return {}
-    if not isinstance(raw, dict):
-        return {}
-    return {int(b): int(n) for b, n in raw.items() if str(b).isdigit() and isinstance(n, int)}
+    dense = np.frombuffer(blob, COUNT, len(blob) // COUNT.itemsize)
+    used = dense.nonzero()[0]
+    return dict(zip(used.tolist(), dense[used].tolist(), strict=True))
 
 
 @dataclass(slots=True)
@@ -93,6 +101,7 @@ class NodeCounts:
 _NODE_FIELDS = tuple(f.name for f in fields(NodeCounts))
 _TRAFFIC_SUMS = ("requests", "errors", "tokens_in", "tokens_out", "gen_tokens", "gen_ms")
 TrafficKey = tuple[int, str, str]  # (bucket start, model, node id)
+TrafficRow = tuple[int, str, str, int, int, int, int, int, float, bytes | None, bytes | None]
 NodeKey = tuple[int, str]  # (bucket start, node id)
 
 
@@ -134,8 +143,8 @@ class StatsStore:
                     model,
                     node,
                     *(getattr(total, f) for f in _TRAFFIC_SUMS),
-                    _dump(total.ttft),
-                    _dump(total.latency),
+                    dump_histogram(total.ttft),
+                    dump_histogram(total.latency),
                 ),
             )
         for (at, node), sample in nodes.items():
@@ -188,6 +197,14 @@ class StatsStore:
         self, step: int, since: float, model: str | None, node: str | None
     ) -> Iterable[tuple[int, str, str, TrafficCounts]]:
         """The stored buckets of one step from `since` on, filtered."""
+        for at, m, n, *rest in self.traffic_rows_sync(step, since, model, node):
+            yield at, m, n, _traffic(rest)
+
+    def traffic_rows_sync(
+        self, step: int, since: float, model: str | None, node: str | None
+    ) -> list[TrafficRow]:
+        """Like `traffic_sync`, as the rows are stored: (at, model, node id, requests, errors,
+        tokens in, tokens out, gen tokens, gen ms, TTFT histogram, latency histogram)."""
         sql = (
             f"SELECT at, model, node_id, {', '.join(_TRAFFIC_SUMS)}, ttft, latency "
             "FROM stats_traffic WHERE step = ? AND at >= ?"
@@ -199,8 +216,7 @@ class StatsStore:
         if node is not None:
             sql += " AND node_id = ?"
             params.append(node)
-        for at, m, n, *rest in self.db.peewee.connection().execute(sql, params):
-            yield at, m, n, _traffic(rest)
+        return list(self.db.peewee.connection().execute(sql, params))
 
     def samples_sync(
         self, step: int, since: float, node: str | None
@@ -222,5 +238,12 @@ def _traffic(row: Any) -> TrafficCounts:
     """A row's sums followed by its two histograms, as counts."""
     requests, errors, tokens_in, tokens_out, gen_tokens, gen_ms, ttft, latency = row
     return TrafficCounts(
-        requests, errors, tokens_in, tokens_out, gen_tokens, gen_ms, _load(ttft), _load(latency)
+        requests,
+        errors,
+        tokens_in,
+        tokens_out,
+        gen_tokens,
+        gen_ms,
+        load_histogram(ttft),
+        load_histogram(latency),
     )

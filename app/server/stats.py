@@ -10,72 +10,29 @@ list.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from app.core.wire import (
-    HistoryRow,
-    NodeSample,
-    NodeSeries,
-    Percentiles,
-    StatsBucket,
-    StatsGroup,
-    StatsJson,
+from app.core.wire import HistoryRow, NodeSeries, StatsJson
+from app.db.stats import (
+    HOUR,
+    MINUTE,
+    NodeCounts,
+    StatsStore,
+    TrafficCounts,
+    TrafficRow,
+    dump_histogram,
 )
-from app.db.stats import HOUR, MINUTE, Histogram, NodeCounts, StatsStore, TrafficCounts
 from app.server.node_samples import MAX_SERIES, NodeSamples, Reading
+from app.server.stats_answer import Table, assemble, bin_of, node_series
 
 CLIENT_LEFT = "the client left mid-stream"  # what the proxy records: the client's doing
 MINUTES_KEPT = 24 * HOUR
 HOURS_KEPT = 7 * 24 * HOUR
 # range -> (step, buckets): the last hour and day by the minute, the last week by the hour.
 RANGES = {"1h": (MINUTE, 60), "24h": (MINUTE, 1440), "7d": (HOUR, 168)}
-
-# Latency histograms: bin 0 holds [0, 0.1 ms); bin i >= 1 holds [0.1 * 2^((i-1)/4),
-# 0.1 * 2^(i/4)) ms, so each bin is 19% wide and a percentile read from its geometric middle
-# is within 9.1% (2^(1/8) - 1) of the true value. Bins add exactly, so p50/p95 of any merge
-# of buckets (models, nodes, minutes into hours) is as good as one bucket's. 112 bins reach
-# 6 hours; the last one takes everything longer.
-LOW_MS = 0.1
-PER_DOUBLING = 4
-BINS = 112
-
-
-def bin_of(ms: float) -> int:
-    """The histogram bin of a duration in milliseconds."""
-    if not ms >= LOW_MS:  # also NaN
-        return 0
-    b = 1 + int(_log2(ms * _PER_LOW) * PER_DOUBLING)
-    return b if b < BINS else BINS - 1
-
-
-_log2 = math.log2
-_PER_LOW = 1 / LOW_MS
-
-
-def bin_value(b: int) -> float:
-    """The value a bin stands for: its geometric middle (its lower edge for the last bin)."""
-    if b <= 0:
-        return LOW_MS / 2
-    if b >= BINS - 1:
-        return LOW_MS * 2 ** ((BINS - 2) / PER_DOUBLING)
-    return LOW_MS * 2 ** ((b - 0.5) / PER_DOUBLING)
-
-
-def percentile(h: Histogram, q: float) -> float | None:
-    """The q-th quantile (0 < q <= 1) of a histogram, to its bin's resolution."""
-    total = sum(h.values())
-    if total == 0:
-        return None
-    rank = max(1, math.ceil(q * total))
-    seen = 0
-    for b in sorted(h):
-        seen += h[b]
-        if seen >= rank:
-            return round(bin_value(b), 3)
-    return None  # unreachable: the counts add up to total
+MAX_CACHED = 4  # ranges and filters whose stored rows are kept between two writes (MBs)
 
 
 def is_error(row: HistoryRow) -> bool:
@@ -119,6 +76,7 @@ class Stats:
         self._generated: dict[int, dict[str, list[float]]] = {}  # minute -> model -> [tok, ms]
         self._tokens: dict[tuple[str, str], tuple[int, int]] = {}
         self._rolled_hour: int | None = None
+        self._stored: dict[tuple[int, int, str | None, str | None], Table] = {}  # read cache
         # Read on the event loop (Prometheus); replaced whole after each flush.
         self.tokens: dict[tuple[str, str], tuple[int, int]] = {}
         self.rates: dict[str, float] = {}
@@ -158,6 +116,7 @@ class Stats:
         traffic = {k: v for k, v in self._traffic.items() if closing(k[0])}
         nodes = {k: v for k, v in self._nodes.items() if closing(k[0])}
         if traffic or nodes:
+            self._stored.clear()
             self.store.save_sync(MINUTE, traffic, nodes)
             for key in traffic:
                 del self._traffic[key]
@@ -166,6 +125,7 @@ class Stats:
         hour = int(now // HOUR)
         if hour != self._rolled_hour:  # at start, then once an hour
             cutoff = int((now - MINUTES_KEPT) // HOUR) * HOUR
+            self._stored.clear()
             self.store.roll_up_sync(cutoff, hour * HOUR - HOURS_KEPT)
             self._rolled_hour = hour
         return folded
@@ -248,44 +208,25 @@ class Stats:
     ) -> StatsJson:
         step, count = RANGES[range_]
         since = int(now // step) * step - (count - 1) * step
-        traffic: dict[tuple[int, str, str], TrafficCounts] = {}
-
-        def add(at: int, m: str, n: str, c: TrafficCounts) -> None:
-            key = (at - at % step, m, n)
-            traffic.setdefault(key, TrafficCounts()).merge(c)
-
-        steps = (HOUR, MINUTE) if step == HOUR else (MINUTE,)
-        for stored in steps:  # the last day's minutes count in the week's hours too
-            for at, m, n, c in self.store.traffic_sync(stored, since, model, node):
-                add(at, m, n, c)
-        for (at, m, n), c in self._traffic.items():
-            if at >= since and model in (None, m) and node in (None, n):
-                add(at, m, n, c)
-
-        buckets: dict[int, TrafficCounts] = {}
-        by_model: dict[str, TrafficCounts] = {}
-        by_node: dict[str, TrafficCounts] = {}
-        totals = TrafficCounts()
-        for (at, m, n), c in traffic.items():
-            buckets.setdefault(at, TrafficCounts()).merge(c)
-            totals.merge(c)
-            if m:  # "": names no model has, counted in the totals only
-                by_model.setdefault(m, TrafficCounts()).merge(c)
-            if n:  # "": requests that reached no node
-                by_node.setdefault(n, TrafficCounts()).merge(c)
-        return {
-            "range": range_,
-            "step_seconds": step,
-            "since": since,
-            "until": now,
-            "model": model,
-            "node": node,
-            "buckets": [_bucket(at, buckets[at]) for at in sorted(buckets)],
-            "totals": _bucket(since, totals),
-            "by_model": _groups(since, by_model),
-            "by_node": _groups(since, by_node),
-            "nodes": self._node_series(step, since, node),
-        }
+        key = (step, since, model, node)
+        stored = self._stored.get(key)
+        if stored is None:  # read again only once a minute closed (or the range moved)
+            rows: list[TrafficRow] = []
+            for table in (HOUR, MINUTE) if step == HOUR else (MINUTE,):
+                # the week's hours count the last day's minutes too
+                rows += self.store.traffic_rows_sync(table, since, model, node)
+            if len(self._stored) >= MAX_CACHED:
+                self._stored.clear()
+            stored = self._stored[key] = Table(rows)
+        current = Table(
+            [
+                (at, m, n, *_sums(c))
+                for (at, m, n), c in self._traffic.items()
+                if at >= since and model in (None, m) and node in (None, n)
+            ]
+        )
+        nodes = self._node_series(step, since, node)
+        return assemble(range_, step, since, now, (model, node), stored.join(current), nodes)
 
     def _node_series(self, step: int, since: int, node: str | None) -> list[NodeSeries]:
         merged: dict[tuple[int, str], NodeCounts] = {}
@@ -299,10 +240,23 @@ class Stats:
         for (at, n), c in self._nodes.items():
             if at >= since and node in (None, n):
                 add(at, n, c)
-        series: dict[str, list[NodeSample]] = {}
-        for at, n in sorted(merged):
-            series.setdefault(n, []).append(_sample(at, merged[(at, n)]))
-        return [{"node_id": n, "samples": series[n]} for n in sorted(series)]
+        return node_series(merged)
+
+
+def _sums(
+    c: TrafficCounts,
+) -> tuple[int, int, int, int, int, float, bytes | None, bytes | None]:
+    """An open bucket as a stored row's columns after its key."""
+    return (
+        c.requests,
+        c.errors,
+        c.tokens_in,
+        c.tokens_out,
+        c.gen_tokens,
+        c.gen_ms,
+        dump_histogram(c.ttft),
+        dump_histogram(c.latency),
+    )
 
 
 def _sum_rates(minutes: Iterable[dict[str, list[float]]]) -> dict[str, tuple[float, float]]:
@@ -312,45 +266,3 @@ def _sum_rates(minutes: Iterable[dict[str, list[float]]]) -> dict[str, tuple[flo
             was = out.get(model, (0.0, 0.0))
             out[model] = (was[0] + tok, was[1] + ms)
     return {m: v for m, v in out.items() if v[1] > 0}
-
-
-def _bucket(at: int, c: TrafficCounts) -> StatsBucket:
-    return {
-        "at": at,
-        "requests": c.requests,
-        "errors": c.errors,
-        "tokens_in": c.tokens_in,
-        "tokens_out": c.tokens_out,
-        "tokens_per_second": round(c.gen_tokens / (c.gen_ms / 1000), 3) if c.gen_ms > 0 else None,
-        "ttft_ms": _percentiles(c.ttft),
-        "latency_ms": _percentiles(c.latency),
-    }
-
-
-def _percentiles(h: Histogram) -> Percentiles:
-    return {"p50": percentile(h, 0.5), "p95": percentile(h, 0.95)}
-
-
-def _groups(at: int, groups: dict[str, TrafficCounts]) -> list[StatsGroup]:
-    """Busiest first."""
-    ordered = sorted(groups.items(), key=lambda kv: (-kv[1].requests, kv[0]))
-    return [{"key": key, **_bucket(at, c)} for key, c in ordered]
-
-
-def _sample(at: int, c: NodeCounts) -> NodeSample:
-    def mean(total: float, n: int) -> float | None:
-        return total / n if n else None
-
-    def whole(total: float, n: int) -> int | None:
-        return round(total / n) if n else None
-
-    cpu, gpu = mean(c.cpu_sum, c.cpu_n), mean(c.gpu_sum, c.gpu_n)
-    return {
-        "at": at,
-        "cpu": None if cpu is None else round(cpu, 4),
-        "memory_used_bytes": whole(c.mem_used_sum, c.mem_n),
-        "memory_total_bytes": whole(c.mem_total_sum, c.mem_n),
-        "gpu_utilization": None if gpu is None else round(gpu, 4),
-        "gpu_memory_used_bytes": whole(c.gpu_used_sum, c.gpu_mem_n),
-        "gpu_memory_total_bytes": whole(c.gpu_total_sum, c.gpu_mem_n),
-    }

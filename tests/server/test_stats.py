@@ -19,7 +19,8 @@ from app.db.stats import HOUR, MINUTE, StatsStore
 from app.db.store import RequestStore, Store
 from app.server.history import RequestHistory
 from app.server.node_samples import NodeSamples
-from app.server.stats import BINS, Stats, bin_of, bin_value, percentile
+from app.server.stats import Stats
+from app.server.stats_answer import BINS, bin_of, bin_value, percentile
 
 DAY = 24 * HOUR
 T0 = 1_800_000_000 - 1_800_000_000 % DAY + 10 * HOUR  # 10:00 on some day
