@@ -4,13 +4,18 @@ heartbeats; bad parameters answer 400 in OpenAI's shape."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
+from app.context import DB_FILE
 from app.core.events import Event, TrafficRecorded
-from tests.conftest import RunningBalancer
+from app.db.stats import MINUTE, StatsStore
+from app.db.store import Store
+from tests.conftest import RunningBalancer, balancer_settings, run_balancer
 from tests.node.conftest import register_ready, served
 from tests.support.waiting import eventually
 
@@ -137,3 +142,17 @@ async def test_the_stats_need_the_admin_token(balancer: RunningBalancer) -> None
     assert status == 401
     status, empty = await balancer.get("/v0/stats")
     assert status == 200 and empty["range"] == "24h" and empty["buckets"] == []
+
+
+async def test_a_clean_stop_writes_the_open_minute(tmp_path: Path) -> None:
+    """Only a crash may lose the minute in progress."""
+    async with run_balancer(balancer_settings(tmp_path / "data")) as b:
+        history = b.ctx.balancer.history if b.ctx.balancer is not None else None
+        assert history is not None
+        history.record("/v1/chat/completions", "m", "n1", 200, False, time.perf_counter(), 5.0)
+    store = Store(tmp_path / "data" / DB_FILE)
+    await store.open()
+    stats = StatsStore(store)
+    rows = await stats.run(lambda: list(stats.traffic_sync(MINUTE, 0, None, None)))
+    await store.close()
+    assert [(node, counts.requests) for _, _, node, counts in rows] == [("n1", 1)]
