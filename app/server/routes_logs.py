@@ -14,6 +14,7 @@ from app.core.errors import BadRequest, Unavailable, UpstreamError
 from app.core.log_query import MAX_LIMIT, LogFilter, entry_of, parse_filter, query_log
 from app.core.logs import current_log_file
 from app.core.wire import LogEntry, LogsJson
+from app.server.http import read_capped
 from app.server.node_view import NodeView
 from app.server.state import balancer
 
@@ -78,8 +79,8 @@ async def _fetch(http: aiohttp.ClientSession, view: NodeView, filt: LogFilter) -
             ssl=view.ssl(),
             timeout=NODE_TIMEOUT,
         ) as r:
-            raw = await r.content.read(NODE_ANSWER_MAX + 1)
             status = r.status
+            raw = await read_capped(r.content, NODE_ANSWER_MAX) if status == 200 else b""
     except (aiohttp.ClientError, TimeoutError) as exc:
         log.info("log of node %s not fetched: %s", view.id, exc)
         raise UpstreamError(
@@ -88,7 +89,7 @@ async def _fetch(http: aiohttp.ClientSession, view: NodeView, filt: LogFilter) -
         ) from exc
     if status != 200:
         raise UpstreamError(f"node '{name}' answered {status} for its log", code="node_unavailable")
-    if len(raw) > NODE_ANSWER_MAX:
+    if raw is None:
         raise UpstreamError(f"node '{name}' sent a log larger than llmlb reads", code="bad_node")
     entries = _entries_of(raw, filt)
     if entries is None:

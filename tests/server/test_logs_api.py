@@ -162,9 +162,16 @@ async def hostile_node() -> AsyncIterator[tuple[str, list[Any]]]:
     """A server posing as a node: `/node/logs` answers the next body in the list."""
     bodies: list[Any] = []
 
-    async def logs(request: web.Request) -> web.Response:
+    async def logs(request: web.Request) -> web.StreamResponse:
         body = bodies.pop(0)
-        return web.Response(body=body if isinstance(body, bytes) else json.dumps(body).encode())
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        answer = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await answer.prepare(request)
+        for start in range(0, len(raw), 32 * 1024):  # in pieces, as a long answer arrives
+            await answer.write(raw[start : start + 32 * 1024])
+            await asyncio.sleep(0.001)
+        await answer.write_eof()
+        return answer
 
     app = web.Application()
     app.router.add_get("/node/logs", logs)
@@ -201,6 +208,17 @@ async def test_a_nodes_answer_is_checked_and_filtered_again(
         status, answer = await balancer.get(f"/v0/logs?source={node['node_id']}")
         assert status == 502
         assert "in a form llmlb does not read" in assert_openai_error(answer, "bad_node")["message"]
+    # A long answer arrives in many pieces and is read whole.
+    many = [{**good, "message": f"line {i} " + "x" * 200} for i in range(3000)]
+    bodies.append({"entries": many, "truncated": True})
+    status, answer = await balancer.get(f"/v0/logs?source={node['node_id']}&limit=5000")
+    assert status == 200
+    assert answer["entries"] == many and answer["truncated"] is True
+    # One too large is refused without being held.
+    bodies.append(b'{"entries": ["' + b"x" * (17 * 1024 * 1024) + b'"]}')
+    status, answer = await balancer.get(f"/v0/logs?source={node['node_id']}")
+    assert status == 502
+    assert "larger than llmlb reads" in assert_openai_error(answer, "bad_node")["message"]
 
 
 async def long_request_line(url: str) -> bytes:
