@@ -27,8 +27,9 @@ NODE_TIMEOUT = aiohttp.ClientTimeout(total=15)
 # A node's answer holds at most MAX_LIMIT entries of at most 4 MB of lines (log_query's
 # KEEP_BYTES); JSON escaping can grow it, never past this.
 NODE_ANSWER_MAX = 16 * 1024 * 1024
-# The in-process node logs under these loggers (app/node/...), into the balancer's own file.
-LOCAL_NODE_LOGGERS = "app.node"
+# The in-process node logs under these loggers (app/node/..., and llama.cpp's own lines that
+# its engine relays), into the balancer's own file.
+LOCAL_NODE_LOGGERS = ("app.node", "llama.cpp")
 NOT_REACHABLE = "this node's logs are not reachable from llmlb"
 
 
@@ -56,8 +57,8 @@ async def _node_log(request: web.Request, node_id: str, filt: LogFilter) -> Logs
         raise BadRequest(NOT_REACHABLE, param="source", code="logs_not_reachable")
     if view.kind == "local":
         # This computer's node runs inside the balancer's process and logs into the same
-        # file: its log is the balancer's records of the app.node loggers.
-        local = dataclasses.replace(filt, logger_prefix=LOCAL_NODE_LOGGERS)
+        # file: its log is the balancer's records of the node's loggers.
+        local = dataclasses.replace(filt, loggers=LOCAL_NODE_LOGGERS)
         return await query_log(current_log_file(), node_id, local)
     if not view.live or nodes.http is None:
         raise Unavailable(

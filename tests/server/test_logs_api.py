@@ -151,10 +151,12 @@ async def test_this_computers_node_shows_the_node_records_of_the_shared_log(
     _, node = await balancer.post("/v0/nodes", local)
     logging.getLogger("app.node.engine").warning("slot 0 is busy")
     logging.getLogger("app.server.proxy").warning("the balancer's own busy line")
+    logging.getLogger("llama.cpp").warning("llama.cpp: the KV cache is busy")
+    logging.getLogger("app.nodes_elsewhere").warning("a busy line of another module")
     status, answer = await balancer.get(f"/v0/logs?source={node['node_id']}&q=busy")
     assert status == 200
     assert answer["source"] == node["node_id"]
-    assert messages(answer) == ["slot 0 is busy"]
+    assert messages(answer) == ["slot 0 is busy", "llama.cpp: the KV cache is busy"]
 
 
 @pytest.fixture
