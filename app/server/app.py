@@ -18,6 +18,7 @@ from app.server import (
     routes_models,
     routes_nodes,
     routes_openai,
+    routes_requests,
 )
 from app.server.http import ERROR_SHAPES, INFERENCE_BODY_LIMIT, error_middleware
 from app.server.metrics import response
@@ -47,6 +48,7 @@ def create_app(state: Balancer) -> web.Application:
         api_anthropic.routes,
         api_responses.routes,
         routes_nodes.routes,
+        routes_requests.routes,
         proxy.routes,
         routes_conversations.routes,
         routes_join.routes,
