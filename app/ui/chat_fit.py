@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout
 
 from app.core.wire import JsonObject, JsonValue, RegisteredModel
 from app.ui.chat_settings import ChatSettings
+from app.ui.chat_stream import ChatStream
 from app.ui.chat_widgets import MessageWidget
 from app.ui.chat_window import (
     BYTES_PER_TOKEN,
@@ -22,7 +23,7 @@ from app.ui.chat_window import (
     fit,
     window,
 )
-from app.ui.client import ApiClient, ApiError, ChatStream
+from app.ui.client import ApiClient, ApiError
 from app.ui.i18n import QT_TR_NOOP, tr
 
 RESENDS = 2  # after a context_length_exceeded, trimmed further and sent again at most twice

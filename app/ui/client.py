@@ -11,9 +11,9 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 
@@ -25,17 +25,22 @@ from app.core.wire import (
     Cluster,
     Conversation,
     ConversationDetail,
+    HistoryEntry,
     HubEntry,
     JsonObject,
     JsonValue,
+    LogsJson,
     Message,
     NewApiKey,
     NodeJson,
     OpenAIModel,
     Quantization,
+    QueueJson,
     RegisterAnswer,
     RegisteredModel,
+    RequestDetail,
     Serving,
+    StatsJson,
 )
 
 log = logging.getLogger(__name__)
@@ -51,7 +56,7 @@ class ApiError(LlmlbError):
         self.code = code
 
 
-def _error(status: int, data: object) -> ApiError:
+def error_of(status: int, data: object) -> ApiError:
     """The ApiError for an OpenAI-shaped error answer (or a bare status)."""
     error = data.get("error") if isinstance(data, dict) else None
     error = error if isinstance(error, dict) else {}
@@ -118,7 +123,7 @@ class ApiClient:
                 text = await r.text()
                 data = json.loads(text) if text else None
                 if r.status >= 400:
-                    raise _error(r.status, data)
+                    raise error_of(r.status, data)
                 return data
         except aiohttp.ClientConnectionError as exc:
             raise ApiError("the balancer did not respond (is llmlb running?)") from exc
@@ -290,6 +295,57 @@ class ApiClient:
         path = f"/v0/conversations/{_path(conversation_id)}/messages"
         return cast(Message, await self._call("POST", path, body))
 
+    # -- dashboard ----------------------------------------------------------------------
+    async def stats(
+        self, range_: str = "24h", model: str | None = None, node: str | None = None
+    ) -> StatsJson:
+        """Traffic and device use over the last hour, day or week."""
+        query = {"range": range_} | _present(model=model, node=node)
+        return cast(StatsJson, await self._call("GET", "/v0/stats?" + urlencode(query)))
+
+    async def requests(
+        self, before: int | None = None, limit: int = 100, node: str | None = None
+    ) -> list[HistoryEntry]:
+        """The request history, newest first (older than `before`, an id, when given)."""
+        query = {"limit": str(limit)} | _present(before=before, node=node)
+        return cast(list[HistoryEntry], await self._call("GET", "/v0/requests?" + urlencode(query)))
+
+    async def request(self, request_id: int) -> RequestDetail:
+        """One request with its bodies."""
+        return cast(RequestDetail, await self._call("GET", f"/v0/requests/{int(request_id)}"))
+
+    async def queue(self) -> QueueJson:
+        """Requests waiting for a slot and running, per model and node."""
+        return cast(QueueJson, await self._call("GET", "/v0/queue"))
+
+    async def logs(
+        self,
+        source: str = "balancer",
+        level: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        q: str | None = None,
+        limit: int = 500,
+    ) -> LogsJson:
+        """Structured log entries of the balancer or one node, newest last."""
+        query = {"source": source, "limit": str(limit)}
+        query |= _present(level=level, since=since, until=until, q=q)
+        return cast(LogsJson, await self._call("GET", "/v0/logs?" + urlencode(query)))
+
+    async def logs_download(self, source: str, fmt: str, **filters: str | float | None) -> str:
+        """The same entries as a file's text: `fmt` "text" or "jsonl"."""
+        query = {"source": source, "format": fmt} | _present(**filters)
+        try:
+            async with self._http().get(self.base_url + "/v0/logs?" + urlencode(query)) as r:
+                text = await r.text()
+                if r.status >= 400:
+                    raise error_of(r.status, json.loads(text) if text else None)
+                return text
+        except aiohttp.ClientConnectionError as exc:
+            raise ApiError("the balancer did not respond (is llmlb running?)") from exc
+        except TimeoutError as exc:
+            raise ApiError("the balancer did not answer in time") from exc
+
     # -- events -------------------------------------------------------------------------
     async def events(
         self, on_event: Callable[[Event], None], on_state: Callable[[bool, str], None]
@@ -321,6 +377,11 @@ class ApiClient:
             delay = min(delay * 2, 10.0)
 
 
+def _present(**values: str | float | None) -> dict[str, str]:
+    """The query parameters that have a value, as text."""
+    return {k: str(v) for k, v in values.items() if v is not None and v != ""}
+
+
 def _event(text: str) -> Event | None:
     """One socket message as its event (None for hello, unknown kinds and junk)."""
     with contextlib.suppress(ValueError):
@@ -328,72 +389,3 @@ def _event(text: str) -> Event | None:
         if isinstance(message, dict):
             return decode(message)
     return None
-
-
-class ChatStream:
-    """One streamed chat completion through /v1 (the same door every client uses)."""
-
-    def __init__(self, client: ApiClient, body: JsonObject) -> None:
-        self.client = client
-        self.body: JsonObject = {
-            **body,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        self.node: str | None = None
-        self.completion_tokens: int | None = None
-        self.finish_reason: str | None = None
-        self.timings: JsonObject | None = None  # the node's own figures (llama-server's)
-
-    async def deltas(self) -> AsyncIterator[tuple[str, str]]:
-        """Yield (field, text) as text arrives: "content" for the answer, "reasoning_content"
-        for a reasoning model's thinking; raise ApiError with the reason on any failure."""
-        http = self.client._http()
-        timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
-        try:
-            async with http.post(
-                self.client.openai_url + "/chat/completions", json=self.body, timeout=timeout
-            ) as r:
-                self.node = r.headers.get("x-llmlb-node")
-                if r.status >= 400:
-                    raise _error(r.status, json.loads(await r.text() or "{}"))
-                done = False
-                async for raw in r.content:
-                    line = raw.decode("utf-8", "replace").strip()
-                    if not line.startswith("data:"):
-                        continue
-                    payload = line[5:].strip()
-                    if payload == "[DONE]":
-                        done = True
-                        break
-                    for text in self._chunk(json.loads(payload)):
-                        yield text
-                if not done:
-                    raise ApiError("the answer was cut off before it ended")
-        except aiohttp.ClientConnectionError as exc:
-            raise ApiError("the balancer did not respond (is llmlb running?)") from exc
-        except ValueError as exc:
-            raise ApiError("the stream sent an unreadable event") from exc
-
-    def _chunk(self, event: object) -> list[tuple[str, str]]:
-        """The (field, text) pieces of one chunk (OpenAI's shape, with llama.cpp's and
-        DeepSeek's `reasoning_content`); its usage and finish reason kept."""
-        if not isinstance(event, dict):
-            raise ValueError("not an object")
-        if "error" in event:
-            error = event["error"] if isinstance(event["error"], dict) else {}
-            raise ApiError(str(error.get("message") or "the stream failed"), code=error.get("code"))
-        usage = event.get("usage")
-        if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
-            self.completion_tokens = usage["completion_tokens"]
-        if isinstance(event.get("timings"), dict):
-            self.timings = event["timings"]
-        pieces = []
-        for choice in event.get("choices") or []:
-            if choice.get("finish_reason"):
-                self.finish_reason = str(choice["finish_reason"])
-            delta = choice.get("delta") or {}
-            for field in ("reasoning_content", "content"):
-                if delta.get(field):
-                    pieces.append((field, str(delta[field])))
-        return pieces

@@ -27,6 +27,7 @@ from app.core.events import (
     ModelRegistered,
     ModelUpdated,
     NodeChanged,
+    TrafficRecorded,
 )
 from app.core.types import Lifecycle, NodeStatus
 from app.core.wire import ApiKey, Cluster, HubEntry, NewApiKey, NodeJson, RegisteredModel
@@ -62,6 +63,9 @@ class UiState(QObject):
 
     hubChanged = Signal()
     nodesChanged = Signal()
+    # Requests finished (the TrafficRecorded event, at most once a second while there is
+    # traffic): the dashboard pages refetch what they show from it.
+    trafficRecorded = Signal(object)
     connectionChanged = Signal(bool, str)  # connected, reason
     notify = Signal(str, str)  # title, text (tray notifications)
     failed = Signal(str)  # an action failed: the reason in plain words
@@ -125,6 +129,8 @@ class UiState(QObject):
             self._mark(Part.MODELS)
         elif isinstance(event, NodeChanged):
             self._node_changed(event)
+        elif isinstance(event, TrafficRecorded):
+            self.trafficRecorded.emit(event)
 
     def _progress(self, event: ModelProgressed) -> None:
         if self._fetching:

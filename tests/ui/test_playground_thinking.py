@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from app.core.wire import JsonObject
-from app.ui.client import ChatStream
+from app.ui.chat_stream import ChatStream
 from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.node.test_reasoning import THINK_END, THINKING_REPO, closing_bias, thinking_model
 from tests.ui.conftest import App

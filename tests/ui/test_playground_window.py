@@ -8,8 +8,9 @@ from pathlib import Path
 
 from app.core.wire import JsonValue
 from app.ui import chat_window
+from app.ui.chat_stream import ChatStream
 from app.ui.chat_window import DEFAULT_CONTEXT
-from app.ui.client import ApiError, ChatStream
+from app.ui.client import ApiError
 from app.ui.i18n import set_language
 from tests.node.conftest import CHAT_REPO
 from tests.support.pdf import pdf_of
