@@ -51,8 +51,11 @@ async def metric(b: RunningBalancer, name: str, model: str) -> float | None:
     return None
 
 
-async def chat(b: RunningBalancer, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
-    async with b.http.post(b.url + "/v1/chat/completions", json=body) as r:
+async def chat(
+    b: RunningBalancer, body: dict[str, Any], key: str
+) -> tuple[int, Any, dict[str, str]]:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with b.http.post(b.url + "/v1/chat/completions", json=body, headers=headers) as r:
         return r.status, await r.json(), dict(r.headers)
 
 
@@ -61,14 +64,19 @@ async def test_a_request_behind_a_busy_slot_shows_its_place_and_eta(
 ) -> None:
     b = one_slot
     model = await register_ready(b, ENDLESS_REPO)
+    status, created = await b.post("/v0/api-keys", {"name": "alice"})
+    assert status == 201, created
+    key = created["key"]
     short = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
-    status, _, headers = await chat(b, short)
+    status, _, headers = await chat(b, short, key)
     assert status == 200 and POSITION_HEADER not in headers  # a free slot: no wait
     long = {**short, "max_tokens": 3000, "stream": True}  # runs for seconds on this node
-    async with b.http.post(b.url + "/v1/chat/completions", json=long) as holding:
+    async with b.http.post(
+        b.url + "/v1/chat/completions", json=long, headers={"Authorization": f"Bearer {key}"}
+    ) as holding:
         assert holding.status == 200
         await holding.content.readline()  # the node's one slot is busy
-        waiting = asyncio.create_task(chat(b, short))
+        waiting = asyncio.create_task(chat(b, short, key))
 
         async def queued() -> dict[str, Any] | None:
             status, queue = await b.get("/v0/queue")
@@ -78,6 +86,7 @@ async def test_a_request_behind_a_busy_slot_shows_its_place_and_eta(
         queue = await eventually(queued)
         [entry] = queue["waiting"]
         assert entry["model"] == model and entry["position"] == 1
+        assert entry["client"] == "alice"  # the API key's name
         assert entry["endpoint"] == "/v1/chat/completions" and entry["node_id"] is None
         assert entry["eta_seconds"] is not None and entry["eta_seconds"] > 0  # measured
         [running] = queue["running"]
@@ -87,7 +96,7 @@ async def test_a_request_behind_a_busy_slot_shows_its_place_and_eta(
         assert await metric(b, "llmlb_queue_depth", model) == 1
 
         # The queue holds one: the next request is refused, told where it would have been.
-        status, body, headers = await chat(b, short)
+        status, body, headers = await chat(b, short, key)
         assert status == 429 and body["error"]["code"] == "queue_full"
         assert headers[POSITION_HEADER] == "2"
         holding.close()
