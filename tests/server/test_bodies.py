@@ -6,7 +6,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.server.bodies import BODY_CAP, RAW_STREAM_CAP, Capture, assemble, capped, stored
+from app.server.bodies import (
+    BODY_CAP,
+    RAW_STREAM_CAP,
+    Capture,
+    _assemble_events,
+    _assemble_text,
+    assemble,
+    capped,
+    stored,
+)
 
 
 def sse(*events: Any) -> bytes:
@@ -126,3 +135,34 @@ def test_a_failure_before_any_answer_stores_what_the_client_was_told() -> None:
     assert kept["request"] is None
     assert kept["response"] is not None
     assert json.loads(kept["response"])["error"]["message"] == "internal error in the balancer"
+
+
+def test_the_quick_reading_agrees_with_parsing_every_event() -> None:
+    tricky = ['say "hi"', "back\\slash\\", "日本語 ✓", "line\nbreak", '{"content": "x"}', "\\"]
+    raw = sse(
+        chunk({"role": "assistant", "content": None}),
+        *(chunk({"reasoning_content": t}) for t in tricky),
+        *(chunk({"content": t}) for t in tricky),
+        chunk({}, finish="stop"),
+        {"id": "c1", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 12}},
+    )
+    quick, parsed = _assemble_text(raw), _assemble_events(raw)
+    assert quick is not None and quick == parsed
+    assert quick["choices"][0]["message"]["content"] == "".join(tricky)
+    assert quick["choices"][0]["message"]["reasoning_content"] == "".join(tricky)
+    assert quick["choices"][0]["finish_reason"] == "stop" and quick["usage"]["completion_tokens"]
+    # Tool calls, several choices and errors are read event by event.
+    assert _assemble_text(sse(chunk({"content": "a"}, index=1))) is None
+    assert _assemble_text(sse(chunk({"tool_calls": []}))) is None
+
+
+def test_a_lone_surrogate_or_a_cut_stream_still_stores() -> None:
+    capture = Capture()
+    capture.parts = [sse(chunk({"content": "\ud83d"}), chunk({"content": "ok"}))]
+    kept = stored(capture, 200, None)
+    assert kept["response"] is not None
+    assert json.loads(kept["response"])["choices"][0]["message"]["content"] == "\ud83dok"
+    whole = sse(chunk({"content": "first"}), chunk({"tool_calls": [{"index": 0}]}))
+    capture.parts = [whole[:-30]]  # the kept bytes ended inside the last event
+    kept = stored(capture, 200, None)
+    assert json.loads(kept["response"] or "")["choices"][0]["message"]["content"] == "first"
