@@ -119,7 +119,7 @@ class RequestStore:
         def select() -> list[HistoryEntry]:
             query = r.select()
             if before is not None:
-                query = query.where(r.id < min(before, SQLITE_MAX_INT))
+                query = query.where(r.id < max(0, min(before, SQLITE_MAX_INT)))  # ids are >= 1
             if node is not None:
                 query = query.where(r.node_id == node)
             if model is not None:

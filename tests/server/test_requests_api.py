@@ -147,3 +147,5 @@ async def test_an_unknown_or_malformed_id_is_an_openai_error(balancer: RunningBa
         assert assert_openai_error(body)["param"] == query.split("=")[0]
     status, rows = await balancer.get("/v0/requests?before=99999999999999999999999999")
     assert status == 200 and len(rows) == 1  # beyond any id: from the newest
+    status, rows = await balancer.get("/v0/requests?before=-99999999999999999999999999")
+    assert status == 200 and rows == []
