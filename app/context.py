@@ -21,7 +21,8 @@ from app.core.settings import Settings
 from app.core.tasks import TaskSupervisor
 from app.core.tls import Certificate, load_or_create
 from app.core.vault import Vault
-from app.db.store import NodeStore, RequestStore, Store
+from app.db.request_store import RequestStore
+from app.db.store import NodeStore, Store
 from app.local_upstream import LocalUpstream
 from app.node.agent import NodeAgent, node_config
 from app.server.aliases import parse_aliases

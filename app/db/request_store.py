@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.core.wire import HistoryEntry, HistoryRow
 from app.db.rows import StoredBodies
-
-if TYPE_CHECKING:
-    from app.db.store import Store
+from app.db.store import Store
 
 _COLUMNS = (
     "at",
