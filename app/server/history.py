@@ -56,8 +56,9 @@ class RequestHistory:
         client: str | None = None,
         bodies: Capture | None = None,
     ) -> None:
-        """Note one finished request (cheap: a dict appended to a list). Only a model that
-        exists names a metrics series: series are never freed."""
+        """Note one finished request (cheap: a dict appended to a list; `bodies` holds only
+        references, read by the flusher). Only a model that exists names a metrics series:
+        series are never freed."""
         model = _storable(model, MAX_MODEL_CHARS)
         if self.metrics is not None:
             self.metrics.observe(endpoint, model if known_model else "", status, latency_ms)
