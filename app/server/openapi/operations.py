@@ -16,6 +16,7 @@ from app.server.openapi.builders import (
     ref,
     string,
 )
+from app.server.openapi.operations_logs import LOG_ROUTES
 from app.server.openapi.operations_nodes import NODE_ROUTES
 from app.server.openapi.operations_requests import REQUEST_ROUTES
 
@@ -209,6 +210,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     *NODE_ROUTES,
     *REQUEST_ROUTES,
+    *LOG_ROUTES,
     # Playground conversations.
     Route(
         "GET",
