@@ -21,8 +21,9 @@ from app.core.settings import Settings
 from app.core.tasks import TaskSupervisor
 from app.core.tls import Certificate, load_or_create
 from app.core.vault import Vault
+from app.db.request_store import RequestStore
 from app.db.stats import StatsStore
-from app.db.store import NodeStore, RequestStore, Store
+from app.db.store import NodeStore, Store
 from app.local_upstream import LocalUpstream
 from app.node.agent import NodeAgent, node_config
 from app.server.aliases import parse_aliases
@@ -158,7 +159,8 @@ class AppContext:
             # as the proxy decides it: only a model that exists names a series
             lambda model: model in registry.records or model in external.served_elsewhere(),
         )
-        dispatcher = Dispatcher(self.nodes, s.queue_limit, s.queue_wait)
+        metrics = Metrics(self.nodes, stats=stats)
+        dispatcher = Dispatcher(self.nodes, s.queue_limit, s.queue_wait, metrics.queue)
         self.balancer = Balancer(
             s,
             self.store,
@@ -173,7 +175,7 @@ class AppContext:
             RequestHistory(
                 RequestStore(self.store),
                 self.supervisor,
-                Metrics(self.nodes, stats=stats),
+                metrics,
                 stats=stats,
                 bus=self.bus,
                 dispatcher=dispatcher,

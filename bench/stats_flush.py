@@ -15,8 +15,9 @@ from pathlib import Path
 
 from app.core.tasks import TaskSupervisor
 from app.core.wire import HistoryRow
+from app.db.request_store import RequestStore
 from app.db.stats import StatsStore
-from app.db.store import RequestStore, Store
+from app.db.store import Store
 from app.server.history import KEEP_SECONDS, RequestHistory
 from app.server.node_samples import NodeSamples
 from app.server.stats import Stats

@@ -19,6 +19,7 @@ from app.server import (
     routes_models,
     routes_nodes,
     routes_openai,
+    routes_requests,
     routes_stats,
 )
 from app.server.http import ERROR_SHAPES, INFERENCE_BODY_LIMIT, error_middleware
@@ -49,6 +50,7 @@ def create_app(state: Balancer) -> web.Application:
         api_anthropic.routes,
         api_responses.routes,
         routes_nodes.routes,
+        routes_requests.routes,
         routes_logs.routes,
         proxy.routes,
         routes_conversations.routes,

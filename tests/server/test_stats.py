@@ -15,8 +15,9 @@ import pytest
 from app.core.events import Event, EventBus, TrafficRecorded
 from app.core.tasks import TaskSupervisor
 from app.core.wire import HistoryRow, NodeMetrics
+from app.db.request_store import RequestStore
 from app.db.stats import HOUR, MINUTE, StatsStore
-from app.db.store import RequestStore, Store
+from app.db.store import Store
 from app.server.history import RequestHistory
 from app.server.node_samples import NodeSamples
 from app.server.stats import Stats
