@@ -71,6 +71,8 @@ class OverviewPage(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
+        # Its controls take focus; the scroll area itself would be an invisible tab stop.
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         outer.addWidget(scroll)
         body = QWidget()
         scroll.setWidget(body)

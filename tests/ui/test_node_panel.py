@@ -1,0 +1,106 @@
+"""The node detail panel: why a node is in its state, what its devices hold, and what it did
+(its last day, its recent requests, its log), after real traffic through the real balancer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSize
+
+from app.core.logs import setup_logging
+from app.core.types import NodeStatus
+from app.ui.node_detail import status_reason
+from tests.conftest import CHAT_REPO
+from tests.ui.conftest import App
+from tests.ui.test_hub_fit import RTX_4090, _heartbeat, _node_joins
+from tests.ui.test_overview import GB, ask, node
+from tests.ui.test_playground import ready_chat
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> Iterator[None]:
+    """llmlb's structured log on, as the app sets it up at start (the tests log to stderr)."""
+    setup_logging(tmp_path / "logs-home")
+    try:
+        yield
+    finally:
+        setup_logging(None)
+
+
+def test_the_node_detail_shows_its_recent_requests_its_day_and_its_log(
+    logged: None, gui: App
+) -> None:
+    ready_chat(gui)
+    ask(gui, 2)
+    window = gui.desktop.window
+    window.resize(QSize(1280, 1000))
+    window.show()
+    window.show_page("Nodes")
+    page = window.nodes
+    gui.wait(lambda: page.model.all)
+    page.table.selectRow(0)
+    panel = page.panel
+    assert "why: answering; last heartbeat " in page.detail.toPlainText()
+    panel.setCurrentIndex(1)  # Activity
+    table = panel.requests
+    gui.wait(lambda: table.rowCount() == 2 and table.item(0, 1).text() == CHAT_REPO, timeout=30)
+    assert table.item(0, 2).text() == "200" and table.item(0, 3).text().endswith(" ms")
+    panel.setCurrentIndex(2)  # Log: this computer's node logs into llmlb's own file
+    gui.wait(lambda: " app.node." in panel.log.toPlainText(), timeout=15)
+    assert "INFO" in panel.log.toPlainText()
+    gui.screenshot(window, "node-detail-log")
+    panel.setCurrentIndex(1)
+    gui.wait(lambda: panel.requests_graph.curves() > 0, timeout=30)
+    assert "requests: now" in panel.requests_graph.text.text()
+    gui.screenshot(window, "node-detail-activity")
+
+
+@pytest.mark.parametrize("gui", [False], indirect=True, ids=["nodes-registered-by-the-test"])
+def test_an_external_servers_log_is_said_to_be_out_of_reach(gui: App) -> None:
+    gui.run(gui.desktop.client.add_external_node("outside", "http://127.0.0.1:9", None))
+    window = gui.desktop.window
+    window.show()
+    window.show_page("Nodes")
+    page = window.nodes
+    gui.wait(lambda: page.model.all)
+    page.table.selectRow(0)
+    page.panel.setCurrentIndex(2)
+    gui.wait(lambda: "external server" in page.panel.log.toPlainText(), timeout=15)
+    assert page.panel.log.toPlainText() == (
+        "This node's log cannot be read through llmlb: it is an external server."
+    )
+
+
+@pytest.mark.parametrize("gui", [False], indirect=True, ids=["nodes-registered-by-the-test"])
+def test_the_detail_says_why_a_node_waits_or_is_offline(gui: App) -> None:
+    gui.ctx.nodes.offline_after = 1.0
+    token = gui.run(_node_joins(gui, "studio-pc", 9302))
+    gui.run(_heartbeat(gui, token, [RTX_4090], 32 * GB))
+    window = gui.desktop.window
+    window.show_page("Nodes")
+    page = window.nodes
+    gui.wait(lambda: page.model.all)
+    page.table.selectRow(0)
+    detail = page.detail.toPlainText()
+    assert (
+        "GPU: NVIDIA GeForce RTX 4090 (CUDA): 18.2 GB free of 24.0 GB, 35% busy — 5.8 GB in use"
+        in detail
+    )
+    gui.wait(lambda: "why: no heartbeat since " in page.detail.toPlainText(), timeout=15)
+    assert "the node stopped or cannot be reached" in page.detail.toPlainText()
+
+
+def test_status_reasons_in_words() -> None:
+    now = time.time()
+    assert status_reason(node("a", status=NodeStatus.PENDING), now) == (
+        "it joined and waits for your approval (Approve, below the table)"
+    )
+    registering = node("b", status=NodeStatus.REGISTERING, ready_models=[1, 3])
+    assert status_reason(registering, now) == "approved; 1 of 3 of its models ready"
+    stale = node("c", metrics_stale=True, last_seen=now - 120)
+    assert status_reason(stale, now) == (
+        "its last heartbeat was 2 min ago: the figures below may be old"
+    )
