@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -344,7 +345,7 @@ class NodeAgent:
             }
             if self.sync.current
             else None,
-            "system": _system_metrics(),
+            "system": _system_metrics(self.library.root),
             "devices": list(self.devices),
             "slots": max(1, self.config.engine.slots),  # sequences a model decodes together
             "free_slots": self.engines.free_slots(),
@@ -388,11 +389,16 @@ class NodeAgent:
         }
 
 
-def _system_metrics() -> SystemJson:
-    """The heartbeat's `system` block: CPUs, load and memory, each where the OS reports it."""
+def _system_metrics(models: Path) -> SystemJson:
+    """The heartbeat's `system` block: CPUs, load, memory and the models folder's disk, each
+    where the OS reports it."""
     metrics: SystemJson = {"cpu_count": os.cpu_count() or 0}
     with contextlib.suppress(OSError):
         metrics["load_average"] = os.getloadavg()[0]
+    with contextlib.suppress(OSError):  # one statvfs: microseconds, fine on the loop
+        disk = shutil.disk_usage(models)
+        metrics["disk_total_bytes"] = disk.total
+        metrics["disk_free_bytes"] = disk.free
     memory = memory_info()
     if memory is not None:
         metrics["memory_total_bytes"] = memory.total_bytes

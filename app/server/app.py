@@ -19,6 +19,7 @@ from app.server import (
     routes_models,
     routes_nodes,
     routes_openai,
+    routes_stats,
 )
 from app.server.http import ERROR_SHAPES, INFERENCE_BODY_LIMIT, error_middleware
 from app.server.metrics import response
@@ -52,6 +53,7 @@ def create_app(state: Balancer) -> web.Application:
         proxy.routes,
         routes_conversations.routes,
         routes_join.routes,
+        routes_stats.routes,
         openapi.routes,
     ):
         app.router.add_routes(table)

@@ -1,5 +1,7 @@
 """The request record: which node served what, how fast, how it ended. Recorded in memory
-on the request path and written to SQLite in batches once a second, off that path."""
+on the request path and written to SQLite in batches once a second, off that path; each
+batch is then folded into the dashboard's time series (`app.server.stats`) and announced on
+the event bus (`TrafficRecorded`)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,13 @@ import asyncio
 import logging
 import time
 
+from app.core.events import EventBus, TrafficRecorded
 from app.core.tasks import TaskSupervisor
 from app.core.wire import HistoryRow
 from app.db.store import RequestStore
+from app.server.dispatch import Dispatcher
 from app.server.metrics import Metrics
+from app.server.stats import Stats
 
 log = logging.getLogger(__name__)
 KEEP_SECONDS = 7 * 24 * 3600  # the spec keeps a week of history
@@ -24,11 +29,20 @@ class RequestHistory:
     """Buffers request records and flushes them in one transaction."""
 
     def __init__(
-        self, store: RequestStore, supervisor: TaskSupervisor, metrics: Metrics | None = None
+        self,
+        store: RequestStore,
+        supervisor: TaskSupervisor,
+        metrics: Metrics | None = None,
+        stats: Stats | None = None,
+        bus: EventBus | None = None,
+        dispatcher: Dispatcher | None = None,  # its queues' length travels with the event
     ) -> None:
         self.store = store
         self.supervisor = supervisor
         self.metrics = metrics
+        self.stats = stats
+        self.bus = bus
+        self.dispatcher = dispatcher
         self.pending: list[HistoryRow] = []
 
     def start(self) -> None:
@@ -77,11 +91,31 @@ class RequestHistory:
         )
 
     async def flush(self) -> None:
-        """Write what is pending."""
-        if not self.pending:
-            return
+        """Write what is pending, and fold it into the time series (which closes the minutes
+        that ended, so this runs also when nothing is pending)."""
         batch, self.pending = self.pending, []
-        await self.store.add_many(batch, KEEP_SECONDS)
+        try:
+            if batch:
+                await self.store.add_many(batch, KEEP_SECONDS)
+        finally:
+            if self.stats is not None:
+                await self._fold(batch)
+
+    async def _fold(self, batch: list[HistoryRow]) -> None:
+        assert self.stats is not None
+        folded = await self.stats.flush(batch)
+        if batch and self.bus is not None:
+            waiting = 0
+            if self.dispatcher is not None:
+                waiting = sum(len(q) for q in self.dispatcher.queues.values())
+            self.bus.publish(TrafficRecorded(time.time(), folded.requests, folded.errors, waiting))
+
+    async def _last_flush(self) -> None:
+        try:
+            await self.flush()
+        finally:
+            if self.stats is not None:
+                await self.stats.close()  # the open minute too
 
     async def _flusher(self) -> None:
         try:
@@ -92,7 +126,7 @@ class RequestHistory:
                 except Exception:
                     log.exception("could not write the request history")
         finally:
-            await asyncio.shield(self.flush())
+            await asyncio.shield(self._last_flush())
 
 
 def _storable(text: str, limit: int) -> str:
