@@ -119,8 +119,8 @@ def summary(title: str, lines: Sequence[Line], unit: str) -> str:
         parts.append(
             tr("{line}: now {now}, peak {peak} at {when}").format(
                 line=line.name,
-                now=f"{points[-1][1]:.4g}{unit}",
-                peak=f"{peak:.4g}{unit}",
+                now=f"{points[-1][1]:.3g}{unit}",
+                peak=f"{peak:.3g}{unit}",
                 when=clock(peak_x),
             )
         )
@@ -207,8 +207,13 @@ class Graph(QWidget):
                 symbolPen=None,
             )
         now = time.time()  # the last day, also while there is nothing to draw yet
-        plot.setXRange(self.since if self.since is not None else now - 24 * HOUR, now, padding=0)
-        plot.enableAutoRange(axis="y")
+        since = self.since if self.since is not None else now - 24 * HOUR
+        # A little room on the right: the current minute's point sits at the very edge.
+        plot.setXRange(since, now + 0.02 * (now - since), padding=0)
+        # Every figure here is zero or more: the axis starts at zero (autorange would centre a
+        # flat zero line between -0.5 and 0.5).
+        top = max((y for line in self.lines for y in line.ys if not math.isnan(y)), default=0.0)
+        plot.setYRange(0, top * 1.1 if top > 0 else 1, padding=0)
 
     def changeEvent(self, event: QEvent) -> None:
         """Redraw in the new colours when the scheme switches (the palette changes)."""

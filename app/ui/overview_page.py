@@ -146,7 +146,7 @@ class OverviewPage(QWidget):
             "gpu": Graph(tr("GPU use, mean over nodes (%)"), " %"),
         }
         for i, graph in enumerate(self.graphs.values()):
-            grid.addWidget(graph, i // 2, i % 2)
+            grid.addWidget(graph, i // 2, i % 2, Qt.AlignmentFlag.AlignTop)
         return grid
 
     def _first_model(self) -> QFrame:
