@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
@@ -58,9 +57,9 @@ def node_alerts(node: NodeJson, now: float) -> list[Alert]:
     metrics = metrics_of(node)
     if metrics is None:
         return found
-    system = cast(Mapping[str, object], metrics.get("system") or {})
+    system = metrics.get("system") or {}
     total, free = system.get("disk_total_bytes"), system.get("disk_free_bytes")
-    if isinstance(total, int) and isinstance(free, int) and total > 0:
+    if total and free is not None:
         if free < DISK_FREE_SHARE * total or free < DISK_FREE_BYTES:
             found.append(
                 Alert(

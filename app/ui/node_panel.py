@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import shiboken6
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
@@ -64,7 +65,8 @@ class NodePanel(QTabWidget):
         self._gap.setSingleShot(True)
         self._gap.setInterval(MIN_GAP_MS)
         self._gap.timeout.connect(self._gap_over)
-        state.trafficRecorded.connect(lambda _event: self.want())
+        # A method, not a lambda: Qt drops it with this widget (a language switch rebuilds it).
+        state.trafficRecorded.connect(self._traffic)
         self.show_node(None, False)
 
     def _activity(self) -> QWidget:
@@ -114,6 +116,9 @@ class NodePanel(QTabWidget):
         super().showEvent(event)
         self.want()
 
+    def _traffic(self, _event: object) -> None:
+        self.want()
+
     def want(self) -> None:
         """Fetch the node's activity now, or when the gap since the last fetch ends; while
         hidden, once shown."""
@@ -139,10 +144,13 @@ class NodePanel(QTabWidget):
                 return_exceptions=True,
             )
         finally:
-            self._fetching = False
+            if shiboken6.isValid(self):
+                self._fetching = False
         for answer in (stats, history, logs):
             if isinstance(answer, asyncio.CancelledError):
                 raise answer
+        if not shiboken6.isValid(self):
+            return  # a language switch rebuilt the page meanwhile
         if self.node is None or self.node["id"] != node_id:
             self.want()  # the selection moved on while this was fetched
             return
@@ -153,6 +161,8 @@ class NodePanel(QTabWidget):
             self.want()
 
     def _failed(self, reason: str) -> None:
+        if not shiboken6.isValid(self):
+            return
         self.requests_graph.text.setText(reason)
 
     def _show_stats(self, stats: StatsJson | BaseException) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
@@ -113,7 +114,8 @@ class OverviewPage(QWidget):
         state.hubChanged.connect(self.refresh)
         state.nodesChanged.connect(self.refresh)
         state.nodesChanged.connect(self.want_stats)
-        state.trafficRecorded.connect(lambda _event: self.want_stats())
+        # A method, not a lambda: Qt drops it with this widget (a language switch rebuilds it).
+        state.trafficRecorded.connect(self._traffic)
         self.refresh()
 
     def _figures(self) -> QGridLayout:
@@ -191,6 +193,9 @@ class OverviewPage(QWidget):
         super().showEvent(event)
         self.want_stats()
 
+    def _traffic(self, _event: object) -> None:
+        self.want_stats()
+
     def want_stats(self) -> None:
         """Traffic or nodes changed: refetch the stats now, or once the gap since the last
         fetch is over; while hidden, once shown."""
@@ -211,10 +216,14 @@ class OverviewPage(QWidget):
                 self.state.client.stats("24h"), self.state.client.stats("1h")
             )
         finally:
-            self._fetching = False
-        self.show_stats(day, hour)
+            if shiboken6.isValid(self):
+                self._fetching = False
+        if shiboken6.isValid(self):  # a language switch may have rebuilt the page meanwhile
+            self.show_stats(day, hour)
 
     def _stats_failed(self, reason: str) -> None:
+        if not shiboken6.isValid(self):
+            return
         self.trouble.setText(tr("Traffic figures are unavailable: {reason}").format(reason=reason))
         self.trouble.show()
 

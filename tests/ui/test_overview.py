@@ -120,6 +120,36 @@ def test_an_offline_node_raises_an_alert_that_is_dismissed_until_it_happens_agai
     gui.wait(offline_alert, timeout=15)
 
 
+@pytest.mark.parametrize("gui", [False], indirect=True, ids=["nodes-registered-by-the-test"])
+def test_a_node_whose_disk_fills_up_is_named_in_an_alert(gui: App) -> None:
+    window = gui.desktop.window
+    window.show()
+    window.show_page("Overview")
+    token = gui.run(_node_joins(gui, "studio-pc", 9302))
+    system = {"memory_total_bytes": 32 * GB, "memory_available_bytes": 16 * GB}
+    body = {"models": [], "devices": [], "slots": 4}
+    body["system"] = system | disk(2000 * GB, 150 * GB)  # 7.5 % free
+
+    async def beat() -> None:
+        async with app_http(gui).post(
+            gui.ctx.base_url + "/v0/health", json=body, headers={"X-Node-Token": token}
+        ) as r:
+            assert r.status == 200
+
+    gui.run(beat())
+    alerts = window.overview.alerts
+    gui.wait(
+        lambda: (
+            [a.text for a in alerts.shown]
+            == ["Node studio-pc is nearly out of disk space: 150.0 GB free of 2.0 TB."]
+        )
+    )
+    body["system"] = system | disk(2000 * GB, 900 * GB)  # files deleted: the alert clears
+    gui.run(beat())
+    gui.desktop.state.refresh()  # node figures have no event: the poll brings them
+    gui.wait(lambda: not alerts.shown)
+
+
 def node(name: str, **extra: Any) -> NodeJson:
     """A node entry as GET /v0/nodes gives it."""
     base: dict[str, Any] = {
