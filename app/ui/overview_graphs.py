@@ -112,8 +112,11 @@ def summary(title: str, lines: Sequence[Line], unit: str) -> str:
     parts = []
     for line in lines:
         points = [(x, y) for x, y in zip(line.xs, line.ys, strict=True) if not math.isnan(y)]
-        if not any(y for _x, y in points):
+        if not points:
             parts.append(tr("{line}: none recorded").format(line=line.name))
+            continue
+        if not any(y for _x, y in points):
+            parts.append(tr("{line}: {zero} throughout").format(line=line.name, zero=f"0{unit}"))
             continue
         peak_x, peak = max(points, key=lambda p: p[1])
         parts.append(

@@ -58,6 +58,7 @@ def test_the_overview_shows_the_last_hour_and_draws_the_day_after_real_traffic(g
     requests = graphs["requests"]
     assert requests.plot.accessibleName() == "Requests a minute"
     assert "requests: now" in requests.text.text() and "peak 3" in requests.text.text()
+    assert "errors: 0 throughout" in requests.text.text()
     assert requests.plot.accessibleDescription() == requests.text.text()
     assert "median: now" in graphs["latency"].text.text()
     assert not overview.alerts.shown and overview.alerts.none.isVisible()
