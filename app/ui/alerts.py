@@ -166,8 +166,9 @@ class AlertList(QWidget):
     """The alerts raised now, each with a Dismiss button; a dismissed alert stays hidden until
     its condition clears, and shows again when it comes back."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, after: QWidget, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.after = after  # the control before the list in Tab's order
         self.dismissed: set[str] = set()
         self.shown: list[Alert] = []
         self._raised: list[Alert] = []
@@ -202,6 +203,7 @@ class AlertList(QWidget):
             w.deleteLater()
         self._widgets = []
         self.shown = [a for a in self._raised if a.key not in self.dismissed]
+        before = self.after
         for alert in self.shown:
             row = QWidget()
             line = QHBoxLayout(row)
@@ -217,4 +219,8 @@ class AlertList(QWidget):
             line.addWidget(button, 0, Qt.AlignmentFlag.AlignTop)
             self.rows.addWidget(row)
             self._widgets.append(row)
+            # Made later than the page, the button would come last in Tab's order: put it
+            # where it reads, after what came before it.
+            QWidget.setTabOrder(before, button)
+            before = button
         self.none.setVisible(not self.shown)

@@ -99,7 +99,7 @@ class OverviewPage(QWidget):
         self.trouble.setProperty("tone", "error")
         self.trouble.hide()
         layout.addWidget(self.trouble)
-        self.alerts = AlertList()
+        self.alerts = AlertList(after=self.get_model)
         layout.addWidget(self.alerts)
         layout.addLayout(self._graphs())
         self.hint = QLabel()

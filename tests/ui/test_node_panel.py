@@ -15,7 +15,9 @@ from app.core.types import NodeStatus
 from app.ui.node_detail import status_reason
 from tests.conftest import CHAT_REPO
 from tests.ui.conftest import App
+from tests.ui.test_contrast import show
 from tests.ui.test_hub_fit import RTX_4090, _heartbeat, _node_joins
+from tests.ui.test_keyboard import check_walk, in_both_schemes
 from tests.ui.test_overview import GB, ask, node
 from tests.ui.test_playground import ready_chat
 
@@ -104,3 +106,31 @@ def test_status_reasons_in_words() -> None:
     assert status_reason(stale, now) == (
         "its last heartbeat was 2 min ago: the figures below may be old"
     )
+
+
+@pytest.mark.parametrize("gui", [False], indirect=True, ids=["nodes-registered-by-the-test"])
+def test_the_node_panels_tabs_and_the_alerts_by_keyboard(gui: App) -> None:
+    """The tabs a default walk does not open (Activity, Log) and an alert's Dismiss button:
+    reached by Tab in reading order, named, focus visible, in light and dark."""
+    gui.ctx.nodes.offline_after = 1.0
+    window = gui.desktop.window
+    window.resize(QSize(1280, 1000))
+    window.show()
+    window.activateWindow()
+    token = gui.run(_node_joins(gui, "studio-pc", 9302))
+    gui.run(_heartbeat(gui, token, [RTX_4090], 32 * GB))
+    show(gui, "overview")
+    gui.wait(lambda: window.overview.alerts.shown, timeout=15)  # it went offline
+    page = window.nodes
+    failures = in_both_schemes(
+        gui, lambda: check_walk(gui, window.overview, window.sidebar, "overview with an alert")
+    )
+    show(gui, "nodes")
+    gui.wait(lambda: page.model.all)
+    page.table.selectRow(0)
+    for tab in (1, 2):
+        page.panel.setCurrentIndex(tab)
+        gui.settle(0.3)
+        where = f"nodes, {page.panel.tabText(tab)} tab"
+        failures += in_both_schemes(gui, lambda w=where: check_walk(gui, page, window.sidebar, w))
+    assert not failures, "\n".join(failures)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QSize
+from PySide6.QtWidgets import QPushButton, QWidget
 
 from app.core.types import Lifecycle, NodeStatus
 from app.core.wire import NodeJson, RegisteredModel, StatsBucket, StatsJson
@@ -287,7 +288,8 @@ def test_missing_minutes_are_zero_requests_but_no_latency() -> None:
 
 
 def test_a_dismissed_alert_stays_dismissed_while_raised(qapp: Any) -> None:
-    shown = AlertList()
+    page = QWidget()
+    shown = AlertList(after=QPushButton(page), parent=page)
     a, b = Alert("a", "A is wrong."), Alert("b", "B is wrong.")
     shown.set_alerts([a, b])
     shown.dismiss("a")
