@@ -132,5 +132,9 @@ def test_the_node_panels_tabs_and_the_alerts_by_keyboard(gui: App) -> None:
         page.panel.setCurrentIndex(tab)
         gui.settle(0.3)
         where = f"nodes, {page.panel.tabText(tab)} tab"
-        failures += in_both_schemes(gui, lambda w=where: check_walk(gui, page, window.sidebar, w))
+
+        def walk(where: str = where) -> list[str]:
+            return check_walk(gui, page, window.sidebar, where)
+
+        failures += in_both_schemes(gui, walk)
     assert not failures, "\n".join(failures)
