@@ -138,3 +138,25 @@ def test_the_node_panels_tabs_and_the_alerts_by_keyboard(gui: App) -> None:
 
         failures += in_both_schemes(gui, walk)
     assert not failures, "\n".join(failures)
+
+
+def test_each_node_shows_its_own_requests_only(gui: App) -> None:
+    ready_chat(gui)
+    token = gui.run(_node_joins(gui, "studio-pc", 9302))  # has no model: serves nothing
+    gui.run(_heartbeat(gui, token, [RTX_4090], 32 * GB))
+    ask(gui, 2)  # answered by this computer's node
+    window = gui.desktop.window
+    window.show()
+    window.show_page("Nodes")
+    page = window.nodes
+    gui.wait(lambda: len(page.model.all) == 2)
+    studio = next(i for i, n in enumerate(page.model.visible()) if n["name"] == "studio-pc")
+    page.table.selectRow(studio)
+    panel = page.panel
+    panel.setCurrentIndex(1)
+    graph = panel.requests_graph
+    gui.wait(lambda: "requests: 0 throughout" in graph.text.text(), timeout=30)
+    assert panel.requests.rowCount() == 0  # fetched with the graph: none of the other's
+    page.table.selectRow(1 - studio)
+    gui.wait(lambda: "peak 2" in graph.text.text(), timeout=30)
+    assert panel.requests.rowCount() == 2
