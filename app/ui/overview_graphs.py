@@ -8,6 +8,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt
@@ -130,6 +131,16 @@ def summary(title: str, lines: Sequence[Line], unit: str) -> str:
     return f"{title} — " + "; ".join(parts) + "."
 
 
+def numeric_dates() -> Any:
+    """A time axis that writes dates in digits: pyqtgraph's day ticks name the weekday and its
+    month ticks the month in English ("Mon 30", "Nov"), whatever the UI's language."""
+    axis = pg.DateAxisItem(orientation="bottom")
+    for level in axis.zoomLevels.values():
+        for spec in level.tickSpecs:
+            spec.format = {"%a %d": "%m/%d", "%b": "%Y/%m"}.get(spec.format, spec.format)
+    return axis
+
+
 class Graph(QWidget):
     """A titled time graph over the last day with its summary in words below it."""
 
@@ -143,7 +154,7 @@ class Graph(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.caption = QLabel(title)
         self.caption.setObjectName("who")  # bold, as other headings in a card
-        self.plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(orientation="bottom")})
+        self.plot = pg.PlotWidget(axisItems={"bottom": numeric_dates()})
         self.plot.setAccessibleName(title)
         # A picture, not a control: the summary below is the keyboard's (and a screen
         # reader's) way to what it shows; panning and its menu would only lose the view.
@@ -216,7 +227,7 @@ class Graph(QWidget):
         # Every figure here is zero or more: the axis starts at zero (autorange would centre a
         # flat zero line between -0.5 and 0.5).
         top = max((y for line in self.lines for y in line.ys if not math.isnan(y)), default=0.0)
-        plot.setYRange(0, top * 1.1 if top > 0 else 1, padding=0)
+        plot.setYRange(0, top * 1.1 if top > 0 else 1.1, padding=0)
 
     def changeEvent(self, event: QEvent) -> None:
         """Redraw in the new colours when the scheme switches (the palette changes)."""
