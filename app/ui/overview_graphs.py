@@ -108,6 +108,12 @@ def clock(at: float) -> str:
     return time.strftime("%H:%M", time.localtime(at))
 
 
+def figure(value: float) -> str:
+    """A measured value as people read it: three digits, whole numbers from 100 up
+    (2921, not 2.92e+03)."""
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def summary(title: str, lines: Sequence[Line], unit: str) -> str:
     """The graph in one sentence: each line's latest value and its peak, with when."""
     parts = []
@@ -123,8 +129,8 @@ def summary(title: str, lines: Sequence[Line], unit: str) -> str:
         parts.append(
             tr("{line}: now {now}, peak {peak} at {when}").format(
                 line=line.name,
-                now=f"{points[-1][1]:.3g}{unit}",
-                peak=f"{peak:.3g}{unit}",
+                now=figure(points[-1][1]) + unit,
+                peak=figure(peak) + unit,
                 when=clock(peak_x),
             )
         )

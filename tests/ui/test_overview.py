@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QPushButton, QWidget
 from app.core.types import Lifecycle, NodeStatus
 from app.core.wire import NodeJson, RegisteredModel, StatsBucket, StatsJson
 from app.ui.alerts import Alert, AlertList, alerts_of
-from app.ui.overview_graphs import latency_lines, request_lines
+from app.ui.overview_graphs import figure, latency_lines, request_lines
 from tests.conftest import CHAT_REPO
 from tests.ui.conftest import App
 from tests.ui.test_contrast import switch
@@ -299,3 +299,7 @@ def test_a_dismissed_alert_stays_dismissed_while_raised(qapp: Any) -> None:
     shown.set_alerts([b])  # A cleared…
     shown.set_alerts([a, b])  # …and came back: shown again
     assert shown.shown == [a, b]
+
+
+def test_figures_in_the_summaries_read_as_numbers() -> None:
+    assert [figure(v) for v in (2921.4, 531.0, 11.74, 0.25)] == ["2921", "531", "11.7", "0.25"]
