@@ -134,7 +134,8 @@ def summary(title: str, lines: Sequence[Line], unit: str) -> str:
                 when=clock(peak_x),
             )
         )
-    return f"{title} — " + "; ".join(parts) + "."
+    # The joins are words too: a Japanese sentence ends in 。 and lists with 、.
+    return tr("{graph} — {parts}.").format(graph=title, parts=tr("; ").join(parts))
 
 
 def numeric_dates() -> Any:

@@ -220,6 +220,8 @@ class OverviewPage(QWidget):
                 self._fetching = False
         if shiboken6.isValid(self):  # a language switch may have rebuilt the page meanwhile
             self.show_stats(day, hour)
+            if self._stale and not self._gap.isActive():
+                self.want_stats()  # traffic came while this fetch took longer than the gap
 
     def _stats_failed(self, reason: str) -> None:
         if not shiboken6.isValid(self):
