@@ -157,7 +157,7 @@ class AppContext:
             StatsStore(self.store),
             samples,
             # as the proxy decides it: only a model that exists names a series
-            lambda model: model in registry.records or model in external.served_elsewhere(),
+            lambda model: model in registry.records or external.serves(model),
         )
         metrics = Metrics(self.nodes, stats=stats)
         dispatcher = Dispatcher(self.nodes, s.queue_limit, s.queue_wait, metrics.queue)

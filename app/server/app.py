@@ -76,7 +76,8 @@ async def _root(request: web.Request) -> web.Response:
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    metrics = request.app[BALANCER].history.metrics
-    if metrics is None:
+    history = request.app[BALANCER].history
+    if history.metrics is None:
         raise web.HTTPNotFound()
-    return response(metrics)
+    history.count_observed()  # the requests finished since the last flush count too
+    return response(history.metrics)

@@ -14,7 +14,7 @@ import json
 import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -143,13 +143,6 @@ class Dispatcher:
         """Requests queued for `model`."""
         return len(self.queues.get(model, ()))
 
-    def _free(self, model: str, exclude: set[str]) -> list[NodeView]:
-        return [
-            n
-            for n in self.nodes.candidates(model)
-            if n.id not in exclude and n.inflight < n.capacity
-        ]
-
     def _choose(self, free: list[NodeView], model: str, key: str | None) -> NodeView:
         """The node for one request among `free` ones (each has a slot free).
 
@@ -161,6 +154,8 @@ class Dispatcher:
         Only free nodes compete: when the fastest is full, the next fastest free one takes the
         request rather than queueing behind it (how long the fast one stays full, and how long
         the answer will be, are unknown; every free slot working is the simple bet)."""
+        if len(free) == 1:  # the usual case of one node: nothing to weigh
+            return free[0]
         rates = [n.speed.of(model) for n in free]
         fastest = max((r for r in rates if r is not None), default=None)
         pool = free
@@ -182,10 +177,17 @@ class Dispatcher:
         return best
 
     async def acquire(
-        self, model: str, exclude: set[str], key: str | None = None, ticket: Ticket | None = None
+        self,
+        model: str,
+        exclude: set[str],
+        key: str | Callable[[], str | None] | None = None,
+        ticket: Ticket | None = None,
     ) -> NodeView:
         """A node for `model`; waits its turn (FIFO) while every capable node is full.
-        `ticket` (the request's, when the live queue is to show it) is then running there.
+        `key` is the conversation's affinity key, or how to compute it: only done when more
+        than one node could take the request (hashing the conversation costs a few µs that a
+        single node never repays). `ticket` (the request's, when the live queue is to show
+        it) is then running there.
 
         Raises LookupError when no live node has the model at all (the caller says why),
         QueueFull when the queue is full, QueueTimeout after the wait limit (both with the
@@ -197,11 +199,14 @@ class Dispatcher:
         place = 0  # where this request joined the queue
         try:
             while True:
-                if not any(n.id not in exclude for n in self.nodes.candidates(model)):
+                capable = self.nodes.candidates(model)
+                if not any(n.id not in exclude for n in capable):
                     raise LookupError(model)
-                free = self._free(model, exclude)
+                free = [n for n in capable if n.id not in exclude and n.inflight < n.capacity]
                 first = not queue or queue[0] is turn
                 if free and first:
+                    if callable(key):
+                        key = key() if len(capable) > 1 else None
                     node = self._choose(free, model, key)
                     node.inflight += 1
                     self._remember(key, node)

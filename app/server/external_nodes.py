@@ -116,6 +116,13 @@ class ExternalServers:
             if view.kind == "external":
                 self.nodes.supervisor.spawn(self.poll(view), f"poll-{view.id}")
 
+    def serves(self, model: str) -> bool:
+        """Whether a live external node serves `model` (the request path's question: no dict
+        built per request)."""
+        return any(
+            v.kind == "external" and v.live and model in v.models for v in self.nodes.nodes.values()
+        )
+
     def served_elsewhere(self) -> dict[str, list[str]]:
         """Models that live external nodes serve, by name (they need no registration)."""
         out: dict[str, list[str]] = {}

@@ -17,7 +17,7 @@ from app.db.request_store import RequestStore
 from app.db.rows import StoredBodies
 from app.server.bodies import Capture, stored
 from app.server.dispatch import Dispatcher
-from app.server.metrics import Metrics
+from app.server.metrics import Metrics, Observed
 from app.server.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class RequestHistory:
         self.dispatcher = dispatcher
         self.pending: list[HistoryRow] = []
         self.bodies: list[Capture | None] = []  # bodies[i]: what pending[i] sent and got
+        self.observed: list[Observed] = []  # for the metrics, which a scrape reads
 
     def start(self) -> None:
         """Start the flusher."""
@@ -73,12 +74,15 @@ class RequestHistory:
         """Note one finished request (cheap: a dict appended to a list; `bodies` holds only
         references, read by the flusher). Only a model that exists names a metrics series:
         series are never freed."""
-        model = _storable(model, MAX_MODEL_CHARS)
-        if self.metrics is not None:
-            self.metrics.observe(endpoint, model if known_model else "", status, latency_ms)
+        if not known_model:  # a registered name is ours, bounded and storable already
+            model = _storable(model, MAX_MODEL_CHARS)
+        # Counted into Prometheus by the flusher, in one step per series (labels() and inc()
+        # per request cost more than the whole tuple).
+        self.observed.append((endpoint, model if known_model else "", status, latency_ms))
         if len(self.pending) >= MAX_PENDING:
             del self.pending[: MAX_PENDING // 10]
             del self.bodies[: MAX_PENDING // 10]
+            del self.observed[: MAX_PENDING // 10]
         self.bodies.append(bodies)
         self.pending.append(
             {
@@ -98,11 +102,19 @@ class RequestHistory:
             }
         )
 
+    def count_observed(self) -> None:
+        """Hand the requests finished since the last call to the metrics."""
+        if self.observed:
+            observed, self.observed = self.observed, []
+            if self.metrics is not None:
+                self.metrics.observe_many(observed)
+
     async def flush(self) -> None:
         """Write what is pending, and fold it into the time series (which closes the minutes
         that ended, so this runs also when nothing is pending)."""
         batch, captures = self.pending, self.bodies
         self.pending, self.bodies = [], []
+        self.count_observed()
         try:
             if batch:
                 # The bodies are cut and assembled on the database thread, in the write's call.

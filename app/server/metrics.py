@@ -5,7 +5,9 @@ Each balancer has its own registry, so several can live in one process (tests do
 
 from __future__ import annotations
 
+from collections import Counter as Tally
 from collections.abc import Iterator
+from typing import Any, TypeAlias
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -18,6 +20,9 @@ from app.core.wire import NodeMetrics
 from app.server.nodes import NodeRegistry
 from app.server.stats import Stats
 
+# One finished request as the metrics count it: endpoint, model ("" for a name that does not
+# exist), status, milliseconds to the node's first byte.
+Observed: TypeAlias = tuple[str, str, int, float | None]
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -87,9 +92,20 @@ class Metrics:
 
     def observe(self, endpoint: str, model: str, status: int, latency_ms: float | None) -> None:
         """Count one finished request."""
-        self.requests.labels(endpoint, model or "-", str(status)).inc()
-        if latency_ms is not None:
-            self.first_byte.labels(model).observe(latency_ms / 1000)
+        self.observe_many([(endpoint, model, status, latency_ms)])
+
+    def observe_many(self, observed: list[Observed]) -> None:
+        """Count finished requests (the history's flusher hands them over once a second)."""
+        counts = Tally((endpoint, model, status) for endpoint, model, status, _ in observed)
+        for (endpoint, model, status), count in counts.items():
+            self.requests.labels(endpoint, model or "-", str(status)).inc(count)
+        children: dict[str, Any] = {}
+        for _, model, _, latency_ms in observed:
+            if latency_ms is not None:
+                child = children.get(model)
+                if child is None:
+                    child = children[model] = self.first_byte.labels(model)
+                child.observe(latency_ms / 1000)
 
     def render(self) -> bytes:
         """The exposition text, with node gauges fresh."""

@@ -364,6 +364,8 @@ class NodeRegistry:
         """Live nodes with the model ready: least in flight first, then fastest. When none has
         it ready, those holding it in error (a failed load is tried again on a request)."""
         found = self._holding(model, ModelState.READY) or self._holding(model, ModelState.ERROR)
+        if len(found) < 2:
+            return found
         return sorted(found, key=lambda v: (v.inflight, v.ewma_ms or 0.0))
 
     def _holding(self, model: str, state: ModelState) -> list[NodeView]:

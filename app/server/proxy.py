@@ -13,6 +13,7 @@ the history's flusher; a request that had to wait for a slot says where it joine
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -151,13 +152,13 @@ async def _relay(
         raise BadRequest("'model' is required: the name of a model from /v1/models", param="model")
     # A client's made-up name is kept bounded in the history, and never names a metrics series.
     note.model = model
-    known = model in b.registry.records or model in b.external.served_elsewhere()
+    known = model in b.registry.records or b.external.serves(model)
     if not known and b.settings.model_aliases:
         alias = resolve(model, b.settings.model_aliases)
         if alias is not None:  # the node is asked for the model by its own name
             model, body = alias, {**body, "model": alias}
             raw = json.dumps(body).encode()
-            known = model in b.registry.records or model in b.external.served_elsewhere()
+            known = model in b.registry.records or b.external.serves(model)
     if not known:
         raise NotFound(
             f"the model '{model[:_MODEL_IN_MESSAGES]}' does not exist; see GET /v1/models",
@@ -167,7 +168,7 @@ async def _relay(
     note.model, note.known = model, True
     stream = body.get("stream") is True
     note.stream = stream
-    key = affinity_key(body)
+    key = functools.partial(affinity_key, body)  # computed only if several nodes compete
     ticket = Ticket(model, endpoint, request.get(CLIENT))
     session = request.app[HTTP]
     tried: set[str] = set()
