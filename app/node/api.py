@@ -9,6 +9,8 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from app.core.errors import Unauthorized, UserFacingError
+from app.core.log_query import parse_filter, query_log
+from app.core.logs import current_log_file
 from app.core.secrets import same_secret
 from app.node import inference
 from app.node.models import NodeModels
@@ -70,6 +72,7 @@ def create_node_app(node: ServedNode) -> web.Application:
     app.router.add_get("/node/status", _status)
     app.router.add_post("/node/sync", _sync)
     app.router.add_post("/node/models/{name:.+}/retry", _retry)
+    app.router.add_get("/node/logs", _logs)
     app.router.add_get("/v1/models", _models)
     for path in inference.ROUTES:
         app.router.add_post(path, _inference)
@@ -94,6 +97,12 @@ async def _retry(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     retried = request.app[NODE].models.retry(name)
     return web.json_response({"model": name, "retried": retried})
+
+
+async def _logs(request: web.Request) -> web.Response:
+    """This node's structured log, filtered as `GET /v0/logs` asks (the balancer relays it)."""
+    filt = parse_filter(request.query)
+    return web.json_response(await query_log(current_log_file(), "node", filt))
 
 
 async def _models(request: web.Request) -> web.Response:

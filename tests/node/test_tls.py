@@ -38,7 +38,7 @@ def cert_fingerprint(data_dir: Path) -> str:
 def log_of(node: NodeProcess) -> str:
     """What the node process logged so far."""
     try:
-        return (node.data / "logs" / "llmlb.log").read_text()
+        return (node.data / "logs" / "llmlb.jsonl").read_text()
     except OSError:
         return ""
 

@@ -272,7 +272,7 @@ async def test_the_data_dir_is_private(tmp_path: Path) -> None:
             for extra in ("llmlb.db-wal", "llmlb.db-shm"):
                 if (data / extra).exists():
                     assert mode(data / extra) == 0o600
-            assert mode(data / "logs" / "llmlb.log") == 0o600
+            assert mode(data / "logs" / "llmlb.jsonl") == 0o600
     finally:
         setup_logging(None)
 

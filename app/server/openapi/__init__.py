@@ -75,6 +75,9 @@ def _operation(route: Route) -> Schema:
             if reply.status == 200 and route.path in _STREAMED:
                 content[_SSE] = {"schema": string(_sse_text(route.path))}
             answer["content"] = content
+        if (same := responses.get(str(reply.status))) is not None and "content" in answer:
+            same.setdefault("content", {}).update(answer["content"])  # one status, more media
+            continue
         responses[str(reply.status)] = answer
     statuses = set(route.errors) | {403}  # every route: the Host and Origin checks
     if route.body is not None:

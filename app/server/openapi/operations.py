@@ -16,6 +16,7 @@ from app.server.openapi.builders import (
     ref,
     string,
 )
+from app.server.openapi.operations_logs import LOG_ROUTES
 from app.server.openapi.operations_nodes import NODE_ROUTES
 
 _NAME_NOTE = {"name": "A model name; may contain `/` (sent as is, not percent-encoded)"}
@@ -207,6 +208,7 @@ ROUTES: tuple[Route, ...] = (
         errors=(404,),
     ),
     *NODE_ROUTES,
+    *LOG_ROUTES,
     # Playground conversations.
     Route(
         "GET",
