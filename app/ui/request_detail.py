@@ -28,7 +28,7 @@ BY_TEXT = (
     ("downloading", QT_TR_NOOP("the model is not ready (it is still downloading)")),
     ("failed on every node", QT_TR_NOOP("the model failed to load")),
     ("ready", QT_TR_NOOP("the model is not ready")),
-    ("queue", QT_TR_NOOP("every node was busy and it waited too long")),
+    ("for a free node", QT_TR_NOOP("every node was busy and it waited too long")),
     ("did not respond", QT_TR_NOOP("the node did not respond")),
     ("timed out", QT_TR_NOOP("the node did not respond")),
     ("broke off", QT_TR_NOOP("the answer broke off")),
