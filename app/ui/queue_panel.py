@@ -23,6 +23,7 @@ from app.ui.asyncs import spawn
 from app.ui.i18n import QT_TR_NOOP, tr
 from app.ui.requests_model import human_seconds
 from app.ui.state import UiState
+from app.ui.theme import set_property
 
 TICK_MS = 1000  # refetched this often while shown and something waits or runs
 WAITING = [QT_TR_NOOP("Model"), QT_TR_NOOP("Position"), QT_TR_NOOP("Waited"), QT_TR_NOOP("ETA")]
@@ -105,6 +106,7 @@ class QueuePanel(QWidget):
         ]
         _fill(self.waiting, waiting)
         _fill(self.running, running)
+        set_property(self.summary, "tone", None)
         self.summary.setText(
             tr("Queue: {waiting} waiting, {running} running.").format(
                 waiting=len(waiting), running=len(running)
@@ -121,6 +123,7 @@ class QueuePanel(QWidget):
     def _failed(self, reason: str) -> None:
         self.timer.stop()
         self.summary.setText(tr("The queue could not be read: {reason}").format(reason=reason))
+        set_property(self.summary, "tone", "error")
 
     def showEvent(self, event: QShowEvent) -> None:
         """Shown: read the queue now."""

@@ -91,7 +91,6 @@ class BodyView(QWidget):
         self.text.setReadOnly(True)
         self.text.setTabChangesFocus(True)  # Tab leaves it: it is read, not typed in
         self.text.setAccessibleName(caption)
-        self.text.setPlaceholderText(tr("Not kept"))
         layout.addWidget(self.caption)
         layout.addWidget(self.cut)
         layout.addWidget(self.text, 1)
@@ -100,6 +99,12 @@ class BodyView(QWidget):
         """Show `body` (pretty when it is JSON), marking a cut one."""
         self.text.setPlainText(pretty(body))
         self.cut.setVisible(truncated)
+
+    def show_none(self) -> None:
+        """Nothing picked (or the pick could not be read): empty, without a note."""
+        self.text.setPlainText("")
+        self.text.setPlaceholderText("")
+        self.cut.hide()
 
 
 class RequestDetailPane(QWidget):
@@ -147,8 +152,12 @@ class RequestDetailPane(QWidget):
         self.details.setText(self._details_text(detail, node_name))
         self.details_button.show()
         self._toggle(self.details_button.isChecked())
-        self.request.show_body(detail["request_body"], detail["request_truncated"])
-        self.response.show_body(detail["response_body"], detail["response_truncated"])
+        for view, body, cut in (
+            (self.request, detail["request_body"], detail["request_truncated"]),
+            (self.response, detail["response_body"], detail["response_truncated"]),
+        ):
+            view.show_body(body, cut)
+            view.text.setPlaceholderText(tr("Not kept"))
 
     def show_problem(self, text: str) -> None:
         """The detail could not be fetched: say why."""
@@ -157,8 +166,8 @@ class RequestDetailPane(QWidget):
         set_property(self.outcome, "tone", "error")
         self.details_button.hide()
         self.details.hide()
-        self.request.show_body(None, False)
-        self.response.show_body(None, False)
+        self.request.show_none()
+        self.response.show_none()
 
     def _toggle(self, on: bool) -> None:
         self.details.setVisible(on and self.shown is not None)

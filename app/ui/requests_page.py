@@ -126,7 +126,10 @@ class RequestsPage(QWidget):
     def _got_newer(self, rows: list[HistoryEntry]) -> None:
         first = not self.loaded
         self.loaded, self.busy = True, False
+        empty = not self.model.rows
         self.model.prepend(rows)
+        if empty and rows:
+            self.table.resizeColumnsToContents()
         if first and len(rows) < PAGE:
             self.no_older = True  # the whole history fitted in one page
         self._say()
@@ -164,9 +167,9 @@ class RequestsPage(QWidget):
         if not count:
             text = tr("No requests in the last 7 days yet. They show here as they finish.")
         elif self.no_older:
-            text = tr("{n} requests: all of the last 7 days.").format(n=count)
+            text = tr("Requests shown: {n}, all of the last 7 days.").format(n=count)
         else:
-            text = tr("The newest {n} requests.").format(n=count)
+            text = tr("Requests shown: the newest {n}.").format(n=count)
         self.status.setText(text)
         self.older.setEnabled(bool(count) and not self.no_older)
 
