@@ -144,6 +144,7 @@ class AppContext:
         )
         await registry.load()
         nodes = self.nodes
+        metrics = Metrics(self.nodes)
         auth = Auth(self.admin_token, self.store, is_loopback(s.host), nodes.may_read)
         await auth.reload_keys()
         self.balancer = Balancer(
@@ -156,8 +157,8 @@ class AppContext:
             self.nodes,
             self.supervisor,
             self.discovery,
-            Dispatcher(self.nodes, s.queue_limit, s.queue_wait),
-            RequestHistory(RequestStore(self.store), self.supervisor, Metrics(self.nodes)),
+            Dispatcher(self.nodes, s.queue_limit, s.queue_wait, metrics.queue),
+            RequestHistory(RequestStore(self.store), self.supervisor, metrics),
             external=self.external,
             tls_fingerprint=self.tls_fingerprint,
         )

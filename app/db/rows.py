@@ -37,3 +37,12 @@ class StoredNode(NodeRow):
     """A node row with its model rows, as the balancer reads them back at start."""
 
     models: list[NodeModelRow]
+
+
+class StoredBodies(TypedDict):
+    """One `request_bodies` row's text, each body capped (its id and time: the request's)."""
+
+    request: str | None
+    request_truncated: bool
+    response: str | None  # a streamed answer: assembled as one answer object
+    response_truncated: bool

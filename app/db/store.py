@@ -14,9 +14,10 @@ import peewee
 
 from app.core.errors import Conflict
 from app.core.types import ModelFile, ModelRecord, NodeModelState
-from app.core.wire import ApiKey, HistoryEntry, HistoryRow, NewApiKey
+from app.core.wire import ApiKey, NewApiKey
 from app.db.database import Database
 from app.db.hashing import hash_secret
+from app.db.request_store import RequestStore as RequestStore  # its home before it grew
 from app.db.rows import NodeModelRow, NodeRow, StoredNode
 
 
@@ -276,76 +277,6 @@ class NodeStore:
             self.t.Setting.insert(key=key, value=value).on_conflict_replace().execute()
 
         await self.db.run(put)
-
-
-class RequestStore:
-    """The request history: written in batches, kept for a week."""
-
-    def __init__(self, store: Store) -> None:
-        self.db = store.db
-        self.t = store.t
-
-    async def add_many(self, rows: list[HistoryRow], keep_seconds: float) -> None:
-        """Insert a batch and drop what is older than the retention."""
-
-        columns = (
-            "at",
-            "endpoint",
-            "model",
-            "node_id",
-            "status",
-            "stream",
-            "latency_ms",
-            "duration_ms",
-            "error",
-            "tokens_in",
-            "tokens_out",
-            "generation_ms",
-            "client",
-        )
-        sql = (
-            f"INSERT INTO requests ({', '.join(columns)}) "
-            f"VALUES ({', '.join('?' for _ in columns)})"
-        )
-        values = [tuple(row[c] for c in columns) for row in rows]  # type: ignore[literal-required]
-
-        def insert() -> None:
-            # Raw executemany: building peewee's INSERT for thousands of rows held the GIL
-            # ~130 ms a second under load (bench/proxy.py), executemany takes ~16 ms.
-            self.db.peewee.connection().executemany(sql, values)
-            cutoff = time.time() - keep_seconds
-            self.t.Request.delete().where(self.t.Request.at < cutoff).execute()
-            # Stored Responses API answers are kept as long as the history of their requests.
-            self.t.Response.delete().where(self.t.Response.created_at < cutoff).execute()
-
-        await self.db.transaction(insert)
-
-    async def recent(self, limit: int) -> list[HistoryEntry]:
-        """The newest requests first."""
-
-        def select() -> list[HistoryEntry]:
-            query = self.t.Request.select().order_by(self.t.Request.id.desc()).limit(limit)
-            return [
-                {
-                    "id": r.id,
-                    "at": r.at,
-                    "endpoint": r.endpoint,
-                    "model": r.model,
-                    "node_id": r.node_id,
-                    "status": r.status,
-                    "stream": r.stream,
-                    "latency_ms": r.latency_ms,
-                    "duration_ms": r.duration_ms,
-                    "error": r.error,
-                    "tokens_in": r.tokens_in,
-                    "tokens_out": r.tokens_out,
-                    "generation_ms": r.generation_ms,
-                    "client": r.client,
-                }
-                for r in query
-            ]
-
-        return await self.db.run(select)
 
 
 def _stored_node(r: Any) -> StoredNode:

@@ -19,6 +19,7 @@ from app.server import (
     routes_models,
     routes_nodes,
     routes_openai,
+    routes_requests,
 )
 from app.server.http import ERROR_SHAPES, INFERENCE_BODY_LIMIT, error_middleware
 from app.server.metrics import response
@@ -49,6 +50,7 @@ def create_app(state: Balancer) -> web.Application:
         api_responses.routes,
         routes_nodes.routes,
         routes_logs.routes,
+        routes_requests.routes,
         proxy.routes,
         routes_conversations.routes,
         routes_join.routes,

@@ -1,5 +1,6 @@
-"""The request record: which node served what, how fast, how it ended. Recorded in memory
-on the request path and written to SQLite in batches once a second, off that path."""
+"""The request record: which node served what, how fast, how it ended, and what was sent and
+answered. Recorded in memory on the request path and written to SQLite in batches once a
+second, off that path (the bodies are cut and streams assembled on the database thread)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import time
 
 from app.core.tasks import TaskSupervisor
 from app.core.wire import HistoryRow
-from app.db.store import RequestStore
+from app.db.request_store import RequestStore
+from app.db.rows import StoredBodies
+from app.server.bodies import Capture, stored
 from app.server.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,7 @@ class RequestHistory:
         self.supervisor = supervisor
         self.metrics = metrics
         self.pending: list[HistoryRow] = []
+        self.bodies: list[Capture | None] = []  # bodies[i]: what pending[i] sent and got
 
     def start(self) -> None:
         """Start the flusher."""
@@ -50,6 +54,7 @@ class RequestHistory:
         tokens_out: int | None = None,
         generation_ms: float | None = None,
         client: str | None = None,
+        bodies: Capture | None = None,
     ) -> None:
         """Note one finished request (cheap: a dict appended to a list). Only a model that
         exists names a metrics series: series are never freed."""
@@ -58,6 +63,8 @@ class RequestHistory:
             self.metrics.observe(endpoint, model if known_model else "", status, latency_ms)
         if len(self.pending) >= MAX_PENDING:
             del self.pending[: MAX_PENDING // 10]
+            del self.bodies[: MAX_PENDING // 10]
+        self.bodies.append(bodies)
         self.pending.append(
             {
                 "at": time.time(),
@@ -80,8 +87,10 @@ class RequestHistory:
         """Write what is pending."""
         if not self.pending:
             return
-        batch, self.pending = self.pending, []
-        await self.store.add_many(batch, KEEP_SECONDS)
+        batch, captures = self.pending, self.bodies
+        self.pending, self.bodies = [], []
+        # The bodies are cut and assembled on the database thread, in the write's own call.
+        await self.store.add_many(batch, KEEP_SECONDS, lambda: _texts(batch, captures))
 
     async def _flusher(self) -> None:
         try:
@@ -99,3 +108,11 @@ def _storable(text: str, limit: int) -> str:
     """At most `limit` characters that SQLite can store: a lone surrogate from the client's
     JSON ("\\ud800") is written as its escape, so it cannot fail the whole batch."""
     return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")[:limit]
+
+
+def _texts(rows: list[HistoryRow], captures: list[Capture | None]) -> list[StoredBodies | None]:
+    """The stored text of each row's bodies (on the database thread: parsing, assembling)."""
+    return [
+        None if c is None else stored(c, row["status"], row["error"])
+        for row, c in zip(rows, captures, strict=True)
+    ]

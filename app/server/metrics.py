@@ -74,6 +74,7 @@ class Metrics:
             ["node"],
             registry=self.registry,
         )
+        self.queue = QueueMetrics(self.registry)
 
     def observe(self, endpoint: str, model: str, status: int, latency_ms: float | None) -> None:
         """Count one finished request."""
@@ -111,6 +112,39 @@ class Metrics:
             self.device_free.labels(*labels).set(d["free_bytes"])
             if d["utilization"] is not None:
                 self.device_use.labels(*labels).set(d["utilization"])
+
+
+# -- the dispatcher's queue ----------------------------------------------------------------
+_WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+class QueueMetrics:
+    """The per-model queue, fed by the dispatcher only when a request has to wait (a request
+    that finds a free slot costs nothing here)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.depth = Gauge(
+            "llmlb_queue_depth",
+            "Requests waiting for a free slot, per model",
+            ["model"],
+            registry=registry,
+        )
+        self.wait = Histogram(
+            "llmlb_queue_wait_seconds",
+            "How long requests that found every slot busy waited in the queue",
+            ["model"],
+            buckets=_WAIT_BUCKETS,
+            registry=registry,
+        )
+
+    def joined(self, model: str) -> None:
+        """A request joined `model`'s queue."""
+        self.depth.labels(model).inc()
+
+    def left(self, model: str, seconds: float) -> None:
+        """A request left the queue after `seconds`: to run, or giving up."""
+        self.depth.labels(model).dec()
+        self.wait.labels(model).observe(seconds)
 
 
 def response(metrics: Metrics) -> web.Response:

@@ -5,7 +5,10 @@ no answer, or a server error, is skipped for the next one. Streams are relayed b
 buffer as they arrive (nothing parsed on the hot path); a node that dies mid-stream ends the
 stream with an error event, never a silently cut answer; a client that leaves cancels the
 generation. Once an answer is done, its last bytes are read for the usage block: the node's
-generation speed for the model, which dispatch prefers.
+generation speed for the model, which dispatch prefers. What was sent and answered is kept by
+reference (app.server.bodies: the bytes, a stream's buffers in a list), read once a second by
+the history's flusher; a request that had to wait for a slot says where it joined the queue
+(`x-llmlb-queue-position`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -23,7 +26,8 @@ from aiohttp import web
 from app.core.errors import BadRequest, NotFound, Unavailable, UserFacingError
 from app.core.types import Lifecycle
 from app.server.aliases import resolve
-from app.server.dispatch import affinity_key
+from app.server.bodies import RAW_STREAM_CAP, Capture
+from app.server.dispatch import POSITION_HEADER, Ticket, affinity_key
 from app.server.http import INFERENCE_BODY_LIMIT, read_raw_json
 from app.server.nodes import NodeView
 from app.server.speed import TAIL, completion_tokens
@@ -73,6 +77,7 @@ class _Note:
     latency: float | None = None  # ms until the node answered
     error: str | None = None
     known: bool = False  # the model exists: it may name a metrics series
+    bodies: Capture = field(default_factory=Capture)
 
 
 async def _handle(
@@ -91,6 +96,7 @@ async def _handle(
         return response
     except UserFacingError as exc:
         status, error = exc.status, exc.message
+        note.bodies.response = json.dumps(exc.body()).encode()  # what the client is told
         raise
     finally:
         b.history.record(
@@ -103,6 +109,7 @@ async def _handle(
             note.latency,
             error,
             known_model=note.known,
+            bodies=note.bodies,
         )
 
 
@@ -123,6 +130,8 @@ async def _relay(
             code="serving_paused",
         )
     raw, body = await read_raw_json(request, INFERENCE_BODY_LIMIT)
+    note.bodies.keep_request(raw)  # as the client sent it, before any translation
+    endpoint = path
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     shape: AnswerShape | None = None
@@ -151,15 +160,17 @@ async def _relay(
     stream = body.get("stream") is True
     note.stream = stream
     key = affinity_key(body)
+    ticket = Ticket(model, endpoint)
     session = request.app[HTTP]
     tried: set[str] = set()
     last_error = "no node answered"
     last_answer: tuple[int, bytes] | None = None  # a node's own error, to pass on if all fail
     while True:
         try:
-            node = await b.dispatcher.acquire(model, tried, key)
+            node = await b.dispatcher.acquire(model, tried, key, ticket)
         except LookupError:
             if last_answer is not None:
+                note.bodies.keep_response(last_answer[1])
                 return web.Response(
                     status=last_answer[0], body=last_answer[1], content_type="application/json"
                 )
@@ -177,12 +188,12 @@ async def _relay(
                 path, raw, stream=stream, client_gone=lambda: _gone(request)
             )
         except UpstreamFailed as exc:
-            b.dispatcher.release(node)
+            b.dispatcher.release(node, ticket)
             last_error = f"the node {node.name} {exc}"
             log.warning("%s; trying another node", last_error)
             continue
         except BaseException:
-            b.dispatcher.release(node)
+            b.dispatcher.release(node, ticket)
             raise
         try:
             if answer.status >= 500 and answer.status != 503:
@@ -193,7 +204,7 @@ async def _relay(
             note.latency = (time.perf_counter() - started) * 1000
             node.record_latency(note.latency)
             if answer.stream is not None:
-                return await _stream(request, answer, node, note, shape)
+                return await _stream(request, answer, node, note, shape, ticket.position)
             if answer.status == 200:  # generation speed: the whole answer's tokens, its time
                 node.speed.observe(model, completion_tokens(answer.body), note.latency / 1000)
             body_out = answer.body
@@ -204,10 +215,13 @@ async def _relay(
                 body=body_out, status=answer.status, content_type="application/json"
             )
             response.headers["x-llmlb-node"] = node.id
+            if ticket.position is not None:
+                response.headers[POSITION_HEADER] = str(ticket.position)
+            note.bodies.keep_response(body_out)
             return response
         finally:
             await answer.aclose()  # a stream the client left: the node cancels the generation
-            b.dispatcher.release(node)
+            b.dispatcher.release(node, ticket, answer.status == 200 and note.error is None)
 
 
 def _gone(request: web.Request) -> bool:
@@ -220,8 +234,11 @@ async def _stream(
     node: NodeView,
     note: _Note,
     shape: AnswerShape | None = None,
+    position: int | None = None,
 ) -> web.StreamResponse:
-    """Relay a streamed answer as it comes (the caller closes it); `shape` translates it."""
+    """Relay a streamed answer as it comes (the caller closes it); `shape` translates it.
+    Its buffers are kept as relayed, up to RAW_STREAM_CAP bytes (the flusher assembles them);
+    `position`: where the request joined the queue, if it waited."""
     assert answer.stream is not None
     chunks = answer.stream
     tail = [b""]  # the end of a translated stream as the node sent it: its usage block
@@ -237,6 +254,11 @@ async def _stream(
     response.headers["Content-Type"] = "text/event-stream"  # never the node's own type
     response.headers["Cache-Control"] = "no-cache"
     response.headers["x-llmlb-node"] = node.id
+    if position is not None:
+        response.headers[POSITION_HEADER] = str(position)
+    parts: list[bytes] = []
+    note.bodies.parts = parts
+    size = 0
     try:
         await response.prepare(request)
         # The first buffer is taken apart so that the loop stays a write (and the swap that
@@ -246,6 +268,8 @@ async def _stream(
         try:
             last = await anext(chunks, b"")
             first_at = time.perf_counter()
+            parts.append(last)
+            size = len(last)
             try:
                 if last:
                     await response.write(last)
@@ -257,6 +281,9 @@ async def _stream(
                 except ConnectionError:
                     return _client_left(response, note)
                 prev, last = last, chunk
+                if size < RAW_STREAM_CAP:  # a reference kept, nothing parsed
+                    parts.append(chunk)
+                    size += len(chunk)
             seconds = time.perf_counter() - first_at
         except Exception as exc:  # from the node's side only: it died or timed out mid-stream
             log.warning("node %s died mid-stream: %r", node.id, exc)
@@ -270,10 +297,13 @@ async def _stream(
                     "code": "node_failed",
                 }
             }
-            if shape is None:
-                await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
-            else:
-                await response.write(shape.failed(message))
+            said = (
+                b"data: " + json.dumps(error).encode() + b"\n\n"
+                if shape is None
+                else shape.failed(message)
+            )
+            parts.append(said)
+            await response.write(said)
         await response.write_eof()
     except ConnectionError:
         return _client_left(response, note)

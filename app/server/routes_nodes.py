@@ -127,15 +127,3 @@ async def rotate(request: web.Request) -> web.Response:
         raise Conflict("the join token is fixed by LLMLB_JOIN_TOKEN", code="join_token_fixed")
     token = await balancer(request).nodes.rotate_join_token()
     return web.json_response({"join_token": token})
-
-
-@routes.get("/v0/requests")
-async def requests(request: web.Request) -> web.Response:
-    """The newest requests first: model, node, status, latency (kept 7 days)."""
-    try:
-        limit = max(1, min(1000, int(request.query.get("limit", "100"))))
-    except ValueError as exc:
-        raise BadRequest("'limit' must be a number", param="limit") from exc
-    b = balancer(request)
-    await b.history.flush()
-    return web.json_response(await b.history.store.recent(limit))

@@ -35,6 +35,15 @@ routes = web.RouteTableDef()
 _SSE = "text/event-stream"
 _STREAMED = {"/v1/chat/completions", "/v1/completions", "/v1/messages", "/v1/responses"}
 _ANTHROPIC = "/v1/messages"  # paths whose errors are in Anthropic's shape
+# The answer of a request that found every slot busy, and of a 429 queue_full / 504
+# queue_timeout (app.server.dispatch.POSITION_HEADER).
+QUEUE_POSITION = {
+    "x-llmlb-queue-position": {
+        "description": "Where the request joined its model's queue (1: next to run) because "
+        "every slot was busy; absent when it did not wait",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
 
 
 # -- the document ---------------------------------------------------------------------------
@@ -86,11 +95,17 @@ def _operation(route: Route) -> Schema:
         statuses.add(401)
     if route.path.startswith("/v1/") and route.method == "POST":
         statuses.add(503)  # serving paused
+    queued = route.access == Access.INFERENCE and route.method == "POST"
+    if queued:
+        statuses |= {429, 504}  # the model's queue is full; waited too long in it
     for status in sorted(statuses):
         reply = error(status, ERROR_TEXT[status])
         if route.path.startswith(_ANTHROPIC):
             reply = Reply(status, reply.description, ref("AnthropicError"))
         responses.setdefault(str(status), _reply(reply))
+    if queued:
+        for answer_status in ("200", "429", "504"):
+            responses[answer_status]["headers"] = QUEUE_POSITION
     op["responses"] = responses
     return op
 

@@ -161,6 +161,7 @@ ERROR_TEXT = {
     429: "Too many attempts; Retry-After says when to try again",
     502: "An upstream (Hugging Face, or every node tried) failed or did not answer",
     503: "Cannot answer now (serving paused, model downloading, no capable node)",
+    504: "Waited in the model's queue longer than the limit (LLMLB_QUEUE_WAIT) for a free slot",
 }
 
 NO_CONTENT = Reply(204, "Done; no body")

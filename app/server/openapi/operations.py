@@ -18,6 +18,7 @@ from app.server.openapi.builders import (
 )
 from app.server.openapi.operations_logs import LOG_ROUTES
 from app.server.openapi.operations_nodes import NODE_ROUTES
+from app.server.openapi.operations_requests import REQUEST_ROUTES
 
 _NAME_NOTE = {"name": "A model name; may contain `/` (sent as is, not percent-encoded)"}
 
@@ -209,6 +210,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     *NODE_ROUTES,
     *LOG_ROUTES,
+    *REQUEST_ROUTES,
     # Playground conversations.
     Route(
         "GET",

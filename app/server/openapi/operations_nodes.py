@@ -5,7 +5,6 @@ from __future__ import annotations
 from app.server.openapi.builders import (
     NO_CONTENT,
     Access,
-    Query,
     Reply,
     Route,
     array,
@@ -187,16 +186,6 @@ NODE_ROUTES: tuple[Route, ...] = (
         Access.ADMIN,
         (json_reply(200, "The new state", obj({"paused": boolean()}, ("paused",))),),
         body=obj({"paused": boolean()}, ("paused",)),
-    ),
-    Route(
-        "GET",
-        "/v0/requests",
-        "The newest requests first (kept 7 days)",
-        "serving",
-        Access.ADMIN,
-        (json_reply(200, "Request records", array(free_object())),),
-        query=(Query("limit", integer(minimum=1, maximum=1000), "How many (1 to 1000)"),),
-        errors=(400,),
     ),
     Route(
         "GET",

@@ -1,0 +1,171 @@
+"""The request history and its bodies: written in batches, read back a page at a time, kept
+for a week."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from app.core.wire import HistoryEntry, HistoryRow
+from app.db.rows import StoredBodies
+
+if TYPE_CHECKING:
+    from app.db.store import Store
+
+_COLUMNS = (
+    "at",
+    "endpoint",
+    "model",
+    "node_id",
+    "status",
+    "stream",
+    "latency_ms",
+    "duration_ms",
+    "error",
+    "tokens_in",
+    "tokens_out",
+    "generation_ms",
+    "client",
+)
+_INSERT = (
+    f"INSERT INTO requests (id, {', '.join(_COLUMNS)}) "
+    f"VALUES (?, {', '.join('?' for _ in _COLUMNS)})"
+)
+_INSERT_BODIES = (
+    "INSERT OR REPLACE INTO request_bodies "
+    "(request_id, at, request, request_truncated, response, response_truncated) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+# The next free id: above every request and every body row (bodies go with their request).
+_TOP = (
+    "SELECT MAX(COALESCE((SELECT MAX(id) FROM requests), 0), "
+    "COALESCE((SELECT MAX(request_id) FROM request_bodies), 0))"
+)
+SQLITE_MAX_INT = 2**63 - 1
+
+
+class RequestStore:
+    """The request history: written in batches, kept for a week."""
+
+    def __init__(self, store: Store) -> None:
+        self.db = store.db
+        self.t = store.t
+
+    async def add_many(
+        self,
+        rows: list[HistoryRow],
+        keep_seconds: float,
+        bodies: Callable[[], list[StoredBodies | None]] | None = None,
+    ) -> None:
+        """Insert a batch, with each row's bodies (`bodies()[i]` for `rows[i]`, called on the
+        database thread: it may be slow), and drop what is older than the retention."""
+
+        def insert() -> None:
+            texts = bodies() if bodies is not None else None
+            connection = self.db.peewee.connection()
+            # Ids are given here, in the transaction, rather than read back row by row: this
+            # thread is the file's only writer (one llmlb per data dir), so the ids after the
+            # largest in use are free, and each body row names its request with no extra query.
+            # Raw executemany: building peewee's INSERT for thousands of rows held the GIL
+            # ~130 ms a second under load (bench/proxy.py), executemany takes ~16 ms.
+            top = int(connection.execute(_TOP).fetchone()[0])
+            connection.executemany(
+                _INSERT,
+                [
+                    (top + i, *(row[c] for c in _COLUMNS))  # type: ignore[literal-required]
+                    for i, row in enumerate(rows, 1)
+                ],
+            )
+            if texts:
+                connection.executemany(
+                    _INSERT_BODIES,
+                    [
+                        (
+                            top + i,
+                            row["at"],
+                            b["request"],
+                            b["request_truncated"],
+                            b["response"],
+                            b["response_truncated"],
+                        )
+                        for i, (row, b) in enumerate(zip(rows, texts, strict=True), 1)
+                        if b is not None
+                    ],
+                )
+            cutoff = time.time() - keep_seconds
+            self.t.Request.delete().where(self.t.Request.at < cutoff).execute()
+            self.t.RequestBody.delete().where(self.t.RequestBody.at < cutoff).execute()
+            # Stored Responses API answers are kept as long as the history of their requests.
+            self.t.Response.delete().where(self.t.Response.created_at < cutoff).execute()
+
+        await self.db.transaction(insert)
+
+    async def recent(self, limit: int) -> list[HistoryEntry]:
+        """The newest requests first."""
+        return await self.page(None, limit)
+
+    async def page(
+        self,
+        before: int | None,
+        limit: int,
+        node: str | None = None,
+        model: str | None = None,
+    ) -> list[HistoryEntry]:
+        """The newest requests first, those with an id below `before` (a page after the
+        one that ended there), of one node or model when asked."""
+        r = self.t.Request
+
+        def select() -> list[HistoryEntry]:
+            query = r.select()
+            if before is not None:
+                query = query.where(r.id < min(before, SQLITE_MAX_INT))
+            if node is not None:
+                query = query.where(r.node_id == node)
+            if model is not None:
+                query = query.where(r.model == model)
+            return [_entry(row) for row in query.order_by(r.id.desc()).limit(limit)]
+
+        return await self.db.run(select)
+
+    async def one(self, request_id: int) -> tuple[HistoryEntry, StoredBodies | None] | None:
+        """One request with its bodies (None when it has none stored); None when unknown."""
+
+        def select() -> tuple[HistoryEntry, StoredBodies | None] | None:
+            if not 0 < request_id <= SQLITE_MAX_INT:
+                return None
+            row = self.t.Request.get_or_none(self.t.Request.id == request_id)
+            if row is None:
+                return None
+            b = self.t.RequestBody.get_or_none(self.t.RequestBody.request_id == request_id)
+            bodies: StoredBodies | None = None
+            if b is not None:
+                bodies = {
+                    "request": b.request,
+                    "request_truncated": bool(b.request_truncated),
+                    "response": b.response,
+                    "response_truncated": bool(b.response_truncated),
+                }
+            return _entry(row), bodies
+
+        return await self.db.run(select)
+
+
+def _entry(r: Any) -> HistoryEntry:
+    """A `requests` row (a peewee model) as the API shows it."""
+    return {
+        "id": r.id,
+        "at": r.at,
+        "endpoint": r.endpoint,
+        "model": r.model,
+        "node_id": r.node_id,
+        "status": r.status,
+        "stream": r.stream,
+        "latency_ms": r.latency_ms,
+        "duration_ms": r.duration_ms,
+        "error": r.error,
+        "tokens_in": r.tokens_in,
+        "tokens_out": r.tokens_out,
+        "generation_ms": r.generation_ms,
+        "client": r.client,
+    }

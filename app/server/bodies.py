@@ -1,0 +1,194 @@
+"""What each /v1 request sent and got back, kept for the request history, capped.
+
+The request path only keeps references (`Capture`: the body's bytes, the answer's bytes, a
+stream's buffers in a list up to RAW_STREAM_CAP). Everything costly happens later, in the
+history's flusher on the database thread (`stored`): cutting each body to BODY_CAP bytes on a
+character boundary, and assembling a streamed answer into the one chat.completion object the
+client would have got without `stream`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from app.db.rows import StoredBodies
+
+BODY_CAP = 256 * 1024  # bytes kept of each body (UTF-8)
+# Bytes of a stream's events kept to assemble it: its SSE framing and per-token JSON weigh
+# several times the text it carries, so this holds an answer whose text fills BODY_CAP.
+RAW_STREAM_CAP = 1024 * 1024
+
+
+class Capture:
+    """References to one request's bodies, taken on the request path without copying."""
+
+    __slots__ = ("parts", "request", "response")
+
+    def __init__(self) -> None:
+        self.request: bytes | None = None  # as the client sent it, before any translation
+        self.response: bytes | None = None  # a whole answer as relayed, or our error's body
+        self.parts: list[bytes] | None = None  # a stream's buffers as relayed (RAW_STREAM_CAP)
+
+    def keep_request(self, raw: bytes) -> None:
+        """The client's body; only what BODY_CAP keeps (+1 byte to see the cut) stays alive."""
+        self.request = raw if len(raw) <= BODY_CAP else raw[: BODY_CAP + 1]
+
+    def keep_response(self, raw: bytes) -> None:
+        """A whole answer's body (see `keep_request`)."""
+        self.response = raw if len(raw) <= BODY_CAP else raw[: BODY_CAP + 1]
+
+
+def capped(data: bytes) -> tuple[str, bool]:
+    """At most BODY_CAP bytes of `data` as text, cut before a character, and whether it was
+    cut. Bytes that are not UTF-8 read as U+FFFD (a text column holds text)."""
+    if len(data) <= BODY_CAP:
+        return data.decode("utf-8", "replace"), False
+    end = BODY_CAP
+    while end > 0 and data[end] & 0xC0 == 0x80:  # data[end] continues a character: cut before
+        end -= 1
+    return data[:end].decode("utf-8", "replace"), True
+
+
+def stored(capture: Capture, status: int, error: str | None) -> StoredBodies:
+    """The capped text of a capture (on the database thread: this parses and assembles)."""
+    request, request_cut = (None, False) if capture.request is None else capped(capture.request)
+    response: str | None = None
+    response_cut = False
+    if capture.parts is not None:
+        raw = b"".join(capture.parts)
+        answer = assemble(raw)
+        if answer is None:  # not Chat/Completions events (another API's): the text as sent
+            response, response_cut = capped(raw)
+        else:
+            response, response_cut = capped(json.dumps(answer, ensure_ascii=False).encode())
+        response_cut = response_cut or len(raw) >= RAW_STREAM_CAP
+    elif capture.response is not None:
+        response, response_cut = capped(capture.response)
+    elif status >= 400 and error is not None:  # failed before any answer: what we said
+        body = {"error": {"message": error, "type": "server_error", "param": None, "code": None}}
+        response = json.dumps(body, ensure_ascii=False)
+    return {
+        "request": request,
+        "request_truncated": request_cut,
+        "response": response,
+        "response_truncated": response_cut,
+    }
+
+
+def assemble(raw: bytes) -> dict[str, Any] | None:
+    """A Chat Completions (or Completions) stream as one answer object: each choice's
+    content, reasoning_content and tool_calls merged from its deltas, its finish_reason, the
+    usage block, marked `llmlb_assembled`. None when the events are not that API's."""
+    head: dict[str, Any] | None = None
+    choices: dict[int, _Choice] = {}
+    usage: Any = None
+    error: Any = None
+    for line in raw.decode("utf-8", "replace").splitlines():
+        if not line.startswith("data:"):
+            if line.startswith("event:"):
+                return None  # named events: Anthropic's or the Responses API's
+            continue  # blank separators, `: comments`, `id:`/`retry:` fields
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            continue
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            return None
+        if not isinstance(event, dict):
+            return None
+        if "error" in event and "choices" not in event:
+            error = event["error"]  # the node's, or ours when it died mid-stream
+            continue
+        found = event.get("choices")
+        if not isinstance(found, list):
+            return None
+        head = head or event
+        if isinstance(event.get("usage"), dict):
+            usage = event["usage"]
+        for c in found:
+            if isinstance(c, dict):
+                index = c.get("index", 0)
+                choices.setdefault(index if isinstance(index, int) else 0, _Choice()).add(c)
+    if head is None and error is None:
+        return None
+    text = head is not None and head.get("object") == "text_completion"
+    answer: dict[str, Any] = {
+        "id": (head or {}).get("id"),
+        "object": "text_completion" if text else "chat.completion",
+        "created": (head or {}).get("created"),
+        "model": (head or {}).get("model"),
+        "choices": [choices[i].whole(i, text) for i in sorted(choices)],
+        "llmlb_assembled": True,
+    }
+    if usage is not None:
+        answer["usage"] = usage
+    if error is not None:
+        answer["error"] = error
+    return answer
+
+
+class _Choice:
+    """One choice's pieces, gathered from its deltas in order."""
+
+    __slots__ = ("content", "finish", "reasoning", "tools")
+
+    def __init__(self) -> None:
+        self.content: list[str] | None = None
+        self.reasoning: list[str] | None = None
+        self.tools: dict[int, dict[str, Any]] = {}
+        self.finish: Any = None
+
+    def add(self, choice: dict[str, Any]) -> None:
+        if choice.get("finish_reason") is not None:
+            self.finish = choice["finish_reason"]
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            delta = {"content": choice.get("text")}  # a Completions chunk: `text`
+        if isinstance(piece := delta.get("content"), str):
+            if self.content is None:
+                self.content = []
+            self.content.append(piece)
+        if isinstance(piece := delta.get("reasoning_content"), str):
+            if self.reasoning is None:
+                self.reasoning = []
+            self.reasoning.append(piece)
+        for call in delta.get("tool_calls") or ():
+            if isinstance(call, dict):
+                self._tool(call)
+
+    def _tool(self, call: dict[str, Any]) -> None:
+        index = call.get("index", len(self.tools))
+        whole = self.tools.setdefault(
+            index if isinstance(index, int) else 0, {"name": [], "arguments": []}
+        )
+        for key in ("id", "type"):
+            if isinstance(call.get(key), str) and key not in whole:
+                whole[key] = call[key]
+        function = call.get("function")
+        if isinstance(function, dict):
+            for key in ("name", "arguments"):  # streamed as pieces of one string
+                if isinstance(function.get(key), str):
+                    whole[key].append(function[key])
+
+    def whole(self, index: int, text: bool) -> dict[str, Any]:
+        content = None if self.content is None else "".join(self.content)
+        if text:
+            return {"index": index, "text": content or "", "finish_reason": self.finish}
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if self.reasoning is not None:
+            message["reasoning_content"] = "".join(self.reasoning)
+        if self.tools:
+            message["tool_calls"] = [_call(i, self.tools[i]) for i in sorted(self.tools)]
+        return {"index": index, "message": message, "finish_reason": self.finish}
+
+
+def _call(index: int, pieces: dict[str, Any]) -> dict[str, Any]:
+    """One tool call, its name and arguments joined from their pieces."""
+    return {
+        "index": index,
+        "id": pieces.get("id"),
+        "type": pieces.get("type", "function"),
+        "function": {"name": "".join(pieces["name"]), "arguments": "".join(pieces["arguments"])},
+    }
