@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from app.core.logs import setup_logging
 from app.ui.logs_model import LEVEL_COLUMN
+from tests.fakes.fake_openai import FakeOpenAI
 from tests.ui.conftest import App
 
 log = logging.getLogger("app.server.test_logs_page")
@@ -104,3 +105,28 @@ def test_a_nodes_tab_shows_its_log_or_why_not(logged: App) -> None:
     page.sources.setCurrentIndex(1)
     gui.wait(lambda: "the node speaks" in shown_messages(gui))
     assert page.source() == local["id"]
+
+
+def test_an_external_servers_tab_says_why_it_has_no_log(logged: App) -> None:
+    gui = logged
+    server = FakeOpenAI(["outside-model"])  # a third-party server (outside our product)
+    gui.run(server.__aenter__())
+    try:
+        added = gui.run(gui.desktop.client.add_external_node("outside", server.url, None))
+        state = gui.desktop.state
+        state.refresh()
+        window = gui.desktop.window
+        window.show_page("Logs")
+        page = window.logs
+        gui.wait(
+            lambda: any(page.sources.tabData(i) == added["id"] for i in range(page.sources.count()))
+        )
+        page.sources.setCurrentIndex(
+            next(i for i in range(page.sources.count()) if page.sources.tabData(i) == added["id"])
+        )
+        gui.wait(lambda: "not reachable" in page.note.text())
+        assert page.note.text().startswith("This log cannot be shown:")
+        assert page.model.rowCount() == 0
+        gui.screenshot(window, "logs-external")
+    finally:
+        gui.run(server.__aexit__(None, None, None))
