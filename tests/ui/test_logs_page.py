@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFileDialog
 
@@ -17,6 +17,7 @@ from app.core.logs import setup_logging
 from app.ui.logs_model import LEVEL_COLUMN
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.ui.conftest import App
+from tests.ui.test_contrast import readings, switch
 
 log = logging.getLogger("app.server.test_logs_page")
 
@@ -130,3 +131,28 @@ def test_an_external_servers_tab_says_why_it_has_no_log(logged: App) -> None:
         gui.screenshot(window, "logs-external")
     finally:
         gui.run(server.__aexit__(None, None, None))
+
+
+def test_level_colours_read_in_light_and_dark(logged: App) -> None:
+    gui = logged
+    log.info("an info line")
+    log.warning("a warning line")
+    log.error("an error line")
+    logging.getLogger("app.server.test_logs_page").critical("a critical line")
+    window = gui.desktop.window
+    window.resize(QSize(1280, 1000))
+    window.show()
+    window.show_page("Logs")
+    gui.wait(lambda: "a critical line" in shown_messages(gui))
+    words = {"info", "warning", "error", "critical"}
+    failures: list[str] = []
+    try:
+        for scheme in ("light", "dark"):
+            switch(gui, scheme)
+            measured = [r for r in readings(window) if r.what.split("'")[1] in words]
+            assert {r.what.split("'")[1] for r in measured} == words, scheme
+            failures += [f"{scheme} {r}" for r in measured if r.ratio < r.needed]
+            gui.screenshot(window, f"logs-levels-{scheme}")
+    finally:
+        switch(gui, "light")
+    assert not failures, "\n".join(failures)

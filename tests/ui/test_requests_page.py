@@ -11,6 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from app.server.bodies import BODY_CAP
+from app.ui.request_detail import BODY_CAP_KB
 from tests.conftest import CHAT_REPO, ENDLESS_REPO
 from tests.ui.conftest import App
 from tests.ui.test_playground import ready_chat
@@ -84,6 +86,23 @@ def test_a_failed_request_says_why_in_plain_words_and_in_detail(gui: App) -> Non
     assert "Status: 404" in text and "does not exist" in text
     assert "/v1/chat/completions" in text
     gui.screenshot(window, "requests-failed")
+
+
+def test_a_body_cut_at_the_cap_is_marked(gui: App) -> None:
+    assert BODY_CAP_KB * 1024 == BODY_CAP  # the note says what the balancer keeps
+    huge = "pelican " * (BODY_CAP // 8 + 1000)
+    assert gui.run(chat(gui, huge, model="no-such-model")) == 404
+    window = gui.desktop.window
+    window.show_page("Requests")
+    page = window.requests
+    gui.wait(lambda: page.model.rowCount() >= 1)
+    page.table.selectRow(0)
+    body = page.detail.request
+    gui.wait(lambda: body.text.toPlainText().startswith('{"model"'))  # raw: cut JSON
+    assert body.cut.isVisibleTo(page)
+    assert body.cut.text() == "Cut at 256 KB: the rest was not kept."
+    assert len(body.text.toPlainText().encode()) <= BODY_CAP
+    assert not page.detail.response.cut.isVisibleTo(page)  # the short error answer is whole
 
 
 def test_older_requests_load_on_demand(gui: App, monkeypatch: pytest.MonkeyPatch) -> None:
