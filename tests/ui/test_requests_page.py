@@ -64,6 +64,12 @@ def test_chats_are_listed_newest_first_with_their_bodies_and_new_ones_come_on_to
     gui.wait(lambda: len(model.rows) == shown + 1)
     assert model.rows[0]["id"] > newest["id"]
     assert page.table.currentIndex().row() == 1  # still the second question's row
+    # One that finishes while another page is shown is there when the user comes back.
+    window.show_page("Logs")
+    assert gui.run(chat(gui, "the fourth question")) == 200
+    gui.wait(lambda: page.stale)
+    window.show_page("Requests")
+    gui.wait(lambda: len(model.rows) == shown + 2)
 
 
 def test_a_failed_request_says_why_in_plain_words_and_in_detail(gui: App) -> None:
