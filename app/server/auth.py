@@ -27,6 +27,10 @@ SELF_AUTHENTICATED = {
 # Inference outside /v1 (llama.cpp's server answers rerank there too): the /v1 policy applies.
 INFERENCE_ALIASES = frozenset({"/rerank", "/reranking"})
 EVENTS_PATH = "/v0/events"
+# Who sent a /v1 request, for its history: the API key's name, "admin" for the admin token,
+# absent while /v1 is open (no key needed, none checked).
+CLIENT = web.RequestKey("client", str)
+ADMIN_CLIENT = "admin"
 TICKET_TTL = 30.0  # seconds a WebSocket ticket stays valid (used once)
 MAX_TICKETS = 256
 # A key's "last used" is kept exact in memory and written to the database at most this often
@@ -67,6 +71,7 @@ class Auth:
         self.store = store
         self.loopback_only = loopback_only
         self._key_hashes: dict[str, str] = {}  # key hash → key id
+        self._key_names: dict[str, str] = {}  # key id → its name (the history's "client")
         self._used: dict[str, float] = {}  # key id → when it was last used (wall clock)
         self._written: dict[str, float] = {}  # key id → when that was last written (monotonic)
         self._tickets: dict[str, float] = {}  # WebSocket ticket → when it expires
@@ -76,6 +81,7 @@ class Auth:
     async def reload_keys(self) -> None:
         """Re-read the key hashes after a key was created or revoked."""
         self._key_hashes = await self.store.api_key_hashes()
+        self._key_names = {k["id"]: k["name"] for k in await self.store.list_api_keys()}
         ids = set(self._key_hashes.values())  # revoked keys' use is forgotten: bounded
         self._used = {k: at for k, at in self._used.items() if k in ids}
         self._written = {k: at for k, at in self._written.items() if k in ids}
@@ -134,16 +140,19 @@ class Auth:
     def check_inference(self, request: web.Request) -> str | None:
         """/v1 policy: open on loopback while no key exists; else a key (or admin) is needed.
 
-        Returns the id of the API key the request used, if it used one."""
+        Returns the id of the API key the request used, if it used one; notes who sent it
+        (`CLIENT`)."""
         if self.loopback_only and not self._key_hashes:
             return None
         # Anthropic's clients send their key as `x-api-key`.
         token = bearer(request) or request.headers.get("x-api-key", "").strip()
         if token:
             if self.is_admin(token):
+                request[CLIENT] = ADMIN_CLIENT
                 return None
             key_id = matching_key(token, self._key_hashes)
             if key_id is not None:
+                request[CLIENT] = self._key_names.get(key_id, key_id)
                 return key_id
             raise Unauthorized("the API key is not valid (revoked, or mistyped)")
         raise Unauthorized(

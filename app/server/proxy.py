@@ -26,11 +26,12 @@ from aiohttp import web
 from app.core.errors import BadRequest, NotFound, Unavailable, UserFacingError
 from app.core.types import Lifecycle
 from app.server.aliases import resolve
+from app.server.auth import CLIENT
 from app.server.bodies import RAW_STREAM_CAP, Capture
 from app.server.dispatch import POSITION_HEADER, Ticket, affinity_key
 from app.server.http import INFERENCE_BODY_LIMIT, read_raw_json
 from app.server.nodes import NodeView
-from app.server.speed import TAIL, completion_tokens
+from app.server.speed import TAIL, usage_tokens
 from app.server.state import BALANCER, Balancer, balancer
 from app.server.translate import CHAT_PATH, AnswerShape, Translate
 from app.server.upstream import UpstreamAnswer, UpstreamFailed, http_session
@@ -77,6 +78,9 @@ class _Note:
     latency: float | None = None  # ms until the node answered
     error: str | None = None
     known: bool = False  # the model exists: it may name a metrics series
+    tokens_in: int | None = None  # the answer's usage block, when it had one
+    tokens_out: int | None = None
+    generation_ms: float | None = None  # the time those tokens took
     bodies: Capture = field(default_factory=Capture)
 
 
@@ -109,6 +113,10 @@ async def _handle(
             note.latency,
             error,
             known_model=note.known,
+            tokens_in=note.tokens_in,
+            tokens_out=note.tokens_out,
+            generation_ms=note.generation_ms,
+            client=request.get(CLIENT),
             bodies=note.bodies,
         )
 
@@ -160,7 +168,7 @@ async def _relay(
     stream = body.get("stream") is True
     note.stream = stream
     key = affinity_key(body)
-    ticket = Ticket(model, endpoint)
+    ticket = Ticket(model, endpoint, request.get(CLIENT))
     session = request.app[HTTP]
     tried: set[str] = set()
     last_error = "no node answered"
@@ -206,7 +214,9 @@ async def _relay(
             if answer.stream is not None:
                 return await _stream(request, answer, node, note, shape, ticket.position)
             if answer.status == 200:  # generation speed: the whole answer's tokens, its time
-                node.speed.observe(model, completion_tokens(answer.body), note.latency / 1000)
+                note.tokens_in, note.tokens_out = usage_tokens(answer.body)
+                note.generation_ms = note.latency
+                node.speed.observe(model, note.tokens_out, note.latency / 1000)
             body_out = answer.body
             if shape is not None and answer.status == 200:
                 body_out = shape.whole(body_out)
@@ -308,8 +318,12 @@ async def _stream(
     except ConnectionError:
         return _client_left(response, note)
     if seconds:  # generation speed: the tokens after the first one, in the time since it came
-        tokens = completion_tokens(prev, last) if shape is None else completion_tokens(tail[0])
+        note.tokens_in, tokens = (
+            usage_tokens(prev, last) if shape is None else usage_tokens(tail[0])
+        )
         if tokens is not None:
+            note.tokens_out = tokens
+            note.generation_ms = seconds * 1000  # from the first token to the last
             node.speed.observe(note.model, tokens - 1, seconds)
     return response
 

@@ -13,9 +13,11 @@ MAX_TOKENS = 10_000_000  # completion tokens one answer may claim
 MAX_MODELS = 256  # models remembered per node (as many as an external server may list)
 TAIL = 4096  # bytes at the end of an answer searched for its usage block
 _KEY = b'"completion_tokens"'
+_PROMPT_KEY = b'"prompt_tokens"'
 # The count after the key; JSON escapes quotes inside strings, so the key with its real
 # quotes cannot come from the generated text.
 _COUNT = re.compile(rb'"completion_tokens"\s*:\s*(\d{1,12})(?![\d.eE])')
+_PROMPT = re.compile(rb'"prompt_tokens"\s*:\s*(\d{1,12})(?![\d.eE])')
 
 
 def completion_tokens(*pieces: bytes) -> int | None:
@@ -28,6 +30,23 @@ def completion_tokens(*pieces: bytes) -> int | None:
         return None
     found = _COUNT.match(tail, at)
     return int(found[1]) if found else None
+
+
+def usage_tokens(*pieces: bytes) -> tuple[int | None, int | None]:
+    """(prompt_tokens, completion_tokens) of the last usage block in the end of an answer,
+    each None when absent (read as `completion_tokens` reads its count)."""
+    tail = b"".join(p[-TAIL:] for p in pieces)
+    out = tail.rfind(_KEY)
+    if out < 0:
+        return None, None
+    found = _COUNT.match(tail, out)
+    # The same usage block's prompt count sits next to its completion count (before it in
+    # OpenAI's order, after it in llama-server's).
+    at = tail.rfind(_PROMPT_KEY, max(0, out - 200), out)
+    if at < 0:
+        at = tail.find(_PROMPT_KEY, out, out + 200)
+    prompt = _PROMPT.match(tail, at) if at >= 0 else None
+    return (int(prompt[1]) if prompt else None), (int(found[1]) if found else None)
 
 
 class Speed:
