@@ -35,7 +35,7 @@ class LogFilter:
     until: float | None = None  # unix seconds, inclusive
     q: str = ""  # case-insensitive substring of message, logger or traceback
     limit: int = DEFAULT_LIMIT
-    logger_prefix: str | None = None  # only these loggers (and their children)
+    loggers: tuple[str, ...] = ()  # only these loggers and their children (empty: all)
 
     def matches(self, entry: LogEntry) -> bool:
         """Whether `entry` passes every part of the filter."""
@@ -46,8 +46,7 @@ class LogFilter:
         if self.until is not None and entry["at"] > self.until:
             return False
         name = entry["logger"]
-        prefix = self.logger_prefix
-        if prefix is not None and name != prefix and not name.startswith(prefix + "."):
+        if self.loggers and not any(name == p or name.startswith(p + ".") for p in self.loggers):
             return False
         if self.q:
             q = self.q.lower()

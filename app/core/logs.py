@@ -68,7 +68,8 @@ class MalformedRequestFilter(logging.Filter):
             record.levelno = logging.WARNING
             record.levelname = logging.getLevelName(logging.WARNING)
             record.msg = "malformed request from %s answered 400: %s: %s"
-            record.args = (remote, type(exc).__name__, str(exc)[:BAD_REQUEST_TEXT])
+            said = " ".join(str(exc).split())[:BAD_REQUEST_TEXT]  # one line, bounded
+            record.args = (remote, type(exc).__name__, said)
             record.exc_info = None
             record.exc_text = None
         return True

@@ -14,6 +14,7 @@ from app.core.errors import BadRequest, Unavailable, UpstreamError
 from app.core.log_query import MAX_LIMIT, LogFilter, entry_of, parse_filter, query_log
 from app.core.logs import current_log_file
 from app.core.wire import LogEntry, LogsJson
+from app.server.http import read_capped
 from app.server.node_view import NodeView
 from app.server.state import balancer
 
@@ -26,8 +27,9 @@ NODE_TIMEOUT = aiohttp.ClientTimeout(total=15)
 # A node's answer holds at most MAX_LIMIT entries of at most 4 MB of lines (log_query's
 # KEEP_BYTES); JSON escaping can grow it, never past this.
 NODE_ANSWER_MAX = 16 * 1024 * 1024
-# The in-process node logs under these loggers (app/node/...), into the balancer's own file.
-LOCAL_NODE_LOGGERS = "app.node"
+# The in-process node logs under these loggers (app/node/..., and llama.cpp's own lines that
+# its engine relays), into the balancer's own file.
+LOCAL_NODE_LOGGERS = ("app.node", "llama.cpp")
 NOT_REACHABLE = "this node's logs are not reachable from llmlb"
 
 
@@ -55,8 +57,8 @@ async def _node_log(request: web.Request, node_id: str, filt: LogFilter) -> Logs
         raise BadRequest(NOT_REACHABLE, param="source", code="logs_not_reachable")
     if view.kind == "local":
         # This computer's node runs inside the balancer's process and logs into the same
-        # file: its log is the balancer's records of the app.node loggers.
-        local = dataclasses.replace(filt, logger_prefix=LOCAL_NODE_LOGGERS)
+        # file: its log is the balancer's records of the node's loggers.
+        local = dataclasses.replace(filt, loggers=LOCAL_NODE_LOGGERS)
         return await query_log(current_log_file(), node_id, local)
     if not view.live or nodes.http is None:
         raise Unavailable(
@@ -78,8 +80,8 @@ async def _fetch(http: aiohttp.ClientSession, view: NodeView, filt: LogFilter) -
             ssl=view.ssl(),
             timeout=NODE_TIMEOUT,
         ) as r:
-            raw = await r.content.read(NODE_ANSWER_MAX + 1)
             status = r.status
+            raw = await read_capped(r.content, NODE_ANSWER_MAX) if status == 200 else b""
     except (aiohttp.ClientError, TimeoutError) as exc:
         log.info("log of node %s not fetched: %s", view.id, exc)
         raise UpstreamError(
@@ -88,7 +90,7 @@ async def _fetch(http: aiohttp.ClientSession, view: NodeView, filt: LogFilter) -
         ) from exc
     if status != 200:
         raise UpstreamError(f"node '{name}' answered {status} for its log", code="node_unavailable")
-    if len(raw) > NODE_ANSWER_MAX:
+    if raw is None:
         raise UpstreamError(f"node '{name}' sent a log larger than llmlb reads", code="bad_node")
     entries = _entries_of(raw, filt)
     if entries is None:

@@ -98,7 +98,7 @@ async def test_level_time_and_keyword_filter_the_entries(tmp_path: Path) -> None
     entries, truncated = read_log(path, parse_filter({"limit": "2"}))
     assert [e["message"] for e in entries] == ["node slow", "request failed"]  # the newest
     assert truncated is True
-    local = LogFilter(logger_prefix="app.node")
+    local = LogFilter(loggers=("app.node", "llama.cpp"))
     assert [e["message"] for e in read_log(path, local)[0]] == ["node slow"]
 
 
