@@ -33,6 +33,7 @@ from app.ui.theme import set_property
 
 BALANCER = "balancer"
 LIMIT = 1000  # entries a fetch asks for (the newest of them when more match)
+DOWNLOAD_LIMIT = 5000  # the most the API answers: a download holds all it can
 TAIL_MS = 2000
 KEYWORD_PAUSE_MS = 500  # typing stops this long: the keyword applies
 LEVELS = [
@@ -274,7 +275,7 @@ class LogsPage(QWidget):
             return
         f = self.filters()
         spawn(
-            self.client.logs_download(self.source(), fmt, **f),
+            self.client.logs_download(self.source(), fmt, limit=DOWNLOAD_LIMIT, **f),
             on_error=lambda reason: self._say(
                 tr("The log could not be saved: {reason}").format(reason=reason), "error"
             ),

@@ -74,6 +74,12 @@ def test_balancer_entries_filtered_by_level_and_keyword_and_downloaded(
     assert lines[0]["level"] == "WARNING"
     gui.wait(lambda: "Saved to" in page.note.text())
 
+    target = tmp_path / "saved.log"  # the same entries as text, one line each
+    page.download_text.click()
+    gui.wait(target.exists)
+    text = target.read_text(encoding="utf-8")
+    assert text.count("\n") == 1 and "WARNING" in text and "a warning about pelicans" in text
+
 
 def test_live_tail_adds_new_entries_while_shown(logged: App) -> None:
     gui = logged
