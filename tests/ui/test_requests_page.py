@@ -10,11 +10,15 @@ from typing import Any
 
 import aiohttp
 import pytest
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from app.server.bodies import BODY_CAP
 from app.ui.request_detail import BODY_CAP_KB
 from tests.conftest import CHAT_REPO, ENDLESS_REPO
 from tests.ui.conftest import App
+from tests.ui.test_keyboard import check_walk, focus_on, in_both_schemes
 from tests.ui.test_playground import ready_chat
 
 
@@ -160,3 +164,25 @@ async def _settled(*tasks: asyncio.Future[Any]) -> None:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError):
             await task
+
+
+def test_a_picked_request_by_keyboard_alone(gui: App) -> None:
+    """Arrows pick a request, Tab reaches its Details and bodies in reading order, each named,
+    focus visible in light and dark; Space opens the details."""
+    assert gui.run(chat(gui, "hello", model="no-such-model")) == 404
+    window = gui.desktop.window
+    window.resize(QSize(1280, 1000))
+    window.show()
+    window.activateWindow()
+    gui.wait(lambda: QApplication.activeWindow() is window, timeout=5)
+    window.show_page("Requests")
+    page = window.requests
+    gui.wait(lambda: page.model.rowCount() >= 1)
+    focus_on(gui, page.table)
+    QTest.keyClick(page.table, Qt.Key.Key_Down)
+    gui.wait(lambda: page.detail.outcome.text().startswith("Failed"))
+    focus_on(gui, page.detail.details_button)
+    QTest.keyClick(page.detail.details_button, Qt.Key.Key_Space)
+    assert page.detail.details.isVisibleTo(page)
+    failures = in_both_schemes(gui, lambda: check_walk(gui, page, window.sidebar, "requests"))
+    assert not failures, "\n".join(failures)
