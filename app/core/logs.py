@@ -67,9 +67,9 @@ class MalformedRequestFilter(logging.Filter):
             remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
             record.levelno = logging.WARNING
             record.levelname = logging.getLevelName(logging.WARNING)
-            record.msg = "malformed request from %s answered 400: %s: %s"
+            record.msg = "malformed request from %s answered %s: %s: %s"
             said = " ".join(str(exc).split())[:BAD_REQUEST_TEXT]  # one line, bounded
-            record.args = (remote, type(exc).__name__, said)
+            record.args = (remote, exc.code, type(exc).__name__, said)
             record.exc_info = None
             record.exc_text = None
         return True

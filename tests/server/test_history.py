@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 from app.server.speed import usage_tokens
 from tests.conftest import RunningBalancer
@@ -35,7 +36,7 @@ async def test_the_history_keeps_each_answers_tokens_and_who_asked(served: Runni
     status, key = await served.post("/v0/api-keys", {"name": "editor"})
     assert status == 201, key
     client = openai.AsyncOpenAI(base_url=served.url + "/v1", api_key=key["key"])
-    chat = [{"role": "user", "content": "hello"}]
+    chat: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
     whole = await client.chat.completions.create(model=name, messages=chat, max_tokens=6)
     assert whole.usage is not None
     stream = await client.chat.completions.create(
