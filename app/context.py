@@ -21,7 +21,9 @@ from app.core.settings import Settings
 from app.core.tasks import TaskSupervisor
 from app.core.tls import Certificate, load_or_create
 from app.core.vault import Vault
-from app.db.store import NodeStore, RequestStore, Store
+from app.db.request_store import RequestStore
+from app.db.stats import StatsStore
+from app.db.store import NodeStore, Store
 from app.local_upstream import LocalUpstream
 from app.node.agent import NodeAgent, node_config
 from app.server.aliases import parse_aliases
@@ -34,9 +36,11 @@ from app.server.external_nodes import ExternalServers
 from app.server.history import RequestHistory
 from app.server.hub_info import HubInfoCache
 from app.server.metrics import Metrics
+from app.server.node_samples import NodeSamples
 from app.server.nodes import NodeRegistry
 from app.server.registry import ModelRegistry
 from app.server.state import Balancer
+from app.server.stats import Stats
 
 log = logging.getLogger(__name__)
 DB_FILE = "llmlb.db"
@@ -116,6 +120,7 @@ class AppContext:
         self.hf = HfClient(s.hf_timeout)
         hub_info = HubInfoCache(self.hf, s.hub_info_ttl, self.supervisor)
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        samples = NodeSamples()
         self.nodes = NodeRegistry(
             NodeStore(self.store),
             self.bus,
@@ -125,6 +130,7 @@ class AppContext:
             node_secret=load_node_secret(data_dir),
             vault=Vault(data_dir),
             http=self.http,
+            samples=samples,
         )
         self.external = ExternalServers(self.nodes, self.http)
         join_token = s.join_token.strip() or None
@@ -144,9 +150,17 @@ class AppContext:
         )
         await registry.load()
         nodes = self.nodes
-        metrics = Metrics(self.nodes)
         auth = Auth(self.admin_token, self.store, is_loopback(s.host), nodes.may_read)
         await auth.reload_keys()
+        external = self.external
+        stats = Stats(
+            StatsStore(self.store),
+            samples,
+            # as the proxy decides it: only a model that exists names a series
+            lambda model: model in registry.records or model in external.served_elsewhere(),
+        )
+        metrics = Metrics(self.nodes, stats=stats)
+        dispatcher = Dispatcher(self.nodes, s.queue_limit, s.queue_wait, metrics.queue)
         self.balancer = Balancer(
             s,
             self.store,
@@ -157,8 +171,15 @@ class AppContext:
             self.nodes,
             self.supervisor,
             self.discovery,
-            Dispatcher(self.nodes, s.queue_limit, s.queue_wait, metrics.queue),
-            RequestHistory(RequestStore(self.store), self.supervisor, metrics),
+            dispatcher,
+            RequestHistory(
+                RequestStore(self.store),
+                self.supervisor,
+                metrics,
+                stats=stats,
+                bus=self.bus,
+                dispatcher=dispatcher,
+            ),
             external=self.external,
             tls_fingerprint=self.tls_fingerprint,
         )

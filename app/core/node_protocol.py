@@ -86,6 +86,8 @@ class SystemJson(TypedDict, total=False):
     memory_total_bytes: int
     memory_available_bytes: int
     load_average: float
+    disk_total_bytes: int  # the disk of the node's models folder
+    disk_free_bytes: int
 
 
 class RegistrationBody(TypedDict):

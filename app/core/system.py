@@ -1,11 +1,15 @@
-"""What this machine has (memory, GPU) and whether a model of a given size fits it."""
+"""What this machine has (memory, GPU, disk, load) and whether a model of a given size fits it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+
+from app.core.node_protocol import SystemJson
 
 MEMINFO = Path("/proc/meminfo")
 
@@ -102,3 +106,20 @@ def fit(required_bytes: int, machine: Machine) -> Fit:
     if where == Placement.RAM and required_bytes <= SMALL_MODEL_BYTES:
         return Fit.FITS  # small models run well on a CPU
     return Fit.SLOW
+
+
+def system_metrics(models: Path) -> SystemJson:
+    """The heartbeat's `system` block: CPUs, load, memory and the models folder's disk, each
+    where the OS reports it."""
+    metrics: SystemJson = {"cpu_count": os.cpu_count() or 0}
+    with contextlib.suppress(OSError):
+        metrics["load_average"] = os.getloadavg()[0]
+    with contextlib.suppress(OSError):  # one statvfs: microseconds, fine on the loop
+        disk = shutil.disk_usage(models)
+        metrics["disk_total_bytes"] = disk.total
+        metrics["disk_free_bytes"] = disk.free
+    memory = memory_info()
+    if memory is not None:
+        metrics["memory_total_bytes"] = memory.total_bytes
+        metrics["memory_available_bytes"] = memory.available_bytes or 0  # unknown reads as 0
+    return metrics

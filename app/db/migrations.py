@@ -74,6 +74,11 @@ def _v8(db: peewee.SqliteDatabase, tables: Tables) -> None:
     db.create_tables([tables.RequestBody], safe=True)
 
 
+def _v9(db: peewee.SqliteDatabase, tables: Tables) -> None:
+    # The dashboard's time series: traffic and node device use, per minute and per hour.
+    db.create_tables([tables.StatsTraffic, tables.StatsNode], safe=True)
+
+
 MIGRATIONS: list[Callable[[peewee.SqliteDatabase, Tables], None]] = [
     _v1,
     _v2,
@@ -83,6 +88,7 @@ MIGRATIONS: list[Callable[[peewee.SqliteDatabase, Tables], None]] = [
     _v6,
     _v7,
     _v8,
+    _v9,
 ]
 LATEST = len(MIGRATIONS)
 

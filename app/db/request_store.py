@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.core.wire import HistoryEntry, HistoryRow
 from app.db.rows import StoredBodies
-
-if TYPE_CHECKING:
-    from app.db.store import Store
+from app.db.store import Store
 
 _COLUMNS = (
     "at",
@@ -119,7 +117,7 @@ class RequestStore:
         def select() -> list[HistoryEntry]:
             query = r.select()
             if before is not None:
-                query = query.where(r.id < min(before, SQLITE_MAX_INT))
+                query = query.where(r.id < max(0, min(before, SQLITE_MAX_INT)))  # ids are >= 1
             if node is not None:
                 query = query.where(r.node_id == node)
             if model is not None:

@@ -25,6 +25,8 @@ class Tables:
     Message: Any
     Response: Any
     RequestBody: Any
+    StatsTraffic: Any
+    StatsNode: Any
 
     def all(self) -> list[Any]:
         """Every table of schema 1, in creation order (later versions add their own)."""
@@ -181,6 +183,44 @@ def build_tables(database: peewee.Database) -> Tables:
         class Meta:
             table_name = "responses"
 
+    class StatsTraffic(Base):  # schema 9: /v1 traffic per minute (24 h) and per hour (7 days)
+        step = peewee.IntegerField()  # 60 or 3600
+        at = peewee.IntegerField()  # the bucket's start, unix seconds
+        model = peewee.TextField()  # "": a name no model has (never a series of its own)
+        node_id = peewee.TextField()  # "": no node was reached
+        requests = peewee.IntegerField(default=0)
+        errors = peewee.IntegerField(default=0)
+        tokens_in = peewee.IntegerField(default=0)
+        tokens_out = peewee.IntegerField(default=0)
+        gen_tokens = peewee.IntegerField(default=0)  # tokens_out of the rows with generation_ms
+        gen_ms = peewee.FloatField(default=0.0)
+        ttft = peewee.BlobField(null=True)  # log-scale histogram: uint32 counts by bin (LE)
+        latency = peewee.BlobField(null=True)
+
+        class Meta:
+            table_name = "stats_traffic"
+            primary_key = peewee.CompositeKey("step", "at", "model", "node_id")
+
+    class StatsNode(Base):  # schema 9: node device use, sums and counts per bucket
+        step = peewee.IntegerField()
+        at = peewee.IntegerField()
+        node_id = peewee.TextField()
+        beats = peewee.IntegerField(default=0)
+        cpu_sum = peewee.FloatField(default=0.0)
+        cpu_n = peewee.IntegerField(default=0)
+        mem_used_sum = peewee.FloatField(default=0.0)
+        mem_total_sum = peewee.FloatField(default=0.0)
+        mem_n = peewee.IntegerField(default=0)
+        gpu_sum = peewee.FloatField(default=0.0)
+        gpu_n = peewee.IntegerField(default=0)
+        gpu_used_sum = peewee.FloatField(default=0.0)
+        gpu_total_sum = peewee.FloatField(default=0.0)
+        gpu_mem_n = peewee.IntegerField(default=0)
+
+        class Meta:
+            table_name = "stats_nodes"
+            primary_key = peewee.CompositeKey("step", "at", "node_id")
+
     return Tables(
         Model,
         Node,
@@ -192,4 +232,6 @@ def build_tables(database: peewee.Database) -> Tables:
         Message,
         Response,
         RequestBody,
+        StatsTraffic,
+        StatsNode,
     )

@@ -17,7 +17,6 @@ from app.core.types import ModelFile, ModelRecord, NodeModelState
 from app.core.wire import ApiKey, NewApiKey
 from app.db.database import Database
 from app.db.hashing import hash_secret
-from app.db.request_store import RequestStore as RequestStore  # its home before it grew
 from app.db.rows import NodeModelRow, NodeRow, StoredNode
 
 

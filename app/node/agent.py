@@ -24,7 +24,6 @@ from app.core.node_protocol import (
     HeartbeatBody,
     ModelReportJson,
     RegistrationBody,
-    SystemJson,
 )
 from app.core.settings import (
     DEFAULT_DOWNLOAD_READ_TIMEOUT,
@@ -32,7 +31,7 @@ from app.core.settings import (
     Settings,
     parse_gpu_layers,
 )
-from app.core.system import memory_info
+from app.core.system import system_metrics
 from app.core.tasks import TaskSupervisor
 from app.core.tls import Certificate, load_or_create, normalize_fingerprint
 from app.core.types import ModelState, NodeStatus
@@ -344,7 +343,7 @@ class NodeAgent:
             }
             if self.sync.current
             else None,
-            "system": _system_metrics(),
+            "system": system_metrics(self.library.root),
             "devices": list(self.devices),
             "slots": max(1, self.config.engine.slots),  # sequences a model decodes together
             "free_slots": self.engines.free_slots(),
@@ -386,15 +385,3 @@ class NodeAgent:
                 for name, r in self.engines.runners.items()
             },
         }
-
-
-def _system_metrics() -> SystemJson:
-    """The heartbeat's `system` block: CPUs, load and memory, each where the OS reports it."""
-    metrics: SystemJson = {"cpu_count": os.cpu_count() or 0}
-    with contextlib.suppress(OSError):
-        metrics["load_average"] = os.getloadavg()[0]
-    memory = memory_info()
-    if memory is not None:
-        metrics["memory_total_bytes"] = memory.total_bytes
-        metrics["memory_available_bytes"] = memory.available_bytes or 0  # unknown reads as 0
-    return metrics

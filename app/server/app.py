@@ -20,6 +20,7 @@ from app.server import (
     routes_nodes,
     routes_openai,
     routes_requests,
+    routes_stats,
 )
 from app.server.http import ERROR_SHAPES, INFERENCE_BODY_LIMIT, error_middleware
 from app.server.metrics import response
@@ -49,11 +50,12 @@ def create_app(state: Balancer) -> web.Application:
         api_anthropic.routes,
         api_responses.routes,
         routes_nodes.routes,
-        routes_logs.routes,
         routes_requests.routes,
+        routes_logs.routes,
         proxy.routes,
         routes_conversations.routes,
         routes_join.routes,
+        routes_stats.routes,
         openapi.routes,
     ):
         app.router.add_routes(table)

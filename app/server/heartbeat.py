@@ -290,6 +290,10 @@ def _system(value: object) -> SystemJson:
     load = clean_float(value.get("load_average"))
     if load is not None:
         out["load_average"] = load
+    if "disk_total_bytes" in value and "disk_free_bytes" in value:  # both, or neither
+        total = clean_int(value.get("disk_total_bytes"))
+        out["disk_total_bytes"] = total
+        out["disk_free_bytes"] = min(clean_int(value.get("disk_free_bytes")), total)
     return out
 
 

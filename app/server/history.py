@@ -1,6 +1,8 @@
 """The request record: which node served what, how fast, how it ended, and what was sent and
 answered. Recorded in memory on the request path and written to SQLite in batches once a
-second, off that path (the bodies are cut and streams assembled on the database thread)."""
+second, off that path (the bodies are cut and streams assembled on the database thread); each
+batch is then folded into the dashboard's time series (`app.server.stats`) and announced on
+the event bus (`TrafficRecorded`)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,15 @@ import asyncio
 import logging
 import time
 
+from app.core.events import EventBus, TrafficRecorded
 from app.core.tasks import TaskSupervisor
 from app.core.wire import HistoryRow
 from app.db.request_store import RequestStore
 from app.db.rows import StoredBodies
 from app.server.bodies import Capture, stored
+from app.server.dispatch import Dispatcher
 from app.server.metrics import Metrics
+from app.server.stats import Stats
 
 log = logging.getLogger(__name__)
 KEEP_SECONDS = 7 * 24 * 3600  # the spec keeps a week of history
@@ -27,11 +32,20 @@ class RequestHistory:
     """Buffers request records and flushes them in one transaction."""
 
     def __init__(
-        self, store: RequestStore, supervisor: TaskSupervisor, metrics: Metrics | None = None
+        self,
+        store: RequestStore,
+        supervisor: TaskSupervisor,
+        metrics: Metrics | None = None,
+        stats: Stats | None = None,
+        bus: EventBus | None = None,
+        dispatcher: Dispatcher | None = None,  # its queues' length travels with the event
     ) -> None:
         self.store = store
         self.supervisor = supervisor
         self.metrics = metrics
+        self.stats = stats
+        self.bus = bus
+        self.dispatcher = dispatcher
         self.pending: list[HistoryRow] = []
         self.bodies: list[Capture | None] = []  # bodies[i]: what pending[i] sent and got
 
@@ -56,8 +70,9 @@ class RequestHistory:
         client: str | None = None,
         bodies: Capture | None = None,
     ) -> None:
-        """Note one finished request (cheap: a dict appended to a list). Only a model that
-        exists names a metrics series: series are never freed."""
+        """Note one finished request (cheap: a dict appended to a list; `bodies` holds only
+        references, read by the flusher). Only a model that exists names a metrics series:
+        series are never freed."""
         model = _storable(model, MAX_MODEL_CHARS)
         if self.metrics is not None:
             self.metrics.observe(endpoint, model if known_model else "", status, latency_ms)
@@ -84,13 +99,33 @@ class RequestHistory:
         )
 
     async def flush(self) -> None:
-        """Write what is pending."""
-        if not self.pending:
-            return
+        """Write what is pending, and fold it into the time series (which closes the minutes
+        that ended, so this runs also when nothing is pending)."""
         batch, captures = self.pending, self.bodies
         self.pending, self.bodies = [], []
-        # The bodies are cut and assembled on the database thread, in the write's own call.
-        await self.store.add_many(batch, KEEP_SECONDS, lambda: _texts(batch, captures))
+        try:
+            if batch:
+                # The bodies are cut and assembled on the database thread, in the write's call.
+                await self.store.add_many(batch, KEEP_SECONDS, lambda: _texts(batch, captures))
+        finally:
+            if self.stats is not None:
+                await self._fold(batch)
+
+    async def _fold(self, batch: list[HistoryRow]) -> None:
+        assert self.stats is not None
+        folded = await self.stats.flush(batch)
+        if batch and self.bus is not None:
+            waiting = 0
+            if self.dispatcher is not None:
+                waiting = sum(len(q) for q in self.dispatcher.queues.values())
+            self.bus.publish(TrafficRecorded(time.time(), folded.requests, folded.errors, waiting))
+
+    async def _last_flush(self) -> None:
+        try:
+            await self.flush()
+        finally:
+            if self.stats is not None:
+                await self.stats.close()  # the open minute too
 
     async def _flusher(self) -> None:
         try:
@@ -101,7 +136,7 @@ class RequestHistory:
                 except Exception:
                     log.exception("could not write the request history")
         finally:
-            await asyncio.shield(self.flush())
+            await asyncio.shield(self._last_flush())
 
 
 def _storable(text: str, limit: int) -> str:

@@ -1,15 +1,22 @@
-"""Prometheus metrics of the balancer (GET /metrics): requests, latency, queue, nodes.
+"""Prometheus metrics of the balancer (GET /metrics): requests, latency, queue, nodes, tokens,
+downloads and model loads (README.md, "Prometheus", lists every one).
 
 Each balancer has its own registry, so several can live in one process (tests do)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
+from app.core.types import ModelState
 from app.core.wire import NodeMetrics
 from app.server.nodes import NodeRegistry
+from app.server.stats import Stats
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -17,9 +24,11 @@ _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120
 class Metrics:
     """Counters fed by the relay; node gauges read when scraped."""
 
-    def __init__(self, nodes: NodeRegistry) -> None:
+    def __init__(self, nodes: NodeRegistry, stats: Stats | None = None) -> None:
         self.nodes = nodes
         self.registry = CollectorRegistry()
+        if stats is not None:
+            self.registry.register(DashboardSeries(nodes, stats))
         self.requests = Counter(
             "llmlb_requests",
             "Inference requests answered",
@@ -112,6 +121,80 @@ class Metrics:
             self.device_free.labels(*labels).set(d["free_bytes"])
             if d["utilization"] is not None:
                 self.device_use.labels(*labels).set(d["utilization"])
+
+
+class DashboardSeries(Collector):
+    """Tokens, tokens/s, downloads and model loads, read from the time series and the node
+    table when scraped (the flusher and the heartbeats count them, not the request path).
+    Only models that exist name a series, so a node or a client cannot grow the label sets."""
+
+    def __init__(self, nodes: NodeRegistry, stats: Stats) -> None:
+        self.nodes = nodes
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        """The families, fresh."""
+        yield from self._tokens()
+        yield from self._downloads()
+        yield from self._loads()
+
+    def _tokens(self) -> Iterator[Metric]:
+        labels = ["model", "node"]
+        tokens_in = CounterMetricFamily(
+            "llmlb_tokens_in", "Prompt tokens of answered requests", labels=labels
+        )
+        tokens_out = CounterMetricFamily(
+            "llmlb_tokens_out", "Generated tokens of answered requests", labels=labels
+        )
+        for (model, node), (count_in, count_out) in sorted(self.stats.tokens.items()):
+            tokens_in.add_metric([model, node], count_in)
+            tokens_out.add_metric([model, node], count_out)
+        rate = GaugeMetricFamily(
+            "llmlb_tokens_per_second",
+            "Generated tokens per second of generation time, over the current and last minute",
+            labels=["model"],
+        )
+        for model, value in sorted(self.stats.rates.items()):
+            rate.add_metric([model], value)
+        yield from (tokens_in, tokens_out, rate)
+
+    def _downloads(self) -> Iterator[Metric]:
+        running = GaugeMetricFamily(
+            "llmlb_node_downloads_in_progress", "Models a node is downloading", labels=["node"]
+        )
+        labels = ["node", "model"]
+        done = GaugeMetricFamily(
+            "llmlb_node_download_downloaded_bytes", "Bytes of a model a node has", labels=labels
+        )
+        total = GaugeMetricFamily(
+            "llmlb_node_download_total_bytes", "Bytes of a model a node downloads", labels=labels
+        )
+        for view in self.nodes.nodes.values():
+            count = 0
+            for s in view.models.values():
+                if s.state == ModelState.DOWNLOADING and self.stats.known_model(s.model):
+                    count += 1
+                    done.add_metric([view.id, s.model], s.downloaded_bytes)
+                    total.add_metric([view.id, s.model], s.total_bytes)
+            running.add_metric([view.id], count)
+        yield from (running, done, total)
+
+    def _loads(self) -> Iterator[Metric]:
+        labels = ["node", "model"]
+        known = self.stats.known_model
+        for name, text, counts in (
+            ("llmlb_node_model_loads", "Times a node loaded a model", self.stats.samples.loads),
+            (
+                "llmlb_node_model_unloads",
+                "Times a node unloaded a model",
+                self.stats.samples.unloads,
+            ),
+        ):
+            family = CounterMetricFamily(name, text, labels=labels)
+            for (node, model), count in sorted(counts.items()):
+                if known(model):
+                    family.add_metric([node, model], count)
+            yield family
 
 
 # -- the dispatcher's queue ----------------------------------------------------------------

@@ -33,16 +33,11 @@ from app.core.vault import Vault
 from app.core.wire import JsonObject
 from app.db.hashing import hash_secret
 from app.db.store import NodeStore
-from app.server.heartbeat import (
-    Heartbeat,
-    check_origin,
-    clean_text,
-    node_name,
-    registration_info,
-)
+from app.server.heartbeat import Heartbeat, check_origin, clean_text, node_name, registration_info
 from app.server.join_limit import MAX_PENDING, PENDING_TTL, JoinLimiter, TooManyPending
 from app.server.join_token import JoinToken
 from app.server.node_rows import EXTERNAL_KEY, view_from_row
+from app.server.node_samples import NodeSamples
 from app.server.node_view import NodeView as NodeView  # re-exported: dispatch and proxy use it
 from app.server.sync_notice import notify_sync
 
@@ -66,6 +61,7 @@ class NodeRegistry:
         pending_ttl: float = PENDING_TTL,
         vault: Vault | None = None,
         http: aiohttp.ClientSession | None = None,
+        samples: NodeSamples | None = None,
     ) -> None:
         self.offline_after = offline_after
         self.store = store
@@ -94,6 +90,7 @@ class NodeRegistry:
         # The composition root's session for sync notices (it closes it); without one (tests
         # building a registry alone) no notice goes out and heartbeats carry the news.
         self.http = http
+        self.samples = samples  # the dashboard's device use and model loads, per heartbeat
 
     async def load(self, join_token: str | None) -> None:
         """Read nodes from the store (all offline until they beat) and settle the join token."""
@@ -284,7 +281,9 @@ class NodeRegistry:
         }
         view.last_seen = time.time()
         view.registered_at = view.registered_at or view.last_seen  # beating since our start
-        view.metrics = beat.metrics()
+        before, view.metrics = view.metrics, beat.metrics()
+        if self.samples is not None:
+            self.samples.beat(view.id, before, view.metrics)
         old_status = view.status
         if view.status != NodeStatus.PENDING:
             all_ready = all(s.state == ModelState.READY for s in new_states.values())

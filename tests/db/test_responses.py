@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 from app.core.wire import HistoryRow
+from app.db.request_store import RequestStore
 from app.db.responses import ResponseStore, StoredResponse
-from app.db.store import RequestStore, Store
+from app.db.store import Store
 
 
 def stored(ident: str, owner: str | None, at: float | None = None) -> StoredResponse:

@@ -71,3 +71,28 @@ async def test_hostile_device_figures_are_bounded(balancer: RunningBalancer) -> 
     assert len(first["name"]) <= 200 and len(first["backend"]) <= 32
     assert first["total_bytes"] == 0 and first["free_bytes"] == 0
     assert all(isinstance(d["total_bytes"], int) for d in devices)
+
+
+async def test_a_nodes_disk_space_reaches_the_node_list_bounded(balancer: RunningBalancer) -> None:
+    """The Overview's "disk nearly full" reads it: a node's figures, never negative, free never
+    more than total, and both or neither."""
+    _, joined = await join(balancer)
+    node_id, token = joined["node_id"], joined["node_token"]
+    disk = {"disk_total_bytes": 500 * 10**9, "disk_free_bytes": 20 * 10**9}
+    await beat(balancer, token, {"models": [], "system": disk})
+    assert (await node(balancer, node_id))["metrics"]["system"] == disk
+
+    for hostile, shown in (
+        (
+            {"disk_total_bytes": -1, "disk_free_bytes": "lots"},
+            {"disk_total_bytes": 0, "disk_free_bytes": 0},
+        ),
+        (
+            {"disk_total_bytes": 10, "disk_free_bytes": 10**30},
+            {"disk_total_bytes": 10, "disk_free_bytes": 10},
+        ),
+        ({"disk_free_bytes": 5}, {}),  # free without total says nothing
+    ):
+        status, _ = await beat(balancer, token, {"models": [], "system": hostile})
+        assert status == 200
+        assert (await node(balancer, node_id))["metrics"]["system"] == shown

@@ -85,6 +85,27 @@ async def test_a_chat_and_a_streamed_chat_are_read_back_as_sent_and_answered(
     assert status == 200 and none == []
 
 
+async def test_another_apis_request_and_stream_are_kept_as_its_client_saw_them(
+    served: RunningBalancer,
+) -> None:
+    model = await register_ready(served)
+    sent = {
+        "model": model,
+        "max_tokens": 5,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    async with served.http.post(served.url + "/v1/messages", json=sent) as r:
+        assert r.status == 200
+        received = (await r.read()).decode()
+    assert "event: message_stop" in received
+    detail = await newest(served)
+    assert detail["endpoint"] == "/v1/messages"
+    assert json.loads(detail["request_body"]) == sent  # Anthropic's, not the translation
+    assert detail["response_body"] == received  # its events as sent, not assembled
+    assert detail["response_truncated"] is False
+
+
 async def test_a_body_over_the_cap_is_cut_and_marked_and_our_error_is_the_answer(
     balancer: RunningBalancer,
 ) -> None:
@@ -147,3 +168,5 @@ async def test_an_unknown_or_malformed_id_is_an_openai_error(balancer: RunningBa
         assert assert_openai_error(body)["param"] == query.split("=")[0]
     status, rows = await balancer.get("/v0/requests?before=99999999999999999999999999")
     assert status == 200 and len(rows) == 1  # beyond any id: from the newest
+    status, rows = await balancer.get("/v0/requests?before=-99999999999999999999999999")
+    assert status == 200 and rows == []

@@ -19,6 +19,7 @@ from app.server.openapi.builders import (
 from app.server.openapi.operations_logs import LOG_ROUTES
 from app.server.openapi.operations_nodes import NODE_ROUTES
 from app.server.openapi.operations_requests import REQUEST_ROUTES
+from app.server.openapi.operations_stats import STATS_ROUTES
 
 _NAME_NOTE = {"name": "A model name; may contain `/` (sent as is, not percent-encoded)"}
 
@@ -209,8 +210,9 @@ ROUTES: tuple[Route, ...] = (
         errors=(404,),
     ),
     *NODE_ROUTES,
-    *LOG_ROUTES,
+    *STATS_ROUTES,
     *REQUEST_ROUTES,
+    *LOG_ROUTES,
     # Playground conversations.
     Route(
         "GET",
