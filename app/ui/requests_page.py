@@ -81,6 +81,7 @@ class RequestsPage(QWidget):
         self.stale = False  # requests finished while hidden: fetched when shown again
         self.busy = False
         self.again = False  # requests finished during a fetch: fetch once more after it
+        self.want_older = False  # "Load older" pressed during a fetch: load them after it
         self.no_older = False
         self._detail_task: asyncio.Task[Any] | None = None
         state.trafficRecorded.connect(lambda _event: self.fetch_newer())
@@ -125,7 +126,7 @@ class RequestsPage(QWidget):
 
     def _got_newer(self, rows: list[HistoryEntry]) -> None:
         first = not self.loaded
-        self.loaded, self.busy = True, False
+        self.loaded = True
         empty = not self.model.rows
         self.model.prepend(rows)
         if empty and rows:
@@ -133,15 +134,17 @@ class RequestsPage(QWidget):
         if first and len(rows) < PAGE:
             self.no_older = True  # the whole history fitted in one page
         self._say()
-        if self.again:
-            self.fetch_newer()
+        self._next()
 
     def load_older(self) -> None:
         """Fetch the page of requests before the oldest row shown."""
         oldest = self.model.oldest_id()
-        if oldest is None or self.busy:
+        if oldest is None:
             return
-        self.busy = True
+        if self.busy:  # one fetch at a time: this one follows
+            self.want_older = True
+            return
+        self.busy, self.want_older = True, False
         self.older.setEnabled(False)
         spawn(
             self.client.requests(before=oldest, limit=PAGE),
@@ -150,15 +153,21 @@ class RequestsPage(QWidget):
         )
 
     def _got_older(self, rows: list[HistoryEntry]) -> None:
-        self.busy = False
         self.model.append(rows)
         self.no_older = len(rows) < PAGE
         self._say()
+        self._next()
+
+    def _next(self) -> None:
+        """After a fetch: what was asked for meanwhile."""
+        self.busy = False
         if self.again:
             self.fetch_newer()
+        elif self.want_older:
+            self.load_older()
 
     def _failed(self, reason: str) -> None:
-        self.busy = False
+        self.busy = self.again = self.want_older = False
         self.status.setText(tr("The history could not be read: {reason}").format(reason=reason))
         self.older.setEnabled(self.model.oldest_id() is not None)
 
