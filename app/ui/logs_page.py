@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.wire import LogsJson
+from app.ui.alive import while_alive
 from app.ui.asyncs import spawn
 from app.ui.i18n import QT_TR_NOOP, tr
 from app.ui.logs_model import LogsModel
@@ -184,8 +185,8 @@ class LogsPage(QWidget):
         )  # fmt: skip
         spawn(
             fetch,
-            on_error=lambda reason: self._failed(asked, reason),
-            on_done=lambda logs: self._got(asked, logs, replace=True),
+            on_error=while_alive(self, lambda reason: self._failed(asked, reason)),
+            on_done=while_alive(self, lambda logs: self._got(asked, logs, replace=True)),
         )
 
     def tail(self) -> None:
@@ -204,8 +205,8 @@ class LogsPage(QWidget):
         )
         spawn(
             fetch,
-            on_error=lambda reason: self._failed(asked, reason),
-            on_done=lambda logs: self._got(asked, logs, replace=False),
+            on_error=while_alive(self, lambda reason: self._failed(asked, reason)),
+            on_done=while_alive(self, lambda logs: self._got(asked, logs, replace=False)),
         )
 
     def _got(self, asked: int, logs: LogsJson, replace: bool) -> None:
@@ -274,21 +275,24 @@ class LogsPage(QWidget):
         if not path:
             return
         f = self.filters()
+        note = while_alive(self, self._say)  # the file is written even when the page is gone
+
+        def save(text: str) -> None:
+            try:
+                Path(path).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                fail(str(exc))
+                return
+            note(tr("Saved to {path}").format(path=path), None)
+
+        def fail(reason: str) -> None:
+            note(tr("The log could not be saved: {reason}").format(reason=reason), "error")
+
         spawn(
             self.client.logs_download(self.source(), fmt, limit=DOWNLOAD_LIMIT, **f),
-            on_error=lambda reason: self._say(
-                tr("The log could not be saved: {reason}").format(reason=reason), "error"
-            ),
-            on_done=lambda text: self._save(Path(path), text),
+            on_error=fail,
+            on_done=save,
         )
-
-    def _save(self, path: Path, text: str) -> None:
-        try:
-            path.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            self._say(tr("The log could not be saved: {reason}").format(reason=exc), "error")
-            return
-        self._say(tr("Saved to {path}").format(path=path), None)
 
 
 def _text(value: str | float | None) -> str | None:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.wire import QueueJson
+from app.ui.alive import while_alive
 from app.ui.asyncs import spawn
 from app.ui.i18n import QT_TR_NOOP, tr
 from app.ui.requests_model import human_seconds
@@ -72,14 +73,19 @@ class QueuePanel(QWidget):
         self.timer.timeout.connect(self.refresh)
         self.last: QueueJson | None = None
         self._task: asyncio.Task[QueueJson] | None = None
-        state.trafficRecorded.connect(lambda _event: self.refresh())
+        state.trafficRecorded.connect(self._traffic)  # bound: dropped with the panel
+
+    def _traffic(self, _event: object) -> None:
+        self.refresh()
 
     def refresh(self) -> None:
         """Fetch the queue now (one fetch at a time; only while the panel is shown)."""
         if not self.isVisible() or (self._task is not None and not self._task.done()):
             return
         self._task = spawn(
-            self.state.client.queue(), on_error=self._failed, on_done=self.show_queue
+            self.state.client.queue(),
+            on_error=while_alive(self, self._failed),
+            on_done=while_alive(self, self.show_queue),
         )
 
     def show_queue(self, queue: QueueJson) -> None:

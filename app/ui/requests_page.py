@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.wire import HistoryEntry
+from app.ui.alive import while_alive
 from app.ui.asyncs import spawn
 from app.ui.i18n import tr
 from app.ui.queue_panel import QueuePanel
@@ -84,7 +85,9 @@ class RequestsPage(QWidget):
         self.want_older = False  # "Load older" pressed during a fetch: load them after it
         self.no_older = False
         self._detail_task: asyncio.Task[Any] | None = None
-        state.trafficRecorded.connect(lambda _event: self.fetch_newer())
+        # Bound methods, not lambdas: Qt drops the connection when the page is deleted (a
+        # language switch builds the window again), where a lambda would call a dead page.
+        state.trafficRecorded.connect(self._traffic)
         state.nodesChanged.connect(self._names)
         self._names()
 
@@ -93,6 +96,9 @@ class RequestsPage(QWidget):
         super().showEvent(event)
         if not self.loaded or self.stale:
             self.fetch_newer()
+
+    def _traffic(self, _event: object) -> None:
+        self.fetch_newer()
 
     def _names(self) -> None:
         self.model.set_node_names({n["id"]: n["name"] or n["id"] for n in self.state.nodes})
@@ -107,7 +113,11 @@ class RequestsPage(QWidget):
             self.again = True
             return
         self.busy, self.stale, self.again = True, False, False
-        spawn(self._newer(), on_error=self._failed, on_done=self._got_newer)
+        spawn(
+            self._newer(),
+            on_error=while_alive(self, self._failed),
+            on_done=while_alive(self, self._got_newer),
+        )
 
     async def _newer(self) -> list[HistoryEntry]:
         newest = self.model.newest_id()
@@ -148,8 +158,8 @@ class RequestsPage(QWidget):
         self.older.setEnabled(False)
         spawn(
             self.client.requests(before=oldest, limit=PAGE),
-            on_error=self._failed,
-            on_done=self._got_older,
+            on_error=while_alive(self, self._failed),
+            on_done=while_alive(self, self._got_older),
         )
 
     def _got_older(self, rows: list[HistoryEntry]) -> None:
@@ -193,6 +203,8 @@ class RequestsPage(QWidget):
             self._detail_task.cancel()  # a later pick wins over an answer still on its way
         self._detail_task = spawn(
             self.client.request(row["id"]),
-            on_error=self.detail.show_problem,
-            on_done=lambda d: self.detail.show_detail(d, self.model.node_name(d["node_id"])),
+            on_error=while_alive(self, self.detail.show_problem),
+            on_done=while_alive(
+                self, lambda d: self.detail.show_detail(d, self.model.node_name(d["node_id"]))
+            ),
         )

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QEvent, QSize, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
@@ -187,3 +187,21 @@ def test_a_picked_request_by_keyboard_alone(gui: App) -> None:
     assert page.detail.details.isVisibleTo(page)
     failures = in_both_schemes(gui, lambda: check_walk(gui, page, window.sidebar, "requests"))
     assert not failures, "\n".join(failures)
+
+
+def test_pages_built_again_for_a_language_switch_leave_nothing_listening(gui: App) -> None:
+    """The window is built again when the language changes; requests that finish afterwards
+    reach the new pages only (the old ones' handlers called into deleted widgets)."""
+    window = gui.desktop.window
+    window.show()
+    window.show_page("Requests")
+    old = window.requests
+    gui.wait(lambda: old.loaded)
+    window.retranslate()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    assert window.requests is not old
+    heard: list[object] = []
+    gui.desktop.state.trafficRecorded.connect(heard.append)
+    assert gui.run(chat(gui, "hello", model="no-such-model")) == 404
+    gui.wait(lambda: heard)
+    gui.wait(lambda: window.requests.model.rowCount() == 1)
