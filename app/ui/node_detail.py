@@ -3,6 +3,9 @@ shows it beside the table)."""
 
 from __future__ import annotations
 
+import time
+
+from app.core.types import NodeStatus
 from app.core.wire import NodeJson
 from app.ui.fit import device_lines, metrics_of
 from app.ui.i18n import QT_TR_NOOP, tr
@@ -35,6 +38,56 @@ def words(status: str) -> str:
     return tr(WORDS[status]) if status in WORDS else status
 
 
+def ago(seconds: float) -> str:
+    """How long ago, in the largest unit that says it."""
+    if seconds < 90:
+        return tr("{n} s ago").format(n=max(0, int(seconds)))
+    if seconds < 5400:
+        return tr("{n} min ago").format(n=int(seconds // 60))
+    return tr("{n} h ago").format(n=int(seconds // 3600))
+
+
+def status_reason(node: NodeJson, now: float | None = None) -> str:
+    """Why the node is in its state, from what its entry carries."""
+    now = time.time() if now is None else now
+    seen = node["last_seen"]
+    heard = ago(now - seen) if seen else None
+    status = node["status"]
+    if status == NodeStatus.PENDING:
+        return tr("it joined and waits for your approval (Approve, below the table)")
+    if status == NodeStatus.OFFLINE:
+        if heard is None:
+            return tr("llmlb has not heard from it since it started")
+        return tr("no heartbeat since {ago}: the node stopped or cannot be reached").format(
+            ago=heard
+        )
+    ready, total = node["ready_models"] or [0, 0]
+    if status == NodeStatus.REGISTERING:
+        return tr("approved; {ready} of {total} of its models ready").format(
+            ready=ready, total=total
+        )
+    if node["metrics_stale"]:
+        return tr("its last heartbeat was {ago}: the figures below may be old").format(
+            ago=heard or "—"
+        )
+    return tr("answering; last heartbeat {ago}").format(ago=heard or "—")
+
+
+def device_use_lines(node: NodeJson) -> list[str]:
+    """Each device with its memory free and in use of its total, and how busy it is."""
+    metrics = metrics_of(node)
+    devices = (metrics.get("devices") or []) if metrics else []
+    lines = [tr("GPU: {device}").format(device=line) for line in device_lines(node)]
+    if len(devices) != len(lines):
+        return lines  # the names it registered with: no figures yet
+    out = []
+    for line, d in zip(lines, devices, strict=True):
+        used = d["total_bytes"] - d["free_bytes"]
+        in_use = tr(" — {used} in use").format(used=human_bytes(used) if used > 0 else "0 B")
+        out.append(line + in_use if d["total_bytes"] else line)
+    return out
+
+
 def detail_lines(node: NodeJson, local: bool) -> list[str]:
     """The node's detail, a line each (`local`: this computer's running node, which stays)."""
     metrics = metrics_of(node)
@@ -44,9 +97,10 @@ def detail_lines(node: NodeJson, local: bool) -> list[str]:
     lines = [
         f"{node['name']}  ({node['id']}, {node['kind']})",
         status + (tr("  — metrics are stale") if node["metrics_stale"] else ""),
+        tr("why: {reason}").format(reason=status_reason(node)),
         tr("address: {url}").format(url=node["url"]),
         tr("runtime: {version}").format(version=node.get("runtime_version") or "—"),
-        *(tr("GPU: {device}").format(device=line) for line in device_lines(node)),
+        *device_use_lines(node),
         tr("memory: {free} free of {total}").format(
             free=human_bytes(system.get("memory_available_bytes")),
             total=human_bytes(system.get("memory_total_bytes")),

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QTableView,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -30,7 +29,8 @@ from app.core.wire import NodeJson
 from app.ui.endpoint import public_url
 from app.ui.fit import metrics_of
 from app.ui.i18n import QT_TR_NOOP, tr
-from app.ui.node_detail import LOCAL_NODE_STAYS, detail_lines, words
+from app.ui.node_detail import LOCAL_NODE_STAYS, words
+from app.ui.node_panel import NodePanel
 from app.ui.server_dialog import ServerDialog
 from app.ui.state import LIVE, UiState
 from app.ui.theme import state_colors
@@ -248,9 +248,9 @@ class NodesPage(QWidget):
             actions.addWidget(w)
         actions.addStretch(1)
         layout.addLayout(actions)
-        self.detail = QTextBrowser()
-        self.detail.setAccessibleName(tr("node details"))
-        layout.addWidget(self.detail, 1)
+        self.panel = NodePanel(state)  # the selected node: details, activity, log
+        self.detail = self.panel.text
+        layout.addWidget(self.panel, 2)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._show_detail())
         # Sorting and paging reset the model, which clears the selection without a signal:
         # keep the chosen node selected, and the buttons in step with it.
@@ -322,10 +322,7 @@ class NodesPage(QWidget):
         local = bool(node and node["kind"] == "local" and node["status"] != NodeStatus.OFFLINE)
         self.delete_button.setEnabled(node is not None and not local)
         self.delete_button.setToolTip(tr(LOCAL_NODE_STAYS) if local else "")
-        if node is None:
-            self.detail.setPlainText(tr("Select a node to see its details."))
-            return
-        self.detail.setPlainText("\n".join(detail_lines(node, local)))
+        self.panel.show_node(node, local)
 
     def open_server_dialog(self) -> ServerDialog:
         """The dialog that adds an external OpenAI-compatible server as a node."""

@@ -55,7 +55,7 @@ async def test_the_balancers_log_filters_by_level_and_keyword(
         "node desk is slow to answer tiny-chat",
         "node desk failed a tiny-chat request",
     ]
-    status, answer = await balancer.get("/v0/logs?source=balancer&level=error")
+    status, answer = await balancer.get("/v0/logs?source=balancer&level=error&q=desk")
     assert messages(answer) == ["node desk failed a tiny-chat request"]
     entry = answer["entries"][0]
     assert entry["logger"] == "app.server.story" and entry["level"] == "ERROR"

@@ -149,7 +149,7 @@ def test_overview_counts_and_screenshots(gui: App) -> None:
     window = gui.desktop.window
     window.show_page("Overview")
     overview = window.overview
-    gui.wait(lambda: overview.numbers["Nodes online"].text() == "1")
+    gui.wait(lambda: overview.numbers["Nodes online"].text() == "1 / 1")
     assert overview.url.text() == f"{gui.ctx.base_url}/v1"
     gui.screenshot(window, "overview")
     window.show_page("Models")
