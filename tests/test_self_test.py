@@ -20,6 +20,8 @@ PAGES = (
     "Models › Local",
     "Playground",
     "Nodes",
+    "Requests",
+    "Logs",
     "Settings",
 )
 

@@ -25,19 +25,23 @@ from app.core.system import Machine
 from app.ui.hub_page import HubPage
 from app.ui.i18n import QT_TR_NOOP, tr
 from app.ui.local_page import LocalPage
+from app.ui.logs_page import LogsPage
 from app.ui.nodes_page import NodesPage
 from app.ui.overview_page import OverviewPage
 from app.ui.playground_page import PlaygroundPage
+from app.ui.requests_page import RequestsPage
 from app.ui.settings_page import SettingsPage
 from app.ui.state import UiState
 from app.ui.widgets import Banner
 
-PAGES = ("Overview", "Models", "Playground", "Nodes", "Settings")
+PAGES = ("Overview", "Models", "Playground", "Nodes", "Requests", "Logs", "Settings")
 PAGE_NAMES = (  # the sidebar's words for PAGES
     QT_TR_NOOP("Overview"),
     QT_TR_NOOP("Models"),
     QT_TR_NOOP("Playground"),
     QT_TR_NOOP("Nodes"),
+    QT_TR_NOOP("Requests"),
+    QT_TR_NOOP("Logs"),
     QT_TR_NOOP("Settings"),
 )
 
@@ -103,7 +107,7 @@ class MainWindow(QMainWindow):
         self.sidebar.setObjectName("sidebar")
         for i, name in enumerate(PAGE_NAMES):
             self.sidebar.addItem(tr(name))
-            # Ctrl+1…5 opens a section (the shortcuts: __init__); its tooltip says so.
+            # Ctrl+1…7 opens a section (the shortcuts: __init__); its tooltip says so.
             keys = QKeySequence(f"Ctrl+{i + 1}").toString(QKeySequence.SequenceFormat.NativeText)
             self.sidebar.item(i).setToolTip(f"{tr(name)} ({keys})")
         self.pages = QStackedWidget()
@@ -115,6 +119,8 @@ class MainWindow(QMainWindow):
         self.models.addTab(self.local, tr("Local"))
         self.playground = PlaygroundPage(state)
         self.nodes = NodesPage(state)
+        self.requests = RequestsPage(state)
+        self.logs = LogsPage(state)
         self.settings = SettingsPage(
             config,
             data_dir,
@@ -124,7 +130,15 @@ class MainWindow(QMainWindow):
             remote=remote,
             switch_app=switch_app,
         )
-        for page in (self.overview, self.models, self.playground, self.nodes, self.settings):
+        for page in (
+            self.overview,
+            self.models,
+            self.playground,
+            self.nodes,
+            self.requests,
+            self.logs,
+            self.settings,
+        ):
             self.pages.addWidget(page)
         self.sidebar.currentRowChanged.connect(self.pages.setCurrentIndex)
         self.sidebar.setCurrentRow(0)

@@ -134,6 +134,8 @@ async def window_problems(app: object, base_url: str, token: str, data_dir: str)
             ("Models › Local", lambda: _tab(window.models, window.local)),
             ("Playground", lambda: window.playground),
             ("Nodes", lambda: window.nodes),
+            ("Requests", lambda: window.requests),
+            ("Logs", lambda: window.logs),
             ("Settings", lambda: window.settings),
         ]
         for name, page in pages:

@@ -128,10 +128,15 @@ def gui(
     request: pytest.FixtureRequest,
 ) -> Iterator[App]:
     """The desktop app on a real embedded balancer with its local node (parametrized
-    indirectly with False: without one, for a test that registers its nodes itself)."""
+    indirectly with False: without one, for a test that registers its nodes itself; with a
+    dict: those balancer settings)."""
     monkeypatch.setenv("LLMLB_CONFIG_DIR", str(tmp_path / "config"))
-    local_node = getattr(request, "param", True)
-    settings = balancer_settings(tmp_path / "data", local_node=local_node, context_size=4096)
+    param = getattr(request, "param", True)
+    # A bool: with or without the local node; a dict: the balancer's settings (slots=1…).
+    overrides = param if isinstance(param, dict) else {"local_node": param}
+    settings = balancer_settings(
+        tmp_path / "data", **({"local_node": True, "context_size": 4096} | overrides)
+    )
     ctx = AppContext(settings)
     App(qloop, ctx, None, []).run(ctx.start())  # type: ignore[arg-type]
     quit_requested: list[bool] = []

@@ -44,7 +44,9 @@ from tests.ui.test_playground import press, ready_chat
 SCHEMES = {"light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark}
 AA, AAA = 4.5, 7.0
 EDGE = 3.0  # WCAG 1.4.11: the edges of controls and focus indicators
-PAGES = ("overview", "model-hub", "local", "playground", "nodes", "settings")
+PAGES = (
+    "overview", "model-hub", "local", "playground", "nodes", "requests", "logs", "settings"
+)  # fmt: skip
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:

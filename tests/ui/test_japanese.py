@@ -41,7 +41,9 @@ from app.ui.register_dialog import RegisterDialog
 from tests.ui.conftest import App
 from tests.ui.test_contrast import fill_the_playground, show, switch
 
-PAGES = ("overview", "model-hub", "local", "playground", "nodes", "settings")
+PAGES = (
+    "overview", "model-hub", "local", "playground", "nodes", "requests", "logs", "settings"
+)  # fmt: skip
 # Proper nouns and units that read the same in a Japanese UI.
 KEPT = {
     "llmlb", "api", "apis", "gpu", "gpus", "cpu", "ram", "vram", "lan", "url", "openai",
@@ -125,6 +127,12 @@ def data_strings(gui: App) -> list[str]:
     chat = gui.desktop.window.playground.chats
     walk([chat.item(i).toolTip() for i in range(chat.count())])
     walk(state.client.base_url)
+    # The history and the log entries the Requests and Logs pages show (a log line's first
+    # line is what its row says).
+    window = gui.desktop.window
+    walk(window.requests.model.rows)
+    walk(window.logs.model.entries)
+    walk([e["message"].split("\n", 1)[0] for e in window.logs.model.entries])
     return sorted(found, key=len, reverse=True)
 
 

@@ -1,7 +1,7 @@
 """Every page by keyboard alone, as a user who cannot use a mouse (or who listens to a screen
 reader) meets it: Tab from the page's start reaches every control, in reading order, each with
 a name a screen reader says and a focus indicator that shows; Space and Enter do what a click
-does; the sidebar switches pages by arrow keys and Ctrl+1…5; message text is selected and
+does; the sidebar switches pages by arrow keys and Ctrl+1…7; message text is selected and
 copied from the keyboard; a node's load and a model's state are said in words, not colour alone.
 """
 
@@ -59,7 +59,9 @@ CONTROLS = (
     QTabBar,
 )
 TOLERANCE = 4  # px: widgets in one row may sit a few pixels above or left of each other
-WALKED = ("overview", "model-hub", "local", "playground", "nodes", "settings")
+WALKED = (
+    "overview", "model-hub", "local", "playground", "nodes", "requests", "logs", "settings"
+)  # fmt: skip
 
 
 def keyboard_text(widget: QWidget) -> bool:
@@ -221,6 +223,8 @@ def page_widget(window: MainWindow, page: str) -> QWidget:
         "local": window.models,
         "playground": window.playground,
         "nodes": window.nodes,
+        "requests": window.requests,
+        "logs": window.logs,
         "settings": window.settings,
     }[page]
 
@@ -418,7 +422,7 @@ def test_the_sidebar_switches_pages_by_arrow_keys_and_ctrl_numbers(shown: App) -
         gui.wait(showing(window, i), timeout=5)
     QTest.keyClick(window.sidebar, Qt.Key.Key_Home)
     gui.wait(lambda: window.pages.currentIndex() == 0, timeout=5)
-    # Ctrl+1…5 from anywhere in the window (here: the Playground's message box), and each
+    # Ctrl+1…7 from anywhere in the window (here: the Playground's message box), and each
     # section says its key in its tooltip.
     show(gui, "playground")
     focus_on(gui, window.playground.chat.input)
