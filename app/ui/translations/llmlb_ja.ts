@@ -1,8 +1,7 @@
-<?xml version="1.0" encoding="utf-8"?>
-<!DOCTYPE TS>
+<?xml version='1.0' encoding='utf-8'?>
 <TS version="2.1" language="ja_JP">
 <context>
-    <name></name>
+    <name />
     <message>
         <source>llmlb cannot connect</source>
         <translation>llmlb は接続できません</translation>
@@ -224,7 +223,7 @@
         <translation>{url} に接続できませんでした: {why}。</translation>
     </message>
     <message>
-        <source>{url} refused the admin token: check it (it is in the file admin_token in that server&apos;s data folder).</source>
+        <source>{url} refused the admin token: check it (it is in the file admin_token in that server's data folder).</source>
         <translation>{url} は管理トークンを拒否しました。トークンを確認してください（そのサーバーのデータフォルダーの admin_token ファイルにあります）。</translation>
     </message>
     <message>
@@ -248,7 +247,7 @@
         <translation>サーバーのアドレス</translation>
     </message>
     <message>
-        <source>the server&apos;s admin token (llmlb-admin-…)</source>
+        <source>the server's admin token (llmlb-admin-…)</source>
         <translation>サーバーの管理トークン（llmlb-admin-…）</translation>
     </message>
     <message>
@@ -288,7 +287,7 @@
         <translation>接続</translation>
     </message>
     <message>
-        <source>Enter the server&apos;s admin token.</source>
+        <source>Enter the server's admin token.</source>
         <translation>サーバーの管理トークンを入力してください。</translation>
     </message>
     <message>
@@ -300,7 +299,7 @@
         <translation>接続しました: {url} は管理トークンを受け付けました。</translation>
     </message>
     <message>
-        <source>This window manages the balancer at {url}. The settings above are this computer&apos;s and do not change that server.</source>
+        <source>This window manages the balancer at {url}. The settings above are this computer's and do not change that server.</source>
         <translation>このウィンドウは {url} のバランサーを管理しています。上の設定はこのコンピューターのもので、そのサーバーには影響しません。</translation>
     </message>
     <message>
@@ -392,7 +391,7 @@
         <translation>メモリ {ram}</translation>
     </message>
     <message>
-        <source>needs {need} of memory; the server&apos;s node has {have}</source>
+        <source>needs {need} of memory; the server's node has {have}</source>
         <translation>{need} のメモリーが必要です。サーバーのノードには {have} があります</translation>
     </message>
     <message>
@@ -432,11 +431,11 @@
         <translation>GPU レイヤー — {name}</translation>
     </message>
     <message>
-        <source>How many of {name}&apos;s layers every node offloads to its GPU. The model loads again with the new value on its next use.</source>
+        <source>How many of {name}'s layers every node offloads to its GPU. The model loads again with the new value on its next use.</source>
         <translation>{name} のレイヤーのうち、各ノードが GPU に載せる数です。新しい値は次に使うときにモデルを読み込み直して反映されます。</translation>
     </message>
     <message>
-        <source>Auto: as many as fit the GPU&apos;s free memory (the node&apos;s setting)</source>
+        <source>Auto: as many as fit the GPU's free memory (the node's setting)</source>
         <translation>自動: GPU の空きメモリに収まるだけ（ノードの設定）</translation>
     </message>
     <message>
@@ -452,7 +451,7 @@
         <translation>GPU レイヤー数</translation>
     </message>
     <message>
-        <source>Context: what the model was trained for, within the memory (the node&apos;s setting)</source>
+        <source>Context: what the model was trained for, within the memory (the node's setting)</source>
         <translation>コンテキスト: モデルの学習時の長さ (メモリの範囲内、ノードの設定)</translation>
     </message>
     <message>
@@ -586,6 +585,10 @@ GPU レイヤー: {layers}（右クリックで変更）</translation>
         <translation>ノード</translation>
     </message>
     <message>
+        <source>Logs</source>
+        <translation>ログ</translation>
+    </message>
+    <message>
         <source>Settings</source>
         <translation>設定</translation>
     </message>
@@ -674,16 +677,24 @@ GPU レイヤー: {layers}（右クリックで変更）</translation>
         <translation>オンラインのノード</translation>
     </message>
     <message>
-        <source>Models registered</source>
-        <translation>登録済みモデル</translation>
-    </message>
-    <message>
         <source>Models ready</source>
         <translation>準備完了のモデル</translation>
     </message>
     <message>
-        <source>Downloading</source>
-        <translation>ダウンロード中</translation>
+        <source>Requests, last hour</source>
+        <translation>リクエスト数（直近 1 時間）</translation>
+    </message>
+    <message>
+        <source>Error rate, last hour</source>
+        <translation>エラー率（直近 1 時間）</translation>
+    </message>
+    <message>
+        <source>Median latency</source>
+        <translation>レイテンシ中央値</translation>
+    </message>
+    <message>
+        <source>Tokens/s now</source>
+        <translation>現在の トークン/秒</translation>
     </message>
     <message>
         <source>how to call the endpoint</source>
@@ -694,12 +705,36 @@ GPU レイヤー: {layers}（右クリックで変更）</translation>
         <translation>API キー…</translation>
     </message>
     <message>
+        <source>Requests a minute</source>
+        <translation>1 分あたりのリクエスト数</translation>
+    </message>
+    <message>
+        <source>Time to first token (ms)</source>
+        <translation>最初のトークンまでの時間 (ms)</translation>
+    </message>
+    <message>
+        <source>Error rate (%)</source>
+        <translation>エラー率 (%)</translation>
+    </message>
+    <message>
+        <source>Tokens per second</source>
+        <translation>毎秒トークン数</translation>
+    </message>
+    <message>
+        <source>GPU use, mean over nodes (%)</source>
+        <translation>GPU 使用率、ノード平均 (%)</translation>
+    </message>
+    <message>
         <source>No model yet. Pick one in the Model Hub: it downloads and is ready to use here.</source>
         <translation>モデルがまだありません。モデルハブで選ぶとダウンロードされ、ここで使えるようになります。</translation>
     </message>
     <message>
         <source>Get a model…</source>
         <translation>モデルを入手…</translation>
+    </message>
+    <message>
+        <source>Traffic figures are unavailable: {reason}</source>
+        <translation>トラフィックの数値を取得できません: {reason}</translation>
     </message>
     <message>
         <source>Serve on the LAN (other machines may connect)</source>
@@ -770,7 +805,7 @@ GPU レイヤー: {layers}（右クリックで変更）</translation>
         <translation>今すぐ再起動</translation>
     </message>
     <message>
-        <source>This computer&apos;s balancer only (not running now)</source>
+        <source>This computer's balancer only (not running now)</source>
         <translation>このコンピューターのバランサー専用です（現在は動作していません）</translation>
     </message>
     <message>
@@ -932,15 +967,15 @@ Copy it now: it is not shown again.</source>
         <translation>提供を一時停止</translation>
     </message>
     <message>
-        <source>Earlier messages are not sent: they do not fit the model&apos;s {context} context</source>
+        <source>Earlier messages are not sent: they do not fit the model's {context} context</source>
         <translation>以前のメッセージは送信されません: モデルの {context} コンテキストに収まりません</translation>
     </message>
     <message>
-        <source>{name} is cut to fit the model&apos;s {context} context: its first {sent} of {total} characters are sent</source>
+        <source>{name} is cut to fit the model's {context} context: its first {sent} of {total} characters are sent</source>
         <translation>{name} はモデルの {context} コンテキストに収まるよう切り詰められました: {total} 文字のうち最初の {sent} 文字を送信します</translation>
     </message>
     <message>
-        <source>This message is too long for the model&apos;s {context} context: shorten it and send again.</source>
+        <source>This message is too long for the model's {context} context: shorten it and send again.</source>
         <translation>このメッセージはモデルの {context} コンテキストには長すぎます。短くしてもう一度送信してください。</translation>
     </message>
     <message>
@@ -1012,7 +1047,7 @@ Copy it now: it is not shown again.</source>
         <translation>エラー</translation>
     </message>
     <message>
-        <source>This computer&apos;s node is part of llmlb: it cannot be deleted while llmlb runs. To stop it serving, pause serving or delete its models.</source>
+        <source>This computer's node is part of llmlb: it cannot be deleted while llmlb runs. To stop it serving, pause serving or delete its models.</source>
         <translation>このコンピューターのノードは llmlb の一部のため、llmlb の実行中は削除できません。提供を止めるには、提供を一時停止するかモデルを削除してください。</translation>
     </message>
     <message>
@@ -1060,8 +1095,68 @@ Copy it now: it is not shown again.</source>
         <translation>サーバーを追加…</translation>
     </message>
     <message>
+        <source>Duration</source>
+        <translation>所要時間</translation>
+    </message>
+    <message>
         <source>node details</source>
         <translation>ノードの詳細</translation>
+    </message>
+    <message>
+        <source>Details</source>
+        <translation>詳細</translation>
+    </message>
+    <message>
+        <source>Activity</source>
+        <translation>アクティビティ</translation>
+    </message>
+    <message>
+        <source>node log, newest last</source>
+        <translation>ノードのログ（新しいものが最後）</translation>
+    </message>
+    <message>
+        <source>Log</source>
+        <translation>ログ</translation>
+    </message>
+    <message>
+        <source>Requests a minute, last 24 h</source>
+        <translation>1 分あたりのリクエスト数（直近 24 時間）</translation>
+    </message>
+    <message>
+        <source>GPU use, last 24 h (%)</source>
+        <translation>GPU 使用率（直近 24 時間、%）</translation>
+    </message>
+    <message>
+        <source>Recent requests</source>
+        <translation>最近のリクエスト</translation>
+    </message>
+    <message>
+        <source>recent requests on this node</source>
+        <translation>このノードの最近のリクエスト</translation>
+    </message>
+    <message>
+        <source>The node's traffic is unavailable: {reason}</source>
+        <translation>ノードのトラフィックを取得できません: {reason}</translation>
+    </message>
+    <message>
+        <source>{ms} ms</source>
+        <translation>{ms} ms</translation>
+    </message>
+    <message>
+        <source>Recent requests are unavailable: {reason}</source>
+        <translation>最近のリクエストを取得できません: {reason}</translation>
+    </message>
+    <message>
+        <source>This node's log cannot be read through llmlb: it is an external server.</source>
+        <translation>このノードのログは llmlb から読めません: 外部サーバーです。</translation>
+    </message>
+    <message>
+        <source>The node's log could not be fetched: {reason}</source>
+        <translation>ノードのログを取得できませんでした: {reason}</translation>
+    </message>
+    <message>
+        <source>The node's log is empty.</source>
+        <translation>ノードのログは空です。</translation>
     </message>
     <message>
         <source>page {page} of {pages}</source>
@@ -1102,6 +1197,50 @@ Copy it now: it is not shown again.</source>
     <message>
         <source>GPU: {device}</source>
         <translation>GPU: {device}</translation>
+    </message>
+    <message>
+        <source>{n} s ago</source>
+        <translation>{n} 秒前</translation>
+    </message>
+    <message>
+        <source>{n} min ago</source>
+        <translation>{n} 分前</translation>
+    </message>
+    <message>
+        <source>{n} h ago</source>
+        <translation>{n} 時間前</translation>
+    </message>
+    <message>
+        <source>it joined and waits for your approval (Approve, below the table)</source>
+        <translation>参加して承認を待っています（表の下の「承認」）</translation>
+    </message>
+    <message>
+        <source>llmlb has not heard from it since it started</source>
+        <translation>llmlb の起動以来、応答がありません</translation>
+    </message>
+    <message>
+        <source>no heartbeat since {ago}: the node stopped or cannot be reached</source>
+        <translation>{ago}からハートビートがありません。ノードが停止しているか、到達できません</translation>
+    </message>
+    <message>
+        <source>approved; {ready} of {total} of its models ready</source>
+        <translation>承認済み。モデル {total} 個中 {ready} 個が準備完了</translation>
+    </message>
+    <message>
+        <source>its last heartbeat was {ago}: the figures below may be old</source>
+        <translation>最後のハートビートは {ago} です。以下の数値は古い可能性があります</translation>
+    </message>
+    <message>
+        <source>answering; last heartbeat {ago}</source>
+        <translation>応答中。最後のハートビートは {ago}</translation>
+    </message>
+    <message>
+        <source> — {used} in use</source>
+        <translation> — 使用中 {used}</translation>
+    </message>
+    <message>
+        <source>why: {reason}</source>
+        <translation>理由: {reason}</translation>
     </message>
     <message>
         <source>memory: {free} free of {total}</source>
@@ -1212,7 +1351,7 @@ Copy it now: it is not shown again.</source>
         <translation>低速の可能性</translation>
     </message>
     <message>
-        <source>won&apos;t fit</source>
+        <source>won't fit</source>
         <translation>メモリ不足</translation>
     </message>
     <message>
@@ -1264,11 +1403,11 @@ Copy it now: it is not shown again.</source>
         <translation>Hugging Face のリポジトリ ID（org/name）またはモデルの URL を入力してください。</translation>
     </message>
     <message>
-        <source>Enter the server&apos;s address, e.g. http://192.168.1.20:8080.</source>
+        <source>Enter the server's address, e.g. http://192.168.1.20:8080.</source>
         <translation>サーバーのアドレスを入力してください（例: http://192.168.1.20:8080）。</translation>
     </message>
     <message>
-        <source>&apos;{url}&apos; is not a valid address.</source>
+        <source>'{url}' is not a valid address.</source>
         <translation>「{url}」は有効なアドレスではありません。</translation>
     </message>
     <message>
@@ -1284,7 +1423,7 @@ Copy it now: it is not shown again.</source>
         <translation>サーバーを追加</translation>
     </message>
     <message>
-        <source>Any OpenAI-compatible server (llama-server, vLLM, Ollama, LM Studio): its models are served through llmlb like the nodes&apos; own.</source>
+        <source>Any OpenAI-compatible server (llama-server, vLLM, Ollama, LM Studio): its models are served through llmlb like the nodes' own.</source>
         <translation>OpenAI 互換のサーバー（llama-server、vLLM、Ollama、LM Studio）なら何でも追加できます。そのモデルはノードのモデルと同じように llmlb を通して提供されます。</translation>
     </message>
     <message>
@@ -1312,8 +1451,136 @@ Copy it now: it is not shown again.</source>
         <translation>API キー（任意）</translation>
     </message>
     <message>
+        <source>serving was paused in the llmlb app</source>
+        <translation>llmlb アプリで提供が一時停止されていました</translation>
+    </message>
+    <message>
+        <source>no model of that name is registered</source>
+        <translation>その名前のモデルは登録されていません</translation>
+    </message>
+    <message>
+        <source>the model is not ready (it is still downloading)</source>
+        <translation>モデルの準備ができていません (まだダウンロード中です)</translation>
+    </message>
+    <message>
+        <source>the model failed to load</source>
+        <translation>モデルを読み込めませんでした</translation>
+    </message>
+    <message>
+        <source>the model is not ready</source>
+        <translation>モデルの準備ができていません</translation>
+    </message>
+    <message>
+        <source>every node was busy and it waited too long</source>
+        <translation>すべてのノードが使用中で、待ち時間が長すぎました</translation>
+    </message>
+    <message>
+        <source>the node did not respond</source>
+        <translation>ノードが応答しませんでした</translation>
+    </message>
+    <message>
+        <source>the answer broke off</source>
+        <translation>応答が途中で切れました</translation>
+    </message>
+    <message>
+        <source>the request was not valid</source>
+        <translation>リクエストが正しくありません</translation>
+    </message>
+    <message>
+        <source>the API key was missing or wrong</source>
+        <translation>API キーがないか、正しくありません</translation>
+    </message>
+    <message>
+        <source>the API key may not use this</source>
+        <translation>この API キーでは使用できません</translation>
+    </message>
+    <message>
+        <source>the request was too large</source>
+        <translation>リクエストが大きすぎます</translation>
+    </message>
+    <message>
+        <source>every node was busy and the queue was full</source>
+        <translation>すべてのノードが使用中で、キューが満杯でした</translation>
+    </message>
+    <message>
+        <source>the client left before the answer</source>
+        <translation>応答の前にクライアントが切断しました</translation>
+    </message>
+    <message>
+        <source>the node did not respond in time</source>
+        <translation>ノードが時間内に応答しませんでした</translation>
+    </message>
+    <message>
+        <source>the node reported an error</source>
+        <translation>ノードがエラーを返しました</translation>
+    </message>
+    <message>
+        <source>the request was refused</source>
+        <translation>リクエストは拒否されました</translation>
+    </message>
+    <message>
+        <source>Cut at {kb} KB: the rest was not kept.</source>
+        <translation>{kb} KB で切り詰め: 残りは保存されていません。</translation>
+    </message>
+    <message>
+        <source>Pick a request to see what it sent and got.</source>
+        <translation>リクエストを選ぶと、送信内容と受信内容が表示されます。</translation>
+    </message>
+    <message>
+        <source>what happened</source>
+        <translation>結果</translation>
+    </message>
+    <message>
+        <source>Show the details</source>
+        <translation>詳細を表示</translation>
+    </message>
+    <message>
+        <source>request details</source>
+        <translation>リクエストの詳細</translation>
+    </message>
+    <message>
+        <source>Request body</source>
+        <translation>リクエスト本文</translation>
+    </message>
+    <message>
+        <source>Response body</source>
+        <translation>レスポンス本文</translation>
+    </message>
+    <message>
+        <source>Failed: {reason}.</source>
+        <translation>失敗: {reason}。</translation>
+    </message>
+    <message>
+        <source>Answered ({status}).</source>
+        <translation>応答しました ({status})。</translation>
+    </message>
+    <message>
+        <source>Not kept</source>
+        <translation>保存されていません</translation>
+    </message>
+    <message>
         <source>Error</source>
         <translation>エラー</translation>
+    </message>
+    <message>
+        <source>API</source>
+        <translation>API</translation>
+    </message>
+    <message>
+        <source>streamed</source>
+        <translation>ストリーミング</translation>
+    </message>
+    <message>
+        <source>Client</source>
+        <translation>クライアント</translation>
+    </message>
+    <message>
+        <source>Time to first token</source>
+        <translation>最初のトークンまでの時間</translation>
+    </message>
+    <message>
+        <source>Generating</source>
+        <translation>生成時間</translation>
     </message>
     <message>
         <source>Add</source>
@@ -1330,6 +1597,362 @@ Copy it now: it is not shown again.</source>
     <message>
         <source>llmlb cannot start</source>
         <translation>llmlb を起動できません</translation>
+    </message>
+    <message>
+        <source>since {time}</source>
+        <translation>{time} 以降</translation>
+    </message>
+    <message>
+        <source>and was never heard from</source>
+        <translation>（一度も応答がありません）</translation>
+    </message>
+    <message>
+        <source>Node {name} is offline: no heartbeat {since}. Requests go to other nodes.</source>
+        <translation>ノード {name} はオフラインです: {since}ハートビートがありません。リクエストは他のノードに送られます。</translation>
+    </message>
+    <message>
+        <source>Node {name} is nearly out of disk space: {free} free of {total}.</source>
+        <translation>ノード {name} のディスク空き容量がほとんどありません: {total} 中 {free} 空き。</translation>
+    </message>
+    <message>
+        <source>{device} on node {name} has only {free} free of {total} while the node runs nothing: another program may be holding its memory.</source>
+        <translation>ノード {name} の {device} は、何も実行していないのに {total} 中 {free} しか空いていません。別のプログラムがメモリを使っている可能性があります。</translation>
+    </message>
+    <message>
+        <source>{rate}% of requests failed in the last hour ({errors} of {requests}).</source>
+        <translation>直近 1 時間でリクエストの {rate}% が失敗しました（{requests} 件中 {errors} 件）。</translation>
+    </message>
+    <message>
+        <source>no reason given</source>
+        <translation>理由は不明です</translation>
+    </message>
+    <message>
+        <source>Model {name} is in error: {reason}</source>
+        <translation>モデル {name} でエラーが発生しています: {reason}</translation>
+    </message>
+    <message>
+        <source>GPU memory in use on node {name} rose all through the last hour with no requests: a program may be leaking it.</source>
+        <translation>ノード {name} の GPU メモリ使用量が、リクエストがないのに直近 1 時間ずっと増え続けています。プログラムがメモリをリークしている可能性があります。</translation>
+    </message>
+    <message>
+        <source>alerts</source>
+        <translation>アラート</translation>
+    </message>
+    <message>
+        <source>Alerts</source>
+        <translation>アラート</translation>
+    </message>
+    <message>
+        <source>No alerts: every node and model is fine.</source>
+        <translation>アラートはありません。すべてのノードとモデルは正常です。</translation>
+    </message>
+    <message>
+        <source>Dismiss</source>
+        <translation>閉じる</translation>
+    </message>
+    <message>
+        <source>Dismiss: {alert}</source>
+        <translation>閉じる: {alert}</translation>
+    </message>
+    <message>
+        <source>Time</source>
+        <translation>時刻</translation>
+    </message>
+    <message>
+        <source>Level</source>
+        <translation>レベル</translation>
+    </message>
+    <message>
+        <source>Source</source>
+        <translation>発生元</translation>
+    </message>
+    <message>
+        <source>Message</source>
+        <translation>メッセージ</translation>
+    </message>
+    <message>
+        <source>debug</source>
+        <translation>デバッグ</translation>
+    </message>
+    <message>
+        <source>info</source>
+        <translation>情報</translation>
+    </message>
+    <message>
+        <source>warning</source>
+        <translation>警告</translation>
+    </message>
+    <message>
+        <source>critical</source>
+        <translation>重大</translation>
+    </message>
+    <message>
+        <source>All levels</source>
+        <translation>すべてのレベル</translation>
+    </message>
+    <message>
+        <source>Info and above</source>
+        <translation>情報以上</translation>
+    </message>
+    <message>
+        <source>Warnings and errors</source>
+        <translation>警告とエラー</translation>
+    </message>
+    <message>
+        <source>Errors only</source>
+        <translation>エラーのみ</translation>
+    </message>
+    <message>
+        <source>Last 15 minutes</source>
+        <translation>過去 15 分</translation>
+    </message>
+    <message>
+        <source>Last hour</source>
+        <translation>過去 1 時間</translation>
+    </message>
+    <message>
+        <source>Last 24 hours</source>
+        <translation>過去 24 時間</translation>
+    </message>
+    <message>
+        <source>Last 7 days</source>
+        <translation>過去 7 日</translation>
+    </message>
+    <message>
+        <source>All</source>
+        <translation>すべて</translation>
+    </message>
+    <message>
+        <source>Text files</source>
+        <translation>テキストファイル</translation>
+    </message>
+    <message>
+        <source>JSON lines</source>
+        <translation>JSON 行形式</translation>
+    </message>
+    <message>
+        <source>whose log</source>
+        <translation>どのログか</translation>
+    </message>
+    <message>
+        <source>Balancer</source>
+        <translation>バランサー</translation>
+    </message>
+    <message>
+        <source>lowest level shown</source>
+        <translation>表示する最低レベル</translation>
+    </message>
+    <message>
+        <source>time range</source>
+        <translation>期間</translation>
+    </message>
+    <message>
+        <source>keyword</source>
+        <translation>キーワード</translation>
+    </message>
+    <message>
+        <source>Keyword</source>
+        <translation>キーワード</translation>
+    </message>
+    <message>
+        <source>Live tail</source>
+        <translation>ライブ表示</translation>
+    </message>
+    <message>
+        <source>Live tail: show new entries as they are written</source>
+        <translation>ライブ表示: 書き込まれた新しい項目を表示</translation>
+    </message>
+    <message>
+        <source>Download as text…</source>
+        <translation>テキストでダウンロード…</translation>
+    </message>
+    <message>
+        <source>Download as JSON lines…</source>
+        <translation>JSON 行形式でダウンロード…</translation>
+    </message>
+    <message>
+        <source>log entries</source>
+        <translation>ログの項目</translation>
+    </message>
+    <message>
+        <source>The log of the node {name}</source>
+        <translation>ノード {name} のログ</translation>
+    </message>
+    <message>
+        <source>Nothing matches these filters.</source>
+        <translation>この条件に一致する項目はありません。</translation>
+    </message>
+    <message>
+        <source>The newest {n} entries; narrow the filters for older ones.</source>
+        <translation>最新の {n} 件です。古いものは条件を絞り込んで表示してください。</translation>
+    </message>
+    <message>
+        <source>This log cannot be shown: {reason}</source>
+        <translation>このログは表示できません: {reason}</translation>
+    </message>
+    <message>
+        <source>Save the log</source>
+        <translation>ログを保存</translation>
+    </message>
+    <message>
+        <source>Saved to {path}</source>
+        <translation>{path} に保存しました</translation>
+    </message>
+    <message>
+        <source>The log could not be saved: {reason}</source>
+        <translation>ログを保存できませんでした: {reason}</translation>
+    </message>
+    <message>
+        <source>requests</source>
+        <translation>リクエスト</translation>
+    </message>
+    <message>
+        <source>errors</source>
+        <translation>エラー</translation>
+    </message>
+    <message>
+        <source>median</source>
+        <translation>中央値</translation>
+    </message>
+    <message>
+        <source>95th percentile</source>
+        <translation>95 パーセンタイル</translation>
+    </message>
+    <message>
+        <source>error rate</source>
+        <translation>エラー率</translation>
+    </message>
+    <message>
+        <source>tokens/s</source>
+        <translation>トークン/秒</translation>
+    </message>
+    <message>
+        <source>GPU use</source>
+        <translation>GPU 使用率</translation>
+    </message>
+    <message>
+        <source>{line}: none recorded</source>
+        <translation>{line}: 記録なし</translation>
+    </message>
+    <message>
+        <source>{line}: {zero} throughout</source>
+        <translation>{line}: 常に {zero}</translation>
+    </message>
+    <message>
+        <source>{line}: now {now}, peak {peak} at {when}</source>
+        <translation>{line}: 現在 {now}、ピーク {peak}（{when}）</translation>
+    </message>
+    <message>
+        <source>{graph} — {parts}.</source>
+        <translation>{graph} — {parts}。</translation>
+    </message>
+    <message>
+        <source>; </source>
+        <translation>、</translation>
+    </message>
+    <message>
+        <source>{graph}, in words</source>
+        <translation>{graph}（文章で）</translation>
+    </message>
+    <message>
+        <source>{graph}: no data yet.</source>
+        <translation>{graph}: まだデータがありません。</translation>
+    </message>
+    <message>
+        <source>Position</source>
+        <translation>順番</translation>
+    </message>
+    <message>
+        <source>Waited</source>
+        <translation>待機時間</translation>
+    </message>
+    <message>
+        <source>ETA</source>
+        <translation>完了予定</translation>
+    </message>
+    <message>
+        <source>Running for</source>
+        <translation>実行時間</translation>
+    </message>
+    <message>
+        <source>Queue: nothing waiting or running.</source>
+        <translation>キュー: 待機中・実行中のものはありません。</translation>
+    </message>
+    <message>
+        <source>Waiting</source>
+        <translation>待機中</translation>
+    </message>
+    <message>
+        <source>requests waiting</source>
+        <translation>待機中のリクエスト</translation>
+    </message>
+    <message>
+        <source>Running</source>
+        <translation>実行中</translation>
+    </message>
+    <message>
+        <source>requests running</source>
+        <translation>実行中のリクエスト</translation>
+    </message>
+    <message>
+        <source>Queue: {waiting} waiting, {running} running.</source>
+        <translation>キュー: 待機中 {waiting} 件、実行中 {running} 件。</translation>
+    </message>
+    <message>
+        <source>The queue could not be read: {reason}</source>
+        <translation>キューを読み込めませんでした: {reason}</translation>
+    </message>
+    <message>
+        <source>Tokens in / out</source>
+        <translation>トークン 入力 / 出力</translation>
+    </message>
+    <message>
+        <source>TTFT</source>
+        <translation>最初のトークンまで</translation>
+    </message>
+    <message>
+        <source>{m} min {s} s</source>
+        <translation>{m} 分 {s} 秒</translation>
+    </message>
+    <message>
+        <source>{s} s</source>
+        <translation>{s} 秒</translation>
+    </message>
+    <message>
+        <source>{status} failed</source>
+        <translation>{status} 失敗</translation>
+    </message>
+    <message>
+        <source>request history</source>
+        <translation>リクエスト履歴</translation>
+    </message>
+    <message>
+        <source>Load older</source>
+        <translation>さらに古いものを読み込む</translation>
+    </message>
+    <message>
+        <source>Load older requests</source>
+        <translation>さらに古いリクエストを読み込む</translation>
+    </message>
+    <message>
+        <source>Loading the request history…</source>
+        <translation>リクエスト履歴を読み込み中…</translation>
+    </message>
+    <message>
+        <source>The history could not be read: {reason}</source>
+        <translation>履歴を読み込めませんでした: {reason}</translation>
+    </message>
+    <message>
+        <source>No requests in the last 7 days yet. They show here as they finish.</source>
+        <translation>過去 7 日間のリクエストはまだありません。完了するとここに表示されます。</translation>
+    </message>
+    <message>
+        <source>Requests shown: {n}, all of the last 7 days.</source>
+        <translation>表示中のリクエスト: {n} 件 (過去 7 日間のすべて)。</translation>
+    </message>
+    <message>
+        <source>Requests shown: the newest {n}.</source>
+        <translation>表示中のリクエスト: 最新の {n} 件。</translation>
     </message>
 </context>
 </TS>
