@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -151,6 +152,17 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def settle_heap() -> None:
+    """Once started: what start-up built lives as long as the process, out of the cyclic
+    collector's sight (a full pass walked every module and table object: ~100 ms stalls at
+    p99 under load on bench/proxy.py), and young collections 10,000 allocations apart instead
+    of 700 (reference counting frees a request's objects; at 700 the collector ran ~130
+    times a second under load, 5-6 % of the balancer's CPU, for nothing collected)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 def _run_headless(main: Coroutine[Any, Any, int]) -> int:
     """Run a headless mode on uvloop where it is installed, else on asyncio's own loop.
 
@@ -194,6 +206,7 @@ async def _until_stopped(
             return 0
         starting.result()  # a StartupError surfaces here
         started()
+        settle_heap()
         await stopping
     finally:
         stopping.cancel()
