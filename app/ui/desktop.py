@@ -78,11 +78,9 @@ class Desktop:
         self.window.playground.load_chats()
         self.open_window()
         # Everything built so far lives as long as the app: keep it out of the cyclic
-        # collector's full passes, which otherwise stall the event loop for tens of ms, and
-        # collect young objects less often (app/main.py's settle_heap says why).
+        # collector's full passes, which otherwise stall the event loop for tens of ms.
         gc.collect()
         gc.freeze()
-        gc.set_threshold(10_000, 10, 10)
 
     def change_language(self, choice: str, restart: list[str] | None = None) -> None:
         """Switch the UI's language live (Settings): a streaming answer is saved first, then
