@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from app.core.instance import describe, instance_key, running_instance
@@ -78,7 +79,11 @@ class InstanceServer:
 
     def __init__(self, name: str, show: Callable[[], None]) -> None:
         self.show = show
-        self.server = QLocalServer()
+        # Owned by the application and deleted by Qt's event loop (close()), never by Python's
+        # collector: this object and its signal connections form a cycle, and a collection
+        # that ran inside a socket's signal deleted the server under it (a crash, now and then,
+        # in the tests' event processing).
+        self.server = QLocalServer(QCoreApplication.instance())
         self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         # Qt replaces whatever file bears the name (its user-only socket is renamed over it):
         # a live window's socket must not be taken, a crashed run's file must not be in the way.
@@ -104,5 +109,7 @@ class InstanceServer:
             self.show()
 
     def close(self) -> None:
-        """Stop listening (the socket file goes with it)."""
+        """Stop listening (the socket file goes with it); the server and its connections are
+        deleted by the event loop."""
         self.server.close()
+        self.server.deleteLater()
