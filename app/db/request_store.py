@@ -3,6 +3,7 @@ for a week."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,8 +35,10 @@ _INSERT_BODIES = (
 # Rows per INSERT statement. One statement per few hundred rows, not one per row: sqlite3
 # releases the GIL around every step, and a thread taking the GIL back thousands of times a
 # second forces the event loop to hand it over each time (the convoy that drew p99 out to
-# 100+ ms on bench/proxy.py). 500 rows x 14 columns stays below SQLite's 32,766 variables.
+# 100+ ms on bench/proxy.py). At most 500 rows, and within the build's limit on variables
+# (999 before SQLite 3.32, 32,766 since).
 _ROWS_PER_INSERT = 500
+_VARIABLES = sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
 # The next free id: above every request and every body row (bodies go with their request).
 _TOP = (
     "SELECT MAX(COALESCE((SELECT MAX(id) FROM requests), 0), "
@@ -50,8 +53,9 @@ def _insert_rows(connection: Any, insert: str, rows: list[tuple[Any, ...]]) -> N
         return
     width = len(rows[0])
     one = "(" + ", ".join("?" * width) + ")"
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        chunk = rows[start : start + _ROWS_PER_INSERT]
+    per = max(1, min(_ROWS_PER_INSERT, connection.getlimit(_VARIABLES) // width))
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
         values = [value for row in chunk for value in row]
         connection.execute(insert + ", ".join([one] * len(chunk)), values)
 

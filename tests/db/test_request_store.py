@@ -93,3 +93,25 @@ async def test_a_week_old_request_goes_with_its_bodies(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "s.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM request_bodies").fetchone()[0] == 1
     await store.close()
+
+
+async def test_a_big_batch_is_written_whole_under_an_old_sqlites_variable_limit(
+    tmp_path: Path,
+) -> None:
+    """SQLite before 3.32 allows 999 variables a statement: a flush of a busy second (here
+    1,200 requests with bodies) must still land whole, not fail and lose the batch."""
+    store = Store(tmp_path / "s.db")
+    await store.open()
+    await store.db.run(
+        lambda: store.db.peewee.connection().setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    )
+    requests = RequestStore(store)
+    batch = [row(f"m{i}") for i in range(1200)]
+    await requests.add_many(batch, WEEK, lambda: [bodies(str(i)) for i in range(1200)])
+    first = await requests.page(None, 1000)
+    stored = first + await requests.page(first[-1]["id"], 1000)
+    assert len({r["id"] for r in stored}) == 1200
+    newest = stored[0]
+    assert newest["model"] == "m1199"
+    assert (await requests.one(newest["id"]))[1] == bodies("1199")
+    await store.close()
