@@ -113,5 +113,5 @@ async def test_a_big_batch_is_written_whole_under_an_old_sqlites_variable_limit(
     assert len({r["id"] for r in stored}) == 1200
     newest = stored[0]
     assert newest["model"] == "m1199"
-    assert (await requests.one(newest["id"]))[1] == bodies("1199")
+    assert await requests.one(newest["id"]) == (newest, bodies("1199"))
     await store.close()
