@@ -84,6 +84,7 @@ class InstanceServer:
         # that ran inside a socket's signal deleted the server under it (a crash, now and then,
         # in the tests' event processing).
         self.server = QLocalServer(QCoreApplication.instance())
+        self._closed = False
         self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         # Qt replaces whatever file bears the name (its user-only socket is renamed over it):
         # a live window's socket must not be taken, a crashed run's file must not be in the way.
@@ -111,5 +112,8 @@ class InstanceServer:
     def close(self) -> None:
         """Stop listening (the socket file goes with it); the server and its connections are
         deleted by the event loop."""
+        if self._closed:  # quitting closes it, and so may whoever quits afterwards
+            return
+        self._closed = True
         self.server.close()
         self.server.deleteLater()
