@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from app.core.wire import LogEntry
 from app.ui.i18n import QT_TR_NOOP, tr
+from app.ui.table_model import Index, TableModel
 from app.ui.theme import colors, state_colors
 
 HEADERS = [QT_TR_NOOP("Time"), QT_TR_NOOP("Level"), QT_TR_NOOP("Source"), QT_TR_NOOP("Message")]
@@ -24,7 +25,6 @@ LEVEL_WORDS = {
 }
 # A level's cell colours: a theme state (text, background) pair, chosen for contrast there.
 LEVEL_STATES = {"WARNING": "registered", "ERROR": "error", "CRITICAL": "error"}
-Index = QModelIndex | QPersistentModelIndex
 
 
 def level_word(level: str) -> str:
@@ -37,8 +37,10 @@ def key(entry: LogEntry) -> tuple[float, str, str, str]:
     return (entry["at"], entry["level"], entry["logger"], entry["message"])
 
 
-class LogsModel(QAbstractTableModel):
+class LogsModel(TableModel):
     """The entries shown, oldest first."""
+
+    headers = HEADERS
 
     def __init__(self) -> None:
         super().__init__()
@@ -72,21 +74,9 @@ class LogsModel(QAbstractTableModel):
             self.endRemoveRows()
         return len(fresh)
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.entries)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(
-        self,
-        section: int,
-        orientation: Qt.Orientation,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return tr(HEADERS[section])
-        return None
+    def row_count(self) -> int:
+        """How many rows the table shows now."""
+        return len(self.entries)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self.entries):

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -33,6 +33,7 @@ from app.ui.node_detail import LOCAL_NODE_STAYS, words
 from app.ui.node_panel import NodePanel
 from app.ui.server_dialog import ServerDialog
 from app.ui.state import LIVE, UiState
+from app.ui.table_model import Index, TableModel
 from app.ui.theme import state_colors
 from app.ui.widgets import confirm, selectable_by_keyboard
 
@@ -49,7 +50,6 @@ HEADERS = [
     QT_TR_NOOP("Tags"),
 ]
 PAGE_SIZE = 25
-Index = QModelIndex | QPersistentModelIndex
 
 
 def active_requests(node: NodeJson) -> int:
@@ -104,8 +104,10 @@ def human_uptime(seconds: float) -> str:
     return tr("{n} min").format(n=minutes)
 
 
-class NodesModel(QAbstractTableModel):
+class NodesModel(TableModel):
     """All nodes, sorted by one column, shown a page at a time."""
+
+    headers = HEADERS
 
     def __init__(self) -> None:
         super().__init__()
@@ -136,21 +138,9 @@ class NodesModel(QAbstractTableModel):
         self.page = max(0, min(page, self.pages() - 1))
         self.endResetModel()
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.visible())
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return len(COLUMNS)
-
-    def headerData(
-        self,
-        section: int,
-        orientation: Qt.Orientation,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return tr(HEADERS[section])
-        return None
+    def row_count(self) -> int:
+        """How many rows the table shows now."""
+        return len(self.visible())
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         node = self.visible()[index.row()]

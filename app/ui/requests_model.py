@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from app.core.wire import HistoryEntry, HistoryRow
 from app.ui.i18n import QT_TR_NOOP, tr
+from app.ui.table_model import Index, TableModel
 from app.ui.theme import state_colors
 
 HEADERS = [
@@ -25,7 +26,6 @@ HEADERS = [
 ]
 STATUS_COLUMN = 4
 KEPT_ROWS = 5000  # rows held at most (older pages are fetched again on demand)
-Index = QModelIndex | QPersistentModelIndex
 
 
 def failed(row: HistoryRow) -> bool:
@@ -67,8 +67,10 @@ def status_text(row: HistoryRow) -> str:
     return tr("{status} failed").format(status=row["status"]) if failed(row) else str(row["status"])
 
 
-class HistoryModel(QAbstractTableModel):
+class HistoryModel(TableModel):
     """The history rows shown, newest first, with the node names the window knows."""
+
+    headers = HEADERS
 
     def __init__(self) -> None:
         super().__init__()
@@ -122,21 +124,9 @@ class HistoryModel(QAbstractTableModel):
             return "—"
         return self.node_names.get(node_id) or node_id
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(
-        self,
-        section: int,
-        orientation: Qt.Orientation,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return tr(HEADERS[section])
-        return None
+    def row_count(self) -> int:
+        """How many rows the table shows now."""
+        return len(self.rows)
 
     def cells(self, row: HistoryEntry) -> list[str]:
         """One row as the table shows it."""
