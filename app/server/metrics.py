@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterator
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -99,7 +99,7 @@ class Metrics:
         counts = Tally((endpoint, model, status) for endpoint, model, status, _ in observed)
         for (endpoint, model, status), count in counts.items():
             self.requests.labels(endpoint, model or "-", str(status)).inc(count)
-        children: dict[str, Any] = {}
+        children: dict[str, Histogram] = {}
         for _, model, _, latency_ms in observed:
             if latency_ms is not None:
                 child = children.get(model)
