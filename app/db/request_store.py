@@ -72,9 +72,11 @@ class RequestStore:
         rows: list[HistoryRow],
         keep_seconds: float,
         bodies: Callable[[], list[StoredBodies | None]] | None = None,
+        prune: bool = True,
     ) -> None:
         """Insert a batch, with each row's bodies (`bodies()[i]` for `rows[i]`, called on the
-        database thread: it may be slow), and drop what is older than the retention."""
+        database thread: it may be slow), and with `prune` drop what is older than the
+        retention."""
 
         def insert() -> None:
             texts = bodies() if bodies is not None else None
@@ -110,6 +112,8 @@ class RequestStore:
                         if b is not None
                     ],
                 )
+            if not prune:
+                return
             cutoff = time.time() - keep_seconds
             self.t.Request.delete().where(self.t.Request.at < cutoff).execute()
             self.t.RequestBody.delete().where(self.t.RequestBody.at < cutoff).execute()

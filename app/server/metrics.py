@@ -95,7 +95,7 @@ class Metrics:
         self.observe_many([(endpoint, model, status, latency_ms)])
 
     def observe_many(self, observed: list[Observed]) -> None:
-        """Count finished requests (the history's flusher hands them over once a second)."""
+        """Count finished requests (the history's flusher hands them over with each batch)."""
         counts = Tally((endpoint, model, status) for endpoint, model, status, _ in observed)
         for (endpoint, model, status), count in counts.items():
             self.requests.labels(endpoint, model or "-", str(status)).inc(count)

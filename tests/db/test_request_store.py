@@ -87,8 +87,11 @@ async def test_a_week_old_request_goes_with_its_bodies(tmp_path: Path) -> None:
         [row("old", at=time.time() - WEEK - 60)], 10 * WEEK, lambda: [bodies("old")]
     )
     [old] = await requests.page(None, 10)
+    # Between the flusher's pruning writes (one every PRUNE_EVERY seconds) nothing is dropped.
+    await requests.add_many([row("kept")], WEEK, lambda: [None], prune=False)
+    assert [r["model"] for r in await requests.page(None, 10)] == ["kept", "old"]
     await requests.add_many([row("new")], WEEK, lambda: [bodies("new")])
-    assert [r["model"] for r in await requests.page(None, 10)] == ["new"]
+    assert [r["model"] for r in await requests.page(None, 10)] == ["new", "kept"]
     assert await requests.one(old["id"]) is None
     with sqlite3.connect(tmp_path / "s.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM request_bodies").fetchone()[0] == 1

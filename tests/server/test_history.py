@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from pathlib import Path
+
 import openai
+import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from app.context import DB_FILE
+from app.server import history
 from app.server.speed import usage_tokens
-from tests.conftest import RunningBalancer
+from tests.conftest import RunningBalancer, balancer_settings, run_balancer
 from tests.node.conftest import register_ready, served
 
 __all__ = ["served"]  # a fixture
@@ -68,3 +75,28 @@ def test_usage_is_read_in_either_order_of_its_fields() -> None:
     assert usage_tokens(openai_order) == (12, 5)
     assert usage_tokens(b"data: ", llama_order) == (12, 5)
     assert usage_tokens(b'{"choices":[]}') == (None, None)
+
+
+async def test_a_full_batch_is_written_at_once_not_at_the_next_tick(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load the history goes to disk in small batches, each as soon as it is full (short
+    turns on the database thread, so requests in flight do not wait behind a big one): here the
+    flusher's timer is an hour away, and three requests make a batch."""
+    monkeypatch.setattr(history, "FLUSH_EVERY", 3600.0)
+    monkeypatch.setattr(history, "BATCH_ROWS", 3)
+    data = tmp_path / "data"
+    async with run_balancer(balancer_settings(data)) as b:
+        for n in range(3):
+            status, _ = await b.post("/v1/chat/completions", {"model": f"absent-{n}"})
+            assert status == 404
+
+        def written() -> list[str]:
+            with sqlite3.connect(data / DB_FILE) as conn:
+                return [m for (m,) in conn.execute("SELECT model FROM requests ORDER BY id")]
+
+        for _ in range(200):
+            if len(await asyncio.to_thread(written)) == 3:
+                break
+            await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(written) == ["absent-0", "absent-1", "absent-2"]
