@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
+from app.core.wire import JsonObject, JsonValue
 from app.db.rows import StoredBodies
 
 BODY_CAP = 256 * 1024  # bytes kept of each body (UTF-8)
@@ -79,7 +79,7 @@ def stored(capture: Capture, status: int, error: str | None) -> StoredBodies:
     }
 
 
-def assemble(raw: bytes) -> dict[str, Any] | None:
+def assemble(raw: bytes) -> JsonObject | None:
     """A Chat Completions (or Completions) stream as one answer object: each choice's
     content, reasoning_content and tool_calls merged from its deltas, its finish_reason, the
     usage block, marked `llmlb_assembled`. None when the events are not that API's."""
@@ -88,7 +88,7 @@ def assemble(raw: bytes) -> dict[str, Any] | None:
     return _assemble_text(raw) or _assemble_events(raw)
 
 
-def _assemble_text(raw: bytes) -> dict[str, Any] | None:
+def _assemble_text(raw: bytes) -> JsonObject | None:
     """The usual stream (one choice of text, no tool calls, no error) read without parsing
     each event: the content strings are found by their key (JSON escapes quotes inside
     strings, so `"content":"` is always a key) and decoded in one call, the first and the
@@ -101,10 +101,10 @@ def _assemble_text(raw: bytes) -> dict[str, Any] | None:
         return None
     if first.get("object") == "text_completion":
         return None
-    message: dict[str, Any] = {"role": "assistant", "content": _strings(_CONTENT, raw)}
+    message: JsonObject = {"role": "assistant", "content": _strings(_CONTENT, raw)}
     if b'"reasoning_content"' in raw and (reasoning := _strings(_REASONING, raw)) is not None:
         message["reasoning_content"] = reasoning
-    answer: dict[str, Any] = {
+    answer: JsonObject = {
         "id": first.get("id"),
         "object": "chat.completion",
         "created": first.get("created"),
@@ -163,7 +163,7 @@ def _loose(literal: bytes) -> str:
         return ""
 
 
-def _event_at(raw: bytes, at: int) -> dict[str, Any] | None:
+def _event_at(raw: bytes, at: int) -> JsonObject | None:
     """The JSON object of the `data:` line starting at `at`, if it is one."""
     if at < 0:
         return None
@@ -175,12 +175,12 @@ def _event_at(raw: bytes, at: int) -> dict[str, Any] | None:
     return event if isinstance(event, dict) else None
 
 
-def _assemble_events(raw: bytes) -> dict[str, Any] | None:
+def _assemble_events(raw: bytes) -> JsonObject | None:
     """Any Chat Completions or Completions stream, each event parsed."""
-    head: dict[str, Any] | None = None
+    head: JsonObject | None = None
     choices: dict[int, _Choice] = {}
-    usage: Any = None
-    error: Any = None
+    usage: JsonValue = None
+    error: JsonValue = None
     lines = raw.decode("utf-8", "replace").splitlines()
     for n, line in enumerate(lines, 1):
         if not line.startswith("data:"):
@@ -212,12 +212,14 @@ def _assemble_events(raw: bytes) -> dict[str, Any] | None:
     if head is None and error is None:
         return None
     text = head is not None and head.get("object") == "text_completion"
-    answer: dict[str, Any] = {
-        "id": (head or {}).get("id"),
+    first: JsonObject = head or {}
+    whole: list[JsonValue] = [choices[i].whole(i, text) for i in sorted(choices)]
+    answer: JsonObject = {
+        "id": first.get("id"),
         "object": "text_completion" if text else "chat.completion",
-        "created": (head or {}).get("created"),
-        "model": (head or {}).get("model"),
-        "choices": [choices[i].whole(i, text) for i in sorted(choices)],
+        "created": first.get("created"),
+        "model": first.get("model"),
+        "choices": whole,
         "llmlb_assembled": True,
     }
     if usage is not None:
@@ -225,6 +227,28 @@ def _assemble_events(raw: bytes) -> dict[str, Any] | None:
     if error is not None:
         answer["error"] = error
     return answer
+
+
+class _Call:
+    """One tool call's pieces: its id and type as first given, its name and arguments streamed
+    as pieces of one string each."""
+
+    __slots__ = ("arguments", "id", "name", "type")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.type: str | None = None
+        self.name: list[str] = []
+        self.arguments: list[str] = []
+
+    def whole(self, index: int) -> JsonObject:
+        """The call, its name and arguments joined."""
+        return {
+            "index": index,
+            "id": self.id,
+            "type": self.type or "function",
+            "function": {"name": "".join(self.name), "arguments": "".join(self.arguments)},
+        }
 
 
 class _Choice:
@@ -235,10 +259,10 @@ class _Choice:
     def __init__(self) -> None:
         self.content: list[str] | None = None
         self.reasoning: list[str] | None = None
-        self.tools: dict[int, dict[str, Any]] = {}
-        self.finish: Any = None
+        self.tools: dict[int, _Call] = {}
+        self.finish: JsonValue = None
 
-    def add(self, choice: dict[str, Any]) -> None:
+    def add(self, choice: JsonObject) -> None:
         if choice.get("finish_reason") is not None:
             self.finish = choice["finish_reason"]
         delta = choice.get("delta")
@@ -252,41 +276,33 @@ class _Choice:
             if self.reasoning is None:
                 self.reasoning = []
             self.reasoning.append(piece)
-        for call in delta.get("tool_calls") or ():
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
             if isinstance(call, dict):
                 self._tool(call)
 
-    def _tool(self, call: dict[str, Any]) -> None:
+    def _tool(self, call: JsonObject) -> None:
         index = call.get("index", len(self.tools))
-        whole = self.tools.setdefault(
-            index if isinstance(index, int) else 0, {"name": [], "arguments": []}
-        )
-        for key in ("id", "type"):
-            if isinstance(call.get(key), str) and key not in whole:
-                whole[key] = call[key]
+        whole = self.tools.setdefault(index if isinstance(index, int) else 0, _Call())
+        if isinstance(given := call.get("id"), str) and whole.id is None:
+            whole.id = given
+        if isinstance(given := call.get("type"), str) and whole.type is None:
+            whole.type = given
         function = call.get("function")
         if isinstance(function, dict):
-            for key in ("name", "arguments"):  # streamed as pieces of one string
-                if isinstance(function.get(key), str):
-                    whole[key].append(function[key])
+            if isinstance(piece := function.get("name"), str):
+                whole.name.append(piece)
+            if isinstance(piece := function.get("arguments"), str):
+                whole.arguments.append(piece)
 
-    def whole(self, index: int, text: bool) -> dict[str, Any]:
+    def whole(self, index: int, text: bool) -> JsonObject:
         content = None if self.content is None else "".join(self.content)
         if text:
             return {"index": index, "text": content or "", "finish_reason": self.finish}
-        message: dict[str, Any] = {"role": "assistant", "content": content}
+        message: JsonObject = {"role": "assistant", "content": content}
         if self.reasoning is not None:
             message["reasoning_content"] = "".join(self.reasoning)
         if self.tools:
-            message["tool_calls"] = [_call(i, self.tools[i]) for i in sorted(self.tools)]
+            calls: list[JsonValue] = [self.tools[i].whole(i) for i in sorted(self.tools)]
+            message["tool_calls"] = calls
         return {"index": index, "message": message, "finish_reason": self.finish}
-
-
-def _call(index: int, pieces: dict[str, Any]) -> dict[str, Any]:
-    """One tool call, its name and arguments joined from their pieces."""
-    return {
-        "index": index,
-        "id": pieces.get("id"),
-        "type": pieces.get("type", "function"),
-        "function": {"name": "".join(pieces["name"]), "arguments": "".join(pieces["arguments"])},
-    }

@@ -49,7 +49,7 @@ def test_a_stream_is_assembled_into_the_answer_the_client_read() -> None:
         {"id": "c1", "object": "chat.completion.chunk", "model": "m", "choices": [],
          "usage": {"prompt_tokens": 3, "completion_tokens": 5}},
     )  # fmt: skip
-    answer = assemble(raw)
+    answer: Any = assemble(raw)  # read as a client reads the JSON
     assert answer is not None
     assert answer["object"] == "chat.completion" and answer["llmlb_assembled"] is True
     assert answer["id"] == "c1" and answer["model"] == "m"
@@ -76,7 +76,7 @@ def test_several_choices_and_an_error_event_are_kept_apart() -> None:
         chunk({"content": "c"}, index=0, finish="length"),
         {"error": {"message": "the node stopped", "code": "node_failed"}},
     )
-    answer = assemble(raw)
+    answer: Any = assemble(raw)  # read as a client reads the JSON
     assert answer is not None
     assert [c["message"]["content"] for c in answer["choices"]] == ["ac", "b"]
     assert answer["error"]["code"] == "node_failed"
@@ -87,7 +87,7 @@ def test_a_completions_stream_keeps_its_text() -> None:
                "choices": [{"index": 0, "text": "Once", "finish_reason": None}]},
               {"id": "t", "object": "text_completion", "model": "m",
                "choices": [{"index": 0, "text": " upon", "finish_reason": "length"}]})  # fmt: skip
-    answer = assemble(raw)
+    answer: Any = assemble(raw)  # read as a client reads the JSON
     assert answer is not None and answer["object"] == "text_completion"
     assert answer["choices"] == [{"index": 0, "text": "Once upon", "finish_reason": "length"}]
 
@@ -146,7 +146,8 @@ def test_the_quick_reading_agrees_with_parsing_every_event() -> None:
         chunk({}, finish="stop"),
         {"id": "c1", "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 12}},
     )
-    quick, parsed = _assemble_text(raw), _assemble_events(raw)
+    quick: Any = _assemble_text(raw)
+    parsed = _assemble_events(raw)
     assert quick is not None and quick == parsed
     assert quick["choices"][0]["message"]["content"] == "".join(tricky)
     assert quick["choices"][0]["message"]["reasoning_content"] == "".join(tricky)
