@@ -205,7 +205,7 @@ class LogsPage(QWidget):
         )
         spawn(
             fetch,
-            on_error=while_alive(self, lambda reason: self._failed(asked, reason)),
+            on_error=while_alive(self, lambda reason: self._failed(asked, reason, replace=False)),
             on_done=while_alive(self, lambda logs: self._got(asked, logs, replace=False)),
         )
 
@@ -231,11 +231,23 @@ class LogsPage(QWidget):
         else:
             self._say("", None)
 
-    def _failed(self, asked: int, reason: str) -> None:
-        self._tailing = False
+    def _failed(self, asked: int, reason: str, replace: bool = True) -> None:
+        if not replace:
+            self._tailing = False
         if asked != self._asked:
             return
         self.loaded = True
+        if not replace and self.model.entries:
+            # A node that died while its log was tailed: what was read stays for the reader
+            # (it may say why), and the tail keeps asking until the node answers again.
+            self._say(
+                tr(
+                    "The log stopped updating: {reason}. The entries shown were read before; "
+                    "the live tail keeps trying."
+                ).format(reason=reason),
+                "error",
+            )
+            return
         self.model.replace([])
         self._say(tr("This log cannot be shown: {reason}").format(reason=reason), "error")
 

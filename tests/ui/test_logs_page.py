@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtTest import QTest
@@ -15,9 +16,14 @@ from PySide6.QtWidgets import QFileDialog
 
 from app.core.logs import setup_logging
 from app.ui.logs_model import LEVEL_COLUMN
+from tests.conftest import RunningBalancer
+from tests.fakes.fake_hub import FakeHub
 from tests.fakes.fake_openai import FakeOpenAI
+from tests.node.test_lan_nodes import NodeProcess, join, nodes
 from tests.ui.conftest import App
 from tests.ui.test_contrast import readings, switch
+
+__all__ = ["nodes"]  # a fixture
 
 log = logging.getLogger("app.server.test_logs_page")
 
@@ -112,6 +118,40 @@ def test_a_nodes_tab_shows_its_log_or_why_not(logged: App) -> None:
     page.sources.setCurrentIndex(1)
     gui.wait(lambda: "the node speaks" in shown_messages(gui))
     assert page.source() == local["id"]
+
+
+def test_a_nodes_log_read_before_it_died_stays_shown(
+    logged: App, model_hub: FakeHub, nodes: list[NodeProcess], tmp_path: Path
+) -> None:
+    """A node on another machine dies while its log is tailed: what was read stays (it may say
+    why), the page says the log stopped updating, and the tail keeps trying."""
+    gui = logged
+    ctx = gui.ctx
+
+    async def joined() -> NodeProcess:
+        async with aiohttp.ClientSession() as http:
+            b = RunningBalancer(ctx, ctx.base_url, ctx.admin_token, http)
+            return await join(b, model_hub, tmp_path / "far-node", nodes)
+
+    node = gui.run(joined())
+    state = gui.desktop.state
+    window = gui.desktop.window
+    window.show_page("Logs")
+    page = window.logs
+
+    def tab() -> int | None:
+        state.refresh()
+        found = (i for i in range(page.sources.count()) if page.sources.tabData(i) == node.node_id)
+        return next(found, None)
+
+    page.sources.setCurrentIndex(gui.wait(tab))
+    page.live.setChecked(True)
+    gui.wait(lambda: any("registered with the balancer" in m for m in shown_messages(gui)))
+    read = shown_messages(gui)
+    node.kill()
+    gui.wait(lambda: page.note.text().startswith("The log stopped updating:"))
+    assert shown_messages(gui) == read and page.tail_timer.isActive()
+    gui.screenshot(window, "logs-node-died")
 
 
 def test_an_external_servers_tab_says_why_it_has_no_log(logged: App) -> None:

@@ -1787,6 +1787,10 @@ Copy it now: it is not shown again.</source>
         <translation>最新の {n} 件です。古いものは条件を絞り込んで表示してください。</translation>
     </message>
     <message>
+        <source>The log stopped updating: {reason}. The entries shown were read before; the live tail keeps trying.</source>
+        <translation>ログの更新が止まりました: {reason}。表示中の項目はそれ以前に読み込んだものです。ライブ表示は再試行を続けます。</translation>
+    </message>
+    <message>
         <source>This log cannot be shown: {reason}</source>
         <translation>このログは表示できません: {reason}</translation>
     </message>
