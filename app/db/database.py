@@ -68,14 +68,26 @@ class Database:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
-    async def transaction(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Like `run`, inside one atomic transaction."""
+    async def transaction(
+        self, fn: Callable[..., T], *args: Any, durable: bool = True, **kwargs: Any
+    ) -> T:
+        """Like `run`, inside one atomic transaction. Not `durable`: committed without waiting
+        for the disk (synchronous=NORMAL; WAL keeps the file consistent, and a power cut may
+        take back the last such commits), for records such as the request history, written
+        dozens of times a second under load; the next durable commit makes them durable too."""
 
         def atomic() -> T:
             with self._db.atomic():
                 return fn(*args, **kwargs)
 
-        return await self.run(atomic)
+        def lightly() -> T:
+            self._db.execute_sql("PRAGMA synchronous = NORMAL")
+            try:
+                return atomic()
+            finally:
+                self._db.execute_sql("PRAGMA synchronous = FULL")
+
+        return await self.run(atomic if durable else lightly)
 
     async def close(self) -> None:
         """Checkpoint and close; later calls fail."""

@@ -120,7 +120,7 @@ class RequestStore:
             # Stored Responses API answers are kept as long as the history of their requests.
             self.t.Response.delete().where(self.t.Response.created_at < cutoff).execute()
 
-        await self.db.transaction(insert)
+        await self.db.transaction(insert, durable=False)  # a record, not the user's data
 
     async def recent(self, limit: int) -> list[HistoryEntry]:
         """The newest requests first."""

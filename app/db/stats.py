@@ -112,8 +112,9 @@ class StatsStore:
         self.db: Database = store.db
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(*args)` on the database thread, in one transaction."""
-        return await self.db.transaction(fn, *args)
+        """Run `fn(*args)` on the database thread, in one transaction (not waiting for the
+        disk: the series are records, rebuilt minute by minute)."""
+        return await self.db.transaction(fn, *args, durable=False)
 
     # -- writes -------------------------------------------------------------------------
     def save_sync(

@@ -118,3 +118,24 @@ async def test_a_big_batch_is_written_whole_under_an_old_sqlites_variable_limit(
     assert newest["model"] == "m1199"
     assert await requests.one(newest["id"]) == (newest, bodies("1199"))
     await store.close()
+
+
+async def test_history_writes_do_not_wait_for_the_disk_but_the_users_data_does(
+    tmp_path: Path,
+) -> None:
+    """The history is written dozens of times a second under load without an fsync each
+    (synchronous=NORMAL; WAL keeps the file whole), and every other write, the user's own data
+    (API keys, models, settings), still waits for the disk (synchronous=FULL)."""
+    store = Store(tmp_path / "s.db")
+    await store.open()
+    seen: list[int] = []
+
+    def insert_and_look() -> None:
+        connection = store.db.peewee.connection()
+        seen.append(connection.execute("PRAGMA synchronous").fetchone()[0])
+
+    await store.db.transaction(insert_and_look, durable=False)
+    await RequestStore(store).add_many([row("a")], WEEK, lambda: [None])
+    await store.db.transaction(insert_and_look)
+    assert seen == [1, 2]  # NORMAL inside the record's write, FULL for the next one
+    await store.close()
