@@ -183,6 +183,13 @@ class AppContext:
             external=self.external,
             tls_fingerprint=self.tls_fingerprint,
         )
+        recovered = await stats.recover(
+            self.balancer.history.store, set(registry.records) | set(external.served_elsewhere())
+        )
+        if recovered:
+            log.info(
+                "the dashboard's series took back %d requests no stored minute counted", recovered
+            )
         self.balancer.history.start()
         self.runner = GuardedAppRunner(
             create_app(self.balancer),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from app.core.wire import HistoryEntry, HistoryRow
 from app.db.rows import StoredBodies
@@ -121,6 +121,14 @@ class RequestStore:
             self.t.Response.delete().where(self.t.Response.created_at < cutoff).execute()
 
         await self.db.transaction(insert, durable=False)  # a record, not the user's data
+
+    def since_sync(self, at: float) -> list[HistoryRow]:
+        """The requests recorded from `at` on, oldest first, as they were recorded (on the
+        database thread: the time series fold them again after a crash)."""
+        rows = self.db.peewee.connection().execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM requests WHERE at >= ? ORDER BY id", (at,)
+        )
+        return [cast(HistoryRow, dict(zip(_COLUMNS, row, strict=True))) for row in rows]
 
     async def recent(self, limit: int) -> list[HistoryEntry]:
         """The newest requests first."""

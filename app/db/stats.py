@@ -194,6 +194,14 @@ class StatsStore:
         return len(rows) + len(samples)
 
     # -- reads --------------------------------------------------------------------------
+    def last_minute_sync(self) -> tuple[int | None, set[str]]:
+        """The start of the newest minute stored, if any, and the models named by stored
+        series (minutes or hours)."""
+        conn = self.db.peewee.connection()
+        last = conn.execute("SELECT MAX(at) FROM stats_traffic WHERE step = ?", (MINUTE,))
+        models = conn.execute("SELECT DISTINCT model FROM stats_traffic WHERE model != ''")
+        return last.fetchone()[0], {m for (m,) in models}
+
     def traffic_sync(
         self, step: int, since: float, model: str | None, node: str | None
     ) -> Iterable[tuple[int, str, str, TrafficCounts]]:

@@ -1,11 +1,12 @@
 """The dashboard's time series: request records and heartbeats folded into per-minute buckets
 off the request path, written to SQLite when each minute closes, read by `GET /v0/stats`.
 
-The history's flusher hands each batch of finished requests to `Stats.flush` once a second;
-the folding, the writes and the hourly roll-up all run on the database thread (`StatsStore.run`),
-which also owns the open minute, so nothing here needs a lock. A crash loses at most the open
-minute. Heartbeats reach `NodeSamples.beat` (app.server.node_samples), which only appends to a
-list.
+The history's flusher hands each batch of finished requests to `Stats.flush`; the folding, the
+writes and the hourly roll-up all run on the database thread (`StatsStore.run`), which also
+owns the open minute, so nothing here needs a lock. After a crash, `Stats.recover` folds again
+the requests the history kept past the last minute written: the crash loses only the
+heartbeats of the open minute. Heartbeats reach `NodeSamples.beat` (app.server.node_samples),
+which only appends to a list.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from app.core.wire import HistoryRow, NodeSeries, StatsJson
+from app.db.request_store import RequestStore
 from app.db.stats import (
     HOUR,
     MINUTE,
@@ -90,6 +92,25 @@ class Stats:
         folded = await self.store.run(self._flush_sync, rows, known, beats, self.clock(), final)
         self.tokens, self.rates = folded.tokens, folded.rates
         return folded
+
+    async def recover(self, requests: RequestStore, known: set[str]) -> int:
+        """At start, before the first flush: fold again the requests the history recorded
+        after the newest minute written (at most a day back), which a crash kept from being
+        written. `known`: the models that exist now (with those the stored series name). How
+        many requests were folded."""
+        return await self.store.run(self._recover_sync, requests, known, self.clock())
+
+    def _recover_sync(self, requests: RequestStore, known: set[str], now: float) -> int:
+        last, named = self.store.last_minute_sync()
+        since = now - MINUTES_KEPT
+        if last is not None:  # a stop writes every open minute; a crash leaves those after it
+            since = max(since, last + MINUTE)
+        rows = requests.since_sync(since)
+        self._fold_rows(rows, known | named)
+        # Prometheus' totals count this process's requests only.
+        self._tokens.clear()
+        self._generated.clear()
+        return len(rows)
 
     async def close(self) -> None:
         """Write the open minute (at stop)."""
