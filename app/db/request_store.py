@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from app.core.wire import HistoryEntry, HistoryRow
@@ -122,13 +122,14 @@ class RequestStore:
 
         await self.db.transaction(insert, durable=False)  # a record, not the user's data
 
-    def since_sync(self, at: float) -> list[HistoryRow]:
-        """The requests recorded from `at` on, oldest first, as they were recorded (on the
-        database thread: the time series fold them again after a crash)."""
+    def since_sync(self, at: float, chunk: int = 10_000) -> Iterator[list[HistoryRow]]:
+        """The requests recorded from `at` on, oldest first, as they were recorded, `chunk` at
+        a time (on the database thread: the time series fold them again after a crash)."""
         rows = self.db.peewee.connection().execute(
             f"SELECT {', '.join(_COLUMNS)} FROM requests WHERE at >= ? ORDER BY id", (at,)
         )
-        return [cast(HistoryRow, dict(zip(_COLUMNS, row, strict=True))) for row in rows]
+        while found := rows.fetchmany(chunk):
+            yield [cast(HistoryRow, dict(zip(_COLUMNS, row, strict=True))) for row in found]
 
     async def recent(self, limit: int) -> list[HistoryEntry]:
         """The newest requests first."""

@@ -105,12 +105,14 @@ class Stats:
         since = now - MINUTES_KEPT
         if last is not None:  # a stop writes every open minute; a crash leaves those after it
             since = max(since, last + MINUTE)
-        rows = requests.since_sync(since)
-        self._fold_rows(rows, known | named)
+        folded = 0
+        for rows in requests.since_sync(since):  # a day of a busy history: in chunks
+            self._fold_rows(rows, known | named)
+            folded += len(rows)
         # Prometheus' totals count this process's requests only.
         self._tokens.clear()
         self._generated.clear()
-        return len(rows)
+        return folded
 
     async def close(self) -> None:
         """Write the open minute (at stop)."""

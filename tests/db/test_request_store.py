@@ -139,3 +139,16 @@ async def test_history_writes_do_not_wait_for_the_disk_but_the_users_data_does(
     await store.db.transaction(insert_and_look)
     assert seen == [1, 2]  # NORMAL inside the record's write, FULL for the next one
     await store.close()
+
+
+async def test_the_requests_since_a_time_come_oldest_first_in_chunks(tmp_path: Path) -> None:
+    """What the time series fold again after a crash: a busy day read a chunk at a time."""
+    store = Store(tmp_path / "s.db")
+    await store.open()
+    now = time.time()
+    rows = [row(f"m{i}", at=now - 100 + i) for i in range(5)]
+    await RequestStore(store).add_many([row("before", at=now - 500), *rows], WEEK)
+    chunks = await store.db.run(lambda: list(RequestStore(store).since_sync(now - 100, chunk=2)))
+    assert [[r["model"] for r in c] for c in chunks] == [["m0", "m1"], ["m2", "m3"], ["m4"]]
+    assert chunks[0][0] == rows[0]  # as it was recorded
+    await store.close()
