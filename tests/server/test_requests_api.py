@@ -3,6 +3,7 @@ answer its client read), capped and marked when cut; pages newest first; filters
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -83,6 +84,50 @@ async def test_a_chat_and_a_streamed_chat_are_read_back_as_sent_and_answered(
     assert {row["node_id"] for row in mine} == {detail["node_id"]}
     status, none = await served.get("/v0/requests?node=someone-else")
     assert status == 200 and none == []
+
+
+async def test_concurrent_streams_and_their_plain_twins_each_keep_their_own_answer(
+    served: RunningBalancer,
+) -> None:
+    """Six streams and six plain chats at once, each asking for an answer of its own length:
+    every stored answer is the one its own client read (no capture takes another request's
+    buffers), a stream's assembled into one message."""
+    model = await register_ready(served)
+
+    async def chat(n: int, stream: bool) -> str:
+        body = {
+            "model": model,
+            "messages": [{"role": "user", "content": f"story number {n}"}],
+            "max_tokens": 2 + n + (6 if stream else 0),  # twelve answers of twelve lengths
+            "stream": stream,
+        }
+        async with served.http.post(served.url + "/v1/chat/completions", json=body) as r:
+            assert r.status == 200
+            if not stream:
+                return str((await r.json())["choices"][0]["message"]["content"])
+            text = ""
+            async for line in r.content:
+                payload = line.decode().strip()
+                if payload.startswith("data: {"):
+                    for choice in json.loads(payload[6:])["choices"]:
+                        text += choice["delta"].get("content") or ""
+            return text
+
+    asked = [(n, stream) for n in range(6) for stream in (True, False)]
+    read = dict(zip(asked, await asyncio.gather(*(chat(n, s) for n, s in asked)), strict=True))
+    status, rows = await served.get("/v0/requests?limit=12")
+    assert status == 200 and len(rows) == 12
+    stored: dict[tuple[int, bool], str] = {}
+    for row in rows:
+        status, detail = await served.get(f"/v0/requests/{row['id']}")
+        assert status == 200, detail
+        prompt = json.loads(detail["request_body"])["messages"][0]["content"]
+        answer = json.loads(detail["response_body"])
+        key = (int(prompt.removeprefix("story number ")), detail["stream"])
+        stored[key] = answer["choices"][0]["message"]["content"]
+        assert answer.get("llmlb_assembled", False) is detail["stream"]
+    assert stored == read
+    assert len(set(read.values())) == 12  # all different: a mix-up could not go unseen
 
 
 async def test_another_apis_request_and_stream_are_kept_as_its_client_saw_them(
