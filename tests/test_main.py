@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,31 @@ def wait_until_serving(proc: subprocess.Popen[str], port: int, timeout: float = 
             return False
 
     eventually_sync(serving, timeout=timeout, interval=0.1)
+
+
+def start_serving(
+    command: list[str],
+    port: int,
+    env: dict[str, str],
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.Popen[str]:
+    """`command` (an llmlb that serves on `port`) started and waited for until it answers, its
+    stderr kept for the test (`preexec_fn` runs in the child before it starts: limits for it);
+    killed if it never answers."""
+    proc = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=preexec_fn,
+    )
+    try:
+        wait_until_serving(proc, port)
+    except BaseException:
+        proc.kill()
+        raise
+    return proc
 
 
 def test_version() -> None:

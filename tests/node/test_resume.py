@@ -16,7 +16,7 @@ import pytest
 from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.node.conftest import CHAT_FILE, CHAT_REPO
 from tests.support.waiting import eventually_sync
-from tests.test_main import free_port, llmlb, wait_until_serving
+from tests.test_main import free_port, llmlb, start_serving
 
 pytestmark = pytest.mark.slow
 TOKEN = "resume-test-token"
@@ -28,20 +28,8 @@ def start(
     """`llmlb serve` on `port` with the fake Hub, waited for until it answers (`preexec_fn`
     runs in the child before it starts: limits for it)."""
     env = {**os.environ, "HF_ENDPOINT": hub.url, "LLMLB_ADMIN_TOKEN": TOKEN}
-    proc = subprocess.Popen(
-        llmlb("serve", "--port", str(port), "--data-dir", str(data)),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=preexec_fn,
-    )
-    try:
-        wait_until_serving(proc, port)
-    except BaseException:
-        proc.kill()
-        raise
-    return proc
+    command = llmlb("serve", "--port", str(port), "--data-dir", str(data))
+    return start_serving(command, port, env, preexec_fn)
 
 
 def call(port: int, path: str, body: object = None) -> Any:

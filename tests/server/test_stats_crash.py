@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_main import free_port, llmlb, wait_until_serving
+from tests.test_main import free_port, llmlb, start_serving
 
 pytestmark = pytest.mark.slow
 TOKEN = "stats-crash-test-token"
@@ -24,15 +24,7 @@ TOKEN = "stats-crash-test-token"
 def serve(data: Path, port: int) -> subprocess.Popen[str]:
     env = {**os.environ, "LLMLB_ADMIN_TOKEN": TOKEN}
     command = llmlb("serve", "--no-local-node", "--port", str(port), "--data-dir", str(data))
-    proc = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        wait_until_serving(proc, port)
-    except BaseException:
-        proc.kill()
-        raise
-    return proc
+    return start_serving(command, port, env)
 
 
 def call(port: int, path: str, body: object = None) -> tuple[int, Any]:
