@@ -105,9 +105,9 @@ class Stats:
         since = now - MINUTES_KEPT
         if last is not None:  # a stop writes every open minute; a crash leaves those after it
             since = max(since, last + MINUTE)
-        folded = 0
+        folded, models = 0, known | named
         for rows in requests.since_sync(since):  # a day of a busy history: in chunks
-            self._fold_rows(rows, known | named)
+            self._fold_rows(rows, models)
             folded += len(rows)
         # Prometheus' totals count this process's requests only.
         self._tokens.clear()
