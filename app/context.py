@@ -34,6 +34,7 @@ from app.server.discovery import Discovery
 from app.server.dispatch import Dispatcher
 from app.server.external_nodes import ExternalServers
 from app.server.history import RequestHistory
+from app.server.history_process import WriterProcess
 from app.server.hub_info import HubInfoCache
 from app.server.metrics import Metrics
 from app.server.node_samples import NodeSamples
@@ -179,6 +180,7 @@ class AppContext:
                 stats=stats,
                 bus=self.bus,
                 dispatcher=dispatcher,
+                writer=WriterProcess(self.store.db.path),
             ),
             external=self.external,
             tls_fingerprint=self.tls_fingerprint,

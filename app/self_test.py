@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -91,3 +92,40 @@ async def _check_api(ctx: object) -> None:
     assert isinstance(models, dict) and models.get("object") == "list", models
     assert ctx.balancer is not None
     assert isinstance(hub, list) and len(hub) == len(ctx.balancer.catalog), "catalog"
+    await _check_history(ctx)
+
+
+async def _check_history(ctx: object) -> None:
+    """A request is recorded, and written by the history's own process (the bundle can start
+    it: the balancer would fall back to writing in its own process, slower, without a word)."""
+    from app.context import AppContext
+
+    assert isinstance(ctx, AppContext) and ctx.balancer is not None
+    writer = ctx.balancer.history.writer
+    assert writer is not None
+    for _ in range(200):  # it starts with the balancer, in the background
+        if writer.alive:
+            break
+        await asyncio.sleep(0.05)
+    assert writer.alive, "the request history's writer process did not start"
+    base, token = ctx.base_url, ctx.admin_token
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def chat() -> int:
+        body = json.dumps({"model": "self-test-absent", "messages": []}).encode()
+        req = urllib.request.Request(base + "/v1/chat/completions", data=body, headers=auth)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    def listed() -> object:
+        req = urllib.request.Request(base + "/v0/requests", headers=auth)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    assert await asyncio.to_thread(chat) == 404
+    rows = await asyncio.to_thread(listed)
+    assert isinstance(rows, list) and len(rows) == 1, rows
+    assert writer.alive, "the request history's writer process stopped"

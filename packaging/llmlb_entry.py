@@ -12,4 +12,9 @@ if __name__ == "__main__":
 
         run_probe(probe)
         sys.exit(0)
+    if os.environ.get("LLMLB_HISTORY_WRITER"):  # the request history's writer process
+        from app.server.history_process import main as write_history
+
+        write_history()
+        sys.exit(0)
     sys.exit(main())

@@ -48,7 +48,11 @@ class NodeStatus(StrEnum):
     @property
     def live(self) -> bool:
         """Approved and heartbeating: may serve the models it has ready."""
-        return self in (NodeStatus.ONLINE, NodeStatus.REGISTERING)
+        return self in LIVE_STATUSES
+
+
+# A set, not a tuple built per call: the request path asks each node this (bench/proxy.py).
+LIVE_STATUSES = frozenset({NodeStatus.ONLINE, NodeStatus.REGISTERING})
 
 
 class HubStatus(StrEnum):

@@ -77,7 +77,10 @@ class Database:
         dozens of times a second under load; the next durable commit makes them durable too."""
 
         def atomic() -> T:
-            with self._db.atomic():
+            # IMMEDIATE: the write lock is taken at BEGIN, waiting (busy_timeout) while the
+            # history's writer process holds it. A transaction that read first and wrote later
+            # would fail at once, not wait, once that process had committed in between.
+            with self._db.atomic("IMMEDIATE"):
                 return fn(*args, **kwargs)
 
         def lightly() -> T:

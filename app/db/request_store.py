@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from operator import itemgetter
 from typing import Any, cast
 
 from app.core.wire import HistoryEntry, HistoryRow
@@ -45,9 +46,16 @@ _TOP = (
     "COALESCE((SELECT MAX(request_id) FROM request_bodies), 0))"
 )
 SQLITE_MAX_INT = 2**63 - 1
+_values = cast(Callable[[HistoryRow], tuple[Any, ...]], itemgetter(*_COLUMNS))  # a row's columns
+_PRUNE = (
+    "DELETE FROM requests WHERE at < ?",
+    "DELETE FROM request_bodies WHERE at < ?",
+    # Stored Responses API answers are kept as long as the history of their requests.
+    "DELETE FROM responses WHERE created_at < ?",
+)
 
 
-def _insert_rows(connection: Any, insert: str, rows: list[tuple[Any, ...]]) -> None:
+def _insert_rows(connection: sqlite3.Connection, insert: str, rows: list[tuple[Any, ...]]) -> None:
     """`rows` inserted with `insert` (a statement up to its VALUES), a few hundred a statement."""
     if not rows:
         return
@@ -58,6 +66,46 @@ def _insert_rows(connection: Any, insert: str, rows: list[tuple[Any, ...]]) -> N
         chunk = rows[start : start + per]
         values = [value for row in chunk for value in row]
         connection.execute(insert + ", ".join([one] * len(chunk)), values)
+
+
+def write_batch(
+    connection: sqlite3.Connection,
+    rows: list[HistoryRow],
+    texts: list[StoredBodies | None] | None,
+    keep_seconds: float,
+    prune: bool,
+) -> None:
+    """Insert a batch and its bodies (`texts[i]` for `rows[i]`), and with `prune` drop what is
+    older than `keep_seconds`, inside the caller's write transaction: on the database thread,
+    or in the history's writer process (app.db.history_child)."""
+    # Ids are given here, in the transaction, rather than read back row by row: the writer
+    # holds the write lock from BEGIN IMMEDIATE on, so the ids after the largest in use are
+    # free, and each body row names its request with no extra query. Raw statements: building
+    # peewee's INSERT for thousands of rows held the GIL ~130 ms a second under load
+    # (bench/proxy.py), these take ~16 ms.
+    top = int(connection.execute(_TOP).fetchone()[0])
+    _insert_rows(connection, _INSERT, [(top + i, *_values(row)) for i, row in enumerate(rows, 1)])
+    if texts:
+        _insert_rows(
+            connection,
+            _INSERT_BODIES,
+            [
+                (
+                    top + i,
+                    row["at"],
+                    b["request"],
+                    b["request_truncated"],
+                    b["response"],
+                    b["response_truncated"],
+                )
+                for i, (row, b) in enumerate(zip(rows, texts, strict=True), 1)
+                if b is not None
+            ],
+        )
+    if prune:
+        cutoff = time.time() - keep_seconds
+        for statement in _PRUNE:
+            connection.execute(statement, (cutoff,))
 
 
 class RequestStore:
@@ -80,45 +128,7 @@ class RequestStore:
 
         def insert() -> None:
             texts = bodies() if bodies is not None else None
-            connection = self.db.peewee.connection()
-            # Ids are given here, in the transaction, rather than read back row by row: this
-            # thread is the file's only writer (one llmlb per data dir), so the ids after the
-            # largest in use are free, and each body row names its request with no extra query.
-            # Raw executemany: building peewee's INSERT for thousands of rows held the GIL
-            # ~130 ms a second under load (bench/proxy.py), executemany takes ~16 ms.
-            top = int(connection.execute(_TOP).fetchone()[0])
-            _insert_rows(
-                connection,
-                _INSERT,
-                [
-                    (top + i, *(row[c] for c in _COLUMNS))  # type: ignore[literal-required]
-                    for i, row in enumerate(rows, 1)
-                ],
-            )
-            if texts:
-                _insert_rows(
-                    connection,
-                    _INSERT_BODIES,
-                    [
-                        (
-                            top + i,
-                            row["at"],
-                            b["request"],
-                            b["request_truncated"],
-                            b["response"],
-                            b["response_truncated"],
-                        )
-                        for i, (row, b) in enumerate(zip(rows, texts, strict=True), 1)
-                        if b is not None
-                    ],
-                )
-            if not prune:
-                return
-            cutoff = time.time() - keep_seconds
-            self.t.Request.delete().where(self.t.Request.at < cutoff).execute()
-            self.t.RequestBody.delete().where(self.t.RequestBody.at < cutoff).execute()
-            # Stored Responses API answers are kept as long as the history of their requests.
-            self.t.Response.delete().where(self.t.Response.created_at < cutoff).execute()
+            write_batch(self.db.peewee.connection(), rows, texts, keep_seconds, prune)
 
         await self.db.transaction(insert, durable=False)  # a record, not the user's data
 

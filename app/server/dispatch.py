@@ -200,9 +200,10 @@ class Dispatcher:
         try:
             while True:
                 capable = self.nodes.candidates(model)
-                if not any(n.id not in exclude for n in capable):
+                untried = [n for n in capable if n.id not in exclude] if exclude else capable
+                if not untried:
                     raise LookupError(model)
-                free = [n for n in capable if n.id not in exclude and n.inflight < n.capacity]
+                free = [n for n in untried if n.inflight < n.capacity]
                 first = not queue or queue[0] is turn
                 if free and first:
                     if callable(key):

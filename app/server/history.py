@@ -1,8 +1,9 @@
 """The request record: which node served what, how fast, how it ended, and what was sent and
 answered. Recorded in memory on the request path and written to SQLite in small batches, off
-that path (the bodies are cut and streams assembled on the database thread); each
-batch is then folded into the dashboard's time series (`app.server.stats`) and announced on
-the event bus (`TrafficRecorded`)."""
+that path: by the history's own writer process (`app.server.history_process`, which cuts the
+bodies and assembles streams without taking the event loop's GIL), or on the database thread
+where that process cannot run. Each batch is then folded into the dashboard's time series
+(`app.server.stats`) and announced on the event bus (`TrafficRecorded`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from app.db.request_store import RequestStore
 from app.db.rows import StoredBodies
 from app.server.bodies import Capture, stored
 from app.server.dispatch import Dispatcher
+from app.server.history_process import WriterProcess
 from app.server.metrics import Metrics, Observed
 from app.server.stats import Stats
 
@@ -47,6 +49,7 @@ class RequestHistory:
         stats: Stats | None = None,
         bus: EventBus | None = None,
         dispatcher: Dispatcher | None = None,  # its queues' length travels with the event
+        writer: WriterProcess | None = None,  # writes the batches; else the database thread
     ) -> None:
         self.store = store
         self.supervisor = supervisor
@@ -54,6 +57,7 @@ class RequestHistory:
         self.stats = stats
         self.bus = bus
         self.dispatcher = dispatcher
+        self.writer = writer
         self.pending: list[HistoryRow] = []
         self.bodies: list[Capture | None] = []  # bodies[i]: what pending[i] sent and got
         self.observed: list[Observed] = []  # for the metrics, which a scrape reads
@@ -134,10 +138,14 @@ class RequestHistory:
             if batch:
                 now = time.monotonic()
                 prune = now - self._pruned_at >= PRUNE_EVERY
-                # The bodies are cut and assembled on the database thread, in the write's call.
-                await self.store.add_many(
-                    batch, KEEP_SECONDS, lambda: _texts(batch, captures), prune=prune
+                written = self.writer is not None and await self.writer.write(
+                    batch, captures, KEEP_SECONDS, prune
                 )
+                if not written:  # no writer process: the bodies are cut and assembled on the
+                    # database thread, in the write's call
+                    await self.store.add_many(
+                        batch, KEEP_SECONDS, lambda: _texts(batch, captures), prune=prune
+                    )
                 if prune:
                     self._pruned_at = now
         finally:
@@ -165,11 +173,17 @@ class RequestHistory:
         try:
             await self.flush()
         finally:
-            if self.stats is not None:
-                await self.stats.close()  # the open minute too
+            try:
+                if self.stats is not None:
+                    await self.stats.close()  # the open minute too
+            finally:
+                if self.writer is not None:
+                    await self.writer.close()
 
     async def _flusher(self) -> None:
         try:
+            if self.writer is not None:
+                await self.writer.start()
             while True:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(FLUSH_EVERY):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from app.core.node_protocol import ModelReportJson
-from app.core.types import ModelState, NodeModelState, NodeStatus
+from app.core.types import LIVE_STATUSES, ModelState, NodeModelState, NodeStatus
 from app.core.wire import NodeInfo, NodeJson, NodeMetrics
 from app.db.rows import NodeRow
 from app.server.speed import Speed
@@ -72,7 +72,7 @@ class NodeView:
     @property
     def live(self) -> bool:
         """Approved and heartbeating: may serve the models it has ready."""
-        return self.status.live
+        return self.status in LIVE_STATUSES
 
     def row(self) -> NodeRow:
         """The database row."""

@@ -372,7 +372,7 @@ class NodeRegistry:
         return [
             v
             for v in self.nodes.values()
-            if v.live and (s := v.models.get(model)) is not None and s.state == state
+            if (s := v.models.get(model)) is not None and s.state == state and v.live
         ]
 
     def _on_event(self, event: Event) -> None:

@@ -82,6 +82,7 @@ class _Note:
     tokens_in: int | None = None  # the answer's usage block, when it had one
     tokens_out: int | None = None
     generation_ms: float | None = None  # the time those tokens took
+    client: str | None = None  # the API key's name, if one was used
     bodies: Capture = field(default_factory=Capture)
 
 
@@ -92,7 +93,7 @@ async def _handle(
     `translate`, the body is another API's, relayed as Chat Completions (app.server.translate)."""
     b = balancer(request)
     started = time.perf_counter()
-    note = _Note()
+    note = _Note(client=request.get(CLIENT))  # read once: a missing key costs a KeyError
     status: int = 500
     error: str | None = "internal error in the balancer"
     try:
@@ -117,7 +118,7 @@ async def _handle(
             tokens_in=note.tokens_in,
             tokens_out=note.tokens_out,
             generation_ms=note.generation_ms,
-            client=request.get(CLIENT),
+            client=note.client,
             bodies=note.bodies,
         )
 
@@ -169,7 +170,7 @@ async def _relay(
     stream = body.get("stream") is True
     note.stream = stream
     key = functools.partial(affinity_key, body)  # computed only if several nodes compete
-    ticket = Ticket(model, endpoint, request.get(CLIENT))
+    ticket = Ticket(model, endpoint, note.client)
     session = request.app[HTTP]
     tried: set[str] = set()
     last_error = "no node answered"
