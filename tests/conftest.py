@@ -14,6 +14,7 @@ import pytest
 
 from app.context import AppContext
 from app.core.settings import Settings
+from app.db.store import Store
 from tests.fakes.fake_hub import FakeHub, FakeRepo
 from tests.support.tiny_gguf import write_embedding_gguf, write_llama_gguf
 
@@ -209,6 +210,15 @@ async def run_balancer(settings: Settings) -> AsyncIterator[RunningBalancer]:
             yield RunningBalancer(ctx, ctx.base_url, ctx.admin_token, http)
         finally:
             await ctx.stop()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A real store: a SQLite file in a temp dir, open."""
+    store = Store(tmp_path / "s.db")
+    await store.open()
+    yield store
+    await store.close()
 
 
 @pytest.fixture

@@ -77,7 +77,7 @@ def write_batch(
 ) -> None:
     """Insert a batch and its bodies (`texts[i]` for `rows[i]`), and with `prune` drop what is
     older than `keep_seconds`, inside the caller's write transaction: on the database thread,
-    or in the history's writer process (app.db.history_child)."""
+    or in the history's writer process (app.server.history_process)."""
     # Ids are given here, in the transaction, rather than read back row by row: the writer
     # holds the write lock from BEGIN IMMEDIATE on, so the ids after the largest in use are
     # free, and each body row names its request with no extra query. Raw statements: building

@@ -8,7 +8,9 @@ pickles each batch (~0.5 µs a row) and writes it to a socket; the child cuts th
 assembles streams, writes the rows into the same SQLite file (WAL: the two processes write in
 turn, each transaction taking the write lock at BEGIN IMMEDIATE) and acknowledges each batch
 once committed. Where the child cannot start or dies, the history is written in this process
-as before (`RequestHistory` falls back), so nothing recorded is lost.
+from then on, as before (`RequestHistory` falls back); a batch the child fails to write is
+written here too. So nothing recorded is lost (a child killed between its commit and its
+answer leaves that one batch written twice).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sqlite3
 import struct
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +45,6 @@ _STOP_TIMEOUT = 10.0  # seconds the child has to finish its last batch at stop
 _Parts = tuple[bytes | None, bytes | None, bytes | None] | None
 
 
-class HistoryWriteFailed(Exception):
-    """The writer process could not write a batch (its error's text is the message)."""
-
-
 class WriterGone(Exception):
     """The writer process stopped before it acknowledged a batch."""
 
@@ -61,7 +60,7 @@ class WriterProcess:
     """The parent's end: starts the child, hands it batches, waits for each to be written."""
 
     def __init__(self, database: Path) -> None:
-        self.database = database
+        self.database = Path(os.path.abspath(database))  # the child runs in another directory
         self._process: subprocess.Popen[bytes] | None = None
         self._transport: asyncio.Transport | None = None
         self._waiting: dict[int, asyncio.Future[str]] = {}
@@ -122,8 +121,9 @@ class WriterProcess:
         keep_seconds: float,
         prune: bool,
     ) -> bool:
-        """Write a batch in the child: True once committed; False when there is no child (not
-        written: the caller writes it). HistoryWriteFailed when the child failed to write it."""
+        """Write a batch in the child: True once committed; False when it was not (no child,
+        it stopped, or it failed to write and said why, which is logged): the caller writes
+        the batch itself."""
         transport = self._transport
         if transport is None:
             return False
@@ -140,7 +140,8 @@ class WriterProcess:
         except WriterGone:
             return False
         if error:
-            raise HistoryWriteFailed(error)
+            log.warning("the request history's writer process could not write: %s", error)
+            return False
         return True
 
     async def close(self) -> None:
@@ -234,7 +235,11 @@ def serve(fd: int, database: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     channel = socket.socket(fileno=fd)
-    connection = sqlite3.connect(database, timeout=30, isolation_level=None)
+    # mode=rw: the balancer made the file; a path that names none is an error, never a new
+    # empty database that every batch would then fail to write into.
+    connection = sqlite3.connect(
+        f"file:{urllib.parse.quote(database)}?mode=rw", uri=True, timeout=30, isolation_level=None
+    )
     connection.execute("PRAGMA synchronous = NORMAL")  # records: see Database.transaction
     incoming = channel.makefile("rb")
     try:

@@ -10,7 +10,6 @@ import signal
 import socket
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -33,14 +32,6 @@ async def ask_absent(b: RunningBalancer, n: int) -> None:
         body = {"model": f"absent-{i}", "messages": [{"role": "user", "content": f"hi {i}"}]}
         async with b.http.post(b.url + CHAT, json=body) as r:
             assert r.status == 404
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = Store(tmp_path / "s.db")
-    await store.open()
-    yield store
-    await store.close()
 
 
 def writer_of(b: RunningBalancer) -> WriterProcess:
@@ -131,23 +122,64 @@ async def test_a_writer_that_cannot_open_the_file_leaves_the_history_here(
     await writer.close()
 
 
-async def test_a_writer_answering_a_batch_it_was_not_sent_is_cut_off(
-    store: Store, tmp_path: Path
+async def test_a_relative_database_path_is_the_same_file_for_the_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What the child sends back is read as hostile input: a made-up acknowledgement ends the
-    connection, and the batch waiting for its answer is written in this process instead."""
+    monkeypatch.chdir(tmp_path)  # the child runs elsewhere: it gets the path made absolute
+    store = Store(Path("relative.db"))
+    await store.open()
+    writer = WriterProcess(Path("relative.db"))
+    history = RequestHistory(RequestStore(store), TaskSupervisor("t"), writer=writer)
+    try:
+        assert await writer.start()
+        record(history, "here")
+        await history.flush()
+        assert writer.alive  # it wrote the batch (a child that opened nothing would be gone)
+        assert [r["model"] for r in await RequestStore(store).recent(10)] == ["here"]
+    finally:
+        await writer.close()
+        await store.close()
+
+
+async def fake_child(store: Store) -> tuple[WriterProcess, socket.socket]:
+    """A writer whose child is a socket this test answers through (a child sending nonsense)."""
     writer = WriterProcess(store.db.path)
-    ours, theirs = socket.socketpair()  # `theirs`: a child that answers nonsense
+    ours, theirs = socket.socketpair()
+    theirs.setblocking(False)
     loop = asyncio.get_running_loop()
     writer._transport, _ = await loop.create_unix_connection(lambda: _Acks(writer), sock=ours)
+    return writer, theirs
+
+
+async def test_a_writer_answering_a_batch_it_was_not_sent_is_cut_off(store: Store) -> None:
+    """What the child sends back is read as hostile input: a made-up acknowledgement ends the
+    connection, and the batch waiting for its answer is written in this process instead."""
+    writer, theirs = await fake_child(store)
     history = RequestHistory(RequestStore(store), TaskSupervisor("t"), writer=writer)
     record(history, "kept")
-    theirs.setblocking(False)
+    loop = asyncio.get_running_loop()
     flushed = asyncio.ensure_future(history.flush())
     await loop.sock_recv(theirs, 4)  # the batch is on its way
     await loop.sock_sendall(theirs, (99).to_bytes(8, "big") + (0).to_bytes(4, "big"))
     await flushed
     assert not writer.alive
-    rows = await RequestStore(store).recent(10)
-    assert [r["model"] for r in rows] == ["kept"]
+    assert [r["model"] for r in await RequestStore(store).recent(10)] == ["kept"]
+    theirs.close()
+
+
+async def test_a_batch_the_writer_failed_to_write_is_written_here(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer, theirs = await fake_child(store)
+    history = RequestHistory(RequestStore(store), TaskSupervisor("t"), writer=writer)
+    record(history, "kept")
+    loop = asyncio.get_running_loop()
+    flushed = asyncio.ensure_future(history.flush())
+    await loop.sock_recv(theirs, 4)
+    why = b"OperationalError('disk I/O error')"
+    await loop.sock_sendall(theirs, (1).to_bytes(8, "big") + len(why).to_bytes(4, "big") + why)
+    await flushed
+    assert [r["model"] for r in await RequestStore(store).recent(10)] == ["kept"]
+    assert "could not write: OperationalError('disk I/O error')" in caplog.text
+    assert writer.alive  # a failed write is not a broken child
     theirs.close()

@@ -6,8 +6,6 @@ moves, never a sleep."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,14 +34,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = Store(tmp_path / "s.db")
-    await store.open()
-    yield store
-    await store.close()
 
 
 def stats_over(store: Store, clock: Clock) -> Stats:
