@@ -24,12 +24,23 @@ RAW_STREAM_CAP = 1024 * 1024
 class Capture:
     """References to one request's bodies, taken on the request path without copying."""
 
-    __slots__ = ("parts", "request", "response")
+    __slots__ = ("parts", "request", "response", "stream_size")
 
     def __init__(self) -> None:
         self.request: bytes | None = None  # as the client sent it, before any translation
         self.response: bytes | None = None  # a whole answer as relayed, or our error's body
         self.parts: list[bytes] | None = None  # a stream's buffers as relayed (RAW_STREAM_CAP)
+        self.stream_size = 0  # their bytes, once the stream ended
+
+    @property
+    def size(self) -> int:
+        """The bytes this capture keeps alive until the history is written."""
+        request, response = self.request, self.response
+        return (
+            (0 if request is None else len(request))
+            + (0 if response is None else len(response))
+            + self.stream_size
+        )
 
     def keep_request(self, raw: bytes) -> None:
         """The client's body; only what BODY_CAP keeps (+1 byte to see the cut) stays alive."""

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterator
 
 from app.core.events import EventBus, TrafficRecorded
 from app.core.tasks import TaskSupervisor
@@ -34,6 +35,13 @@ BATCH_ROWS = 128
 PRUNE_EVERY = 10.0  # drop what is past the retention at most this often (seconds)
 ANNOUNCE_EVERY = 1.0  # TrafficRecorded, at most this often from the background flusher
 MAX_PENDING = 100_000  # if the disk stalls, drop the oldest rather than grow without bound
+# Bytes of bodies kept for requests not yet written. Past it (a flood of big answers faster
+# than the writer stores them: bench/proxy.py's synthetic streams, ~1,500 answers of 173 KB
+# a second), further requests are recorded without their bodies until it catches up: memory
+# stays bounded, and the loop never pickles a backlog of hundreds of MB at once.
+BODIES_BUDGET = 16 * 1024 * 1024
+CHUNK_BYTES = 2 * 1024 * 1024  # bodies written in one go (and the loop free between chunks)
+UNKEPT_WARN_EVERY = 60.0  # seconds between warnings that bodies were not kept
 MAX_MODEL_CHARS = 256  # a model name is the client's text: keep a bounded, storable copy
 MAX_ERROR_CHARS = 1000
 
@@ -65,6 +73,9 @@ class RequestHistory:
         self._announced_at = 0.0  # monotonic
         self._full = asyncio.Event()  # set when BATCH_ROWS are pending
         self._pruned_at = -PRUNE_EVERY  # monotonic
+        self._kept = 0  # bytes of the bodies pending or being written (BODIES_BUDGET)
+        self._unkept = 0  # requests recorded without their bodies since the last warning
+        self._warned_at = -UNKEPT_WARN_EVERY  # monotonic
 
     def start(self) -> None:
         """Start the flusher."""
@@ -96,9 +107,17 @@ class RequestHistory:
         # per request cost more than the whole tuple).
         self.observed.append((endpoint, model if known_model else "", status, latency_ms))
         if len(self.pending) >= MAX_PENDING:
+            self._kept -= _size(self.bodies[: MAX_PENDING // 10])
             del self.pending[: MAX_PENDING // 10]
             del self.bodies[: MAX_PENDING // 10]
             del self.observed[: MAX_PENDING // 10]
+        if bodies is not None:
+            size = bodies.size
+            if self._kept + size > BODIES_BUDGET:
+                bodies = None  # the writer is behind: the request is recorded, not its bodies
+                self._unkept += 1
+            else:
+                self._kept += size
         self.bodies.append(bodies)
         self.pending.append(
             {
@@ -137,20 +156,38 @@ class RequestHistory:
         try:
             if batch:
                 now = time.monotonic()
-                prune = now - self._pruned_at >= PRUNE_EVERY
-                written = self.writer is not None and await self.writer.write(
-                    batch, captures, KEEP_SECONDS, prune
-                )
-                if not written:  # no writer process: the bodies are cut and assembled on the
-                    # database thread, in the write's call
-                    await self.store.add_many(
-                        batch, KEEP_SECONDS, lambda: _texts(batch, captures), prune=prune
-                    )
-                if prune:
+                pruning = now - self._pruned_at >= PRUNE_EVERY
+                prune = pruning  # with the first chunk
+                for rows, kept in _chunks(batch, captures):
+                    await self._write(rows, kept, prune)
+                    prune = False
+                if pruning:
                     self._pruned_at = now
         finally:
+            self._kept -= _size(captures)
+            self._warn_unkept()
             if self.stats is not None:
                 await self._fold(batch, throttle)
+
+    async def _write(
+        self, rows: list[HistoryRow], captures: list[Capture | None], prune: bool
+    ) -> None:
+        """One chunk, by the writer process, or where it cannot: on the database thread (which
+        then cuts the bodies and assembles streams, in the write's call)."""
+        if self.writer is not None and await self.writer.write(rows, captures, KEEP_SECONDS, prune):
+            return
+        await self.store.add_many(rows, KEEP_SECONDS, lambda: _texts(rows, captures), prune=prune)
+
+    def _warn_unkept(self) -> None:
+        now = time.monotonic()
+        if self._unkept and now - self._warned_at >= UNKEPT_WARN_EVERY:
+            log.warning(
+                "%d requests were recorded without their bodies: more than %d MB of bodies "
+                "were waiting to be written",
+                self._unkept,
+                BODIES_BUDGET // (1024 * 1024),
+            )
+            self._unkept, self._warned_at = 0, now
 
     async def _fold(self, batch: list[HistoryRow], throttle: bool) -> None:
         assert self.stats is not None
@@ -201,6 +238,24 @@ def _storable(text: str, limit: int) -> str:
     """At most `limit` characters that SQLite can store: a lone surrogate from the client's
     JSON ("\\ud800") is written as its escape, so it cannot fail the whole batch."""
     return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")[:limit]
+
+
+def _size(captures: list[Capture | None]) -> int:
+    return sum(c.size for c in captures if c is not None)
+
+
+def _chunks(
+    rows: list[HistoryRow], captures: list[Capture | None]
+) -> Iterator[tuple[list[HistoryRow], list[Capture | None]]]:
+    """The batch in chunks of at most BATCH_ROWS rows and about CHUNK_BYTES of bodies."""
+    start, size = 0, 0
+    for i, capture in enumerate(captures):
+        size += 0 if capture is None else capture.size
+        if i + 1 - start >= BATCH_ROWS or size >= CHUNK_BYTES:
+            yield rows[start : i + 1], captures[start : i + 1]
+            start, size = i + 1, 0
+    if start < len(rows):
+        yield rows[start:], captures[start:]
 
 
 def _texts(rows: list[HistoryRow], captures: list[Capture | None]) -> list[StoredBodies | None]:

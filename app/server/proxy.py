@@ -319,6 +319,8 @@ async def _stream(
         await response.write_eof()
     except ConnectionError:
         return _client_left(response, note)
+    finally:
+        note.bodies.stream_size = size  # what the history's budget counts (RAW_STREAM_CAP)
     if seconds:  # generation speed: the tokens after the first one, in the time since it came
         note.tokens_in, tokens = (
             usage_tokens(prev, last) if shape is None else usage_tokens(tail[0])

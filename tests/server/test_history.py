@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import openai
@@ -11,7 +12,11 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
 from app.context import DB_FILE
+from app.core.tasks import TaskSupervisor
+from app.db.request_store import RequestStore
+from app.db.store import Store
 from app.server import history
+from app.server.bodies import Capture
 from app.server.speed import usage_tokens
 from tests.conftest import RunningBalancer, balancer_settings, run_balancer
 from tests.node.conftest import register_ready, served
@@ -100,3 +105,39 @@ async def test_a_full_batch_is_written_at_once_not_at_the_next_tick(
                 break
             await asyncio.sleep(0.05)
         assert await asyncio.to_thread(written) == ["absent-0", "absent-1", "absent-2"]
+
+
+def absent_with_body(history_: history.RequestHistory, n: int, size: int) -> None:
+    """A request for `absent-n` whose body is `size` bytes, recorded."""
+    capture = Capture()
+    capture.keep_request(b'{"model": "absent-%d", "pad": "%s"}' % (n, b"x" * (size - 32)))
+    history_.record(
+        "/v1/chat/completions", f"absent-{n}", None, 404, False, time.perf_counter(), None,
+        "no such model", known_model=False, bodies=capture,
+    )  # fmt: skip
+
+
+async def test_past_the_bodies_budget_requests_are_kept_without_their_bodies(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A flood of big answers faster than the history is written: every request is still
+    recorded, but past BODIES_BUDGET bytes waiting, without its bodies (memory stays bounded),
+    with a warning; once written, bodies are kept again. Big batches go in chunks."""
+    monkeypatch.setattr(history, "BODIES_BUDGET", 3000)
+    monkeypatch.setattr(history, "CHUNK_BYTES", 1500)  # 2 of these bodies a chunk
+    requests = RequestStore(store)
+    recorder = history.RequestHistory(requests, TaskSupervisor("t"))
+    for n in range(5):
+        absent_with_body(recorder, n, 1000)  # three fit in the budget
+    await recorder.flush()
+    absent_with_body(recorder, 5, 1000)  # written: room again
+    await recorder.flush()
+    rows = list(reversed(await requests.recent(10)))
+    assert [r["model"] for r in rows] == [f"absent-{n}" for n in range(6)]
+    kept = []
+    for row in rows:
+        found = await requests.one(row["id"])
+        assert found is not None
+        kept.append(found[1] is not None)
+    assert kept == [True, True, True, False, False, True]
+    assert "2 requests were recorded without their bodies" in caplog.text
