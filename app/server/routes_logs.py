@@ -83,7 +83,9 @@ async def _fetch(http: aiohttp.ClientSession, view: NodeView, filt: LogFilter) -
             status = r.status
             raw = await read_capped(r.content, NODE_ANSWER_MAX) if status == 200 else b""
     except (aiohttp.ClientError, TimeoutError) as exc:
-        log.info("log of node %s not fetched: %s", view.id, exc)
+        # The caller is told why (the Logs page shows it); a page tailing a dead node's log
+        # asks every 2 s, which at INFO filled the balancer's own log.
+        log.debug("log of node %s not fetched: %s", view.id, exc)
         raise UpstreamError(
             f"node '{name}' did not answer for its log: {str(exc) or type(exc).__name__}",
             code="node_unavailable",
