@@ -73,6 +73,9 @@ class RequestHistory:
         self._announced_at = 0.0  # monotonic
         self._full = asyncio.Event()  # set when BATCH_ROWS are pending
         self._pruned_at = -PRUNE_EVERY  # monotonic
+        # A flush that lists what was answered must find the batches taken before its own
+        # written, even one that the writer process left to this process by dying.
+        self._writing = asyncio.Lock()
         self._kept = 0  # bytes of the bodies pending or being written (BODIES_BUDGET)
         self._unkept = 0  # requests recorded without their bodies since the last warning
         self._warned_at = -UNKEPT_WARN_EVERY  # monotonic
@@ -158,9 +161,10 @@ class RequestHistory:
                 now = time.monotonic()
                 pruning = now - self._pruned_at >= PRUNE_EVERY
                 prune = pruning  # with the first chunk
-                for rows, kept in _chunks(batch, captures):
-                    await self._write(rows, kept, prune)
-                    prune = False
+                async with self._writing:  # in order: a batch waits for the one before
+                    for rows, kept in _chunks(batch, captures):
+                        await self._write(rows, kept, prune)
+                        prune = False
                 if pruning:
                     self._pruned_at = now
         finally:
@@ -220,7 +224,10 @@ class RequestHistory:
     async def _flusher(self) -> None:
         try:
             if self.writer is not None:
-                await self.writer.start()
+                try:
+                    await self.writer.start()
+                except Exception:  # the history is then written on the database thread
+                    log.exception("the request history's writer process did not start")
             while True:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(FLUSH_EVERY):

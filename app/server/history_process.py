@@ -242,18 +242,24 @@ def serve(fd: int, database: str) -> None:
     )
     connection.execute("PRAGMA synchronous = NORMAL")  # records: see Database.transaction
     incoming = channel.makefile("rb")
+    answering = True
     try:
         while True:
-            head = incoming.read(_FRAME.size)
-            if len(head) < _FRAME.size:
-                return  # the parent closed its end: every batch was written
-            (size,) = _FRAME.unpack(head)
-            payload = incoming.read(size)
+            try:
+                head = incoming.read(_FRAME.size)
+                (size,) = _FRAME.unpack(head)  # a short read: the parent closed its end
+                payload = incoming.read(size)
+            except (OSError, struct.error):
+                return  # every batch it finished sending was written
             if len(payload) < size:
                 return
             number, keep_seconds, prune, rows, parts = pickle.loads(payload)  # our parent's
             error = _write(connection, rows, parts, keep_seconds, prune)
-            channel.sendall(_ACK.pack(number, len(error)) + error)
+            if answering:
+                try:
+                    channel.sendall(_ACK.pack(number, len(error)) + error)
+                except OSError:  # the parent is gone (killed): what it sent is still written
+                    answering = False
     finally:
         connection.close()
         channel.close()
