@@ -15,8 +15,12 @@ import traceback
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.core.settings import Settings
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 
 def self_test() -> int:
@@ -76,31 +80,34 @@ async def _serve_and_render(app: object) -> int:
     return 1 if problems else 0
 
 
+def _call(ctx: AppContext, path: str, body: object = None) -> tuple[int, object]:
+    """`path` on the balancer as its admin (a POST of `body` when given): (status, JSON)."""
+    headers = {"Authorization": f"Bearer {ctx.admin_token}", "Content-Type": "application/json"}
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(ctx.base_url + path, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return int(resp.status), json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
 async def _check_api(ctx: object) -> None:
     from app.context import AppContext
 
     assert isinstance(ctx, AppContext)
-    base, token = ctx.base_url, ctx.admin_token
-
-    def get(path: str) -> object:
-        req = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return json.loads(resp.read())
-
-    models = await asyncio.to_thread(get, "/v1/models")
-    hub = await asyncio.to_thread(get, "/v0/models/hub")
+    _, models = await asyncio.to_thread(_call, ctx, "/v1/models")
+    _, hub = await asyncio.to_thread(_call, ctx, "/v0/models/hub")
     assert isinstance(models, dict) and models.get("object") == "list", models
     assert ctx.balancer is not None
     assert isinstance(hub, list) and len(hub) == len(ctx.balancer.catalog), "catalog"
     await _check_history(ctx)
 
 
-async def _check_history(ctx: object) -> None:
+async def _check_history(ctx: AppContext) -> None:
     """A request is recorded, and written by the history's own process (the bundle can start
     it: the balancer would fall back to writing in its own process, slower, without a word)."""
-    from app.context import AppContext
-
-    assert isinstance(ctx, AppContext) and ctx.balancer is not None
+    assert ctx.balancer is not None
     writer = ctx.balancer.history.writer
     assert writer is not None
     for _ in range(200):  # it starts with the balancer, in the background
@@ -108,24 +115,9 @@ async def _check_history(ctx: object) -> None:
             break
         await asyncio.sleep(0.05)
     assert writer.alive, "the request history's writer process did not start"
-    base, token = ctx.base_url, ctx.admin_token
-    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-
-    def chat() -> int:
-        body = json.dumps({"model": "self-test-absent", "messages": []}).encode()
-        req = urllib.request.Request(base + "/v1/chat/completions", data=body, headers=auth)
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                return int(resp.status)
-        except urllib.error.HTTPError as exc:
-            return exc.code
-
-    def listed() -> object:
-        req = urllib.request.Request(base + "/v0/requests", headers=auth)
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return json.loads(resp.read())
-
-    assert await asyncio.to_thread(chat) == 404
-    rows = await asyncio.to_thread(listed)
+    chat = {"model": "self-test-absent", "messages": []}
+    status, _ = await asyncio.to_thread(_call, ctx, "/v1/chat/completions", chat)
+    assert status == 404, status
+    _, rows = await asyncio.to_thread(_call, ctx, "/v0/requests")
     assert isinstance(rows, list) and len(rows) == 1, rows
     assert writer.alive, "the request history's writer process stopped"
